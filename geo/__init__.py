@@ -1,0 +1,1 @@
+"""haulwatch.geo"""
