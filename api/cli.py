@@ -11,13 +11,15 @@ import argparse
 import importlib
 import sys
 
-# (module, purpose) in the order ``haulwatch --help`` lists them.
+# Sub-command modules, in the order ``haulwatch --help`` lists them.
 _COMMANDS: tuple[str, ...] = (
     "cli_audit",
     "cli_generate",
     "cli_evaluate",
-    "cli_drone",
     "cli_serve",
+    "cli_plan",
+    "cli_fly",
+    "cli_sim",
 )
 
 
