@@ -1,0 +1,364 @@
+"""``haulwatch audit``: audit a dataset folder and write the output folder.
+
+Progress stages (with timings) go to stderr, the summary table to stdout.
+Exit codes: 0 success, 2 bad input (bad dataset, config or option: one clear
+message, no traceback), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+__all__ = ["Progress", "format_summary", "parse_overrides", "register", "run_audit"]
+
+_DESCRIPTION = """\
+Audit a dataset folder (sites.geojson, routes.geojson, manifests.csv,
+tracks.csv or tracks.parquet, optional vehicles.csv and dataset.toml; see
+docs/formats.md) against the "two points, one line" rule, and write into --out:
+
+  alerts.geojson  alerts as an RFC 7946 FeatureCollection (WGS-84)
+  alerts.csv      the same alerts as a table (geometry as WKT)
+  rejects.csv     every refused row: file, row, field, value, reason, action
+  trips.csv       haul trips found        stops.csv  stops found
+  summary.json    counts (points, rejects by reason, trips, alerts by kind)
+  report.html     offline report: summary tables, map, alert table
+
+Progress goes to stderr, a summary table to stdout. Exit status: 0 on success,
+2 on bad input (the message names the file, field and value), 130 if interrupted.
+"""
+
+_EPILOG = """\
+examples:
+  haulwatch audit data/demo --out out/demo
+  haulwatch audit fleet/ --out out/fleet --config audit.toml --set gap_max_s=900
+  haulwatch audit big/ --out out/big --engine dask --workers 4
+  haulwatch audit big/ --out out/big --engine dask --scheduler tcp://10.0.0.5:8786
+"""
+
+
+class _UsageError(ValueError):
+    """A command-line value is wrong (reported with exit status 2)."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``audit`` sub-command to the ``haulwatch`` parser.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The object ``ArgumentParser.add_subparsers`` returned.
+    """
+    p = subparsers.add_parser(
+        "audit",
+        help="audit a dataset folder and write alerts, rejects, trips, summary and report",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("dataset", metavar="DATASET", help="dataset folder to audit")
+    p.add_argument(
+        "--out",
+        "-o",
+        metavar="DIR",
+        required=True,
+        help="output folder (created if missing; output files in it are replaced)",
+    )
+    p.add_argument(
+        "--config",
+        "-c",
+        metavar="TOML",
+        help="audit thresholds from a TOML file (top-level keys or an [audit] table); "
+        "keys it does not name keep their defaults",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="override one threshold, e.g. --set gap_max_s=900 (repeatable; applied after "
+        "--config; unknown keys are refused with the list of allowed ones)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=("local", "dask"),
+        default="local",
+        help="local: one process (default); dask: partition by vehicle and run on "
+        "dask.distributed workers (a local cluster unless --scheduler is given)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="address of a running dask scheduler, e.g. tcp://host:8786 (implies --engine dask)",
+    )
+    p.add_argument(
+        "--workers",
+        metavar="N",
+        type=int,
+        default=2,
+        help="worker processes of the local dask cluster (default 2; ignored with --scheduler)",
+    )
+    p.add_argument(
+        "--quiet", "-q", action="store_true", help="print no progress, only the summary table"
+    )
+    p.set_defaults(handler=_handle)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, str]:
+    """Turn ``["key=value", ...]`` into a dict (later items win).
+
+    Parameters
+    ----------
+    items : sequence of str
+        The ``--set`` values.
+
+    Returns
+    -------
+    dict
+        Setting name → value text (converted by ``AuditConfig.with_overrides``).
+
+    Raises
+    ------
+    ValueError
+        When an item has no ``=`` or an empty key.
+    """
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise _UsageError(
+                f"option --set: value {item!r} is not allowed; allowed: KEY=VALUE, "
+                "e.g. --set gap_max_s=900"
+            )
+        out[key.strip()] = value.strip()
+    return out
+
+
+class Progress:
+    """Progress callback printing ``[  12.3s] stage (+1.2s)`` lines to a stream.
+
+    Accepts the calling conventions the engines use: ``progress("stage")``,
+    ``progress("stage", detail)`` or ``progress(stage="...", **info)``.
+
+    Parameters
+    ----------
+    stream : TextIO or None
+        Where to print; None prints nothing (the timings are still kept).
+    """
+
+    def __init__(self, stream: TextIO | None = sys.stderr) -> None:
+        self.stream = stream
+        self.t0 = time.perf_counter()
+        self.last = self.t0
+        self.stages: list[tuple[str, float]] = []
+
+    def __call__(self, *args: Any, **info: Any) -> None:
+        now = time.perf_counter()
+        stage = str(args[0]) if args else str(info.pop("stage", "progress"))
+        extra = [str(a) for a in args[1:]]
+        extra += [f"{k}={v}" for k, v in info.items()]
+        self.stages.append((stage, now - self.last))
+        if self.stream is not None:
+            detail = (" " + " ".join(extra)) if extra else ""
+            print(
+                f"[{now - self.t0:7.1f}s] {stage}{detail} (+{now - self.last:.1f}s)",
+                file=self.stream,
+                flush=True,
+            )
+        self.last = now
+
+
+def _first(summary: Mapping[str, Any], *keys: str) -> Any:
+    for key in keys:
+        value = summary.get(key)
+        if value is not None:
+            return value
+    return None
+
+
+def format_summary(summary: Mapping[str, Any]) -> str:
+    """Return the plain-text summary table printed after an audit.
+
+    Parameters
+    ----------
+    summary : Mapping
+        ``routes.outputs.summary_counts`` of the result.
+
+    Returns
+    -------
+    str
+        Lines ``label  value``: points read and kept, rows rejected by reason,
+        duplicates, stops, trips, alerts by kind and the total.
+    """
+    rows: list[tuple[str, str]] = []
+
+    def add(label: str, value: Any) -> None:
+        if value is None:
+            return
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        rows.append((label, f"{value:,}" if isinstance(value, int) else str(value)))
+
+    points_read = _first(summary, "points_read", "rows_read")
+    if isinstance(points_read, Mapping):
+        points_read = _first(points_read, "tracks.csv", "tracks.parquet", "tracks")
+    add("points read", points_read)
+    add("points kept", _first(summary, "points_kept", "points"))
+    add("rows rejected", _first(summary, "rows_rejected", "rejects"))
+    by_reason = summary.get("rejects_by_reason") or {}
+    if isinstance(by_reason, Mapping):
+        for reason, n in by_reason.items():
+            add(f"  {reason}", n)
+    add("duplicates dropped", _first(summary, "duplicates_dropped", "duplicates"))
+    add("stops", summary.get("stops"))
+    add("trips found", summary.get("trips"))
+    by_kind = summary.get("alerts_by_kind") or {}
+    add("alerts", summary.get("alerts_total"))
+    if isinstance(by_kind, Mapping):
+        for kind, n in by_kind.items():
+            add(f"  {kind}", n)
+    width = max((len(label) for label, _ in rows), default=0)
+    vwidth = max((len(v) for _, v in rows), default=0)
+    return "\n".join(f"{label:<{width}}  {value:>{vwidth}}" for label, value in rows)
+
+
+def _load_config(args: argparse.Namespace) -> Any:
+    from haulwatch.routes.config import AuditConfig
+
+    config = AuditConfig.from_toml(args.config) if args.config else AuditConfig()
+    overrides = parse_overrides(args.overrides)
+    return config.with_overrides(overrides) if overrides else config
+
+
+def run_audit(
+    dataset: str | Path,
+    out_dir: str | Path,
+    *,
+    config: Any = None,
+    engine: str = "local",
+    scheduler: str | None = None,
+    n_workers: int = 2,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Audit ``dataset`` with the chosen engine, write the outputs, return the summary.
+
+    Parameters
+    ----------
+    dataset : str or Path
+        Dataset folder.
+    out_dir : str or Path
+        Output folder.
+    config : AuditConfig, optional
+        Thresholds (default ``AuditConfig()``).
+    engine : {"local", "dask"}
+        Single process, or partitions on dask.distributed.
+    scheduler : str, optional
+        Dask scheduler address (dask engine only); None starts a local cluster.
+    n_workers : int
+        Workers of the local cluster; must be >= 1.
+    progress : Progress, optional
+        Progress callback (default: silent).
+
+    Returns
+    -------
+    dict
+        The summary written to ``summary.json``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``dataset`` is not a folder.
+    ValueError
+        On a bad engine name, worker count, or bad input data (``SchemaError``...).
+    """
+    from haulwatch.routes.outputs import result_parts, summary_counts, write_outputs
+
+    folder = Path(dataset)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"dataset folder {str(folder)!r} does not exist or is not a folder")
+    if engine not in ("local", "dask"):
+        raise _UsageError(f"option --engine: value {engine!r} is not allowed; allowed: local, dask")
+    if n_workers < 1:
+        raise _UsageError(f"option --workers: value {n_workers!r} is not allowed; allowed: >= 1")
+    progress = progress or Progress(None)
+    if config is None:
+        from haulwatch.routes.config import AuditConfig
+
+        config = AuditConfig()
+
+    if engine == "dask":
+        from haulwatch.routes.distributed import audit_dask
+
+        result = audit_dask(
+            folder, config, scheduler=scheduler, n_workers=n_workers, progress=progress
+        )
+    else:
+        from haulwatch.routes.audit import audit_folder
+
+        result = audit_folder(folder, config, progress=progress)
+    progress("writing outputs", str(out_dir))
+    write_outputs(result, out_dir)
+    summary = summary_counts(result_parts(result))
+    progress("done")
+    return summary
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean bad input, not a bug: reported without a traceback."""
+    errors: list[type[BaseException]] = [
+        _UsageError,
+        FileNotFoundError,
+        NotADirectoryError,
+        IsADirectoryError,
+        PermissionError,
+    ]
+    for module, name in (
+        ("haulwatch.ingest.rejects", "SchemaError"),
+        ("haulwatch.routes.config", "AuditConfigError"),
+        ("haulwatch.routes.alerts", "AlertSchemaError"),
+        ("haulwatch.routes.outputs", "OutputError"),
+        ("haulwatch.routes.distributed", "DistributedError"),
+    ):
+        try:
+            mod = __import__(module, fromlist=[name])
+        except ImportError:
+            continue
+        cls = getattr(mod, name, None)
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            errors.append(cls)
+    return tuple(errors)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    progress = Progress(None if args.quiet else sys.stderr)
+    engine = "dask" if args.scheduler else args.engine
+    errors = _user_errors()
+    try:
+        config = _load_config(args)
+        summary = run_audit(
+            args.dataset,
+            args.out,
+            config=config,
+            engine=engine,
+            scheduler=args.scheduler,
+            n_workers=args.workers,
+            progress=progress,
+        )
+    except KeyboardInterrupt:
+        print("haulwatch audit: interrupted", file=sys.stderr)
+        return 130
+    except errors as exc:
+        print(f"haulwatch audit: error: {exc}", file=sys.stderr)
+        return 2
+    print(format_summary(summary))
+    if not args.quiet:
+        print(f"outputs written to {args.out}", file=sys.stderr)
+    return 0
