@@ -1,0 +1,153 @@
+"""The dispatcher service: ``create_app(settings)`` builds the FastAPI application.
+
+One router per resource (alerts, positions, stream, missions, registry), a
+:class:`~haulwatch.api.deps.Service` container made here at start-up (store,
+event hub, tokens, registry, live audit, drone dispatch), and the web console
+mounted at ``/`` when it is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from haulwatch.api.auth import TokenRegistry
+from haulwatch.api.deps import Service, ServiceDep
+from haulwatch.api.routers_stream import EventHub
+from haulwatch.api.schemas import Health
+from haulwatch.api.settings import Settings
+from haulwatch.api.store import Store, StoreInputError, alerts_frame_from_geojson
+
+log = logging.getLogger("haulwatch.api")
+
+
+def _version() -> str:
+    try:
+        return metadata.version("haulwatch")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def read_alerts_file(path: Path) -> Any:
+    """Read an alerts.geojson / alerts.csv written by the batch audit into a frame."""
+    path = Path(path)
+    try:
+        from haulwatch.routes.alerts import read_alerts
+    except ImportError:
+        read_alerts = None
+    if read_alerts is not None:
+        return read_alerts(path)
+    if path.suffix.lower() not in (".geojson", ".json"):
+        raise StoreInputError(f"load_alerts: {str(path)!r} must be an alerts.geojson file")
+    return alerts_frame_from_geojson(json.loads(path.read_text(encoding="utf-8")))
+
+
+def build_service(settings: Settings) -> Service:
+    """Open the store, load the registry and the start-up alerts, wire live path and drones."""
+    store = Store(settings.db_url)
+    service = Service(
+        settings=settings,
+        store=store,
+        hub=EventHub(settings.stream_queue_size),
+        tokens=TokenRegistry(settings.tokens),
+    )
+    if settings.dataset is not None:
+        from haulwatch.api.routers_registry import load_registry
+
+        service.registry = load_registry(settings.dataset)
+    if settings.load_alerts is not None:
+        result = store.upsert_alerts(read_alerts_file(settings.load_alerts), by="startup")
+        log.info("loaded %s: %d new, %d updated, %d unchanged", settings.load_alerts,
+                 len(result.inserted), len(result.updated), result.unchanged)
+    try:
+        from haulwatch.api.dispatch import DispatchManager
+    except ImportError:
+        DispatchManager = None  # noqa: N806
+    if DispatchManager is not None:
+        service.dispatcher = DispatchManager(service)
+    if service.registry is not None and service.registry.dataset is not None:
+        try:
+            from haulwatch.routes.live import LiveAuditor
+        except ImportError:
+            LiveAuditor = None  # noqa: N806
+        if LiveAuditor is not None:
+            service.live = LiveAuditor(service.registry.dataset)
+    return service
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the haulwatch HTTP service.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Configuration; default :meth:`Settings.from_env` (the ``HAULWATCH_*``
+        environment variables).
+
+    Returns
+    -------
+    FastAPI
+        The application; its :class:`~haulwatch.api.deps.Service` is on
+        ``app.state.service``.
+    """
+    settings = Settings.from_env() if settings is None else settings
+    service = build_service(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.hub.close()
+        if service.dispatcher is not None:
+            service.dispatcher.shutdown()
+        service.store.close()
+
+    app = FastAPI(
+        title="haulwatch dispatcher API",
+        version=_version(),
+        description=(
+            "Construction-waste haulage supervision ('two points, one line'): alerts from "
+            "the audit and the live feed, their status, live events, and drone dispatch. "
+            "Bearer tokens; roles analyst (read), dispatcher (read, status, dispatch), "
+            "device (push positions), admin (all)."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.state.tokens = service.tokens
+
+    @app.exception_handler(StoreInputError)
+    async def _store_input(request: Request, exc: StoreInputError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={
+            "detail": [{"loc": ["body"], "msg": str(exc), "type": "value_error"}]})
+
+    @app.get("/health", response_model=Health, tags=["health"], summary="Liveness (open)")
+    def health(svc: ServiceDep) -> dict[str, Any]:
+        """Service status, version and the number of stored alerts."""
+        return {"status": "ok", "version": _version(), "alerts": svc.store.count_alerts()}
+
+    import importlib
+
+    for name in ("alerts", "positions", "stream", "missions", "registry"):
+        try:
+            module = importlib.import_module(f"haulwatch.api.routers_{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"haulwatch.api.routers_{name}":
+                raise
+            continue
+        app.include_router(module.router)
+
+    try:
+        from haulwatch.api.web_static import mount_web
+    except ModuleNotFoundError as exc:
+        if exc.name != "haulwatch.api.web_static":
+            raise
+    else:
+        mount_web(app)
+    return app

@@ -1,0 +1,58 @@
+"""``haulwatch serve``: run the dispatcher HTTP service (API, live feed, web console)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``serve`` sub-command."""
+    p = subparsers.add_parser(
+        "serve",
+        help="run the dispatcher service (HTTP API + web console)",
+        description=(
+            "Serve alerts, the live position feed, events and drone dispatch over HTTP. "
+            "Tokens come from HAULWATCH_TOKENS ('name:role:token,...') or "
+            "HAULWATCH_TOKENS_FILE (lines 'name role sha256:<hex>'); flags override the "
+            "HAULWATCH_* environment variables."
+        ),
+    )
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    p.add_argument("--db", dest="db_url", default=None,
+                   help="store URL: sqlite:///FILE (default sqlite:///haulwatch.db) or postgresql://...")
+    p.add_argument("--dataset", type=Path, default=None,
+                   help="dataset folder whose sites/routes/manifests the live audit and map use")
+    p.add_argument("--vehicle-url", default=None,
+                   help="MAVLink URL of the drone, e.g. tcp:127.0.0.1:5760")
+    p.add_argument("--dock", dest="dock_site_id", default=None,
+                   help="default dock (nest site_id) for dispatches")
+    p.add_argument("--time-scale", type=float, default=None,
+                   help="simulator speed-up factor flight timeouts are divided by (default 1)")
+    p.add_argument("--load-alerts", type=Path, default=None,
+                   help="alerts.geojson / alerts.csv of a batch audit to import at start-up")
+    p.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import uvicorn
+    from haulwatch.api.app import create_app
+    from haulwatch.api.settings import Settings, SettingsError
+
+    try:
+        settings = Settings.from_env(
+            db_url=args.db_url, dataset=args.dataset, vehicle_url=args.vehicle_url,
+            dock_site_id=args.dock_site_id, time_scale=args.time_scale,
+            load_alerts=args.load_alerts)
+    except SettingsError as exc:
+        print(f"haulwatch serve: {exc}", file=sys.stderr)
+        return 2
+    if not settings.tokens:
+        print("haulwatch serve: warning: no tokens configured (HAULWATCH_TOKENS or "
+              "HAULWATCH_TOKENS_FILE); every /api endpoint will answer 401", file=sys.stderr)
+    app = create_app(settings)
+    uvicorn.run(app, host=args.host, port=args.port, timeout_graceful_shutdown=5,
+                log_level="info")
+    return 0
