@@ -1,0 +1,179 @@
+"""Tests for haulwatch.routes.outputs: the output folder."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+from haulwatch.routes.alerts import KINDS, make_alerts, read_alerts
+from haulwatch.routes.outputs import (
+    OUTPUT_FILES,
+    OutputError,
+    frame_to_csv,
+    summary_counts,
+    write_outputs,
+)
+
+
+def _alerts() -> gpd.GeoDataFrame:
+    return make_alerts(
+        pd.DataFrame(
+            {
+                "kind": ["illegal_dump", "gps_gap", "illegal_dump"],
+                "vehicle_id": ["浙FA1", "浙FA2", "浙FA2"],
+                "start": pd.to_datetime(
+                    ["2026-03-01T02:00:00Z", "2026-03-01T01:00:00Z", "2026-03-01T03:00:00Z"]
+                ),
+                "severity": ["high", "medium", "high"],
+                "lon": [120.1, 120.2, 120.3],
+                "lat": [30.1, 30.2, 30.3],
+                "summary": ["a", "b", "c"],
+            }
+        )
+    )
+
+
+def _result(**changes):
+    parts = {
+        "alerts": _alerts(),
+        "stops": pd.DataFrame(
+            {
+                "vehicle_id": ["浙FA1"],
+                "start": pd.to_datetime(["2026-03-01T02:00:00.5Z"]),
+                "end": pd.to_datetime(["2026-03-01T02:09:00Z"]),
+                "duration": [pd.Timedelta(minutes=9)],
+                "geometry": [shapely.Point(120.1, 30.1)],
+            }
+        ),
+        "trips": pd.DataFrame(
+            {
+                "trip_id": ["T1", "T2"],
+                "start": pd.to_datetime(["2026-03-01T01:00:00Z", pd.NaT], utc=True),
+                "sites": [["S1", "D1"], None],
+            }
+        ),
+        "rejects": pd.DataFrame(
+            {
+                "file": ["tracks.csv", "tracks.csv", "tracks.csv"],
+                "row": [4, 7, 9],
+                "field": ["lat", "time", "speed_kmh"],
+                "value": ["91", "yesterday", "-5"],
+                "reason": ["bad_coordinate", "bad_time", "bad_number"],
+                "action": ["row_dropped", "row_dropped", "value_cleared"],
+            }
+        ),
+        "summary": {"points_read": 1000, "duplicates_dropped": 2, "timezone": "Asia/Shanghai"},
+    }
+    parts.update(changes)
+    return SimpleNamespace(**parts)
+
+
+class TestWriteOutputs:
+    def test_writes_every_file(self, tmp_path):
+        paths = write_outputs(_result(), tmp_path / "out")
+        assert tuple(paths) == OUTPUT_FILES
+        for name in OUTPUT_FILES:
+            assert (tmp_path / "out" / name).is_file()
+        # no temporary files left behind
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(OUTPUT_FILES)
+
+    def test_alerts_round_trip(self, tmp_path):
+        result = _result()
+        write_outputs(result, tmp_path)
+        back = read_alerts(tmp_path / "alerts.geojson")
+        assert list(back["alert_id"]) == list(result.alerts["alert_id"])
+
+    def test_rejects_csv_has_every_row_and_action(self, tmp_path):
+        rejects = _result().rejects.drop(columns="action")
+        write_outputs(_result(rejects=rejects), tmp_path)
+        table = pd.read_csv(tmp_path / "rejects.csv", dtype=str, keep_default_na=False)
+        assert list(table.columns) == ["file", "row", "field", "value", "reason", "action"]
+        assert list(table["row"]) == ["4", "7", "9"]
+        assert set(table["action"]) == {"row_dropped"}  # filled when the result lacks it
+
+    def test_summary_counts(self, tmp_path):
+        write_outputs(_result(), tmp_path)
+        summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+        assert summary["points_read"] == 1000
+        assert summary["alerts_total"] == 3
+        assert summary["alerts_by_kind"]["illegal_dump"] == 2
+        assert summary["alerts_by_kind"]["gps_gap"] == 1
+        assert set(summary["alerts_by_kind"]) == set(KINDS)
+        assert summary["alerts_by_severity"] == {"high": 2, "medium": 1, "low": 0}
+        assert summary["rejects_by_reason"] == {"bad_coordinate": 1, "bad_number": 1, "bad_time": 1}
+        assert summary["rows_rejected"] == 3
+        assert summary["trips"] == 2 and summary["stops"] == 1
+
+    def test_tables_times_and_geometry(self, tmp_path):
+        write_outputs(_result(), tmp_path)
+        stops = pd.read_csv(tmp_path / "stops.csv", dtype=str, keep_default_na=False)
+        assert stops["start"][0] == "2026-03-01T02:00:00.500000Z"
+        assert stops["end"][0] == "2026-03-01T02:09:00Z"
+        assert stops["duration"][0] == "540.0"
+        assert stops["geometry"][0] == "POINT (120.1 30.1)"
+        trips = pd.read_csv(tmp_path / "trips.csv", dtype=str, keep_default_na=False)
+        assert list(trips["start"]) == ["2026-03-01T01:00:00Z", ""]
+        assert json.loads(trips["sites"][0]) == ["S1", "D1"]
+
+    def test_empty_result(self, tmp_path):
+        empty = _result(
+            alerts=_alerts().iloc[0:0],
+            stops=pd.DataFrame(),
+            trips=pd.DataFrame(),
+            rejects=pd.DataFrame(),
+            summary={},
+        )
+        write_outputs(empty, tmp_path)
+        summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+        assert summary["alerts_total"] == 0 and summary["rows_rejected"] == 0
+        doc = json.loads((tmp_path / "alerts.geojson").read_text(encoding="utf-8"))
+        assert doc["features"] == []
+        assert "No alerts" in (tmp_path / "report.html").read_text(encoding="utf-8")
+
+    def test_deterministic_and_input_unchanged(self, tmp_path):
+        result = _result()
+        before = result.trips.copy(deep=True)
+        write_outputs(result, tmp_path / "a")
+        write_outputs(result, tmp_path / "b")
+        for name in OUTPUT_FILES:
+            assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+        pd.testing.assert_frame_equal(result.trips, before)
+
+    def test_mapping_result_and_overwrite(self, tmp_path):
+        (tmp_path / "alerts.csv").write_text("stale", encoding="utf-8")
+        write_outputs(vars(_result()), tmp_path)
+        assert "stale" not in (tmp_path / "alerts.csv").read_text(encoding="utf-8")
+
+    def test_bad_result(self, tmp_path):
+        with pytest.raises(OutputError, match="no 'alerts'"):
+            write_outputs(SimpleNamespace(stops=None), tmp_path)
+        with pytest.raises(OutputError, match=r"field 'trips'.*list"):
+            write_outputs(_result(trips=[1, 2]), tmp_path)
+        with pytest.raises(OutputError, match=r"field 'summary'"):
+            write_outputs(_result(summary=3), tmp_path)
+
+
+def test_frame_to_csv_leaves_input_unchanged():
+    frame = _result().stops
+    before = frame.copy(deep=True)
+    out = frame_to_csv(frame)
+    pd.testing.assert_frame_equal(frame, before)
+    assert out["geometry"][0] == "POINT (120.1 30.1)"
+
+
+def test_summary_counts_keeps_own_figures_but_recounts_alerts():
+    parts = {
+        "alerts": _alerts(),
+        "stops": pd.DataFrame(),
+        "trips": pd.DataFrame(),
+        "rejects": pd.DataFrame(),
+        "summary": {"trips": 7, "alerts_total": 99, "ratio": float("nan")},
+    }
+    out = summary_counts(parts)
+    assert out["trips"] == 7
+    assert out["alerts_total"] == 3
+    assert out["ratio"] is None
