@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
-from haulwatch.drone.mission import Mission, MissionItem
+from haulwatch.drone.mission import Mission, MissionItem, deg_to_e7, e7_to_deg
 from pymavlink import mavutil
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
@@ -750,6 +750,10 @@ def _shortest_path(
     return [tuple(map(float, pts[k])) for k in reversed(path)]
 
 
+def _snap_e7(deg: np.ndarray) -> np.ndarray:
+    return np.array([e7_to_deg(deg_to_e7(v)) for v in deg], dtype=float)
+
+
 def _geodesic_length(lon: np.ndarray, lat: np.ndarray) -> float:
     if len(lon) < 2:
         return 0.0
@@ -875,6 +879,9 @@ def plan_mission(
     # Exact end points (no projection round-off).
     out_lon[0], out_lat[0], out_lon[-1], out_lat[-1] = dk.lon_deg, dk.lat_deg, lon_t, lat_t
     back_lon[-1], back_lat[-1] = dk.lon_deg, dk.lat_deg
+    # Computed vertices snap to the 1e-7 degree grid MISSION_ITEM_INT carries.
+    out_lon[1:-1], out_lat[1:-1] = _snap_e7(out_lon[1:-1]), _snap_e7(out_lat[1:-1])
+    back_lon[:-1], back_lat[:-1] = _snap_e7(back_lon[:-1]), _snap_e7(back_lat[:-1])
 
     items = _mission_items(dk, lat_t, lon_t, out_lon, out_lat, back_lon, back_lat, radius, config)
 
