@@ -1,0 +1,141 @@
+"""GPS cleaning: drop teleport outliers.
+
+A *teleport* is a single fix thrown far away by a bad GPS solution (multipath
+near tall buildings, a cold start): the truck seems to jump out and come
+straight back. A point is one when the implied speed from its previous point
+AND to its next point (same vehicle) both exceed ``max_speed_kmh`` over at
+least ``min_jump_m``, while going straight from the previous to the next point
+is plausible. At a track's first (last) point only the next (previous) pair can
+be judged: it is an outlier when the jump to its neighbour is impossible and
+the neighbour's own next (previous) step is plausible. Judged on whole columns
+with shifts; vehicle boundaries cut every pair; a few passes catch two bad
+fixes in a row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["drop_teleports"]
+
+_EARTH_RADIUS_M = 6_371_008.8
+
+
+def _distance_m(points: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    if "x" in points.columns and "y" in points.columns:
+        return points["x"].to_numpy("float64"), points["y"].to_numpy("float64")
+    # No projection yet: an equirectangular approximation around the data is enough to
+    # judge hundreds of metres in seconds.
+    lon = points["lon"].to_numpy("float64")
+    lat = points["lat"].to_numpy("float64")
+    lat0 = np.deg2rad(np.nanmedian(lat)) if len(lat) else 0.0
+    x = np.deg2rad(lon) * np.cos(lat0) * _EARTH_RADIUS_M
+    y = np.deg2rad(lat) * _EARTH_RADIUS_M
+    return x, y
+
+
+def drop_teleports(
+    points: pd.DataFrame,
+    *,
+    max_speed_kmh: float = 150.0,
+    min_jump_m: float = 300.0,
+    max_passes: int = 3,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Find teleport outliers in GPS points.
+
+    Parameters
+    ----------
+    points : pandas.DataFrame
+        Columns ``vehicle_key`` (or ``vehicle_id``), ``time`` and either
+        ``x, y`` (metres, projected) or ``lon, lat`` (WGS-84 degrees). Any
+        order; the frame is not changed.
+    max_speed_kmh : float, default 150
+        Speed no haul truck reaches; faster jumps are impossible.
+    min_jump_m : float, default 300
+        A jump shorter than this is never a teleport (GPS jitter between
+        fixes a second apart gives high speeds over a few metres).
+    max_passes : int, default 3
+        Passes of the rule; each pass judges the points kept by the previous one.
+
+    Returns
+    -------
+    kept, rejected : numpy.ndarray of bool
+        Masks aligned with the rows of ``points`` (``rejected == ~kept``).
+
+    Raises
+    ------
+    ValueError
+        If a threshold is not positive or a required column is missing.
+    """
+    if not (np.isfinite(max_speed_kmh) and max_speed_kmh > 0):
+        raise ValueError(f"max_speed_kmh must be a positive number, got {max_speed_kmh!r}")
+    if not (np.isfinite(min_jump_m) and min_jump_m >= 0):
+        raise ValueError(f"min_jump_m must be a number >= 0, got {min_jump_m!r}")
+    if int(max_passes) != max_passes or max_passes < 1:
+        raise ValueError(f"max_passes must be an integer >= 1, got {max_passes!r}")
+    key_col = "vehicle_key" if "vehicle_key" in points.columns else "vehicle_id"
+    missing = [c for c in (key_col, "time") if c not in points.columns]
+    if not ({"x", "y"} <= set(points.columns) or {"lon", "lat"} <= set(points.columns)):
+        missing.append("x, y (or lon, lat)")
+    if missing:
+        raise ValueError(f"drop_teleports: points lack column(s) {', '.join(missing)}")
+    n = len(points)
+    kept = np.ones(n, dtype=bool)
+    if n < 2:
+        return kept, ~kept
+
+    vcode = pd.factorize(points[key_col], sort=False)[0].astype("int64")
+    t_ns = _time_ns(points["time"])
+    order = np.lexsort((t_ns, vcode))
+    x_all, y_all = _distance_m(points)
+    x_s, y_s, t_s, v_s = x_all[order], y_all[order], t_ns[order] / 1e9, vcode[order]
+    limit_ms = max_speed_kmh / 3.6
+    alive = np.ones(n, dtype=bool)
+    for _ in range(int(max_passes)):
+        idx = np.flatnonzero(alive)
+        bad = _teleports(x_s[idx], y_s[idx], t_s[idx], v_s[idx], limit_ms, min_jump_m)
+        if not bad.any():
+            break
+        alive[idx[bad]] = False
+    kept[order] = alive
+    return kept, ~kept
+
+
+def _time_ns(times: pd.Series) -> np.ndarray:
+    ser = pd.Series(times)
+    if isinstance(ser.dtype, pd.DatetimeTZDtype) or ser.dtype.kind == "M":
+        return pd.DatetimeIndex(ser).as_unit("ns").asi8
+    return pd.to_datetime(ser, utc=True).dt.as_unit("ns").astype("int64").to_numpy()
+
+
+def _teleports(x: np.ndarray, y: np.ndarray, t: np.ndarray, v: np.ndarray,
+               limit_ms: float, min_jump_m: float) -> np.ndarray:
+    """One pass of the rule on points sorted by (vehicle, time)."""
+    n = len(x)
+    bad = np.zeros(n, dtype=bool)
+    if n < 3:
+        return bad
+    same = v[1:] == v[:-1]                    # pair i → i+1 within one vehicle
+    d = np.hypot(np.diff(x), np.diff(y))      # step i → i+1 (m)
+    dt = np.diff(t)                           # s
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fast = same & (d > min_jump_m) & ((dt <= 0) | (d > limit_ms * dt))
+        # prev → next skipping point i (i in 1..n-2)
+        d2 = np.hypot(x[2:] - x[:-2], y[2:] - y[:-2])
+        dt2 = t[2:] - t[:-2]
+        plausible2 = (v[2:] == v[:-2]) & (d2 <= np.maximum(limit_ms * dt2, min_jump_m))
+        # step plausibility for the boundary rule
+        plausible = same & ~fast
+    # interior: fast in (i-1 → i) and (i → i+1), and (i-1 → i+1) plausible
+    bad[1:-1] = fast[:-1] & fast[1:] & plausible2
+    # first point of a vehicle: i → i+1 fast and i+1 → i+2 plausible
+    first = np.ones(n, dtype=bool)
+    first[1:] = ~same
+    last = np.ones(n, dtype=bool)
+    last[:-1] = ~same
+    head = first[:-2] & fast[:-1] & plausible[1:]
+    bad[:-2] |= head
+    tail = last[2:] & fast[1:] & plausible[:-1]
+    bad[2:] |= tail
+    return bad
