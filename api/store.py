@@ -518,6 +518,31 @@ class Store:
                 (alert_id, current + 1, status, by, stamp, note or ""))
         return self.get_alert(alert_id)
 
+    def withdraw_alerts(self, alert_ids: Sequence[str]) -> list[str]:
+        """Delete alerts the live audit no longer supports, unless a person touched them.
+
+        Only alerts still at status version 1 (never acknowledged, confirmed or
+        dismissed) are deleted; the others stay, with their history.
+
+        Returns
+        -------
+        list of str
+            The ids deleted.
+        """
+        gone: list[str] = []
+        with self.db.transaction():
+            for chunk in _chunks(list(alert_ids), 500):
+                marks = ",".join("?" * len(chunk))
+                ids = [r[0] for r in self.db.fetchall(
+                    f"SELECT alert_id FROM alerts WHERE status_version = 1 AND alert_id IN ({marks})",
+                    chunk)]
+                if ids:
+                    m = ",".join("?" * len(ids))
+                    self.db.execute(f"DELETE FROM alert_history WHERE alert_id IN ({m})", ids)
+                    self.db.execute(f"DELETE FROM alerts WHERE alert_id IN ({m})", ids)
+                    gone.extend(ids)
+        return gone
+
     @staticmethod
     def _public(row: Sequence[Any], *, evidence: bool = False) -> dict[str, Any]:
         r = dict(zip(_ALERT_COLS, row, strict=True))

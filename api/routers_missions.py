@@ -1,0 +1,105 @@
+"""Drone missions: dispatch for an alert, list, detail, QGC plan, abort."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from haulwatch.api.auth import Dispatcher, Reader
+from haulwatch.api.deps import ServiceDep
+from haulwatch.api.dispatch import DispatchRefused
+from haulwatch.api.routers_alerts import field_error
+from haulwatch.api.schemas import DispatchRequest, ErrorBody, MissionPage, MissionPublic
+from haulwatch.api.store import AlertNotFoundError, MissionNotFoundError
+
+router = APIRouter(tags=["missions"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "missing or invalid token"},
+    403: {"model": ErrorBody, "description": "role not allowed"},
+    404: {"model": ErrorBody, "description": "no such alert or mission"},
+}
+
+
+def _dispatcher(svc: ServiceDep) -> Any:
+    if svc.dispatcher is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            detail="dispatch: the drone planner is not available in this service")
+    return svc.dispatcher
+
+
+@router.post(
+    "/api/alerts/{alert_id}/dispatch",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=MissionPublic,
+    responses={**_ERRORS, 422: {"model": ErrorBody, "description": "mission not feasible (reason)"}},
+    summary="Send a drone to look at an alert",
+)
+def dispatch(svc: ServiceDep, who: Dispatcher, alert_id: str,
+             body: DispatchRequest | None = None) -> dict[str, Any]:
+    """Plan a mission from a dock to the alert and queue it for flight (202).
+
+    422 with the reason (``out_of_range``, ``battery``, ``no_fly``, ``daylight``...)
+    when no feasible mission exists; the refusal is recorded as a mission too.
+    """
+    manager = _dispatcher(svc)
+    try:
+        return manager.dispatch(alert_id, dock_site_id=body.dock_site_id if body else None,
+                                by=who.name)
+    except AlertNotFoundError as exc:
+        raise field_error(("path", "alert_id"), str(exc), 404) from None
+    except DispatchRefused as exc:
+        loc = ["body", exc.field] if exc.field == "dock_site_id" else ["path", exc.field]
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[{"loc": loc, "msg": exc.message, "type": exc.reason,
+                     "mission_id": exc.mission_id}],
+        ) from None
+
+
+@router.get("/api/missions", response_model=MissionPage, responses=_ERRORS,
+            summary="Missions, newest first")
+def list_missions(
+    svc: ServiceDep, who: Reader,
+    alert_id: Annotated[str | None, Query(description="only missions for this alert")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> dict[str, Any]:
+    """A page of missions."""
+    items, total = svc.store.list_missions(alert_id=alert_id, limit=limit, offset=offset)
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/api/missions/{mission_id}", response_model=MissionPublic, responses=_ERRORS,
+            summary="One mission, with its flight record when the flight ended")
+def get_mission(svc: ServiceDep, who: Reader, mission_id: str) -> dict[str, Any]:
+    """The mission."""
+    try:
+        return svc.store.get_mission(mission_id)
+    except MissionNotFoundError as exc:
+        raise field_error(("path", "mission_id"), str(exc), 404) from None
+
+
+@router.get("/api/missions/{mission_id}/plan", response_model=dict[str, Any], responses=_ERRORS,
+            summary="The mission as a QGroundControl .plan document")
+def get_plan(svc: ServiceDep, who: Reader, mission_id: str) -> dict[str, Any]:
+    """The QGroundControl plan (404 for refused missions, which have none)."""
+    try:
+        rec = svc.store.get_mission(mission_id, with_plan=True)
+    except MissionNotFoundError as exc:
+        raise field_error(("path", "mission_id"), str(exc), 404) from None
+    if not rec.get("plan"):
+        raise field_error(("path", "mission_id"),
+                          f"mission {mission_id!r} has no plan (status {rec['status']})", 404)
+    return rec["plan"]
+
+
+@router.post("/api/missions/{mission_id}/abort", response_model=MissionPublic,
+             responses=_ERRORS, summary="Abort a queued or flying mission (drone returns)")
+def abort_mission(svc: ServiceDep, who: Dispatcher, mission_id: str) -> dict[str, Any]:
+    """Abort; a mission already finished is returned unchanged."""
+    manager = _dispatcher(svc)
+    try:
+        return manager.abort(mission_id, by=who.name)
+    except MissionNotFoundError as exc:
+        raise field_error(("path", "mission_id"), str(exc), 404) from None
