@@ -61,6 +61,7 @@ __all__ = [
     "MissionRefused",
     "PlanConfig",
     "PlanConfigError",
+    "check_flight_time",
     "choose_dock",
     "docks_from_sites",
     "no_fly_from_sites",
@@ -634,6 +635,38 @@ def _check_time(
                 details={"start": start.isoformat(), "end": end.isoformat()},
             )
     return info
+
+
+def check_flight_time(
+    dock: Dock, start: Any, duration_s: float, config: PlanConfig | None = None
+) -> dict[str, Any]:
+    """Check a flight of ``duration_s`` from ``start`` against the time rules.
+
+    Parameters
+    ----------
+    dock : Dock
+        Where the flight starts and ends (sun position).
+    start : datetime
+        Take-off time (tz-aware; naive = ``config.timezone`` local).
+    duration_s : float
+        Estimated flight duration.
+    config : PlanConfig, optional
+        ``min_sun_elevation_deg``, ``local_window`` and ``timezone`` apply.
+
+    Returns
+    -------
+    dict
+        ``sun_elevation_deg`` at take-off and landing (when checked).
+
+    Raises
+    ------
+    MissionRefused
+        ``daylight`` when take-off or landing falls outside the rules.
+    """
+    config = PlanConfig() if config is None else config
+    if not _finite_number(duration_s) or duration_s < 0:
+        raise PlanConfigError(f"duration_s must be a number >= 0, got {duration_s!r}")
+    return _check_time(dock, _as_utc(start, config.timezone), float(duration_s), config)
 
 
 # --------------------------------------------------------------------------- geometry

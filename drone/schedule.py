@@ -1,0 +1,638 @@
+"""Which dock flies which alert, and when: a pure, clock-injected scheduler.
+
+The :class:`Scheduler` holds a queue of alerts to look at, the docks and their
+drones, and the missions in flight. It never reads the wall clock and does no
+I/O: every call takes ``now``; the caller (the API, the fly command, a test)
+turns decisions into actions and reports back with :meth:`mission_finished`.
+
+Rules
+-----
+- Queue order: severity (``high`` first), then kind (``illegal_dump`` and
+  ``dump_hotspot`` first: the evidence lies on the ground), then the alert's
+  age (oldest first), then ``alert_id``.
+- One mission per drone at a time; after each flight the drone recharges for
+  ``recharge_s`` before it may fly again.
+- For each alert, in queue order, every dock is considered; the mission is
+  launched from the dock with a free drone that gives the shortest feasible
+  flight (as :func:`~haulwatch.drone.plan.choose_dock`).
+- An alert no dock can ever fly (out of range, no path, in a no-fly zone,
+  battery) is dropped with the reasons; one refused only for the time of day,
+  or whose feasible docks are all busy, waits (a ``wait`` decision is issued
+  when its reason changes, not at every step).
+- A failed mission is re-queued up to ``max_retries`` times, then dropped.
+
+Every :class:`Decision` carries a one-sentence reason: why this dock (distance,
+duration, battery), why now, or why not (busy until, recharging until,
+infeasible and why).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pyproj
+from haulwatch.drone.mission import Mission
+from haulwatch.drone.plan import (
+    TEMPORARY_REASONS,
+    Dock,
+    MissionRefused,
+    PlanConfig,
+    check_flight_time,
+    plan_mission,
+)
+
+__all__ = [
+    "ACTIONS",
+    "DEFAULT_KIND_PRIORITY",
+    "OUTCOMES",
+    "Decision",
+    "ScheduleConfig",
+    "Scheduler",
+    "SchedulerError",
+]
+
+#: Decision actions.
+ACTIONS: tuple[str, ...] = ("launch", "wait", "drop", "requeue", "done")
+
+#: Outcomes :meth:`Scheduler.mission_finished` accepts.
+OUTCOMES: tuple[str, ...] = ("completed", "failed", "aborted")
+
+#: Kinds in the order a drone should look at them (unlisted kinds come last).
+DEFAULT_KIND_PRIORITY: tuple[str, ...] = (
+    "illegal_dump",
+    "dump_hotspot",
+    "unpermitted_origin",
+    "wrong_disposal",
+    "route_deviation",
+    "gps_gap",
+    "unmanifested_trip",
+    "unregistered_vehicle",
+    "manifest_not_executed",
+)
+
+_SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
+_GEOD = pyproj.Geod(ellps="WGS84")
+
+
+class SchedulerError(ValueError):
+    """A bad event for the scheduler (unknown mission, bad outcome, bad alert)."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One explainable scheduling decision.
+
+    Parameters
+    ----------
+    action : str
+        ``launch``, ``wait``, ``drop``, ``requeue`` or ``done``.
+    alert_id : str
+        The alert concerned.
+    dock_site_id, drone_id : str
+        The dock and drone concerned ("" when none).
+    reason : str
+        Why, in one sentence with the figures.
+    time : datetime, optional
+        When the decision was taken (UTC).
+    mission_id : str, default ""
+        The mission launched / finished.
+    mission : Mission, optional
+        The mission to fly (``launch`` only).
+    """
+
+    action: str
+    alert_id: str
+    dock_site_id: str
+    drone_id: str
+    reason: str
+    time: dt.datetime | None = None
+    mission_id: str = ""
+    mission: Mission | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Scheduling parameters.
+
+    Parameters
+    ----------
+    recharge_s : float, default 2700
+        Time a drone needs after a flight before the next one.
+    max_retries : int, default 2
+        Times a failed mission is re-queued before the alert is dropped.
+    max_alert_age_s : float, optional
+        Drop alerts whose evidence (``end``, else ``start``, else the time
+        queued) is older than this; ``None`` keeps them.
+    kind_priority : tuple of str
+        Alert kinds, most urgent first.
+    timezone : str, default "Asia/Shanghai"
+        Zone of naive times.
+    """
+
+    recharge_s: float = 2700.0
+    max_retries: int = 2
+    max_alert_age_s: float | None = None
+    kind_priority: tuple[str, ...] = DEFAULT_KIND_PRIORITY
+    timezone: str = "Asia/Shanghai"
+
+    def __post_init__(self) -> None:
+        if not _finite(self.recharge_s) or self.recharge_s < 0:
+            raise SchedulerError(
+                f"ScheduleConfig.recharge_s must be a number >= 0, got {self.recharge_s!r}"
+            )
+        r = self.max_retries
+        if isinstance(r, bool) or not isinstance(r, int) or r < 0:
+            raise SchedulerError(f"ScheduleConfig.max_retries must be an int >= 0, got {r!r}")
+        age = self.max_alert_age_s
+        if age is not None and (not _finite(age) or age <= 0):
+            raise SchedulerError(
+                f"ScheduleConfig.max_alert_age_s must be None or a number > 0, got {age!r}"
+            )
+        if isinstance(self.kind_priority, str) or not all(
+            isinstance(k, str) for k in self.kind_priority
+        ):
+            raise SchedulerError(
+                f"ScheduleConfig.kind_priority must be a tuple of kind names, "
+                f"got {self.kind_priority!r}"
+            )
+        try:
+            ZoneInfo(self.timezone)
+        except Exception as exc:  # ZoneInfoNotFoundError, ValueError, TypeError
+            raise SchedulerError(
+                f"ScheduleConfig.timezone must be an IANA zone name, got {self.timezone!r}"
+            ) from exc
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _utc(when: Any, timezone: str, what: str = "now") -> dt.datetime:
+    if isinstance(when, pd.Timestamp):
+        when = when.to_pydatetime()
+    if isinstance(when, str):
+        try:
+            when = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise SchedulerError(f"{what} must be an ISO 8601 time, got {when!r}") from exc
+    if not isinstance(when, dt.datetime):
+        raise SchedulerError(f"{what} must be a datetime, got {type(when).__name__}")
+    if when.tzinfo is None or when.tzinfo.utcoffset(when) is None:
+        when = when.replace(tzinfo=ZoneInfo(timezone))
+    return when.astimezone(dt.timezone.utc)
+
+
+def _hhmm(t: dt.datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class _Drone:
+    drone_id: str
+    dock: Dock
+    mission_id: str = ""
+    busy_until: dt.datetime | None = None  # estimated landing of the current mission
+    recharged_at: dt.datetime | None = None
+
+    def state(self, now: dt.datetime) -> tuple[str, dt.datetime | None]:
+        if self.mission_id:
+            return "flying", self.busy_until
+        if self.recharged_at is not None and self.recharged_at > now:
+            return "recharging", self.recharged_at
+        return "free", None
+
+
+@dataclass
+class _Entry:
+    alert_id: str
+    target: dict[str, Any]
+    severity: str
+    kind: str
+    evidence_time: dt.datetime
+    queued_at: dt.datetime
+    attempts: int = 0
+    last_failure: str = ""
+    last_wait: str = ""
+    # (site_id -> (reason, message)) refusals that cannot clear by themselves
+    refused: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # (site_id -> Mission) planned without the time check
+    planned: dict[str, Mission] = field(default_factory=dict)
+
+
+@dataclass
+class _Active:
+    entry: _Entry
+    drone: _Drone
+    mission: Mission
+    launched_at: dt.datetime
+
+
+class Scheduler:
+    """Queue of alerts, docks with drones, missions in flight; decisions on demand.
+
+    Parameters
+    ----------
+    docks : iterable of Dock
+        Docks with their ``drones`` count; drone ids are ``"<site_id>/<n>"``.
+    no_fly : optional
+        No-fly zones passed to the planner (see :func:`plan_mission`).
+    plan_config : PlanConfig, optional
+        Planning parameters (also the daylight / time-window rules).
+    config : ScheduleConfig, optional
+        Scheduling parameters.
+    planner : callable, optional
+        ``planner(target, dock) -> Mission`` (raises ``MissionRefused``);
+        defaults to :func:`plan_mission` with ``no_fly`` and ``plan_config``.
+        The scheduler applies the time-of-day rules itself at each step.
+
+    Attributes
+    ----------
+    log : list of Decision
+        Every decision taken, in order.
+    """
+
+    def __init__(
+        self,
+        docks: Iterable[Dock],
+        *,
+        no_fly: Any = None,
+        plan_config: PlanConfig | None = None,
+        config: ScheduleConfig | None = None,
+        planner: Callable[[Mapping[str, Any], Dock], Mission] | None = None,
+    ) -> None:
+        self.config = ScheduleConfig() if config is None else config
+        self.plan_config = PlanConfig() if plan_config is None else plan_config
+        if not isinstance(self.config, ScheduleConfig):
+            raise SchedulerError(f"config must be a ScheduleConfig, got {type(config).__name__}")
+        if not isinstance(self.plan_config, PlanConfig):
+            raise SchedulerError(
+                f"plan_config must be a PlanConfig, got {type(plan_config).__name__}"
+            )
+        self.docks: tuple[Dock, ...] = tuple(sorted(docks, key=lambda d: d.site_id))
+        ids = [d.site_id for d in self.docks]
+        if len(set(ids)) != len(ids):
+            raise SchedulerError(f"dock site_ids must be unique, got {ids}")
+        for d in self.docks:
+            if not isinstance(d, Dock):
+                raise SchedulerError(f"docks must be Dock objects, got {type(d).__name__}")
+        if planner is None:
+            no_fly_zones, cfg = no_fly, self.plan_config
+
+            def planner(target: Mapping[str, Any], dock: Dock) -> Mission:
+                return plan_mission(target, dock, no_fly=no_fly_zones, config=cfg, now=None)
+
+        self._planner = planner
+        self._drones: dict[str, _Drone] = {}
+        for d in self.docks:
+            for n in range(1, d.drones + 1):
+                drone_id = f"{d.site_id}/{n}"
+                self._drones[drone_id] = _Drone(drone_id, d)
+        self._queue: dict[str, _Entry] = {}
+        self._active: dict[str, _Active] = {}
+        self._seen: set[str] = set()
+        self.log: list[Decision] = []
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def queued(self) -> list[str]:
+        """Alert ids waiting, in priority order."""
+        return [e.alert_id for e in sorted(self._queue.values(), key=self._priority)]
+
+    @property
+    def active(self) -> dict[str, tuple[str, str]]:
+        """Missions in flight: ``mission_id -> (alert_id, drone_id)``."""
+        return {m: (a.entry.alert_id, a.drone.drone_id) for m, a in self._active.items()}
+
+    def drone_states(self, now: Any) -> dict[str, tuple[str, dt.datetime | None]]:
+        """``drone_id -> (state, until)`` with state ``free``, ``flying``, ``recharging``."""
+        t = _utc(now, self.config.timezone)
+        return {k: d.state(t) for k, d in sorted(self._drones.items())}
+
+    def _priority(self, e: _Entry) -> tuple:
+        kinds = self.config.kind_priority
+        kind_rank = kinds.index(e.kind) if e.kind in kinds else len(kinds)
+        return (
+            _SEVERITY_RANK.get(e.severity, len(_SEVERITY_RANK)),
+            kind_rank,
+            e.evidence_time,
+            e.alert_id,
+        )
+
+    def _emit(self, decision: Decision) -> Decision:
+        self.log.append(decision)
+        return decision
+
+    # ------------------------------------------------------------------ events
+
+    def add_alert(self, alert: Mapping[str, Any] | pd.Series, now: Any) -> bool:
+        """Queue an alert to look at.
+
+        Parameters
+        ----------
+        alert : mapping or Series
+            An alerts-frame row: ``alert_id``, ``lat``, ``lon`` (WGS-84) and
+            optionally ``severity``, ``kind``, ``start``, ``end``.
+        now : datetime
+            Current time (tz-aware; naive = local ``config.timezone``).
+
+        Returns
+        -------
+        bool
+            False when the alert was already queued, in flight or handled.
+        """
+        t = _utc(now, self.config.timezone)
+        if not isinstance(alert, (Mapping, pd.Series)):
+            raise SchedulerError(f"alert must be a mapping or Series, got {type(alert).__name__}")
+        alert_id = alert.get("alert_id")
+        if not isinstance(alert_id, str) or not alert_id:
+            raise SchedulerError(f"alert.alert_id must be a non-empty str, got {alert_id!r}")
+        lat, lon = alert.get("lat"), alert.get("lon")
+        if not (_finite(lat) and -90 <= float(lat) <= 90):
+            raise SchedulerError(f"alert {alert_id}: lat must be in [-90, 90], got {lat!r}")
+        if not (_finite(lon) and -180 <= float(lon) <= 180):
+            raise SchedulerError(f"alert {alert_id}: lon must be in [-180, 180], got {lon!r}")
+        if alert_id in self._seen:
+            return False
+        evidence = t
+        for key in ("end", "start"):
+            value = alert.get(key)
+            if value is not None and not (isinstance(value, float) and math.isnan(value)):
+                if value is pd.NaT:
+                    continue
+                evidence = _utc(value, self.config.timezone, what=f"alert.{key}")
+                break
+        self._seen.add(alert_id)
+        self._queue[alert_id] = _Entry(
+            alert_id=alert_id,
+            target={"alert_id": alert_id, "lat": float(lat), "lon": float(lon)},
+            severity=str(alert.get("severity") or ""),
+            kind=str(alert.get("kind") or ""),
+            evidence_time=evidence,
+            queued_at=t,
+        )
+        return True
+
+    def cancel(self, alert_id: str, now: Any, *, reason: str = "cancelled") -> Decision:
+        """Remove a queued alert (e.g. a dispatcher dismissed it)."""
+        t = _utc(now, self.config.timezone)
+        if alert_id not in self._queue:
+            raise SchedulerError(f"alert_id {alert_id!r} is not queued")
+        del self._queue[alert_id]
+        return self._emit(Decision("drop", alert_id, "", "", reason, t))
+
+    def mission_finished(
+        self, mission_id: str, outcome: str, now: Any, *, detail: str = ""
+    ) -> Decision:
+        """Report the end of a launched mission.
+
+        Parameters
+        ----------
+        mission_id : str
+            As given in the ``launch`` decision.
+        outcome : {"completed", "failed", "aborted"}
+            How it ended.
+        now : datetime
+            When it ended; the drone recharges from then on.
+        detail : str, default ""
+            Why it failed (goes into the decision's reason).
+
+        Returns
+        -------
+        Decision
+            ``done``, ``requeue`` or ``drop``.
+        """
+        t = _utc(now, self.config.timezone)
+        if outcome not in OUTCOMES:
+            raise SchedulerError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
+        active = self._active.pop(mission_id, None)
+        if active is None:
+            raise SchedulerError(f"mission_id {mission_id!r} is not in flight")
+        drone, entry = active.drone, active.entry
+        drone.mission_id = ""
+        drone.busy_until = None
+        drone.recharged_at = t + dt.timedelta(seconds=self.config.recharge_s)
+        recharge = f"drone {drone.drone_id} recharging until {_hhmm(drone.recharged_at)}"
+        base = dict(
+            alert_id=entry.alert_id,
+            dock_site_id=drone.dock.site_id,
+            drone_id=drone.drone_id,
+            time=t,
+            mission_id=mission_id,
+        )
+        if outcome == "completed":
+            return self._emit(Decision("done", reason=f"mission completed; {recharge}", **base))
+        entry.attempts += 1
+        entry.last_failure = f"{outcome}" + (f": {detail}" if detail else "")
+        if entry.attempts > self.config.max_retries:
+            return self._emit(
+                Decision(
+                    "drop",
+                    reason=(
+                        f"mission {outcome} {entry.attempts} times (max_retries "
+                        f"{self.config.max_retries}); last: {entry.last_failure}; {recharge}"
+                    ),
+                    **base,
+                )
+            )
+        entry.last_wait = ""
+        self._queue[entry.alert_id] = entry
+        return self._emit(
+            Decision(
+                "requeue",
+                reason=(
+                    f"mission {entry.last_failure}; re-queued (attempt {entry.attempts + 1} of "
+                    f"{self.config.max_retries + 1}); {recharge}"
+                ),
+                **base,
+            )
+        )
+
+    # ------------------------------------------------------------------ step
+
+    def step(self, now: Any) -> list[Decision]:
+        """Decide what to do at ``now``: launches, waits (on change), drops.
+
+        Parameters
+        ----------
+        now : datetime
+            Current time (tz-aware; naive = local ``config.timezone``).
+
+        Returns
+        -------
+        list of Decision
+            In queue-priority order.
+        """
+        t = _utc(now, self.config.timezone)
+        out: list[Decision] = []
+        free: dict[str, list[_Drone]] = {d.site_id: [] for d in self.docks}
+        for drone in sorted(self._drones.values(), key=lambda d: d.drone_id):
+            if drone.state(t)[0] == "free":
+                free[drone.dock.site_id].append(drone)
+
+        for entry in sorted(self._queue.values(), key=self._priority):
+            decision = self._decide(entry, t, free)
+            if decision is not None:
+                out.append(self._emit(decision))
+        return out
+
+    def _stale(self, entry: _Entry, t: dt.datetime) -> str:
+        limit = self.config.max_alert_age_s
+        if limit is None:
+            return ""
+        age = (t - entry.evidence_time).total_seconds()
+        if age > limit:
+            return (
+                f"evidence is {age / 3600:.1f} h old (since {_hhmm(entry.evidence_time)}), "
+                f"older than max_alert_age_s {limit:g} s"
+            )
+        return ""
+
+    def _decide(
+        self, entry: _Entry, t: dt.datetime, free: dict[str, list[_Drone]]
+    ) -> Decision | None:
+        stale = self._stale(entry, t)
+        if stale:
+            del self._queue[entry.alert_id]
+            return Decision("drop", entry.alert_id, "", "", stale, t)
+
+        docks = self._docks_by_distance(entry)
+        feasible: list[tuple[Dock, float, Mission]] = []
+        temporary: list[str] = []
+        for dock, dist in docks:
+            if dock.site_id in entry.refused:
+                continue
+            mission = entry.planned.get(dock.site_id)
+            if mission is None:
+                try:
+                    mission = self._planner(entry.target, dock)
+                except MissionRefused as exc:
+                    if exc.reason in TEMPORARY_REASONS:
+                        temporary.append(f"{dock.site_id}: {exc.message}")
+                    else:
+                        entry.refused[dock.site_id] = (exc.reason, exc.message)
+                    continue
+                entry.planned[dock.site_id] = mission
+            try:
+                timing = check_flight_time(
+                    dock, t, float(mission.meta.get("duration_s", 0.0)), self.plan_config
+                )
+            except MissionRefused as exc:
+                temporary.append(f"{dock.site_id}: {exc.message}")
+                continue
+            stamped = dataclasses.replace(mission, meta={**mission.meta, **timing})
+            feasible.append((dock, dist, stamped))
+
+        if not feasible and not temporary:
+            del self._queue[entry.alert_id]
+            why = "; ".join(f"{s}: {r} ({m})" for s, (r, m) in sorted(entry.refused.items()))
+            return Decision(
+                "drop",
+                entry.alert_id,
+                "",
+                "",
+                f"infeasible from every dock: {why or 'no docks with drones'}",
+                t,
+            )
+
+        # Shortest flight among docks with a free drone.
+        ready = [f for f in feasible if free[f[0].site_id]]
+        if ready:
+            dock, dist, mission = min(
+                ready, key=lambda f: (f[2].meta.get("duration_s", 0.0), f[1], f[0].site_id)
+            )
+            drone = free[dock.site_id].pop(0)
+            return self._launch(entry, drone, mission, dist, feasible, t)
+
+        parts = []
+        for dock, _dist, _m in feasible:
+            states = [d.state(t) for d in self._drones.values() if d.dock.site_id == dock.site_id]
+            if not states:
+                parts.append(f"{dock.site_id}: no drones")
+                continue
+            soonest = min(states, key=lambda s: s[1] or t)
+            parts.append(
+                f"{dock.site_id}: all {len(states)} drone(s) busy, first {soonest[0]} until "
+                f"{_hhmm(soonest[1]) if soonest[1] else 'unknown'}"
+            )
+        parts += temporary
+        parts += [f"{s}: infeasible, {r}" for s, (r, _m) in sorted(entry.refused.items())]
+        reason = "waiting: " + "; ".join(parts)
+        if reason == entry.last_wait:
+            return None
+        entry.last_wait = reason
+        return Decision("wait", entry.alert_id, "", "", reason, t)
+
+    def _docks_by_distance(self, entry: _Entry) -> list[tuple[Dock, float]]:
+        docks = [d for d in self.docks if d.drones > 0]
+        if not docks:
+            return []
+        n = len(docks)
+        _, _, dist = _GEOD.inv(
+            [d.lon_deg for d in docks],
+            [d.lat_deg for d in docks],
+            [entry.target["lon"]] * n,
+            [entry.target["lat"]] * n,
+        )
+        pairs = list(zip(docks, [float(x) for x in list(dist)], strict=True))
+        return sorted(pairs, key=lambda p: (p[1], p[0].site_id))
+
+    def _launch(
+        self,
+        entry: _Entry,
+        drone: _Drone,
+        mission: Mission,
+        dist: float,
+        feasible: list[tuple[Dock, float, Mission]],
+        t: dt.datetime,
+    ) -> Decision:
+        del self._queue[entry.alert_id]
+        mission_id = f"{entry.alert_id}-{entry.attempts + 1}"
+        duration = float(mission.meta.get("duration_s", 0.0))
+        drone.mission_id = mission_id
+        drone.busy_until = t + dt.timedelta(seconds=duration)
+        self._active[mission_id] = _Active(entry, drone, mission, t)
+        others = []
+        for dock, _d, m in feasible:
+            if dock.site_id == drone.dock.site_id:
+                continue
+            states = [d.state(t) for d in self._drones.values() if d.dock.site_id == dock.site_id]
+            busy = all(s[0] != "free" for s in states)
+            others.append(
+                f"{dock.site_id} {m.meta.get('duration_s', 0.0) / 60:.1f} min"
+                + (" (busy)" if busy else "")
+            )
+        refused = [f"{s} {r}" for s, (r, _m) in sorted(entry.refused.items())]
+        queued_min = (t - entry.queued_at).total_seconds() / 60
+        reason = (
+            f"{entry.severity or 'unrated'} {entry.kind or 'alert'}, first in queue "
+            f"(waited {queued_min:.0f} min"
+            + (f", attempt {entry.attempts + 1}" if entry.attempts else "")
+            + f"); dock {drone.dock.site_id} is the shortest feasible flight with a free drone: "
+            f"target {dist:.0f} m, est. {duration / 60:.1f} min, battery "
+            f"{mission.meta.get('battery_used_pct', float('nan')):.0f}%"
+            + (f"; other docks: {', '.join(others)}" if others else "")
+            + (f"; infeasible: {', '.join(refused)}" if refused else "")
+        )
+        return Decision(
+            "launch",
+            entry.alert_id,
+            drone.dock.site_id,
+            drone.drone_id,
+            reason,
+            t,
+            mission_id=mission_id,
+            mission=mission,
+        )
