@@ -208,7 +208,9 @@
   }
 
   function humanKey(key) {
-    const s = String(key).replace(/_/g, " ");
+    // The unit is in the formatted value: drop it from the label (stop_duration_s -> Stop duration).
+    const base = String(key).replace(/_(s|min|m|km|kmh|pct|percent|m3|deg)$/, "");
+    const s = (base || String(key)).replace(/_/g, " ");
     return s.charAt(0).toUpperCase() + s.slice(1);
   }
 
@@ -1075,6 +1077,7 @@
       });
       state.shownMissionId = m.mission_id;
       upsertMission(m);
+      $("mission").scrollIntoView({ block: "nearest" });
       announce(`Drone mission ${m.mission_id} ${m.status}`);
       watchMission(m.mission_id);
     } catch (err) {
@@ -1084,6 +1087,7 @@
       else if (err.status === 409) text = "A drone is already on its way: " + err.message;
       errBox.textContent = text;
       errBox.hidden = false;
+      errBox.scrollIntoView({ block: "nearest" });
       btn.disabled = false;
     }
   }

@@ -1,0 +1,410 @@
+"""The dispatcher web console, driven in a real headless Chromium.
+
+The service (``create_app``) runs under uvicorn on a free loopback port with a
+temporary SQLite store and freshly generated tokens; the page is clicked
+through like a dispatcher would: token, list, live alert, detail, evidence on
+the map, status change (checked through the API), drone dispatch. A screenshot
+of the final state is saved in the test's tmp folder.
+
+Needs Debian's ``chromium`` (``bash scripts/ensure-browser.sh``) or
+``HAULWATCH_CHROMIUM=/path/to/chrome``; the browser is never downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from haulwatch.api.app import create_app
+from haulwatch.api.settings import Settings, parse_tokens
+from haulwatch.api.web_static import WebConsoleError, mount_web
+from haulwatch.routes.alerts import make_alerts, write_alerts
+from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_playwright
+from shapely.geometry import LineString, Point
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1366, "height": 768}
+UI_TIMEOUT_MS = 15_000
+
+# Around Huzhou; coordinates are WGS-84 as the alerts contract has them.
+LON0, LAT0 = 120.0912, 30.8931
+
+
+def _chromium_path() -> str:
+    for candidate in (os.environ.get("HAULWATCH_CHROMIUM"), shutil.which("chromium"),
+                      shutil.which("chromium-browser")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    pytest.fail("no Chromium found: run `bash scripts/ensure-browser.sh` or set HAULWATCH_CHROMIUM")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _alerts(rows: list[dict]) -> dict:
+    """An alerts FeatureCollection exactly as the batch audit writes it."""
+    frame = pd.DataFrame(rows)
+    out = Path(rows[0]["_dir"])
+    write_alerts(make_alerts(frame.drop(columns="_dir"), timezone="Asia/Shanghai"), out)
+    return json.loads((out / "alerts.geojson").read_text(encoding="utf-8"))
+
+
+def _dump_row(tmp: Path, vehicle: str, minutes: int, dlon: float, dlat: float, **extra) -> dict:
+    start = pd.Timestamp("2026-11-20 10:00", tz="Asia/Shanghai") + pd.Timedelta(minutes=minutes)
+    lon, lat = LON0 + dlon, LAT0 + dlat
+    track = [
+        [lon - 0.004, lat - 0.002, (start - pd.Timedelta(minutes=6)).tz_convert("UTC").isoformat()],
+        [lon - 0.002, lat - 0.001, (start - pd.Timedelta(minutes=3)).tz_convert("UTC").isoformat()],
+        [lon, lat, start.tz_convert("UTC").isoformat()],
+        [lon + 0.003, lat + 0.001, (start + pd.Timedelta(minutes=20)).tz_convert("UTC").isoformat()],
+    ]
+    row = {
+        "_dir": str(tmp),
+        "kind": "illegal_dump",
+        "vehicle_id": vehicle,
+        "start": start,
+        "end": start + pd.Timedelta(minutes=14),
+        "severity": "high",
+        "summary": f"{vehicle} 满载停车 14 分钟后空载, 距最近消纳点 2.1 km",
+        "geometry": Point(lon, lat),
+        "evidence": {"stop_duration_s": 840, "load_before": "full", "load_after": "empty",
+                     "nearest_site_m": 2100.0, "track": track},
+    }
+    row.update(extra)
+    return row
+
+
+@dataclass
+class Service:
+    base_url: str
+    tokens: dict[str, str]
+    tmp: Path
+    first_alerts: dict
+
+    def client(self, role: str) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=10.0,
+                            headers={"Authorization": f"Bearer {self.tokens[role]}"})
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    tmp = tmp_path_factory.mktemp("web_console")
+    tokens = {role: secrets.token_urlsafe(24) for role in ("analyst", "dispatcher", "device", "admin")}
+    settings = Settings(
+        db_url=f"sqlite:///{tmp / 'store.db'}",
+        tokens=tuple(parse_tokens(",".join(f"{r}-user:{r}:{t}" for r, t in tokens.items()))),
+        keepalive_s=1.0,
+    )
+    app = create_app(settings)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           timeout_graceful_shutdown=3, lifespan="on"))
+    thread = threading.Thread(target=server.run, name="uvicorn-web-console", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.05)
+    svc = Service(f"http://127.0.0.1:{port}", tokens, tmp, {})
+    svc.first_alerts = _alerts([
+        _dump_row(tmp / "a1", "浙E·A1234", 0, 0.010, 0.004),
+        _dump_row(tmp / "a1", "浙E·B5678", 45, -0.012, -0.006, severity="medium"),
+        {
+            "_dir": str(tmp / "a1"),
+            "kind": "route_deviation",
+            "vehicle_id": "沪D·C9999",
+            "start": pd.Timestamp("2026-11-20 11:30", tz="Asia/Shanghai"),
+            "end": pd.Timestamp("2026-11-20 11:38", tz="Asia/Shanghai"),
+            "severity": "medium",
+            "summary": "沪D·C9999 驶出核准路线 1.2 km",
+            "geometry": LineString([(LON0 - 0.02, LAT0 + 0.01), (LON0 - 0.025, LAT0 + 0.013),
+                                    (LON0 - 0.03, LAT0 + 0.012)]),
+            "evidence": {"max_offset_m": 640.0, "corridor_m": 150.0},
+        },
+    ])
+    with svc.client("admin") as c:
+        r = c.post("/api/alerts/import", json=svc.first_alerts)
+        assert r.status_code == 200, r.text
+        assert r.json()["inserted"] == 3
+    yield svc
+    server.should_exit = True
+    thread.join(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser_context(playwright: Playwright, tmp_path_factory: pytest.TempPathFactory
+                    ) -> Iterator[BrowserContext]:
+    profile = tmp_path_factory.mktemp("chromium_profile")
+    context = playwright.chromium.launch_persistent_context(
+        str(profile), executable_path=_chromium_path(), headless=True, args=CHROMIUM_ARGS,
+        viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai",
+    )
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(browser_context: BrowserContext, service: Service) -> Iterator[Page]:
+    page = browser_context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Everything must come from the service itself: no CDN, no tiles, no fonts.
+    foreign: list[str] = []
+    page.on("request", lambda req: foreign.append(req.url)
+            if not req.url.startswith((service.base_url, "data:", "blob:")) else None)
+    yield page
+    page.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+    assert foreign == [], f"the page fetched outside the service: {foreign}"
+
+
+def _sign_in(page: Page, service: Service, role: str) -> None:
+    page.goto(service.base_url + "/")
+    page.get_by_label("Access token").fill(service.tokens[role])
+    page.get_by_role("button", name="Connect").click()
+
+
+def _alert_id(collection: dict, vehicle_id: str) -> str:
+    return next(f["properties"]["alert_id"] for f in collection["features"]
+                if f["properties"]["vehicle_id"] == vehicle_id)
+
+
+class TestMountWeb:
+    def test_page_and_assets_are_served_without_hiding_api_routes(self) -> None:
+        app = FastAPI()
+        mount_web(app)  # before the API route: must not shadow it
+
+        @app.get("/api/ping")
+        def ping() -> dict[str, str]:
+            return {"pong": "yes"}
+
+        with TestClient(app) as c:
+            page = c.get("/")
+            assert page.status_code == 200
+            assert page.headers["content-type"].startswith("text/html")
+            assert "script-src 'self'" in page.headers["content-security-policy"]
+            assert 'src="web/app.js"' in page.text
+            assert c.get("/web/app.js").status_code == 200
+            assert c.get("/web/style.css").headers["content-type"].startswith("text/css")
+            assert c.get("/web/nope.js").status_code == 404
+            assert c.get("/api/ping").json() == {"pong": "yes"}
+        assert "/" not in app.openapi()["paths"]
+
+    def test_mounting_twice_is_a_no_op(self) -> None:
+        app = FastAPI()
+        mount_web(app)
+        routes_before = len(app.routes)
+        mount_web(app)
+        assert len(app.routes) == routes_before
+
+    def test_missing_folder_is_refused(self, tmp_path: Path) -> None:
+        with pytest.raises(WebConsoleError, match=r"must be a folder containing index\.html"):
+            mount_web(FastAPI(), directory=tmp_path / "nowhere")
+        with pytest.raises(WebConsoleError, match=r"index\.html"):
+            mount_web(FastAPI(), directory=tmp_path)  # a folder, but no page
+
+    def test_the_service_serves_the_console(self, service: Service) -> None:
+        r = httpx.get(service.base_url + "/", timeout=10)
+        assert r.status_code == 200
+        assert "dispatcher console" in r.text
+        assert httpx.get(service.base_url + "/web/app.js", timeout=10).status_code == 200
+
+
+class TestConsole:
+    def test_dispatcher_main_flow(self, page: Page, service: Service, tmp_path: Path) -> None:
+        with service.client("analyst") as c:
+            total = c.get("/api/alerts", params={"limit": 1}).json()["total"]
+        assert 3 <= total < 50  # one page
+        _sign_in(page, service, "dispatcher")
+        expect(page.locator("#conn-status")).to_have_attribute("data-state", "live")
+        expect(page.locator(".alert-item")).to_have_count(total)
+        # Chinese plates arrive intact (UTF-8 end to end).
+        expect(page.locator("#alert-list")).to_contain_text("浙E·A1234")
+        expect(page.locator("#alert-list")).to_contain_text("沪D·C9999")
+        expect(page.locator("#map .marker")).to_have_count(total)
+
+        # A new alert imported while the page is open appears live, without reload.
+        new = _alerts([_dump_row(service.tmp / "live", "皖K·L0001", 120, 0.004, -0.003)])
+        new_id = new["features"][0]["properties"]["alert_id"]
+        with service.client("admin") as c:
+            assert c.post("/api/alerts/import", json=new).status_code == 200
+        live_item = page.locator(f'.alert-item[data-alert-id="{new_id}"]')
+        expect(live_item).to_be_visible()
+        expect(live_item).to_contain_text("皖K·L0001")
+        expect(page.locator("#alert-count")).to_have_text(f"({total + 1})")
+        expect(page.locator(f'#map .marker[data-alert-id="{new_id}"]')).to_have_count(1)
+
+        # Open an alert: detail, evidence listed and drawn on the map.
+        target = _alert_id(service.first_alerts, "浙E·A1234")
+        page.locator(f'.alert-item[data-alert-id="{target}"]').click()
+        expect(page.locator("#detail-fields")).to_contain_text("浙E·A1234")
+        expect(page.locator('#detail-evidence dd[data-key="stop_duration_s"]')).to_have_text("14 min")
+        expect(page.locator("#map .evidence-track")).to_have_attribute("data-points", "4")
+        expect(page.locator(f'#map .evidence-point[data-alert-id="{target}"]')).to_have_count(1)
+        expect(page.locator(f'#map .marker.selected[data-alert-id="{target}"]')).to_have_count(1)
+        # The evidence is inside the visible map after the zoom to the alert.
+        box = page.locator("#map").bounding_box()
+        point = page.locator("#map .evidence-point").bounding_box()
+        assert box and point
+        assert box["x"] <= point["x"] <= box["x"] + box["width"]
+        assert box["y"] <= point["y"] <= box["y"] + box["height"]
+
+        # Acknowledge with a note: shown, in the history, and stored (checked via the API).
+        page.get_by_label("Note (optional)").fill("已通知执法队")
+        page.get_by_role("button", name="Acknowledge").click()
+        expect(page.locator("#detail-status")).to_have_text("Acknowledged")
+        expect(page.locator("#detail-history")).to_contain_text("dispatcher-user")
+        expect(page.locator("#detail-history")).to_contain_text("已通知执法队")
+        expect(page.locator(f'.alert-item[data-alert-id="{target}"]')).to_have_attribute(
+            "data-status", "acknowledged")
+        with service.client("analyst") as c:
+            stored = c.get(f"/api/alerts/{target}").json()
+        assert stored["status"] == "acknowledged"
+        assert stored["history"][-1]["by"] == "dispatcher-user"
+        assert stored["history"][-1]["note"] == "已通知执法队"
+        # ... and survives a reload of the page (token kept for the tab).
+        page.reload()
+        page.locator(f'.alert-item[data-alert-id="{target}"]').click()
+        expect(page.locator("#detail-status")).to_have_text("Acknowledged")
+
+        # Send a drone: the dispatch request is made and its answer shown.
+        with page.expect_response(lambda r: r.url.endswith(f"/api/alerts/{target}/dispatch")) as resp:
+            page.get_by_role("button", name="Send drone").click()
+        answer = resp.value
+        if answer.status == 202:
+            mission = answer.json()
+            expect(page.locator("#mission-id")).to_have_text(f"Mission {mission['mission_id']}")
+            expect(page.locator("#mission")).to_have_attribute(
+                "data-status", re.compile("completed|failed|refused|aborted"),
+                timeout=60_000)
+        else:  # refused up front (no dock in range, no vehicle...): the reason is shown
+            assert answer.status >= 400, answer.text()
+            reason = answer.json()["detail"]
+            expect(page.locator("#dispatch-error")).to_be_visible()
+            if isinstance(reason, str):
+                expect(page.locator("#dispatch-error")).to_contain_text(reason)
+            expect(page.get_by_role("button", name="Send drone")).to_be_enabled()
+        page.screenshot(path=str(tmp_path / "web_console.png"))
+        print("screenshot:", tmp_path / "web_console.png")
+
+    def test_status_change_elsewhere_shows_up_live(self, page: Page, service: Service) -> None:
+        target = _alert_id(service.first_alerts, "浙E·B5678")
+        _sign_in(page, service, "analyst")
+        page.locator(f'.alert-item[data-alert-id="{target}"]').click()
+        expect(page.locator("#detail-status")).to_have_text("Open")
+        with service.client("dispatcher") as c:
+            current = c.get(f"/api/alerts/{target}").json()
+            r = c.post(f"/api/alerts/{target}/status", json={
+                "status": "dismissed", "note": "洒水车, 非渣土",
+                "expected_version": current["status_version"]})
+            assert r.status_code == 200, r.text
+        expect(page.locator("#detail-status")).to_have_text("Dismissed")
+        expect(page.locator("#detail-history")).to_contain_text("洒水车, 非渣土")
+        expect(page.locator(f'.alert-item[data-alert-id="{target}"]')).to_have_attribute(
+            "data-status", "dismissed")
+
+    def test_analyst_cannot_change_status_and_is_told_why(self, page: Page, service: Service) -> None:
+        target = _alert_id(service.first_alerts, "沪D·C9999")
+        _sign_in(page, service, "analyst")
+        page.locator(f'.alert-item[data-alert-id="{target}"]').click()
+        expect(page.locator("#map .evidence-geometry")).to_have_count(1)  # the off-route piece
+        page.get_by_role("button", name="Confirm").click()
+        expect(page.locator("#message")).to_contain_text("may not change alert status")
+        with service.client("analyst") as c:
+            assert c.get(f"/api/alerts/{target}").json()["status"] == "open"
+
+    def test_filters_narrow_list_and_map(self, page: Page, service: Service) -> None:
+        _sign_in(page, service, "analyst")
+        expect(page.locator(".alert-item")).not_to_have_count(0)
+        page.get_by_label("Kind", exact=True).select_option("route_deviation")
+        expect(page.locator(".alert-item")).to_have_count(1)
+        expect(page.locator(".alert-item")).to_contain_text("沪D·C9999")
+        expect(page.locator("#map .marker")).to_have_count(1)
+        page.get_by_label("Kind", exact=True).select_option("")
+        with service.client("analyst") as c:
+            n_open = c.get("/api/alerts", params={"status": "open", "limit": 1}).json()["total"]
+            n_all = c.get("/api/alerts", params={"limit": 1}).json()["total"]
+        page.get_by_label("Status", exact=True).select_option("open")
+        expect(page.locator(".alert-item")).to_have_count(n_open)
+        statuses = page.locator(".alert-item").evaluate_all("els => els.map(e => e.dataset.status)")
+        assert set(statuses) == {"open"}
+        page.get_by_label("Status", exact=True).select_option("")
+        expect(page.locator(".alert-item")).to_have_count(n_all)
+
+    @pytest.mark.parametrize(("role", "message"), [
+        ("wrong", "refused (401)"),
+        ("device", "may not read alerts (403)"),
+    ])
+    def test_unusable_token_is_refused(self, page: Page, service: Service, role: str,
+                                       message: str) -> None:
+        page.goto(service.base_url + "/")
+        token = "not-a-token-" + secrets.token_hex(4) if role == "wrong" else service.tokens[role]
+        page.get_by_label("Access token").fill(token)
+        page.get_by_role("button", name="Connect").click()
+        expect(page.locator("#message")).to_contain_text(message)
+        expect(page.locator(".alert-item")).to_have_count(0)
+        assert page.evaluate("sessionStorage.getItem('haulwatch.token')") is None
+
+    def test_alert_text_is_never_run_as_html(self, page: Page, service: Service) -> None:
+        hostile = '<img src=x onerror="window.__pwned=1">'
+        bad = _alerts([_dump_row(service.tmp / "xss", "浙A·X0001", 300, 0.02, 0.02,
+                                 summary=hostile)])
+        with service.client("admin") as c:
+            assert c.post("/api/alerts/import", json=bad).status_code == 200
+        _sign_in(page, service, "analyst")
+        item = page.locator(f'.alert-item[data-alert-id="{bad["features"][0]["properties"]["alert_id"]}"]')
+        expect(item).to_contain_text(hostile)
+        item.click()
+        expect(page.locator("#detail-summary")).to_have_text(hostile)
+        assert page.evaluate("window.__pwned") is None
+        assert page.locator("#alert-list img, #detail img").count() == 0
+
+    def test_keyboard_only_selection_and_sign_out(self, page: Page, service: Service) -> None:
+        _sign_in(page, service, "analyst")
+        first = page.locator(".alert-item").first
+        expect(first).to_be_visible()
+        first.focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("#detail")).to_be_visible()
+        expect(first).to_have_attribute("aria-current", "true")
+        page.keyboard.press("Escape")
+        expect(page.locator("#detail")).to_be_hidden()
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_label("Access token")).to_be_visible()
+        expect(page.locator(".alert-item")).to_have_count(0)
+        assert page.evaluate("sessionStorage.getItem('haulwatch.token')") is None
+
