@@ -1,0 +1,1088 @@
+"""A seeded synthetic fleet: a contract dataset plus labelled ground truth.
+
+:func:`generate` writes a dataset folder exactly as ``docs/formats.md`` fixes
+it (sites, routes, manifests, tracks, vehicles, dataset.toml) for a fleet of
+construction-waste trucks in a synthetic city near Shaoxing, together with
+
+- ``truth.csv``: every injected violation as the alert the audit should
+  raise (``docs/detection.md`` rules, windows from the generated points), and
+  every deliberately innocent stop as an ``innocent_<what>`` row;
+- ``truth_meta.json``: the bad rows and duplicates mixed into the tracks, by
+  reason, so tests can check what the reader counted.
+
+The same seed gives the same files. Trucks are simulated and written in
+chunks, so memory stays bounded for large fleets (2,000 trucks x 1 day is
+~10M points).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+from haulwatch.geo.chinacoords import from_wgs84
+from haulwatch.ingest.synthetic_city import City, Site, build_city
+from haulwatch.ingest.synthetic_fleet import (
+    EMPTY,
+    FULL,
+    HALF,
+    LOAD_CODES,
+    Event,
+    TrackBuilder,
+    sample_track,
+    snap_events,
+)
+
+__all__ = [
+    "ASSUMED_CORRIDOR_DEFAULT_M",
+    "TRUTH_COLUMNS",
+    "GeneratedDataset",
+    "SyntheticError",
+    "generate",
+]
+
+#: Columns of truth.csv (docs/internals.md).
+TRUTH_COLUMNS: tuple[str, ...] = (
+    "truth_id", "kind", "vehicle_id", "start", "end", "lon", "lat", "site_id", "manifest_id", "note",
+)
+#: Corridor half-width the truth assumes for routes written without ``corridor_m``
+#: (the audit's ``corridor_default_m``); detours go far beyond any sane value.
+ASSUMED_CORRIDOR_DEFAULT_M = 150.0
+_HOTSPOT_RADIUS_M = 150.0
+_HOTSPOT_MIN_VEHICLES = 3
+
+_COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
+_SENSORS = ("all", "none", "mixed")
+_FORMATS = ("csv", "parquet")
+_ROLES = (
+    "illegal_dump", "dark_dump", "route_deviation", "gps_gap", "black_site",
+    "expired_origin", "wrong_disposal", "unmanifested_trip", "manifest_not_executed",
+)
+_WASTE = ("渣土", "建筑垃圾", "拆除垃圾", "装修垃圾", "工程泥浆")
+_COMPANIES = ("绍兴城建运输有限公司", "越城渣土运输队", "柯桥建运物流", "萧山清运车队", "上虞宏达运输")
+_PLATE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+
+
+class SyntheticError(ValueError):
+    """A parameter of the generator is out of range."""
+
+
+@dataclass(frozen=True)
+class GeneratedDataset:
+    """What :func:`generate` wrote.
+
+    Attributes
+    ----------
+    folder : Path
+        The dataset folder (also holds truth.csv and truth_meta.json).
+    files : dict
+        Written file names and their sizes in bytes.
+    points : int
+        Good, unique track points written.
+    rows : int
+        Track rows written (points + bad rows + duplicates).
+    truth_counts : dict
+        Truth rows per kind.
+    """
+
+    folder: Path
+    files: dict[str, int]
+    points: int
+    rows: int
+    truth_counts: dict[str, int]
+
+
+@dataclass
+class _Route:
+    route_id: str
+    origin_id: str
+    disposal_id: str
+    nodes: list[int]
+    line: shapely.LineString
+    corridor_m: float | None
+
+
+@dataclass
+class _Truck:
+    index: int
+    vehicle_id: str
+    depot: str
+    origin: str
+    disposal: str
+    night: bool
+    sensors: bool
+    interval_s: float
+    sigma_m: float
+    time_style: int
+    registered: str  # "yes", "false", "missing"
+    roles: dict[int, str] = field(default_factory=dict)  # day -> role
+    manifests: dict[int, str] = field(default_factory=dict)  # day -> manifest id
+    assign: dict[int, tuple[str, str]] = field(default_factory=dict)  # day -> (origin, disposal)
+
+
+@dataclass
+class _Context:
+    city: City
+    routes: dict[tuple[str, str], _Route]
+    timezone: str
+    day0: dt.date
+    expired_id: str
+    hotspots: dict[int, np.ndarray]  # day -> spot (m)
+    dumps: dict[int, list[np.ndarray]]  # day -> planned dump places so far
+    site_polys: np.ndarray  # every site polygon (incl. black sites), metric
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check(name: str, value, ok: bool, allowed: str) -> None:
+    if not ok:
+        raise SyntheticError(f"{name}={value!r} is not allowed; {name} must be {allowed}")
+
+
+def _check_params(trucks, days, coord_system, sensors, interval_s, violation_rate,
+                  bad_row_fraction, duplicate_fraction, fmt, chunk_trucks) -> tuple[float, float]:
+    _check("trucks", trucks, isinstance(trucks, (int, np.integer)) and 1 <= trucks <= 100_000,
+           "an integer in [1, 100000]")
+    _check("days", days, isinstance(days, (int, np.integer)) and 1 <= days <= 366,
+           "an integer in [1, 366]")
+    _check("coord_system", coord_system, coord_system in _COORD_SYSTEMS, f"one of {_COORD_SYSTEMS}")
+    _check("sensors", sensors, sensors in _SENSORS, f"one of {_SENSORS}")
+    _check("fmt", fmt, fmt in _FORMATS, f"one of {_FORMATS}")
+    if isinstance(interval_s, (int, float)):
+        interval_s = (float(interval_s), float(interval_s))
+    ok = (
+        isinstance(interval_s, (tuple, list)) and len(interval_s) == 2
+        and 1.0 <= float(interval_s[0]) <= float(interval_s[1]) <= 600.0
+    )
+    _check("interval_s", interval_s, ok, "a number or a (low, high) pair within [1, 600] seconds")
+    for name, v, hi in (("violation_rate", violation_rate, 1.0),
+                        ("bad_row_fraction", bad_row_fraction, 0.5),
+                        ("duplicate_fraction", duplicate_fraction, 0.5)):
+        _check(name, v, isinstance(v, (int, float)) and 0.0 <= v <= hi, f"a number in [0, {hi}]")
+    _check("chunk_trucks", chunk_trucks, isinstance(chunk_trucks, int) and chunk_trucks >= 1,
+           "a positive integer")
+    return float(interval_s[0]), float(interval_s[1])
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def _plates(rng: np.random.Generator, n: int) -> list[str]:
+    codes = rng.choice(len(_PLATE_LETTERS) * 10_000, size=n, replace=False)
+    return [f"浙D{_PLATE_LETTERS[c // 10_000]}{c % 10_000:04d}" for c in codes]
+
+
+def _local_midnight(ctx: _Context, day: int) -> float:
+    d = ctx.day0 + dt.timedelta(days=day)
+    return pd.Timestamp(d.isoformat(), tz=ctx.timezone).timestamp()
+
+
+def _build_routes(city: City, rng: np.random.Generator) -> tuple[dict, dict[str, list[str]]]:
+    disposals = city.of_kind("disposal")
+    dc = np.array([d.centre for d in disposals])
+    routes: dict[tuple[str, str], _Route] = {}
+    linked: dict[str, list[str]] = {}
+    for o in city.of_kind("origin"):
+        order = np.argsort(np.hypot(*(dc - o.centre).T))
+        k = 1 if rng.random() < 0.5 or len(disposals) == 1 else 2
+        linked[o.site_id] = [disposals[i].site_id for i in order[:k]]
+    for o_id, d_ids in linked.items():
+        for d_id in d_ids:
+            nodes = city.path(city.site(o_id).node, city.site(d_id).node)
+            rid = f"R{len(routes) + 1:03d}"
+            corridor = [None, None, 100.0, 120.0, 150.0][int(rng.integers(5))]
+            routes[(o_id, d_id)] = _Route(
+                rid, o_id, d_id, nodes, shapely.LineString(city.nodes[nodes]), corridor
+            )
+    return routes, linked
+
+
+def _plan(rng: np.random.Generator, n: int, days: int, city: City, linked: dict,
+          sensors: str, interval: tuple[float, float], violation_rate: float,
+          expired_id: str) -> list[_Truck]:
+    plates = _plates(rng, n)
+    depots = [s.site_id for s in city.of_kind("depot")]
+    good_origins = [o for o in linked if o != expired_id]
+    trucks: list[_Truck] = []
+    for i in range(n):
+        origin = good_origins[int(rng.integers(len(good_origins)))]
+        disp = linked[origin][int(rng.integers(len(linked[origin])))]
+        has = sensors == "all" or (sensors == "mixed" and rng.random() < 0.5)
+        trucks.append(_Truck(
+            index=i, vehicle_id=plates[i], depot=depots[int(rng.integers(len(depots)))],
+            origin=origin, disposal=disp, night=bool(rng.random() < 0.1), sensors=bool(has),
+            interval_s=float(rng.uniform(*interval)), sigma_m=float(rng.uniform(5.0, 10.0)),
+            time_style=int(rng.choice(5, p=[0.3, 0.15, 0.25, 0.2, 0.1])), registered="yes",
+        ))
+    for day in range(days):
+        order = rng.permutation(n)
+        slots = n - max(1, n // 4) if n > 1 else 0
+        wanted: list[str] = []
+        if day == 0:
+            wanted = list(_ROLES)
+            if n >= 12:
+                wanted[2:2] = ["hotspot"] * int(rng.integers(3, 6))
+        elif n >= 20 and rng.random() < 0.5:
+            wanted = ["hotspot"] * int(rng.integers(3, 6))
+        k = 0
+        for idx in order:
+            t = trucks[idx]
+            t.assign[day] = (t.origin, t.disposal)
+            if k < min(len(wanted), slots):
+                role = wanted[k]
+                k += 1
+            elif k >= len(wanted) and rng.random() < violation_rate and len(t.roles) < days:
+                role = _ROLES[int(rng.integers(len(_ROLES)))]
+            else:
+                continue
+            if role == "hotspot" and t.night:
+                t.night = False
+            t.roles[day] = role
+            if role == "expired_origin":
+                t.assign[day] = (expired_id, linked[expired_id][0])
+    # unregistered trucks: day-shift trucks without other roles, ~3% (at least one)
+    plain = [t for t in trucks if not t.roles and not t.night]
+    n_unreg = min(len(plain), max(1, round(0.03 * n))) if n >= 4 else 0
+    for j, t in enumerate(rng.permutation(len(plain))[:n_unreg]):
+        plain[t].registered = "missing" if j % 2 == 0 else "false"
+    return trucks
+
+
+# --------------------------------------------------------------------------- one truck day
+
+
+def _field_point(ctx: _Context, rng: np.random.Generator, anchor: np.ndarray,
+                 route_line: shapely.LineString, day: int) -> np.ndarray | None:
+    """A place in a field or at a roadside, 200–2000 m from the route, far from sites."""
+    city = ctx.city
+    for _ in range(80):
+        ang = rng.uniform(0, 2 * np.pi)
+        d = rng.uniform(250.0, 2000.0)
+        p = anchor + d * np.array([np.cos(ang), np.sin(ang)])
+        if np.abs(p).max() > 7200:
+            continue
+        pt = shapely.Point(p)
+        if rng.random() < 0.5:  # roadside
+            on_road = shapely.line_interpolate_point(
+                city.road_lines, shapely.line_locate_point(city.road_lines, pt)
+            )
+            q = np.array([on_road.x, on_road.y])
+            v = p - q
+            p = q + v / max(np.hypot(*v), 1e-6) * 15.0
+            pt = shapely.Point(p)
+        if shapely.distance(route_line, pt) < 200.0:
+            continue
+        if shapely.distance(ctx.site_polys, pt).min() < 350.0:
+            continue
+        others = ctx.dumps.get(day, []) + ([ctx.hotspots[day]] if day in ctx.hotspots else [])
+        if others and np.min(np.hypot(*(np.array(others) - p).T)) < 600.0:
+            continue
+        node = city.nearest_grid_node(p)
+        access = shapely.LineString([city.nodes[node], p])
+        if shapely.distance(ctx.site_polys, access).min() < 250.0:
+            continue
+        return p
+    return None
+
+
+def _dwell_point(site: Site, rng: np.random.Generator, spread_m: float) -> np.ndarray:
+    return site.centre + rng.uniform(-spread_m, spread_m, 2)
+
+
+def _simulate_day(ctx: _Context, truck: _Truck, day: int, rng: np.random.Generator):
+    """Build one truck day; returns (builder, trips, role_done)."""
+    city = ctx.city
+    role = truck.roles.get(day)
+    mid = truck.manifests.get(day, "")
+    origin_id, disp_id = truck.assign[day]
+    origin, disposal, depot = city.site(origin_id), city.site(disp_id), city.site(truck.depot)
+    midnight = _local_midnight(ctx, day)
+    if truck.night:
+        t_on = midnight + rng.uniform(19.2, 20.2) * 3600
+        work_end = midnight + 29.3 * 3600
+        t_off = midnight + rng.uniform(30.2, 30.8) * 3600
+    else:
+        t_on = midnight + rng.uniform(6.2, 7.5) * 3600
+        work_end = midnight + 18.9 * 3600
+        t_off = midnight + rng.uniform(20.4, 21.4) * 3600
+    tr = TrackBuilder(t_on, _dwell_point(depot, rng, 40.0), rng, city)
+    tr.wait(rng.uniform(8, 25) * 60)
+    trips: list[dict] = []
+    if role == "manifest_not_executed":
+        tr.wait(t_off - tr.now)
+        return tr, trips, role
+    tr.move_to(depot.centre, 3.0)
+    n_trips = int(rng.integers(3, 7))
+    k_v = int(rng.integers(0, min(n_trips, 3)))
+    lunch = (not truck.night) and rng.random() < 0.6
+    had_lunch = False
+    refuel_trip = int(rng.integers(0, n_trips)) if rng.random() < 0.25 else -1
+    park_trip = int(rng.integers(0, n_trips)) if rng.random() < 0.2 else -1
+    pos = depot.node
+    done = None
+    for k in range(n_trips):
+        route = ctx.routes.get((origin_id, disp_id))
+        est = 3600 + (route.line.length / 7.0 if route else 1500)
+        if k > 0 and tr.now + est > work_end:
+            break
+        violate = k == k_v and role is not None
+        src = origin
+        if violate and role == "black_site":
+            src = city.of_kind("black")[int(rng.integers(len(city.of_kind("black"))))]
+        # empty leg to the loading place
+        leg = city.path(pos, src.node)
+        hooks = {}
+        if k == park_trip and pos != depot.node and len(leg) > 4 and role is None:
+            j = _grid_index(city, leg, rng)
+            if j is not None:
+                hooks[j] = lambda leg=leg, j=j: tr.roadside_stop(
+                    leg[j - 1], leg[j], rng.uniform(20, 60) * 60, "innocent_empty_parking")
+        tr.drive(leg, congestion=rng.random() < 0.15, hooks=hooks)
+        # loading visit
+        tr.move_to(_dwell_point(src, rng, 35.0), 2.5)
+        t_ls = tr.now
+        dur = rng.uniform(10, 25) * 60
+        tr.wait(dur * rng.uniform(0.3, 0.6))
+        tr.cur_load = FULL if rng.random() < 0.8 else HALF
+        tr.wait(dur - (tr.now - t_ls))
+        t_le = tr.now
+        tr.move_to(src.centre, 2.5)
+        trip = {"load_start": t_ls, "load_end": t_le, "origin": src, "unload_end": None,
+                "disposal": None, "black": src.kind == "black", "manifest": mid}
+        trips.append(trip)
+        if violate and role in ("illegal_dump", "dark_dump", "hotspot"):
+            pos = _dump(ctx, tr, truck, day, role, src, disposal, mid, rng,
+                        last=k == n_trips - 1, depot=depot)
+            if pos is not None:
+                done = role
+                continue
+            pos = src.node  # no place found: haul normally
+            violate = False
+        dest = disposal
+        if violate and role == "wrong_disposal":
+            others = [d for d in city.of_kind("disposal") if d.site_id != disp_id]
+            if others:
+                dest = others[int(rng.integers(len(others)))]
+                done = role
+        src_id = src.site_id
+        r = ctx.routes.get((src_id, dest.site_id))
+        nodes = r.nodes if r is not None else city.path(src.node, dest.node)
+        hooks = {}
+        if violate and role == "route_deviation" and r is not None:
+            detour = _detour(ctx, r, rng)
+            if detour is not None:
+                nodes = detour
+                done = role
+        if violate and role == "gps_gap":
+            j = _grid_index(city, nodes, rng, lo=0.15, hi=0.45)
+            if j is not None:
+                hooks[j] = lambda: _hidden_gap(tr, rng, mid)
+                done = role
+        elif k == refuel_trip and role is None:
+            j = _grid_index(city, nodes, rng)
+            if j is not None:
+                hooks[j] = lambda nodes=nodes, j=j: tr.roadside_stop(
+                    nodes[j - 1], nodes[j], rng.uniform(5, 12) * 60, "innocent_refuel")
+        t_depart = tr.now
+        tr.drive(nodes, congestion=rng.random() < 0.2, hooks=hooks)
+        # gate queue, 50-150 m outside the polygon on the driveway
+        normal = np.array(dest.normal)
+        t_arrive = tr.now
+        if rng.random() < 0.7:
+            gate = city.nodes[dest.gate_node]
+            q = gate + normal * (dest.near_m - rng.uniform(60.0, 140.0))
+            tr.move_to(q, 4.0)
+            t_arrive = tr.now
+            t_q = tr.now
+            tr.wait(rng.uniform(3, 15) * 60)
+            tr.events.append(Event("innocent_gate_queue", t_q, tr.now, q[0], q[1],
+                                   site_id=dest.site_id))
+        tr.move_to(dest.centre, 3.0)
+        tr.move_to(_dwell_point(dest, rng, 50.0), 2.5)
+        t_us = tr.now
+        dur = rng.uniform(5, 15) * 60
+        tr.wait(dur * rng.uniform(0.2, 0.4))
+        tr.wait(rng.uniform(60, 150), load=HALF, lift=1)
+        tr.cur_load = EMPTY
+        tr.wait(max(30.0, dur - (tr.now - t_us)))
+        tr.move_to(dest.centre, 3.0)
+        trip.update(disposal=dest, unload_start=t_us, unload_end=tr.now, visit_start=t_arrive,
+                    depart=t_depart)
+        if done == "route_deviation" and "deviation" not in trip and violate:
+            trip["deviation"] = r
+        pos = dest.node
+        local_h = (tr.now - midnight) / 3600
+        if lunch and not had_lunch and 11.0 <= local_h <= 13.5:
+            had_lunch = True
+            tr.drive(city.path(pos, depot.node))
+            tr.move_to(_dwell_point(depot, rng, 40.0), 3.0)
+            t_l = tr.now
+            tr.wait(rng.uniform(30, 60) * 60)
+            p = tr.pos
+            tr.events.append(Event("innocent_depot_lunch", t_l, tr.now, p[0], p[1],
+                                   site_id=depot.site_id))
+            tr.move_to(depot.centre, 3.0)
+            pos = depot.node
+    if pos != depot.node:
+        tr.drive(city.path(pos, depot.node))
+    tr.move_to(_dwell_point(depot, rng, 40.0), 3.0)
+    tr.wait(max(600.0, t_off - tr.now))
+    return tr, trips, done
+
+
+def _grid_index(city: City, nodes: list[int], rng, lo: float = 0.2, hi: float = 0.8) -> int | None:
+    """A random interior path index that is a grid crossing, between lo and hi of the path."""
+    n = len(nodes)
+    cand = [i for i in range(max(1, int(n * lo)), min(n - 1, int(np.ceil(n * hi))))
+            if city.is_junction[nodes[i]]]
+    return int(rng.choice(cand)) if cand else None
+
+
+def _hidden_gap(tr: TrackBuilder, rng: np.random.Generator, mid: str) -> None:
+    """A loaded truck goes dark 12–30 min, then reappears further on its way."""
+    t0 = tr.now
+    total = rng.uniform(12, 30) * 60
+    after = rng.uniform(90, 180)
+    tr.wait(total - after)  # idles (unseen), e.g. waiting at a roadside
+    tr.dark(t0, t0 + total)
+    p = tr.pos
+    tr.events.append(Event("gps_gap", t0, t0 + total, p[0], p[1], manifest_id=mid,
+                           snap="gap", locate_at_gap_start=True, note="loaded, went on to disposal"))
+
+
+def _detour(ctx: _Context, r: _Route, rng: np.random.Generator) -> list[int] | None:
+    """The route's node path with a 1–3 km loop through streets off its corridor."""
+    city = ctx.city
+    nodes = r.nodes
+    corridor = r.corridor_m or ASSUMED_CORRIDOR_DEFAULT_M
+    grid_idx = [i for i in range(2, len(nodes) - 3) if city.is_junction[nodes[i]]]
+    if len(grid_idx) < 2:
+        return None
+    gx = city.nodes[: city.grid_count]
+    dist = shapely.distance(r.line, shapely.points(gx))
+    for _ in range(30):
+        a = int(rng.choice(grid_idx[: max(1, len(grid_idx) // 2 + 1)]))
+        later = [i for i in grid_idx if a + 2 <= i <= a + 6]
+        if not later:
+            continue
+        b = int(rng.choice(later))
+        pa = city.nodes[nodes[a]]
+        near = np.hypot(*(gx - pa).T)
+        cand = np.flatnonzero((dist > corridor + 350) & (dist < 1300) & (near < 1800))
+        if len(cand) == 0:
+            continue
+        x = int(rng.choice(cand))
+        loop = city.path(nodes[a], x) + city.path(x, nodes[b])[1:]
+        if len(set(loop)) != len(loop):
+            continue
+        new = nodes[:a] + loop + nodes[b + 1:]
+        extra = shapely.LineString(city.nodes[new]).length - r.line.length
+        if 800 <= extra <= 4000:
+            return new
+    return None
+
+
+def _dump(ctx: _Context, tr: TrackBuilder, truck: _Truck, day: int, role: str, src: Site,
+          disposal: Site, mid: str, rng, *, last: bool, depot: Site) -> int | None:
+    """Loaded truck leaves its way to dump in a field; returns the node it ends at."""
+    city = ctx.city
+    r = ctx.routes.get((src.site_id, disposal.site_id))
+    nodes = r.nodes if r is not None else city.path(src.node, disposal.node)
+    line = r.line if r is not None else shapely.LineString(city.nodes[nodes])
+    j = _grid_index(city, nodes, rng, lo=0.2, hi=0.6)
+    if j is None:
+        j = max(1, len(nodes) // 2)
+    if role == "hotspot" and day in ctx.hotspots:
+        ang, rad = rng.uniform(0, 2 * np.pi), 60.0 * np.sqrt(rng.uniform())
+        place = ctx.hotspots[day] + rad * np.array([np.cos(ang), np.sin(ang)])
+    else:
+        place = _field_point(ctx, rng, city.nodes[nodes[j]], line, day)
+        if place is None:
+            return None
+        ctx.dumps.setdefault(day, []).append(place)
+    access = city.nearest_grid_node(place)
+    tr.drive(nodes[: j + 1])
+    tr.drive(city.path(nodes[j], access), light_p=0.2)
+    dark = role == "dark_dump"
+    if dark:
+        t_g0 = tr.now - rng.uniform(30.0, 200.0)
+    tr.move_to(place, rng.uniform(3.0, 6.0))
+    t0 = tr.now
+    dur = rng.uniform(4, 15) * 60
+    tr.wait(dur * rng.uniform(0.2, 0.5))
+    tr.wait(rng.uniform(60, 150), load=HALF, lift=1)
+    tr.cur_load = EMPTY
+    tr.wait(max(30.0, dur - (tr.now - t0)))
+    note = "hotspot" if role == "hotspot" else ("field or roadside")
+    if dark:
+        total = rng.uniform(15, 40) * 60
+        tr.wait(max(0.0, t_g0 + total - tr.now - rng.uniform(60, 120)))
+        tr.dark(t_g0, t_g0 + total)
+        tr.events.append(Event("gps_gap", t_g0, t_g0 + total, place[0], place[1],
+                               manifest_id=mid, snap="gap", locate_at_gap_start=True,
+                               note="dark around a dump"))
+        tr.events.append(Event("illegal_dump", t_g0, t_g0 + total, place[0], place[1],
+                               manifest_id=mid, snap="gap", locate_at_gap_start=True,
+                               note="dumped while dark"))
+    else:
+        tr.events.append(Event("illegal_dump", t0, tr.now, place[0], place[1],
+                               manifest_id=mid, note=note))
+    tr.move_to(city.nodes[access], rng.uniform(3.0, 6.0))
+    back = depot if last else src
+    tr.drive(city.path(access, back.node))
+    return back.node
+
+
+# --------------------------------------------------------------------------- truth
+
+
+def _trip_truths(ctx: _Context, truck: _Truck, day: int, trips: list[dict]) -> list[Event]:
+    out: list[Event] = []
+    vid_mid = truck.manifests.get(day, "")
+    for tp in trips:
+        o: Site = tp["origin"]
+        if o.kind == "black" or o.site_id == ctx.expired_id:
+            c = o.centre
+            out.append(Event("unpermitted_origin", tp["load_start"], tp["load_end"], c[0], c[1],
+                             site_id="" if o.kind == "black" else o.site_id, manifest_id=vid_mid,
+                             note="black site" if o.kind == "black" else "permit expired"))
+        d: Site | None = tp["disposal"]
+        if d is None:
+            continue
+        if not vid_mid:
+            c = d.centre
+            out.append(Event("unmanifested_trip", tp["load_start"], tp["unload_end"], c[0], c[1],
+                             site_id=d.site_id))
+        elif d.site_id != truck.assign[day][1]:
+            c = d.centre
+            out.append(Event("wrong_disposal", tp["visit_start"], tp["unload_end"], c[0], c[1],
+                             site_id=d.site_id, manifest_id=vid_mid))
+        if "deviation" in tp:
+            out.append(Event("route_deviation", tp["depart"], tp["visit_start"], 0.0, 0.0,
+                             manifest_id=vid_mid, snap="deviation",
+                             extra={"route": tp["deviation"], "origin": o, "disposal": d}))
+    if truck.registered != "yes":
+        loads = [tp["load_start"] for tp in trips]
+        ends = [tp["unload_end"] for tp in trips if tp["unload_end"] is not None]
+        if loads and ends:
+            c = ctx.city.site(truck.depot).centre
+            out.append(Event("unregistered_vehicle", min(loads), max(ends), c[0], c[1],
+                             note=f"registry: {truck.registered}"))
+    return out
+
+
+def _deviation_window(ev: Event, s: dict[str, np.ndarray]) -> Event | None:
+    r: _Route = ev.extra["route"]
+    m = (s["t"] >= ev.t0) & (s["t"] <= ev.t1)
+    idx = np.flatnonzero(m)
+    pts = shapely.points(s["x"][idx], s["y"][idx])
+    corridor = r.corridor_m or ASSUMED_CORRIDOR_DEFAULT_M
+    off = shapely.distance(r.line, pts) > corridor
+    off &= ~shapely.contains_xy(ev.extra["origin"].polygon, s["x"][idx], s["y"][idx])
+    off &= ~shapely.contains_xy(ev.extra["disposal"].polygon, s["x"][idx], s["y"][idx])
+    if off.sum() < 3:
+        return None
+    i0, i1 = idx[np.flatnonzero(off)[[0, -1]]]
+    return Event("route_deviation", float(s["t"][i0]), float(s["t"][i1]), float(s["x"][i0]),
+                 float(s["y"][i0]), manifest_id=ev.manifest_id, snap="fixed",
+                 note=f"route {r.route_id}, corridor {corridor:.0f} m")
+
+
+def _hotspot_truths(dumps: pd.DataFrame, timezone: str) -> list[dict]:
+    """Single-linkage clusters of illegal_dump places per local day (>= 3 vehicles)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    out: list[dict] = []
+    if dumps.empty:
+        return out
+    local_day = pd.to_datetime(dumps["start"], unit="s", utc=True).dt.tz_convert(timezone).dt.date
+    for _, g in dumps.groupby(local_day.to_numpy()):
+        xy = g[["x", "y"]].to_numpy()
+        pairs = cKDTree(xy).query_pairs(_HOTSPOT_RADIUS_M, output_type="ndarray")
+        n = len(g)
+        adj = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+        _, lab = connected_components(adj, directed=False)
+        for c in np.unique(lab):
+            m = lab == c
+            if g["vehicle_id"].to_numpy()[m].size and len(set(g["vehicle_id"].to_numpy()[m])) >= _HOTSPOT_MIN_VEHICLES:
+                out.append({
+                    "kind": "dump_hotspot", "vehicle_id": "",
+                    "start": float(g["start"].to_numpy()[m].min()),
+                    "end": float(g["end"].to_numpy()[m].max()),
+                    "x": float(xy[m, 0].mean()), "y": float(xy[m, 1].mean()),
+                    "site_id": "", "manifest_id": "",
+                    "note": f"{len(set(g['vehicle_id'].to_numpy()[m]))} vehicles",
+                })
+    return out
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _iso_utc(sec: np.ndarray) -> np.ndarray:
+    s = np.datetime_as_string(np.asarray(sec, "int64").astype("datetime64[s]"), unit="s")
+    return np.char.add(s.astype(str), "Z")
+
+
+def _format_times(sec: np.ndarray, style: np.ndarray, timezone: str) -> np.ndarray:
+    """Times as the terminals write them: 0 naive local 'YYYY-MM-DD HH:MM:SS', 1 naive ISO,
+    2 ISO with offset, 3 epoch seconds, 4 ISO UTC with Z."""
+    utc = pd.to_datetime(sec, unit="s", utc=True)
+    local = utc.tz_convert(timezone).tz_localize(None)
+    naive = np.datetime_as_string(local.to_numpy().astype("datetime64[s]"), unit="s").astype(object)
+    offset_s = (local.to_numpy().astype("datetime64[s]").astype(np.int64) - np.asarray(sec, np.int64))
+    out = naive.copy()
+    m0 = style == 0
+    out[m0] = np.char.replace(naive[m0].astype(str), "T", " ")
+    m2 = style == 2
+    if m2.any():
+        sign = np.where(offset_s[m2] < 0, "-", "+")
+        a = np.abs(offset_s[m2])
+        off = np.char.add(np.char.add(sign, np.char.zfill((a // 3600).astype(str), 2)),
+                          np.char.add(":", np.char.zfill((a % 3600 // 60).astype(str), 2)))
+        out[m2] = np.char.add(naive[m2].astype(str), off)
+    m3 = style == 3
+    out[m3] = np.asarray(sec)[m3].astype(str)
+    m4 = style == 4
+    out[m4] = _iso_utc(np.asarray(sec)[m4])
+    return out
+
+
+def _to_system(ctx: _Context, x, y, system: str) -> tuple[np.ndarray, np.ndarray]:
+    lon, lat = ctx.city.lonlat(x, y)
+    return from_wgs84(lon, lat, system)
+
+
+def _geom_to_system(ctx: _Context, geom, system: str):
+    def fn(xy: np.ndarray) -> np.ndarray:
+        lon, lat = _to_system(ctx, xy[:, 0], xy[:, 1], system)
+        return np.column_stack([np.round(lon, 7), np.round(lat, 7)])
+    return shapely.transform(geom, fn)
+
+
+def _write_geojson(path: Path, features: list[tuple[dict, object]]) -> None:
+    fc = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": props, "geometry": shapely.geometry.mapping(g)}
+            for props, g in features
+        ],
+    }
+    path.write_text(json.dumps(fc, ensure_ascii=False), encoding="utf-8")
+
+
+_BAD_REASONS = ("missing_field", "bad_coordinates", "bad_time", "bad_load")
+
+
+def _corrupt(df: pd.DataFrame, rng: np.random.Generator, bad_fraction: float,
+             dup_fraction: float, has_load: np.ndarray, fmt: str, counts: dict) -> pd.DataFrame:
+    """Mix bad rows and exact duplicates into a chunk of formatted track rows."""
+    n = len(df)
+    if n == 0:
+        return df
+    n_bad = int(rng.binomial(n, bad_fraction)) if bad_fraction > 0 else 0
+    n_dup = int(rng.binomial(n, dup_fraction)) if dup_fraction > 0 else 0
+    reasons = rng.choice(len(_BAD_REASONS), size=n_bad)
+    if "load" not in df.columns or not has_load.any():
+        reasons = np.where(reasons == 3, rng.integers(0, 3, n_bad), reasons)
+    pool = rng.permutation(n)
+    # bad load values: in place (the reader clears the value, the point stays)
+    load_rows = pool[has_load[pool]][: int((reasons == 3).sum())]
+    reasons = np.r_[reasons[reasons != 3], np.full(len(load_rows), 3)]
+    taken = set(load_rows.tolist())
+    rest = np.array([i for i in pool[: n_dup + n_bad + len(taken) + 1] if i not in taken])
+    dup_src = rest[:n_dup] if len(rest) >= n_dup else rng.choice(n, n_dup)
+    df = df.copy()
+    if len(load_rows):
+        df.iloc[load_rows, df.columns.get_loc("load")] = rng.choice(
+            ["loaded", "满载", "3", "FULL!"], len(load_rows))
+    dups = df.iloc[dup_src]
+    n_extra = int((reasons != 3).sum())
+    src = rng.integers(0, n, n_extra)
+    bad = df.iloc[src].copy().reset_index(drop=True)
+    # shifted a few seconds so that no bad row doubles as a duplicate
+    if fmt == "csv":
+        epoch = df["_t"].to_numpy()[src] + rng.integers(1, 5, n_extra)
+        bad["time"] = epoch.astype(str)
+    else:
+        bad["time"] = bad["time"] + pd.to_timedelta(rng.integers(1, 5, n_extra), unit="s")
+    bad["_t"] = -1
+    r_extra = reasons[reasons != 3]
+    for i, reason in enumerate(r_extra):
+        if reason == 0:
+            col = ["vehicle_id", "time", "lon", "lat"][int(rng.integers(4))]
+            bad.at[i, col] = None if col != "lon" and col != "lat" else np.nan
+        elif reason == 1:
+            if rng.random() < 0.5:
+                bad.at[i, "lat"] = float(rng.choice([91.5, -95.0, 123.4]))
+            else:
+                bad.at[i, "lon"] = float(rng.choice([181.0, 361.2, -200.0]))
+        elif fmt == "csv":
+            bad.at[i, "time"] = str(rng.choice(["2026-02-30 25:61:00", "yesterday", "17/13/2026 8h",
+                                                "--", "1e99"]))
+        else:
+            bad.at[i, "time"] = pd.NaT
+    for k, name in enumerate(_BAD_REASONS):
+        counts[name] = counts.get(name, 0) + int((reasons == k).sum())
+    counts["duplicates"] = counts.get("duplicates", 0) + len(dups)
+    return pd.concat([df, dups, bad], ignore_index=True)
+
+
+# --------------------------------------------------------------------------- generate
+
+
+def generate(
+    out_dir: str | Path,
+    *,
+    trucks: int = 25,
+    days: int = 1,
+    seed: int = 0,
+    start_date: str | dt.date = "2026-03-02",
+    coord_system: str = "wgs84",
+    sensors: str = "all",
+    interval_s: float | tuple[float, float] = (10.0, 30.0),
+    violation_rate: float = 0.1,
+    bad_row_fraction: float = 0.002,
+    duplicate_fraction: float = 0.002,
+    shuffle: bool = True,
+    fmt: str = "csv",
+    timezone: str = "Asia/Shanghai",
+    chunk_trucks: int = 200,
+    progress: Callable[[str], None] | None = None,
+) -> GeneratedDataset:
+    """Generate a synthetic fleet dataset with ground truth.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Folder to write (created; existing dataset files are overwritten).
+    trucks : int, default 25
+        Fleet size.
+    days : int, default 1
+        Number of consecutive local days.
+    seed : int, default 0
+        Random seed; the same seed and parameters give the same files.
+    start_date : str or datetime.date, default "2026-03-02"
+        First local day (ISO date).
+    coord_system : {"wgs84", "gcj02", "bd09"}, default "wgs84"
+        System of every coordinate written in the dataset (truth.csv is WGS-84).
+    sensors : {"all", "none", "mixed"}, default "all"
+        Which trucks report ``load`` and ``lift``: every truck, none (columns
+        absent), or about half (blank for the others).
+    interval_s : float or (float, float), default (10, 30)
+        Reporting interval in seconds, or a range each truck draws its own from.
+    violation_rate : float, default 0.1
+        Probability that a truck-day carries one injected violation, besides
+        the guaranteed set of every kind on the first day (as far as the fleet
+        size allows: all kinds need >= 20 trucks).
+    bad_row_fraction, duplicate_fraction : float, default 0.002
+        Share of bad rows (missing fields, impossible coordinates, unparseable
+        times, bad load values) and exact duplicate rows mixed into the tracks.
+    shuffle : bool, default True
+        Shuffle track rows (within each chunk of trucks).
+    fmt : {"csv", "parquet"}, default "csv"
+        tracks.csv (times in mixed legal forms) or tracks.parquet (UTC timestamps).
+    timezone : str, default "Asia/Shanghai"
+        The dataset's zone (dataset.toml); naive times are written in it.
+    chunk_trucks : int, default 200
+        Trucks simulated and written per chunk (bounds memory).
+    progress : callable, optional
+        Called with a short message after each chunk.
+
+    Returns
+    -------
+    GeneratedDataset
+
+    Raises
+    ------
+    SyntheticError
+        If a parameter is out of range.
+    """
+    lo, hi = _check_params(trucks, days, coord_system, sensors, interval_s, violation_rate,
+                           bad_row_fraction, duplicate_fraction, fmt, chunk_trucks)
+    try:
+        day0 = dt.date.fromisoformat(str(start_date))
+    except ValueError as exc:
+        raise SyntheticError(
+            f"start_date={start_date!r} is not allowed; start_date must be an ISO date (YYYY-MM-DD)"
+        ) from exc
+    try:
+        pd.Timestamp("2026-01-01", tz=timezone)
+    except Exception as exc:  # pytz / zoneinfo raise different types
+        raise SyntheticError(f"timezone={timezone!r} is not allowed; must be an IANA zone") from exc
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    city_rng = np.random.default_rng([seed, 17])
+    plan_rng = np.random.default_rng([seed, 29])
+    n_origins = int(np.clip(trucks // 8, 5, 40))
+    n_disposals = int(np.clip(trucks // 40, 3, 12))
+    last = day0 + dt.timedelta(days=days - 1)
+    city = build_city(
+        city_rng, n_origins=n_origins, n_disposals=n_disposals,
+        n_depots=int(np.clip(trucks // 60, 2, 10)), n_black=int(np.clip(trucks // 100, 2, 6)),
+        n_nests=2,
+        permit_dates=((day0 - dt.timedelta(days=200)).isoformat(),
+                      (last + dt.timedelta(days=150)).isoformat(),
+                      (day0 - dt.timedelta(days=30)).isoformat()),
+    )
+    routes, linked = _build_routes(city, city_rng)
+    expired_id = city.of_kind("origin")[0].site_id
+    fleet = _plan(plan_rng, trucks, days, city, linked, sensors, (lo, hi), violation_rate,
+                  expired_id)
+    ctx = _Context(city, routes, timezone, day0, expired_id, {}, {},
+                   np.array([s.polygon for s in city.sites if s.kind != "no_fly"]))
+    for day in range(days):
+        if any(t.roles.get(day) == "hotspot" for t in fleet):
+            for _ in range(200):
+                p = plan_rng.uniform(-6500, 6500, 2)
+                if shapely.distance(ctx.site_polys, shapely.Point(p)).min() > 400:
+                    ctx.hotspots[day] = p
+                    break
+    manifests = _manifests(ctx, fleet, days, plan_rng)
+    _write_static(out, ctx, fleet, manifests, coord_system, timezone, plan_rng)
+
+    truth_events: list[dict] = []
+    counts: dict[str, int] = {}
+    n_points = 0
+    n_rows = 0
+    data_end = -np.inf
+    writer = None
+    track_path = out / ("tracks.csv" if fmt == "csv" else "tracks.parquet")
+    track_path.unlink(missing_ok=True)
+    for c0 in range(0, trucks, chunk_trucks):
+        frames = []
+        for truck in fleet[c0: c0 + chunk_trucks]:
+            rng = np.random.default_rng([seed, 101, truck.index])
+            samples, events = _render_truck(ctx, truck, days, rng)
+            if samples is None:
+                continue
+            data_end = max(data_end, float(samples["t"][-1]))
+            for ev in events:
+                truth_events.append({
+                    "kind": ev.kind, "vehicle_id": truck.vehicle_id, "start": ev.t0, "end": ev.t1,
+                    "x": ev.x, "y": ev.y, "site_id": ev.site_id, "manifest_id": ev.manifest_id,
+                    "note": ev.note,
+                })
+            frames.append(_points_frame(truck, samples, sensors))
+        if not frames:
+            continue
+        chunk = pd.concat(frames, ignore_index=True)
+        n_points += len(chunk)
+        crng = np.random.default_rng([seed, 202, c0])
+        lon, lat = _to_system(ctx, chunk.pop("x").to_numpy(), chunk.pop("y").to_numpy(),
+                              coord_system)
+        chunk["lon"] = np.round(lon, 6)
+        chunk["lat"] = np.round(lat, 6)
+        style = chunk.pop("_style").to_numpy()
+        if fmt == "csv":
+            chunk["time"] = _format_times(chunk["_t"].to_numpy(), style, timezone)
+        else:
+            chunk["time"] = pd.to_datetime(chunk["_t"].to_numpy(), unit="s", utc=True)
+        has_load = chunk.pop("_has_load").to_numpy()
+        chunk = _corrupt(chunk, crng, bad_row_fraction, duplicate_fraction, has_load, fmt, counts)
+        if shuffle:
+            chunk = chunk.iloc[crng.permutation(len(chunk))]
+        chunk = chunk.drop(columns="_t")
+        cols = ["vehicle_id", "time", "lon", "lat", "speed_kmh", "heading_deg"]
+        if sensors != "none":
+            cols += ["load", "lift"]
+        chunk = chunk[cols]
+        n_rows += len(chunk)
+        if fmt == "csv":
+            chunk.to_csv(track_path, mode="a", header=c0 == 0, index=False)
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(chunk.astype({"lift": "float64"}) if "lift" in chunk
+                                         else chunk, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(track_path, table.schema)
+            writer.write_table(table.cast(writer.schema))
+        if progress:
+            progress(f"trucks {c0 + 1}-{min(trucks, c0 + chunk_trucks)} of {trucks}: "
+                     f"{n_points:,} points")
+    if writer is not None:
+        writer.close()
+
+    # manifest_not_executed: only windows that end before the data end
+    for m in manifests:
+        if m["_not_executed"] and m["_to"] <= data_end:
+            c = city.site(m["origin_site_id"]).centre
+            truth_events.append({
+                "kind": "manifest_not_executed", "vehicle_id": m["_vid"], "start": m["_from"],
+                "end": m["_to"], "x": c[0], "y": c[1], "site_id": m["origin_site_id"],
+                "manifest_id": m["manifest_id"], "note": "truck stayed in the depot",
+            })
+    truth = pd.DataFrame(truth_events, columns=["kind", "vehicle_id", "start", "end", "x", "y",
+                                                "site_id", "manifest_id", "note"])
+    hot = _hotspot_truths(truth[truth["kind"] == "illegal_dump"], timezone)
+    if hot:
+        truth = pd.concat([truth, pd.DataFrame(hot)], ignore_index=True)
+    truth = truth.sort_values(["start", "kind", "vehicle_id"], kind="stable").reset_index(drop=True)
+    lon, lat = city.lonlat(truth["x"].to_numpy(), truth["y"].to_numpy())
+    truth_out = pd.DataFrame({
+        "truth_id": [f"T{i + 1:06d}" for i in range(len(truth))],
+        "kind": truth["kind"], "vehicle_id": truth["vehicle_id"],
+        "start": _iso_utc(truth["start"].to_numpy()), "end": _iso_utc(truth["end"].to_numpy()),
+        "lon": np.round(lon, 6), "lat": np.round(lat, 6),
+        "site_id": truth["site_id"], "manifest_id": truth["manifest_id"], "note": truth["note"],
+    })
+    truth_out.to_csv(out / "truth.csv", index=False)
+    dropped = counts.get("missing_field", 0) + counts.get("bad_coordinates", 0) + counts.get("bad_time", 0)
+    meta = {
+        "generator": "haulwatch.ingest.synthetic", "seed": seed, "trucks": trucks, "days": days,
+        "start_date": day0.isoformat(), "coord_system": coord_system, "sensors": sensors,
+        "timezone": timezone, "format": fmt, "interval_s": [lo, hi],
+        "points": n_points, "rows_written": n_rows,
+        "bad_rows": {k: counts.get(k, 0) for k in _BAD_REASONS},
+        "bad_rows_total": sum(counts.get(k, 0) for k in _BAD_REASONS),
+        "rows_dropped_expected": dropped,
+        "values_cleared_expected": counts.get("bad_load", 0),
+        "duplicates": counts.get("duplicates", 0),
+        "truth_counts": {k: int(v) for k, v in truth_out["kind"].value_counts().sort_index().items()},
+    }
+    (out / "truth_meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n",
+                                         encoding="utf-8")
+    files = {p.name: p.stat().st_size for p in sorted(out.iterdir()) if p.is_file()}
+    return GeneratedDataset(out, files, n_points, n_rows, meta["truth_counts"])
+
+
+def _render_truck(ctx: _Context, truck: _Truck, days: int, rng: np.random.Generator):
+    parts, events = [], []
+    for day in range(days):
+        tr, trips, _ = _simulate_day(ctx, truck, day, rng)
+        s = sample_track(tr.knots(), tr.gaps, interval_s=truck.interval_s, sigma_m=truck.sigma_m,
+                         rng=rng, dropouts=int(rng.poisson(1.0)))
+        evs = snap_events(tr.events + _trip_truths(ctx, truck, day, trips), s["t"], s["x"], s["y"])
+        for ev in evs:
+            if ev.snap == "deviation":
+                ev2 = _deviation_window(ev, s)
+                if ev2 is not None:
+                    events.append(ev2)
+            else:
+                events.append(ev)
+        parts.append(s)
+    if not parts:
+        return None, []
+    s = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return s, events
+
+
+def _points_frame(truck: _Truck, s: dict[str, np.ndarray], sensors: str) -> pd.DataFrame:
+    n = len(s["t"])
+    df = pd.DataFrame({
+        "vehicle_id": np.full(n, truck.vehicle_id, dtype=object),
+        "_t": s["t"], "x": s["x"], "y": s["y"],
+        "speed_kmh": s["speed_kmh"], "heading_deg": s["heading_deg"],
+        "_style": np.full(n, truck.time_style, np.int8),
+        "_has_load": np.full(n, truck.sensors and sensors != "none"),
+    })
+    if sensors != "none":
+        if truck.sensors:
+            df["load"] = np.asarray(LOAD_CODES, dtype=object)[s["load"]]
+            df["lift"] = pd.array(s["lift"], dtype="Int8")
+        else:
+            df["load"] = None
+            df["lift"] = pd.array(np.full(n, pd.NA), dtype="Int8")
+    return df
+
+
+def _manifests(ctx: _Context, fleet: list[_Truck], days: int, rng) -> list[dict]:
+    out = []
+    seq = 0
+    for day in range(days):
+        midnight = _local_midnight(ctx, day)
+        date = (ctx.day0 + dt.timedelta(days=day)).strftime("%Y%m%d")
+        for t in fleet:
+            if t.roles.get(day) == "unmanifested_trip":
+                continue
+            seq += 1
+            mid = f"ZY{date}{seq:05d}"
+            t.manifests[day] = mid
+            o, d = t.assign[day]
+            f, to = (18.5, 30.5) if t.night else (6.0, 20.0)
+            r = ctx.routes.get((o, d))
+            out.append({
+                "manifest_id": mid,
+                "vehicle_id": _plate_variant(t.vehicle_id, rng, 0.1),
+                "origin_site_id": o, "disposal_site_id": d,
+                "route_id": r.route_id if r is not None and rng.random() < 0.85 else "",
+                "_from": midnight + f * 3600, "_to": midnight + to * 3600,
+                "waste_type": _WASTE[int(rng.integers(len(_WASTE)))],
+                "volume_m3": float(rng.choice([12.0, 15.0, 18.0, 20.0]) * rng.integers(3, 7)),
+                "_vid": t.vehicle_id, "_not_executed": t.roles.get(day) == "manifest_not_executed",
+            })
+    return out
+
+
+def _plate_variant(plate: str, rng, p: float) -> str:
+    """A hand-typed variant of a plate (same truck after normalization) with probability p."""
+    if rng.random() >= p:
+        return plate
+    k = int(rng.integers(3))
+    if k == 0:
+        return f"{plate[:2]}·{plate[2:]}"
+    if k == 1:
+        return f"{plate[:2]} {plate[2:].lower()}"
+    return plate[:2] + "".join(chr(ord(c) + 0xFEE0) if c.isascii() and c.isalnum() else c
+                               for c in plate[2:])
+
+
+def _write_static(out: Path, ctx: _Context, fleet: list[_Truck], manifests: list[dict],
+                  system: str, timezone: str, rng) -> None:
+    city = ctx.city
+    feats = []
+    for s in city.sites:
+        if s.kind == "black":
+            continue
+        props = {"site_id": s.site_id, "kind": s.kind, "name": s.name}
+        if s.permit_from:
+            props.update(permit_from=s.permit_from, permit_to=s.permit_to)
+        feats.append((props, _geom_to_system(ctx, s.polygon, system)))
+    _write_geojson(out / "sites.geojson", feats)
+    feats = []
+    for r in ctx.routes.values():
+        props = {"route_id": r.route_id, "origin_site_id": r.origin_id,
+                 "disposal_site_id": r.disposal_id}
+        if r.corridor_m is not None:
+            props["corridor_m"] = r.corridor_m
+        feats.append((props, _geom_to_system(ctx, r.line, system)))
+    _write_geojson(out / "routes.geojson", feats)
+    if manifests:
+        m = pd.DataFrame(manifests)
+        styles = rng.integers(0, 2, len(m))
+        for col, src in (("valid_from", "_from"), ("valid_to", "_to")):
+            m[col] = _format_times(m[src].to_numpy().astype(np.int64), np.where(styles == 0, 0, 2),
+                                   timezone)
+        m = m[["manifest_id", "vehicle_id", "origin_site_id", "disposal_site_id", "route_id",
+               "valid_from", "valid_to", "waste_type", "volume_m3"]]
+    else:
+        m = pd.DataFrame(columns=["manifest_id", "vehicle_id", "origin_site_id",
+                                  "disposal_site_id", "route_id", "valid_from", "valid_to",
+                                  "waste_type", "volume_m3"])
+    m.to_csv(out / "manifests.csv", index=False)
+    rows = []
+    for t in fleet:
+        if t.registered == "missing":
+            continue
+        rows.append({"vehicle_id": _plate_variant(t.vehicle_id, rng, 0.1),
+                     "company": _COMPANIES[t.index % len(_COMPANIES)],
+                     "registered": "false" if t.registered == "false" else "true"})
+    for p in _plates(np.random.default_rng(rng.integers(1 << 31)), 3):  # registered, not driving
+        if all(p != t.vehicle_id for t in fleet):
+            rows.append({"vehicle_id": p, "company": _COMPANIES[0], "registered": "true"})
+    pd.DataFrame(rows, columns=["vehicle_id", "company", "registered"]).to_csv(
+        out / "vehicles.csv", index=False)
+    (out / "dataset.toml").write_text(
+        "# written by haulwatch generate (synthetic fleet)\n"
+        f'coord_system = "{system}"\ntimezone = "{timezone}"\n', encoding="utf-8")
