@@ -1,0 +1,381 @@
+"""``haulwatch plan``: plan a drone mission to look at an alert or a point.
+
+Prints the mission items as a table and the feasibility verdict; writes the
+QGroundControl ``.plan`` and/or Mission Planner ``.waypoints`` file on request.
+Exit codes: 0 feasible, 2 refused (the reason code and why) or bad input,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+__all__ = ["format_items", "load_sites", "register", "run_plan"]
+
+_DESCRIPTION = """\
+Plan an ArduPilot Copter mission from a drone dock (a 'nest' site) to look at
+an alert (its representative point) or at a point: take off, fly around the
+'no_fly' sites, orbit the target taking photos, come back.
+
+The mission is checked before flight: range from the dock, battery (round trip
++ orbit at cruise speed with the reserve), no-fly zones (detour or refusal),
+and daylight at take-off and landing. It prints the items and the verdict.
+
+Coordinates: --lat/--lon are WGS-84 unless --coord-system says otherwise; the
+sites file is read in the coord_system of the dataset.toml beside it.
+Exit status: 0 feasible, 2 refused or bad input (the message says why).
+"""
+
+_EPILOG = """\
+examples:
+  haulwatch plan --alert 3f2a9c --alerts out/demo/alerts.geojson --sites data/demo/sites.geojson
+  haulwatch plan --lat 30.71 --lon 121.03 --sites data/demo/sites.geojson --dock nest-1 \\
+      --out mission.plan --waypoints mission.waypoints --altitude-m 80 --orbit-radius-m 40
+"""
+
+
+class _UsageError(ValueError):
+    """A command-line value or input file is wrong (exit status 2)."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``plan`` sub-command to the ``haulwatch`` parser.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The object ``ArgumentParser.add_subparsers`` returned.
+    """
+    p = subparsers.add_parser(
+        "plan",
+        help="plan a drone mission to an alert or a point (prints items and feasibility)",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    what = p.add_argument_group("target (either --alert with --alerts, or --lat with --lon)")
+    what.add_argument("--alert", metavar="ALERT_ID", help="id of the alert to look at")
+    what.add_argument(
+        "--alerts", metavar="PATH", help="alerts.geojson or alerts.csv written by 'haulwatch audit'"
+    )
+    what.add_argument("--lat", type=float, metavar="DEG", help="target latitude")
+    what.add_argument("--lon", type=float, metavar="DEG", help="target longitude")
+    what.add_argument(
+        "--coord-system",
+        default="wgs84",
+        choices=("wgs84", "gcj02", "bd09"),
+        help="system of --lat/--lon (default wgs84; gcj02 = Amap/Tencent, bd09 = Baidu)",
+    )
+    p.add_argument(
+        "--sites",
+        metavar="PATH",
+        required=True,
+        help="sites.geojson with 'nest' (docks) and optional 'no_fly' sites",
+    )
+    p.add_argument("--dock", metavar="SITE_ID", help="nest site to fly from (default: best dock)")
+    p.add_argument("--out", metavar="FILE", help="write a QGroundControl .plan file")
+    p.add_argument("--waypoints", metavar="FILE", help="write a Mission Planner .waypoints file")
+    p.add_argument(
+        "--altitude-m",
+        type=float,
+        metavar="M",
+        help="transit altitude above the dock (default 70; at most 120)",
+    )
+    p.add_argument(
+        "--orbit-alt-m",
+        type=float,
+        metavar="M",
+        help="orbit altitude above the dock (default 50, or --altitude-m when lower)",
+    )
+    p.add_argument(
+        "--orbit-radius-m", type=float, metavar="M", help="orbit radius (default 50; at most 255)"
+    )
+    p.add_argument("--orbit-turns", type=int, metavar="N", help="orbit turns (default 2)")
+    p.add_argument(
+        "--photo-spacing-m", type=float, metavar="M", help="metres between photos (default 15)"
+    )
+    p.add_argument("--speed-m-s", type=float, metavar="V", help="cruise speed (default 10)")
+    p.add_argument(
+        "--endurance-min", type=float, metavar="MIN", help="flight time on a full battery (25)"
+    )
+    p.add_argument(
+        "--reserve-pct", type=float, metavar="PCT", help="battery kept on landing (default 25)"
+    )
+    p.add_argument(
+        "--max-range-m", type=float, metavar="M", help="largest dock-target distance (5000)"
+    )
+    p.add_argument(
+        "--clearance-m", type=float, metavar="M", help="distance kept from no-fly zones (30)"
+    )
+    p.add_argument(
+        "--land",
+        action="store_true",
+        help="end with NAV_LAND at the dock instead of NAV_RETURN_TO_LAUNCH",
+    )
+    p.add_argument(
+        "--at",
+        metavar="TIME",
+        help="planned take-off, ISO 8601 (no offset = dataset timezone); default: now",
+    )
+    p.add_argument(
+        "--no-daylight", action="store_true", help="skip the daylight (sun elevation) check"
+    )
+    p.set_defaults(handler=_handle)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def load_sites(path: str | Path) -> tuple[Any, str]:
+    """Read a sites GeoJSON and return it in WGS-84 with the dataset timezone.
+
+    The ``dataset.toml`` beside the file (if any) gives the coordinate system
+    and timezone. Uses ``haulwatch.ingest.registry`` (rejected features are
+    reported on stderr by the caller through ``rejects``).
+
+    Returns
+    -------
+    (GeoDataFrame, str)
+        Sites with ``site_id, kind, name, geometry`` in WGS-84, and the timezone.
+    """
+    import shapely
+    from haulwatch.geo.chinacoords import to_wgs84
+    from haulwatch.ingest.registry import read_settings, read_sites
+
+    p = Path(path)
+    if not p.is_file():
+        raise _UsageError(f"option --sites: file {str(p)!r} does not exist")
+    settings = read_settings(p.parent)
+    result = read_sites(p, timezone=settings.timezone)
+    frame = result.frame
+    if settings.coord_system != "wgs84" and len(frame):
+        system = settings.coord_system
+
+        def conv(coords: Any) -> Any:
+            import numpy as np
+
+            lon, lat = to_wgs84(coords[:, 0], coords[:, 1], system)
+            return np.column_stack([lon, lat])
+
+        frame = frame.set_geometry(shapely.transform(frame.geometry.values, conv), crs=4326)
+    return frame, settings.timezone
+
+
+def _target(args: argparse.Namespace, timezone: str) -> dict[str, Any]:
+    by_alert = args.alert is not None or args.alerts is not None
+    by_point = args.lat is not None or args.lon is not None
+    if by_alert and by_point:
+        raise _UsageError("give either --alert/--alerts or --lat/--lon, not both")
+    if by_point:
+        if args.lat is None or args.lon is None:
+            raise _UsageError("options --lat and --lon must be given together")
+        lat, lon = args.lat, args.lon
+        if not (math.isfinite(lat) and -90 <= lat <= 90):
+            raise _UsageError(f"option --lat: value {lat!r} is not allowed; allowed: -90..90")
+        if not (math.isfinite(lon) and -180 <= lon <= 180):
+            raise _UsageError(f"option --lon: value {lon!r} is not allowed; allowed: -180..180")
+        if args.coord_system != "wgs84":
+            from haulwatch.geo.chinacoords import to_wgs84
+
+            lon_a, lat_a = to_wgs84([lon], [lat], args.coord_system)
+            lon, lat = float(lon_a[0]), float(lat_a[0])
+        return {"lat": lat, "lon": lon, "alert_id": ""}
+    if not by_alert:
+        raise _UsageError("a target is required: --alert ID --alerts FILE, or --lat and --lon")
+    if args.alert is None or args.alerts is None:
+        raise _UsageError("options --alert and --alerts must be given together")
+    from haulwatch.routes.alerts import read_alerts
+
+    path = Path(args.alerts)
+    if not path.is_file():
+        raise _UsageError(f"option --alerts: file {str(path)!r} does not exist")
+    alerts = read_alerts(path, timezone=timezone)
+    hit = alerts[alerts["alert_id"].astype(str) == args.alert]
+    if hit.empty:
+        raise _UsageError(
+            f"option --alert: {args.alert!r} is not in {path} ({len(alerts)} alerts there)"
+        )
+    row = hit.iloc[0]
+    lat, lon = row["lat"], row["lon"]
+    if lat is None or lon is None or not (math.isfinite(lat) and math.isfinite(lon)):
+        raise _UsageError(f"alert {args.alert!r} has no location (lat/lon) to look at")
+    return {
+        "alert_id": str(row["alert_id"]),
+        "lat": float(lat),
+        "lon": float(lon),
+        "kind": str(row.get("kind", "")),
+        "summary": str(row.get("summary", "")),
+    }
+
+
+def _config(args: argparse.Namespace, timezone: str) -> Any:
+    from haulwatch.drone.plan import PlanConfig
+
+    kw: dict[str, Any] = {"timezone": timezone}
+    if args.altitude_m is not None:
+        kw["transit_alt_m"] = args.altitude_m
+        if args.orbit_alt_m is None:
+            kw["orbit_alt_m"] = min(args.altitude_m, PlanConfig.orbit_alt_m)
+    pairs = (
+        ("orbit_alt_m", "orbit_alt_m", 1.0),
+        ("orbit_radius_m", "orbit_radius_m", 1.0),
+        ("photo_spacing_m", "photo_spacing_m", 1.0),
+        ("speed_m_s", "cruise_speed_m_s", 1.0),
+        ("endurance_min", "endurance_s", 60.0),
+        ("reserve_pct", "reserve_pct", 1.0),
+        ("max_range_m", "max_range_m", 1.0),
+        ("clearance_m", "no_fly_clearance_m", 1.0),
+    )
+    for opt, name, factor in pairs:
+        value = getattr(args, opt)
+        if value is not None:
+            kw[name] = value * factor
+    if args.orbit_turns is not None:
+        kw["orbit_turns"] = args.orbit_turns
+    if args.land:
+        kw["end_with"] = "land"
+    if args.no_daylight:
+        kw["min_sun_elevation_deg"] = None
+    if kw.get("orbit_radius_m") is not None and "min_orbit_radius_m" not in kw:
+        kw["min_orbit_radius_m"] = min(PlanConfig.min_orbit_radius_m, kw["orbit_radius_m"])
+    return PlanConfig(**kw)
+
+
+def _now(args: argparse.Namespace, timezone: str) -> dt.datetime:
+    from zoneinfo import ZoneInfo
+
+    if args.at is None:
+        return dt.datetime.now(dt.timezone.utc)
+    try:
+        when = dt.datetime.fromisoformat(args.at.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise _UsageError(
+            f"option --at: value {args.at!r} is not allowed; allowed: ISO 8601 time, "
+            "e.g. 2026-06-01T10:00 or 2026-06-01T02:00Z"
+        ) from exc
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=ZoneInfo(timezone))
+    return when.astimezone(dt.timezone.utc)
+
+
+def _num(value: float) -> str:
+    if value == 0:
+        return "0"
+    if abs(value - round(value)) < 1e-9:
+        return str(round(value))
+    return f"{value:g}"
+
+
+def format_items(mission: Any) -> str:
+    """A readable table of the mission items (home first, as on the wire)."""
+    from pymavlink import mavutil
+
+    frames = mavutil.mavlink.enums["MAV_FRAME"]
+    rows = [("seq", "command", "frame", "p1", "p2", "p3", "p4", "lat", "lon", "alt_m")]
+    for seq, item in enumerate(mission.wire_items()):
+        entry = frames.get(item.frame)
+        frame = entry.name.removeprefix("MAV_FRAME_") if entry is not None else str(item.frame)
+        has_pos = seq == 0 or item.has_position
+        rows.append(
+            (
+                str(seq),
+                "HOME" if seq == 0 else item.command_name,
+                frame,
+                *(_num(v) for v in item.params),
+                f"{item.lat_deg:.7f}" if has_pos else "-",
+                f"{item.lon_deg:.7f}" if has_pos else "-",
+                f"{item.alt_m:.1f}" if has_pos else "-",
+            )
+        )
+    widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def run_plan(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO) -> int:
+    """Run the command with parsed ``args``; return the exit status."""
+    from haulwatch.drone.export import write_qgc_plan, write_waypoints
+    from haulwatch.drone.plan import (
+        MissionRefused,
+        choose_dock,
+        docks_from_sites,
+        no_fly_from_sites,
+        plan_mission,
+    )
+
+    sites, timezone = load_sites(args.sites)
+    target = _target(args, timezone)
+    config = _config(args, timezone)
+    now = _now(args, timezone)
+    docks = docks_from_sites(sites)
+    zones = no_fly_from_sites(sites)
+    if not docks:
+        raise _UsageError(f"option --sites: {args.sites} has no 'nest' site (drone dock)")
+    label = f"alert {target['alert_id']}" if target["alert_id"] else "point"
+    where = f"({target['lat']:.6f}, {target['lon']:.6f})"
+    try:
+        if args.dock is not None:
+            dock = next((d for d in docks if d.site_id == args.dock), None)
+            if dock is None:
+                known = ", ".join(d.site_id for d in docks)
+                raise _UsageError(
+                    f"option --dock: {args.dock!r} is not a nest site; nests: {known}"
+                )
+            mission = plan_mission(target, dock, no_fly=zones, config=config, now=now)
+            why = f"dock {dock.site_id} (given with --dock)"
+        else:
+            choice = choose_dock(target, docks, no_fly=zones, config=config, now=now)
+            mission, why = choice.mission, choice.reason
+            for site_id, reason, message in choice.rejected:
+                print(f"note: dock {site_id} refused: {reason}: {message}", file=stderr)
+    except MissionRefused as exc:
+        per_dock = exc.details.get("per_dock", [])
+        if per_dock:
+            print(f"REFUSED ({exc.reason}): {label} {where}: no dock can fly it", file=stderr)
+            for site_id, reason, message in per_dock:
+                print(f"  dock {site_id}: {reason}: {message}", file=stderr)
+        else:
+            print(f"REFUSED ({exc.reason}): {label} {where}: {exc.message}", file=stderr)
+        return 2
+
+    meta = mission.meta
+    print(f"Mission: {label} {where} from {why}", file=stdout)
+    print(format_items(mission), file=stdout)
+    detour = meta.get("detour_vertices", 0)
+    sun = meta.get("sun_elevation_deg")
+    print(
+        f"FEASIBLE: {meta['straight_distance_m']:.0f} m straight, "
+        f"{meta['distance_total_m']:.0f} m flown "
+        f"({detour} detour waypoint(s) around {meta.get('no_fly_zones', 0)} no-fly zone(s)), "
+        f"est. {meta['duration_s'] / 60:.1f} min, battery {meta['battery_used_pct']:.0f}% "
+        f"(reserve {meta['reserve_pct']:g}%), orbit r={meta['orbit_radius_m']:g} m "
+        f"x{meta['orbit_turns']}"
+        + (f", sun {sun[0]:.0f}°..{sun[1]:.0f}°" if sun else ", daylight not checked"),
+        file=stdout,
+    )
+    if args.out:
+        path = write_qgc_plan(mission, args.out, no_fly=zones)
+        print(f"wrote {path}", file=stdout)
+    if args.waypoints:
+        path = write_waypoints(mission, args.waypoints)
+        print(f"wrote {path}", file=stdout)
+    return 0
+
+
+def _handle(args: argparse.Namespace) -> int:
+    from haulwatch.drone.plan import PlanConfigError
+
+    errors: tuple[type[BaseException], ...] = (_UsageError, PlanConfigError, OSError, ValueError)
+    try:
+        return run_plan(args, stdout=sys.stdout, stderr=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except errors as exc:
+        print(f"haulwatch plan: error: {exc}", file=sys.stderr)
+        return 2
