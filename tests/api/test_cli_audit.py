@@ -1,0 +1,197 @@
+"""Tests for ``haulwatch audit`` (api/cli_audit.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+from haulwatch.api.cli import main
+from haulwatch.api.cli_audit import Progress, format_summary, parse_overrides
+from haulwatch.routes.alerts import make_alerts
+
+
+def _fake_result():
+    alerts = make_alerts(
+        pd.DataFrame(
+            {
+                "kind": ["illegal_dump", "gps_gap"],
+                "vehicle_id": ["浙FA1", "浙FA2"],
+                "start": pd.to_datetime(["2026-03-01T02:00:00Z", "2026-03-01T01:00:00Z"]),
+                "severity": ["high", "medium"],
+                "lon": [120.1, 120.2],
+                "lat": [30.1, 30.2],
+            }
+        )
+    )
+    rejects = pd.DataFrame(
+        {
+            "file": ["tracks.csv"] * 3,
+            "row": [2, 5, 8],
+            "field": ["lat", "time", "time"],
+            "value": ["99", "x", "y"],
+            "reason": ["bad_coordinate", "bad_time", "bad_time"],
+            "action": ["row_dropped"] * 3,
+        }
+    )
+    return SimpleNamespace(
+        alerts=alerts,
+        stops=pd.DataFrame({"stop_id": ["a"]}),
+        trips=pd.DataFrame({"trip_id": ["T1", "T2", "T3"]}),
+        rejects=rejects,
+        summary={"points_read": 12345, "duplicates_dropped": 4},
+    )
+
+
+@pytest.fixture
+def fake_audit(monkeypatch):
+    """Replace routes.audit.audit_folder by a recorder returning a fixed result."""
+    calls = []
+
+    def audit_folder(folder, config, *, progress=None):
+        calls.append((folder, config))
+        if progress is not None:
+            progress("reading", "tracks.csv")
+            progress("detecting")
+        return _fake_result()
+
+    module = types.ModuleType("haulwatch.routes.audit")
+    module.audit_folder = audit_folder
+    monkeypatch.setitem(sys.modules, "haulwatch.routes.audit", module)
+    return calls
+
+
+def test_help_explains_every_option(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["audit", "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--out", "--config", "--set", "--engine", "--scheduler", "--workers", "--quiet"):
+        assert option in text
+    assert "report.html" in text and "rejects.csv" in text
+
+
+def test_audit_writes_outputs_and_prints_summary(tmp_path, capsys, fake_audit):
+    dataset = tmp_path / "ds"
+    dataset.mkdir()
+    out = tmp_path / "out"
+    code = main(["audit", str(dataset), "--out", str(out), "--set", "gap_max_s=900"])
+    assert code == 0
+    captured = capsys.readouterr()
+    # progress with timings on stderr, table on stdout
+    assert "reading tracks.csv" in captured.err and "s)" in captured.err
+    assert "reading" not in captured.out
+    lines = dict(
+        (line.rsplit(None, 1)[0].strip(), line.rsplit(None, 1)[1])
+        for line in captured.out.splitlines()
+    )
+    assert lines["points read"] == "12,345"
+    assert lines["rows rejected"] == "3"
+    assert lines["bad_time"] == "2"
+    assert lines["duplicates dropped"] == "4"
+    assert lines["trips found"] == "3"
+    assert lines["illegal_dump"] == "1" and lines["dump_hotspot"] == "0"
+    assert lines["alerts"] == "2"
+    for name in ("alerts.geojson", "alerts.csv", "rejects.csv", "summary.json", "report.html"):
+        assert (out / name).is_file()
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["alerts_by_kind"]["gps_gap"] == 1
+    # the override reached the config
+    ((_, config),) = fake_audit
+    assert config.gap_max_s == 900
+
+
+def test_quiet_prints_no_progress(tmp_path, capsys, fake_audit):
+    (tmp_path / "ds").mkdir()
+    assert main(["audit", str(tmp_path / "ds"), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert "points read" in captured.out
+
+
+def test_config_file(tmp_path, fake_audit):
+    (tmp_path / "ds").mkdir()
+    cfg = tmp_path / "audit.toml"
+    cfg.write_text("[audit]\ngap_max_s = 1200\nhotspot_min_vehicles = 4\n", encoding="utf-8")
+    args = ["audit", str(tmp_path / "ds"), "--out", str(tmp_path / "o"), "-q", "--config", str(cfg)]
+    assert main([*args, "--set", "hotspot_min_vehicles=5"]) == 0
+    ((_, config),) = fake_audit
+    assert config.gap_max_s == 1200 and config.hotspot_min_vehicles == 5
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--set", "nonsense"], "KEY=VALUE"),
+        (["--set", "no_such_key=3"], "no_such_key"),
+        (["--set", "gap_max_s=abc"], "gap_max_s"),
+        (["--config", "/no/such/audit.toml"], "does not exist"),
+        (["--workers", "0"], "--workers"),
+    ],
+)
+def test_bad_options_exit_2_without_traceback(tmp_path, capsys, fake_audit, extra, match):
+    (tmp_path / "ds").mkdir()
+    code = main(["audit", str(tmp_path / "ds"), "--out", str(tmp_path / "o"), *extra])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert match in err
+    assert "Traceback" not in err
+    assert not fake_audit  # never started
+
+
+def test_missing_dataset_exit_2(tmp_path, capsys, fake_audit):
+    code = main(["audit", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_schema_error_from_audit_exit_2(tmp_path, capsys, monkeypatch):
+    from haulwatch.ingest.rejects import SchemaError
+
+    def audit_folder(folder, config, *, progress=None):
+        raise SchemaError("tracks.csv: required column 'lat' missing")
+
+    module = types.ModuleType("haulwatch.routes.audit")
+    module.audit_folder = audit_folder
+    monkeypatch.setitem(sys.modules, "haulwatch.routes.audit", module)
+    (tmp_path / "ds").mkdir()
+    assert main(["audit", str(tmp_path / "ds"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "required column 'lat'" in err and "Traceback" not in err
+
+
+def test_parse_overrides():
+    assert parse_overrides(["a=1", "b = x", "a=2"]) == {"a": "2", "b": "x"}
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_overrides(["=3"])
+
+
+def test_progress_accepts_engine_calling_styles():
+    lines = []
+
+    class Sink:
+        def write(self, text):
+            lines.append(text)
+
+        def flush(self):
+            pass
+
+    progress = Progress(Sink())
+    progress("read")
+    progress("stops", "1,000 points")
+    progress(stage="combine", partitions=4)
+    text = "".join(lines)
+    assert "read" in text and "stops 1,000 points" in text and "combine partitions=4" in text
+    assert [s for s, _ in progress.stages] == ["read", "stops", "combine"]
+
+
+def test_format_summary_aligns_and_handles_per_file_rows():
+    text = format_summary(
+        {"rows_read": {"tracks.csv": 10, "sites.geojson": 3}, "alerts_total": 0, "trips": 0}
+    )
+    assert "points read" in text and "10" in text
+    widths = {len(line) for line in text.splitlines()}
+    assert len(widths) == 1
