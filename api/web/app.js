@@ -55,6 +55,7 @@
     streamTimer: null,
     streamWasOpen: false,
     missionPoll: null,
+    newUntil: new Map(), // alert_id -> ms epoch until which it is flagged as new
     generation: 0, // bumps on sign-out so late answers are ignored
   };
 
@@ -209,7 +210,7 @@
 
   function humanKey(key) {
     // The unit is in the formatted value: drop it from the label (stop_duration_s -> Stop duration).
-    const base = String(key).replace(/_(s|min|m|km|kmh|pct|percent|m3|deg)$/, "");
+    const base = String(key).replace(/_(m_s|s|min|m|km|kmh|pct|percent|m3|deg)$/, "");
     const s = (base || String(key)).replace(/_/g, " ");
     return s.charAt(0).toUpperCase() + s.slice(1);
   }
@@ -219,6 +220,7 @@
     if (value === null || value === undefined || value === "") return "—";
     const k = String(key);
     if (typeof value === "number") {
+      if (/_m_s$/.test(k)) return fmtNumber(value, 1) + " m/s";
       if (/_s$/.test(k)) return fmtDuration(value);
       if (/_min$/.test(k)) return fmtDuration(value * 60);
       if (/_km$/.test(k)) return fmtNumber(value, 2) + " km";
@@ -349,6 +351,7 @@
     ty: 0,
     markers: [], // {node, wx, wy, r}
     evidenceMarks: [],
+    droneMark: null,
     labels: [],
     fitted: false,
     drag: null,
@@ -512,7 +515,8 @@
       const s = this.scale;
       this.world.setAttribute("transform", `matrix(${s} 0 0 ${s} ${this.tx} ${this.ty})`);
       for (const m of [...this.markers, ...this.evidenceMarks]) this.place(m);
-      const showLabels = s > 0.12;
+      if (this.droneMark) this.place(this.droneMark);
+      const showLabels = s > 0.12 || this.labels.length <= 30;
       for (const l of this.labels) {
         l.node.setAttribute("visibility", showLabels ? "visible" : "hidden");
         if (showLabels) this.place(l);
@@ -632,6 +636,22 @@
       }
     },
 
+    /** The drone's last reported position (from mission progress), or none. */
+    drawDrone(pos) {
+      const layer = $("layer-drone");
+      layer.replaceChildren();
+      this.droneMark = null;
+      if (!pos || !proj.ready()) return;
+      const node = svg("circle", { r: 7, class: "drone", "data-lon": pos[0], "data-lat": pos[1] });
+      const title = svg("title");
+      title.textContent = `Drone at ${pos[0].toFixed(5)}, ${pos[1].toFixed(5)}`;
+      node.append(title);
+      layer.append(node);
+      const [wx, wy] = proj.fwd(pos[0], pos[1]);
+      this.droneMark = { node, wx, wy };
+      this.place(this.droneMark);
+    },
+
     drawEvidence(detail) {
       const lines = $("layer-evidence");
       const points = $("layer-evidence-points");
@@ -709,14 +729,26 @@
     select.append(el("option", { value: kind, text: kindLabel(kind) }));
   }
 
-  function renderList({ newIds = new Set() } = {}) {
+  let renderFrame = null;
+  /** Coalesce redraws: a burst of stream events costs one render per frame. */
+  function scheduleRender() {
+    if (renderFrame !== null) return;
+    renderFrame = window.requestAnimationFrame(() => {
+      renderFrame = null;
+      renderList();
+      map.drawMarkers();
+    });
+  }
+
+  function renderList() {
     const ul = $("alert-list");
+    const now = Date.now();
     ul.replaceChildren();
     for (const a of state.list) {
       const selected = a.alert_id === state.selectedId;
       const btn = el("button", {
         type: "button",
-        class: "alert-item" + (newIds.has(a.alert_id) ? " is-new" : ""),
+        class: "alert-item" + ((state.newUntil.get(a.alert_id) || 0) > now ? " is-new" : ""),
         "data-alert-id": a.alert_id,
         "data-status": a.status,
         "aria-current": selected ? "true" : null,
@@ -794,7 +826,6 @@
     if (!a || !a.alert_id) return;
     ensureKindOption(a.kind);
     const i = state.list.findIndex((x) => x.alert_id === a.alert_id);
-    const newIds = new Set();
     if (i >= 0) {
       state.list[i] = { ...state.list[i], ...a };
     } else if (matchesFilters(a) && fromStream) {
@@ -802,15 +833,15 @@
       if (state.offset === 0) {
         state.list.unshift(a);
         if (state.list.length > PAGE_SIZE) state.list.pop();
-        newIds.add(a.alert_id);
+        state.newUntil.set(a.alert_id, Date.now() + 2500);
+        window.setTimeout(() => state.newUntil.delete(a.alert_id), 3000);
       }
       announce(`New alert: ${kindLabel(a.kind)}, ${a.vehicle_id || "no vehicle"}`);
     }
     if (state.mapAlerts.has(a.alert_id) || matchesFilters(a)) {
       state.mapAlerts.set(a.alert_id, { ...(state.mapAlerts.get(a.alert_id) || {}), ...a });
     }
-    renderList({ newIds });
-    map.drawMarkers();
+    scheduleRender();
   }
 
   // ---------------------------------------------------------------- detail
@@ -957,21 +988,47 @@
   }
 
   // --------------------------------------------------------------- missions
+  // Progress keys vary with the flight link's version: accept the usual spellings.
+  const PROGRESS_KEYS = {
+    reached: ["items_reached", "reached", "item_reached", "last_reached", "reached_count"],
+    total: ["items_total", "total_items", "item_count", "items", "total", "mission_count"],
+    current: ["current_item", "item", "current", "mission_current", "current_seq", "seq"],
+    battery: ["battery_pct", "battery_remaining_pct", "battery_remaining", "battery_percent", "battery"],
+    phase: ["phase"],
+  };
+  const POSITION_KEYS = ["position", "lat_deg", "lon_deg", "lat", "lon", "alt_rel_m", "alt_m"];
+  const ESTIMATE_KEYS = ["distance_total_m", "duration_s", "battery_used_pct", "planned_start"];
+
   function progressOf(m) {
     const p = (m && m.progress && typeof m.progress === "object") ? m.progress : {};
-    const pick = (...keys) => {
+    const pick = (keys) => {
       for (const k of keys) {
         if (p[k] !== undefined && p[k] !== null) return p[k];
       }
       return undefined;
     };
-    return {
-      reached: pick("items_reached", "reached", "item_reached", "last_reached", "reached_count"),
-      total: pick("items_total", "total_items", "item_count", "items", "total", "mission_count"),
-      current: pick("current_item", "current", "mission_current", "current_seq", "seq"),
-      battery: pick("battery_pct", "battery_remaining_pct", "battery_remaining", "battery_percent", "battery"),
-      raw: p,
+    const out = { raw: p };
+    for (const [name, keys] of Object.entries(PROGRESS_KEYS)) out[name] = pick(keys);
+    out.position = dronePosition(p);
+    return out;
+  }
+
+  /** [lon, lat] of the drone from a progress record, or null. */
+  function dronePosition(p) {
+    const from = (o) => {
+      if (!o || typeof o !== "object") return null;
+      if (Array.isArray(o)) return null; // ambiguous order: ignore
+      const lat = Number(o.lat_deg ?? o.lat);
+      const lon = Number(o.lon_deg ?? o.lon);
+      return isLonLat([lon, lat]) && !(lat === 0 && lon === 0) ? [lon, lat] : null;
     };
+    return from(p.position) || from(p);
+  }
+
+  function countOf(v) {
+    if (Array.isArray(v)) return v.length;
+    const n = Number(v);
+    return v === undefined || v === null || v === "" || !Number.isFinite(n) ? NaN : n;
   }
 
   function renderMission() {
@@ -979,6 +1036,7 @@
     const m = state.shownMissionId ? state.missions.get(state.shownMissionId) : null;
     if (!m || !state.detail || m.alert_id !== state.detail.alert_id) {
       box.hidden = true;
+      map.drawDrone(null);
       return;
     }
     box.hidden = false;
@@ -989,8 +1047,8 @@
     chip.dataset.status = m.status || "";
     const pr = progressOf(m);
     const bar = $("mission-progress");
-    const reached = Array.isArray(pr.reached) ? pr.reached.length : Number(pr.reached);
-    const total = Array.isArray(pr.total) ? pr.total.length : Number(pr.total);
+    const reached = countOf(pr.reached);
+    const total = countOf(pr.total);
     if (Number.isFinite(total) && total > 0) {
       bar.max = total;
       bar.value = Number.isFinite(reached) ? Math.min(reached, total) : 0;
@@ -1001,20 +1059,25 @@
     const fields = $("mission-fields");
     fields.replaceChildren();
     const rows = [["Dock", m.dock_site_id || "—"]];
+    if (pr.phase !== undefined && pr.phase !== m.status) rows.push(["Phase", String(pr.phase)]);
     if (Number.isFinite(reached) || Number.isFinite(total)) {
       rows.push(["Items reached", `${Number.isFinite(reached) ? reached : 0}`
         + (Number.isFinite(total) ? ` of ${total}` : "")]);
     }
-    if (pr.current !== undefined) rows.push(["Current item", String(pr.current)]);
+    if (pr.current !== undefined && typeof pr.current !== "object") rows.push(["Current item", String(pr.current)]);
     if (pr.battery !== undefined && Number.isFinite(Number(pr.battery))) {
       rows.push(["Battery", fmtNumber(Number(pr.battery), 0) + " %"]);
     }
-    const known = new Set(["items_reached", "reached", "item_reached", "last_reached", "reached_count",
-      "items_total", "total_items", "item_count", "items", "total", "mission_count", "current_item",
-      "current", "mission_current", "current_seq", "seq", "battery_pct", "battery_remaining_pct",
-      "battery_remaining", "battery_percent", "battery"]);
+    if (pr.position) rows.push(["Drone at", `${pr.position[0].toFixed(5)}, ${pr.position[1].toFixed(5)}`]);
+    const known = new Set([...Object.values(PROGRESS_KEYS).flat(), ...POSITION_KEYS]);
     for (const [k, v] of Object.entries(pr.raw)) {
       if (!known.has(k) && (typeof v !== "object" || v === null)) rows.push([humanKey(k), fmtValue(k, v)]);
+    }
+    const estimate = pr.raw.estimate;
+    if (estimate && typeof estimate === "object") {
+      for (const k of ESTIMATE_KEYS) {
+        if (estimate[k] !== undefined && estimate[k] !== null) rows.push(["Planned " + humanKey(k).toLowerCase(), fmtValue(k, estimate[k])]);
+      }
     }
     for (const [k, v] of rows) fields.append(el("dt", { text: k }), el("dd", { text: v }));
     const reason = $("mission-reason");
@@ -1023,6 +1086,8 @@
     const terminal = MISSION_TERMINAL.has(m.status);
     $("mission-abort").hidden = terminal;
     $("send-drone").disabled = !terminal;
+    // A completed flight has landed at its dock; otherwise show where it was last seen.
+    map.drawDrone(m.status === "completed" ? null : pr.position);
   }
 
   function upsertMission(m) {
