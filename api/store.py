@@ -195,6 +195,10 @@ def alert_rows_from_frame(alerts: pd.DataFrame) -> list[dict[str, Any]]:
     ids = frame["alert_id"].fillna("").astype(str)
     if (ids == "").any():
         raise StoreInputError(f"alert_id: empty at row {int(np.flatnonzero(ids == '')[0])}")
+    for col in ("start", "end"):
+        dtype = frame[col].dtype
+        if pd.api.types.is_datetime64_dtype(dtype) and getattr(dtype, "tz", None) is None:
+            raise StoreInputError(f"{col}: naive datetimes; alert times must be tz-aware UTC")
     try:
         start = pd.to_datetime(frame["start"], utc=True, format="ISO8601")
         end = pd.to_datetime(frame["end"], utc=True, format="ISO8601")
@@ -736,7 +740,8 @@ class Store:
                     f"SELECT {', '.join(cols)} FROM points WHERE vehicle_key = ? AND time_us >= ?",
                     (k, lo)))
         frame = pd.DataFrame.from_records(rows, columns=cols)
-        frame["time"] = pd.to_datetime(frame.pop("time_us").astype("int64"), unit="us", utc=True)
+        frame["time"] = pd.to_datetime(frame.pop("time_us").astype("int64"), unit="us",
+                                       utc=True).astype("datetime64[ns, UTC]")
         for c in ("lon", "lat", "speed_kmh", "heading_deg", "lift"):
             frame[c] = frame[c].astype(float)
         frame["load"] = frame["load"].astype(object)
