@@ -1016,9 +1016,7 @@ class SimulatedCopter:
     def _on_mission_set_current(self, client: _Client, msg: Any) -> None:
         model = self.model
         if 0 < msg.seq < len(model.mission):
-            model.mission_current = msg.seq
-            if model.mode == "AUTO" and model.mission_running:
-                model._advance_nav(msg.seq)
+            model.set_current(msg.seq)
         self._send(client, self._message(_M.MAVLINK_MSG_ID_MISSION_CURRENT))
 
     _HANDLERS: ClassVar[dict[str, Callable[[SimulatedCopter, _Client, Any], None]]] = {

@@ -272,6 +272,7 @@ class CopterModel:
         self.auto_armed = False
         self._nav: dict[str, Any] | None = None  # active navigation target
         self._nav_index = 0
+        self._last_do = 0  # highest do-command index already run
         self._guided_target: tuple[float, float, float] | None = None
         self._roi: tuple[float, float] | None = None
         self._speed_override: float | None = None
@@ -515,7 +516,15 @@ class CopterModel:
         if not self.mission_running:
             return
         start = self.mission_current if resume and self.mission_current >= 1 else 1
+        self._last_do = start - 1
         self._advance_nav(start)
+
+    def set_current(self, seq: int) -> None:
+        """``MISSION_SET_CURRENT``: continue the mission from item ``seq``."""
+        self.mission_current = seq
+        self._last_do = seq - 1
+        if self.mode == "AUTO" and self.mission_running:
+            self._advance_nav(seq)
 
     def _loc(self, item: StoredItem, *, keep_alt: bool = False) -> tuple[float, float, float]:
         if item.x == 0 and item.y == 0:
@@ -542,13 +551,12 @@ class CopterModel:
                 # do commands after this nav command run while it flies
                 j = index + 1
                 while j < len(self.mission) and not self.mission[j].is_nav:
-                    self._run_do(j, self.mission[j])
+                    if j > self._last_do:
+                        self._run_do(j, self.mission[j])
                     j += 1
                 return
-            if item.command == _M.MAV_CMD_DO_JUMP:
-                index += 1  # DO_JUMP is not simulated: continue with the next item
-                continue
-            self._run_do(index, item)
+            if item.command != _M.MAV_CMD_DO_JUMP and index > self._last_do:
+                self._run_do(index, item)  # DO_JUMP is not simulated: skipped
             index += 1
         # no nav command left: mission complete, hover (or disarm if landed)
         self.mission_running = False
@@ -565,7 +573,10 @@ class CopterModel:
         if cmd == _M.MAV_CMD_NAV_TAKEOFF:
             _, _, alt = self._loc(item)
             self._nav = {"kind": "takeoff", "alt": max(alt, 1.0)}
-        elif cmd in (_M.MAV_CMD_NAV_WAYPOINT, _M.MAV_CMD_NAV_SPLINE_WAYPOINT) or cmd == _M.MAV_CMD_NAV_LOITER_TIME:
+        elif (
+            cmd in (_M.MAV_CMD_NAV_WAYPOINT, _M.MAV_CMD_NAV_SPLINE_WAYPOINT)
+            or cmd == _M.MAV_CMD_NAV_LOITER_TIME
+        ):
             self._nav = {
                 "kind": "goto",
                 "target": self._loc(item, keep_alt=True),
@@ -604,6 +615,7 @@ class CopterModel:
             self._nav = {"kind": "instant"}
 
     def _run_do(self, seq: int, item: StoredItem) -> None:
+        self._last_do = seq
         cmd = item.command
         if cmd == _M.MAV_CMD_DO_CHANGE_SPEED and item.param2 > 0:
             self._speed_override = float(item.param2)
@@ -875,10 +887,14 @@ class CopterModel:
             self._check_fence()
             self._check_gcs()
             if (
-                self.armed
-                and self.landed
-                and self.t_s - self._landed_since >= self.params["DISARM_DELAY"] > 0
-            ) and not (self.mode == "AUTO" and self.auto_armed) and self._guided_target is None:
+                (
+                    self.armed
+                    and self.landed
+                    and self.t_s - self._landed_since >= self.params["DISARM_DELAY"] > 0
+                )
+                and not (self.mode == "AUTO" and self.auto_armed)
+                and self._guided_target is None
+            ):
                 self.disarm(reason="auto disarm")
         else:
             self.vel = (0.0, 0.0, 0.0)

@@ -1,0 +1,846 @@
+"""Fly a mission over MAVLink: ``VehicleLink``, a GCS client built on pymavlink.
+
+Works against ArduPilot Copter (real SITL or a vehicle) and the built-in
+simulator (``drone.sitl``). What it does, in ArduPilot's terms:
+
+* connect by URL (``tcp:127.0.0.1:5760``, ``udp:...``, ``udpin:0.0.0.0:14550``,
+  serial ``/dev/ttyUSB0,57600``) with MAVLink 2; wait for the *vehicle's*
+  heartbeat (GCS heartbeats are ignored) and remember its system/component;
+* send our own GCS heartbeat at 1 Hz (vehicle time) from a thread;
+* ask for streams (ArduPilot sends almost nothing until asked):
+  ``REQUEST_DATA_STREAM`` plus ``MAV_CMD_SET_MESSAGE_INTERVAL`` for
+  GLOBAL_POSITION_INT, SYS_STATUS, MISSION_CURRENT, HOME_POSITION,
+  EXTENDED_SYS_STATE;
+* wait until the vehicle can arm (SYS_STATUS prearm-check health bit and a
+  home position), surfacing ``PreArm:`` STATUSTEXT reasons when it cannot;
+* upload with ``drone.protocol.MissionUpload``, read back and compare;
+* GUIDED → arm → AUTO → ``MAV_CMD_MISSION_START``; follow MISSION_CURRENT,
+  MISSION_ITEM_REACHED, GLOBAL_POSITION_INT, SYS_STATUS, CAMERA_FEEDBACK,
+  STATUSTEXT; the flight is *completed* only when the vehicle has flown every
+  navigation item and landed and disarmed at the dock. Link loss, a mode the
+  vehicle chose itself (RTL/LAND after a failsafe) or disarming early make it
+  *failed* with the reason; :meth:`VehicleLink.abort` makes it *aborted*.
+
+Every timeout is in vehicle seconds: ``time_scale`` (simulated seconds per
+wall second, e.g. the simulator's ``--speedup``) converts them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from haulwatch.drone.flight import FlightRecord, utc_now_iso
+from haulwatch.drone.mission import NAV_COMMANDS, Mission, MissionItem
+from haulwatch.drone.protocol import (
+    MissionDownload,
+    MissionProtocolError,
+    MissionTimeout,
+    MissionUpload,
+    MissionVerifyError,
+    compare_items,
+)
+
+__all__ = [
+    "CommandRefused",
+    "LinkConfig",
+    "LinkLost",
+    "VehicleLink",
+    "VehicleLinkError",
+    "VehicleNotReady",
+    "command_result_name",
+]
+
+_GCS_TYPE = 6  # MAV_TYPE_GCS
+_INVALID_AUTOPILOT = 8  # MAV_AUTOPILOT_INVALID
+_ARMED_FLAG = 128  # MAV_MODE_FLAG_SAFETY_ARMED
+_PREARM_BIT = 0x10000000  # MAV_SYS_STATUS_PREARM_CHECK
+_COPTER_MODES = {
+    "STABILIZE": 0,
+    "ACRO": 1,
+    "ALT_HOLD": 2,
+    "AUTO": 3,
+    "GUIDED": 4,
+    "LOITER": 5,
+    "RTL": 6,
+    "CIRCLE": 7,
+    "LAND": 9,
+    "POSHOLD": 16,
+    "BRAKE": 17,
+    "SMART_RTL": 21,
+}
+_MODE_NAMES = {v: k for k, v in _COPTER_MODES.items()}
+_FAILSAFE_RE = re.compile(r"failsafe|fence breach|battery \d+ is (?:low|critical)", re.IGNORECASE)
+Progress = Callable[[dict[str, Any]], None]
+
+
+class VehicleLinkError(RuntimeError):
+    """A MAVLink conversation with the vehicle failed."""
+
+
+class LinkLost(VehicleLinkError, ConnectionError):  # noqa: N818 (reads as an event)
+    """No heartbeat from the vehicle for longer than the configured timeout."""
+
+
+class CommandRefused(VehicleLinkError):  # noqa: N818 (reads as an event)
+    """The vehicle answered a command with an error result.
+
+    Attributes
+    ----------
+    result_name : str
+        ``MAV_RESULT`` name, e.g. ``MAV_RESULT_FAILED``.
+    """
+
+    def __init__(self, message: str, *, result_name: str = "") -> None:
+        super().__init__(message)
+        self.result_name = result_name
+
+
+class VehicleNotReady(TimeoutError):  # noqa: N818 (reads as a state)
+    """The vehicle did not become ready to arm in time (reasons in the message)."""
+
+
+def command_result_name(result: int) -> str:
+    """Name of a ``MAV_RESULT`` code, e.g. ``MAV_RESULT_TEMPORARILY_REJECTED``."""
+    from pymavlink.dialects.v20 import ardupilotmega as mavlink2
+
+    entry = mavlink2.enums["MAV_RESULT"].get(int(result))
+    if entry is None or entry.name.endswith("_ENUM_END"):
+        return f"MAV_RESULT_{int(result)}"
+    return entry.name
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    """Timeouts and rates of :class:`VehicleLink` (vehicle seconds, Hz, metres).
+
+    Parameters
+    ----------
+    heartbeat_timeout_s : float, default 5.0
+        Silence (no vehicle heartbeat) that counts as link loss.
+    connect_timeout_s : float, default 30.0
+        Wait for the first vehicle heartbeat.
+    ready_timeout_s : float, default 180.0
+        Wait for the vehicle to be armable (ArduPilot SITL needs ~42 s).
+    command_timeout_s : float, default 2.0
+        Wait for one ``COMMAND_ACK`` before re-sending.
+    command_retries : int, default 3
+        Re-sends of an unanswered command.
+    item_timeout_s : float, default 2.0
+        Mission transfer silence before a re-send.
+    transfer_retries : int, default 5
+        Mission transfer re-sends without progress.
+    stream_rate_hz : float, default 4.0
+        Requested telemetry rate.
+    flight_timeout_s : float, default 3600.0
+        Longest flight followed before giving up (failed).
+    dock_radius_m : float, default 15.0
+        Landing within this distance of home counts as "at the dock".
+    """
+
+    heartbeat_timeout_s: float = 5.0
+    connect_timeout_s: float = 30.0
+    ready_timeout_s: float = 180.0
+    command_timeout_s: float = 2.0
+    command_retries: int = 3
+    item_timeout_s: float = 2.0
+    transfer_retries: int = 5
+    stream_rate_hz: float = 4.0
+    flight_timeout_s: float = 3600.0
+    dock_radius_m: float = 15.0
+
+    def __post_init__(self) -> None:
+        for name in (
+            "heartbeat_timeout_s",
+            "connect_timeout_s",
+            "ready_timeout_s",
+            "command_timeout_s",
+            "item_timeout_s",
+            "stream_rate_hz",
+            "flight_timeout_s",
+            "dock_radius_m",
+        ):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"LinkConfig.{name} must be a positive number, got {value!r}")
+        for name in ("command_retries", "transfer_retries"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"LinkConfig.{name} must be an int >= 0, got {value!r}")
+
+
+def _haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_008.8 * math.asin(min(1.0, math.sqrt(a)))
+
+
+def _open(url: str, *, source_system: int, source_component: int) -> Any:
+    """Open a pymavlink connection with MAVLink 2 framing."""
+    os.environ["MAVLINK20"] = "1"  # pymavlink picks the v2.0 dialect from this
+    from pymavlink import mavutil
+
+    device, baud = url, 57600
+    if "," in url and not url.startswith(("tcp", "udp")):
+        device, _, rate = url.partition(",")
+        try:
+            baud = int(rate)
+        except ValueError as exc:
+            raise ValueError(
+                f"serial URL must be DEVICE,BAUD (e.g. /dev/ttyUSB0,57600), got {url!r}"
+            ) from exc
+    conn = mavutil.mavlink_connection(
+        device,
+        baud=baud,
+        source_system=source_system,
+        source_component=source_component,
+        dialect="ardupilotmega",
+        autoreconnect=False,
+    )
+    with contextlib.suppress(AttributeError):
+        conn.mav.WIRE_PROTOCOL_VERSION = "2.0"
+    return conn
+
+
+class VehicleLink:
+    """A ground-station link to one vehicle.
+
+    Parameters
+    ----------
+    url : str
+        Connection string: ``tcp:HOST:PORT``, ``udp:HOST:PORT``, ``udpin:HOST:PORT``,
+        ``udpout:HOST:PORT`` or a serial ``DEVICE,BAUD``.
+    time_scale : float, default 1.0
+        Vehicle seconds per wall second (the simulator's speed-up).
+    config : LinkConfig, optional
+        Timeouts and rates.
+    source_system, source_component : int, default 255, 190
+        Our MAVLink ids (a GCS, as Mission Planner / MAVProxy use).
+    target_system : int or None, default None
+        Talk to this vehicle; None = the first vehicle heard.
+
+    Examples
+    --------
+    >>> with VehicleLink("tcp:127.0.0.1:5760", time_scale=10) as link:  # doctest: +SKIP
+    ...     record = link.fly_mission(mission, progress=print)
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        time_scale: float = 1.0,
+        config: LinkConfig | None = None,
+        source_system: int = 255,
+        source_component: int = 190,
+        target_system: int | None = None,
+    ) -> None:
+        if not isinstance(url, str) or not url.strip():
+            raise ValueError(
+                f"url must be a MAVLink connection string such as tcp:127.0.0.1:5760, got {url!r}"
+            )
+        if not (
+            isinstance(time_scale, (int, float)) and math.isfinite(time_scale) and time_scale > 0
+        ):
+            raise ValueError(f"time_scale must be a positive number, got {time_scale!r}")
+        self.url = url.strip()
+        self.time_scale = float(time_scale)
+        self.config = config or LinkConfig()
+        self.source_system = source_system
+        self.source_component = source_component
+        self.target_system: int | None = target_system
+        self.target_component = 1
+        self.conn: Any = None
+        self._send_lock = threading.Lock()
+        self._closing = threading.Event()
+        self._abort = threading.Event()
+        self._abort_reason = ""
+        self._hb_thread: threading.Thread | None = None
+        # vehicle state
+        self.mode = ""
+        self.armed = False
+        self.last_heartbeat = -math.inf
+        self.position: tuple[float, float, float, float] | None = None  # t_s, lat, lon, alt_rel
+        self.home: tuple[float, float, float] | None = None
+        self.battery_pct: float | None = None
+        self.sensors_health = 0
+        self.sensors_present = 0
+        self.mission_current = 0
+        self.landed_state = 0
+        self.texts: list[tuple[float, int, str]] = []
+        self._listeners: list[Callable[[Any], None]] = []
+
+    # ------------------------------------------------------------------ clock
+    def now(self) -> float:
+        """The vehicle clock: wall monotonic seconds × ``time_scale``."""
+        return time.monotonic() * self.time_scale
+
+    def _wall(self, vehicle_s: float) -> float:
+        return vehicle_s / self.time_scale
+
+    # ------------------------------------------------------------------ connection
+    def connect(self) -> VehicleLink:
+        """Open the link, wait for the vehicle's heartbeat, start ours, request streams."""
+        if self.conn is not None:
+            return self
+        try:
+            self.conn = _open(
+                self.url, source_system=self.source_system, source_component=self.source_component
+            )
+        except OSError as exc:
+            raise LinkLost(f"cannot open MAVLink connection {self.url!r}: {exc}") from exc
+        deadline = self.now() + self.config.connect_timeout_s
+        while self.now() < deadline:
+            msg = self.conn.recv_match(
+                type="HEARTBEAT", blocking=True, timeout=min(0.5, self._wall(1.0))
+            )
+            if msg is None or msg.type == _GCS_TYPE or msg.autopilot == _INVALID_AUTOPILOT:
+                continue
+            if self.target_system is not None and msg.get_srcSystem() != self.target_system:
+                continue
+            self.target_system = msg.get_srcSystem()
+            self.target_component = msg.get_srcComponent()
+            self._on_message(msg)
+            break
+        else:
+            self.close()
+            raise LinkLost(
+                f"no vehicle heartbeat on {self.url} within {self.config.connect_timeout_s:g} s (vehicle time)"
+            )
+        self._hb_thread = threading.Thread(
+            target=self._heartbeat_loop, name="gcs-heartbeat", daemon=True
+        )
+        self._hb_thread.start()
+        self.request_streams()
+        return self
+
+    def close(self) -> None:
+        """Stop the heartbeat thread and close the connection."""
+        self._closing.set()
+        if self._hb_thread is not None:
+            self._hb_thread.join(timeout=2.0)
+            self._hb_thread = None
+        if self.conn is not None:
+            with contextlib.suppress(OSError):
+                self.conn.close()
+            self.conn = None
+
+    def __enter__(self) -> VehicleLink:
+        return self.connect()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _heartbeat_loop(self) -> None:
+        period = self._wall(1.0)
+        while not self._closing.wait(period):
+            with contextlib.suppress(OSError, AttributeError):
+                self.send(self.conn.mav.heartbeat_encode(_GCS_TYPE, _INVALID_AUTOPILOT, 0, 0, 0))
+
+    def send(self, msg: Any) -> None:
+        """Send one pymavlink message (thread-safe)."""
+        if self.conn is None:
+            raise LinkLost("link is closed")
+        with self._send_lock:
+            self.conn.mav.send(msg)
+
+    def request_streams(self) -> None:
+        """Ask the vehicle for the telemetry we follow (both ArduPilot mechanisms)."""
+        mav = self.conn.mav
+        rate = max(1, round(self.config.stream_rate_hz))
+        self.send(
+            mav.request_data_stream_encode(self.target_system, self.target_component, 0, rate, 1)
+        )
+        interval_us = 1e6 / self.config.stream_rate_hz
+        for msgid, interval in (
+            (33, interval_us),  # GLOBAL_POSITION_INT
+            (1, interval_us),  # SYS_STATUS
+            (42, interval_us),  # MISSION_CURRENT
+            (245, interval_us),  # EXTENDED_SYS_STATE
+            (242, 1e6),  # HOME_POSITION
+        ):
+            self.send(
+                mav.command_long_encode(
+                    self.target_system,
+                    self.target_component,
+                    511,
+                    0,
+                    msgid,
+                    interval,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                )
+            )
+
+    # ------------------------------------------------------------------ receiving
+    def _check_link(self) -> None:
+        silence = self.now() - self.last_heartbeat
+        if silence > self.config.heartbeat_timeout_s:
+            raise LinkLost(
+                f"link lost: no heartbeat from vehicle {self.target_system} for {silence:.1f} s "
+                f"(limit {self.config.heartbeat_timeout_s:g} s)"
+            )
+
+    def recv(self, timeout_s: float = 0.5) -> Any | None:
+        """Receive one message from the vehicle (vehicle-seconds timeout), updating state.
+
+        Raises
+        ------
+        LinkLost
+            When the vehicle's heartbeat has been silent too long.
+        """
+        if self.conn is None:
+            raise LinkLost("link is closed")
+        try:
+            msg = self.conn.recv_match(blocking=True, timeout=max(self._wall(timeout_s), 0.001))
+        except OSError as exc:
+            raise LinkLost(f"link lost: {exc}") from exc
+        if (
+            msg is not None
+            and msg.get_type() != "BAD_DATA"
+            and msg.get_srcSystem() == self.target_system
+        ):
+            self._on_message(msg)
+            self._check_link()
+            return msg
+        self._check_link()
+        return None
+
+    def _on_message(self, msg: Any) -> None:
+        kind = msg.get_type()
+        if kind == "HEARTBEAT":
+            if msg.type == _GCS_TYPE or msg.get_srcComponent() != self.target_component:
+                return
+            self.last_heartbeat = self.now()
+            self.armed = bool(msg.base_mode & _ARMED_FLAG)
+            self.mode = _MODE_NAMES.get(int(msg.custom_mode), str(msg.custom_mode))
+        elif kind == "GLOBAL_POSITION_INT":
+            self.position = (
+                msg.time_boot_ms / 1000.0,
+                msg.lat / 1e7,
+                msg.lon / 1e7,
+                msg.relative_alt / 1000.0,
+            )
+        elif kind == "SYS_STATUS":
+            self.sensors_present = msg.onboard_control_sensors_present
+            self.sensors_health = msg.onboard_control_sensors_health
+            if msg.battery_remaining >= 0:
+                self.battery_pct = float(msg.battery_remaining)
+        elif kind == "HOME_POSITION":
+            self.home = (msg.latitude / 1e7, msg.longitude / 1e7, msg.altitude / 1000.0)
+        elif kind == "MISSION_CURRENT":
+            self.mission_current = int(msg.seq)
+        elif kind == "EXTENDED_SYS_STATE":
+            self.landed_state = int(msg.landed_state)
+        elif kind == "STATUSTEXT":
+            text = msg.text if isinstance(msg.text, str) else msg.text.decode(errors="replace")
+            self.texts.append((self.now(), int(msg.severity), text.rstrip("\x00")))
+        for listener in list(self._listeners):
+            listener(msg)
+
+    def recent_texts(self, since: float, *, prefix: str = "") -> list[str]:
+        """STATUSTEXT messages received since vehicle-clock ``since`` (optionally by prefix)."""
+        return [t for when, _, t in self.texts if when >= since and t.startswith(prefix)]
+
+    # ------------------------------------------------------------------ commands
+    def command(
+        self,
+        command: int,
+        params: Sequence[float] = (),
+        *,
+        check: bool = True,
+    ) -> int:
+        """Send ``COMMAND_LONG`` and wait for its ``COMMAND_ACK``; return the result code.
+
+        Re-sent (confirmation + 1) when unanswered for ``command_timeout_s``.
+
+        Raises
+        ------
+        CommandRefused
+            When ``check`` and the result is not ``MAV_RESULT_ACCEPTED`` (the
+            message names the result and the vehicle's recent STATUSTEXT).
+        VehicleLinkError
+            When no ACK arrives after the retries.
+        """
+        p = [float(v) for v in params] + [0.0] * (7 - len(params))
+        started = self.now()
+        for confirmation in range(self.config.command_retries + 1):
+            self.send(
+                self.conn.mav.command_long_encode(
+                    self.target_system, self.target_component, command, confirmation, *p[:7]
+                )
+            )
+            deadline = self.now() + self.config.command_timeout_s
+            while self.now() < deadline:
+                msg = self.recv(0.2)
+                if msg is None or msg.get_type() != "COMMAND_ACK" or msg.command != command:
+                    continue
+                if msg.result == 5:  # MAV_RESULT_IN_PROGRESS
+                    deadline = self.now() + self.config.command_timeout_s
+                    continue
+                if check and msg.result != 0:
+                    name = command_result_name(msg.result)
+                    said = "; ".join(self.recent_texts(started)) or "no reason given"
+                    raise CommandRefused(
+                        f"{_command_name(command)} refused: {name} (vehicle says: {said})",
+                        result_name=name,
+                    )
+                return int(msg.result)
+        raise VehicleLinkError(
+            f"{_command_name(command)}: no COMMAND_ACK after {self.config.command_retries + 1} tries"
+        )
+
+    def set_mode(self, name: str) -> None:
+        """Switch flight mode (``MAV_CMD_DO_SET_MODE``) and wait for the heartbeat to show it."""
+        number = _COPTER_MODES.get(name.upper())
+        if number is None:
+            raise ValueError(f"mode must be one of {sorted(_COPTER_MODES)}, got {name!r}")
+        self.command(176, (1, number))  # MAV_MODE_FLAG_CUSTOM_MODE_ENABLED
+        self._wait(
+            lambda: self.mode == name.upper(), 3.0, f"mode {name.upper()} not shown in heartbeat"
+        )
+
+    def arm(self) -> None:
+        """Arm the motors; raises :class:`CommandRefused` with the vehicle's reason."""
+        self.command(400, (1,))
+        self._wait(lambda: self.armed, 3.0, "armed state not shown in heartbeat")
+
+    def disarm(self) -> None:
+        """Disarm the motors (refused by the vehicle while flying)."""
+        self.command(400, (0,))
+
+    def _wait(self, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+        deadline = self.now() + timeout_s
+        while not condition():
+            if self.now() > deadline:
+                raise VehicleLinkError(f"timed out after {timeout_s:g} s: {what}")
+            self.recv(0.2)
+
+    def wait_ready(self, timeout_s: float | None = None) -> None:
+        """Wait until the vehicle reports it can arm and has a home position.
+
+        Raises
+        ------
+        VehicleNotReady
+            With the vehicle's ``PreArm:`` reasons when it is not ready in time.
+        """
+        timeout_s = self.config.ready_timeout_s if timeout_s is None else timeout_s
+        started = self.now()
+        next_home_request = started
+        while True:
+            ready = bool(self.sensors_present & _PREARM_BIT) and bool(
+                self.sensors_health & _PREARM_BIT
+            )
+            if ready and self.home is not None:
+                return
+            if self.now() >= next_home_request and self.home is None:
+                next_home_request = self.now() + 2.0
+                self.send(
+                    self.conn.mav.command_long_encode(
+                        self.target_system, self.target_component, 512, 0, 242, 0, 0, 0, 0, 0, 0
+                    )
+                )
+            if self.now() - started > timeout_s:
+                reasons = sorted(set(self.recent_texts(started - 60.0, prefix="PreArm")))
+                missing = [] if ready else ["prearm checks failing"]
+                if self.home is None:
+                    missing.append("no home position")
+                raise VehicleNotReady(
+                    f"vehicle not ready to arm after {timeout_s:g} s: {', '.join(missing)}"
+                    + (f" ({'; '.join(reasons)})" if reasons else "")
+                )
+            self.recv(0.2)
+
+    # ------------------------------------------------------------------ mission transfer
+    def _transfer(self, machine: MissionUpload | MissionDownload) -> None:
+        step = machine.start(self.now())
+        while True:
+            for out in step.messages:
+                self.send(out)
+            if machine.finished:
+                break
+            msg = self.recv(0.2)
+            step = machine.handle(msg, self.now()) if msg is not None else machine.poll(self.now())
+            if msg is not None and not step.messages and not machine.finished:
+                poll = machine.poll(self.now())
+                step.messages += poll.messages
+                step.events += poll.events
+        if machine.error is not None:
+            raise machine.error
+
+    def upload_mission(self, mission: Mission | Sequence[MissionItem]) -> int:
+        """Upload a mission (home at seq 0); return the number of re-sends needed.
+
+        Raises
+        ------
+        MissionUploadError
+            The vehicle refused it (``MAV_MISSION_RESULT`` by name).
+        MissionTimeout
+            The vehicle stopped answering.
+        """
+        items = mission.wire_items() if isinstance(mission, Mission) else list(mission)
+        upload = MissionUpload(
+            items,
+            target_system=self.target_system,
+            target_component=self.target_component,
+            item_timeout_s=self.config.item_timeout_s,
+            max_retries=self.config.transfer_retries,
+        )
+        self._transfer(upload)
+        return upload.retries_used
+
+    def download_mission(self) -> list[MissionItem]:
+        """Read the vehicle's mission; item 0 is its home."""
+        download = MissionDownload(
+            target_system=self.target_system,
+            target_component=self.target_component,
+            item_timeout_s=self.config.item_timeout_s,
+            max_retries=self.config.transfer_retries,
+        )
+        self._transfer(download)
+        return download.items
+
+    def verify_mission(self, mission: Mission | Sequence[MissionItem]) -> None:
+        """Read the mission back and compare it with ``mission`` (home ignored).
+
+        Raises
+        ------
+        MissionVerifyError
+            Listing every difference.
+        """
+        items = mission.wire_items() if isinstance(mission, Mission) else list(mission)
+        problems = compare_items(items[1:], self.download_mission()[1:])
+        if problems:
+            raise MissionVerifyError("mission read back differs: " + "; ".join(problems))
+
+    # ------------------------------------------------------------------ flying
+    def abort(self, reason: str = "aborted by operator") -> None:
+        """Ask a running :meth:`fly_mission` to bring the vehicle home (RTL); thread-safe."""
+        self._abort_reason = reason
+        self._abort.set()
+
+    def fly_mission(
+        self,
+        mission: Mission,
+        *,
+        progress: Progress | None = None,
+        mission_id: str = "",
+    ) -> FlightRecord:
+        """Upload, verify, take off and follow ``mission`` to the end.
+
+        Parameters
+        ----------
+        mission : Mission
+            What to fly (home = the dock, first item ``NAV_TAKEOFF``).
+        progress : callable, optional
+            Called with a status dict (``phase``, ``mode``, ``armed``, ``seq``,
+            ``lat_deg``, ``lon_deg``, ``alt_rel_m``, ``battery_pct``,
+            ``items_reached``, ``photos``, ``t_s``) on every change of phase,
+            item or photo and at least once per vehicle second.
+        mission_id : str, default ""
+            Recorded in the flight record.
+
+        Returns
+        -------
+        FlightRecord
+            ``completed``, ``failed`` (reason: link loss, failsafe, refusal...)
+            or ``aborted``. Vehicle-side failures are reported here, not raised.
+        """
+        if self.conn is None:
+            self.connect()
+        record = FlightRecord(
+            mission_id=mission_id,
+            alert_id=mission.alert_id,
+            dock_site_id=mission.dock_site_id,
+            connect=self.url,
+            started_at=utc_now_iso(),
+        )
+        t0 = self.now()
+        phase_start = t0
+        state: dict[str, Any] = {"phase": "ready", "last_report": -math.inf}
+
+        def report(force: bool = False) -> None:
+            if progress is None:
+                return
+            now = self.now()
+            if not force and now - state["last_report"] < 1.0:
+                return
+            state["last_report"] = now
+            pos = self.position
+            progress(
+                {
+                    "phase": state["phase"],
+                    "mode": self.mode,
+                    "armed": self.armed,
+                    "seq": self.mission_current,
+                    "lat_deg": pos[1] if pos else None,
+                    "lon_deg": pos[2] if pos else None,
+                    "alt_rel_m": pos[3] if pos else None,
+                    "battery_pct": self.battery_pct,
+                    "items_reached": list(record.items_reached),
+                    "photos": len(record.photos),
+                    "t_s": round(now - t0, 3),
+                }
+            )
+
+        def enter(phase: str) -> None:
+            nonlocal phase_start
+            now = self.now()
+            record.timings_s[state["phase"]] = round(now - phase_start, 3)
+            phase_start = now
+            state["phase"] = phase
+            report(force=True)
+
+        try:
+            report(force=True)
+            self.wait_ready()
+            record.home = list(self.home) if self.home else None
+            enter("upload")
+            record.upload_retries = self.upload_mission(mission)
+            enter("verify")
+            self.verify_mission(mission)
+            enter("arming")
+            self.set_mode("GUIDED")
+            self.arm()
+            record.battery_start_pct = self.battery_pct
+            self.set_mode("AUTO")
+            self.command(300, (0, 0))  # MAV_CMD_MISSION_START
+            enter("flying")
+            self._follow(mission, record, report)
+        except LinkLost as exc:
+            record.finish("failed", str(exc))
+        except (
+            VehicleNotReady,
+            MissionTimeout,
+            MissionProtocolError,
+            CommandRefused,
+            VehicleLinkError,
+        ) as exc:
+            record.finish("failed", f"{type(exc).__name__}: {exc}")
+        record.timings_s[state["phase"]] = round(self.now() - phase_start, 3)
+        record.timings_s["total"] = round(self.now() - t0, 3)
+        record.battery_end_pct = self.battery_pct
+        record.messages = [[round(t - t0, 3), sev, text] for t, sev, text in self.texts if t >= t0]
+        state["phase"] = record.outcome
+        report(force=True)
+        return record
+
+    def _follow(self, mission: Mission, record: FlightRecord, report: Callable[..., None]) -> None:
+        """Follow the flight until landed and disarmed (or link loss / timeout)."""
+        nav_seqs = [
+            k for k, item in enumerate(mission.items, start=1) if item.command in NAV_COMMANDS
+        ]
+        final_nav = nav_seqs[-1] if nav_seqs else 0
+        landing_cmds = {20, 21}  # NAV_RETURN_TO_LAUNCH, NAV_LAND
+        needed = [
+            s
+            for s in nav_seqs
+            if not (s == final_nav and mission.items[s - 1].command in landing_cmds)
+        ]
+        started = self.now()
+        was_airborne = False
+        failsafe_text = ""
+        requested_mode = "AUTO"
+
+        def on_message(msg: Any) -> None:
+            nonlocal failsafe_text
+            kind = msg.get_type()
+            if kind == "GLOBAL_POSITION_INT":
+                record.track.append(
+                    [
+                        msg.time_boot_ms / 1000.0,
+                        msg.lat / 1e7,
+                        msg.lon / 1e7,
+                        round(msg.relative_alt / 1000.0, 3),
+                    ]
+                )
+            elif kind == "MISSION_ITEM_REACHED":
+                if not record.items_reached or record.items_reached[-1] != msg.seq:
+                    record.items_reached.append(int(msg.seq))
+                    report(force=True)
+            elif kind == "CAMERA_FEEDBACK":
+                record.photos.append(
+                    {
+                        "t_s": msg.time_usec / 1e6,
+                        "index": int(msg.img_idx),
+                        "lat_deg": msg.lat / 1e7,
+                        "lon_deg": msg.lng / 1e7,
+                        "alt_rel_m": round(float(msg.alt_rel), 3),
+                    }
+                )
+                report(force=True)
+            elif kind == "STATUSTEXT":
+                text = self.texts[-1][2]
+                if _FAILSAFE_RE.search(text):
+                    failsafe_text = failsafe_text or text
+
+        self._listeners.append(on_message)
+        try:
+            while True:
+                self.recv(0.2)
+                report()
+                pos = self.position
+                if pos is not None and pos[3] > 1.0:
+                    was_airborne = True
+                if self._abort.is_set() and record.outcome == "pending":
+                    record.finish("aborted", self._abort_reason)
+                    requested_mode = "RTL"
+                    with contextlib.suppress(CommandRefused, VehicleLinkError):
+                        self.set_mode("RTL")
+                if (
+                    record.outcome == "pending"
+                    and self.mode not in (requested_mode, "")
+                    and self.armed
+                ):
+                    why = f"vehicle switched to {self.mode} by itself"
+                    record.finish("failed", why + (f": {failsafe_text}" if failsafe_text else ""))
+                if record.outcome == "pending" and failsafe_text and was_airborne:
+                    record.finish("failed", f"vehicle failsafe: {failsafe_text}")
+                if not self.armed:
+                    if record.outcome == "pending":
+                        self._judge_end(record, needed, was_airborne)
+                    return
+                if self.now() - started > self.config.flight_timeout_s:
+                    record.finish(
+                        "failed", f"flight not finished after {self.config.flight_timeout_s:g} s"
+                    )
+                    return
+        finally:
+            self._listeners.remove(on_message)
+
+    def _judge_end(self, record: FlightRecord, needed: list[int], was_airborne: bool) -> None:
+        missing = [s for s in needed if s not in record.items_reached]
+        if not was_airborne:
+            record.finish("failed", "vehicle disarmed before taking off")
+            return
+        if missing:
+            record.finish("failed", f"vehicle disarmed before reaching items {missing}")
+            return
+        pos, home = self.position, self.home
+        if pos is not None and home is not None:
+            dist = _haversine_m(pos[1], pos[2], home[0], home[1])
+            if pos[3] > 2.0:
+                record.finish("failed", f"vehicle disarmed {pos[3]:.1f} m above ground")
+                return
+            if dist > self.config.dock_radius_m:
+                record.finish("failed", f"vehicle landed {dist:.0f} m from the dock")
+                return
+        record.finish("completed")
+
+
+def _command_name(command: int) -> str:
+    from pymavlink.dialects.v20 import ardupilotmega as mavlink2
+
+    entry = mavlink2.enums["MAV_CMD"].get(int(command))
+    return entry.name if entry is not None else f"MAV_CMD {command}"
