@@ -1,0 +1,254 @@
+"""``illegal_dump`` and ``unpermitted_origin`` alerts from the trips (docs/detection.md).
+
+:func:`haulwatch.routes.trips.run_trips` already chose, per undelivered loaded
+trip, the dump event (the stop or dark spell where the load changed by sensor,
+else the longest candidate). Here each becomes one alert with the evidence a
+dispatcher needs, and each loading visit at a place that is not a permitted
+origin (no site at all: 黑工地, or an origin outside its permit dates) becomes an
+``unpermitted_origin`` alert.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from haulwatch.geo.zones import nearest_site as zones_nearest_site
+from haulwatch.routes.trips import Track, km, local_hhmm, minutes, track_piece, utc
+
+__all__ = ["ALERT_ROW_COLUMNS", "dump_alerts", "dump_places", "nearest_site", "unpermitted_origin_alerts"]
+
+#: Columns of the alert rows handed to ``routes.alerts.make_alerts``.
+ALERT_ROW_COLUMNS: tuple[str, ...] = (
+    "kind", "vehicle_id", "vehicle_key", "start", "end", "severity", "manifest_id",
+    "site_id", "trip_id", "summary", "lon", "lat", "evidence", "geometry",
+)
+
+_PERMITTED = ("origin", "disposal", "depot")
+
+
+def empty_rows() -> pd.DataFrame:
+    """An empty alert-rows frame."""
+    return pd.DataFrame({c: pd.Series([], dtype=object) for c in ALERT_ROW_COLUMNS})
+
+
+def nearest_site(track: Track, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distance (m) to, and id of, the nearest origin / disposal / depot polygon."""
+    idx, dist = zones_nearest_site(x, y, track.sites, kinds=_PERMITTED)
+    ids = track.sites["site_id"].astype(str).to_numpy()
+    names = np.where(idx >= 0, ids[np.clip(idx, 0, None)] if len(ids) else "", "")
+    return dist, names.astype(object)
+
+
+def _event_lonlat(track: Track, e: int) -> tuple[float, float]:
+    ev = track.events
+    a = int(ev["i_first"].iat[e])
+    b = int(ev["i_last"].iat[e])
+    if ev["kind"].iat[e] == "gap":
+        b = a
+    lon = track.points["lon"].to_numpy()[a : b + 1]
+    lat = track.points["lat"].to_numpy()[a : b + 1]
+    return float(lon.mean()), float(lat.mean())
+
+
+def _load_text(track: Track, i: int) -> str | None:
+    if "load" not in track.points.columns:
+        return None
+    value = track.points["load"].iat[i]
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def dump_places(track: Track, trips: pd.DataFrame, dumps: pd.DataFrame) -> pd.DataFrame:
+    """One row per chosen dump: vehicle, trip, window, place (x, y metres; lon, lat WGS-84)."""
+    ev = track.events
+    rows = []
+    for d in dumps.itertuples(index=False):
+        e = int(d.ev)
+        trip = trips.iloc[int(d.trip_pos)]
+        lon, lat = _event_lonlat(track, e)
+        rows.append(
+            {
+                "vehicle_id": trip["vehicle_id"],
+                "vehicle_key": trip["vehicle_key"],
+                "trip_id": trip["trip_id"],
+                "start": utc(ev["start_s"].iat[e]),
+                "end": utc(ev["end_s"].iat[e]),
+                "x": float(ev["x"].iat[e]),
+                "y": float(ev["y"].iat[e]),
+                "lon": lon,
+                "lat": lat,
+                "ev": e,
+                "trip_pos": int(d.trip_pos),
+                "reason": d.reason,
+                "after": d.after,
+            }
+        )
+    cols = ["vehicle_id", "vehicle_key", "trip_id", "start", "end", "x", "y", "lon", "lat",
+            "ev", "trip_pos", "reason", "after"]
+    out = pd.DataFrame(rows, columns=cols)
+    if out.empty:
+        out["start"] = pd.Series([], dtype="datetime64[ns, UTC]")
+        out["end"] = pd.Series([], dtype="datetime64[ns, UTC]")
+    return out
+
+
+def dump_alerts(track: Track, trips: pd.DataFrame, places: pd.DataFrame, *, evidence_max_points: int) -> pd.DataFrame:
+    """Build one ``illegal_dump`` alert row per chosen dump.
+
+    Parameters
+    ----------
+    track : Track
+        The partition (events, points, sites).
+    trips : pandas.DataFrame
+        From :func:`haulwatch.routes.trips.trips_frame`.
+    places : pandas.DataFrame
+        From :func:`dump_places`.
+    evidence_max_points : int
+        Longest track piece in the evidence.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Alert rows (:data:`ALERT_ROW_COLUMNS`).
+    """
+    if places.empty:
+        return empty_rows()
+    ev = track.events
+    site_ids = track.sites["site_id"].astype(str).to_numpy()
+    dist, near_id = nearest_site(track, places["x"].to_numpy(), places["y"].to_numpy())
+    rows = []
+    for k, p in enumerate(places.itertuples(index=False)):
+        e = int(p.ev)
+        trip = trips.iloc[int(p.trip_pos)]
+        a, b = int(ev["i_first"].iat[e]), int(ev["i_last"].iat[e])
+        dark = ev["kind"].iat[e] == "gap" or bool(ev["has_gap"].iat[e])
+        dur = float(ev["duration_s"].iat[e])
+        close = int(trip["ev_close"])
+        close_kind = ev["kind"].iat[close] if close >= 0 else ""
+        close_site = site_ids[ev["site_pos"].iat[close]] if close >= 0 and ev["site_pos"].iat[close] >= 0 else ""
+        if p.reason == "sensor":
+            after = "its load sensor turned empty or its body was raised there"
+        elif close_kind == "origin":
+            after = f"next went back to origin {close_site} without unloading"
+        elif close_kind == "depot" or p.after == "depot":
+            after = f"next parked in depot {close_site} without unloading".replace("  ", " ")
+        else:
+            after = "the load never reached a disposal site"
+        when = local_hhmm(ev["start_s"].iat[e], track.timezone)
+        if ev["kind"].iat[e] == "gap":
+            summary = (
+                f"Loaded truck {p.vehicle_id} went dark for {minutes(dur)} at {when} local, "
+                f"{km(dist[k])} from any permitted site, and {after}"
+            )
+        else:
+            summary = (
+                f"Loaded truck {p.vehicle_id} stopped {minutes(dur)} {km(dist[k])} from any "
+                f"permitted site at {when} local and {after}"
+            )
+        margin = max(2, evidence_max_points // 4)
+        evidence = {
+            "stop_duration_s": round(dur, 1),
+            "distance_to_permitted_site_m": round(float(dist[k]), 1) if np.isfinite(dist[k]) else None,
+            "nearest_site_id": near_id[k],
+            "trip_id": trip["trip_id"],
+            "origin_site_id": trip["origin_site_id"],
+            "origin_kind": trip["origin_kind"],
+            "loaded_since": trip["load_end"],
+            "decided_by": p.reason,
+            "then": close_kind or "data end",
+            "then_site_id": close_site,
+            "went_dark": dark,
+            "load_before": _load_text(track, max(a - 1, 0)),
+            "load_after": _load_text(track, min(b + 1, len(track.points) - 1)),
+            "lift_raised": bool(ev["lift"].iat[e]),
+            "track": track_piece(track, a - margin, b + margin, evidence_max_points),
+        }
+        rows.append(
+            {
+                "kind": "illegal_dump",
+                "vehicle_id": p.vehicle_id,
+                "vehicle_key": p.vehicle_key,
+                "start": p.start,
+                "end": p.end,
+                "severity": "high",
+                "manifest_id": "",
+                "site_id": "",
+                "trip_id": trip["trip_id"],
+                "summary": summary,
+                "lon": p.lon,
+                "lat": p.lat,
+                "evidence": evidence,
+                "geometry": None,
+            }
+        )
+    return pd.DataFrame(rows, columns=list(ALERT_ROW_COLUMNS))
+
+
+def unpermitted_origin_alerts(
+    track: Track, trips: pd.DataFrame, loadings: pd.DataFrame, *, evidence_max_points: int
+) -> pd.DataFrame:
+    """One ``unpermitted_origin`` alert row per loading visit at a black site or expired origin."""
+    if loadings.empty:
+        return empty_rows()
+    bad = loadings[loadings["origin_kind"].isin(["black", "expired"])]
+    if bad.empty:
+        return empty_rows()
+    ev = track.events
+    site_ids = track.sites["site_id"].astype(str).to_numpy()
+    rows = []
+    dist, near_id = nearest_site(track, ev["x"].to_numpy()[bad["ev"].to_numpy(dtype=np.int64)],
+                                 ev["y"].to_numpy()[bad["ev"].to_numpy(dtype=np.int64)])
+    for k, ld in enumerate(bad.itertuples(index=False)):
+        e = int(ld.ev)
+        trip = trips.iloc[int(ld.trip_pos)]
+        a, b = int(ev["i_first"].iat[e]), int(ev["i_last"].iat[e])
+        lon, lat = _event_lonlat(track, e)
+        dur = float(ev["duration_s"].iat[e])
+        when = local_hhmm(ev["start_s"].iat[e], track.timezone)
+        if ld.origin_kind == "expired":
+            site = site_ids[ev["site_pos"].iat[e]]
+            row = track.sites.iloc[int(ev["site_pos"].iat[e])]
+            summary = (
+                f"Truck {trip['vehicle_id']} loaded for {minutes(dur)} at origin {site} at {when} "
+                "local, outside the site's permit dates"
+            )
+            severity = "medium"
+            extra = {"permit_from": row.get("permit_from"), "permit_to": row.get("permit_to")}
+        else:
+            site = ""
+            then = trip["disposal_site_id"] or "its next stop"
+            summary = (
+                f"Truck {trip['vehicle_id']} dwelt {minutes(dur)} {km(dist[k])} from any permitted "
+                f"site at {when} local and then carried a load to {then}: an unpermitted origin"
+            )
+            severity = "high"
+            extra = {}
+        evidence = {
+            "dwell_duration_s": round(dur, 1),
+            "origin_kind": ld.origin_kind,
+            "distance_to_permitted_site_m": round(float(dist[k]), 1) if np.isfinite(dist[k]) else None,
+            "nearest_site_id": near_id[k],
+            "trip_id": trip["trip_id"],
+            "disposal_site_id": trip["disposal_site_id"],
+            "loaded_by": trip["loaded_by"],
+            "track": track_piece(track, a, b, evidence_max_points),
+            **{k2: (None if pd.isna(v) else str(v)) for k2, v in extra.items()},
+        }
+        rows.append(
+            {
+                "kind": "unpermitted_origin",
+                "vehicle_id": trip["vehicle_id"],
+                "vehicle_key": trip["vehicle_key"],
+                "start": utc(ev["start_s"].iat[e]),
+                "end": utc(ev["end_s"].iat[e]),
+                "severity": severity,
+                "manifest_id": "",
+                "site_id": site,
+                "trip_id": trip["trip_id"],
+                "summary": summary,
+                "lon": lon,
+                "lat": lat,
+                "evidence": evidence,
+                "geometry": None,
+            }
+        )
+    return pd.DataFrame(rows, columns=list(ALERT_ROW_COLUMNS))

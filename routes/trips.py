@@ -1,0 +1,695 @@
+"""Visits, events, load state and haul trips (docs/detection.md "Stops, visits, load state", "Trips").
+
+The work runs in three steps, all on one partition of vehicles:
+
+1. :func:`site_index` — which permitted place (origin / disposal / depot, with the
+   per-kind buffers) each point is at: one STRtree query for all points.
+2. :func:`build_events` — the vehicle's *events* in time order, from whole-column
+   masks over the points: **visits** (runs of points at one site, merged across
+   short excursions), **open stops** (dwells outside every site, from
+   :func:`haulwatch.geo.stops.detect_stops`) and **dark gaps** (spells without
+   points longer than ``gap_max_s`` outside visits and stops). Sensor readings are
+   attached to the events: load transitions (empty → loaded "up", loaded → empty
+   "down") are given to the event they happen in, or to the nearest one in time
+   when the terminal reports them while driving; ``lift`` raised inside an event.
+3. :func:`run_trips` — a small state machine over the events (tens per vehicle and
+   day, so a plain loop over the event table): loading visits open a haul trip,
+   unloading visits close it as delivered; a loaded truck that loads again or parks
+   in a depot without reaching a disposal site closes it as undelivered and its dump
+   is the stop where the load changed (sensor), else the longest candidate stop or
+   dark spell. Vehicles with a ``load`` sensor follow the sensor; others are judged
+   from the track (and ``lift`` when present).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from haulwatch.geo.stops import time_seconds
+from haulwatch.geo.zones import site_of_points
+
+__all__ = [
+    "EVENT_COLUMNS",
+    "TRIP_COLUMNS",
+    "TripsInputError",
+    "TripsResult",
+    "build_events",
+    "loaded_state",
+    "run_trips",
+    "site_index",
+]
+
+#: Site kinds a truck can be "at" (nest / no_fly are for drones: a truck there is in the open).
+TRUCK_SITE_KINDS = ("origin", "disposal", "depot")
+
+#: Columns of the events frame.
+EVENT_COLUMNS: tuple[str, ...] = (
+    "vehicle_code", "kind", "site_pos", "i_first", "i_last", "start_s", "end_s",
+    "duration_s", "x", "y", "up", "down", "lift", "has_gap",
+)
+
+#: Columns of the trips frame.
+TRIP_COLUMNS: tuple[str, ...] = (
+    "trip_id", "vehicle_id", "vehicle_key", "status", "origin_kind", "origin_site_id",
+    "disposal_site_id", "start", "load_end", "unload_start", "end", "i_first", "i_last",
+    "load_x", "load_y", "loaded_by", "n_candidates",
+)
+
+_LOAD_CODES = {"empty": 0.0, "half": 1.0, "full": 1.0}
+
+
+class TripsInputError(ValueError):
+    """A frame or threshold handed to the trip builder is not usable."""
+
+
+# --------------------------------------------------------------------------- sites
+
+
+def site_index(
+    x: np.ndarray,
+    y: np.ndarray,
+    sites_m: pd.DataFrame,
+    *,
+    buffer_m: dict[str, float],
+) -> np.ndarray:
+    """Return, per point, the position in ``sites_m`` of the site a truck is at (-1: none).
+
+    Thin wrapper over :func:`haulwatch.geo.zones.site_of_points` restricted to
+    :data:`TRUCK_SITE_KINDS` (a truck at a drone nest or in a no-fly zone is in the open).
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Projected coordinates, metres.
+    sites_m : geopandas.GeoDataFrame
+        Sites in the same projected CRS, with ``kind`` and ``geometry``.
+    buffer_m : dict[str, float]
+        Buffer per site kind, metres.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 positions into ``sites_m``.
+    """
+    return site_of_points(x, y, sites_m, buffer_m=buffer_m, kinds=TRUCK_SITE_KINDS)
+
+
+# --------------------------------------------------------------------------- sensors
+
+
+def loaded_state(points: pd.DataFrame, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (loaded per point, has_load per vehicle code, lift per point).
+
+    ``loaded`` is 1.0 / 0.0 from the ``load`` column carried forward within each
+    vehicle (NaN before the first reading or without a sensor); ``lift`` is a bool
+    array (True where the body is raised).
+    """
+    n = len(points)
+    n_codes = int(codes.max()) + 1 if n else 0
+    if "load" in points.columns:
+        raw = points["load"].astype("string").str.strip().str.lower()
+        loaded = raw.map(_LOAD_CODES, na_action="ignore").astype("float64").to_numpy()
+    else:
+        loaded = np.full(n, np.nan)
+    has = np.zeros(n_codes, dtype=bool)
+    if n:
+        has[np.unique(codes[~np.isnan(loaded)])] = True
+        loaded = pd.Series(loaded).groupby(codes).ffill().to_numpy(dtype=np.float64)
+    if "lift" in points.columns:
+        lift = pd.to_numeric(points["lift"], errors="coerce").to_numpy(dtype=np.float64) >= 0.5
+    else:
+        lift = np.zeros(n, dtype=bool)
+    return loaded, has, lift
+
+
+# --------------------------------------------------------------------------- events
+
+
+def _runs(values: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last index of runs of equal (value, vehicle)."""
+    n = len(values)
+    new = np.ones(n, dtype=bool)
+    new[1:] = (values[1:] != values[:-1]) | (codes[1:] != codes[:-1])
+    first = np.flatnonzero(new)
+    last = np.r_[first[1:] - 1, n - 1]
+    return first, last
+
+
+def build_events(
+    points: pd.DataFrame,
+    codes: np.ndarray,
+    t: np.ndarray,
+    site_pos: np.ndarray,
+    site_kinds: np.ndarray,
+    loaded: np.ndarray,
+    lift: np.ndarray,
+    stops: pd.DataFrame,
+    *,
+    stop_min_duration_s: float,
+    load_min_duration_s: float,
+    unload_min_duration_s: float,
+    visit_merge_s: float,
+    gap_max_s: float,
+) -> pd.DataFrame:
+    """Build the time-ordered events (visits, open stops, dark gaps) of every vehicle.
+
+    Parameters
+    ----------
+    points : pandas.DataFrame
+        Canonical points, sorted by ``vehicle_key``, ``time`` (positions are used).
+    codes : numpy.ndarray
+        Vehicle code per point (non-decreasing).
+    t : numpy.ndarray
+        Time per point, epoch seconds.
+    site_pos : numpy.ndarray
+        :func:`site_index` of each point.
+    site_kinds : numpy.ndarray
+        ``kind`` of each site (indexed by ``site_pos``).
+    loaded, lift : numpy.ndarray
+        From :func:`loaded_state`.
+    stops : pandas.DataFrame
+        :func:`haulwatch.geo.stops.detect_stops` of ``points``.
+    stop_min_duration_s : float
+        Shortest depot visit, seconds.
+    load_min_duration_s, unload_min_duration_s : float
+        Shortest origin / disposal visit, seconds (depot visits need ``stop_min_duration_s``).
+    visit_merge_s : float
+        Stays at one site separated by a shorter excursion merge, seconds.
+    gap_max_s : float
+        Longer spells without points are gaps, seconds.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`EVENT_COLUMNS`, sorted by vehicle and time, non-overlapping.
+    """
+    n = len(points)
+    x = points["x"].to_numpy(dtype=np.float64)
+    y = points["y"].to_numpy(dtype=np.float64)
+    frames = []
+
+    # ---- visits: runs of points at one site, merged across short excursions
+    first, last = _runs(site_pos, codes)
+    at = site_pos[first] >= 0
+    first, last = first[at], last[at]
+    covered = np.zeros(n + 1, dtype=np.int64)
+    if len(first):
+        r_site = site_pos[first]
+        r_code = codes[first]
+        new = np.ones(len(first), dtype=bool)
+        new[1:] = ~(
+            (r_site[1:] == r_site[:-1])
+            & (r_code[1:] == r_code[:-1])
+            & (t[first[1:]] - t[last[:-1]] <= visit_merge_s)
+        )
+        group = np.cumsum(new) - 1
+        v_first = first[new]
+        v_last = np.zeros(len(v_first), dtype=np.int64)
+        np.maximum.at(v_last, group, last)
+        v_site = r_site[new]
+        v_kind = site_kinds[v_site]
+        dur = t[v_last] - t[v_first]
+        need = np.where(
+            v_kind == "origin",
+            load_min_duration_s,
+            np.where(v_kind == "disposal", unload_min_duration_s, stop_min_duration_s),
+        )
+        ok = dur >= need
+        v_first, v_last, v_site, v_kind, dur = v_first[ok], v_last[ok], v_site[ok], v_kind[ok], dur[ok]
+        np.add.at(covered, v_first, 1)
+        np.add.at(covered, v_last + 1, -1)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "vehicle_code": codes[v_first],
+                    "kind": v_kind.astype(object),
+                    "site_pos": v_site,
+                    "i_first": v_first,
+                    "i_last": v_last,
+                    "has_gap": False,
+                }
+            )
+        )
+    in_visit = np.cumsum(covered)[:n] > 0
+    cum_visit = np.r_[0, np.cumsum(in_visit)]
+
+    # ---- open stops: dwells outside every site, not touching a visit
+    s_first = stops["i_first"].to_numpy(dtype=np.int64)
+    s_last = stops["i_last"].to_numpy(dtype=np.int64)
+    cum_site = np.r_[0, np.cumsum(site_pos >= 0)]
+    n_pts = s_last - s_first + 1
+    frac_at_site = (cum_site[s_last + 1] - cum_site[s_first]) / np.maximum(n_pts, 1)
+    touches_visit = (cum_visit[s_last + 1] - cum_visit[s_first]) > 0
+    open_ = (frac_at_site < 0.5) & ~touches_visit
+    s_first, s_last = s_first[open_], s_last[open_]
+    stop_cover = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(stop_cover, s_first, 1)
+    np.add.at(stop_cover, s_last + 1, -1)
+    in_stop = np.cumsum(stop_cover)[:n] > 0
+
+    # ---- gaps: long dark spells between consecutive points of one vehicle
+    dt = np.diff(t)
+    g_after = np.flatnonzero((dt > gap_max_s) & (codes[1:] == codes[:-1])) + 1
+    g_before = g_after - 1
+    inside_stop = in_stop[g_before] & in_stop[g_after]
+    stop_has_gap = np.zeros(len(s_first), dtype=bool)
+    if len(s_first) and inside_stop.any():
+        k = np.searchsorted(s_first, g_before[inside_stop], side="right") - 1
+        stop_has_gap[k] = True
+    keep_gap = ~(in_visit[g_before] | in_visit[g_after] | inside_stop)
+    g_before, g_after = g_before[keep_gap], g_after[keep_gap]
+    frames.append(
+        pd.DataFrame(
+            {
+                "vehicle_code": codes[s_first],
+                "kind": "stop",
+                "site_pos": -1,
+                "i_first": s_first,
+                "i_last": s_last,
+                "has_gap": stop_has_gap,
+            }
+        )
+    )
+    frames.append(
+        pd.DataFrame(
+            {
+                "vehicle_code": codes[g_before],
+                "kind": "gap",
+                "site_pos": -1,
+                "i_first": g_before,
+                "i_last": g_after,
+                "has_gap": True,
+            }
+        )
+    )
+    events = pd.concat(frames, ignore_index=True)
+    events = events.astype(
+        {"vehicle_code": np.int64, "site_pos": np.int64, "i_first": np.int64, "i_last": np.int64,
+         "has_gap": bool}
+    )
+    events = events.sort_values(["i_first", "i_last"], kind="stable", ignore_index=True)
+    # a gap event that begins at the last point of a stop belongs to neither: keep both,
+    # they are adjacent (stop ends where the dark spell begins)
+    fi = events["i_first"].to_numpy()
+    la = events["i_last"].to_numpy()
+    events["start_s"] = t[fi] if len(fi) else np.empty(0)
+    events["end_s"] = t[la] if len(la) else np.empty(0)
+    events["duration_s"] = events["end_s"] - events["start_s"]
+    gap_ev = (events["kind"] == "gap").to_numpy()
+    # place of an event: mean of its points (a gap: the last point before it)
+    cx = np.r_[0.0, np.cumsum(x)]
+    cy = np.r_[0.0, np.cumsum(y)]
+    cnt = la - fi + 1
+    ex = np.where(gap_ev, x[fi] if len(fi) else 0.0, (cx[la + 1] - cx[fi]) / np.maximum(cnt, 1))
+    ey = np.where(gap_ev, y[fi] if len(fi) else 0.0, (cy[la + 1] - cy[fi]) / np.maximum(cnt, 1))
+    events["x"] = ex
+    events["y"] = ey
+
+    # ---- sensors: lift raised inside the event; load transitions given to events
+    cum_lift = np.r_[0, np.cumsum(lift)]
+    events["lift"] = (cum_lift[la + 1] - cum_lift[fi]) > 0
+    up = np.zeros(len(events), dtype=bool)
+    down = np.zeros(len(events), dtype=bool)
+    if n > 1 and len(events):
+        prev_l = loaded[:-1]
+        next_l = loaded[1:]
+        same = codes[1:] == codes[:-1]
+        change = same & ~np.isnan(prev_l) & ~np.isnan(next_l) & (prev_l != next_l)
+        j = np.flatnonzero(change) + 1  # first point with the new state
+        is_up = next_l[j - 1] > prev_l[j - 1]
+        ev_code = events["vehicle_code"].to_numpy()
+        k = np.searchsorted(fi, j, side="right") - 1
+        k_next = k + 1
+        has_prev = (k >= 0) & (ev_code[np.clip(k, 0, None)] == codes[j])
+        has_next = (k_next < len(events)) & (
+            ev_code[np.clip(k_next, None, len(events) - 1)] == codes[j]
+        )
+        kp = np.clip(k, 0, len(events) - 1)
+        kn = np.clip(k_next, 0, len(events) - 1)
+        inside_prev = has_prev & (j <= la[kp] + 1)
+        d_prev = np.where(has_prev, t[j] - t[la[kp]], np.inf)
+        d_next = np.where(has_next, t[fi[kn]] - t[j - 1], np.inf)
+        target = np.where(inside_prev | (d_prev <= d_next), kp, kn)
+        valid = has_prev | has_next
+        np.logical_or.at(up, target[valid & is_up], True)
+        np.logical_or.at(down, target[valid & ~is_up], True)
+    events["up"] = up
+    events["down"] = down
+    return events[list(EVENT_COLUMNS)]
+
+
+# --------------------------------------------------------------------------- trips
+
+
+@dataclass
+class TripsResult:
+    """Output of :func:`run_trips` (positions refer to the events frame)."""
+
+    trips: pd.DataFrame
+    """One row per haul trip (:data:`TRIP_COLUMNS` + event positions ``ev_load``, ``ev_close``)."""
+    dumps: pd.DataFrame
+    """Chosen dump per undelivered trip: ``trip_pos``, ``ev``, ``reason``, ``after``."""
+    loadings: pd.DataFrame
+    """Every loading visit: ``vehicle_code``, ``ev``, ``origin_kind``, ``trip_pos``."""
+
+
+def run_trips(
+    events: pd.DataFrame,
+    site_kinds: np.ndarray,
+    site_expired_at: list,
+    has_load: np.ndarray,
+    has_lift: np.ndarray,
+    *,
+    load_min_duration_s: float,
+    dump_min_duration_s: float,
+) -> TripsResult:
+    """Run the load state machine over the events of every vehicle.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        From :func:`build_events`.
+    site_kinds : numpy.ndarray
+        ``kind`` per site position.
+    site_expired_at : list
+        Callable per site position ``f(epoch_s) -> bool`` telling whether an
+        origin's permit does not cover that moment (None: always permitted).
+    has_load, has_lift : numpy.ndarray
+        Per vehicle code: the terminal reports ``load`` / ``lift``.
+    load_min_duration_s : float
+        Shortest dwell outside sites that may be a loading (unpermitted origin), seconds.
+    dump_min_duration_s : float
+        Shortest stop outside sites that may be a dump, seconds.
+
+    Returns
+    -------
+    TripsResult
+    """
+    code = events["vehicle_code"].to_numpy()
+    kind = events["kind"].to_numpy()
+    site = events["site_pos"].to_numpy()
+    start = events["start_s"].to_numpy()
+    dur = events["duration_s"].to_numpy()
+    up = events["up"].to_numpy()
+    down = events["down"].to_numpy()
+    lift = events["lift"].to_numpy()
+
+    trips: list[dict] = []
+    dumps: list[dict] = []
+    loadings: list[dict] = []
+
+    def origin_kind_of(e: int) -> str:
+        if kind[e] == "origin":
+            check = site_expired_at[site[e]]
+            return "expired" if check is not None and check(start[e]) else "permitted"
+        if kind[e] in ("stop", "gap"):
+            return "black"
+        return "other"
+
+    def candidate(e: int) -> bool:
+        return (kind[e] == "stop" and dur[e] >= dump_min_duration_s) or kind[e] == "gap"
+
+    def close_undelivered(trip: dict, e_close: int, after: str, sensed_at: int = -1) -> None:
+        trip["ev_close"] = e_close
+        cands = trip["cands"]
+        trip["status"] = "undelivered"
+        if sensed_at >= 0 and sensed_at not in cands:
+            cands.append(sensed_at)
+        if cands:
+            sensed = [c for c in cands if c == sensed_at or lift[c] or down[c]]
+            pick = sensed_at if sensed_at >= 0 else (
+                sensed[0] if sensed else max(cands, key=lambda c: (dur[c], -c))
+            )
+            reason = "sensor" if sensed else "track"
+            dumps.append({"trip_pos": len(trips), "ev": pick, "reason": reason, "after": after})
+            trip["status"] = "dumped"
+            trip["ev_dump"] = pick
+        trips.append(trip)
+
+    def open_trip(e: int, okind: str, by: str) -> dict:
+        loadings.append({"vehicle_code": code[e], "ev": e, "origin_kind": okind, "trip_pos": len(trips)})
+        return {"ev_load": e, "ev_close": -1, "origin_kind": okind, "cands": [], "loaded_by": by,
+                "status": "open", "ev_dump": -1, "depot_after": False}
+
+    n_ev = len(events)
+    i = 0
+    while i < n_ev:
+        j = i
+        while j < n_ev and code[j] == code[i]:
+            j += 1
+        v = code[i]
+        sensor = bool(has_load[v])
+        use_lift = bool(has_lift[v])
+        state = "unknown"
+        trip: dict | None = None
+        black: list[int] = []
+        for e in range(i, j):
+            k = kind[e]
+            if sensor:
+                if up[e] and state != "loaded":
+                    trip = open_trip(e, origin_kind_of(e), "sensor")
+                    state = "loaded"
+                    if down[e] and k != "origin":
+                        pass  # loaded and unloaded at one place: keep loaded (next event decides)
+                    continue
+                if state == "loaded" and trip is not None and (down[e] or (use_lift and lift[e] and k != "origin")):
+                    if k == "disposal":
+                        trip["ev_close"] = e
+                        trip["status"] = "delivered"
+                        trips.append(trip)
+                    elif k in ("stop", "gap"):
+                        close_undelivered(trip, e, "sensor", sensed_at=e)
+                    else:
+                        close_undelivered(trip, e, "origin" if k == "origin" else "depot")
+                    trip = None
+                    state = "empty"
+                    continue
+                if down[e]:
+                    state = "empty"
+                if state == "loaded" and trip is not None and candidate(e):
+                    trip["cands"].append(e)
+                continue
+            # ---- track-only (lift used when present)
+            if k == "origin":
+                if state == "loaded" and trip is not None:
+                    close_undelivered(trip, e, "origin")
+                trip = open_trip(e, origin_kind_of(e), "track")
+                state = "loaded"
+                black = []
+            elif k == "disposal":
+                if state == "loaded" and trip is not None:
+                    trip["ev_close"] = e
+                    trip["status"] = "delivered"
+                    trips.append(trip)
+                elif state == "empty" and black:
+                    b = max(black, key=lambda c: (dur[c], c))
+                    t_ = open_trip(b, "black", "track")
+                    t_["ev_close"] = e
+                    t_["status"] = "delivered"
+                    trips.append(t_)
+                elif state == "unknown":
+                    t_ = open_trip(e, "unknown", "track")
+                    loadings.pop()  # no loading seen: not a loading visit
+                    t_["ev_close"] = e
+                    t_["status"] = "delivered"
+                    trips.append(t_)
+                trip = None
+                state = "empty"
+                black = []
+            elif k == "depot":
+                if state == "loaded" and trip is not None:
+                    if trip["cands"]:
+                        close_undelivered(trip, e, "depot")
+                        trip = None
+                        state = "empty"
+                    else:
+                        trip["depot_after"] = True
+                else:
+                    state = "empty"
+                    black = []
+            else:  # open stop or dark gap
+                if state == "loaded" and trip is not None:
+                    if use_lift and lift[e]:
+                        close_undelivered(trip, e, "sensor", sensed_at=e)
+                        trip = None
+                        state = "empty"
+                    elif candidate(e):
+                        trip["cands"].append(e)
+                elif state == "empty" and k == "stop" and dur[e] >= load_min_duration_s:
+                    black.append(e)
+        if trip is not None:
+            if trip["depot_after"] and trip["cands"]:
+                close_undelivered(trip, -1, "depot")
+            else:
+                trip["status"] = "open"
+                trips.append(trip)
+        i = j
+
+    trips_df = pd.DataFrame(
+        trips, columns=["ev_load", "ev_close", "origin_kind", "loaded_by", "status", "ev_dump", "cands"]
+    )
+    if len(trips_df):
+        trips_df["n_candidates"] = trips_df["cands"].map(len)
+    else:
+        trips_df["n_candidates"] = pd.Series([], dtype=np.int64)
+    trips_df = trips_df.drop(columns="cands")
+    dumps_df = pd.DataFrame(dumps, columns=["trip_pos", "ev", "reason", "after"])
+    loadings_df = pd.DataFrame(loadings, columns=["vehicle_code", "ev", "origin_kind", "trip_pos"])
+    return TripsResult(trips=trips_df, dumps=dumps_df, loadings=loadings_df)
+
+
+def seconds(times: pd.Series) -> np.ndarray:
+    """Epoch seconds of a datetime Series (re-exported helper)."""
+    return time_seconds(times)
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+@dataclass
+class Track:
+    """One partition's points with everything the detectors share (built by routes.audit)."""
+
+    points: pd.DataFrame
+    """Canonical points of the partition, sorted by vehicle and time, RangeIndex."""
+    codes: np.ndarray
+    """Vehicle code per point (non-decreasing)."""
+    t: np.ndarray
+    """Epoch seconds per point."""
+    site_pos: np.ndarray
+    """:func:`site_index` per point."""
+    loaded: np.ndarray
+    lift: np.ndarray
+    has_load: np.ndarray
+    has_lift: np.ndarray
+    events: pd.DataFrame
+    sites: pd.DataFrame
+    """Projected sites (``site_id``, ``kind``, ``geometry``)."""
+    timezone: str
+
+
+def local_hhmm(epoch_s: float, timezone: str) -> str:
+    """``HH:MM`` of an epoch second in the local zone."""
+    return pd.Timestamp(epoch_s, unit="s", tz="UTC").tz_convert(timezone).strftime("%H:%M")
+
+
+def local_day(epoch_s: np.ndarray, timezone: str) -> np.ndarray:
+    """Local calendar day (``YYYY-MM-DD`` strings) of epoch seconds."""
+    idx = pd.to_datetime(np.asarray(epoch_s, dtype=float), unit="s", utc=True).tz_convert(timezone)
+    return np.asarray(idx.strftime("%Y-%m-%d"), dtype=object)
+
+
+def utc(epoch_s: float) -> pd.Timestamp:
+    """UTC timestamp of an epoch second."""
+    return pd.Timestamp(float(epoch_s), unit="s", tz="UTC")
+
+
+def track_piece(track: Track, i_first: int, i_last: int, max_points: int) -> list[list]:
+    """``[[lon, lat, iso_utc], ...]`` of points i_first..i_last, thinned to ``max_points``."""
+    i_first = max(int(i_first), 0)
+    i_last = min(int(i_last), len(track.points) - 1)
+    if i_last < i_first:
+        return []
+    idx = np.arange(i_first, i_last + 1)
+    if len(idx) > max_points:
+        idx = idx[np.unique(np.linspace(0, len(idx) - 1, max_points).round().astype(int))]
+    lon = track.points["lon"].to_numpy()[idx]
+    lat = track.points["lat"].to_numpy()[idx]
+    times = pd.to_datetime(track.t[idx], unit="s", utc=True).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return [[round(float(a), 6), round(float(b), 6), str(c)] for a, b, c in zip(lon, lat, times, strict=True)]
+
+
+def vehicle_range(codes: np.ndarray, code: int) -> tuple[int, int]:
+    """First and last point position of a vehicle code (codes sorted)."""
+    return int(np.searchsorted(codes, code, "left")), int(np.searchsorted(codes, code, "right")) - 1
+
+
+def km(distance_m: float) -> str:
+    """Human distance: ``850 m`` or ``1.3 km``."""
+    if not np.isfinite(distance_m):
+        return "an unknown distance"
+    return f"{distance_m:.0f} m" if distance_m < 1000 else f"{distance_m / 1000:.1f} km"
+
+
+def minutes(duration_s: float) -> str:
+    """Human duration in minutes."""
+    return f"{max(duration_s, 0) / 60:.0f} min"
+
+
+def trips_frame(track: Track, result: TripsResult) -> pd.DataFrame:
+    """Turn :func:`run_trips` output into the trips frame (:data:`TRIP_COLUMNS`).
+
+    Extra columns ``ev_load``, ``ev_close``, ``ev_dump`` keep the event positions.
+    Times are UTC; ``end`` is leaving the disposal site (delivered), the end of the
+    dump (dumped), the start of the event that closed it (undelivered) or the
+    vehicle's last point (open).
+    """
+    tr = result.trips
+    cols = [*TRIP_COLUMNS, "ev_load", "ev_close", "ev_dump"]
+    if len(tr) == 0:
+        out = pd.DataFrame({c: pd.Series([], dtype=object) for c in cols})
+        for c in ("start", "load_end", "unload_start", "end"):
+            out[c] = pd.Series([], dtype="datetime64[ns, UTC]")
+        for c in ("i_first", "i_last", "n_candidates", "ev_load", "ev_close", "ev_dump"):
+            out[c] = pd.Series([], dtype=np.int64)
+        for c in ("load_x", "load_y"):
+            out[c] = pd.Series([], dtype=np.float64)
+        return out
+    ev = track.events
+    e_first = ev["i_first"].to_numpy()
+    e_last = ev["i_last"].to_numpy()
+    e_start = ev["start_s"].to_numpy()
+    e_end = ev["end_s"].to_numpy()
+    e_site = ev["site_pos"].to_numpy()
+    site_ids = track.sites["site_id"].astype(str).to_numpy()
+    load = tr["ev_load"].to_numpy(dtype=np.int64)
+    close = tr["ev_close"].to_numpy(dtype=np.int64)
+    dump = tr["ev_dump"].to_numpy(dtype=np.int64)
+    status = tr["status"].to_numpy()
+    pts_first = e_first[load]
+    codes = track.codes[pts_first]
+    veh_last = np.searchsorted(track.codes, codes, "right") - 1
+    delivered = status == "delivered"
+    dumped = status == "dumped"
+    has_close = close >= 0
+    cl = np.where(has_close, close, 0)
+    dp = np.where(dump >= 0, dump, 0)
+    i_last = np.where(
+        delivered, e_last[cl], np.where(dumped, e_last[dp], np.where(has_close, e_first[cl], veh_last))
+    )
+    end_s = np.where(
+        delivered, e_end[cl], np.where(dumped, e_end[dp], np.where(has_close, e_start[cl], track.t[veh_last]))
+    )
+    start_s = e_start[load]
+    vkey = track.points["vehicle_key"].to_numpy()[pts_first]
+    vid = track.points["vehicle_id"].to_numpy()[pts_first]
+    origin_site = np.where(e_site[load] >= 0, site_ids[np.clip(e_site[load], 0, None)], "")
+    disposal_site = np.where(delivered & (e_site[cl] >= 0), site_ids[np.clip(e_site[cl], 0, None)], "")
+    to_utc = lambda s: pd.to_datetime(s, unit="s", utc=True)  # noqa: E731
+    unload_start = pd.Series(to_utc(np.where(delivered, e_start[cl], np.nan)))
+    return pd.DataFrame(
+        {
+            "trip_id": [f"{k}:{int(s)}" for k, s in zip(vkey, np.floor(start_s), strict=True)],
+            "vehicle_id": vid.astype(object),
+            "vehicle_key": vkey.astype(object),
+            "status": status.astype(object),
+            "origin_kind": tr["origin_kind"].to_numpy().astype(object),
+            "origin_site_id": origin_site.astype(object),
+            "disposal_site_id": disposal_site.astype(object),
+            "start": to_utc(start_s),
+            "load_end": to_utc(e_end[load]),
+            "unload_start": unload_start.to_numpy(),
+            "end": to_utc(end_s),
+            "i_first": pts_first.astype(np.int64),
+            "i_last": i_last.astype(np.int64),
+            "load_x": ev["x"].to_numpy()[load],
+            "load_y": ev["y"].to_numpy()[load],
+            "loaded_by": tr["loaded_by"].to_numpy().astype(object),
+            "n_candidates": tr["n_candidates"].to_numpy(dtype=np.int64),
+            "ev_load": load,
+            "ev_close": close,
+            "ev_dump": dump,
+        }
+    )
