@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -37,9 +46,69 @@ def _alerts(n: int = 3, *, end_shift_s: int = 0) -> gpd.GeoDataFrame:
     }, crs="EPSG:4326")
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store(f"sqlite:///{tmp_path / 'st.db'}")
+def _pg_command() -> list[str] | None:
+    """How to run PostgreSQL's tools here (None when PostgreSQL or psycopg is missing)."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return None
+    bindirs = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    initdb = shutil.which("initdb") or next(
+        (str(b / "initdb") for b in bindirs if (b / "initdb").exists()), None)
+    if initdb is None:
+        return None
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # postgres refuses to run as root
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return None
+        prefix = ["runuser", "-u", "postgres", "--"]
+    return [*prefix, str(Path(initdb).parent)]
+
+
+_PG = _pg_command()
+# PostgreSQL runs only where its Debian packages and psycopg are installed (both are here).
+BACKENDS = ["sqlite", *(["postgresql"] if _PG else [])]
+
+
+@pytest.fixture(scope="module")
+def pg_server():
+    """A throw-away PostgreSQL cluster on a free port, stopped and deleted at the end."""
+    *prefix, bindir = _PG
+    root = Path(tempfile.mkdtemp(prefix="haulwatch-pg-"))  # pytest's tmp is private to root
+    if prefix:
+        pw = pwd.getpwnam("postgres")
+        os.chown(root, pw.pw_uid, pw.pw_gid)
+    data = root / "data"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    subprocess.run([*prefix, f"{bindir}/initdb", "-D", str(data), "-A", "trust", "-U", "hw"],
+                   check=True, capture_output=True)
+    subprocess.run([*prefix, f"{bindir}/pg_ctl", "-D", str(data), "-l", str(root / "log"), "-w",
+                    "-o", f"-k {root} -p {port} -h 127.0.0.1", "start"],
+                   check=True, capture_output=True)
+    try:
+        yield f"postgresql://hw@127.0.0.1:{port}"
+    finally:
+        subprocess.run([*prefix, f"{bindir}/pg_ctl", "-D", str(data), "-m", "immediate", "stop"],
+                       check=False, capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        s = Store(f"sqlite:///{tmp_path / 'st.db'}")
+    else:
+        import psycopg
+
+        base = request.getfixturevalue("pg_server")
+        name = f"t{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        s = Store(f"{base}/{name}")
     yield s
     s.close()
 
