@@ -997,7 +997,12 @@
     phase: ["phase"],
   };
   const POSITION_KEYS = ["position", "lat_deg", "lon_deg", "lat", "lon", "alt_rel_m", "alt_m"];
-  const ESTIMATE_KEYS = ["distance_total_m", "duration_s", "battery_used_pct", "planned_start"];
+  const ESTIMATE_LABELS = {
+    distance_total_m: "Planned distance",
+    duration_s: "Planned duration",
+    battery_used_pct: "Planned battery use",
+    planned_start: "Planned start",
+  };
 
   function progressOf(m) {
     const p = (m && m.progress && typeof m.progress === "object") ? m.progress : {};
@@ -1075,8 +1080,8 @@
     }
     const estimate = pr.raw.estimate;
     if (estimate && typeof estimate === "object") {
-      for (const k of ESTIMATE_KEYS) {
-        if (estimate[k] !== undefined && estimate[k] !== null) rows.push(["Planned " + humanKey(k).toLowerCase(), fmtValue(k, estimate[k])]);
+      for (const [k, label] of Object.entries(ESTIMATE_LABELS)) {
+        if (estimate[k] !== undefined && estimate[k] !== null) rows.push([label, fmtValue(k, estimate[k])]);
       }
     }
     for (const [k, v] of rows) fields.append(el("dt", { text: k }), el("dd", { text: v }));

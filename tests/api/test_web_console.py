@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import shutil
 import socket
@@ -33,6 +32,7 @@ from fastapi.testclient import TestClient
 from haulwatch.api.app import create_app
 from haulwatch.api.settings import Settings, parse_tokens
 from haulwatch.api.web_static import WebConsoleError, mount_web
+from haulwatch.drone.plan import PlanConfig
 from haulwatch.routes.alerts import make_alerts, write_alerts
 from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_playwright
 from shapely.geometry import LineString, Point
@@ -65,6 +65,46 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _square(lon: float, lat: float, half_deg: float) -> dict:
+    ring = [[lon - half_deg, lat - half_deg], [lon + half_deg, lat - half_deg],
+            [lon + half_deg, lat + half_deg], [lon - half_deg, lat + half_deg],
+            [lon - half_deg, lat - half_deg]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+# site_id, kind, name, offset from (LON0, LAT0) in degrees, half size in degrees
+SITES = [
+    ("S-O1", "origin", "湖州工地一号", -0.030, 0.000, 0.0020),
+    ("S-D1", "disposal", "长兴消纳场", 0.035, 0.004, 0.0030),
+    ("S-P1", "depot", "车队停车场", 0.000, -0.020, 0.0015),
+    ("S-N1", "nest", "机巢甲", 0.005, -0.002, 0.0004),
+    ("S-NF1", "no_fly", "禁飞区", -0.010, 0.025, 0.0040),
+]
+
+
+def _write_dataset(folder: Path) -> Path:
+    """A small dataset (docs/formats.md) whose registry the map draws."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sites = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"site_id": s, "kind": k, "name": n},
+         "geometry": _square(LON0 + dx, LAT0 + dy, h)} for s, k, n, dx, dy, h in SITES]}
+    (folder / "sites.geojson").write_text(json.dumps(sites, ensure_ascii=False), encoding="utf-8")
+    routes = {"type": "FeatureCollection", "features": [{
+        "type": "Feature",
+        "properties": {"route_id": "R-1", "origin_site_id": "S-O1", "disposal_site_id": "S-D1",
+                       "corridor_m": 120},
+        "geometry": {"type": "LineString", "coordinates": [
+            [LON0 - 0.030, LAT0], [LON0, LAT0 + 0.002], [LON0 + 0.035, LAT0 + 0.004]]}}]}
+    (folder / "routes.geojson").write_text(json.dumps(routes), encoding="utf-8")
+    (folder / "manifests.csv").write_text(
+        "manifest_id,vehicle_id,origin_site_id,disposal_site_id,route_id,valid_from,valid_to\n"
+        "M-1,浙E·A1234,S-O1,S-D1,R-1,2026-11-20 06:00,2026-11-20 18:00\n", encoding="utf-8")
+    (folder / "tracks.csv").write_text(
+        f"vehicle_id,time,lon,lat\n浙E·A1234,2026-11-20 07:00:00,{LON0 - 0.03},{LAT0}\n",
+        encoding="utf-8")
+    return folder
 
 
 def _alerts(rows: list[dict]) -> dict:
@@ -106,6 +146,7 @@ class Service:
     tokens: dict[str, str]
     tmp: Path
     first_alerts: dict
+    vehicle_url: str | None = None
 
     def client(self, role: str) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=10.0,
@@ -118,10 +159,14 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     tokens = {role: secrets.token_urlsafe(24) for role in ("analyst", "dispatcher", "device", "admin")}
     settings = Settings(
         db_url=f"sqlite:///{tmp / 'store.db'}",
+        dataset=_write_dataset(tmp / "dataset"),
         tokens=tuple(parse_tokens(",".join(f"{r}-user:{r}:{t}" for r, t in tokens.items()))),
         keepalive_s=1.0,
     )
     app = create_app(settings)
+    # Plan whatever the hour: the daylight rule is drone.plan's to test, not the page's.
+    app.state.service.dispatcher.plan_config = PlanConfig(min_sun_elevation_deg=None,
+                                                          timezone="Asia/Shanghai")
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            timeout_graceful_shutdown=3, lifespan="on"))
@@ -256,6 +301,12 @@ class TestConsole:
         expect(page.locator("#alert-list")).to_contain_text("浙E·A1234")
         expect(page.locator("#alert-list")).to_contain_text("沪D·C9999")
         expect(page.locator("#map .marker")).to_have_count(total)
+        # The registry is drawn: every site by kind, the approved route, the nest as a dock.
+        for site_id, kind, *_ in SITES:
+            expect(page.locator(f'#map .site-{kind}[data-site-id="{site_id}"]')).to_have_count(1)
+        expect(page.locator('#map .route[data-route-id="R-1"]')).to_have_count(1)
+        expect(page.locator("#map .site-label", has_text="长兴消纳场")).to_be_visible()
+        expect(page.locator('#dock-select option[value="S-N1"]')).to_have_text("机巢甲 (S-N1)")
 
         # A new alert imported while the page is open appears live, without reload.
         new = _alerts([_dump_row(service.tmp / "live", "皖K·L0001", 120, 0.004, -0.003)])
@@ -305,19 +356,34 @@ class TestConsole:
         with page.expect_response(lambda r: r.url.endswith(f"/api/alerts/{target}/dispatch")) as resp:
             page.get_by_role("button", name="Send drone").click()
         answer = resp.value
-        if answer.status == 202:
-            mission = answer.json()
-            expect(page.locator("#mission-id")).to_have_text(f"Mission {mission['mission_id']}")
-            expect(page.locator("#mission")).to_have_attribute(
-                "data-status", re.compile("completed|failed|refused|aborted"),
-                timeout=60_000)
-        else:  # refused up front (no dock in range, no vehicle...): the reason is shown
-            assert answer.status >= 400, answer.text()
-            reason = answer.json()["detail"]
-            expect(page.locator("#dispatch-error")).to_be_visible()
-            if isinstance(reason, str):
-                expect(page.locator("#dispatch-error")).to_contain_text(reason)
+        assert answer.status == 202, answer.text()
+        mission = answer.json()
+        mission_box = page.locator("#mission")
+        expect(page.locator("#mission-id")).to_have_text(f"Mission {mission['mission_id']}")
+        expect(mission_box).to_contain_text("S-N1")
+        if service.vehicle_url:
+            # Flown by the simulator: progress streams in until it lands.
+            expect(mission_box).to_have_attribute("data-status", "completed", timeout=90_000)
+            expect(mission_box).to_contain_text("Items reached")
+            expect(mission_box).to_contain_text("Battery")
+        else:
+            # No vehicle configured: planned, and the page says why it does not fly.
+            expect(mission_box).to_have_attribute("data-status", "planned")
+            expect(page.locator("#mission-reason")).to_contain_text("no_vehicle")
+            expect(page.get_by_role("button", name="Send drone")).to_be_disabled()
+        # The QGroundControl plan downloads as a file.
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Download .plan").click()
+        plan = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
+        assert plan["fileType"] == "Plan"
+        assert download.value.suggested_filename == f"{mission['mission_id']}.plan"
+        if not service.vehicle_url:
+            page.get_by_role("button", name="Abort mission").click()
+            expect(mission_box).to_have_attribute("data-status", "aborted")
             expect(page.get_by_role("button", name="Send drone")).to_be_enabled()
+        with service.client("analyst") as c:
+            stored = c.get(f"/api/missions/{mission['mission_id']}").json()
+        assert stored["status"] == mission_box.get_attribute("data-status")
         page.screenshot(path=str(tmp_path / "web_console.png"))
         print("screenshot:", tmp_path / "web_console.png")
 
