@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -672,13 +673,31 @@ def check_flight_time(
 # --------------------------------------------------------------------------- geometry
 
 
+_LOCAL = threading.local()
+
+
 def _local_crs(dock: Dock) -> tuple[pyproj.Transformer, pyproj.Transformer]:
-    crs = pyproj.CRS.from_proj4(
-        f"+proj=aeqd +lat_0={dock.lat_deg!r} +lon_0={dock.lon_deg!r} +datum=WGS84 +units=m +no_defs"
-    )
-    fwd = pyproj.Transformer.from_crs(4326, crs, always_xy=True)
-    inv = pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
-    return fwd, inv
+    """Forward/inverse transformers of an azimuthal equidistant CRS centred on the dock.
+
+    Building a transformer costs ~25 ms, so they are cached per thread (pyproj
+    transformers must not be shared between threads) and per dock position.
+    """
+    cache = getattr(_LOCAL, "crs", None)
+    if cache is None:
+        cache = _LOCAL.crs = {}
+    key = (dock.lat_deg, dock.lon_deg)
+    pair = cache.get(key)
+    if pair is None:
+        crs = pyproj.CRS.from_proj4(
+            f"+proj=aeqd +lat_0={dock.lat_deg!r} +lon_0={dock.lon_deg!r} "
+            "+datum=WGS84 +units=m +no_defs"
+        )
+        fwd = pyproj.Transformer.from_crs(4326, crs, always_xy=True)
+        inv = pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
+        if len(cache) >= 256:
+            cache.clear()
+        pair = cache[key] = (fwd, inv)
+    return pair
 
 
 def _project(geoms: Sequence[BaseGeometry], fwd: pyproj.Transformer) -> np.ndarray:
