@@ -55,6 +55,7 @@
     streamTimer: null,
     streamWasOpen: false,
     missionPoll: null,
+    plans: new Map(), // mission_id -> planned path [[lon, lat], ...] (null while loading)
     newUntil: new Map(), // alert_id -> ms epoch until which it is flagged as new
     generation: 0, // bumps on sign-out so late answers are ignored
   };
@@ -518,8 +519,9 @@
       if (this.droneMark) this.place(this.droneMark);
       const showLabels = s > 0.12 || this.labels.length <= 30;
       for (const l of this.labels) {
-        l.node.setAttribute("visibility", showLabels ? "visible" : "hidden");
-        if (showLabels) this.place(l);
+        const visible = showLabels || l.always;
+        l.node.setAttribute("visibility", visible ? "visible" : "hidden");
+        if (visible) this.place(l);
       }
       this.updateScaleBar();
     },
@@ -592,8 +594,16 @@
         sitesLayer.append(path);
         const b = boundsOf(positions(f.geometry));
         if (b) {
-          const [wx, wy] = proj.fwd((b[0] + b[2]) / 2, (b[1] + b[3]) / 2);
-          const text = svg("text", { class: "site-label", "text-anchor": "middle" });
+          if (kind === "nest") {
+            // Docks are small: a fixed-size symbol keeps them visible at every zoom.
+            const [cx, cy] = proj.fwd((b[0] + b[2]) / 2, (b[1] + b[3]) / 2);
+            const icon = svg("rect", { width: 10, height: 10, class: "nest-icon", "data-site-id": p.site_id });
+            labelsLayer.append(icon);
+            this.labels.push({ node: icon, wx: cx, wy: cy, r: 5, always: true });
+          }
+          // Under the site, so the label never hides the polygon or an alert on it.
+          const [wx, wy] = proj.fwd((b[0] + b[2]) / 2, b[1]);
+          const text = svg("text", { class: "site-label", "text-anchor": "middle", dy: 13 });
           text.textContent = p.name || p.site_id || "";
           labelsLayer.append(text);
           this.labels.push({ node: text, wx, wy });
@@ -634,6 +644,17 @@
         this.fitted = true;
         this.fitAll();
       }
+    },
+
+    /** The planned flight path ([[lon, lat], ...] from the mission's .plan), or none. */
+    drawPlan(path) {
+      const layer = $("layer-plan");
+      layer.replaceChildren();
+      if (!path || path.length < 2 || !proj.ready()) return;
+      layer.append(svg("path", {
+        d: ringPath(path, false), class: "plan-path", "vector-effect": "non-scaling-stroke",
+        "data-points": path.length,
+      }));
     },
 
     /** The drone's last reported position (from mission progress), or none. */
@@ -1036,14 +1057,53 @@
     return v === undefined || v === null || v === "" || !Number.isFinite(n) ? NaN : n;
   }
 
+  /** The path of a QGroundControl .plan as [[lon, lat], ...] (home, nav items, home on RTL). */
+  function planPath(plan) {
+    const mission = plan && plan.mission;
+    if (!mission || !Array.isArray(mission.items)) return [];
+    const home = Array.isArray(mission.plannedHomePosition) ? mission.plannedHomePosition : null;
+    const homeLL = home && isLonLat([home[1], home[0]]) ? [+home[1], +home[0]] : null;
+    const out = homeLL ? [homeLL] : [];
+    let rtl = false;
+    for (const item of mission.items) {
+      if (!item || !Array.isArray(item.params)) continue;
+      if (item.command === 20) rtl = true; // MAV_CMD_NAV_RETURN_TO_LAUNCH
+      const lat = Number(item.params[4]);
+      const lon = Number(item.params[5]);
+      if (isLonLat([lon, lat]) && !(lat === 0 && lon === 0)) out.push([lon, lat]);
+    }
+    if (rtl && homeLL) out.push(homeLL);
+    return out;
+  }
+
+  function showPlan(m) {
+    if (!m || m.status === "refused") {
+      map.drawPlan(null);
+      return;
+    }
+    if (state.plans.has(m.mission_id)) {
+      map.drawPlan(state.plans.get(m.mission_id));
+      return;
+    }
+    state.plans.set(m.mission_id, null); // fetch once
+    api(`api/missions/${encodeURIComponent(m.mission_id)}/plan`)
+      .then((plan) => {
+        state.plans.set(m.mission_id, planPath(plan));
+        if (state.shownMissionId === m.mission_id) map.drawPlan(state.plans.get(m.mission_id));
+      })
+      .catch(() => { /* no plan (yet): the mission card says why */ });
+  }
+
   function renderMission() {
     const box = $("mission");
     const m = state.shownMissionId ? state.missions.get(state.shownMissionId) : null;
     if (!m || !state.detail || m.alert_id !== state.detail.alert_id) {
       box.hidden = true;
       map.drawDrone(null);
+      map.drawPlan(null);
       return;
     }
+    showPlan(m);
     box.hidden = false;
     box.dataset.status = m.status || "";
     $("mission-id").textContent = `Mission ${m.mission_id}`;
@@ -1064,7 +1124,8 @@
     const fields = $("mission-fields");
     fields.replaceChildren();
     const rows = [["Dock", m.dock_site_id || "—"]];
-    if (pr.phase !== undefined && pr.phase !== m.status) rows.push(["Phase", String(pr.phase)]);
+    const terminal = MISSION_TERMINAL.has(m.status);
+    if (pr.phase !== undefined && pr.phase !== m.status && !terminal) rows.push(["Phase", String(pr.phase)]);
     if (Number.isFinite(reached) || Number.isFinite(total)) {
       rows.push(["Items reached", `${Number.isFinite(reached) ? reached : 0}`
         + (Number.isFinite(total) ? ` of ${total}` : "")]);
@@ -1088,7 +1149,6 @@
     const reason = $("mission-reason");
     reason.hidden = !m.reason;
     reason.textContent = m.reason || "";
-    const terminal = MISSION_TERMINAL.has(m.status);
     $("mission-abort").hidden = terminal;
     $("send-drone").disabled = !terminal;
     // A completed flight has landed at its dock; otherwise show where it was last seen.
@@ -1148,6 +1208,7 @@
       state.shownMissionId = m.mission_id;
       upsertMission(m);
       $("mission").scrollIntoView({ block: "nearest" });
+      fitAlertAndDock(d, m.dock_site_id);
       announce(`Drone mission ${m.mission_id} ${m.status}`);
       watchMission(m.mission_id);
     } catch (err) {
@@ -1160,6 +1221,16 @@
       errBox.scrollIntoView({ block: "nearest" });
       btn.disabled = false;
     }
+  }
+
+  /** Show the alert and the dock the drone takes off from. */
+  function fitAlertAndDock(detail, dockId) {
+    const pts = [...positions(detail.geometry), ...evidenceTrack(detail.evidence)];
+    if (Number.isFinite(detail.lon) && Number.isFinite(detail.lat)) pts.push([detail.lon, detail.lat]);
+    const dock = ((state.sites && state.sites.features) || []).find(
+      (f) => f.properties && f.properties.site_id === dockId);
+    if (dock) positions(dock.geometry, pts);
+    map.fitBounds(boundsOf(pts), { padPx: 60, minSpanM: 600 });
   }
 
   /** Poll a mission while the stream is down, so progress never freezes silently. */
@@ -1357,7 +1428,9 @@
     state.selectedId = null;
     state.detail = null;
     state.missions = new Map();
+    state.plans = new Map();
     state.shownMissionId = null;
+    renderMission();
     renderList();
     renderDetail();
     map.drawMarkers();
@@ -1411,6 +1484,8 @@
         state.selectedId = null;
         state.detail = null;
         $("zoom-alert").disabled = true;
+        state.shownMissionId = null;
+        renderMission();
         renderDetail();
         renderList();
         map.drawMarkers();

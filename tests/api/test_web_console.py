@@ -305,8 +305,10 @@ class TestConsole:
         for site_id, kind, *_ in SITES:
             expect(page.locator(f'#map .site-{kind}[data-site-id="{site_id}"]')).to_have_count(1)
         expect(page.locator('#map .route[data-route-id="R-1"]')).to_have_count(1)
+        expect(page.locator('#map .nest-icon[data-site-id="S-N1"]')).to_be_visible()
         expect(page.locator("#map .site-label", has_text="长兴消纳场")).to_be_visible()
         expect(page.locator('#dock-select option[value="S-N1"]')).to_have_text("机巢甲 (S-N1)")
+        page.screenshot(path=str(tmp_path / "web_console_overview.png"))
 
         # A new alert imported while the page is open appears live, without reload.
         new = _alerts([_dump_row(service.tmp / "live", "皖K·L0001", 120, 0.004, -0.003)])
@@ -361,6 +363,9 @@ class TestConsole:
         mission_box = page.locator("#mission")
         expect(page.locator("#mission-id")).to_have_text(f"Mission {mission['mission_id']}")
         expect(mission_box).to_contain_text("S-N1")
+        # The planned flight (from the mission's .plan) is drawn from the dock and back.
+        expect(page.locator("#map .plan-path")).to_have_count(1)
+        assert int(page.locator("#map .plan-path").get_attribute("data-points")) >= 3
         if service.vehicle_url:
             # Flown by the simulator: progress streams in until it lands.
             expect(mission_box).to_have_attribute("data-status", "completed", timeout=90_000)
