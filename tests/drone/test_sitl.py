@@ -1,0 +1,316 @@
+"""The simulated copter, driven by a bare pymavlink client (no haulwatch link code)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from haulwatch.drone.sitl import SimulatedCopter, instance_port
+from haulwatch.drone.sitl_vehicle import CopterModel
+from pymavlink import mavutil
+
+M = mavutil.mavlink
+HOME = (30.70, 121.02)
+REL = M.MAV_FRAME_GLOBAL_RELATIVE_ALT
+# ArduCopter custom_mode numbers (ArduCopter/mode.h)
+MODES = {"STABILIZE": 0, "AUTO": 3, "GUIDED": 4, "LOITER": 5, "RTL": 6, "LAND": 9}
+
+
+class Gcs:
+    """A minimal ground station for poking the simulator."""
+
+    def __init__(self, sim: SimulatedCopter) -> None:
+        self.sim = sim
+        self.conn = mavutil.mavlink_connection(sim.url, source_system=255, source_component=190)
+        self.conn.mav.heartbeat_send(M.MAV_TYPE_GCS, M.MAV_AUTOPILOT_INVALID, 0, 0, 0)
+        self.seen: list = []
+
+    def wait(self, kind: str, cond=lambda m: True, timeout_s: float = 5.0):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            msg = self.conn.recv_match(blocking=True, timeout=0.1)
+            if msg is None:
+                continue
+            self.seen.append(msg)
+            if msg.get_type() == kind and cond(msg):
+                return msg
+        raise AssertionError(f"no {kind} within {timeout_s} s (sim t={self.sim.sim_time_s:.1f})")
+
+    def seen_or_wait(self, kind: str, cond=lambda m: True, timeout_s: float = 5.0):
+        for msg in self.seen:
+            if msg.get_type() == kind and cond(msg):
+                return msg
+        return self.wait(kind, cond, timeout_s)
+
+    def texts(self) -> list[str]:
+        return [m.text for m in self.seen if m.get_type() == "STATUSTEXT"]
+
+    def command(self, cmd: int, *params: float) -> int:
+        p = list(params) + [0.0] * (7 - len(params))
+        self.conn.mav.command_long_send(1, 1, cmd, 0, *p)
+        return self.wait("COMMAND_ACK", lambda m: m.command == cmd).result
+
+    def set_mode(self, name: str) -> int:
+        return self.command(M.MAV_CMD_DO_SET_MODE, 1, MODES[name])
+
+    def wait_sim(self, t_s: float, timeout_s: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.sim.sim_time_s < t_s:
+            assert time.monotonic() < deadline, "simulated time does not advance"
+            msg = self.conn.recv_match(blocking=True, timeout=0.05)
+            if msg is not None:
+                self.seen.append(msg)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@pytest.fixture
+def sim_factory():
+    sims: list[SimulatedCopter] = []
+    gcss: list[Gcs] = []
+
+    def make(**kw) -> tuple[SimulatedCopter, Gcs]:
+        kw.setdefault("speedup", 20)
+        kw.setdefault("prearm_delay_s", 2.0)
+        sim = SimulatedCopter(
+            home_lat_deg=HOME[0], home_lon_deg=HOME[1], home_alt_m=5.0, port=0, **kw
+        ).start()
+        sims.append(sim)
+        gcs = Gcs(sim)
+        gcss.append(gcs)
+        return sim, gcs
+
+    yield make
+    for gcs in gcss:
+        gcs.close()
+    for sim in sims:
+        sim.stop()
+
+
+def upload(gcs: Gcs, items: list[tuple]) -> object:
+    """Upload (command, frame, p1..p4, lat, lon, alt) tuples after a home item; return the ACK."""
+    full = [(M.MAV_CMD_NAV_WAYPOINT, M.MAV_FRAME_GLOBAL, 0, 0, 0, 0, *HOME, 5.0), *items]
+    gcs.conn.mav.mission_count_send(1, 1, len(full), 0)
+    while True:
+        msg = gcs.wait("MISSION_REQUEST", timeout_s=3)
+        cmd, frame, p1, p2, p3, p4, lat, lon, alt = full[msg.seq]
+        gcs.conn.mav.mission_item_int_send(
+            1,
+            1,
+            msg.seq,
+            frame,
+            cmd,
+            0,
+            1,
+            p1,
+            p2,
+            p3,
+            p4,
+            round(lat * 1e7),
+            round(lon * 1e7),
+            alt,
+            0,
+        )
+        if msg.seq == len(full) - 1:
+            return gcs.wait("MISSION_ACK", timeout_s=3)
+
+
+TAKEOFF = (M.MAV_CMD_NAV_TAKEOFF, REL, 0, 0, 0, 0, 0, 0, 20.0)
+
+
+def test_instance_port_and_bad_parameters():
+    assert instance_port(0) == 5760
+    assert instance_port(3) == 5790
+    with pytest.raises(ValueError, match="instance"):
+        instance_port(-1)
+    with pytest.raises(ValueError, match="speedup"):
+        SimulatedCopter(home_lat_deg=30.0, home_lon_deg=120.0, speedup=0)
+    with pytest.raises(ValueError, match="home_lat_deg"):
+        SimulatedCopter(home_lat_deg=95.0, home_lon_deg=120.0)
+    with pytest.raises(ValueError, match="unknown parameter 'NOPE'"):
+        CopterModel(home_lat_deg=30.0, home_lon_deg=120.0, params={"NOPE": 1})
+
+
+def test_boots_only_when_a_client_connects():
+    sim = SimulatedCopter(home_lat_deg=HOME[0], home_lon_deg=HOME[1], port=0, speedup=50).start()
+    try:
+        time.sleep(0.2)
+        assert sim.sim_time_s == 0.0
+        gcs = Gcs(sim)
+        gcs.wait("HEARTBEAT")
+        gcs.wait_sim(2.0)
+        gcs.close()
+    finally:
+        sim.stop()
+
+
+def test_streams_only_when_requested(sim_factory):
+    _sim, gcs = sim_factory(speedup=20)
+    gcs.wait_sim(3.0)
+    kinds = {m.get_type() for m in gcs.seen}
+    assert "HEARTBEAT" in kinds
+    assert not kinds & {"GLOBAL_POSITION_INT", "SYS_STATUS", "MISSION_CURRENT"}
+    # one message by interval ...
+    assert gcs.command(M.MAV_CMD_SET_MESSAGE_INTERVAL, M.MAVLINK_MSG_ID_SYS_STATUS, 200_000) == 0
+    gcs.wait("SYS_STATUS")
+    assert not any(m.get_type() == "GLOBAL_POSITION_INT" for m in gcs.seen)
+    # ... or a whole group by REQUEST_DATA_STREAM
+    gcs.conn.mav.request_data_stream_send(1, 1, M.MAV_DATA_STREAM_POSITION, 4, 1)
+    gpi = gcs.wait("GLOBAL_POSITION_INT")
+    assert gpi.lat == pytest.approx(HOME[0] * 1e7, abs=2)
+    assert gpi.relative_alt == 0
+
+
+def test_arming_needs_position_estimate(sim_factory):
+    sim, gcs = sim_factory(prearm_delay_s=42.0, speedup=100)
+    gcs.command(M.MAV_CMD_SET_MESSAGE_INTERVAL, M.MAVLINK_MSG_ID_SYS_STATUS, 500_000)
+    status = gcs.wait("SYS_STATUS")
+    assert not status.onboard_control_sensors_health & M.MAV_SYS_STATUS_PREARM_CHECK
+    assert gcs.command(M.MAV_CMD_COMPONENT_ARM_DISARM, 1) == M.MAV_RESULT_FAILED
+    gcs.seen_or_wait("STATUSTEXT", lambda m: m.text == "PreArm: Need Position Estimate")
+    gcs.wait_sim(42.5)
+    status = gcs.wait(
+        "SYS_STATUS", lambda m: m.onboard_control_sensors_health & M.MAV_SYS_STATUS_PREARM_CHECK
+    )
+    assert sim.sim_time_s >= 42.0
+    home = gcs.seen_or_wait("HOME_POSITION")
+    assert (home.latitude, home.longitude, home.altitude) == (307000000, 1210200000, 5000)
+    assert gcs.command(M.MAV_CMD_COMPONENT_ARM_DISARM, 1) == M.MAV_RESULT_ACCEPTED
+    gcs.wait("HEARTBEAT", lambda m: m.base_mode & M.MAV_MODE_FLAG_SAFETY_ARMED)
+
+
+def test_mission_upload_uses_mission_request_and_acks(sim_factory):
+    _sim, gcs = sim_factory()
+    wp = (
+        M.MAV_CMD_NAV_WAYPOINT,
+        M.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT,
+        0,
+        0,
+        0,
+        0,
+        30.701,
+        121.021,
+        30.0,
+    )
+    ack = upload(gcs, [TAKEOFF, wp])
+    assert ack.type == M.MAV_MISSION_ACCEPTED
+    gcs.seen_or_wait("STATUSTEXT", lambda m: m.text == "Flight plan received")
+    assert not any(m.get_type() == "MISSION_REQUEST_INT" for m in gcs.seen)
+    # read back: relative INT frame reads back as 3, home is the vehicle's
+    gcs.conn.mav.mission_request_list_send(1, 1, 0)
+    assert gcs.wait("MISSION_COUNT").count == 3
+    gcs.conn.mav.mission_request_int_send(1, 1, 2, 0)
+    item = gcs.wait("MISSION_ITEM_INT")
+    assert (item.frame, item.x, item.y) == (M.MAV_FRAME_GLOBAL_RELATIVE_ALT, 307010000, 1210210000)
+
+
+def test_upload_re_asks_each_second_then_cancels_after_8_s(sim_factory):
+    sim, gcs = sim_factory(speedup=10)
+    gcs.wait_sim(2.5)  # home set
+    upload(gcs, [TAKEOFF, TAKEOFF, TAKEOFF])
+    gcs.conn.mav.mission_count_send(1, 1, 2, 0)  # truncates at once
+    first = gcs.wait("MISSION_REQUEST", lambda m: m.seq == 0)
+    t0 = sim.sim_time_s
+    again = gcs.wait("MISSION_REQUEST", lambda m: m.seq == 0)
+    assert again is not first
+    ack = gcs.wait("MISSION_ACK", timeout_s=5)
+    elapsed = sim.sim_time_s - t0
+    assert ack.type == M.MAV_MISSION_OPERATION_CANCELLED
+    assert 7.0 <= elapsed <= 10.0
+    repeats = [m for m in gcs.seen if m.get_type() == "MISSION_REQUEST" and m.seq == 0]
+    assert 6 <= len(repeats) <= 10  # about one per simulated second
+    gcs.seen_or_wait("STATUSTEXT", lambda m: m.text == "Mission upload timeout")
+    assert len(sim.model.mission) == 2  # truncated by MISSION_COUNT, not restored
+
+
+def test_unsupported_frame_is_refused(sim_factory):
+    _sim, gcs = sim_factory()
+    bad = (M.MAV_CMD_NAV_WAYPOINT, M.MAV_FRAME_LOCAL_NED, 0, 0, 0, 0, 30.701, 121.021, 30.0)
+    gcs.conn.mav.mission_count_send(1, 1, 2, 0)
+    gcs.wait("MISSION_REQUEST", lambda m: m.seq == 0)
+    gcs.conn.mav.mission_item_int_send(
+        1, 1, 0, 0, 16, 0, 1, 0, 0, 0, 0, 307000000, 1210200000, 5, 0
+    )
+    gcs.wait("MISSION_REQUEST", lambda m: m.seq == 1)
+    cmd, frame, *_ = bad
+    gcs.conn.mav.mission_item_int_send(
+        1, 1, 1, frame, cmd, 0, 1, 0, 0, 0, 0, 307010000, 1210210000, 30, 0
+    )
+    assert gcs.wait("MISSION_ACK").type == M.MAV_MISSION_UNSUPPORTED_FRAME
+
+
+def test_auto_rules_on_the_ground(sim_factory):
+    _sim, gcs = sim_factory()
+    gcs.wait_sim(2.5)
+    wp = (M.MAV_CMD_NAV_WAYPOINT, REL, 0, 0, 0, 0, 30.701, 121.021, 30.0)
+    upload(gcs, [wp])
+    assert gcs.set_mode("AUTO") == M.MAV_RESULT_ACCEPTED  # disarmed: allowed
+    assert gcs.command(M.MAV_CMD_COMPONENT_ARM_DISARM, 1) == M.MAV_RESULT_FAILED
+    gcs.seen_or_wait("STATUSTEXT", lambda m: m.text == "Arm: AUTO mode not armable")
+    assert gcs.set_mode("GUIDED") == M.MAV_RESULT_ACCEPTED
+    assert gcs.command(M.MAV_CMD_COMPONENT_ARM_DISARM, 1) == M.MAV_RESULT_ACCEPTED
+    assert gcs.set_mode("AUTO") == M.MAV_RESULT_FAILED  # first item is not a takeoff
+    gcs.seen_or_wait("STATUSTEXT", lambda m: m.text == "Auto: Missing Takeoff Cmd")
+
+
+def test_guided_takeoff_land_and_auto_disarm(sim_factory):
+    sim, gcs = sim_factory(speedup=30)
+    gcs.wait_sim(2.5)
+    gcs.conn.mav.request_data_stream_send(1, 1, M.MAV_DATA_STREAM_POSITION, 5, 1)
+    assert gcs.set_mode("GUIDED") == 0
+    assert gcs.command(M.MAV_CMD_COMPONENT_ARM_DISARM, 1) == 0
+    assert gcs.command(M.MAV_CMD_NAV_TAKEOFF, 0, 0, 0, 0, 0, 0, 12.0) == 0
+    gcs.wait("GLOBAL_POSITION_INT", lambda m: m.relative_alt > 11_500, timeout_s=10)
+    assert gcs.set_mode("LAND") == 0
+    gcs.wait("HEARTBEAT", lambda m: not m.base_mode & M.MAV_MODE_FLAG_SAFETY_ARMED, timeout_s=15)
+    assert sim.model.alt_m == 0.0 and sim.model.landed
+
+
+def test_unattended_armed_copter_disarms_itself(sim_factory):
+    sim, gcs = sim_factory(speedup=30)
+    gcs.wait_sim(2.5)
+    gcs.set_mode("GUIDED")
+    gcs.command(M.MAV_CMD_COMPONENT_ARM_DISARM, 1)
+    armed_at = sim.sim_time_s
+    gcs.wait("HEARTBEAT", lambda m: not m.base_mode & M.MAV_MODE_FLAG_SAFETY_ARMED, timeout_s=10)
+    assert sim.sim_time_s - armed_at >= 9.5  # DISARM_DELAY 10 s
+
+
+def test_params_list_and_set(sim_factory):
+    sim, gcs = sim_factory()
+    gcs.conn.mav.param_request_list_send(1, 1)
+    first = gcs.wait("PARAM_VALUE")
+    assert first.param_count == len(sim.model.params)
+    gcs.conn.mav.param_set_send(1, 1, b"FENCE_RADIUS", 150.0, M.MAV_PARAM_TYPE_REAL32)
+    gcs.wait("PARAM_VALUE", lambda m: m.param_id == "FENCE_RADIUS" and m.param_value == 150.0)
+    assert sim.model.params["FENCE_RADIUS"] == 150.0
+    gcs.conn.mav.param_request_read_send(1, 1, b"BATT_CAPACITY", -1)
+    capacity = gcs.wait("PARAM_VALUE", lambda m: m.param_id == "BATT_CAPACITY")
+    assert capacity.param_value == pytest.approx(74.0 / 14.8 * 1000, abs=1)
+
+
+def test_fence_breach_triggers_rtl(sim_factory):
+    _sim, gcs = sim_factory(speedup=40, params={"FENCE_ENABLE": 1, "FENCE_ALT_MAX": 15})
+    gcs.wait_sim(2.5)
+    gcs.set_mode("GUIDED")
+    gcs.command(M.MAV_CMD_COMPONENT_ARM_DISARM, 1)
+    gcs.command(M.MAV_CMD_NAV_TAKEOFF, 0, 0, 0, 0, 0, 0, 25.0)
+    gcs.wait("STATUSTEXT", lambda m: m.text.startswith("Fence Breached"), timeout_s=10)
+    gcs.wait("HEARTBEAT", lambda m: m.custom_mode == MODES["RTL"])
+
+
+def test_two_clients_both_served(sim_factory):
+    sim, gcs = sim_factory()
+    other = Gcs(sim)
+    try:
+        other.wait("HEARTBEAT")
+        gcs.wait("HEARTBEAT")
+        # a command reply goes to the asker only
+        assert other.command(M.MAV_CMD_REQUEST_MESSAGE, M.MAVLINK_MSG_ID_AUTOPILOT_VERSION) == 0
+        other.seen_or_wait("AUTOPILOT_VERSION")
+        gcs.wait_sim(sim.sim_time_s + 2.0)
+        assert not any(m.get_type() == "AUTOPILOT_VERSION" for m in gcs.seen)
+        assert any(m.get_type() == "HEARTBEAT" for m in gcs.seen[-20:])
+    finally:
+        other.close()
