@@ -276,7 +276,9 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
     lap("sites")
     stops = detect_stops(pts, diameter_m=config.stop_diameter_m, min_duration_s=config.stop_min_duration_s)
     lap("stops")
-    loaded, has_load, lift = loaded_state(pts, codes)
+    loaded, has_load, lift = loaded_state(
+        pts, codes, t, sensor_min_duration_s=config.sensor_min_duration_s
+    )
     n_codes = int(codes.max()) + 1
     has_lift = np.zeros(n_codes, dtype=bool)
     if lift.any():

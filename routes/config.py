@@ -56,6 +56,7 @@ _LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "hotspot_radius_m": (0.0, False),
     "hotspot_min_vehicles": (2.0, True),
     "max_speed_kmh": (0.0, False),
+    "sensor_min_duration_s": (0.0, True),
     "evidence_max_points": (2.0, True),
 }
 
@@ -99,6 +100,9 @@ class AuditConfig:
         Distinct trucks needed for a ``dump_hotspot``.
     max_speed_kmh : float, default 150
         Points implying a faster jump are teleport outliers (used when preparing).
+    sensor_min_duration_s : float, default 120
+        A ``load`` reading that holds for less time before the sensor says
+        otherwise is a glitch, seconds.
     evidence_max_points : int, default 40
         Longest track piece written into an alert's evidence, points.
     timezone : str or None, default None
@@ -122,6 +126,7 @@ class AuditConfig:
     hotspot_radius_m: float = 150.0
     hotspot_min_vehicles: int = 3
     max_speed_kmh: float = 150.0
+    sensor_min_duration_s: float = 120.0
     evidence_max_points: int = 40
     timezone: str | None = None
 

@@ -99,11 +99,20 @@ def site_index(
 # --------------------------------------------------------------------------- sensors
 
 
-def loaded_state(points: pd.DataFrame, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def loaded_state(
+    points: pd.DataFrame,
+    codes: np.ndarray,
+    t: np.ndarray,
+    *,
+    sensor_min_duration_s: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (loaded per point, has_load per vehicle code, lift per point).
 
-    ``loaded`` is 1.0 / 0.0 from the ``load`` column carried forward within each
-    vehicle (NaN before the first reading or without a sensor); ``lift`` is a bool
+    ``loaded`` is 1.0 / 0.0 from the ``load`` column (``half`` and ``full`` are
+    loaded) carried forward within each vehicle (NaN before the first reading or
+    without a sensor). A reading that holds for less than ``sensor_min_duration_s``
+    before the sensor says otherwise is a glitch and is ignored (real loads and
+    unloads last far longer; terminals do send odd values). ``lift`` is a bool
     array (True where the body is raised).
     """
     n = len(points)
@@ -114,8 +123,28 @@ def loaded_state(points: pd.DataFrame, codes: np.ndarray) -> tuple[np.ndarray, n
     else:
         loaded = np.full(n, np.nan)
     has = np.zeros(n_codes, dtype=bool)
+    iv = np.flatnonzero(~np.isnan(loaded))
+    if len(iv):
+        has[np.unique(codes[iv])] = True
+        vals = loaded[iv]
+        c = codes[iv]
+        tv = t[iv]
+        # runs of one state among the readings of one vehicle
+        new = np.ones(len(iv), dtype=bool)
+        new[1:] = (vals[1:] != vals[:-1]) | (c[1:] != c[:-1])
+        first = np.flatnonzero(new)
+        nxt = np.r_[first[1:], len(iv)]
+        last_of_vehicle = np.r_[c[first[1:]] != c[first[:-1]], True]
+        end_t = np.where(last_of_vehicle, tv[nxt - 1], tv[np.clip(nxt, 0, len(iv) - 1)])
+        short = (end_t - tv[first]) < sensor_min_duration_s
+        # the last state of a vehicle is kept (nothing contradicts it)
+        short &= ~last_of_vehicle
+        run_id = np.cumsum(new) - 1
+        vals = np.where(short[run_id], np.nan, vals)
+        vals = pd.Series(vals).groupby(c).ffill().to_numpy(dtype=np.float64)
+        loaded = np.full(n, np.nan)
+        loaded[iv] = vals
     if n:
-        has[np.unique(codes[~np.isnan(loaded)])] = True
         loaded = pd.Series(loaded).groupby(codes).ffill().to_numpy(dtype=np.float64)
     if "lift" in points.columns:
         lift = pd.to_numeric(points["lift"], errors="coerce").to_numpy(dtype=np.float64) >= 0.5
