@@ -85,21 +85,47 @@ def drop_teleports(
     if n < 2:
         return kept, ~kept
 
-    vcode = pd.factorize(points[key_col], sort=False)[0].astype("int64")
+    keys = points[key_col]
+    if isinstance(keys.dtype, pd.CategoricalDtype):
+        vcode = keys.cat.codes.to_numpy()
+    else:
+        vcode = pd.factorize(keys, sort=False)[0]
     t_ns = _time_ns(points["time"])
-    order = np.lexsort((t_ns, vcode))
     x_all, y_all = _distance_m(points)
-    x_s, y_s, t_s, v_s = x_all[order], y_all[order], t_ns[order] / 1e9, vcode[order]
+    if _is_grouped_sorted(vcode, t_ns):  # the canonical points frame: no reorder needed
+        order = None
+        x_s, y_s, t_s, v_s = x_all, y_all, t_ns, vcode
+    else:
+        order = np.lexsort((t_ns, vcode))
+        x_s, y_s, t_s, v_s = x_all[order], y_all[order], t_ns[order], vcode[order]
     limit_ms = max_speed_kmh / 3.6
     alive = np.ones(n, dtype=bool)
     for _ in range(int(max_passes)):
-        idx = np.flatnonzero(alive)
-        bad = _teleports(x_s[idx], y_s[idx], t_s[idx], v_s[idx], limit_ms, min_jump_m)
+        if alive.all():
+            idx = None
+            bad = _teleports(x_s, y_s, t_s, v_s, limit_ms, min_jump_m)
+        else:
+            idx = np.flatnonzero(alive)
+            bad = _teleports(x_s[idx], y_s[idx], t_s[idx], v_s[idx], limit_ms, min_jump_m)
         if not bad.any():
             break
-        alive[idx[bad]] = False
-    kept[order] = alive
+        alive[np.flatnonzero(bad) if idx is None else idx[bad]] = False
+    if order is None:
+        kept = alive
+    else:
+        kept[order] = alive
     return kept, ~kept
+
+
+def _is_grouped_sorted(vcode: np.ndarray, t_ns: np.ndarray) -> bool:
+    """True when each vehicle's rows are contiguous and in time order."""
+    if len(vcode) < 2:
+        return True
+    change = vcode[1:] != vcode[:-1]
+    if np.any(~change & (t_ns[1:] < t_ns[:-1])):
+        return False
+    # contiguous groups: as many runs as distinct vehicles
+    return int(change.sum()) + 1 == len(np.unique(vcode))
 
 
 def _time_ns(times: pd.Series) -> np.ndarray:
@@ -118,12 +144,12 @@ def _teleports(x: np.ndarray, y: np.ndarray, t: np.ndarray, v: np.ndarray,
         return bad
     same = v[1:] == v[:-1]                    # pair i → i+1 within one vehicle
     d = np.hypot(np.diff(x), np.diff(y))      # step i → i+1 (m)
-    dt = np.diff(t)                           # s
+    dt = np.diff(t) / 1e9                     # s (t in ns)
     with np.errstate(divide="ignore", invalid="ignore"):
         fast = same & (d > min_jump_m) & ((dt <= 0) | (d > limit_ms * dt))
         # prev → next skipping point i (i in 1..n-2)
         d2 = np.hypot(x[2:] - x[:-2], y[2:] - y[:-2])
-        dt2 = t[2:] - t[:-2]
+        dt2 = (t[2:] - t[:-2]) / 1e9
         plausible2 = (v[2:] == v[:-2]) & (d2 <= np.maximum(limit_ms * dt2, min_jump_m))
         # step plausibility for the boundary rule
         plausible = same & ~fast

@@ -174,7 +174,8 @@ def prepare(
             "load": src["load"],
             "lift": src["lift"].astype("float64"),
             "src_row": src["src_row"].astype("int64"),
-        }
+        },
+        copy=False,  # unchanged columns share memory with raw.tracks (copy-on-write)
     )
 
     kept, rejected = drop_teleports(points, max_speed_kmh=max_speed_kmh, min_jump_m=min_jump_m)
@@ -184,10 +185,14 @@ def prepare(
     if n_tele:
         bad = points.loc[rejected]
         file = str(raw.stats.get("tracks_file", "tracks.csv"))
-        values = (bad["lon"].map("{:.6f}".format) + "," + bad["lat"].map("{:.6f}".format))
+        values = np.array([f"{a:.6f},{b:.6f}" for a, b in
+                           zip(src["lon"].to_numpy()[rejected], src["lat"].to_numpy()[rejected],
+                               strict=True)],
+                          dtype=object)
         tele = make_rejects(
-            file, bad["src_row"].to_numpy(), "lon,lat", values.to_numpy(dtype=object),
-            f"teleport: jump from and back to the track faster than {max_speed_kmh:g} km/h",
+            file, bad["src_row"].to_numpy(), "lon,lat", values,
+            f"teleport: jump from and back to the track faster than {max_speed_kmh:g} km/h "
+            f"(value in {raw.coord_system})",
             ACTION_DROPPED,
         )
         rejects = concat_rejects([rejects, tele])

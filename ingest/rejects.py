@@ -60,16 +60,14 @@ def empty_rejects() -> pd.DataFrame:
 
 
 def _as_text(values: Sequence[object] | np.ndarray | pd.Series) -> np.ndarray:
-    """Render offending values as short strings ('' for missing)."""
-    ser = pd.Series(np.asarray(values, dtype=object), dtype=object)
-    missing = ser.isna().to_numpy()
-    out = ser.astype(str).to_numpy(dtype=object)
-    out[missing] = ""
-    # Keep the frame small even when a field holds a huge value.
-    long = pd.Series(out, dtype=object).str.len().to_numpy() > 200
-    if long.any():
-        out[long] = [v[:197] + "..." for v in out[long]]
-    return out
+    """Render offending values as short strings ('' for missing, cut at 200 chars)."""
+    arr = np.asarray(values, dtype=object).ravel()
+    missing = pd.isna(arr)
+    return np.array(
+        ["" if m else (v if type(v) is str else str(v))[:200]
+         for v, m in zip(arr, missing, strict=True)],
+        dtype=object,
+    )
 
 
 def make_rejects(

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -207,12 +208,14 @@ def _numeric(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         vals = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False).astype("float64")
         vals[missing] = np.nan
         return vals, missing, np.zeros(len(vals), dtype=bool)
-    col = _blank_to_null(_to_string(col))
-    missing = _null_mask(col)
+    col = _to_string(col)
     try:  # fast path: every non-empty cell is a plain number
         vals = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False).astype("float64")
+        missing = _null_mask(col)
         bad = np.zeros(len(vals), dtype=bool)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        col = _blank_to_null(col)
+        missing = _null_mask(col)
         ser = pd.Series(col.to_numpy(zero_copy_only=False), dtype=object)
         vals = pd.to_numeric(ser, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
         bad = ~missing & np.isnan(vals)
@@ -296,36 +299,97 @@ def parse_times(
         status[bad] = _T_BAD
         status[missing] = _T_MISSING
     else:
-        col = _blank_to_null(_to_string(col))
-        missing = _null_mask(col)
-        is_num = np.asarray(
-            pc.fill_null(pc.match_substring_regex(col, _NUMBER_RE), False)
-            .to_numpy(zero_copy_only=False), dtype=bool)
-        has_off = np.asarray(
-            pc.fill_null(pc.match_substring_regex(col, _OFFSET_RE), False)
-            .to_numpy(zero_copy_only=False), dtype=bool)
-        ns = np.full(n, _NAT, dtype="int64")
-        if is_num.any():
-            part = col if is_num.all() else col.filter(pa.array(is_num))
-            secs = pc.cast(part, pa.float64()).to_numpy(zero_copy_only=False)
-            ns[is_num] = _epoch_to_ns(np.asarray(secs, dtype="float64"))[0]
-        iso = ~missing & ~is_num
-        for mask, aware in ((iso & has_off, True), (iso & ~has_off, False)):
-            if not mask.any():
-                continue
-            part = col if mask.all() else col.filter(pa.array(mask))
-            parsed = pd.to_datetime(pd.Series(part.to_pandas()), format="ISO8601",
-                                    utc=aware, errors="coerce")
-            vals = _dt_to_ns(parsed)
-            ns[mask] = vals if aware else _localize(vals, timezone)
-        nat = ns == _NAT
-        status[nat] = _T_BAD
+        ns, missing = _parse_text_times(_to_string(col), timezone)
+        status[ns == _NAT] = _T_BAD
         status[missing] = _T_MISSING
     ok = status == _T_OK
     out_of_range = ok & ((ns < _MIN_TIME_NS) | (ns >= _MAX_TIME_NS))
     status[out_of_range] = _T_RANGE
     ns = np.where(status == _T_OK, ns, _NAT)
     return ns.astype("int64"), status
+
+
+_FAST_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S")
+
+
+def _strptime_pass(col: pa.ChunkedArray, todo: np.ndarray, ns: np.ndarray, *,
+                   aware: bool) -> np.ndarray:
+    """Parse ``col[todo]`` with the whole-second formats (Arrow C++); fill ``ns``.
+
+    Returns the mask of rows parsed; ``todo`` is updated in place.
+    """
+    done = np.zeros(len(col), dtype=bool)
+    for fmt in _FAST_FORMATS:
+        if not todo.any():
+            break
+        sub = col if todo.all() else col.filter(pa.array(todo))
+        res = pc.strptime(sub, format=fmt + ("%z" if aware else ""), unit="ns",
+                          error_is_null=True)
+        got = ~_null_mask(res)
+        if got.any():
+            pos = np.flatnonzero(todo)[got]
+            vals = np.asarray(pc.cast(res, pa.int64()).to_numpy(zero_copy_only=False))
+            ns[pos] = vals[got]
+            todo[pos] = False
+            done[pos] = True
+    return done
+
+
+def _parse_text_times(col: pa.ChunkedArray, timezone: str) -> tuple[np.ndarray, np.ndarray]:
+    """Text times → (UTC ns with NaT, missing mask).
+
+    Fast path first: the common whole-second ISO forms without offset are parsed
+    by Arrow in one pass; only what remains is classified (epoch number, ISO
+    with offset, other ISO forms) by regular expressions.
+    """
+    n = len(col)
+    ns = np.full(n, _NAT, dtype="int64")
+    missing = _null_mask(col)
+    todo = ~missing
+    naive = _strptime_pass(col, todo, ns, aware=False)
+    if todo.any():
+        pos = np.flatnonzero(todo)
+        part = _blank_to_null(col.filter(pa.array(todo)))
+        blank = _null_mask(part)
+        missing[pos[blank]] = True
+        is_num = np.asarray(pc.fill_null(pc.match_substring_regex(part, _NUMBER_RE), False)
+                            .to_numpy(zero_copy_only=False), dtype=bool)
+        has_off = np.asarray(pc.fill_null(pc.match_substring_regex(part, _OFFSET_RE), False)
+                             .to_numpy(zero_copy_only=False), dtype=bool)
+        if is_num.any():
+            secs = pc.cast(part.filter(pa.array(is_num)), pa.float64())
+            ns[pos[is_num]] = _epoch_to_ns(
+                np.asarray(secs.to_numpy(zero_copy_only=False), dtype="float64"))[0]
+        for mask, aware in ((~blank & ~is_num & has_off, True),
+                            (~blank & ~is_num & ~has_off, False)):
+            if mask.any():
+                sub = part.filter(pa.array(mask))
+                ns[pos[mask]] = _parse_iso(sub, aware=aware)
+                if not aware:
+                    naive[pos[mask]] = True
+    naive &= ns != _NAT
+    if naive.any():
+        ns[naive] = _localize(ns[naive], timezone)
+    return ns, missing
+
+
+def _parse_iso(part: pa.ChunkedArray, *, aware: bool) -> np.ndarray:
+    """ISO 8601 text → int64 ns (UTC if ``aware``, else wall clock); NaT where unparsed.
+
+    Whole-second values go through Arrow's C++ ``strptime`` (fast path); the rest
+    (fractions, week dates, other ISO forms) through pandas' ISO 8601 parser.
+    """
+    n = len(part)
+    ns = np.full(n, _NAT, dtype="int64")
+    todo = np.ones(n, dtype=bool)
+    _strptime_pass(part, todo, ns, aware=aware)
+    if not todo.any():
+        return ns
+    sub = part if todo.all() else part.filter(pa.array(todo))
+    parsed = pd.to_datetime(pd.Series(sub.to_numpy(zero_copy_only=False), dtype=object),
+                            format="ISO8601", utc=aware, errors="coerce")
+    ns[todo] = _dt_to_ns(parsed)
+    return ns
 
 
 def _dt_to_ns(parsed: pd.Series) -> np.ndarray:
@@ -388,11 +452,20 @@ def _match_columns(names: list[str], file: str, required: tuple[str, ...],
     return {c: lookup[c] for c in (*required, *optional) if c in lookup}
 
 
-def read_table_columns(
+class _RetryEncodingError(Exception):
+    """Internal: the CSV is not UTF-8 after all; read it again as GB18030."""
+
+
+_PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+_BATCH_ROWS = 1 << 18
+_BLOCK_BYTES = 1 << 24
+
+
+def open_table(
     path: Path, required: tuple[str, ...], optional: tuple[str, ...],
-    *, dictionary: tuple[str, ...] = (),
-) -> tuple[dict[str, pa.ChunkedArray], int]:
-    """Read the wanted columns of a CSV or Parquet file as pyarrow arrays.
+    *, dictionary: tuple[str, ...] = (), encoding: str | None = None,
+) -> tuple[list[str], Iterator[dict[str, pa.Array]]]:
+    """Open a CSV or Parquet file and stream the wanted columns in batches.
 
     CSV cells are read as text (``dictionary`` columns dictionary-encoded),
     with empty cells as null; Parquet columns keep their types.
@@ -406,6 +479,87 @@ def read_table_columns(
         Canonical column names; header names match case-insensitively.
     dictionary : tuple of str
         Columns to dictionary-encode (vehicle ids).
+    encoding : str, optional
+        Force a CSV encoding (default: sniffed from the first 64 KiB).
+
+    Returns
+    -------
+    (list of str, iterator of dict)
+        The canonical names present, and batches mapping them to arrays.
+
+    Raises
+    ------
+    SchemaError
+        If the file cannot be parsed or lacks a required column.
+    """
+    file = path.name
+    if path.suffix.lower() in _PARQUET_SUFFIXES:
+        try:
+            pfile = pq.ParquetFile(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise SchemaError(f"{file}: not a readable Parquet file ({exc})") from exc
+        mapping = _match_columns(list(pfile.schema_arrow.names), file, required, optional)
+
+        def parquet_batches() -> Iterator[dict[str, pa.Array]]:
+            got = False
+            for batch in pfile.iter_batches(batch_size=_BATCH_ROWS,
+                                            columns=list(mapping.values())):
+                got = True
+                yield {canon: batch.column(actual) for canon, actual in mapping.items()}
+            if not got:
+                empty = pfile.schema_arrow.empty_table()
+                yield {canon: empty.column(actual) for canon, actual in mapping.items()}
+
+        return list(mapping), parquet_batches()
+    header, delimiter, sniffed = _sniff_header(path)
+    encoding = encoding or sniffed
+    mapping = _match_columns(header, file, required, optional)
+    wanted = set(mapping.values())
+    types = {
+        name: (pa.dictionary(pa.int32(), pa.string())
+               if any(mapping.get(d) == name for d in dictionary) else pa.string())
+        for name in header if name in wanted
+    }
+    read_opts = pacsv.ReadOptions(encoding=encoding, block_size=_BLOCK_BYTES)
+    parse_opts = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False)
+    conv_opts = pacsv.ConvertOptions(
+        column_types=types, include_columns=list(mapping.values()),
+        null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True,
+    )
+
+    def csv_batches() -> Iterator[dict[str, pa.Array]]:
+        try:
+            reader = pacsv.open_csv(path, read_options=read_opts, parse_options=parse_opts,
+                                    convert_options=conv_opts)
+            got = False
+            for batch in reader:
+                got = True
+                yield {canon: batch.column(actual) for canon, actual in mapping.items()}
+            if not got:
+                yield {canon: pa.array([], type=types[actual])
+                       for canon, actual in mapping.items()}
+        except pa.ArrowInvalid as exc:
+            if encoding.replace("-", "").lower() == "utf8" and "UTF8" in str(exc).upper():
+                raise _RetryEncodingError(str(exc)) from exc
+            raise SchemaError(f"{file}: cannot parse the CSV ({exc})") from exc
+
+    return list(mapping), csv_batches()
+
+
+def read_table_columns(
+    path: Path, required: tuple[str, ...], optional: tuple[str, ...],
+    *, dictionary: tuple[str, ...] = (),
+) -> tuple[dict[str, pa.ChunkedArray], int]:
+    """Read the wanted columns of a CSV or Parquet file whole (small files).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file (see :func:`open_table`).
+    required, optional : tuple of str
+        Canonical column names; header names match case-insensitively.
+    dictionary : tuple of str
+        Columns to dictionary-encode.
 
     Returns
     -------
@@ -417,45 +571,16 @@ def read_table_columns(
     SchemaError
         If the file cannot be parsed or lacks a required column.
     """
-    file = path.name
-    if path.suffix.lower() in (".parquet", ".pq", ".parq"):
+    for encoding in (None, "gb18030"):
+        names, batches = open_table(path, required, optional, dictionary=dictionary,
+                                    encoding=encoding)
         try:
-            schema = pq.read_schema(path)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise SchemaError(f"{file}: not a readable Parquet file ({exc})") from exc
-        mapping = _match_columns(list(schema.names), file, required, optional)
-        table = pq.read_table(path, columns=list(mapping.values()))
-        cols = {canon: table.column(actual) for canon, actual in mapping.items()}
-        return cols, table.num_rows
-    header, delimiter, encoding = _sniff_header(path)
-    mapping = _match_columns(header, file, required, optional)
-    wanted = set(mapping.values())
-    types = {
-        name: (pa.dictionary(pa.int32(), pa.string())
-               if any(mapping.get(d) == name for d in dictionary) else pa.string())
-        for name in header if name in wanted
-    }
-    read_opts = pacsv.ReadOptions(encoding=encoding, block_size=1 << 24)
-    parse_opts = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False)
-    conv_opts = pacsv.ConvertOptions(
-        column_types=types, include_columns=list(mapping.values()),
-        null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True,
-    )
-    try:
-        table = pacsv.read_csv(path, read_options=read_opts, parse_options=parse_opts,
-                               convert_options=conv_opts)
-    except pa.ArrowInvalid as exc:
-        if encoding == "utf-8" and "UTF8" in str(exc).upper():
-            read_opts = pacsv.ReadOptions(encoding="gb18030", block_size=1 << 24)
-            try:
-                table = pacsv.read_csv(path, read_options=read_opts, parse_options=parse_opts,
-                                       convert_options=conv_opts)
-            except pa.ArrowInvalid as exc2:
-                raise SchemaError(f"{file}: cannot parse the CSV ({exc2})") from exc2
-        else:
-            raise SchemaError(f"{file}: cannot parse the CSV ({exc})") from exc
-    cols = {canon: table.column(actual) for canon, actual in mapping.items()}
-    return cols, table.num_rows
+            parts = list(batches)
+        except _RetryEncodingError:
+            continue
+        cols = {name: pa.chunked_array([p[name] for p in parts]) for name in names}
+        return cols, len(cols[names[0]])
+    raise SchemaError(f"{path.name}: cannot decode the file as UTF-8 or GB18030")
 
 
 def _texts(col: pa.ChunkedArray, mask: np.ndarray) -> np.ndarray:
@@ -488,20 +613,29 @@ def _vehicle_column(col: pa.ChunkedArray) -> pd.Series:
     return ser
 
 
+def _lookup(col: pa.ChunkedArray, table: dict[str, float]) -> tuple[np.ndarray, np.ndarray,
+                                                                  np.ndarray]:
+    """Map text cells through ``table`` (keys stripped, lower-case) via a dictionary encoding.
+
+    Returns (values as float, NaN where missing or bad; missing mask; bad mask).
+    Only the distinct cells are looked at in Python.
+    """
+    enc = pc.dictionary_encode(_to_string(col)).combine_chunks()
+    words = [None if v is None else v.strip().lower() for v in enc.dictionary.to_pylist()]
+    # Per distinct cell: value, or NaN; status 0 ok, 1 missing, 2 bad. Last slot = null cell.
+    lut_val = np.array([table.get(w, np.nan) if w else np.nan for w in words] + [np.nan])
+    lut_status = np.array([(0 if w in table else 2) if w else 1 for w in words] + [1],
+                          dtype="int8")
+    idx = enc.indices.fill_null(len(words)).to_numpy(zero_copy_only=False).astype("int64")
+    status = lut_status[idx]
+    return lut_val[idx], status == 1, status == 2
+
+
 def _load_column(col: pa.ChunkedArray) -> tuple[pd.Categorical, np.ndarray, np.ndarray]:
     """Load states: (categorical empty/half/full, missing mask, bad mask)."""
-    text = _blank_to_null(_to_string(col))
-    missing = _null_mask(text)
-    enc = pc.dictionary_encode(pc.utf8_lower(text)).combine_chunks()
-    dict_vals = enc.dictionary.to_pylist()
-    lut = np.array([LOAD_VALUES.index(_LOAD_ALIASES[v]) if v in _LOAD_ALIASES else -2
-                    for v in dict_vals] + [-1], dtype="int64")
-    idx = enc.indices.to_numpy(zero_copy_only=False)
-    idx = np.where(missing, len(dict_vals), np.nan_to_num(idx, nan=len(dict_vals))).astype(
-        "int64")
-    codes = lut[idx]
-    bad = codes == -2
-    codes[bad] = -1
+    table = {k: float(LOAD_VALUES.index(v)) for k, v in _LOAD_ALIASES.items()}
+    vals, missing, bad = _lookup(col, table)
+    codes = np.where(np.isnan(vals), -1, vals).astype("int64")
     return pd.Categorical.from_codes(codes, categories=list(LOAD_VALUES)), missing, bad
 
 
@@ -510,35 +644,170 @@ def _lift_column(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     if pa.types.is_boolean(col.type) or pa.types.is_integer(col.type) \
             or pa.types.is_floating(col.type):
         vals, missing, bad = _numeric(col)
-    else:
-        text = _blank_to_null(_to_string(col))
-        missing = _null_mask(text)
-        enc = pc.dictionary_encode(pc.utf8_lower(text)).combine_chunks()
-        dict_vals = enc.dictionary.to_pylist()
-        lut = np.array([_LIFT_ALIASES.get(v, -1.0) for v in dict_vals] + [np.nan])
-        idx = enc.indices.to_numpy(zero_copy_only=False)
-        idx = np.where(missing, len(dict_vals), np.nan_to_num(idx, nan=len(dict_vals)))
-        vals = lut[idx.astype("int64")]
-        bad = vals == -1.0
-        vals[bad] = np.nan
-        return vals, missing, bad
-    bad = bad | (~missing & ~np.isin(vals, (0.0, 1.0)))
-    vals = np.where(bad, np.nan, vals)
-    return vals, missing, bad
+        bad = bad | (~missing & ~np.isin(vals, (0.0, 1.0)))
+        return np.where(bad, np.nan, vals), missing, bad
+    return _lookup(col, _LIFT_ALIASES)
 
 
-def tracks_from_table(
-    cols: dict[str, pa.ChunkedArray], rows_read: int, *, file: str, timezone: str,
+def _sort_order(key: np.ndarray, t_ns: np.ndarray) -> np.ndarray:
+    """Stable order by (key, time): one int64 sort of key·2⁴³ + milliseconds when it fits."""
+    n = len(key)
+    if n == 0:
+        return np.zeros(0, dtype="int64")
+    t_min = int(t_ns.min())
+    span_ms = (int(t_ns.max()) - t_min) // 1_000_000
+    if int(key.max()) < (1 << 20) and span_ms < (1 << 43):
+        combined = (key.astype("int64") << 43) | ((t_ns - t_min) // 1_000_000)
+        order = np.argsort(combined, kind="stable")
+        k, t = key[order], t_ns[order]
+        # Sub-millisecond differences may be out of order: check, else fall back.
+        if not np.any((k[1:] == k[:-1]) & (t[1:] < t[:-1])):
+            return order
+    return np.lexsort((t_ns, key))
+
+
+def _take_categorical(cat: pd.Categorical, idx: np.ndarray) -> pd.Categorical:
+    """``cat[idx]`` without unused categories, working on codes only."""
+    codes = np.asarray(cat.codes)[idx].astype("int64")
+    ncat = len(cat.categories)
+    used = np.bincount(codes[codes >= 0], minlength=ncat) > 0
+    remap = np.cumsum(used) - 1
+    new_codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1)
+    return pd.Categorical.from_codes(new_codes, categories=cat.categories[used])
+
+
+# Status codes of a numeric cell.
+_S_OK, _S_MISSING, _S_TEXT, _S_NONFINITE, _S_RANGE = 0, 1, 2, 3, 4
+
+
+def _num_status(col: pa.ChunkedArray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers with a status per cell (ok, missing, text, non-finite, out of [lo, hi])."""
+    vals, missing, bad = _numeric(col)
+    status = np.zeros(len(vals), dtype="int8")
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(vals)
+        status[~finite] = _S_NONFINITE
+        status[finite & ((vals < lo) | (vals > hi))] = _S_RANGE
+    status[bad] = _S_TEXT
+    status[missing] = _S_MISSING
+    vals[status != _S_OK] = np.nan
+    return vals, status
+
+
+class _Collector:
+    """Convert batches of raw columns into compact arrays, keeping bad cells' text."""
+
+    def __init__(self, timezone: str, optional: set[str]) -> None:
+        self.timezone = timezone
+        self.optional = optional
+        self.n = 0
+        self.vid: list[pa.Array] = []
+        self.arrays: dict[str, list[np.ndarray]] = {}
+        self.texts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+
+    def _put(self, name: str, values: np.ndarray) -> None:
+        self.arrays.setdefault(name, []).append(values)
+
+    def _keep_text(self, field: str, col: pa.ChunkedArray, mask: np.ndarray,
+                   rows: np.ndarray) -> None:
+        if mask.any():
+            self.texts.setdefault(field, []).append((rows[mask], _texts(col, mask)))
+
+    def add(self, cols: dict[str, pa.ChunkedArray]) -> None:
+        n = len(cols["vehicle_id"])
+        rows = np.arange(self.n + 1, self.n + n + 1, dtype="int64")
+        self.n += n
+        vid = cols["vehicle_id"]
+        if not pa.types.is_dictionary(vid.type):
+            vid = pc.dictionary_encode(_to_string(vid))
+        self.vid.extend(vid.chunks)
+        ns, tstat = parse_times(cols["time"], self.timezone)
+        self._put("time", ns)
+        self._put("time_status", tstat)
+        self._keep_text("time", cols["time"], tstat >= _T_BAD, rows)
+        for name, lo, hi in (("lon", -180.0, 180.0), ("lat", -90.0, 90.0),
+                             ("speed_kmh", 0.0, _MAX_SPEED_KMH), ("heading_deg", 0.0, 360.0)):
+            if name not in cols:
+                continue
+            vals, status = _num_status(cols[name], lo, hi)
+            self._put(name, vals)
+            self._put(name + "_status", status)
+            self._keep_text(name, cols[name], status >= _S_TEXT, rows)
+        if "load" in cols:
+            load, _missing, bad = _load_column(cols["load"])
+            self._put("load", np.asarray(load.codes, dtype="int8"))
+            self._keep_text("load", cols["load"], bad, rows)
+        if "lift" in cols:
+            lift, _missing, bad = _lift_column(cols["lift"])
+            self._put("lift", lift)
+            self._keep_text("lift", cols["lift"], bad, rows)
+
+    def column(self, name: str, fill: float | int, dtype: str) -> np.ndarray:
+        parts = self.arrays.pop(name, None)
+        if not parts:
+            return np.full(self.n, fill, dtype=dtype)
+        return np.concatenate(parts).astype(dtype, copy=False)
+
+    def text_lookup(self, field: str) -> pd.Series:
+        parts = self.texts.get(field, [])
+        if not parts:
+            return pd.Series([], dtype=object, index=pd.Index([], dtype="int64"))
+        return pd.Series(np.concatenate([p[1] for p in parts]),
+                         index=np.concatenate([p[0] for p in parts]), dtype=object)
+
+
+def tracks_from_batches(
+    batches: Iterable[dict[str, pa.ChunkedArray | pa.Array]],
+    *,
+    file: str,
+    timezone: str,
+    optional: Iterable[str] = OPTIONAL_COLUMNS,
     progress: Progress = None,
 ) -> TracksResult:
-    """Validate raw track columns into the tracks frame.
+    """Validate raw track columns, batch by batch, into the tracks frame.
+
+    Each batch is converted to compact arrays at once (its text is then
+    freed), so peak memory stays near the size of the final frame.
 
     Parameters
     ----------
-    cols : dict of str to pyarrow.ChunkedArray
+    batches : iterable of dict of str to pyarrow array
+        Consecutive row batches; each maps canonical column names (at least
+        :data:`REQUIRED_COLUMNS`) to arrays of any type.
+    file : str
+        File name used in rejects.
+    timezone : str
+        IANA zone of times written without an offset.
+    optional : iterable of str
+        The optional columns the file has (``has_load`` / ``has_lift`` come from it).
+    progress : callable, optional
+        Receives short stage messages.
+
+    Returns
+    -------
+    TracksResult
+    """
+    present = set(optional)
+    col = _Collector(timezone, present)
+    for batch in batches:
+        col.add({k: _as_chunked(v) for k, v in batch.items()})
+        if progress:
+            progress(f"{file}: converted {col.n:,} rows")
+    return _assemble(col, file=file, present=present, progress=progress)
+
+
+def tracks_from_table(
+    cols: dict[str, pa.ChunkedArray | pa.Array], rows_read: int | None = None, *, file: str,
+    timezone: str, progress: Progress = None,
+) -> TracksResult:
+    """Validate raw track columns (one batch) into the tracks frame.
+
+    Parameters
+    ----------
+    cols : dict of str to pyarrow array
         Columns by canonical name (at least :data:`REQUIRED_COLUMNS`), any types.
-    rows_read : int
-        Number of data rows.
+    rows_read : int, optional
+        Number of data rows (checked against the columns when given).
     file : str
         File name used in rejects.
     timezone : str
@@ -550,107 +819,112 @@ def tracks_from_table(
     -------
     TracksResult
     """
-    n = int(rows_read)
+    if rows_read is not None and len(cols["vehicle_id"]) != rows_read:
+        raise ValueError(f"rows_read={rows_read} but the columns have {len(cols['vehicle_id'])}")
+    return tracks_from_batches([cols], file=file, timezone=timezone,
+                               optional=[c for c in OPTIONAL_COLUMNS if c in cols],
+                               progress=progress)
+
+
+def _assemble(col: _Collector, *, file: str, present: set[str],
+              progress: Progress) -> TracksResult:
+    n = col.n
     src_row = np.arange(1, n + 1, dtype="int64")
     rejects: list[pd.DataFrame] = []
     dropped = np.zeros(n, dtype=bool)
 
-    def drop(mask: np.ndarray, field: str, col: pa.ChunkedArray | None, reason: str | np.ndarray,
-             values: np.ndarray | None = None) -> None:
+    def drop(mask: np.ndarray, field: str, reason: str, values: np.ndarray | None = None) -> None:
         new = mask & ~dropped
         if not new.any():
             return
-        vals = values[new] if values is not None else _texts(col, new)
-        why = reason[new] if isinstance(reason, np.ndarray) else reason
-        rejects.append(make_rejects(file, src_row[new], field, vals, why, ACTION_DROPPED))
+        if values is None:
+            vals = col.text_lookup(field).reindex(src_row[new]).to_numpy(dtype=object)
+        else:
+            vals = values if len(values) == int(new.sum()) else values[new]
+        rejects.append(make_rejects(file, src_row[new], field, vals, reason, ACTION_DROPPED))
         dropped[new] = True
 
     # vehicle_id ------------------------------------------------------------------
-    vid = _vehicle_column(cols["vehicle_id"])
+    if col.vid:
+        vid_arr = pa.chunked_array(col.vid)
+    else:
+        vid_arr = pa.chunked_array([], type=pa.dictionary(pa.int32(), pa.string()))
+    col.vid = []
+    vid = _vehicle_column(vid_arr)
+    del vid_arr
     vkey = normalize_plate(vid)
     vid_missing = vid.isna().to_numpy()
-    drop(vid_missing, "vehicle_id", cols["vehicle_id"], "missing vehicle_id")
+    drop(vid_missing, "vehicle_id", "missing vehicle_id", np.full(n, "", dtype=object))
     key_empty = vkey.isna().to_numpy() & ~vid_missing
-    drop(key_empty, "vehicle_id", cols["vehicle_id"],
-         "vehicle_id has no letters or digits once spaces, '·' and '-' are removed")
-    if progress:
-        progress(f"{file}: parsing {n:,} times")
+    drop(key_empty, "vehicle_id",
+         "vehicle_id has no letters or digits once spaces, '·' and '-' are removed",
+         vid[key_empty & ~dropped].astype(object).to_numpy())
 
     # time --------------------------------------------------------------------------
-    ns, tstat = parse_times(cols["time"], timezone)
-    drop(tstat == _T_MISSING, "time", cols["time"], "missing time")
-    drop(tstat == _T_BAD, "time", cols["time"],
+    ns = col.column("time", _NAT, "int64")
+    tstat = col.column("time_status", _T_MISSING, "int8")
+    drop(tstat == _T_MISSING, "time", "missing time", np.full(n, "", dtype=object))
+    drop(tstat == _T_BAD, "time",
          "unparseable time; expected ISO 8601 (e.g. 2024-05-01T08:00:00+08:00) or epoch seconds")
-    drop(tstat == _T_RANGE, "time", cols["time"],
+    drop(tstat == _T_RANGE, "time",
          "time outside 1990-01-01..2100-01-01 (epoch seconds expected for numbers)")
+    del tstat
 
     # coordinates -------------------------------------------------------------------
     coords = {}
     for name, limit in (("lon", 180.0), ("lat", 90.0)):
-        vals, missing, bad = _numeric(cols[name])
-        drop(missing, name, cols[name], f"missing {name}")
-        drop(bad, name, cols[name], f"{name} is not a number")
-        nonfinite = ~np.isfinite(vals)
-        drop(nonfinite, name, cols[name], f"{name} is not a finite number")
-        with np.errstate(invalid="ignore"):
-            out = np.abs(vals) > limit
-        drop(out, name, cols[name], f"{name} out of range [-{limit:g}, {limit:g}]")
+        vals = col.column(name, np.nan, "float64")
+        status = col.column(name + "_status", _S_MISSING, "int8")
+        drop(status == _S_MISSING, name, f"missing {name}", np.full(n, "", dtype=object))
+        drop(status == _S_TEXT, name, f"{name} is not a number")
+        drop(status == _S_NONFINITE, name, f"{name} is not a finite number")
+        drop(status == _S_RANGE, name, f"{name} out of range [-{limit:g}, {limit:g}]")
         coords[name] = vals
     lon, lat = coords["lon"], coords["lat"]
     zero = (lon == 0.0) & (lat == 0.0)
-    drop(zero, "lon,lat", None, "position (0, 0): no GPS fix",
-         values=np.full(n, "0,0", dtype=object))
+    drop(zero, "lon,lat", "position (0, 0): no GPS fix",
+         np.full(int((zero & ~dropped).sum()), "0,0", dtype=object))
 
     keep = ~dropped
     rows_dropped = int(dropped.sum())
 
     # optional columns: clear bad values on kept rows -----------------------------------
-    def clear(mask: np.ndarray, field: str, col: pa.ChunkedArray, reason: str) -> None:
+    def clear(mask: np.ndarray, field: str, reason: str) -> None:
         m = mask & keep
         if m.any():
-            rejects.append(make_rejects(file, src_row[m], field, _texts(col, m), reason,
-                                        ACTION_CLEARED))
+            vals = col.text_lookup(field).reindex(src_row[m]).to_numpy(dtype=object)
+            rejects.append(make_rejects(file, src_row[m], field, vals, reason, ACTION_CLEARED))
 
-    optional_vals: dict[str, np.ndarray] = {}
     for name, lo, hi, unit in (("speed_kmh", 0.0, _MAX_SPEED_KMH, "km/h"),
                                ("heading_deg", 0.0, 360.0, "degrees")):
-        if name not in cols:
-            optional_vals[name] = np.full(n, np.nan)
-            continue
-        vals, _missing, bad = _numeric(cols[name])
-        clear(bad, name, cols[name], f"{name} is not a number; value cleared")
-        with np.errstate(invalid="ignore"):
-            out = ~bad & ~np.isnan(vals) & ((vals < lo) | (vals > hi) | ~np.isfinite(vals))
-        clear(out, name, cols[name], f"{name} outside [{lo:g}, {hi:g}] {unit}; value cleared")
-        optional_vals[name] = np.where(bad | out, np.nan, vals)
-    if "load" in cols:
-        load, _lm, lbad = _load_column(cols["load"])
-        clear(lbad, "load", cols["load"],
-              "load must be empty, half or full; value cleared")
-    else:
-        load = pd.Categorical.from_codes(np.full(n, -1), categories=list(LOAD_VALUES))
-    if "lift" in cols:
-        lift, _fm, fbad = _lift_column(cols["lift"])
-        clear(fbad, "lift", cols["lift"], "lift must be 0 or 1; value cleared")
-    else:
-        lift = np.full(n, np.nan)
+        if name in present:
+            status = col.column(name + "_status", _S_MISSING, "int8")
+            clear(status == _S_TEXT, name, f"{name} is not a number; value cleared")
+            clear(status == _S_NONFINITE, name, f"{name} is not a finite number; value cleared")
+            clear(status == _S_RANGE, name,
+                  f"{name} outside [{lo:g}, {hi:g}] {unit}; value cleared")
+    for name, reason in (("load", "load must be empty, half or full; value cleared"),
+                         ("lift", "lift must be 0 or 1; value cleared")):
+        if name in present:
+            bad_rows = col.text_lookup(name).index.to_numpy()
+            mask = np.zeros(n, dtype=bool)
+            mask[bad_rows - 1] = True
+            clear(mask, name, reason)
 
     # duplicates and order ---------------------------------------------------------------
     if progress:
         progress(f"{file}: sorting {int(keep.sum()):,} rows")
-    key_cat = vkey.cat if isinstance(vkey.dtype, pd.CategoricalDtype) else None
-    if key_cat is not None:
-        cats = vkey.cat.categories
-        order_cats = np.argsort(np.asarray(cats.astype(str)), kind="stable")
-        rank = np.empty(len(cats), dtype="int64")
-        rank[order_cats] = np.arange(len(cats))
-        codes = vkey.cat.codes.to_numpy().astype("int64")
-        key_rank = np.where(codes >= 0, rank[np.maximum(codes, 0)], -1)
-    else:  # pragma: no cover - normalize_plate keeps categoricals categorical
-        key_rank = pd.factorize(vkey, sort=True)[0]
+    key_cats = vkey.cat.categories
+    cat_order = np.argsort(np.asarray(key_cats.astype(str), dtype=object), kind="stable")
+    rank = np.empty(len(key_cats), dtype="int32")
+    rank[cat_order] = np.arange(len(key_cats))
+    key_codes = vkey.cat.codes.to_numpy()
+    key_rank = np.where(key_codes >= 0, rank[np.maximum(key_codes, 0)], -1).astype("int32")
+    del vkey, key_codes
     kept_idx = np.flatnonzero(keep)
-    order = np.lexsort((kept_idx, ns[kept_idx], key_rank[kept_idx]))
-    sorted_idx = kept_idx[order]
+    # Stable sort: equal (key, time) keep file order, so the first row survives.
+    sorted_idx = kept_idx[_sort_order(key_rank[kept_idx], ns[kept_idx])]
+    del kept_idx
     kr = key_rank[sorted_idx]
     tt = ns[sorted_idx]
     dup = np.zeros(len(sorted_idx), dtype=bool)
@@ -658,33 +932,34 @@ def tracks_from_table(
         dup[1:] = (kr[1:] == kr[:-1]) & (tt[1:] == tt[:-1])
     duplicates = int(dup.sum())
     final = sorted_idx[~dup]
+    del sorted_idx, kr, dup
+    time_col = pd.DatetimeIndex(ns[final].view("datetime64[ns]")).tz_localize("UTC")
+    del tt, ns
 
-    key_values = vkey.iloc[final]
-    if isinstance(key_values.dtype, pd.CategoricalDtype):
-        key_values = key_values.cat.remove_unused_categories()
-    vid_values = vid.iloc[final].cat.remove_unused_categories()
-    tracks = pd.DataFrame(
-        {
-            "vehicle_id": vid_values.to_numpy(),
-            "vehicle_key": key_values.to_numpy(),
-            "time": pd.DatetimeIndex(ns[final].view("datetime64[ns]")).tz_localize("UTC"),
-            "lon": lon[final],
-            "lat": lat[final],
-            "speed_kmh": optional_vals["speed_kmh"][final],
-            "heading_deg": optional_vals["heading_deg"][final],
-            "load": load[final],
-            "lift": np.asarray(lift, dtype="float64")[final],
-            "src_row": src_row[final],
-        }
-    )
-    tracks["vehicle_id"] = tracks["vehicle_id"].astype("category")
-    tracks["vehicle_key"] = tracks["vehicle_key"].astype("category")
+    data: dict[str, Any] = {
+        "vehicle_id": _take_categorical(vid.array, final),
+        "vehicle_key": _take_categorical(
+            pd.Categorical.from_codes(key_rank, categories=key_cats[cat_order]), final),
+        "time": time_col,
+    }
+    del vid, key_rank
+    data["lon"] = lon[final]
+    data["lat"] = lat[final]
+    del lon, lat, coords
+    for name in ("speed_kmh", "heading_deg"):
+        data[name] = col.column(name, np.nan, "float64")[final]
+    load_codes = col.column("load", -1, "int8")
+    data["load"] = pd.Categorical.from_codes(load_codes[final], categories=list(LOAD_VALUES))
+    del load_codes
+    data["lift"] = col.column("lift", np.nan, "float64")[final]
+    data["src_row"] = src_row[final]
+    tracks = pd.DataFrame(data)
     rej = concat_rejects(rejects) if rejects else empty_rejects()
     if len(rej):
         rej = rej.sort_values(["row", "action"], kind="stable").reset_index(drop=True)
     return TracksResult(
         tracks=tracks, rejects=rej, file=file, rows_read=n, rows_dropped=rows_dropped,
-        duplicates_dropped=duplicates, has_load="load" in cols, has_lift="lift" in cols,
+        duplicates_dropped=duplicates, has_load="load" in present, has_lift="lift" in present,
     )
 
 
@@ -719,8 +994,14 @@ def read_tracks(
         raise SchemaError(f"{path.name}: file not found at {path}")
     if progress:
         progress(f"{path.name}: reading")
-    cols, n = read_table_columns(path, REQUIRED_COLUMNS, OPTIONAL_COLUMNS,
-                                 dictionary=("vehicle_id",))
-    if progress:
-        progress(f"{path.name}: read {n:,} rows")
-    return tracks_from_table(cols, n, file=path.name, timezone=timezone, progress=progress)
+    for encoding in (None, "gb18030"):
+        names, batches = open_table(path, REQUIRED_COLUMNS, OPTIONAL_COLUMNS,
+                                    dictionary=("vehicle_id",), encoding=encoding)
+        try:
+            result = tracks_from_batches(
+                batches, file=path.name, timezone=timezone,
+                optional=[c for c in OPTIONAL_COLUMNS if c in names], progress=progress)
+        except _RetryEncodingError:
+            continue
+        return result
+    raise SchemaError(f"{path.name}: cannot decode the file as UTF-8 or GB18030")
