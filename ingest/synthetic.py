@@ -522,7 +522,7 @@ def _dump(ctx: _Context, tr: TrackBuilder, truck: _Truck, day: int, role: str, s
     tr.wait(max(30.0, dur - (tr.now - t0)))
     note = "hotspot" if role == "hotspot" else ("field or roadside")
     if dark:
-        total = rng.uniform(15, 40) * 60
+        total = max(rng.uniform(15, 40) * 60, tr.now - t_g0 + rng.uniform(90, 180))
         tr.wait(max(0.0, t_g0 + total - tr.now - rng.uniform(60, 120)))
         tr.dark(t_g0, t_g0 + total)
         tr.events.append(Event("gps_gap", t_g0, t_g0 + total, place[0], place[1],
@@ -821,20 +821,8 @@ def generate(
         raise SyntheticError(f"timezone={timezone!r} is not allowed; must be an IANA zone") from exc
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    city_rng = np.random.default_rng([seed, 17])
+    city, routes, linked = _setup(seed, trucks, days, day0)
     plan_rng = np.random.default_rng([seed, 29])
-    n_origins = int(np.clip(trucks // 8, 5, 40))
-    n_disposals = int(np.clip(trucks // 40, 3, 12))
-    last = day0 + dt.timedelta(days=days - 1)
-    city = build_city(
-        city_rng, n_origins=n_origins, n_disposals=n_disposals,
-        n_depots=int(np.clip(trucks // 60, 2, 10)), n_black=int(np.clip(trucks // 100, 2, 6)),
-        n_nests=2,
-        permit_dates=((day0 - dt.timedelta(days=200)).isoformat(),
-                      (last + dt.timedelta(days=150)).isoformat(),
-                      (day0 - dt.timedelta(days=30)).isoformat()),
-    )
-    routes, linked = _build_routes(city, city_rng)
     expired_id = city.of_kind("origin")[0].site_id
     fleet = _plan(plan_rng, trucks, days, city, linked, sensors, (lo, hi), violation_rate,
                   expired_id)
@@ -955,6 +943,24 @@ def generate(
                                          encoding="utf-8")
     files = {p.name: p.stat().st_size for p in sorted(out.iterdir()) if p.is_file()}
     return GeneratedDataset(out, files, n_points, n_rows, meta["truth_counts"])
+
+
+def _setup(seed: int, trucks: int, days: int, day0: dt.date):
+    """The city and its approved routes for a seed and fleet size (deterministic)."""
+    city_rng = np.random.default_rng([seed, 17])
+    n_origins = int(np.clip(trucks // 8, 5, 40))
+    n_disposals = int(np.clip(trucks // 40, 3, 12))
+    last = day0 + dt.timedelta(days=days - 1)
+    city = build_city(
+        city_rng, n_origins=n_origins, n_disposals=n_disposals,
+        n_depots=int(np.clip(trucks // 60, 2, 10)), n_black=int(np.clip(trucks // 100, 2, 6)),
+        n_nests=2,
+        permit_dates=((day0 - dt.timedelta(days=200)).isoformat(),
+                      (last + dt.timedelta(days=150)).isoformat(),
+                      (day0 - dt.timedelta(days=30)).isoformat()),
+    )
+    routes, linked = _build_routes(city, city_rng)
+    return city, routes, linked
 
 
 def _render_truck(ctx: _Context, truck: _Truck, days: int, rng: np.random.Generator):
