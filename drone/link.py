@@ -702,59 +702,7 @@ class VehicleLink:
             state["phase"] = phase
             report(force=True)
 
-        try:
-            report(force=True)
-            self.wait_ready()
-            record.home = list(self.home) if self.home else None
-            enter("upload")
-            record.upload_retries = self.upload_mission(mission)
-            enter("verify")
-            self.verify_mission(mission)
-            enter("arming")
-            self.set_mode("GUIDED")
-            self.arm()
-            record.battery_start_pct = self.battery_pct
-            self.set_mode("AUTO")
-            self.command(300, (0, 0))  # MAV_CMD_MISSION_START
-            enter("flying")
-            self._follow(mission, record, report)
-        except LinkLost as exc:
-            record.finish("failed", str(exc))
-        except (
-            VehicleNotReady,
-            MissionTimeout,
-            MissionProtocolError,
-            CommandRefused,
-            VehicleLinkError,
-        ) as exc:
-            record.finish("failed", f"{type(exc).__name__}: {exc}")
-        record.timings_s[state["phase"]] = round(self.now() - phase_start, 3)
-        record.timings_s["total"] = round(self.now() - t0, 3)
-        record.battery_end_pct = self.battery_pct
-        record.messages = [[round(t - t0, 3), sev, text] for t, sev, text in self.texts if t >= t0]
-        state["phase"] = record.outcome
-        report(force=True)
-        return record
-
-    def _follow(self, mission: Mission, record: FlightRecord, report: Callable[..., None]) -> None:
-        """Follow the flight until landed and disarmed (or link loss / timeout)."""
-        nav_seqs = [
-            k for k, item in enumerate(mission.items, start=1) if item.command in NAV_COMMANDS
-        ]
-        final_nav = nav_seqs[-1] if nav_seqs else 0
-        landing_cmds = {20, 21}  # NAV_RETURN_TO_LAUNCH, NAV_LAND
-        needed = [
-            s
-            for s in nav_seqs
-            if not (s == final_nav and mission.items[s - 1].command in landing_cmds)
-        ]
-        started = self.now()
-        was_airborne = False
-        failsafe_text = ""
-        requested_mode = "AUTO"
-
         def on_message(msg: Any) -> None:
-            nonlocal failsafe_text
             kind = msg.get_type()
             if kind == "GLOBAL_POSITION_INT":
                 record.track.append(
@@ -783,41 +731,95 @@ class VehicleLink:
             elif kind == "STATUSTEXT":
                 text = self.texts[-1][2]
                 if _FAILSAFE_RE.search(text):
-                    failsafe_text = failsafe_text or text
+                    watch["failsafe"] = watch["failsafe"] or text
 
+        watch = {"failsafe": ""}
         self._listeners.append(on_message)
         try:
-            while True:
-                self.recv(0.2)
-                report()
-                pos = self.position
-                if pos is not None and pos[3] > 1.0:
-                    was_airborne = True
-                if self._abort.is_set() and record.outcome == "pending":
-                    record.finish("aborted", self._abort_reason)
-                    requested_mode = "RTL"
-                    with contextlib.suppress(CommandRefused, VehicleLinkError):
-                        self.set_mode("RTL")
-                if (
-                    record.outcome == "pending"
-                    and self.mode not in (requested_mode, "")
-                    and self.armed
-                ):
-                    why = f"vehicle switched to {self.mode} by itself"
-                    record.finish("failed", why + (f": {failsafe_text}" if failsafe_text else ""))
-                if record.outcome == "pending" and failsafe_text and was_airborne:
-                    record.finish("failed", f"vehicle failsafe: {failsafe_text}")
-                if not self.armed:
-                    if record.outcome == "pending":
-                        self._judge_end(record, needed, was_airborne)
-                    return
-                if self.now() - started > self.config.flight_timeout_s:
-                    record.finish(
-                        "failed", f"flight not finished after {self.config.flight_timeout_s:g} s"
-                    )
-                    return
+            report(force=True)
+            self.wait_ready()
+            record.home = list(self.home) if self.home else None
+            enter("upload")
+            record.upload_retries = self.upload_mission(mission)
+            enter("verify")
+            self.verify_mission(mission)
+            enter("arming")
+            self.set_mode("GUIDED")
+            self.arm()
+            record.battery_start_pct = self.battery_pct
+            self.set_mode("AUTO")
+            self.command(300, (0, 0))  # MAV_CMD_MISSION_START
+            enter("flying")
+            self._follow(mission, record, watch, report)
+        except LinkLost as exc:
+            record.finish("failed", str(exc))
+        except (
+            VehicleNotReady,
+            MissionTimeout,
+            MissionProtocolError,
+            CommandRefused,
+            VehicleLinkError,
+        ) as exc:
+            record.finish("failed", f"{type(exc).__name__}: {exc}")
         finally:
             self._listeners.remove(on_message)
+        record.timings_s[state["phase"]] = round(self.now() - phase_start, 3)
+        record.timings_s["total"] = round(self.now() - t0, 3)
+        record.battery_end_pct = self.battery_pct
+        record.messages = [[round(t - t0, 3), sev, text] for t, sev, text in self.texts if t >= t0]
+        state["phase"] = record.outcome
+        report(force=True)
+        return record
+
+    def _follow(
+        self,
+        mission: Mission,
+        record: FlightRecord,
+        watch: dict[str, str],
+        report: Callable[[], None],
+    ) -> None:
+        """Follow the flight until landed and disarmed (or link loss / timeout)."""
+        nav_seqs = [
+            k for k, item in enumerate(mission.items, start=1) if item.command in NAV_COMMANDS
+        ]
+        final_nav = nav_seqs[-1] if nav_seqs else 0
+        landing_cmds = {20, 21}  # NAV_RETURN_TO_LAUNCH, NAV_LAND
+        needed = [
+            s
+            for s in nav_seqs
+            if not (s == final_nav and mission.items[s - 1].command in landing_cmds)
+        ]
+        started = self.now()
+        was_airborne = False
+        requested_mode = "AUTO"
+
+        while True:
+            self.recv(0.2)
+            report()
+            pos = self.position
+            if pos is not None and pos[3] > 1.0:
+                was_airborne = True
+            if self._abort.is_set() and record.outcome == "pending":
+                record.finish("aborted", self._abort_reason)
+                requested_mode = "RTL"
+                with contextlib.suppress(CommandRefused, VehicleLinkError):
+                    self.set_mode("RTL")
+            if record.outcome == "pending" and self.mode not in (requested_mode, "") and self.armed:
+                why = f"vehicle switched to {self.mode} by itself"
+                record.finish(
+                    "failed", why + (f": {watch['failsafe']}" if watch["failsafe"] else "")
+                )
+            if record.outcome == "pending" and watch["failsafe"] and was_airborne:
+                record.finish("failed", f"vehicle failsafe: {watch['failsafe']}")
+            if not self.armed:
+                if record.outcome == "pending":
+                    self._judge_end(record, needed, was_airborne)
+                return
+            if self.now() - started > self.config.flight_timeout_s:
+                record.finish(
+                    "failed", f"flight not finished after {self.config.flight_timeout_s:g} s"
+                )
+                return
 
     def _judge_end(self, record: FlightRecord, needed: list[int], was_airborne: bool) -> None:
         missing = [s for s in needed if s not in record.items_reached]

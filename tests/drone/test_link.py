@@ -1,0 +1,262 @@
+"""VehicleLink against the simulated copter: connection, readiness, transfer, failures."""
+
+from __future__ import annotations
+
+import math
+import socket
+
+import pytest
+from haulwatch.drone.flight import FlightRecord
+from haulwatch.drone.link import LinkConfig, LinkLost, VehicleLink, VehicleNotReady
+from haulwatch.drone.mission import Mission, MissionItem
+from haulwatch.drone.protocol import MissionUploadError
+from haulwatch.drone.sitl import SimulatedCopter
+from pymavlink import mavutil
+
+M = mavutil.mavlink
+REL = M.MAV_FRAME_GLOBAL_RELATIVE_ALT
+HOME = (30.70, 121.02, 4.0)
+TARGET = (30.7025, 121.0215)
+SPEEDUP = 30.0
+# Generous vehicle-time limits: the simulator shares two busy cores with other tests.
+CONFIG = LinkConfig(heartbeat_timeout_s=30.0, command_timeout_s=4.0, connect_timeout_s=60.0)
+
+
+def small_mission(*, frame: int = REL) -> Mission:
+    """Take off, go look at a point 300 m away, orbit once taking photos, come home."""
+    items = (
+        MissionItem(M.MAV_CMD_NAV_TAKEOFF, REL, alt_m=30.0),
+        # the orbit entry point: 30 m south of the target
+        MissionItem(
+            M.MAV_CMD_NAV_WAYPOINT,
+            frame,
+            lat_deg=TARGET[0] - 30 / 111_195,
+            lon_deg=TARGET[1],
+            alt_m=40.0,
+        ),
+        MissionItem(M.MAV_CMD_DO_SET_ROI_LOCATION, REL, lat_deg=TARGET[0], lon_deg=TARGET[1]),
+        MissionItem(
+            M.MAV_CMD_NAV_LOITER_TURNS,
+            REL,
+            param1=1,
+            param3=30,
+            lat_deg=TARGET[0],
+            lon_deg=TARGET[1],
+            alt_m=40.0,
+        ),
+        MissionItem(M.MAV_CMD_DO_SET_CAM_TRIGG_DIST, M.MAV_FRAME_MISSION, param1=20.0),
+        MissionItem(M.MAV_CMD_NAV_RETURN_TO_LAUNCH, M.MAV_FRAME_MISSION),
+        MissionItem(M.MAV_CMD_DO_SET_CAM_TRIGG_DIST, M.MAV_FRAME_MISSION),
+    )
+    return Mission(
+        HOME[0],
+        HOME[1],
+        HOME[2],
+        items,
+        TARGET[0],
+        TARGET[1],
+        dock_site_id="nest-1",
+        alert_id="A-1",
+    )
+
+
+@pytest.fixture
+def make_sim():
+    sims: list[SimulatedCopter] = []
+
+    def make(**kw) -> SimulatedCopter:
+        kw.setdefault("speedup", SPEEDUP)
+        kw.setdefault("prearm_delay_s", 3.0)
+        sim = SimulatedCopter(
+            home_lat_deg=HOME[0], home_lon_deg=HOME[1], home_alt_m=HOME[2], port=0, **kw
+        )
+        sims.append(sim.start())
+        return sim
+
+    yield make
+    for sim in sims:
+        sim.stop()
+
+
+def open_link(sim: SimulatedCopter, **kw) -> VehicleLink:
+    kw.setdefault("config", CONFIG)
+    return VehicleLink(sim.url, time_scale=sim.speedup, **kw).connect()
+
+
+def dist_m(lat1, lon1, lat2, lon2) -> float:
+    dy = math.radians(lat2 - lat1) * 6_371_000
+    dx = math.radians(lon2 - lon1) * 6_371_000 * math.cos(math.radians(lat1))
+    return math.hypot(dx, dy)
+
+
+class TestConnect:
+    def test_records_vehicle_ids_and_gets_streams(self, make_sim):
+        sim = make_sim(sysid=7)
+        link = open_link(sim)
+        try:
+            assert (link.target_system, link.target_component) == (7, 1)
+            link._wait(
+                lambda: link.position is not None and link.battery_pct is not None,
+                20.0,
+                "telemetry",
+            )
+            assert link.position[1] == pytest.approx(HOME[0], abs=1e-6)
+            assert link.battery_pct == 100
+            assert link.mode == "STABILIZE" and not link.armed
+        finally:
+            link.close()
+
+    def test_wait_ready_surfaces_prearm_reason(self, make_sim):
+        sim = make_sim(prearm_delay_s=42.0)
+        link = open_link(sim)
+        try:
+            with pytest.raises(VehicleNotReady, match="PreArm: Need Position Estimate"):
+                link.wait_ready(timeout_s=5.0)
+            link.wait_ready(timeout_s=120.0)
+            assert link.home == pytest.approx(HOME, abs=1e-6)
+        finally:
+            link.close()
+
+    def test_nothing_listening(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with pytest.raises(LinkLost, match="cannot open"):
+            VehicleLink(f"tcp:127.0.0.1:{port}", config=LinkConfig(connect_timeout_s=1.0)).connect()
+
+    def test_bad_parameters(self):
+        with pytest.raises(ValueError, match="time_scale"):
+            VehicleLink("tcp:127.0.0.1:5760", time_scale=0)
+        with pytest.raises(ValueError, match="url"):
+            VehicleLink("  ")
+        with pytest.raises(ValueError, match="heartbeat_timeout_s"):
+            LinkConfig(heartbeat_timeout_s=-1)
+        with pytest.raises(ValueError, match="command_retries"):
+            LinkConfig(command_retries=1.5)
+
+
+class TestTransfer:
+    def test_upload_retries_after_a_dropped_item_and_verifies(self, make_sim):
+        sim = make_sim(drop_mission_items={3})
+        link = open_link(
+            sim,
+            config=LinkConfig(heartbeat_timeout_s=30.0, item_timeout_s=0.5, command_timeout_s=4.0),
+        )
+        mission = small_mission()
+        try:
+            retries = link.upload_mission(mission)
+            assert retries >= 1
+            assert any("dropped mission item #3" in text for _, text in sim.log)
+            link.verify_mission(mission)  # raises if the vehicle holds something else
+            read = link.download_mission()
+            assert [item.command for item in read[1:]] == [item.command for item in mission.items]
+        finally:
+            link.close()
+
+    def test_unsupported_frame_reported_by_name(self, make_sim):
+        sim = make_sim()
+        link = open_link(sim)
+        try:
+            with pytest.raises(MissionUploadError, match="MAV_MISSION_UNSUPPORTED_FRAME"):
+                link.upload_mission(small_mission(frame=M.MAV_FRAME_LOCAL_NED))
+        finally:
+            link.close()
+
+
+def fly(sim: SimulatedCopter, on_progress=None, **kw) -> tuple[FlightRecord, VehicleLink]:
+    link = open_link(sim, **kw)
+    events: list[dict] = []
+
+    def progress(status: dict) -> None:
+        events.append(status)
+        if on_progress is not None:
+            on_progress(status, link)
+
+    try:
+        record = link.fly_mission(small_mission(), progress=progress, mission_id="M-1")
+    finally:
+        link.close()
+    record.progress_events = events  # type: ignore[attr-defined]
+    return record, link
+
+
+class TestFly:
+    def test_completed_flight_record(self, make_sim):
+        sim = make_sim()
+        record, _ = fly(sim)
+        assert record.outcome == "completed", record.reason
+        assert record.reason == ""
+        # every nav item (1 takeoff, 2 waypoint, 4 orbit) reached, in this order
+        nav = [s for s in record.items_reached if s in (1, 2, 4)]
+        assert nav == [1, 2, 4]
+        assert record.photos, "no CAMERA_FEEDBACK recorded"
+        for photo in record.photos:
+            assert dist_m(
+                TARGET[0], TARGET[1], photo["lat_deg"], photo["lon_deg"]
+            ) == pytest.approx(30.0, abs=3.0)
+        last = record.track[-1]
+        assert dist_m(HOME[0], HOME[1], last[1], last[2]) < 3.0 and last[3] < 0.5
+        assert not sim.model.armed
+        assert max(p[3] for p in record.track) == pytest.approx(40.0, abs=1.0)
+        phases = [e["phase"] for e in record.progress_events]
+        assert phases[0] == "ready" and phases[-1] == "completed"
+        assert {"upload", "verify", "arming", "flying"} <= set(phases)
+        assert record.battery_start_pct > record.battery_end_pct
+        assert record.mission_id == "M-1" and record.alert_id == "A-1"
+        assert FlightRecord.from_dict(record.to_dict()) == record
+
+    def test_link_loss_mid_flight_fails(self, make_sim):
+        sim = make_sim()
+        cuts: list[float] = []
+
+        def cut(status, link):
+            if status["phase"] == "flying" and 2 in status["items_reached"] and not cuts:
+                cuts.append(sim.sim_time_s)
+                sim.cut_link()
+
+        record, _ = fly(sim, cut)
+        assert record.outcome == "failed"
+        assert cuts, "the link was never cut"
+        assert "link lost" in record.reason and "no heartbeat" in record.reason
+        assert 4 not in record.items_reached
+
+    def test_battery_failsafe_fails_with_reason(self, make_sim):
+        sim = make_sim()
+
+        def drain(status, link):
+            if (
+                status["phase"] == "flying"
+                and 1 in status["items_reached"]
+                and sim.model.battery_remaining_pct > 50
+            ):
+                sim.force_low_battery("low")
+
+        record, _ = fly(sim, drain)
+        assert record.outcome == "failed"
+        assert "Battery 1 is low" in record.reason
+        assert 4 not in record.items_reached
+        # the vehicle flew home by itself and landed
+        last = record.track[-1]
+        assert dist_m(HOME[0], HOME[1], last[1], last[2]) < 3.0
+        assert not sim.model.armed
+
+    def test_abort_brings_it_home(self, make_sim):
+        sim = make_sim()
+
+        def abort(status, link):
+            if status["phase"] == "flying" and 1 in status["items_reached"]:
+                link.abort("operator pressed abort")
+
+        record, _ = fly(sim, abort)
+        assert record.outcome == "aborted"
+        assert record.reason == "operator pressed abort"
+        assert sim.model.mode == "RTL" and not sim.model.armed
+        last = record.track[-1]
+        assert dist_m(HOME[0], HOME[1], last[1], last[2]) < 3.0
+
+    def test_not_ready_fails_without_flying(self, make_sim):
+        sim = make_sim(prearm_delay_s=1000.0)
+        record, _ = fly(sim, config=LinkConfig(heartbeat_timeout_s=30.0, ready_timeout_s=5.0))
+        assert record.outcome == "failed"
+        assert "PreArm: Need Position Estimate" in record.reason
+        assert record.items_reached == [] and not sim.model.armed
