@@ -132,7 +132,8 @@ def read_manifests(
     for field in ("manifest_id", "vehicle_id", "origin_site_id", "disposal_site_id"):
         drop(df[field].isna().to_numpy(), field, f"missing {field}")
     key = normalize_plate(df["vehicle_id"])
-    drop(key.isna().to_numpy(), "vehicle_id", "vehicle_id has no letters or digits")
+    drop((key.isna() | (key == "")).to_numpy(), "vehicle_id",
+         "vehicle_id has no letters or digits")
     if site_ids is not None:
         known = pd.Index(list(site_ids))
         for field in ("origin_site_id", "disposal_site_id"):

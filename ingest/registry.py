@@ -486,7 +486,7 @@ def read_vehicles(path: str | Path) -> RegistryResult:
     parts = []
     missing = vid.isna().to_numpy()
     parts.append(make_rejects(file, rows[missing], "vehicle_id", vid[missing], "missing vehicle_id"))
-    no_key = key.isna().to_numpy() & ~missing
+    no_key = (key.isna() | (key == "")).to_numpy() & ~missing
     parts.append(make_rejects(file, rows[no_key], "vehicle_id", vid[no_key],
                               "vehicle_id has no letters or digits"))
     ok = ~missing & ~no_key

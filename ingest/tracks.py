@@ -218,8 +218,9 @@ def _numeric(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         missing = _null_mask(col)
         ser = pd.Series(col.to_numpy(zero_copy_only=False), dtype=object)
         vals = pd.to_numeric(ser, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-        bad = ~missing & np.isnan(vals)
-        # Literal "nan" parses as NaN but is not 'bad text': it is treated as missing below.
+        # A literal "nan" is a number (non-finite), like on the fast path: not bad text.
+        nan_word = ser.str.lower().isin(["nan", "+nan", "-nan"]).to_numpy()
+        bad = ~missing & np.isnan(vals) & ~nan_word
     vals = np.array(vals, dtype="float64")
     vals[missing] = np.nan
     return vals, missing, bad
@@ -855,7 +856,10 @@ def _assemble(col: _Collector, *, file: str, present: set[str],
     vkey = normalize_plate(vid)
     vid_missing = vid.isna().to_numpy()
     drop(vid_missing, "vehicle_id", "missing vehicle_id", np.full(n, "", dtype=object))
-    key_empty = vkey.isna().to_numpy() & ~vid_missing
+    key_codes = vkey.cat.codes.to_numpy()
+    blank_cat = np.asarray(vkey.cat.categories == "", dtype=bool)
+    key_empty = ~vid_missing & (key_codes >= 0) & blank_cat[np.maximum(key_codes, 0)] \
+        if len(blank_cat) else np.zeros(n, dtype=bool)
     drop(key_empty, "vehicle_id",
          "vehicle_id has no letters or digits once spaces, '·' and '-' are removed",
          vid[key_empty & ~dropped].astype(object).to_numpy())

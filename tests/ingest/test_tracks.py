@@ -1,0 +1,283 @@
+"""Tests for haulwatch.ingest.tracks."""
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from haulwatch.ingest import tracks as tracks_mod
+from haulwatch.ingest.rejects import SchemaError
+from haulwatch.ingest.tracks import TRACK_COLUMNS, parse_times, read_tracks
+
+HEADER = "vehicle_id,time,lon,lat,speed_kmh,heading_deg,load,lift\n"
+
+
+def write(tmp_path, body, header=HEADER, name="tracks.csv", encoding="utf-8"):
+    path = tmp_path / name
+    path.write_bytes((header + body).encode(encoding))
+    return path
+
+
+def utc(text):
+    return pd.Timestamp(text, tz="UTC")
+
+
+def check_invariant(res):
+    dropped = int((res.rejects["action"] == "row_dropped").sum())
+    assert res.rows_dropped == dropped
+    assert res.rows_read == len(res.tracks) + dropped + res.duplicates_dropped
+    # one row_dropped reject per dropped row
+    assert res.rejects.loc[res.rejects["action"] == "row_dropped", "row"].is_unique
+
+
+class TestTimes:
+    def test_naive_times_are_local_to_the_dataset_zone(self, tmp_path):
+        path = write(tmp_path, "A1,2024-05-01T08:00:00,121.0,31.0,,,,\n")
+        res = read_tracks(path)                                       # Asia/Shanghai
+        assert res.tracks["time"].iloc[0] == utc("2024-05-01T00:00:00")
+        res = read_tracks(path, timezone="UTC")
+        assert res.tracks["time"].iloc[0] == utc("2024-05-01T08:00:00")
+        assert str(res.tracks["time"].dtype) == "datetime64[ns, UTC]"
+
+    def test_offsets_z_epoch_and_fractions_in_one_file(self, tmp_path):
+        body = (
+            "A1,2024-05-01T08:00:00+08:00,121.0,31.0,,,,\n"
+            "A1,2024-05-01T00:00:01Z,121.0,31.0,,,,\n"
+            "A1,1714521602,121.0,31.0,,,,\n"               # epoch seconds
+            "A1,1714521603000,121.0,31.0,,,,\n"            # epoch milliseconds
+            "A1,2024-05-01 08:00:04.250,121.0,31.0,,,,\n"  # space, fraction, naive
+            "A1,2024-05-01T02:00:05+0200,121.0,31.0,,,,\n"
+            "A1, 2024-05-01T08:00:06 ,121.0,31.0,,,,\n"    # stray spaces
+        )
+        res = read_tracks(write(tmp_path, body))
+        want = [utc("2024-05-01T00:00:00"), utc("2024-05-01T00:00:01"),
+                utc("2024-05-01T00:00:02"), utc("2024-05-01T00:00:03"),
+                utc("2024-05-01T00:00:04.250"), utc("2024-05-01T00:00:05"),
+                utc("2024-05-01T00:00:06")]
+        assert res.tracks["time"].tolist() == want
+        assert len(res.rejects) == 0
+
+    def test_dst_zone_is_not_a_constant_offset(self, tmp_path):
+        body = (
+            "A1,2024-01-15T12:00:00,-74.0,40.7,,,,\n"   # EST  (UTC-5)
+            "A1,2024-07-15T12:00:00,-74.0,40.7,,,,\n"   # EDT  (UTC-4)
+            "A1,2024-03-10T02:30:00,-74.0,40.7,,,,\n"   # does not exist: shifted forward
+            "A1,2024-11-03T01:30:00,-74.0,40.7,,,,\n"   # happens twice: first (EDT)
+        )
+        res = read_tracks(write(tmp_path, body), timezone="America/New_York")
+        times = sorted(res.tracks["time"].tolist())
+        assert times == [utc("2024-01-15T17:00:00"), utc("2024-03-10T07:00:00"),
+                         utc("2024-07-15T16:00:00"), utc("2024-11-03T05:30:00")]
+        assert len(res.rejects) == 0
+
+    def test_parse_times_status(self):
+        ns, status = parse_times(
+            pd.Series(["2024-05-01T08:00:00", None, "yesterday", "0", "2024-13-01T00:00:00"]),
+            "Asia/Shanghai")
+        assert status.tolist() == [0, 1, 2, 3, 2]
+        assert ns[0] == utc("2024-05-01T00:00:00").value
+
+
+class TestSortingAndDuplicates:
+    BODY = (
+        "B2,2024-05-01T08:00:10,121.0,31.0,,,,\n"     # row 1
+        "浙F·A1234,2024-05-01T08:00:05,121.0,31.0,,,,\n"  # row 2
+        "浙FA1234,2024-05-01T08:00:00,121.0,31.0,,,,\n"   # row 3
+        "浙f a1234,2024-05-01T08:00:05,121.1,31.1,,,,\n"  # row 4: duplicate of row 2
+        "B2,2024-05-01T08:00:00,121.0,31.0,,,,\n"     # row 5
+        "B2,2024-05-01T08:00:10,121.0,31.0,,,,\n"     # row 6: duplicate of row 1
+    )
+
+    def test_sorted_by_key_then_time(self, tmp_path):
+        res = read_tracks(write(tmp_path, self.BODY))
+        t = res.tracks
+        assert t["src_row"].tolist() == [5, 1, 3, 2]
+        assert t["vehicle_key"].astype(str).tolist() == ["B2", "B2", "浙FA1234", "浙FA1234"]
+        # ids are kept as the tracks write them
+        assert t["vehicle_id"].astype(str).tolist()[2:] == ["浙FA1234", "浙F·A1234"]
+        assert isinstance(t.index, pd.RangeIndex)
+
+    def test_duplicates_counted_not_rejected_first_kept(self, tmp_path):
+        res = read_tracks(write(tmp_path, self.BODY))
+        assert res.duplicates_dropped == 2
+        assert len(res.rejects) == 0
+        assert 4 not in res.tracks["src_row"].tolist()   # the later copy goes
+        assert res.tracks.loc[res.tracks["src_row"] == 2, "lon"].item() == 121.0
+        check_invariant(res)
+
+
+class TestBadRows:
+    BODY = (
+        "A1,2024-05-01T08:00:00,121.0,31.0,10,90,full,0\n"   # 1 ok
+        ",2024-05-01T08:00:01,121.0,31.0,,,,\n"             # 2 missing vehicle
+        "A1,,121.0,31.0,,,,\n"                               # 3 missing time
+        "A1,not a time,121.0,31.0,,,,\n"                     # 4 unparseable time
+        "A1,2024-05-01T08:00:04,east,31.0,,,,\n"             # 5 lon not a number
+        "A1,2024-05-01T08:00:05,121.0,91.5,,,,\n"            # 6 lat out of range
+        "A1,2024-05-01T08:00:06,0,0,,,,\n"                   # 7 null island
+        "A1,2024-05-01T08:00:07,nan,31.0,,,,\n"              # 8 NaN lon
+        "A1,2024-05-01T08:00:08,181,31.0,,,,\n"              # 9 lon out of range
+        "A1,2024-05-01T08:00:09,121.0,,,,,\n"                # 10 missing lat
+        "A1,2024-05-01T08:00:10,121.0,31.0,fast,-1,loaded?,2\n"  # 11 optional values bad
+        "A1,1970-01-01T00:00:00Z,121.0,31.0,,,,\n"           # 12 epoch zero
+        "·-,2024-05-01T08:00:12,121.0,31.0,,,,\n"            # 13 plate without characters
+    )
+
+    @pytest.fixture
+    def res(self, tmp_path):
+        return read_tracks(write(tmp_path, self.BODY))
+
+    @pytest.mark.parametrize("row, field, reason", [
+        (2, "vehicle_id", "missing vehicle_id"),
+        (3, "time", "missing time"),
+        (4, "time", "unparseable time"),
+        (5, "lon", "not a number"),
+        (6, "lat", "out of range"),
+        (7, "lon,lat", "(0, 0)"),
+        (8, "lon", "not a finite number"),
+        (9, "lon", "out of range"),
+        (10, "lat", "missing lat"),
+        (12, "time", "outside 1990"),
+        (13, "vehicle_id", "no letters or digits"),
+    ])
+    def test_dropped_row_named(self, res, row, field, reason):
+        hit = res.rejects[(res.rejects["row"] == row) & (res.rejects["action"] == "row_dropped")]
+        assert len(hit) == 1
+        assert hit["field"].item() == field
+        assert reason in hit["reason"].item()
+        assert row not in res.tracks["src_row"].tolist()
+
+    def test_values_are_reported_as_written(self, res):
+        rej = res.rejects.set_index(["row", "field"])["value"]
+        assert rej[(4, "time")] == "not a time"
+        assert rej[(5, "lon")] == "east"
+        assert rej[(6, "lat")] == "91.5"
+
+    def test_optional_values_cleared_row_kept(self, res):
+        cleared = res.rejects[res.rejects["action"] == "value_cleared"]
+        assert sorted(cleared["field"]) == ["heading_deg", "lift", "load", "speed_kmh"]
+        assert set(cleared["row"]) == {11}
+        row = res.tracks[res.tracks["src_row"] == 11].iloc[0]
+        assert np.isnan(row["speed_kmh"]) and np.isnan(row["heading_deg"])
+        assert pd.isna(row["load"]) and np.isnan(row["lift"])
+
+    def test_good_values_kept(self, res):
+        row = res.tracks[res.tracks["src_row"] == 1].iloc[0]
+        assert row["speed_kmh"] == 10 and row["heading_deg"] == 90
+        assert row["load"] == "full" and row["lift"] == 0.0
+
+    def test_counts_invariant(self, res):
+        assert res.rows_read == 13
+        assert len(res.tracks) == 2
+        check_invariant(res)
+
+
+class TestColumns:
+    def test_optional_columns_absent(self, tmp_path):
+        res = read_tracks(write(tmp_path, "A1,2024-05-01T08:00:00,121,31\n",
+                                header="vehicle_id,time,lon,lat\n"))
+        assert tuple(res.tracks.columns) == TRACK_COLUMNS
+        assert res.tracks["speed_kmh"].isna().all()
+        assert res.tracks["load"].isna().all()
+        assert not res.has_load and not res.has_lift
+
+    def test_header_case_and_order_free(self, tmp_path):
+        res = read_tracks(write(tmp_path, "31,121,2024-05-01T08:00:00,A1,1\n",
+                                header="LAT, Lon ,Time,Vehicle_ID,lift\n"))
+        assert res.tracks["lon"].item() == 121 and res.tracks["lat"].item() == 31
+        assert res.has_lift and not res.has_load
+
+    def test_load_aliases(self, tmp_path):
+        body = "".join(f"A1,2024-05-01T08:00:0{i},121,31,,,{v},\n"
+                       for i, v in enumerate(["EMPTY", " half ", "满载", "Full"]))
+        res = read_tracks(write(tmp_path, body))
+        assert res.tracks["load"].astype(str).tolist() == ["empty", "half", "full", "full"]
+
+    def test_missing_required_column(self, tmp_path):
+        path = write(tmp_path, "A1,2024-05-01T08:00:00,121\n", header="vehicle_id,time,lon\n")
+        with pytest.raises(SchemaError, match="tracks.csv: missing required column.*lat"):
+            read_tracks(path)
+
+    def test_header_only_gives_empty_frame(self, tmp_path):
+        res = read_tracks(write(tmp_path, ""))
+        assert len(res.tracks) == 0 and res.rows_read == 0
+        assert tuple(res.tracks.columns) == TRACK_COLUMNS
+        assert str(res.tracks["time"].dtype) == "datetime64[ns, UTC]"
+
+    def test_empty_file(self, tmp_path):
+        path = tmp_path / "tracks.csv"
+        path.write_text("")
+        with pytest.raises(SchemaError, match="empty"):
+            read_tracks(path)
+
+    def test_missing_file(self, tmp_path):
+        with pytest.raises(SchemaError, match="not found"):
+            read_tracks(tmp_path / "tracks.csv")
+
+    def test_gb18030_and_semicolons(self, tmp_path):
+        path = write(tmp_path, "浙A00001;2024-05-01T08:00:00;121;31\n",
+                     header="vehicle_id;time;lon;lat\n", encoding="gb18030")
+        res = read_tracks(path)
+        assert res.tracks["vehicle_id"].astype(str).item() == "浙A00001"
+
+
+class TestBatches:
+    def test_row_numbers_across_many_batches(self, tmp_path, monkeypatch):
+        monkeypatch.setattr(tracks_mod, "_BLOCK_BYTES", 2048)
+        lines = []
+        for i in range(3000):
+            t = pd.Timestamp("2024-05-01T08:00:00") + pd.Timedelta(seconds=i)
+            lat = "x" if i % 997 == 0 else "31.0"
+            lines.append(f"V{i % 3},{t.isoformat()},121.0,{lat},,,,\n")
+        res = read_tracks(write(tmp_path, "".join(lines)))
+        bad_rows = sorted(res.rejects["row"].tolist())
+        assert bad_rows == [i + 1 for i in range(3000) if i % 997 == 0]
+        assert len(res.tracks) == 3000 - len(bad_rows)
+        assert res.tracks["vehicle_key"].astype(str).is_monotonic_increasing
+        check_invariant(res)
+
+
+class TestParquet:
+    def frame(self):
+        return {
+            "vehicle_id": ["A1", "A1", "B2"],
+            "lon": [121.0, 121.1, 121.2],
+            "lat": [31.0, 31.1, 31.2],
+        }
+
+    def test_timestamp_tz_aware(self, tmp_path):
+        data = self.frame()
+        data["time"] = pd.to_datetime(["2024-05-01T00:00:00Z"] * 2 + ["2024-05-01T01:00:00Z"])
+        data["time"] = data["time"] + pd.to_timedelta([0, 5, 0], unit="s")
+        pq.write_table(pa.Table.from_pandas(pd.DataFrame(data)), tmp_path / "tracks.parquet")
+        res = read_tracks(tmp_path / "tracks.parquet")
+        assert res.tracks["time"].tolist() == [utc("2024-05-01T00:00:00"),
+                                               utc("2024-05-01T00:00:05"),
+                                               utc("2024-05-01T01:00:00")]
+
+    def test_timestamp_naive_is_local(self, tmp_path):
+        data = self.frame()
+        data["time"] = pd.to_datetime(["2024-05-01T08:00:00", "2024-05-01T08:00:05",
+                                       "2024-05-01T09:00:00"]).as_unit("us")
+        pq.write_table(pa.Table.from_pandas(pd.DataFrame(data)), tmp_path / "tracks.parquet")
+        res = read_tracks(tmp_path / "tracks.parquet")
+        assert res.tracks["time"].iloc[0] == utc("2024-05-01T00:00:00")
+
+    def test_integer_epoch_seconds_and_batches(self, tmp_path, monkeypatch):
+        monkeypatch.setattr(tracks_mod, "_BATCH_ROWS", 2)
+        data = self.frame()
+        data["time"] = np.array([1714521600, 1714521605, 1714525200], dtype="int64")
+        data["load"] = ["full", "bogus", None]
+        pq.write_table(pa.table(data), tmp_path / "tracks.parquet", row_group_size=2)
+        res = read_tracks(tmp_path / "tracks.parquet")
+        assert res.tracks["time"].tolist() == [utc("2024-05-01T00:00:00"),
+                                               utc("2024-05-01T00:00:05"),
+                                               utc("2024-05-01T01:00:00")]
+        assert res.rejects[["row", "field", "action"]].values.tolist() == [
+            [2, "load", "value_cleared"]]
+
+    def test_missing_column(self, tmp_path):
+        pq.write_table(pa.table(self.frame()), tmp_path / "tracks.parquet")
+        with pytest.raises(SchemaError, match="missing required column.*time"):
+            read_tracks(tmp_path / "tracks.parquet")
