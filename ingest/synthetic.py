@@ -25,6 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 import shapely
 from haulwatch.geo.chinacoords import from_wgs84
 from haulwatch.ingest.synthetic_city import City, Site, build_city
@@ -122,6 +125,7 @@ class _Truck:
     time_style: int
     registered: str  # "yes", "false", "missing"
     roles: dict[int, str] = field(default_factory=dict)  # day -> role
+    innocents: dict[int, str] = field(default_factory=dict)  # day -> forced innocent event
     manifests: dict[int, str] = field(default_factory=dict)  # day -> manifest id
     assign: dict[int, tuple[str, str]] = field(default_factory=dict)  # day -> (origin, disposal)
 
@@ -247,6 +251,10 @@ def _plan(rng: np.random.Generator, n: int, days: int, city: City, linked: dict,
             t.roles[day] = role
             if role == "expired_origin":
                 t.assign[day] = (expired_id, linked[expired_id][0])
+        # at least one refuel stop and one empty roadside parking a day
+        free = [trucks[i] for i in order if day not in trucks[i].roles]
+        for t, what in zip(free, ("refuel", "park"), strict=False):
+            t.innocents[day] = what
     # unregistered trucks: day-shift trucks without other roles, ~3% (at least one)
     plain = [t for t in trucks if not t.roles and not t.night]
     n_unreg = min(len(plain), max(1, round(0.03 * n))) if n >= 4 else 0
@@ -323,8 +331,9 @@ def _simulate_day(ctx: _Context, truck: _Truck, day: int, rng: np.random.Generat
     k_v = int(rng.integers(0, min(n_trips, 3)))
     lunch = (not truck.night) and rng.random() < 0.6
     had_lunch = False
-    refuel_trip = int(rng.integers(0, n_trips)) if rng.random() < 0.25 else -1
-    park_trip = int(rng.integers(0, n_trips)) if rng.random() < 0.2 else -1
+    forced = truck.innocents.get(day)
+    refuel_trip = int(rng.integers(0, n_trips)) if forced == "refuel" or rng.random() < 0.25 else -1
+    park_trip = int(rng.integers(1, n_trips)) if forced == "park" or rng.random() < 0.2 else -1
     pos = depot.node
     done = None
     for k in range(n_trips):
@@ -885,14 +894,14 @@ def generate(
             cols += ["load", "lift"]
         chunk = chunk[cols]
         n_rows += len(chunk)
+        table = pa.Table.from_pandas(chunk, preserve_index=False)
         if fmt == "csv":
-            chunk.to_csv(track_path, mode="a", header=c0 == 0, index=False)
+            with track_path.open("ab") as fh:
+                if c0 == 0:
+                    fh.write((",".join(cols) + "\n").encode())
+                pa_csv.write_csv(table, fh, pa_csv.WriteOptions(
+                    include_header=False, quoting_style="none"))
         else:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            table = pa.Table.from_pandas(chunk.astype({"lift": "float64"}) if "lift" in chunk
-                                         else chunk, preserve_index=False)
             if writer is None:
                 writer = pq.ParquetWriter(track_path, table.schema)
             writer.write_table(table.cast(writer.schema))

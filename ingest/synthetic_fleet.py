@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from haulwatch.ingest.synthetic_city import City
-from scipy.signal import lfilter
 
 __all__ = ["LOAD_CODES", "Event", "TrackBuilder", "sample_track", "snap_events"]
 
@@ -250,11 +249,9 @@ def sample_track(
     y = ky[seg] + frac * dy[seg]
     still = knots["still"][seg]
     # correlated GPS noise
-    phi = float(np.exp(-interval_s / 60.0))
-    gain = np.sqrt(1.0 - phi * phi)
     scale = np.where(still, 0.5, 1.0) * sigma_m
-    x = x + lfilter([gain], [1.0, -phi], rng.standard_normal(len(t))) * scale
-    y = y + lfilter([gain], [1.0, -phi], rng.standard_normal(len(t))) * scale
+    x = x + _correlated_noise(rng, len(t), interval_s) * scale
+    y = y + _correlated_noise(rng, len(t), interval_s) * scale
     seg_speed = np.hypot(dx, dy) / np.diff(kt)
     seg_heading = np.degrees(np.arctan2(dx, dy)) % 360.0
     moving = ~knots["still"] & (np.hypot(dx, dy) > 0.5)
@@ -276,6 +273,17 @@ def sample_track(
         "lift": knots["lift"][seg],
         "still": still,
     }
+
+
+def _correlated_noise(rng: np.random.Generator, n: int, interval_s: float) -> np.ndarray:
+    """Unit-variance noise with an exponential autocorrelation (~60 s): white noise
+    convolved with a truncated AR(1) kernel."""
+    phi = float(np.exp(-interval_s / 60.0))
+    k = max(1, int(np.ceil(5 * 60.0 / interval_s)))
+    kernel = phi ** np.arange(k)
+    kernel /= np.sqrt(np.sum(kernel**2))
+    z = rng.standard_normal(n + k - 1)
+    return np.convolve(z, kernel, mode="valid")
 
 
 def snap_events(events: list[Event], t: np.ndarray, x: np.ndarray, y: np.ndarray) -> list[Event]:
