@@ -320,14 +320,14 @@ def detect_stops(
         mean_lat = np.full(len(first), np.nan)
     pos_first = idx[first]
     pos_last = idx[last]
-    vid = points["vehicle_id"].to_numpy()[pos_first]
+    vid = points["vehicle_id"].iloc[pos_first].to_numpy(dtype=object)
     vkey_col = "vehicle_key" if "vehicle_key" in points.columns else "vehicle_id"
-    vkey = points[vkey_col].to_numpy()[pos_first]
+    vkey = points[vkey_col].iloc[pos_first].to_numpy(dtype=object)
     times = points["time"]
     start = times.iloc[pos_first].reset_index(drop=True)
     end = times.iloc[pos_last].reset_index(drop=True)
     start_s = np.floor(t[first]).astype(np.int64)
-    stop_id = pd.Series(vkey).astype(str) + ":" + pd.Series(start_s).astype(str)
+    stop_id = pd.Series([f"{k}:{s}" for k, s in zip(vkey, start_s.tolist(), strict=True)], dtype=object)
     return pd.DataFrame(
         {
             "stop_id": stop_id.to_numpy(dtype=object),

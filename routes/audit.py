@@ -214,9 +214,8 @@ def _sorted_points(points: pd.DataFrame) -> pd.DataFrame:
         raise AuditInputError(
             "column 'time' holds naive times; allowed: tz-aware UTC times (geo.prepare makes them)"
         )
-    key = points["vehicle_key"].astype(str)
     t = time_seconds(points["time"])
-    codes, _ = pd.factorize(key, sort=True)
+    codes, _ = pd.factorize(points["vehicle_key"], sort=True)
     if len(points) > 1:
         dc = np.diff(codes)
         ok = np.all((dc > 0) | ((dc == 0) & (np.diff(t) >= 0)))
@@ -265,8 +264,11 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
             trips=trips_frame_empty(), dumps=dump_places_empty(), loadings=_empty_loadings(),
             n_points=0, time_min=None, time_max=None, timings=timings,
         )
-    codes, _ = pd.factorize(pts["vehicle_key"].astype(str), sort=True)
+    codes, uniques = pd.factorize(pts["vehicle_key"], sort=True)
     codes = codes.astype(np.int64)
+    first_of = np.searchsorted(codes, np.arange(len(uniques)))
+    vehicle_keys = np.asarray([str(k) for k in uniques], dtype=object)
+    vehicle_ids = pts["vehicle_id"].iloc[first_of].astype(str).to_numpy(dtype=object)
     t = time_seconds(pts["time"])
     x = pts["x"].to_numpy(dtype=np.float64)
     y = pts["y"].to_numpy(dtype=np.float64)
@@ -277,9 +279,9 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
     stops = detect_stops(pts, diameter_m=config.stop_diameter_m, min_duration_s=config.stop_min_duration_s)
     lap("stops")
     loaded, has_load, lift = loaded_state(
-        pts, codes, t, sensor_min_duration_s=config.sensor_min_duration_s
+        pts, codes, t, n_vehicles=len(uniques), sensor_min_duration_s=config.sensor_min_duration_s
     )
-    n_codes = int(codes.max()) + 1
+    n_codes = len(uniques)
     has_lift = np.zeros(n_codes, dtype=bool)
     if lift.any():
         has_lift[np.unique(codes[lift])] = True
@@ -299,6 +301,7 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
     track = Track(
         points=pts, codes=codes, t=t, site_pos=site_pos, loaded=loaded, lift=lift,
         has_load=has_load, has_lift=has_lift, events=events, sites=sites_m, timezone=tz,
+        vehicle_ids=vehicle_ids, vehicle_keys=vehicle_keys,
     )
     trips = trips_frame(track, result)
     trips = _add_trip_places(track, trips)
@@ -316,7 +319,7 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
     lap("gaps")
     manifests = context.manifests
     if manifests is not None and len(manifests):
-        keys = set(pts["vehicle_key"].astype(str).unique())
+        keys = set(vehicle_keys)
         manifests = manifests[manifests["vehicle_key"].astype(str).isin(keys)]
     covers = cover_trips(trips, manifests, manifest_slack_s=config.manifest_slack_s)
     rows.append(manifest_alerts(trips, covers, timezone=tz))
@@ -413,8 +416,8 @@ def _loadings_frame(track: Track, loadings: pd.DataFrame) -> pd.DataFrame:
     sp = ev["site_pos"].to_numpy()[e]
     return pd.DataFrame(
         {
-            "vehicle_id": track.points["vehicle_id"].to_numpy()[first],
-            "vehicle_key": track.points["vehicle_key"].to_numpy()[first],
+            "vehicle_id": track.vehicle_ids[track.codes[first]],
+            "vehicle_key": track.vehicle_keys[track.codes[first]],
             "start": pd.to_datetime(ev["start_s"].to_numpy()[e], unit="s", utc=True),
             "end": pd.to_datetime(ev["end_s"].to_numpy()[e], unit="s", utc=True),
             "lon": _event_mean(track, e, "lon"),

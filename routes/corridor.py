@@ -54,14 +54,16 @@ def trip_routes(trips: pd.DataFrame, routes_m: pd.DataFrame, manifests_by_trip: 
         & (trips["origin_site_id"] != "")
         & (trips["disposal_site_id"] != "")
     ).to_numpy()
+    t_origin = trips["origin_site_id"].astype(object).tolist()
+    t_disposal = trips["disposal_site_id"].astype(object).tolist()
+    t_id = trips["trip_id"].astype(object).tolist()
     for pos in np.flatnonzero(judged):
-        trip = trips.iloc[pos]
-        cands = by_pair.get((trip["origin_site_id"], trip["disposal_site_id"]), [])
+        cands = by_pair.get((t_origin[pos], t_disposal[pos]), [])
         if not cands:
             continue
         named = [
             str(m.get("route_id"))
-            for m in manifests_by_trip.get(trip["trip_id"], [])
+            for m in manifests_by_trip.get(t_id[pos], [])
             if m.get("route_id") not in (None, "") and not pd.isna(m.get("route_id"))
         ]
         chosen = [k for k in cands if r_id[k] in named]

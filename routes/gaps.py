@@ -102,7 +102,7 @@ def gap_alerts(track: Track, trips: pd.DataFrame, *, gap_max_s: float, evidence_
     for n, (b, a, tk) in enumerate(zip(before, after, kk, strict=True)):
         trip = trips.iloc[int(tk)]
         dur = float(track.t[a] - track.t[b])
-        vid = track.points["vehicle_id"].iat[int(b)]
+        vid = track.vehicle_ids[track.codes[b]]
         summary = (
             f"Loaded truck {vid} went dark for {minutes(dur)} from {local_hhmm(track.t[b], track.timezone)} "
             f"local and reappeared {km(jump_m[n])} away"
@@ -112,7 +112,7 @@ def gap_alerts(track: Track, trips: pd.DataFrame, *, gap_max_s: float, evidence_
             {
                 "kind": "gps_gap",
                 "vehicle_id": vid,
-                "vehicle_key": track.points["vehicle_key"].iat[int(b)],
+                "vehicle_key": track.vehicle_keys[track.codes[b]],
                 "start": utc(track.t[b]),
                 "end": utc(track.t[a]),
                 "severity": "medium",

@@ -67,8 +67,9 @@ def cover_trips(trips: pd.DataFrame, manifests: pd.DataFrame, *, manifest_slack_
     pairs = pairs.sort_values(["trip_id", "_vf", "manifest_id"], kind="stable")
     out: dict[str, list[dict]] = {}
     keep = ["manifest_id", "origin_site_id", "disposal_site_id", "route_id"]
-    for trip_id, group in pairs.groupby("trip_id", sort=False):
-        out[str(trip_id)] = group[keep].to_dict("records")
+    columns = [pairs[c].astype(object).tolist() for c in ["trip_id", *keep]]
+    for trip_id, *values in zip(*columns, strict=True):
+        out.setdefault(str(trip_id), []).append(dict(zip(keep, values, strict=True)))
     return out
 
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import shapely
 from haulwatch.geo.stops import time_seconds
-from haulwatch.geo.zones import site_of_points
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -76,8 +76,9 @@ def site_index(
 ) -> np.ndarray:
     """Return, per point, the position in ``sites_m`` of the site a truck is at (-1: none).
 
-    Thin wrapper over :func:`haulwatch.geo.zones.site_of_points` restricted to
-    :data:`TRUCK_SITE_KINDS` (a truck at a drone nest or in a no-fly zone is in the open).
+    The rule of :func:`haulwatch.geo.zones.site_of_points` (overlaps go to the smallest
+    site) restricted to :data:`TRUCK_SITE_KINDS` (a truck at a drone nest or in a
+    no-fly zone is in the open), computed without a geometry per point.
 
     Parameters
     ----------
@@ -93,7 +94,36 @@ def site_index(
     numpy.ndarray
         int64 positions into ``sites_m``.
     """
-    return site_of_points(x, y, sites_m, buffer_m=buffer_m, kinds=TRUCK_SITE_KINDS)
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    out = np.full(len(x), -1, dtype=np.int64)
+    if len(x) == 0 or len(sites_m) == 0:
+        return out
+    # Same rule as geo.zones.site_of_points (smallest site first, then lower position),
+    # but without building a shapely Point per GPS fix: per site, a bounding-box mask
+    # then a prepared contains_xy over the few points inside the box. Sites are few
+    # (tens to hundreds), points are millions.
+    kinds = sites_m["kind"].astype(str).to_numpy()
+    geoms = np.asarray(sites_m.geometry.to_numpy(), dtype=object)
+    selected = np.flatnonzero(np.isin(kinds, TRUCK_SITE_KINDS) & ~shapely.is_missing(geoms))
+    if len(selected) == 0:
+        return out
+    area = shapely.area(geoms[selected])
+    order = selected[np.lexsort((selected, area))]
+    buffers = np.array([float(buffer_m.get(kinds[k], 0.0)) for k in order])
+    zones = np.where(buffers > 0, shapely.buffer(geoms[order], buffers), geoms[order])
+    bounds = shapely.bounds(zones)
+    for k, zone, (x0, y0, x1, y1) in zip(order, zones, bounds, strict=True):
+        cand = np.flatnonzero((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1))
+        if len(cand) == 0:
+            continue
+        cand = cand[out[cand] < 0]
+        if len(cand) == 0:
+            continue
+        shapely.prepare(zone)
+        inside = shapely.contains_xy(zone, x[cand], y[cand])
+        out[cand[inside]] = k
+    return out
 
 
 # --------------------------------------------------------------------------- sensors
@@ -104,6 +134,7 @@ def loaded_state(
     codes: np.ndarray,
     t: np.ndarray,
     *,
+    n_vehicles: int,
     sensor_min_duration_s: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (loaded per point, has_load per vehicle code, lift per point).
@@ -116,10 +147,11 @@ def loaded_state(
     array (True where the body is raised).
     """
     n = len(points)
-    n_codes = int(codes.max()) + 1 if n else 0
+    n_codes = n_vehicles
     if "load" in points.columns:
-        raw = points["load"].astype("string").str.strip().str.lower()
-        loaded = raw.map(_LOAD_CODES, na_action="ignore").astype("float64").to_numpy()
+        lcodes, luniq = pd.factorize(points["load"])
+        table = np.array([_LOAD_CODES.get(str(u).strip().lower(), np.nan) for u in luniq] + [np.nan])
+        loaded = table[lcodes]  # code -1 (missing) picks the trailing NaN
     else:
         loaded = np.full(n, np.nan)
     has = np.zeros(n_codes, dtype=bool)
@@ -597,6 +629,10 @@ class Track:
     sites: pd.DataFrame
     """Projected sites (``site_id``, ``kind``, ``geometry``)."""
     timezone: str
+    vehicle_ids: np.ndarray
+    """Plate as the tracks write it, per vehicle code."""
+    vehicle_keys: np.ndarray
+    """Normalized plate per vehicle code."""
 
 
 def local_hhmm(epoch_s: float, timezone: str) -> str:
@@ -692,8 +728,8 @@ def trips_frame(track: Track, result: TripsResult) -> pd.DataFrame:
         delivered, e_end[cl], np.where(dumped, e_end[dp], np.where(has_close, e_start[cl], track.t[veh_last]))
     )
     start_s = e_start[load]
-    vkey = track.points["vehicle_key"].to_numpy()[pts_first]
-    vid = track.points["vehicle_id"].to_numpy()[pts_first]
+    vkey = track.vehicle_keys[codes]
+    vid = track.vehicle_ids[codes]
     origin_site = np.where(e_site[load] >= 0, site_ids[np.clip(e_site[load], 0, None)], "")
     disposal_site = np.where(delivered & (e_site[cl] >= 0), site_ids[np.clip(e_site[cl], 0, None)], "")
     to_utc = lambda s: pd.to_datetime(s, unit="s", utc=True)  # noqa: E731
