@@ -501,7 +501,7 @@ def _client(scheduler: str | None, n_workers: int, processes: bool) -> tuple[Any
         n_workers=n_workers,
         threads_per_worker=1,
         processes=processes,
-        dashboard_address=None,
+        dashboard_address=":0",
         silence_logs=40,
     )
     return Client(cluster), cluster
@@ -670,9 +670,7 @@ def audit_dask(
         del points_futs, partial_futs
         say("combine", f"{len(partials)} partials")
         partials = _canonical_partials(partials)
-        result = combine(
-            partials, context, config, rejects=dataset.rejects, stats=dataset.stats
-        )
+        result = combine(partials, context, config, rejects=dataset.rejects, stats=dataset.stats)
         result.summary["timings_s"]["audit_total"] = round(time.perf_counter() - t_start, 3)
         result.summary["engine"] = f"dask ({parts} partitions, {workers} workers)"
         return result
