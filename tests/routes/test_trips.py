@@ -1,0 +1,160 @@
+"""Tests of routes.trips: site lookup, load sensor state, events and haul trips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from detector_world import (
+    X0,
+    Y0,
+    Truck,
+    dataset,
+    dump_trip,
+    manifest,
+    normal_trip,
+    points_frame,
+    sites_m,
+)
+from haulwatch.routes.audit import AuditInputError, audit_partition, make_context
+from haulwatch.routes.config import AuditConfig
+from haulwatch.routes.trips import loaded_state, site_index
+from shapely.geometry import box
+
+BUFFERS = {"origin": 50.0, "disposal": 150.0, "depot": 50.0}
+
+
+class TestSiteIndex:
+    def test_inside_buffer_and_outside(self):
+        sm = sites_m()
+        x = np.array([0.0, 5000.0, 4780.0, 4700.0, 0.0, 2500.0]) + X0
+        y = np.array([0.0, 0.0, 0.0, 0.0, -2000.0, 0.0]) + Y0
+        pos = site_index(x, y, sm, buffer_m=BUFFERS)
+        ids = [sm["site_id"].iloc[p] if p >= 0 else None for p in pos]
+        # 4780 is 120 m outside D1 (inside its 150 m buffer), 4700 is 200 m outside
+        assert ids == ["O1", "D1", "D1", None, "P1", None]
+
+    def test_overlap_goes_to_the_smaller_site_and_drone_sites_are_ignored(self):
+        extra = [
+            ("O9", "origin", box(-20, -20, 20, 20)),       # inside O1, smaller
+            ("N1", "nest", box(2400, -100, 2600, 100)),     # drones only
+        ]
+        sm = sites_m(extra)
+        pos = site_index(np.array([X0, X0 + 90, X0 + 2500]), np.array([Y0, Y0, Y0]), sm, buffer_m=BUFFERS)
+        assert [sm["site_id"].iloc[p] if p >= 0 else None for p in pos] == ["O9", "O1", None]
+
+    def test_empty_inputs(self):
+        assert site_index(np.array([]), np.array([]), sites_m(), buffer_m=BUFFERS).shape == (0,)
+        out = site_index(np.array([X0]), np.array([Y0]), sites_m().iloc[0:0], buffer_m=BUFFERS)
+        assert out.tolist() == [-1]
+
+
+class TestLoadedState:
+    def _frame(self, loads, t=None, codes=None):
+        n = len(loads)
+        t = np.arange(n) * 10.0 if t is None else np.asarray(t, float)
+        codes = np.zeros(n, dtype=np.int64) if codes is None else np.asarray(codes)
+        return pd.DataFrame({"load": pd.Series(loads, dtype="category")}), codes, t
+
+    def test_readings_carried_forward_and_half_is_loaded(self):
+        df, codes, t = self._frame(["empty"] * 20 + [None] * 5 + ["half"] * 20)
+        loaded, has, _ = loaded_state(df, codes, t, n_vehicles=1, sensor_min_duration_s=60)
+        assert has.tolist() == [True]
+        assert loaded[:25].tolist() == [0.0] * 25
+        assert loaded[25:].tolist() == [1.0] * 20
+
+    def test_a_one_point_glitch_is_ignored(self):
+        df, codes, t = self._frame(["empty"] * 30 + ["full"] + ["empty"] * 30)
+        loaded, _, _ = loaded_state(df, codes, t, n_vehicles=1, sensor_min_duration_s=60)
+        assert (loaded == 0.0).all()
+
+    def test_two_vehicles_do_not_share_state(self):
+        df, _, t = self._frame(["full"] * 10 + [None] * 10)
+        codes = np.array([0] * 10 + [1] * 10)
+        loaded, has, _ = loaded_state(df, codes, t, n_vehicles=2, sensor_min_duration_s=60)
+        assert has.tolist() == [True, False]
+        assert np.isnan(loaded[10:]).all()
+
+    def test_no_load_column(self):
+        df = pd.DataFrame({"x": np.zeros(3)})
+        loaded, has, lift = loaded_state(df, np.zeros(3, np.int64), np.arange(3.0), n_vehicles=1,
+                                         sensor_min_duration_s=60)
+        assert np.isnan(loaded).all() and not has.any() and not lift.any()
+
+
+def _partition(points, manifests=None, config=None):
+    ds = dataset(points, manifests)
+    return audit_partition(points, make_context(ds), config or AuditConfig())
+
+
+class TestTrips:
+    def test_normal_day_gives_delivered_trips(self):
+        a = Truck("浙A00001", seed=1)
+        normal_trip(a, refuel=True)
+        normal_trip(a)
+        a.drive(0, -2000).dwell(1800)
+        part = _partition(points_frame(a), [manifest("M1", "浙A00001")])
+        trips = part.trips
+        assert trips["status"].tolist() == ["delivered", "delivered"]
+        assert trips["origin_site_id"].tolist() == ["O1", "O1"]
+        assert trips["disposal_site_id"].tolist() == ["D1", "D1"]
+        assert (trips["end"] > trips["start"]).all()
+        assert part.rows.empty
+
+    def test_dump_then_load_again_is_a_dumped_trip(self):
+        a = Truck("浙A00001", seed=3)
+        dump_trip(a)
+        normal_trip(a)
+        part = _partition(points_frame(a), [manifest("M1", "浙A00001")])
+        assert part.trips["status"].tolist() == ["dumped", "delivered"]
+        assert len(part.dumps) == 1
+        assert part.dumps["x"].iloc[0] == pytest.approx(X0 + 2500, abs=10)
+
+    def test_open_trip_at_data_end_raises_nothing(self):
+        a = Truck("浙A00001", seed=4)
+        a.drive(0, 0).dwell(900).drive(1500, 0).drive(2500, 800).dwell(600)
+        part = _partition(points_frame(a), [manifest("M1", "浙A00001")])
+        assert part.trips["status"].tolist() == ["open"]
+        assert part.rows.empty
+
+    def test_unsorted_input_gives_the_same_result_and_is_not_changed(self):
+        a = Truck("浙A00001", seed=5)
+        dump_trip(a)
+        normal_trip(a)
+        b = Truck("浙B00002", seed=6)
+        normal_trip(b)
+        pts = points_frame(a, b)
+        shuffled = pts.sample(frac=1.0, random_state=3)
+        before = shuffled.copy()
+        p1 = _partition(pts, [manifest("M1", "浙A00001"), manifest("M2", "浙B00002")])
+        p2 = _partition(shuffled, [manifest("M1", "浙A00001"), manifest("M2", "浙B00002")])
+        pd.testing.assert_frame_equal(shuffled, before)
+        cols = ["trip_id", "vehicle_id", "status", "start", "end"]
+        pd.testing.assert_frame_equal(p1.trips[cols], p2.trips[cols])
+        assert p1.rows["kind"].tolist() == p2.rows["kind"].tolist() == ["illegal_dump"]
+
+    def test_two_vehicles_are_judged_apart(self):
+        # B's track starts where A's dump happened: a joint track would mix them
+        a = Truck("浙A00001", seed=7)
+        dump_trip(a)
+        normal_trip(a)
+        b = Truck("浙B00002", x=2500, y=800, t_s=0, seed=8)
+        b.dwell(900).drive(0, -2000).dwell(600)
+        part = _partition(points_frame(a, b), [manifest("M1", "浙A00001"), manifest("M2", "浙B00002")])
+        assert set(part.trips["vehicle_id"]) == {"浙A00001"}
+        assert part.rows["vehicle_id"].tolist() == ["浙A00001"]
+
+    def test_empty_points(self):
+        a = Truck("浙A00001")
+        pts = points_frame(a).iloc[0:0]
+        part = _partition(pts)
+        assert part.trips.empty and part.rows.empty and part.n_points == 0
+        assert "trip_id" in part.trips.columns
+
+    def test_bad_points_are_refused(self):
+        pts = points_frame(Truck("浙A00001").drive(100, 0))
+        with pytest.raises(AuditInputError, match=r"lack column\(s\) \['x'\]"):
+            _partition(pts.drop(columns="x"))
+        naive = pts.assign(time=pts["time"].dt.tz_localize(None))
+        with pytest.raises(AuditInputError, match="naive times"):
+            _partition(naive)
