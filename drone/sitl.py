@@ -64,6 +64,7 @@ _STREAM_GROUPS: dict[int, tuple[int, ...]] = {
     _M.MAV_DATA_STREAM_EXTRA3: (
         _M.MAVLINK_MSG_ID_SYSTEM_TIME,
         _M.MAVLINK_MSG_ID_EXTENDED_SYS_STATE,
+        _M.MAVLINK_MSG_ID_EKF_STATUS_REPORT,
     ),
 }
 _STREAMABLE = frozenset(m for group in _STREAM_GROUPS.values() for m in group) | {
@@ -618,6 +619,21 @@ class SimulatedCopter:
             else:
                 landed = _M.MAV_LANDED_STATE_IN_AIR
             return _M.MAVLink_extended_sys_state_message(_M.MAV_VTOL_STATE_UNDEFINED, landed)
+        if msgid == _M.MAVLINK_MSG_ID_EKF_STATUS_REPORT:
+            flags = _M.EKF_ATTITUDE
+            if model.position_ok:
+                flags |= (
+                    _M.EKF_VELOCITY_HORIZ
+                    | _M.EKF_VELOCITY_VERT
+                    | _M.EKF_POS_HORIZ_REL
+                    | _M.EKF_POS_HORIZ_ABS
+                    | _M.EKF_POS_VERT_ABS
+                    | _M.EKF_PRED_POS_HORIZ_REL
+                    | _M.EKF_PRED_POS_HORIZ_ABS
+                )
+            else:
+                flags |= _M.EKF_CONST_POS_MODE
+            return _M.MAVLink_ekf_status_report_message(flags, 0.02, 0.02, 0.02, 0.02, 0.0, 0.0)
         if msgid == _M.MAVLINK_MSG_ID_HOME_POSITION:
             if not model.home_set:
                 return None
