@@ -166,7 +166,9 @@ def read_manifests(
             parts.append(make_rejects(file, rows[bad_route], "route_id", route[bad_route],
                                       "route_id not found in routes.geojson; value cleared",
                                       ACTION_CLEARED))
-            route = route.where(~bad_route, None)
+            route_arr = route.to_numpy(dtype=object, copy=True)
+            route_arr[bad_route] = None
+            route = pd.Series(route_arr, dtype=object)
     if "volume_m3" in df.columns:
         vol = pd.to_numeric(df["volume_m3"], errors="coerce").to_numpy(dtype="float64")
         bad_vol = keep & df["volume_m3"].notna().to_numpy() & ~(np.isfinite(vol) & (vol >= 0))
@@ -180,16 +182,16 @@ def read_manifests(
     waste = df["waste_type"] if "waste_type" in df.columns else pd.Series([None] * n,
                                                                             dtype=object)
     out = pd.DataFrame({
-        "manifest_id": df["manifest_id"].to_numpy(dtype=object),
-        "vehicle_id": df["vehicle_id"].to_numpy(dtype=object),
-        "vehicle_key": key.to_numpy(dtype=object),
-        "origin_site_id": df["origin_site_id"].to_numpy(dtype=object),
-        "disposal_site_id": df["disposal_site_id"].to_numpy(dtype=object),
-        "route_id": route.to_numpy(dtype=object),
+        "manifest_id": pd.Series(df["manifest_id"].to_numpy(dtype=object), dtype=object),
+        "vehicle_id": pd.Series(df["vehicle_id"].to_numpy(dtype=object), dtype=object),
+        "vehicle_key": pd.Series(key.to_numpy(dtype=object), dtype=object),
+        "origin_site_id": pd.Series(df["origin_site_id"].to_numpy(dtype=object), dtype=object),
+        "disposal_site_id": pd.Series(df["disposal_site_id"].to_numpy(dtype=object), dtype=object),
+        "route_id": pd.Series(route.to_numpy(dtype=object), dtype=object),
         "valid_from": pd.DatetimeIndex(times["valid_from"].view("datetime64[ns]")).tz_localize(
             "UTC"),
         "valid_to": pd.DatetimeIndex(times["valid_to"].view("datetime64[ns]")).tz_localize("UTC"),
-        "waste_type": waste.to_numpy(dtype=object),
+        "waste_type": pd.Series(waste.to_numpy(dtype=object), dtype=object),
         "volume_m3": vol,
         "src_row": rows,
     })[keep]

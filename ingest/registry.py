@@ -509,9 +509,9 @@ def read_vehicles(path: str | Path) -> RegistryResult:
         registered = np.ones(n, dtype=bool)
     company = df["company"] if "company" in df.columns else pd.Series([None] * n, dtype=object)
     frame = pd.DataFrame({
-        "vehicle_id": vid[keep].to_numpy(dtype=object),
-        "vehicle_key": key[keep].to_numpy(dtype=object),
-        "company": company[keep].to_numpy(dtype=object),
+        "vehicle_id": pd.Series(vid[keep].to_numpy(dtype=object), dtype=object),
+        "vehicle_key": pd.Series(key[keep].to_numpy(dtype=object), dtype=object),
+        "company": pd.Series(company[keep].to_numpy(dtype=object), dtype=object),
         "registered": registered[keep].astype(bool),
     })
     return RegistryResult(frame=frame, rejects=concat_rejects(parts), rows_read=n)
@@ -528,6 +528,7 @@ def _read_small_csv(path: Path, required: tuple[str, ...],
     out = {}
     for name, col in cols.items():
         ser = pd.Series(col.to_pandas(), dtype=object) if n else pd.Series([], dtype=object)
-        ser = ser.map(_text, na_action="ignore")
-        out[name] = ser.where(ser.notna(), None).astype(object)
+        arr = ser.map(_text, na_action="ignore").to_numpy(dtype=object, copy=True)
+        arr[pd.isna(arr)] = None
+        out[name] = pd.Series(arr, dtype=object)
     return pd.DataFrame(out, index=pd.RangeIndex(n))

@@ -1,0 +1,90 @@
+"""Tests for haulwatch.ingest.manifests."""
+
+import pandas as pd
+import pytest
+
+from haulwatch.ingest.manifests import MANIFEST_COLUMNS, read_manifests
+from haulwatch.ingest.rejects import SchemaError
+
+HEADER = ("manifest_id,vehicle_id,origin_site_id,disposal_site_id,route_id,"
+          "valid_from,valid_to,waste_type,volume_m3\n")
+
+
+def write(tmp_path, body, header=HEADER):
+    path = tmp_path / "manifests.csv"
+    path.write_text(header + body, encoding="utf-8")
+    return path
+
+
+class TestReadManifests:
+    BODY = (
+        "M1,浙F·A1234,O1,D1,R1,2024-05-01T07:00:00,2024-05-01T18:00:00,muck,20\n"   # 1 ok
+        "M2,浙FA1234,O1,D9,,2024-05-01T07:00:00,2024-05-01T18:00:00,muck,20\n"      # 2 bad D
+        "M3,浙FA1234,O9,D1,,2024-05-01T07:00:00,2024-05-01T18:00:00,,\n"            # 3 bad O
+        "M4,浙FA1234,O1,D1,,2024-05-01T18:00:00,2024-05-01T07:00:00,,\n"            # 4 inverted
+        "M5,浙FA1234,O1,D1,,tomorrow,2024-05-01T07:00:00,,\n"                       # 5 bad time
+        "M1,浙FA1234,O1,D1,,2024-05-01T07:00:00,2024-05-01T18:00:00,,\n"            # 6 dup id
+        ",浙FA1234,O1,D1,,2024-05-01T07:00:00,2024-05-01T18:00:00,,\n"              # 7 no id
+        "M8,,O1,D1,,2024-05-01T07:00:00,2024-05-01T18:00:00,,\n"                    # 8 no truck
+        "M9,苏E0001,O1,D1,R9,2024-05-01T07:00:00Z,2024-05-01T18:00:00Z,soil,-3\n"  # 9 cleared x2
+        "M10,苏E0001,O1,D1,,2024-05-01T07:00:00,,,\n"                               # 10 no end
+    )
+
+    @pytest.fixture
+    def res(self, tmp_path):
+        return read_manifests(write(tmp_path, self.BODY), site_ids=["O1", "D1"],
+                              route_ids=["R1"])
+
+    def test_kept_rows_and_columns(self, res):
+        m = res.manifests
+        assert tuple(m.columns) == MANIFEST_COLUMNS
+        assert sorted(m["manifest_id"]) == ["M1", "M9"]
+        row = m.set_index("manifest_id").loc["M1"]
+        assert row["vehicle_key"] == "浙FA1234"
+        assert row["vehicle_id"] == "浙F·A1234"
+        assert row["valid_from"] == pd.Timestamp("2024-04-30T23:00:00Z")   # local → UTC
+        assert str(m["valid_from"].dtype) == "datetime64[ns, UTC]"
+
+    @pytest.mark.parametrize("row, field, reason", [
+        (2, "disposal_site_id", "not found in sites.geojson"),
+        (3, "origin_site_id", "not found in sites.geojson"),
+        (4, "valid_to", "valid_to before valid_from"),
+        (5, "valid_from", "unparseable valid_from"),
+        (6, "manifest_id", "duplicate manifest_id (first at row 1)"),
+        (7, "manifest_id", "missing manifest_id"),
+        (8, "vehicle_id", "missing vehicle_id"),
+        (10, "valid_to", "missing valid_to"),
+    ])
+    def test_rejected_rows(self, res, row, field, reason):
+        hit = res.rejects[res.rejects["row"] == row]
+        assert len(hit) == 1
+        assert hit["field"].item() == field
+        assert reason in hit["reason"].item()
+        assert hit["action"].item() == "row_dropped"
+
+    def test_unknown_route_and_bad_volume_only_cleared(self, res):
+        m9 = res.manifests.set_index("manifest_id").loc["M9"]
+        assert m9["route_id"] is None
+        assert pd.isna(m9["volume_m3"])
+        assert m9["valid_from"] == pd.Timestamp("2024-05-01T07:00:00Z")
+        cleared = res.rejects[res.rejects["action"] == "value_cleared"]
+        assert sorted(cleared["field"]) == ["route_id", "volume_m3"]
+        assert set(cleared["row"]) == {9}
+
+    def test_counts(self, res):
+        dropped = (res.rejects["action"] == "row_dropped").sum()
+        assert res.rows_read == len(res.manifests) + dropped == 10
+
+    def test_optional_columns_absent(self, tmp_path):
+        path = write(tmp_path, "M1,A1,O1,D1,1714521600,1714525200\n",
+                     header="manifest_id,vehicle_id,origin_site_id,disposal_site_id,"
+                            "valid_from,valid_to\n")
+        m = read_manifests(path).manifests
+        assert m["route_id"].tolist() == [None]
+        assert m["valid_to"].item() == pd.Timestamp("2024-05-01T01:00:00Z")
+
+    def test_missing_column(self, tmp_path):
+        path = write(tmp_path, "M1,A1,O1,D1\n",
+                     header="manifest_id,vehicle_id,origin_site_id,disposal_site_id\n")
+        with pytest.raises(SchemaError, match="manifests.csv: missing required column.*valid_from"):
+            read_manifests(path)

@@ -1,0 +1,169 @@
+"""Tests for haulwatch.ingest.registry (sites, routes, vehicles, dataset.toml)."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from haulwatch.ingest.registry import read_routes, read_settings, read_sites, read_vehicles
+from haulwatch.ingest.rejects import SchemaError
+
+
+def square(x0, y0, d=0.01):
+    return {"type": "Polygon",
+            "coordinates": [[[x0, y0], [x0 + d, y0], [x0 + d, y0 + d], [x0, y0 + d], [x0, y0]]]}
+
+
+def feature(props, geom):
+    return {"type": "Feature", "properties": props, "geometry": geom}
+
+
+def write_fc(path, features):
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}),
+                    encoding="utf-8")
+    return path
+
+
+class TestSettings:
+    def test_defaults_without_file(self, tmp_path):
+        s = read_settings(tmp_path)
+        assert (s.coord_system, s.timezone) == ("wgs84", "Asia/Shanghai")
+
+    def test_values_and_forgiving_names(self, tmp_path):
+        (tmp_path / "dataset.toml").write_text('coord_system = "GCJ-02"\ntimezone = "UTC"\n')
+        s = read_settings(tmp_path)
+        assert (s.coord_system, s.timezone) == ("gcj02", "UTC")
+
+    def test_unknown_coord_system_names_allowed_ones(self, tmp_path):
+        (tmp_path / "dataset.toml").write_text('coord_system = "cgcs2000"\n')
+        with pytest.raises(SchemaError, match="coord_system 'cgcs2000'.*'wgs84', 'gcj02', 'bd09'"):
+            read_settings(tmp_path)
+
+    def test_unknown_timezone(self, tmp_path):
+        (tmp_path / "dataset.toml").write_text('timezone = "Mars/Olympus"\n')
+        with pytest.raises(SchemaError, match="timezone 'Mars/Olympus'"):
+            read_settings(tmp_path)
+
+    def test_bad_toml(self, tmp_path):
+        (tmp_path / "dataset.toml").write_text("coord_system = \n")
+        with pytest.raises(SchemaError, match="not valid TOML"):
+            read_settings(tmp_path)
+
+
+class TestSites:
+    def test_good_and_bad_features(self, tmp_path):
+        bowtie = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}
+        feats = [
+            feature({"site_id": "O1", "kind": "origin", "name": "工地",
+                     "permit_from": "2024-01-01", "permit_to": "2024-06-30"}, square(121, 31)),
+            feature({"site_id": "D1", "kind": "Disposal"}, square(121.1, 31)),           # 1 ok
+            feature({"kind": "origin"}, square(121.2, 31)),                              # 2
+            feature({"site_id": "O1", "kind": "origin"}, square(121.3, 31)),             # 3
+            feature({"site_id": "X1", "kind": "quarry"}, square(121.4, 31)),             # 4
+            feature({"site_id": "P1", "kind": "depot"},
+                    {"type": "Point", "coordinates": [121, 31]}),                        # 5
+            feature({"site_id": "B1", "kind": "depot"}, bowtie),                         # 6 fixed
+            feature({"site_id": "T1", "kind": "origin", "permit_from": "soon"},
+                    square(121.5, 31)),                                                  # 7
+            feature({"site_id": "T2", "kind": "origin", "permit_from": "2024-05-01",
+                     "permit_to": "2024-04-01"}, square(121.6, 31)),                     # 8
+            feature({"site_id": "N1", "kind": "nest"}, None),                            # 9
+        ]
+        res = read_sites(write_fc(tmp_path / "sites.geojson", feats))
+        assert res.rows_read == 10
+        assert res.frame["site_id"].tolist() == ["O1", "D1", "B1"]
+        assert res.frame["kind"].tolist() == ["origin", "disposal", "depot"]
+        assert res.frame.crs.to_epsg() == 4326
+        assert res.frame.geometry.is_valid.all()
+        rej = res.rejects.set_index("row")
+        assert rej.loc[2, "field"] == "site_id"
+        assert "duplicate site_id" in rej.loc[3, "reason"]
+        assert rej.loc[4, "field"] == "kind" and "origin, disposal" in rej.loc[4, "reason"]
+        assert "Polygon or MultiPolygon" in rej.loc[5, "reason"]
+        assert rej.loc[7, "field"] == "permit_from"
+        assert "before permit_from" in rej.loc[8, "reason"]
+        assert "no geometry" in rej.loc[9, "reason"]
+        assert set(res.rejects["action"]) == {"row_dropped"}
+
+    def test_permit_dates_are_local_days(self, tmp_path):
+        feats = [feature({"site_id": "O1", "kind": "origin", "permit_from": "2024-01-01",
+                          "permit_to": "2024-06-30"}, square(121, 31))]
+        site = read_sites(write_fc(tmp_path / "sites.geojson", feats)).frame.iloc[0]
+        # Asia/Shanghai: the permit runs from local midnight to the end of its last day
+        assert site["permit_from"] == pd.Timestamp("2023-12-31T16:00:00Z")
+        assert site["permit_to"] == pd.Timestamp("2024-06-30T16:00:00Z")
+
+    def test_not_a_feature_collection(self, tmp_path):
+        (tmp_path / "sites.geojson").write_text('{"type": "Polygon", "coordinates": []}')
+        with pytest.raises(SchemaError, match="expected a GeoJSON FeatureCollection"):
+            read_sites(tmp_path / "sites.geojson")
+
+    def test_empty_collection(self, tmp_path):
+        res = read_sites(write_fc(tmp_path / "sites.geojson", []))
+        assert len(res.frame) == 0
+        assert list(res.frame.columns) == ["site_id", "kind", "name", "permit_from", "permit_to",
+                                           "geometry"]
+
+
+class TestRoutes:
+    def test_routes(self, tmp_path):
+        line = {"type": "LineString", "coordinates": [[121, 31], [121.1, 31]]}
+        joined = {"type": "MultiLineString",
+                  "coordinates": [[[121, 31], [121.05, 31]], [[121.05, 31], [121.1, 31]]]}
+        apart = {"type": "MultiLineString",
+                 "coordinates": [[[121, 31], [121.05, 31]], [[121.06, 31], [121.1, 31]]]}
+        base = {"origin_site_id": "O1", "disposal_site_id": "D1"}
+        feats = [
+            feature({"route_id": "R1", **base, "corridor_m": 80}, line),
+            feature({"route_id": "R2", **base}, joined),
+            feature({"route_id": "R3", **base}, apart),                         # 2
+            feature({**base}, line),                                            # 3
+            feature({"route_id": "R4", "origin_site_id": "O1"}, line),          # 4
+            feature({"route_id": "R5", **base, "disposal_site_id": "D9"}, line),  # 5
+            feature({"route_id": "R6", **base}, square(121, 31)),               # 6
+            feature({"route_id": "R1", **base}, line),                          # 7
+            feature({"route_id": "R7", **base, "corridor_m": "wide"}, line),    # 8 cleared
+        ]
+        res = read_routes(write_fc(tmp_path / "routes.geojson", feats), site_ids=["O1", "D1"])
+        assert res.frame["route_id"].tolist() == ["R1", "R2", "R7"]
+        assert (res.frame.geom_type == "LineString").all()
+        assert res.frame["corridor_m"].iloc[0] == 80
+        assert pd.isna(res.frame["corridor_m"].iloc[2])
+        rej = res.rejects.set_index("row")
+        assert "do not join" in rej.loc[2, "reason"]
+        assert rej.loc[3, "field"] == "route_id"
+        assert rej.loc[4, "field"] == "disposal_site_id"
+        assert "not found in sites" in rej.loc[5, "reason"]
+        assert "LineString" in rej.loc[6, "reason"]
+        assert "duplicate route_id" in rej.loc[7, "reason"]
+        assert rej.loc[8, "action"] == "value_cleared"
+
+
+class TestVehicles:
+    def test_vehicles(self, tmp_path):
+        (tmp_path / "vehicles.csv").write_text(
+            "vehicle_id,company,registered\n"
+            "浙F·A1234,Acme,true\n"
+            "浙FB0001,Acme,FALSE\n"
+            ",Acme,true\n"              # 3 missing id
+            "浙f a1234,Other,true\n"    # 4 same plate as row 1
+            "浙FC0002,Acme,maybe\n",    # 5 unreadable registered
+            encoding="utf-8")
+        res = read_vehicles(tmp_path / "vehicles.csv")
+        f = res.frame
+        assert f["vehicle_key"].tolist() == ["浙FA1234", "浙FB0001", "浙FC0002"]
+        assert f["registered"].tolist() == [True, False, False]
+        assert f["registered"].dtype == bool
+        rej = res.rejects.set_index("row")
+        assert rej.loc[3, "reason"] == "missing vehicle_id"
+        assert "row 1" in rej.loc[4, "reason"]
+        assert rej.loc[5, "action"] == "value_cleared"
+
+    def test_without_registered_column_all_registered(self, tmp_path):
+        (tmp_path / "vehicles.csv").write_text("vehicle_id\nA1\nB2\n")
+        assert read_vehicles(tmp_path / "vehicles.csv").frame["registered"].all()
+
+    def test_missing_column(self, tmp_path):
+        (tmp_path / "vehicles.csv").write_text("plate\nA1\n")
+        with pytest.raises(SchemaError, match="vehicles.csv: missing required column.*vehicle_id"):
+            read_vehicles(tmp_path / "vehicles.csv")
