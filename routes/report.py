@@ -60,7 +60,8 @@ th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
 svg.map{border:1px solid #ccc;background:#fafaf7;max-width:100%;height:auto}
 svg .site{stroke:#444;stroke-width:.8;fill-opacity:.35}svg .route{fill:none;stroke:#555;stroke-width:2;stroke-dasharray:6 4}
 svg .dev{fill:none;stroke-width:3.5;stroke-linecap:round}svg .mk{stroke:#fff;stroke-width:1.2}
-svg a:hover .mk,svg .mk:target,svg .dev:target{stroke:#000;stroke-width:3}
+svg .hs{stroke-width:2.5}svg .lbl{font-size:10px;fill:#333}svg .scale{stroke:#333;stroke-width:2;fill:none}
+svg a:hover .mk,svg .mk:target,svg .dev:target,svg .hs:target{stroke:#000;stroke-width:3}
 .legend span{display:inline-block;margin-right:14px}.sw{display:inline-block;width:12px;height:12px;border-radius:6px;vertical-align:-1px;margin-right:4px}
 tr:target{background:#fff3b0}#alerts td{font-size:13px}input#q{padding:4px 8px;width:320px}
 """
@@ -235,21 +236,27 @@ def _svg_map(
                 f"<path class='route' d='{_path_d(geom, proj)}'><title>{_e(label)}</title></path>"
             )
         out.append("</g>")
+    if sites is not None and len(sites) and "site_id" in sites.columns:
+        geoms = np.asarray(sites.geometry.array, dtype=object)
+        ok = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
+        anchors = proj.xy(shapely.get_coordinates(shapely.point_on_surface(geoms[ok])))
+        out.append("<g id='site-labels' class='lbl'>")
+        for (x, y), sid in zip(anchors, sites["site_id"].astype("str")[ok], strict=True):
+            out.append(f"<text x='{x + 6:.1f}' y='{y - 6:.1f}'>{_e(sid)}</text>")
+        out.append("</g>")
+    out.append(_scale_bar(proj))
     if len(alerts):
         out.append("<g id='alert-markers'>")
         geoms = np.asarray(alerts.geometry.array, dtype=object)
         lines = shapely.get_type_id(geoms) == 1  # LineString
         pts = proj.xy(alerts[["lon", "lat"]].to_numpy(dtype="float64"))
-        for i, (aid, kind, vehicle, start, summary) in enumerate(
-            zip(
-                alerts["alert_id"],
-                alerts["kind"],
-                alerts["vehicle_id"],
-                alerts["start"],
-                alerts["summary"],
-                strict=True,
-            )
-        ):
+        kinds = alerts["kind"].to_numpy(dtype=object)
+        # hotspots (rings around several dumps) last, so they stay visible on top
+        order = np.argsort(kinds == "dump_hotspot", kind="stable")
+        for i in order:
+            aid, kind = alerts["alert_id"].iat[i], kinds[i]
+            vehicle, start = alerts["vehicle_id"].iat[i], alerts["start"].iat[i]
+            summary = alerts["summary"].iat[i]
             colour = KIND_COLOURS.get(kind, "#d62728")
             when = start.strftime("%Y-%m-%d %H:%M:%SZ")
             if local is not None:
@@ -263,11 +270,14 @@ def _svg_map(
                     f"d='{_path_d(geoms[i], proj)}'><title>{tip}</title></path>"
                 )
             x, y = pts[i]
-            radius = 7 if kind == "dump_hotspot" else 5
             marker_id = "" if lines[i] else f" id='m-{anchor}'"
+            if kind == "dump_hotspot":
+                shape = f"class='hs' r='11' fill='none' stroke='{colour}'"
+            else:
+                shape = f"class='mk' r='5' fill='{colour}'"
             out.append(
-                f"<circle{marker_id} class='mk' cx='{x:.1f}' "
-                f"cy='{y:.1f}' r='{radius}' fill='{colour}'><title>{tip}</title></circle></a>"
+                f"<circle{marker_id} {shape} cx='{x:.1f}' cy='{y:.1f}'>"
+                f"<title>{tip}</title></circle></a>"
             )
         out.append("</g>")
     out.append("</svg>")
@@ -285,6 +295,22 @@ def _svg_map(
     ]
     legend.append("</div>")
     return "".join(out) + "".join(legend)
+
+
+def _scale_bar(proj: _Projection) -> str:
+    """A scale bar of a round length (1, 2 or 5 x 10^n metres) about 150 px long."""
+    metres_per_px = 111_320.0 / proj.scale  # one degree of latitude, metres
+    target = 150.0 * metres_per_px
+    exp = 10.0 ** math.floor(math.log10(target))
+    length_m = min((m * exp for m in (1, 2, 5, 10)), key=lambda v: abs(v - target))
+    px = length_m / metres_per_px
+    x0, y0 = _PAD, proj.height - _PAD / 2 - 4
+    label = f"{length_m / 1000:g} km" if length_m >= 1000 else f"{length_m:g} m"
+    return (
+        f"<g id='scale'><path class='scale' d='M{x0:.1f},{y0 - 5:.1f} V{y0:.1f} "
+        f"H{x0 + px:.1f} V{y0 - 5:.1f}'/><text class='lbl' x='{x0 + px + 6:.1f}' "
+        f"y='{y0:.1f}'>{label}</text></g>"
+    )
 
 
 # --------------------------------------------------------------------------- the page

@@ -141,3 +141,37 @@ def test_max_rows(tmp_path):
     assert "2 more alerts" in text
     with pytest.raises(ValueError, match="max_rows"):
         render_report(_alerts(), max_rows=0)
+
+
+def test_site_labels_scale_bar_and_hotspot_ring_on_top():
+    sites, routes = _registry()
+    svg = _svg(render_report(_alerts(), sites=sites, routes=routes))
+    labels = [t.text for t in svg.findall(f".//{NS}g[@id='site-labels']/{NS}text")]
+    assert sorted(labels) == ["D1", "S1"]
+    scale = svg.find(f".//{NS}g[@id='scale']/{NS}text").text
+    assert scale.endswith(("km", " m"))
+    circles = list(svg.iter(f"{NS}circle"))
+    assert circles[-1].get("class") == "hs" and circles[-1].get("fill") == "none"
+
+
+def test_scale_bar_length_matches_the_map():
+    # two sites 0.1 degree of latitude apart (~11.1 km): the bar's pixels per metre
+    # must agree with the pixel distance between them
+    sites = gpd.GeoDataFrame(
+        {"site_id": ["A", "B"], "kind": ["origin", "disposal"]},
+        geometry=[
+            shapely.Point(120.0, 30.0).buffer(0.001),
+            shapely.Point(120.0, 30.1).buffer(0.001),
+        ],
+        crs="EPSG:4326",
+    )
+    text = render_report(_alerts().iloc[0:0], sites=sites)
+    svg = _svg(text)
+    path = svg.find(f".//{NS}g[@id='scale']/{NS}path").get("d")
+    nums = [float(v) for v in re.findall(r"[-\d.]+", path)]
+    bar_px = nums[3] - nums[0]  # "M x0,y V y H x1 V y": x1 - x0
+    label = svg.find(f".//{NS}g[@id='scale']/{NS}text").text
+    bar_m = float(label.split()[0]) * (1000 if label.endswith("km") else 1)
+    ys = [float(t.get("y")) + 6 for t in svg.findall(f".//{NS}g[@id='site-labels']/{NS}text")]
+    px_per_m = abs(ys[0] - ys[1]) / 11_132.0
+    assert bar_px / bar_m == pytest.approx(px_per_m, rel=0.02)
