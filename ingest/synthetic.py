@@ -225,6 +225,9 @@ def _plan(rng: np.random.Generator, n: int, days: int, city: City, linked: dict,
             interval_s=float(rng.uniform(*interval)), sigma_m=float(rng.uniform(5.0, 10.0)),
             time_style=int(rng.choice(5, p=[0.3, 0.15, 0.25, 0.2, 0.1])), registered="yes",
         ))
+    # every time form appears (one terminal vendor each), the rest at random
+    for t, style in zip(rng.permutation(trucks), range(5), strict=False):
+        t.time_style = style
     for day in range(days):
         order = rng.permutation(n)
         slots = n - max(1, n // 4) if n > 1 else 0
@@ -651,7 +654,8 @@ def _format_times(sec: np.ndarray, style: np.ndarray, timezone: str) -> np.ndarr
     offset_s = (local.to_numpy().astype("datetime64[s]").astype(np.int64) - np.asarray(sec, np.int64))
     out = naive.copy()
     m0 = style == 0
-    out[m0] = np.char.replace(naive[m0].astype(str), "T", " ")
+    if m0.any():
+        out[m0] = np.char.replace(naive[m0].astype(str), "T", " ")
     m2 = style == 2
     if m2.any():
         sign = np.where(offset_s[m2] < 0, "-", "+")
@@ -660,9 +664,11 @@ def _format_times(sec: np.ndarray, style: np.ndarray, timezone: str) -> np.ndarr
                           np.char.add(":", np.char.zfill((a % 3600 // 60).astype(str), 2)))
         out[m2] = np.char.add(naive[m2].astype(str), off)
     m3 = style == 3
-    out[m3] = np.asarray(sec)[m3].astype(str)
+    if m3.any():
+        out[m3] = np.asarray(sec)[m3].astype(str)
     m4 = style == 4
-    out[m4] = _iso_utc(np.asarray(sec)[m4])
+    if m4.any():
+        out[m4] = _iso_utc(np.asarray(sec)[m4])
     return out
 
 
@@ -710,14 +716,14 @@ def _corrupt(df: pd.DataFrame, rng: np.random.Generator, bad_fraction: float,
     taken = set(load_rows.tolist())
     rest = np.array([i for i in pool[: n_dup + n_bad + len(taken) + 1] if i not in taken])
     dup_src = rest[:n_dup] if len(rest) >= n_dup else rng.choice(n, n_dup)
+    n_extra = int((reasons != 3).sum())
+    src = rng.integers(0, n, n_extra)
+    bad = df.iloc[src].copy().reset_index(drop=True)  # copied before any load is spoilt
     df = df.copy()
     if len(load_rows):
         df.iloc[load_rows, df.columns.get_loc("load")] = rng.choice(
             ["loaded", "满载", "3", "FULL!"], len(load_rows))
     dups = df.iloc[dup_src]
-    n_extra = int((reasons != 3).sum())
-    src = rng.integers(0, n, n_extra)
-    bad = df.iloc[src].copy().reset_index(drop=True)
     # shifted a few seconds so that no bad row doubles as a duplicate
     if fmt == "csv":
         epoch = df["_t"].to_numpy()[src] + rng.integers(1, 5, n_extra)
