@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from haulwatch.geo.chinacoords import (
     CoordSystemError,
     bd09_to_gcj02,
@@ -80,7 +79,7 @@ class TestOutsideChina:
         g_lon, g_lat = wgs84_to_gcj02(lon, lat)
         np.testing.assert_array_equal(g_lon, lon)
         np.testing.assert_array_equal(g_lat, lat)
-        w_lon, w_lat = gcj02_to_wgs84(lon, lat)
+        w_lon, _w_lat = gcj02_to_wgs84(lon, lat)
         np.testing.assert_array_equal(w_lon, lon)
 
     def test_in_china_box(self):
@@ -105,7 +104,7 @@ class TestArrays:
         assert lon.size == 0 and lat.size == 0
 
     def test_shape_mismatch(self):
-        with pytest.raises(ValueError, match="same shape"):
+        with pytest.raises(ValueError, match=r"same shape"):
             wgs84_to_gcj02([1.0, 2.0], [1.0])
 
     def test_system_names_are_forgiving(self):
@@ -114,5 +113,5 @@ class TestArrays:
         np.testing.assert_array_equal(a[0], b[0])
 
     def test_unknown_system(self):
-        with pytest.raises(CoordSystemError, match="'utm50'.*wgs84, gcj02, bd09"):
+        with pytest.raises(CoordSystemError, match=r"'utm50'.*wgs84, gcj02, bd09"):
             to_wgs84([1.0], [1.0], "utm50")

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from haulwatch.geo.crs import pick_metric_crs, project, unproject
 
 
@@ -29,7 +28,7 @@ class TestPickMetricCrs:
         assert 100.0 < lon0 < 105.0
 
     def test_no_valid_point(self):
-        with pytest.raises(ValueError, match="at least one valid coordinate"):
+        with pytest.raises(ValueError, match=r"at least one valid coordinate"):
             pick_metric_crs([np.nan], [np.nan])
 
 
@@ -46,7 +45,7 @@ class TestProject:
         np.testing.assert_allclose(back_lat, lat, atol=1e-9)
 
     def test_nan_stays_nan(self):
-        x, y = project(np.array([np.nan]), np.array([31.0]), 32651)
+        x, _y = project(np.array([np.nan]), np.array([31.0]), 32651)
         assert np.isnan(x[0])
 
     def test_accepts_epsg_code(self):

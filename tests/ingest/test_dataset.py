@@ -4,7 +4,6 @@ import json
 
 import pandas as pd
 import pytest
-
 from haulwatch.ingest.dataset import RawDataset, SchemaError, read_dataset
 
 
@@ -111,26 +110,26 @@ class TestReadDataset:
     def test_missing_required_file(self, tmp_path, name):
         folder = make_folder(tmp_path / "ds")
         (folder / name).unlink()
-        with pytest.raises(SchemaError, match=f"{name}: required file missing"):
+        with pytest.raises(SchemaError, match=rf"{name}: required file missing"):
             read_dataset(folder)
 
     def test_missing_tracks(self, tmp_path):
         folder = make_folder(tmp_path / "ds")
         (folder / "tracks.csv").unlink()
-        with pytest.raises(SchemaError, match="tracks.csv or tracks.parquet"):
+        with pytest.raises(SchemaError, match=r"tracks.csv or tracks.parquet"):
             read_dataset(folder)
 
     def test_two_tracks_files(self, tmp_path):
         folder = make_folder(tmp_path / "ds")
         (folder / "tracks.parquet").write_bytes(b"")
-        with pytest.raises(SchemaError, match="both tracks.csv and tracks.parquet"):
+        with pytest.raises(SchemaError, match=r"both tracks.csv and tracks.parquet"):
             read_dataset(folder)
 
     def test_missing_folder(self, tmp_path):
-        with pytest.raises(SchemaError, match="dataset folder not found"):
+        with pytest.raises(SchemaError, match=r"dataset folder not found"):
             read_dataset(tmp_path / "nope")
 
     def test_bad_coord_system(self, tmp_path):
         folder = make_folder(tmp_path / "ds", toml='coord_system = "mars"\n')
-        with pytest.raises(SchemaError, match="coord_system 'mars'"):
+        with pytest.raises(SchemaError, match=r"coord_system 'mars'"):
             read_dataset(folder)

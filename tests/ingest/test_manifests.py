@@ -2,7 +2,6 @@
 
 import pandas as pd
 import pytest
-
 from haulwatch.ingest.manifests import MANIFEST_COLUMNS, read_manifests
 from haulwatch.ingest.rejects import SchemaError
 
@@ -86,5 +85,5 @@ class TestReadManifests:
     def test_missing_column(self, tmp_path):
         path = write(tmp_path, "M1,A1,O1,D1\n",
                      header="manifest_id,vehicle_id,origin_site_id,disposal_site_id\n")
-        with pytest.raises(SchemaError, match="manifests.csv: missing required column.*valid_from"):
+        with pytest.raises(SchemaError, match=r"manifests.csv: missing required column.*valid_from"):
             read_manifests(path)

@@ -2,7 +2,6 @@
 
 import pandas as pd
 import pytest
-
 from haulwatch.ingest.plates import normalize_plate
 
 

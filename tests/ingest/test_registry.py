@@ -4,7 +4,6 @@ import json
 
 import pandas as pd
 import pytest
-
 from haulwatch.ingest.registry import read_routes, read_settings, read_sites, read_vehicles
 from haulwatch.ingest.rejects import SchemaError
 
@@ -36,17 +35,17 @@ class TestSettings:
 
     def test_unknown_coord_system_names_allowed_ones(self, tmp_path):
         (tmp_path / "dataset.toml").write_text('coord_system = "cgcs2000"\n')
-        with pytest.raises(SchemaError, match="coord_system 'cgcs2000'.*'wgs84', 'gcj02', 'bd09'"):
+        with pytest.raises(SchemaError, match=r"coord_system 'cgcs2000'.*'wgs84', 'gcj02', 'bd09'"):
             read_settings(tmp_path)
 
     def test_unknown_timezone(self, tmp_path):
         (tmp_path / "dataset.toml").write_text('timezone = "Mars/Olympus"\n')
-        with pytest.raises(SchemaError, match="timezone 'Mars/Olympus'"):
+        with pytest.raises(SchemaError, match=r"timezone 'Mars/Olympus'"):
             read_settings(tmp_path)
 
     def test_bad_toml(self, tmp_path):
         (tmp_path / "dataset.toml").write_text("coord_system = \n")
-        with pytest.raises(SchemaError, match="not valid TOML"):
+        with pytest.raises(SchemaError, match=r"not valid TOML"):
             read_settings(tmp_path)
 
 
@@ -95,7 +94,7 @@ class TestSites:
 
     def test_not_a_feature_collection(self, tmp_path):
         (tmp_path / "sites.geojson").write_text('{"type": "Polygon", "coordinates": []}')
-        with pytest.raises(SchemaError, match="expected a GeoJSON FeatureCollection"):
+        with pytest.raises(SchemaError, match=r"expected a GeoJSON FeatureCollection"):
             read_sites(tmp_path / "sites.geojson")
 
     def test_empty_collection(self, tmp_path):
@@ -165,5 +164,5 @@ class TestVehicles:
 
     def test_missing_column(self, tmp_path):
         (tmp_path / "vehicles.csv").write_text("plate\nA1\n")
-        with pytest.raises(SchemaError, match="vehicles.csv: missing required column.*vehicle_id"):
+        with pytest.raises(SchemaError, match=r"vehicles.csv: missing required column.*vehicle_id"):
             read_vehicles(tmp_path / "vehicles.csv")

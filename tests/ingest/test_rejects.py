@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from haulwatch.ingest.rejects import (
     REJECT_COLUMNS,
     SchemaError,
@@ -38,7 +37,7 @@ def test_make_rejects_cuts_huge_values():
 
 
 def test_make_rejects_refuses_unknown_action():
-    with pytest.raises(ValueError, match="action 'deleted'"):
+    with pytest.raises(ValueError, match=r"action 'deleted'"):
         make_rejects("x.csv", [1], "f", ["v"], "r", action="deleted")
 
 

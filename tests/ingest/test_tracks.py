@@ -5,7 +5,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from haulwatch.ingest import tracks as tracks_mod
 from haulwatch.ingest.rejects import SchemaError
 from haulwatch.ingest.tracks import TRACK_COLUMNS, parse_times, read_tracks
@@ -196,7 +195,7 @@ class TestColumns:
 
     def test_missing_required_column(self, tmp_path):
         path = write(tmp_path, "A1,2024-05-01T08:00:00,121\n", header="vehicle_id,time,lon\n")
-        with pytest.raises(SchemaError, match="tracks.csv: missing required column.*lat"):
+        with pytest.raises(SchemaError, match=r"tracks.csv: missing required column.*lat"):
             read_tracks(path)
 
     def test_header_only_gives_empty_frame(self, tmp_path):
@@ -208,11 +207,11 @@ class TestColumns:
     def test_empty_file(self, tmp_path):
         path = tmp_path / "tracks.csv"
         path.write_text("")
-        with pytest.raises(SchemaError, match="empty"):
+        with pytest.raises(SchemaError, match=r"empty"):
             read_tracks(path)
 
     def test_missing_file(self, tmp_path):
-        with pytest.raises(SchemaError, match="not found"):
+        with pytest.raises(SchemaError, match=r"not found"):
             read_tracks(tmp_path / "tracks.csv")
 
     def test_gb18030_and_semicolons(self, tmp_path):
@@ -279,5 +278,5 @@ class TestParquet:
 
     def test_missing_column(self, tmp_path):
         pq.write_table(pa.table(self.frame()), tmp_path / "tracks.parquet")
-        with pytest.raises(SchemaError, match="missing required column.*time"):
+        with pytest.raises(SchemaError, match=r"missing required column.*time"):
             read_tracks(tmp_path / "tracks.parquet")
