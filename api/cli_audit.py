@@ -143,7 +143,7 @@ def parse_overrides(items: Sequence[str]) -> dict[str, str]:
 
 
 class Progress:
-    """Progress callback printing ``[  12.3s] stage (+1.2s)`` lines to a stream.
+    """Progress callback printing ``[  12.3s] stage detail`` lines (time since start).
 
     Accepts the calling conventions the engines use: ``progress("stage")``,
     ``progress("stage", detail)`` or ``progress(stage="...", **info)``.
@@ -169,7 +169,7 @@ class Progress:
         if self.stream is not None:
             detail = (" " + " ".join(extra)) if extra else ""
             print(
-                f"[{now - self.t0:7.1f}s] {stage}{detail} (+{now - self.last:.1f}s)",
+                f"[{now - self.t0:7.1f}s] {stage}{detail}",
                 file=self.stream,
                 flush=True,
             )
@@ -182,6 +182,14 @@ def _first(summary: Mapping[str, Any], *keys: str) -> Any:
         if value is not None:
             return value
     return None
+
+
+_LABEL_MAX = 56
+
+
+def _shorten(label: str) -> str:
+    """Cut long labels (reject reasons can be sentences) to keep the table narrow."""
+    return label if len(label) <= _LABEL_MAX else label[: _LABEL_MAX - 1].rstrip() + "…"
 
 
 def format_summary(summary: Mapping[str, Any]) -> str:
@@ -225,6 +233,7 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     if isinstance(by_kind, Mapping):
         for kind, n in by_kind.items():
             add(f"  {kind}", n)
+    rows = [(_shorten(label), value) for label, value in rows]
     width = max((len(label) for label, _ in rows), default=0)
     vwidth = max((len(v) for _, v in rows), default=0)
     return "\n".join(f"{label:<{width}}  {value:>{vwidth}}" for label, value in rows)
@@ -289,6 +298,7 @@ def run_audit(
     if n_workers < 1:
         raise _UsageError(f"option --workers: value {n_workers!r} is not allowed; allowed: >= 1")
     progress = progress or Progress(None)
+    progress("audit", f"{folder} with the {engine} engine")
     if config is None:
         from haulwatch.routes.config import AuditConfig
 

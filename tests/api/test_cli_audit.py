@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import types
 from types import SimpleNamespace
@@ -82,7 +83,7 @@ def test_audit_writes_outputs_and_prints_summary(tmp_path, capsys, fake_audit):
     assert code == 0
     captured = capsys.readouterr()
     # progress with timings on stderr, table on stdout
-    assert "reading tracks.csv" in captured.err and "s)" in captured.err
+    assert re.search(r"^\[\s*\d+\.\ds\] reading tracks\.csv$", captured.err, flags=re.M)
     assert "reading" not in captured.out
     lines = dict(
         (line.rsplit(None, 1)[0].strip(), line.rsplit(None, 1)[1])
@@ -195,3 +196,40 @@ def test_format_summary_aligns_and_handles_per_file_rows():
     assert "points read" in text and "10" in text
     widths = {len(line) for line in text.splitlines()}
     assert len(widths) == 1
+
+
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory):
+    from haulwatch.ingest.synthetic import generate
+
+    folder = tmp_path_factory.mktemp("cli") / "fleet"
+    generate(folder, trucks=8, days=1, seed=5)
+    return folder
+
+
+def test_end_to_end_local_and_dask_agree(small_dataset, tmp_path, capsys):
+    from haulwatch.routes.alerts import read_alerts
+
+    assert main(["audit", str(small_dataset), "--out", str(tmp_path / "a"), "-q"]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text(encoding="utf-8"))
+    assert f"{summary['alerts_total']:,}" in out
+    alerts = read_alerts(tmp_path / "a" / "alerts.geojson")
+    assert len(alerts) == summary["alerts_total"] > 0
+    code = main(
+        [
+            "audit",
+            str(small_dataset),
+            "--out",
+            str(tmp_path / "d"),
+            "-q",
+            "--engine",
+            "dask",
+            "--workers",
+            "1",
+        ]
+    )
+    assert code == 0
+    other = read_alerts(tmp_path / "d" / "alerts.csv")
+    assert list(other["alert_id"]) == list(alerts["alert_id"])
+    assert list(other["kind"]) == list(alerts["kind"])
