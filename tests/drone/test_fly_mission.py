@@ -1,0 +1,117 @@
+"""A planned mission (drone.plan) flown on the simulator end to end, and the flight record."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from haulwatch.drone.flight import FlightRecord
+from haulwatch.drone.link import LinkConfig, VehicleLink
+from haulwatch.drone.mission import NAV_COMMANDS
+from haulwatch.drone.plan import Dock, PlanConfig, plan_mission
+from haulwatch.drone.sitl import SimulatedCopter
+from pyproj import Geod
+
+GEOD = Geod(ellps="WGS84")
+DOCK = Dock("nest-1", 30.700, 121.020, alt_m=4.0)
+# a demo-like alert: a suspected dumping stop ~1.2 km north-east of the dock
+ALERT = {"alert_id": "dump-0001", "lat": 30.7075, "lon": 121.0290, "kind": "illegal_dumping"}
+
+
+def dist_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    return float(GEOD.inv(lon1, lat1, lon2, lat2)[2])
+
+
+@pytest.fixture(scope="module")
+def flown():
+    config = PlanConfig(
+        orbit_radius_m=40.0, orbit_turns=1, photo_spacing_m=20.0, min_sun_elevation_deg=None
+    )
+    mission = plan_mission(ALERT, DOCK, config=config)
+    speedup = 60.0
+    sim = SimulatedCopter(
+        home_lat_deg=DOCK.lat_deg,
+        home_lon_deg=DOCK.lon_deg,
+        home_alt_m=DOCK.alt_m,
+        port=0,
+        speedup=speedup,
+        prearm_delay_s=42.0,
+    ).start()
+    try:
+        config = LinkConfig(heartbeat_timeout_s=60.0, command_timeout_s=6.0)
+        with VehicleLink(sim.url, time_scale=speedup, config=config) as link:
+            record = link.fly_mission(mission, mission_id="mission-1")
+        yield mission, record, sim
+    finally:
+        sim.stop()
+
+
+def test_flight_completes(flown):
+    _, record, sim = flown
+    assert record.outcome == "completed", record.reason
+    assert not sim.model.armed and sim.model.landed
+
+
+def test_nav_items_reached_in_order(flown):
+    mission, record, _ = flown
+    nav_seqs = [
+        seq for seq, item in enumerate(mission.items, start=1) if item.command in NAV_COMMANDS
+    ]
+    reached_nav = [seq for seq in record.items_reached if seq in nav_seqs]
+    assert reached_nav == nav_seqs
+
+
+def test_photos_on_the_orbit_around_the_target(flown):
+    mission, record, _ = flown
+    radius = mission.meta["orbit_radius_m"]
+    assert len(record.photos) >= 8  # 2*pi*40 m / 20 m ~ 12
+    for photo in record.photos:
+        d = dist_m(ALERT["lat"], ALERT["lon"], photo["lat_deg"], photo["lon_deg"])
+        assert abs(d - radius) < 5.0, (
+            f"photo {photo['index']} taken {d:.1f} m from the target: ArduPilot runs the DO items "
+            "after NAV_LOITER_TURNS as soon as the loiter starts, i.e. during its flight to the "
+            "circle edge; the plan needs a NAV_WAYPOINT at the orbit entry before the loiter"
+        )
+    assert [p["index"] for p in record.photos] == sorted(p["index"] for p in record.photos)
+
+
+def test_landed_back_at_the_dock(flown):
+    _, record, _ = flown
+    _t, lat, lon, alt = record.track[-1]
+    assert dist_m(DOCK.lat_deg, DOCK.lon_deg, lat, lon) < 3.0
+    assert alt < 0.5
+    assert record.home == pytest.approx([DOCK.lat_deg, DOCK.lon_deg, DOCK.alt_m], abs=1e-6)
+    # the track went out to the target and back
+    farthest = max(dist_m(DOCK.lat_deg, DOCK.lon_deg, p[1], p[2]) for p in record.track)
+    assert farthest > dist_m(DOCK.lat_deg, DOCK.lon_deg, ALERT["lat"], ALERT["lon"])
+
+
+def test_timings_and_battery(flown):
+    mission, record, _ = flown
+    assert record.timings_s["ready"] >= 40.0  # the 42 s position estimate
+    flight_s = record.timings_s["flying"]
+    assert flight_s == pytest.approx(mission.meta["duration_s"], rel=0.35)
+    assert 0 < record.battery_end_pct < record.battery_start_pct == 100
+
+
+def test_record_is_json(flown, tmp_path):
+    _, record, _ = flown
+    path = record.write(tmp_path / "flight.json")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["outcome"] == "completed" and data["alert_id"] == "dump-0001"
+    assert FlightRecord.from_dict(data) == record
+
+
+class TestFlightRecord:
+    def test_first_outcome_wins(self):
+        record = FlightRecord()
+        record.finish("failed", "link lost")
+        record.finish("completed")
+        assert (record.outcome, record.reason) == ("failed", "link lost")
+        assert record.ended_at.endswith("Z")
+
+    def test_bad_outcome(self):
+        with pytest.raises(ValueError, match="outcome must be one of"):
+            FlightRecord().finish("done")
+        with pytest.raises(ValueError, match="outcome must be one of"):
+            FlightRecord.from_dict({"outcome": "flying"})
