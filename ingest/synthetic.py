@@ -58,6 +58,8 @@ TRUTH_COLUMNS: tuple[str, ...] = (
 #: (the audit's ``corridor_default_m``); detours go far beyond any sane value.
 ASSUMED_CORRIDOR_DEFAULT_M = 150.0
 _HOTSPOT_RADIUS_M = 150.0
+# truth kinds whose window an innocent stop may not overlap
+_STOP_TRUTHS = ("illegal_dump", "gps_gap", "unpermitted_origin")
 _HOTSPOT_MIN_VEHICLES = 3
 
 _COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
@@ -722,7 +724,7 @@ def _corrupt(df: pd.DataFrame, rng: np.random.Generator, bad_fraction: float,
     df = df.copy()
     if len(load_rows):
         df.iloc[load_rows, df.columns.get_loc("load")] = rng.choice(
-            ["loaded", "满载", "3", "FULL!"], len(load_rows))
+            ["??", "9", "-1", "xx", "FULL!"], len(load_rows))
     dups = df.iloc[dup_src]
     # shifted a few seconds so that no bad row doubles as a duplicate
     if fmt == "csv":
@@ -985,6 +987,10 @@ def _render_truck(ctx: _Context, truck: _Truck, days: int, rng: np.random.Genera
         s = sample_track(tr.knots(), tr.gaps, interval_s=truck.interval_s, sigma_m=truck.sigma_m,
                          rng=rng, dropouts=int(rng.poisson(1.0)))
         evs = snap_events(tr.events + _trip_truths(ctx, truck, day, trips), s["t"], s["x"], s["y"])
+        # an innocent stop hidden in a dark spell or inside a violation's stop is not innocent
+        busy = [(e.t0, e.t1) for e in evs if e.kind in _STOP_TRUTHS]
+        evs = [e for e in evs if not e.kind.startswith("innocent_")
+               or not any(e.t0 <= b1 and b0 <= e.t1 for b0, b1 in busy)]
         for ev in evs:
             if ev.snap == "deviation":
                 ev2 = _deviation_window(ev, s)
