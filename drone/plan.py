@@ -36,6 +36,7 @@ altitude is capped at :data:`LEGAL_MAX_ALT_M` (120 m, the limit for light UAVs).
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -49,8 +50,6 @@ import pyproj
 import shapely
 from haulwatch.drone.mission import Mission, MissionItem, deg_to_e7, e7_to_deg
 from pymavlink import mavutil
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import dijkstra
 from shapely.geometry.base import BaseGeometry
 
 __all__ = [
@@ -747,28 +746,59 @@ class _Obstacles:
     clearance_m: float  # smallest clearance actually applied
 
 
+# Arcs of a quad_segs=2 buffer: chords dip to cos(22.5°) of the radius.
+_ROUND_CHORD = math.cos(math.pi / 8)
+# Path edges must keep out of this share of the node polygons' offset.
+_BLOCK_SHARE = 0.98
+_MITRE_LIMIT = 2.0
+
+
 def _obstacles(
     zones_m: np.ndarray, points_m: Sequence[tuple[float, float]], config: PlanConfig
 ) -> _Obstacles:
+    """Inflated no-fly zones (metric) and the candidate bend points around them.
+
+    Each zone part is simplified (tolerance ``tol``) and offset outwards by
+    ``(clearance + tol) / 0.98`` with mitre joins (one vertex per corner), so
+    a path that stays out of the 0.98 offset keeps at least the clearance from
+    the original zone. When a mitre corner would swallow the dock, the target
+    or the egress point, that zone gets round joins and a clearance reduced to
+    0.8 × its distance to those points instead. When there are more candidate
+    vertices than ``max_graph_nodes``, the tolerance doubles (zones grow a
+    little more conservative, never less).
+    """
     if len(zones_m) == 0:
         return _Obstacles(None, np.empty((0, 2)), config.no_fly_clearance_m)
     pts = shapely.points(np.asarray(points_m, dtype=float))
-    # Clearance per zone: the configured one, or less when a mission end point
-    # (dock, target, egress) is closer to the zone than that.
-    dist = shapely.distance(zones_m[:, None], pts[None, :]).min(axis=1)
-    eff = np.minimum(config.no_fly_clearance_m, 0.8 * dist)
-    n_vertices = int(shapely.get_num_coordinates(zones_m).sum())
-    tol = 0.1 * eff
-    scale = 1
+    parts = shapely.get_parts(zones_m)
+    parts = parts[~shapely.is_empty(parts)]
+    dist = shapely.distance(parts[:, None], pts[None, :]).min(axis=1)
+    # Clearance per zone: the configured one (at least 1 m, so paths may run
+    # along an offset), or less when a mission point is closer than that.
+    eff = np.minimum(max(config.no_fly_clearance_m, 1.0), 0.8 * dist)
+    eff = np.maximum(eff, 1e-3)
+    base_tol = 0.1 * max(config.no_fly_clearance_m, 1.0)
+    scale = 1.0
     while True:
-        simple = shapely.simplify(zones_m, tol * scale, preserve_topology=True)
-        grow = eff + tol * scale
-        node_polys = shapely.buffer(simple, grow, quad_segs=2)
-        blocked = shapely.union_all(shapely.buffer(simple, grow * 0.98, quad_segs=2))
-        nodes = _graph_nodes(shapely.union_all(node_polys))
-        if len(nodes) <= config.max_graph_nodes or scale > 2**12 or n_vertices <= 3:
+        tol = np.full(len(parts), base_tol * scale)
+        grow = (eff + tol) / _BLOCK_SHARE
+        simple = shapely.simplify(parts, tol, preserve_topology=True)
+        node = shapely.buffer(simple, grow, join_style="mitre", mitre_limit=_MITRE_LIMIT)
+        rounded = shapely.intersects(node[:, None], pts[None, :]).any(axis=1)
+        block = shapely.buffer(
+            simple, grow * _BLOCK_SHARE, join_style="mitre", mitre_limit=_MITRE_LIMIT
+        )
+        if rounded.any():
+            tol_r = np.minimum(tol[rounded], 0.1 * eff[rounded])
+            grow_r = (eff[rounded] + tol_r) / (_BLOCK_SHARE * _ROUND_CHORD)
+            simple_r = shapely.simplify(parts[rounded], tol_r, preserve_topology=True)
+            node[rounded] = shapely.buffer(simple_r, grow_r, quad_segs=2)
+            block[rounded] = shapely.buffer(simple_r, grow_r * _BLOCK_SHARE, quad_segs=2)
+        nodes = _graph_nodes(shapely.union_all(node))
+        if len(nodes) <= config.max_graph_nodes or scale >= 1024:
             break
-        scale *= 2
+        scale *= 2.0
+    blocked = shapely.union_all(block)
     shapely.prepare(blocked)
     if len(nodes):
         nodes = nodes[~shapely.intersects(shapely.points(nodes), blocked)]
@@ -778,23 +808,48 @@ def _obstacles(
 def _shortest_path(
     start: tuple[float, float], goal: tuple[float, float], obstacles: _Obstacles
 ) -> list[tuple[float, float]] | None:
-    """Shortest polyline start → goal avoiding ``obstacles.blocked`` (None if none)."""
-    if obstacles.blocked is None or not shapely.intersects(
-        shapely.linestrings([start, goal]), obstacles.blocked
-    ):
+    """Shortest polyline start → goal that keeps out of ``obstacles.blocked``.
+
+    A* over the visibility graph of the candidate bend points, with the
+    straight-line distance to the goal as heuristic (admissible, so the path
+    is the shortest in the graph). Visibility is tested lazily, from each
+    settled node to all open nodes in one vectorized shapely call, so a clear
+    or nearly clear sky costs a few calls instead of n² segment tests.
+    Returns None when no path exists.
+    """
+    blocked = obstacles.blocked
+    if blocked is None or not shapely.intersects(shapely.linestrings([start, goal]), blocked):
         return [start, goal]
     pts = np.vstack([np.asarray([start, goal], dtype=float), obstacles.nodes])
     n = len(pts)
-    i, j = np.triu_indices(n, k=1)
-    segs = shapely.linestrings(np.stack([pts[i], pts[j]], axis=1))
-    free = ~shapely.intersects(segs, obstacles.blocked)
-    i, j = i[free], j[free]
-    w = np.hypot(*(pts[i] - pts[j]).T)
-    graph = coo_matrix(
-        (np.concatenate([w, w]), (np.concatenate([i, j]), np.concatenate([j, i]))), shape=(n, n)
-    ).tocsr()
-    dist, pred = dijkstra(graph, directed=True, indices=0, return_predecessors=True)
-    if not np.isfinite(dist[1]):
+    h = np.hypot(pts[:, 0] - pts[1, 0], pts[:, 1] - pts[1, 1])
+    g = np.full(n, np.inf)
+    g[0] = 0.0
+    pred = np.full(n, -1)
+    closed = np.zeros(n, dtype=bool)
+    heap = [(h[0], 0)]
+    while heap:
+        _, u = heapq.heappop(heap)
+        if closed[u]:
+            continue
+        closed[u] = True
+        if u == 1:
+            break
+        cand = np.flatnonzero(~closed)
+        if len(cand) == 0:
+            break
+        segs = shapely.linestrings(
+            np.stack([np.broadcast_to(pts[u], (len(cand), 2)), pts[cand]], axis=1)
+        )
+        v = cand[~shapely.intersects(segs, blocked)]
+        d = g[u] + np.hypot(pts[v, 0] - pts[u, 0], pts[v, 1] - pts[u, 1])
+        better = d < g[v]
+        v, d = v[better], d[better]
+        g[v] = d
+        pred[v] = u
+        for node, f in zip(v.tolist(), (d + h[v]).tolist(), strict=True):
+            heapq.heappush(heap, (f, node))
+    if not closed[1]:
         return None
     path = [1]
     while path[-1] != 0:

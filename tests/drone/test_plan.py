@@ -467,3 +467,41 @@ class TestChooseDock:
     def test_no_docks(self):
         with pytest.raises(MissionRefused, match="no dock"):
             choose_dock(TARGET, [], config=NO_SUN)
+
+
+class TestShortestPath:
+    """The lazy A* finds the same length as Dijkstra on the full visibility graph."""
+
+    @pytest.mark.parametrize("seed", [1, 2, 3])
+    def test_matches_full_graph_dijkstra(self, seed):
+        from haulwatch.drone.plan import _obstacles, _shortest_path
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import dijkstra
+
+        rng = np.random.default_rng(seed)
+        zones = np.array(
+            [
+                Point(rng.uniform(-2000, 2000), rng.uniform(-2000, 2000)).buffer(
+                    rng.uniform(80, 300), quad_segs=3
+                )
+                for _ in range(12)
+            ],
+            dtype=object,
+        )
+        start, goal = (-2600.0, -2600.0), (2600.0, 2600.0)
+        obs = _obstacles(zones, [start, goal], PlanConfig())
+        path = _shortest_path(start, goal, obs)
+        assert path is not None and len(path) > 2  # a detour was needed
+        line = LineString(path)
+        assert not line.intersects(obs.blocked)
+        assert min(line.distance(z) for z in zones) >= 0.95 * 30
+
+        pts = np.vstack([[start, goal], obs.nodes])
+        i, j = np.triu_indices(len(pts), k=1)
+        segs = shapely.linestrings(np.stack([pts[i], pts[j]], axis=1))
+        free = ~shapely.intersects(segs, obs.blocked)
+        i, j = i[free], j[free]
+        w = np.hypot(*(pts[i] - pts[j]).T)
+        graph = coo_matrix((w, (i, j)), shape=(len(pts), len(pts)))
+        best = dijkstra(graph, directed=False, indices=0)[1]
+        assert line.length == pytest.approx(best, rel=1e-9)
