@@ -485,7 +485,8 @@ class TestShortestPath:
                     rng.uniform(80, 300), quad_segs=3
                 )
                 for _ in range(12)
-            ],
+            ]
+            + [Point(0, 0).buffer(250)],  # one always on the diagonal
             dtype=object,
         )
         start, goal = (-2600.0, -2600.0), (2600.0, 2600.0)
