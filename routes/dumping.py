@@ -154,7 +154,7 @@ def dump_alerts(track: Track, trips: pd.DataFrame, places: pd.DataFrame, *, evid
             "origin_kind": trip["origin_kind"],
             "loaded_since": trip["load_end"],
             "decided_by": p.reason,
-            "then": close_kind or "data end",
+            "then": "sensor" if p.reason == "sensor" else (close_kind or "data end"),
             "then_site_id": close_site,
             "went_dark": dark,
             "load_before": _load_text(track, max(a - 1, 0)),
