@@ -7,9 +7,10 @@ AND to its next point (same vehicle) both exceed ``max_speed_kmh`` over at
 least ``min_jump_m``, while going straight from the previous to the next point
 is plausible. At a track's first (last) point only the next (previous) pair can
 be judged: it is an outlier when the jump to its neighbour is impossible and
-the neighbour's own next (previous) step is plausible. Judged on whole columns
-with shifts; vehicle boundaries cut every pair; a few passes catch two bad
-fixes in a row.
+the neighbour's own next (previous) step is plausible. An excursion of up to
+three consecutive bad fixes (impossible jump out, impossible jump back, no
+jump inside) is dropped as a whole; further passes catch what a removal
+reveals. Judged on whole columns with shifts; vehicle boundaries cut every pair.
 """
 
 from __future__ import annotations
@@ -136,8 +137,14 @@ def _time_ns(times: pd.Series) -> np.ndarray:
 
 
 def _teleports(x: np.ndarray, y: np.ndarray, t: np.ndarray, v: np.ndarray,
-               limit_ms: float, min_jump_m: float) -> np.ndarray:
-    """One pass of the rule on points sorted by (vehicle, time)."""
+               limit_ms: float, min_jump_m: float, max_run: int = 3) -> np.ndarray:
+    """One pass of the rule on points sorted by (vehicle, time); ``t`` in ns.
+
+    An excursion of 1..``max_run`` consecutive fixes is an outlier when the jump
+    into it and the jump out of it are both impossible, the fixes inside it do
+    not jump, and going straight from the point before to the point after is
+    plausible.
+    """
     n = len(x)
     bad = np.zeros(n, dtype=bool)
     if n < 3:
@@ -147,21 +154,32 @@ def _teleports(x: np.ndarray, y: np.ndarray, t: np.ndarray, v: np.ndarray,
     dt = np.diff(t) / 1e9                     # s (t in ns)
     with np.errstate(divide="ignore", invalid="ignore"):
         fast = same & (d > min_jump_m) & ((dt <= 0) | (d > limit_ms * dt))
-        # prev → next skipping point i (i in 1..n-2)
-        d2 = np.hypot(x[2:] - x[:-2], y[2:] - y[:-2])
-        dt2 = (t[2:] - t[:-2]) / 1e9
-        plausible2 = (v[2:] == v[:-2]) & (d2 <= np.maximum(limit_ms * dt2, min_jump_m))
-        # step plausibility for the boundary rule
-        plausible = same & ~fast
-    # interior: fast in (i-1 → i) and (i → i+1), and (i-1 → i+1) plausible
-    bad[1:-1] = fast[:-1] & fast[1:] & plausible2
-    # first point of a vehicle: i → i+1 fast and i+1 → i+2 plausible
+    fast_cum = np.concatenate([[0], np.cumsum(fast)])
+    for run in range(1, max_run + 1):
+        m = n - run - 1                       # candidate first fixes i = 1..m
+        if m <= 0:
+            break
+        before = np.arange(m)                 # i - 1
+        after = before + run + 1              # i + run
+        enter = fast[before]
+        leave = fast[before + run]
+        # no jump inside the excursion: fast[i .. i+run-2] all False
+        inner = (fast_cum[before + run] - fast_cum[before + 1]) == 0
+        d_skip = np.hypot(x[after] - x[before], y[after] - y[before])
+        dt_skip = (t[after] - t[before]) / 1e9
+        with np.errstate(invalid="ignore"):
+            plausible = (v[after] == v[before]) & (
+                d_skip <= np.maximum(limit_ms * dt_skip, min_jump_m))
+        hit = np.flatnonzero(enter & leave & inner & plausible) + 1
+        for k in range(run):
+            bad[hit + k] = True
+    # First (last) fix of a vehicle: the jump to its neighbour is impossible and the
+    # neighbour's own next (previous) step is plausible.
+    plausible_step = same & ~fast
     first = np.ones(n, dtype=bool)
     first[1:] = ~same
     last = np.ones(n, dtype=bool)
     last[:-1] = ~same
-    head = first[:-2] & fast[:-1] & plausible[1:]
-    bad[:-2] |= head
-    tail = last[2:] & fast[1:] & plausible[:-1]
-    bad[2:] |= tail
+    bad[:-2] |= first[:-2] & fast[:-1] & plausible_step[1:]
+    bad[2:] |= last[2:] & fast[1:] & plausible_step[:-1]
     return bad
