@@ -1,0 +1,267 @@
+"""``haulwatch fly``: plan a mission to an alert or a point, fly it over MAVLink, record it.
+
+Plans with ``drone.plan`` (the same options as ``haulwatch plan``), connects to
+the vehicle (``--connect``: ArduPilot SITL, a real vehicle or ``haulwatch sim``),
+uploads and verifies the mission, arms, flies and follows it, printing progress,
+and writes the flight record as JSON (``--record``). The first Ctrl-C sends the
+vehicle home (RTL, outcome ``aborted``); a second one quits at once.
+
+Exit status: 0 completed, 1 failed or aborted (the reason is printed),
+2 refused by the planner or bad input, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from typing import Any, TextIO
+
+__all__ = ["format_progress", "register", "run_fly"]
+
+_DESCRIPTION = """\
+Send a drone to look at an alert (or a point): plan the mission from the dock
+(a 'nest' site; see 'haulwatch plan'), connect over MAVLink, upload and read it
+back, arm, fly it in AUTO and follow it until the copter has landed and
+disarmed at the dock. Link loss or a vehicle failsafe (battery, fence, RTL/LAND
+chosen by the vehicle) ends the flight as failed with the reason.
+
+Use --time-scale K when the vehicle runs K times faster than real time
+(e.g. 'haulwatch sim --speedup K'): every timeout is in vehicle seconds.
+"""
+
+_EPILOG = """\
+examples:
+  haulwatch sim --home 30.70,121.02 &
+  haulwatch fly --connect tcp:127.0.0.1:5760 --lat 30.707 --lon 121.029 \\
+      --sites data/demo/sites.geojson --dock nest-1 --record flight.json
+  haulwatch fly --connect udpin:0.0.0.0:14550 --alert 3f2a9c --alerts out/demo/alerts.geojson \\
+      --sites data/demo/sites.geojson
+"""
+
+
+class _UsageError(ValueError):
+    """A command-line value or input file is wrong (exit status 2)."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``fly`` sub-command to the ``haulwatch`` parser."""
+    p = subparsers.add_parser(
+        "fly",
+        help="plan, upload and fly a drone mission over MAVLink; write the flight record",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--connect",
+        required=True,
+        metavar="URL",
+        help="MAVLink connection: tcp:HOST:PORT, udp:..., udpin:HOST:PORT or DEVICE,BAUD",
+    )
+    what = p.add_argument_group("target (either --alert with --alerts, or --lat with --lon)")
+    what.add_argument("--alert", metavar="ALERT_ID", help="id of the alert to look at")
+    what.add_argument(
+        "--alerts", metavar="PATH", help="alerts.geojson or alerts.csv from 'haulwatch audit'"
+    )
+    what.add_argument("--lat", type=float, metavar="DEG", help="target latitude")
+    what.add_argument("--lon", type=float, metavar="DEG", help="target longitude")
+    what.add_argument(
+        "--coord-system",
+        default="wgs84",
+        choices=("wgs84", "gcj02", "bd09"),
+        help="system of --lat/--lon (default wgs84)",
+    )
+    p.add_argument(
+        "--sites",
+        required=True,
+        metavar="PATH",
+        help="sites.geojson with 'nest' and 'no_fly' sites",
+    )
+    p.add_argument("--dock", metavar="SITE_ID", help="nest site to fly from (default: best dock)")
+    p.add_argument("--record", metavar="FILE", help="write the flight record (JSON) here")
+    p.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        metavar="K",
+        help="vehicle seconds per wall second (the simulator's --speedup; default 1)",
+    )
+    p.add_argument(
+        "--heartbeat-timeout-s",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="vehicle heartbeat silence counted as link loss (5 s)",
+    )
+    p.add_argument(
+        "--ready-timeout-s",
+        type=float,
+        default=180.0,
+        metavar="S",
+        help="wait this long for the vehicle to be armable (180 s)",
+    )
+    plan = p.add_argument_group("planning (as 'haulwatch plan')")
+    plan.add_argument(
+        "--altitude-m", type=float, metavar="M", help="transit altitude above the dock (70)"
+    )
+    plan.add_argument(
+        "--orbit-alt-m", type=float, metavar="M", help="orbit altitude above the dock (50)"
+    )
+    plan.add_argument("--orbit-radius-m", type=float, metavar="M", help="orbit radius (50)")
+    plan.add_argument("--orbit-turns", type=int, metavar="N", help="orbit turns (2)")
+    plan.add_argument(
+        "--photo-spacing-m", type=float, metavar="M", help="metres between photos (15)"
+    )
+    plan.add_argument("--speed-m-s", type=float, metavar="V", help="cruise speed (10)")
+    plan.add_argument(
+        "--endurance-min", type=float, metavar="MIN", help="flight time on a full battery (25)"
+    )
+    plan.add_argument(
+        "--reserve-pct", type=float, metavar="PCT", help="battery kept on landing (25)"
+    )
+    plan.add_argument(
+        "--max-range-m", type=float, metavar="M", help="largest dock-target distance (5000)"
+    )
+    plan.add_argument(
+        "--clearance-m", type=float, metavar="M", help="distance kept from no-fly zones (30)"
+    )
+    plan.add_argument(
+        "--land", action="store_true", help="end with NAV_LAND at the dock instead of RTL"
+    )
+    plan.add_argument(
+        "--at", metavar="TIME", help="planned take-off for the daylight check (default now)"
+    )
+    plan.add_argument(
+        "--no-daylight", action="store_true", help="skip the daylight (sun elevation) check"
+    )
+    p.add_argument("--quiet", action="store_true", help="print only the outcome")
+    p.set_defaults(handler=_handle)
+
+
+def format_progress(status: dict[str, Any]) -> str:
+    """One progress line from a ``VehicleLink.fly_mission`` status dict."""
+    pos = "-"
+    if status.get("lat_deg") is not None:
+        pos = f"{status['lat_deg']:.6f},{status['lon_deg']:.6f} alt {status['alt_rel_m']:5.1f} m"
+    battery = "-" if status.get("battery_pct") is None else f"{status['battery_pct']:.0f}%"
+    return (
+        f"[{status['t_s']:8.1f} s] {status['phase']:<9} {status['mode'] or '-':<9} "
+        f"{'ARMED' if status['armed'] else 'disarmed':<8} item {status['seq']:<3} {pos}  "
+        f"battery {battery}  photos {status['photos']}"
+    )
+
+
+def run_fly(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO) -> int:
+    """Run the command with parsed ``args``; return the exit status."""
+    from haulwatch.api.cli_plan import _config, _now, _target, format_items, load_sites
+    from haulwatch.drone.link import LinkConfig, VehicleLink
+    from haulwatch.drone.plan import (
+        MissionRefused,
+        choose_dock,
+        docks_from_sites,
+        no_fly_from_sites,
+        plan_mission,
+    )
+
+    try:
+        link_config = LinkConfig(
+            heartbeat_timeout_s=args.heartbeat_timeout_s, ready_timeout_s=args.ready_timeout_s
+        )
+    except ValueError as exc:
+        raise _UsageError(f"option --heartbeat-timeout-s/--ready-timeout-s: {exc}") from exc
+    sites, timezone = load_sites(args.sites)
+    target = _target(args, timezone)
+    config = _config(args, timezone)
+    now = _now(args, timezone)
+    docks = docks_from_sites(sites)
+    zones = no_fly_from_sites(sites)
+    if not docks:
+        raise _UsageError(f"option --sites: {args.sites} has no 'nest' site (drone dock)")
+    try:
+        if args.dock is not None:
+            dock = next((d for d in docks if d.site_id == args.dock), None)
+            if dock is None:
+                known = ", ".join(d.site_id for d in docks)
+                raise _UsageError(
+                    f"option --dock: {args.dock!r} is not a nest site; nests: {known}"
+                )
+            mission = plan_mission(target, dock, no_fly=zones, config=config, now=now)
+        else:
+            mission = choose_dock(target, docks, no_fly=zones, config=config, now=now).mission
+    except MissionRefused as exc:
+        print(f"REFUSED ({exc.reason}): {exc.message}", file=stderr)
+        return 2
+    label = f"alert {target['alert_id']}" if target["alert_id"] else "point"
+    if not args.quiet:
+        print(
+            f"Mission: {label} ({target['lat']:.6f}, {target['lon']:.6f}) from dock {mission.dock_site_id}, "
+            f"est. {mission.meta.get('duration_s', float('nan')) / 60:.1f} min",
+            file=stdout,
+        )
+        print(format_items(mission), file=stdout, flush=True)
+
+    link = VehicleLink(args.connect, time_scale=args.time_scale, config=link_config)
+    interrupts = []
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        interrupts.append(signum)
+        if len(interrupts) > 1:
+            raise KeyboardInterrupt
+        print(
+            "interrupt: sending the vehicle home (RTL); Ctrl-C again to quit",
+            file=stderr,
+            flush=True,
+        )
+        link.abort("interrupted by the operator (Ctrl-C)")
+
+    def progress(status: dict[str, Any]) -> None:
+        if not args.quiet:
+            print(format_progress(status), file=stdout, flush=True)
+
+    previous = signal.getsignal(signal.SIGINT)
+    in_main = _is_main_thread()
+    if in_main:
+        signal.signal(signal.SIGINT, on_sigint)
+    try:
+        link.connect()
+        record = link.fly_mission(mission, progress=progress)
+    finally:
+        link.close()
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+    if args.record:
+        path = record.write(args.record)
+        print(f"wrote {path}", file=stdout)
+    line = f"{record.outcome.upper()}: {len(record.items_reached)} items reached, {len(record.photos)} photos"
+    if record.reason:
+        line += f"; reason: {record.reason}"
+    print(line, file=stdout if record.outcome == "completed" else stderr, flush=True)
+    return 0 if record.outcome == "completed" else 1
+
+
+def _is_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _handle(args: argparse.Namespace) -> int:
+    from haulwatch.drone.link import LinkLost
+    from haulwatch.drone.plan import PlanConfigError
+
+    errors: tuple[type[BaseException], ...] = (_UsageError, PlanConfigError, ValueError)
+    try:
+        return run_fly(args, stdout=sys.stdout, stderr=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except LinkLost as exc:
+        print(f"haulwatch fly: {exc}", file=sys.stderr)
+        return 1
+    except errors as exc:
+        print(f"haulwatch fly: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"haulwatch fly: error: {exc}", file=sys.stderr)
+        return 2
