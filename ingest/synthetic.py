@@ -326,10 +326,10 @@ def _simulate_day(ctx: _Context, truck: _Truck, day: int, rng: np.random.Generat
         work_end = midnight + 18.9 * 3600
         t_off = midnight + rng.uniform(20.4, 21.4) * 3600
     tr = TrackBuilder(t_on, _dwell_point(depot, rng, 40.0), rng, city)
-    tr.wait(rng.uniform(8, 25) * 60)
+    tr.wait(rng.uniform(8, 25) * 60, parked=True)
     trips: list[dict] = []
     if role == "manifest_not_executed":
-        tr.wait(t_off - tr.now)
+        tr.wait(t_off - tr.now, parked=True)
         return tr, trips, role
     tr.move_to(depot.centre, 3.0)
     n_trips = int(rng.integers(3, 7))
@@ -360,10 +360,13 @@ def _simulate_day(ctx: _Context, truck: _Truck, day: int, rng: np.random.Generat
                     leg[j - 1], leg[j], rng.uniform(20, 60) * 60, "innocent_empty_parking")
         tr.drive(leg, congestion=rng.random() < 0.15, hooks=hooks)
         # loading visit
-        tr.move_to(_dwell_point(src, rng, 35.0), 2.5)
+        tr.move_to(_dwell_point(src, rng, 40.0), 2.5)
         t_ls = tr.now
         dur = rng.uniform(10, 25) * 60
-        tr.wait(dur * rng.uniform(0.3, 0.6))
+        if rng.random() < 0.5:  # waits its turn, then moves up to the excavator
+            tr.wait(dur * rng.uniform(0.1, 0.3))
+            tr.move_to(_dwell_point(src, rng, 40.0), 1.5)
+        tr.wait(max(60.0, dur * rng.uniform(0.3, 0.6) - (tr.now - t_ls)))
         tr.cur_load = FULL if rng.random() < 0.8 else HALF
         tr.wait(dur - (tr.now - t_ls))
         t_le = tr.now
@@ -438,7 +441,7 @@ def _simulate_day(ctx: _Context, truck: _Truck, day: int, rng: np.random.Generat
             tr.drive(city.path(pos, depot.node))
             tr.move_to(_dwell_point(depot, rng, 40.0), 3.0)
             t_l = tr.now
-            tr.wait(rng.uniform(30, 60) * 60)
+            tr.wait(rng.uniform(30, 60) * 60, parked=True)
             p = tr.pos
             tr.events.append(Event("innocent_depot_lunch", t_l, tr.now, p[0], p[1],
                                    site_id=depot.site_id))
@@ -447,7 +450,7 @@ def _simulate_day(ctx: _Context, truck: _Truck, day: int, rng: np.random.Generat
     if pos != depot.node:
         tr.drive(city.path(pos, depot.node))
     tr.move_to(_dwell_point(depot, rng, 40.0), 3.0)
-    tr.wait(max(600.0, t_off - tr.now))
+    tr.wait(max(600.0, t_off - tr.now), parked=True)
     return tr, trips, done
 
 
@@ -594,7 +597,7 @@ def _trip_truths(ctx: _Context, truck: _Truck, day: int, trips: list[dict]) -> l
 
 def _deviation_window(ev: Event, s: dict[str, np.ndarray]) -> Event | None:
     r: _Route = ev.extra["route"]
-    m = (s["t"] >= ev.t0) & (s["t"] <= ev.t1)
+    m = (s["t"] >= ev.t0) & (s["t"] <= ev.t1) & ~s["spike"]
     idx = np.flatnonzero(m)
     pts = shapely.points(s["x"][idx], s["y"][idx])
     corridor = r.corridor_m or ASSUMED_CORRIDOR_DEFAULT_M
@@ -859,6 +862,7 @@ def generate(
     counts: dict[str, int] = {}
     n_points = 0
     n_rows = 0
+    n_spikes = 0
     data_end = -np.inf
     writer = None
     track_path = out / ("tracks.csv" if fmt == "csv" else "tracks.parquet")
@@ -871,6 +875,7 @@ def generate(
             if samples is None:
                 continue
             data_end = max(data_end, float(samples["t"][-1]))
+            n_spikes += int(samples["spike"].sum())
             for ev in events:
                 truth_events.append({
                     "kind": ev.kind, "vehicle_id": truck.vehicle_id, "start": ev.t0, "end": ev.t1,
@@ -954,6 +959,7 @@ def generate(
         "rows_dropped_expected": dropped,
         "values_cleared_expected": counts.get("bad_load", 0),
         "duplicates": counts.get("duplicates", 0),
+        "teleport_points": n_spikes,
         "truth_counts": {k: int(v) for k, v in truth_out["kind"].value_counts().sort_index().items()},
     }
     (out / "truth_meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n",

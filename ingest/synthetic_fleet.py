@@ -24,6 +24,11 @@ __all__ = ["LOAD_CODES", "Event", "TrackBuilder", "sample_track", "snap_events"]
 #: Load state codes of the segments, and how the terminal writes them.
 LOAD_CODES: tuple[str, ...] = ("empty", "half", "full")
 EMPTY, HALF, FULL = 0, 1, 2
+_MAX_SPEED_MPS = 50 / 3.6  # city traffic: 50 km/h at most
+#: Sleep reporting interval of a parked terminal (engine off), seconds.
+PARKED_INTERVAL_S = 120.0
+#: Share of reports that are multipath / cold-start jumps (single wild points).
+SPIKE_RATE = 2e-4
 
 
 @dataclass
@@ -71,6 +76,7 @@ class TrackBuilder:
         self.still: list[bool] = []
         self.load: list[int] = []
         self.lift: list[int] = []
+        self.parked: list[bool] = []
         self.cur_load = EMPTY
         self.events: list[Event] = []
         self.gaps: list[tuple[float, float]] = []
@@ -87,18 +93,23 @@ class TrackBuilder:
         """Position of the last knot, metres."""
         return np.array([self.x[-1], self.y[-1]])
 
-    def _knot(self, t: float, xy, *, still: bool, load: int | None = None, lift: int = 0) -> None:
+    def _knot(self, t: float, xy, *, still: bool, load: int | None = None, lift: int = 0,
+              parked: bool = False) -> None:
         self.t.append(max(float(t), self.t[-1] + 1e-3))
         self.x.append(float(xy[0]))
         self.y.append(float(xy[1]))
         self.still.append(still)
         self.load.append(self.cur_load if load is None else load)
         self.lift.append(lift)
+        self.parked.append(parked)
 
-    def wait(self, duration_s: float, *, load: int | None = None, lift: int = 0) -> None:
-        """Stay in place for ``duration_s`` seconds."""
+    def wait(self, duration_s: float, *, load: int | None = None, lift: int = 0,
+             parked: bool = False) -> None:
+        """Stay in place for ``duration_s`` seconds (``parked``: engine off, the
+        terminal reports at its slower sleep interval)."""
         if duration_s > 0:
-            self._knot(self.now + duration_s, self.pos, still=True, load=load, lift=lift)
+            self._knot(self.now + duration_s, self.pos, still=True, load=load, lift=lift,
+                       parked=parked)
 
     def move_to(self, xy, speed_mps: float) -> None:
         """Drive straight to ``xy`` at ``speed_mps``."""
@@ -138,7 +149,7 @@ class TrackBuilder:
             hooks[0]()
         for k in range(1, len(nodes)):
             a, b = nodes[k - 1], nodes[k]
-            speed = city.edge_speed[(a, b)] * factor * rng.uniform(0.75, 1.15)
+            speed = min(city.edge_speed[(a, b)] * factor * rng.uniform(0.75, 1.15), _MAX_SPEED_MPS)
             if k - 1 == jam:
                 self._jam(xy[k - 1], xy[k])
             else:
@@ -190,6 +201,7 @@ class TrackBuilder:
             "still": np.asarray(self.still, bool),
             "load": np.asarray(self.load, np.int8),
             "lift": np.asarray(self.lift, np.int8),
+            "parked": np.asarray(self.parked, bool),
         }
 
 
@@ -225,7 +237,8 @@ def sample_track(
     -------
     dict
         ``t`` (int64 epoch seconds), ``x``, ``y`` (metres, noisy), ``speed_kmh``,
-        ``heading_deg``, ``load`` (int8 code), ``lift`` (int8), ``still`` (bool).
+        ``heading_deg``, ``load`` (int8 code), ``lift`` (int8), ``still`` (bool),
+        ``spike`` (bool: a wild multipath point, 400–3000 m off).
     """
     kt, kx, ky = knots["t"], knots["x"], knots["y"]
     span = kt[-1] - kt[0]
@@ -241,6 +254,11 @@ def sample_track(
         keep &= ~((t > c) & (t < c + rng.uniform(20.0, 100.0)))
     t = t[keep]
     seg = np.clip(np.searchsorted(kt, t, side="right") - 1, 0, len(kt) - 2)
+    # parked (engine off): one report per sleep interval
+    bucket = np.floor(t / max(PARKED_INTERVAL_S, interval_s))
+    first_in_bucket = np.r_[True, bucket[1:] != bucket[:-1]]
+    keep = ~knots["parked"][seg] | first_in_bucket
+    t, seg = t[keep], seg[keep]
     dt = kt[seg + 1] - kt[seg]
     frac = np.clip((t - kt[seg]) / dt, 0.0, 1.0)
     dx = np.diff(kx)
@@ -252,6 +270,16 @@ def sample_track(
     scale = np.where(still, 0.5, 1.0) * sigma_m
     x = x + _correlated_noise(rng, len(t), interval_s) * scale
     y = y + _correlated_noise(rng, len(t), interval_s) * scale
+    # rare single wild points (multipath), never next to a dark spell
+    spike = rng.random(len(t)) < SPIKE_RATE
+    spike[[0, -1] if len(t) else []] = False
+    for g0, g1 in gaps:
+        spike &= (np.abs(t - g0) > 300) & (np.abs(t - g1) > 300)
+    n_spike = int(spike.sum())
+    ang = rng.uniform(0, 2 * np.pi, n_spike)
+    dist = rng.uniform(400.0, 3000.0, n_spike)
+    x[spike] += dist * np.cos(ang)
+    y[spike] += dist * np.sin(ang)
     seg_speed = np.hypot(dx, dy) / np.diff(kt)
     seg_heading = np.degrees(np.arctan2(dx, dy)) % 360.0
     moving = ~knots["still"] & (np.hypot(dx, dy) > 0.5)
@@ -272,6 +300,7 @@ def sample_track(
         "load": knots["load"][seg],
         "lift": knots["lift"][seg],
         "still": still,
+        "spike": spike,
     }
 
 
