@@ -472,6 +472,10 @@ def combine(
     tz = context.timezone
     dumps = _concat([p.dumps for p in partials], dump_places_empty())
     loadings = _concat([p.loadings for p in partials], _empty_loadings())
+    if len(dumps):
+        dumps = dumps.sort_values(["vehicle_key", "start"], kind="stable", ignore_index=True)
+    if len(loadings):
+        loadings = loadings.sort_values(["vehicle_key", "start"], kind="stable", ignore_index=True)
     mins = [p.time_min for p in partials if p.time_min is not None]
     maxs = [p.time_max for p in partials if p.time_max is not None]
     data_start = min(mins) if mins else None

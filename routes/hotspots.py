@@ -51,7 +51,8 @@ def hotspot_alerts(
         raise ValueError(f"hotspot_min_vehicles: value {hotspot_min_vehicles!r} is not allowed; must be >= 2")
     if dumps is None or len(dumps) < hotspot_min_vehicles:
         return empty_rows()
-    d = dumps.reset_index(drop=True)
+    # a deterministic order whatever the partitioning of the vehicles was
+    d = dumps.sort_values(["start", "vehicle_key"], kind="stable", ignore_index=True)
     start_s = pd.DatetimeIndex(d["start"]).as_unit("ns").asi8 / 1e9
     day = local_day(start_s, timezone)
     rows = []
