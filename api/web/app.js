@@ -842,13 +842,24 @@
     map.drawMarkers();
   }
 
+  /** Newer fields of ``a`` over ``old``; a status older than the one held never wins. */
+  function mergeAlert(old, a) {
+    const merged = { ...(old || {}), ...a };
+    if (old && Number.isInteger(old.status_version) && Number.isInteger(a.status_version)
+      && a.status_version < old.status_version) {
+      merged.status = old.status;
+      merged.status_version = old.status_version;
+    }
+    return merged;
+  }
+
   /** Merge a new or changed alert (from the stream or an answer) into the page. */
   function upsertAlert(a, { fromStream = false } = {}) {
     if (!a || !a.alert_id) return;
     ensureKindOption(a.kind);
     const i = state.list.findIndex((x) => x.alert_id === a.alert_id);
     if (i >= 0) {
-      state.list[i] = { ...state.list[i], ...a };
+      state.list[i] = mergeAlert(state.list[i], a);
     } else if (matchesFilters(a) && fromStream) {
       state.total += 1;
       if (state.offset === 0) {
@@ -860,7 +871,7 @@
       announce(`New alert: ${kindLabel(a.kind)}, ${a.vehicle_id || "no vehicle"}`);
     }
     if (state.mapAlerts.has(a.alert_id) || matchesFilters(a)) {
-      state.mapAlerts.set(a.alert_id, { ...(state.mapAlerts.get(a.alert_id) || {}), ...a });
+      state.mapAlerts.set(a.alert_id, mergeAlert(state.mapAlerts.get(a.alert_id), a));
     }
     scheduleRender();
   }
@@ -1017,6 +1028,7 @@
     battery: ["battery_pct", "battery_remaining_pct", "battery_remaining", "battery_percent", "battery"],
     phase: ["phase"],
   };
+  const PROGRESS_LABELS = { t_s: "Flight time", mode: "Flight mode", armed: "Armed", photos: "Photos taken" };
   const POSITION_KEYS = ["position", "lat_deg", "lon_deg", "lat", "lon", "alt_rel_m", "alt_m"];
   const ESTIMATE_LABELS = {
     distance_total_m: "Planned distance",
@@ -1057,23 +1069,26 @@
     return v === undefined || v === null || v === "" || !Number.isFinite(n) ? NaN : n;
   }
 
-  /** The path of a QGroundControl .plan as [[lon, lat], ...] (home, nav items, home on RTL). */
-  function planPath(plan) {
+  /** A QGroundControl .plan as {path: [[lon, lat], ...] (home, nav items, home on RTL),
+   *  items: number of mission items, navItems: how many are NAV commands (they report "reached")}. */
+  function planInfo(plan) {
     const mission = plan && plan.mission;
-    if (!mission || !Array.isArray(mission.items)) return [];
+    if (!mission || !Array.isArray(mission.items)) return { path: [], items: 0, navItems: 0 };
     const home = Array.isArray(mission.plannedHomePosition) ? mission.plannedHomePosition : null;
     const homeLL = home && isLonLat([home[1], home[0]]) ? [+home[1], +home[0]] : null;
     const out = homeLL ? [homeLL] : [];
     let rtl = false;
+    let navItems = 0;
     for (const item of mission.items) {
       if (!item || !Array.isArray(item.params)) continue;
       if (item.command === 20) rtl = true; // MAV_CMD_NAV_RETURN_TO_LAUNCH
+      if (Number(item.command) < 100) navItems += 1; // MAV_CMD_NAV_* are below 100
       const lat = Number(item.params[4]);
       const lon = Number(item.params[5]);
       if (isLonLat([lon, lat]) && !(lat === 0 && lon === 0)) out.push([lon, lat]);
     }
     if (rtl && homeLL) out.push(homeLL);
-    return out;
+    return { path: out, items: mission.items.length, navItems };
   }
 
   function showPlan(m) {
@@ -1082,14 +1097,15 @@
       return;
     }
     if (state.plans.has(m.mission_id)) {
-      map.drawPlan(state.plans.get(m.mission_id));
+      const info = state.plans.get(m.mission_id);
+      map.drawPlan(info ? info.path : null);
       return;
     }
     state.plans.set(m.mission_id, null); // fetch once
     api(`api/missions/${encodeURIComponent(m.mission_id)}/plan`)
       .then((plan) => {
-        state.plans.set(m.mission_id, planPath(plan));
-        if (state.shownMissionId === m.mission_id) map.drawPlan(state.plans.get(m.mission_id));
+        state.plans.set(m.mission_id, planInfo(plan));
+        if (state.shownMissionId === m.mission_id) renderMission();
       })
       .catch(() => { /* no plan (yet): the mission card says why */ });
   }
@@ -1113,7 +1129,9 @@
     const pr = progressOf(m);
     const bar = $("mission-progress");
     const reached = countOf(pr.reached);
-    const total = countOf(pr.total);
+    const info = state.plans.get(m.mission_id);
+    let total = countOf(pr.total);
+    if (!Number.isFinite(total) && info && info.navItems) total = info.navItems;
     if (Number.isFinite(total) && total > 0) {
       bar.max = total;
       bar.value = Number.isFinite(reached) ? Math.min(reached, total) : 0;
@@ -1130,14 +1148,21 @@
       rows.push(["Items reached", `${Number.isFinite(reached) ? reached : 0}`
         + (Number.isFinite(total) ? ` of ${total}` : "")]);
     }
-    if (pr.current !== undefined && typeof pr.current !== "object") rows.push(["Current item", String(pr.current)]);
+    if (pr.current !== undefined && pr.current !== null && typeof pr.current !== "object" && !terminal) {
+      rows.push(["Current item", String(pr.current) + (info && info.items ? ` of ${info.items}` : "")]);
+    }
     if (pr.battery !== undefined && Number.isFinite(Number(pr.battery))) {
       rows.push(["Battery", fmtNumber(Number(pr.battery), 0) + " %"]);
     }
-    if (pr.position) rows.push(["Drone at", `${pr.position[0].toFixed(5)}, ${pr.position[1].toFixed(5)}`]);
+    if (pr.position) {
+      const alt = Number(pr.raw.alt_rel_m ?? (pr.raw.position && pr.raw.position.alt_rel_m));
+      rows.push(["Drone at", `${pr.position[0].toFixed(5)}, ${pr.position[1].toFixed(5)}`
+        + (Number.isFinite(alt) ? `, ${fmtNumber(alt, 0)} m above the dock` : "")]);
+    }
     const known = new Set([...Object.values(PROGRESS_KEYS).flat(), ...POSITION_KEYS]);
     for (const [k, v] of Object.entries(pr.raw)) {
-      if (!known.has(k) && (typeof v !== "object" || v === null)) rows.push([humanKey(k), fmtValue(k, v)]);
+      if (known.has(k) || v === null || v === undefined || typeof v === "object") continue;
+      rows.push([PROGRESS_LABELS[k] || humanKey(k), fmtValue(k, v)]);
     }
     const estimate = pr.raw.estimate;
     if (estimate && typeof estimate === "object") {
@@ -1155,9 +1180,21 @@
     map.drawDrone(m.status === "completed" ? null : pr.position);
   }
 
+  const MISSION_RANK = { planned: 0, uploading: 1, flying: 2, completed: 3, failed: 3, aborted: 3, refused: 3 };
+
+  /** True when ``m`` is older than what we hold (answers and stream events may cross). */
+  function missionIsStale(prev, m) {
+    if (!prev || !prev.mission_id) return false;
+    const tp = Date.parse(prev.updated || "");
+    const tm = Date.parse(m.updated || "");
+    if (Number.isFinite(tp) && Number.isFinite(tm) && tp !== tm) return tm < tp;
+    return (MISSION_RANK[m.status] ?? 0) < (MISSION_RANK[prev.status] ?? 0);
+  }
+
   function upsertMission(m) {
     if (!m || !m.mission_id) return;
     const prev = state.missions.get(m.mission_id) || {};
+    if (missionIsStale(prev, m)) return;
     const merged = { ...prev, ...m };
     state.missions.set(m.mission_id, merged);
     if (state.detail && merged.alert_id === state.detail.alert_id) {

