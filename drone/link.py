@@ -28,6 +28,7 @@ wall second, e.g. the simulator's ``--speedup``) converts them.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import re
@@ -58,6 +59,7 @@ __all__ = [
     "command_result_name",
 ]
 
+_log = logging.getLogger(__name__)
 _GCS_TYPE = 6  # MAV_TYPE_GCS
 _INVALID_AUTOPILOT = 8  # MAV_AUTOPILOT_INVALID
 _ARMED_FLAG = 128  # MAV_MODE_FLAG_SAFETY_ARMED
@@ -491,6 +493,8 @@ class VehicleLink:
                     continue
                 if check and msg.result != 0:
                     name = command_result_name(msg.result)
+                    # ArduPilot queues its STATUSTEXT reasons; they may follow the ACK
+                    self._drain(0.5)
                     said = "; ".join(self.recent_texts(started)) or "no reason given"
                     raise CommandRefused(
                         f"{_command_name(command)} refused: {name} (vehicle says: {said})",
@@ -519,6 +523,12 @@ class VehicleLink:
     def disarm(self) -> None:
         """Disarm the motors (refused by the vehicle while flying)."""
         self.command(400, (0,))
+
+    def _drain(self, duration_s: float) -> None:
+        """Keep receiving (and recording) for ``duration_s`` vehicle seconds."""
+        deadline = self.now() + duration_s
+        while self.now() < deadline:
+            self.recv(min(0.1, duration_s))
 
     def _wait(self, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
         deadline = self.now() + timeout_s
@@ -630,6 +640,10 @@ class VehicleLink:
         self._abort_reason = reason
         self._abort.set()
 
+    def _check_abort(self) -> None:
+        if self._abort.is_set():
+            raise _Aborted(self._abort_reason)
+
     def fly_mission(
         self,
         mission: Mission,
@@ -678,21 +692,23 @@ class VehicleLink:
                 return
             state["last_report"] = now
             pos = self.position
-            progress(
-                {
-                    "phase": state["phase"],
-                    "mode": self.mode,
-                    "armed": self.armed,
-                    "seq": self.mission_current,
-                    "lat_deg": pos[1] if pos else None,
-                    "lon_deg": pos[2] if pos else None,
-                    "alt_rel_m": pos[3] if pos else None,
-                    "battery_pct": self.battery_pct,
-                    "items_reached": list(record.items_reached),
-                    "photos": len(record.photos),
-                    "t_s": round(now - t0, 3),
-                }
-            )
+            status = {
+                "phase": state["phase"],
+                "mode": self.mode,
+                "armed": self.armed,
+                "seq": self.mission_current,
+                "lat_deg": pos[1] if pos else None,
+                "lon_deg": pos[2] if pos else None,
+                "alt_rel_m": pos[3] if pos else None,
+                "battery_pct": self.battery_pct,
+                "items_reached": list(record.items_reached),
+                "photos": len(record.photos),
+                "t_s": round(now - t0, 3),
+            }
+            try:
+                progress(status)
+            except Exception:  # a broken listener must not crash the flight
+                _log.exception("progress callback failed")
 
         def enter(phase: str) -> None:
             nonlocal phase_start
@@ -739,10 +755,12 @@ class VehicleLink:
             report(force=True)
             self.wait_ready()
             record.home = list(self.home) if self.home else None
+            self._check_abort()
             enter("upload")
             record.upload_retries = self.upload_mission(mission)
             enter("verify")
             self.verify_mission(mission)
+            self._check_abort()
             enter("arming")
             self.set_mode("GUIDED")
             self.arm()
@@ -751,6 +769,8 @@ class VehicleLink:
             self.command(300, (0, 0))  # MAV_CMD_MISSION_START
             enter("flying")
             self._follow(mission, record, watch, report)
+        except _Aborted:
+            record.finish("aborted", self._abort_reason + " (before take-off)")
         except LinkLost as exc:
             record.finish("failed", str(exc))
         except (
@@ -839,6 +859,10 @@ class VehicleLink:
                 record.finish("failed", f"vehicle landed {dist:.0f} m from the dock")
                 return
         record.finish("completed")
+
+
+class _Aborted(Exception):  # noqa: N818 (internal control flow)
+    """Abort requested before take-off."""
 
 
 def _command_name(command: int) -> str:

@@ -260,3 +260,34 @@ class TestFly:
         assert record.outcome == "failed"
         assert "PreArm: Need Position Estimate" in record.reason
         assert record.items_reached == [] and not sim.model.armed
+
+    def test_abort_before_take_off(self, make_sim):
+        sim = make_sim()
+        link = open_link(sim)
+        try:
+            link.abort("cancelled by dispatcher")
+            record = link.fly_mission(small_mission())
+        finally:
+            link.close()
+        assert record.outcome == "aborted"
+        assert record.reason.startswith("cancelled by dispatcher")
+        assert not sim.model.armed and sim.model.landed
+
+    def test_refusal_reason_from_the_vehicle(self, make_sim):
+        sim = make_sim()
+        no_takeoff = Mission(
+            HOME[0],
+            HOME[1],
+            HOME[2],
+            small_mission().items[1:],
+            TARGET[0],
+            TARGET[1],
+        )
+        link = open_link(sim)
+        try:
+            record = link.fly_mission(no_takeoff)
+        finally:
+            link.close()
+        assert record.outcome == "failed"
+        assert "MAV_RESULT_FAILED" in record.reason
+        assert "Auto: Missing Takeoff Cmd" in record.reason
