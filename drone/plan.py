@@ -6,12 +6,14 @@
 1. ``NAV_TAKEOFF`` to the transit altitude (ArduCopter needs it first to start
    AUTO from the ground), then ``DO_CHANGE_SPEED`` to the cruise speed;
 2. ``NAV_WAYPOINT`` detour vertices around ``no_fly`` zones (a visibility graph
-   over the zones buffered by the clearance, shortest path by Dijkstra; none
-   when the straight line is clear);
-3. ``DO_SET_ROI_LOCATION`` on the target (executed on the approach leg, so the
-   camera/vehicle faces it), ``NAV_LOITER_TURNS`` around the target at the
-   orbit altitude, ``DO_SET_CAM_TRIGG_DIST`` (photos every ``photo_spacing_m``
-   along the orbit; supported by ArduPilot's AP_Mission camera commands);
+   over the zones offset by the clearance, shortest path by A*; none when the
+   straight line is clear);
+3. a ``NAV_WAYPOINT`` at the orbit entry (on the circle, approach side, orbit
+   altitude) followed by ``DO_SET_ROI_LOCATION`` on the target (executed on
+   the approach to the entry, so the camera/vehicle faces it);
+   ``NAV_LOITER_TURNS`` around the target, then ``DO_SET_CAM_TRIGG_DIST``
+   (photos every ``photo_spacing_m`` from the start of the orbit; supported by
+   ArduPilot's AP_Mission camera commands);
 4. an egress ``NAV_WAYPOINT`` on the orbit circle, which carries
    ``DO_SET_CAM_TRIGG_DIST 0`` (stop photos) and ``DO_SET_ROI_NONE``;
 5. the detour back and ``NAV_RETURN_TO_LAUNCH`` (or ``NAV_LAND`` at the dock).
@@ -979,15 +981,29 @@ def plan_mission(
             details={"no_fly_zones": len(zones_ll)},
         )
 
+    # Orbit entry point: on the circle, on the side the approach comes from
+    # (the last leg runs towards the centre, so the leg up to the circle is
+    # clear too). ArduPilot starts the DO items that follow NAV_LOITER_TURNS as
+    # soon as the loiter starts, so the copter must already be on the circle.
+    prev = path_out[-2]
+    bearing_in = math.atan2(prev[1] - target_m[1], prev[0] - target_m[0])
+    if math.hypot(prev[0] - target_m[0], prev[1] - target_m[1]) < 1e-6:
+        bearing_in = 0.0
+    entry_m = (
+        target_m[0] + radius * math.cos(bearing_in),
+        target_m[1] + radius * math.sin(bearing_in),
+    )
+    path_out = [*path_out[:-1], entry_m]
+
     out_lon, out_lat = inv.transform(*np.asarray(path_out, dtype=float).T)
     back_lon, back_lat = inv.transform(*np.asarray(path_back, dtype=float).T)
     out_lon, out_lat = np.asarray(out_lon, float), np.asarray(out_lat, float)
     back_lon, back_lat = np.asarray(back_lon, float), np.asarray(back_lat, float)
-    # Exact end points (no projection round-off).
-    out_lon[0], out_lat[0], out_lon[-1], out_lat[-1] = dk.lon_deg, dk.lat_deg, lon_t, lat_t
+    # Exact dock (no projection round-off).
+    out_lon[0], out_lat[0] = dk.lon_deg, dk.lat_deg
     back_lon[-1], back_lat[-1] = dk.lon_deg, dk.lat_deg
     # Computed vertices snap to the 1e-7 degree grid MISSION_ITEM_INT carries.
-    out_lon[1:-1], out_lat[1:-1] = _snap_e7(out_lon[1:-1]), _snap_e7(out_lat[1:-1])
+    out_lon[1:], out_lat[1:] = _snap_e7(out_lon[1:]), _snap_e7(out_lat[1:])
     back_lon[:-1], back_lat[:-1] = _snap_e7(back_lon[:-1]), _snap_e7(back_lat[:-1])
 
     items = _mission_items(dk, lat_t, lon_t, out_lon, out_lat, back_lon, back_lat, radius, config)
@@ -996,7 +1012,8 @@ def plan_mission(
     dist_back = _geodesic_length(back_lon, back_lat)
     orbit_m = 2.0 * math.pi * radius * config.orbit_turns
     orbit_speed = min(config.cruise_speed_m_s, radius * math.radians(config.orbit_rate_deg_s))
-    n_wp = (len(path_out) - 2) + (len(path_back) - 1) + 2  # detours, egress, loiter, arrival
+    # detours and entry, loiter, egress and detours back, arrival
+    n_wp = (len(path_out) - 1) + 1 + (len(path_back) - 1) + 1
     alt_change = abs(config.transit_alt_m - config.orbit_alt_m)
     duration = (
         config.transit_alt_m / config.climb_rate_m_s
@@ -1097,9 +1114,17 @@ def _mission_items(
             MissionItem(_MAV.MAV_CMD_NAV_WAYPOINT, rel, lat_deg=lat, lon_deg=lon, alt_m=alt)
         )
     items += [
-        # Point the vehicle / gimbal at the ground under the target during the approach.
+        # Orbit entry, on the circle at the orbit altitude.
+        MissionItem(
+            _MAV.MAV_CMD_NAV_WAYPOINT,
+            rel,
+            lat_deg=out_lat[-1],
+            lon_deg=out_lon[-1],
+            alt_m=config.orbit_alt_m,
+        ),
+        # Runs during the approach to the entry: face the ground under the target.
         MissionItem(_MAV.MAV_CMD_DO_SET_ROI_LOCATION, rel, lat_deg=lat_t, lon_deg=lon_t, alt_m=0.0),
-        # param1 turns, param3 radius (> 0 clockwise); the copter first flies to the circle edge.
+        # param1 turns, param3 radius (> 0 clockwise); starts at the entry point.
         MissionItem(
             _MAV.MAV_CMD_NAV_LOITER_TURNS,
             rel,

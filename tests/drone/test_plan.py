@@ -70,6 +70,7 @@ class TestMissionShape:
         assert _commands(m) == [
             MAV.MAV_CMD_NAV_TAKEOFF,
             MAV.MAV_CMD_DO_CHANGE_SPEED,
+            MAV.MAV_CMD_NAV_WAYPOINT,
             MAV.MAV_CMD_DO_SET_ROI_LOCATION,
             MAV.MAV_CMD_NAV_LOITER_TURNS,
             MAV.MAV_CMD_DO_SET_CAM_TRIGG_DIST,
@@ -107,11 +108,29 @@ class TestMissionShape:
         assert (m.home_lat_deg, m.home_lon_deg, m.home_alt_m) == (30.70, 121.02, 8.0)
         assert m.alert_id == "A1" and m.dock_site_id == "N1"
 
-    def test_egress_waypoint_on_the_orbit(self):
+    def test_entry_and_egress_waypoints_on_the_orbit(self):
         m = plan_mission(TARGET, DOCK, config=NO_SUN)
-        egress = [it for it in m.items if it.command == MAV.MAV_CMD_NAV_WAYPOINT][-1]
-        d = _haversine_m(egress.lat_deg, egress.lon_deg, 30.71, 121.03)
-        assert d == pytest.approx(m.meta["orbit_radius_m"], abs=1.0)
+        k = _commands(m).index(MAV.MAV_CMD_NAV_LOITER_TURNS)
+        # the copter is on the circle when the loiter (and so the camera) starts
+        entry = m.items[k - 2]
+        assert entry.command == MAV.MAV_CMD_NAV_WAYPOINT and entry.alt_m == m.meta["orbit_alt_m"]
+        egress = m.items[k + 2]
+        assert egress.command == MAV.MAV_CMD_NAV_WAYPOINT
+        for wp in (entry, egress):
+            d = _haversine_m(wp.lat_deg, wp.lon_deg, 30.71, 121.03)
+            assert d == pytest.approx(m.meta["orbit_radius_m"], abs=1.0)
+        # entry on the approach side: nearer the dock than the target is
+        assert _haversine_m(entry.lat_deg, entry.lon_deg, 30.70, 121.02) < _haversine_m(
+            30.71, 121.03, 30.70, 121.02
+        )
+
+    def test_entry_faces_the_last_detour_vertex(self):
+        m = plan_mission(TARGET, DOCK, no_fly=[ZONE], config=NO_SUN)
+        k = _commands(m).index(MAV.MAV_CMD_NAV_LOITER_TURNS)
+        last_detour, entry = m.items[k - 3], m.items[k - 2]
+        assert last_detour.command == entry.command == MAV.MAV_CMD_NAV_WAYPOINT
+        leg = LineString([(last_detour.lon_deg, last_detour.lat_deg), (121.03, 30.71)])
+        assert leg.distance(Point(entry.lon_deg, entry.lat_deg)) < 1e-6
 
     def test_no_altitude_above_legal_limit(self):
         cfg = PlanConfig(transit_alt_m=120, orbit_alt_m=120, min_sun_elevation_deg=None)
@@ -130,7 +149,8 @@ class TestMissionShape:
         m = plan_mission(TARGET, DOCK, config=NO_SUN)
         expected = _haversine_m(30.70, 121.02, 30.71, 121.03)
         assert m.meta["straight_distance_m"] == pytest.approx(expected, rel=5e-3)
-        assert m.meta["distance_out_m"] == pytest.approx(expected, rel=5e-3)
+        # out to the orbit entry, one radius short of the target
+        assert m.meta["distance_out_m"] == pytest.approx(expected - 50, rel=5e-3)
         assert m.meta["detour_vertices"] == 0
 
     def test_duration_grows_with_distance(self):
