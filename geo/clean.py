@@ -10,7 +10,9 @@ be judged: it is an outlier when the jump to its neighbour is impossible and
 the neighbour's own next (previous) step is plausible. An excursion of up to
 three consecutive bad fixes (impossible jump out, impossible jump back, no
 jump inside) is dropped as a whole; further passes catch what a removal
-reveals. Judged on whole columns with shifts; vehicle boundaries cut every pair.
+reveals. A *hairpin* (one far fix reached and left in opposite directions at an
+average speed no heavy truck reaches when it must turn around) is an outlier too.
+Judged on whole columns with shifts; vehicle boundaries cut every pair.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pandas as pd
 __all__ = ["drop_teleports"]
 
 _EARTH_RADIUS_M = 6_371_008.8
+_HAIRPIN_COS = -np.cos(np.deg2rad(30.0))  # the track turns back by more than 150°
 
 
 def _distance_m(points: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -41,6 +44,7 @@ def drop_teleports(
     *,
     max_speed_kmh: float = 150.0,
     min_jump_m: float = 300.0,
+    max_reversal_speed_kmh: float | None = 45.0,
     max_passes: int = 3,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Find teleport outliers in GPS points.
@@ -56,6 +60,11 @@ def drop_teleports(
     min_jump_m : float, default 300
         A jump shorter than this is never a teleport (GPS jitter between
         fixes a second apart gives high speeds over a few metres).
+    max_reversal_speed_kmh : float or None, default 45
+        Hairpin rule: a single fix at least ``min_jump_m`` from both neighbours,
+        where the track turns back by more than 150°, is an outlier when the
+        out-and-back average speed exceeds this (a heavy truck nearly stops to
+        turn around, so real out-and-back legs are slow). None disables it.
     max_passes : int, default 3
         Passes of the rule; each pass judges the points kept by the previous one.
 
@@ -73,6 +82,10 @@ def drop_teleports(
         raise ValueError(f"max_speed_kmh must be a positive number, got {max_speed_kmh!r}")
     if not (np.isfinite(min_jump_m) and min_jump_m >= 0):
         raise ValueError(f"min_jump_m must be a number >= 0, got {min_jump_m!r}")
+    if max_reversal_speed_kmh is not None and not (
+            np.isfinite(max_reversal_speed_kmh) and max_reversal_speed_kmh > 0):
+        raise ValueError("max_reversal_speed_kmh must be a positive number or None, "
+                         f"got {max_reversal_speed_kmh!r}")
     if int(max_passes) != max_passes or max_passes < 1:
         raise ValueError(f"max_passes must be an integer >= 1, got {max_passes!r}")
     key_col = "vehicle_key" if "vehicle_key" in points.columns else "vehicle_id"
@@ -100,14 +113,16 @@ def drop_teleports(
         order = np.lexsort((t_ns, vcode))
         x_s, y_s, t_s, v_s = x_all[order], y_all[order], t_ns[order], vcode[order]
     limit_ms = max_speed_kmh / 3.6
+    rev_ms = None if max_reversal_speed_kmh is None else max_reversal_speed_kmh / 3.6
     alive = np.ones(n, dtype=bool)
     for _ in range(int(max_passes)):
         if alive.all():
             idx = None
-            bad = _teleports(x_s, y_s, t_s, v_s, limit_ms, min_jump_m)
+            bad = _teleports(x_s, y_s, t_s, v_s, limit_ms, min_jump_m, reversal_ms=rev_ms)
         else:
             idx = np.flatnonzero(alive)
-            bad = _teleports(x_s[idx], y_s[idx], t_s[idx], v_s[idx], limit_ms, min_jump_m)
+            bad = _teleports(x_s[idx], y_s[idx], t_s[idx], v_s[idx], limit_ms, min_jump_m,
+                             reversal_ms=rev_ms)
         if not bad.any():
             break
         alive[np.flatnonzero(bad) if idx is None else idx[bad]] = False
@@ -137,7 +152,8 @@ def _time_ns(times: pd.Series) -> np.ndarray:
 
 
 def _teleports(x: np.ndarray, y: np.ndarray, t: np.ndarray, v: np.ndarray,
-               limit_ms: float, min_jump_m: float, max_run: int = 3) -> np.ndarray:
+               limit_ms: float, min_jump_m: float, max_run: int = 3,
+               reversal_ms: float | None = None) -> np.ndarray:
     """One pass of the rule on points sorted by (vehicle, time); ``t`` in ns.
 
     An excursion of 1..``max_run`` consecutive fixes is an outlier when the jump
@@ -155,6 +171,17 @@ def _teleports(x: np.ndarray, y: np.ndarray, t: np.ndarray, v: np.ndarray,
     with np.errstate(divide="ignore", invalid="ignore"):
         fast = same & (d > min_jump_m) & ((dt <= 0) | (d > limit_ms * dt))
     fast_cum = np.concatenate([[0], np.cumsum(fast)])
+    # Hairpin: a far fix reached and left in opposite directions, faster on average than a
+    # heavy truck can go out and back (it must nearly stop to turn around).
+    if reversal_ms is not None and n >= 3:
+        dx, dy = np.diff(x), np.diff(y)
+        dot = dx[:-1] * dx[1:] + dy[:-1] * dy[1:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cos_turn = dot / (d[:-1] * d[1:])
+            avg = (d[:-1] + d[1:]) / (dt[:-1] + dt[1:])
+            hairpin = (same[:-1] & same[1:] & (d[:-1] > min_jump_m) & (d[1:] > min_jump_m)
+                       & (cos_turn < _HAIRPIN_COS) & ((avg > reversal_ms) | ~np.isfinite(avg)))
+        bad[1:-1] |= hairpin
     for run in range(1, max_run + 1):
         m = n - run - 1                       # candidate first fixes i = 1..m
         if m <= 0:

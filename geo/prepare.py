@@ -106,6 +106,7 @@ def prepare(
     *,
     max_speed_kmh: float = 150.0,
     min_jump_m: float = 300.0,
+    max_reversal_speed_kmh: float | None = 45.0,
     crs: pyproj.CRS | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Dataset:
@@ -120,6 +121,8 @@ def prepare(
         :func:`haulwatch.geo.clean.drop_teleports`).
     min_jump_m : float, default 300
         Teleport rule: jumps shorter than this are never teleports.
+    max_reversal_speed_kmh : float or None, default 45
+        Hairpin rule of the teleport filter (None disables it).
     crs : pyproj.CRS, optional
         Metric CRS to use instead of picking one (e.g. to share one between datasets).
     progress : callable, optional
@@ -178,7 +181,8 @@ def prepare(
         copy=False,  # unchanged columns share memory with raw.tracks (copy-on-write)
     )
 
-    kept, rejected = drop_teleports(points, max_speed_kmh=max_speed_kmh, min_jump_m=min_jump_m)
+    kept, rejected = drop_teleports(points, max_speed_kmh=max_speed_kmh, min_jump_m=min_jump_m,
+                                    max_reversal_speed_kmh=max_reversal_speed_kmh)
     rejects = raw.rejects
     stats = dict(raw.stats)
     n_tele = int(rejected.sum())
@@ -191,8 +195,8 @@ def prepare(
                           dtype=object)
         tele = make_rejects(
             file, bad["src_row"].to_numpy(), "lon,lat", values,
-            f"teleport: jump from and back to the track faster than {max_speed_kmh:g} km/h "
-            f"(value in {raw.coord_system})",
+            "teleport: a GPS fix thrown off the track and back (impossible jump or "
+            f"hairpin; value in {raw.coord_system})",
             ACTION_DROPPED,
         )
         rejects = concat_rejects([rejects, tele])

@@ -41,6 +41,21 @@ class TestDropTeleports:
         kept, _ = drop_teleports(pts)
         assert kept.all()
 
+    def test_hairpin_below_max_speed(self):
+        # Parked truck, one fix 500 m away, 30 s apart: 60 km/h is possible, but going
+        # out and straight back at that average is not.
+        pts = track("A", [0, 0, 0, 500, 0, 0, 0], [0] * 7, step_s=30)
+        _, rejected = drop_teleports(pts)
+        assert np.flatnonzero(rejected).tolist() == [3]
+        kept, _ = drop_teleports(pts, max_reversal_speed_kmh=None)
+        assert kept.all()
+
+    def test_slow_out_and_back_is_real(self):
+        # 500 m down a dead end and back, two minutes each way: 15 km/h, kept.
+        pts = track("A", [0, 0, 500, 0, 0], [0] * 5, step_s=120)
+        kept, _ = drop_teleports(pts)
+        assert kept.all()
+
     def test_first_and_last_points(self):
         pts = straight("A")
         pts.loc[0, "y"] = -8000.0
@@ -119,6 +134,7 @@ class TestDropTeleports:
         ({"max_speed_kmh": float("nan")}, "max_speed_kmh must be a positive number"),
         ({"min_jump_m": -1}, "min_jump_m must be a number >= 0"),
         ({"max_passes": 0}, "max_passes must be an integer >= 1"),
+        ({"max_reversal_speed_kmh": -3}, "max_reversal_speed_kmh must be a positive number"),
     ])
     def test_bad_parameters(self, kwargs, msg):
         with pytest.raises(ValueError, match=msg):
