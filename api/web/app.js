@@ -884,6 +884,7 @@
     $("zoom-alert").disabled = false;
     try {
       await loadDetail(alertId);
+      if (state.selectedId === alertId) loadMissionsFor(alertId);
       map.fitSelected();
       if (fromMap) {
         const item = document.querySelector(`.alert-item[data-alert-id="${CSS.escape(alertId)}"]`);
@@ -904,7 +905,7 @@
     state.detail = detail;
     renderDetail();
     map.drawEvidence(detail);
-    loadMissionsFor(alertId);
+    renderMission();
   }
 
   function renderDetail() {
@@ -1341,7 +1342,10 @@
       if (state.streamWasOpen) {
         // Events may have been missed while we were away: reload what is shown.
         loadAlerts().catch(() => {});
-        if (state.selectedId) loadDetail(state.selectedId).catch(() => {});
+        if (state.selectedId) {
+          const id = state.selectedId;
+          loadDetail(id).then(() => loadMissionsFor(id)).catch(() => {});
+        }
       }
       state.streamWasOpen = true;
     });
