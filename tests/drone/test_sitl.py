@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import time
 
 import pytest
 from haulwatch.drone.sitl import SimulatedCopter, instance_port
-from haulwatch.drone.sitl_vehicle import CopterModel
+from haulwatch.drone.sitl_vehicle import CopterModel, StoredItem
 from pymavlink import mavutil
 
 M = mavutil.mavlink
@@ -314,3 +316,126 @@ def test_two_clients_both_served(sim_factory):
         assert any(m.get_type() == "HEARTBEAT" for m in gcs.seen[-20:])
     finally:
         other.close()
+
+
+def model_ready(**kw) -> CopterModel:
+    model = CopterModel(
+        home_lat_deg=HOME[0], home_lon_deg=HOME[1], home_alt_m=5.0, prearm_delay_s=1.0, **kw
+    )
+    model.step(1.5)
+    return model
+
+
+def item(
+    cmd: int, frame: int = REL, p1=0.0, p2=0.0, p3=0.0, p4=0.0, lat=0.0, lon=0.0, alt=0.0, x=None
+) -> StoredItem:
+    """A stored command; ``x`` gives a raw param5 for non-positional commands."""
+    return StoredItem(
+        cmd, frame, p1, p2, p3, p4, round(lat * 1e7) if x is None else x, round(lon * 1e7), alt
+    )
+
+
+def run(model: CopterModel, seconds: float, until=None) -> None:
+    for _ in range(int(seconds / 0.05)):
+        model.step(0.05)
+        if until is not None and until(model):
+            return
+
+
+class TestCopterModel:
+    def test_do_commands_run_when_the_previous_nav_item_starts(self):
+        model = model_ready()
+        target = (30.702, 121.02)
+        model.mission += [
+            item(M.MAV_CMD_NAV_TAKEOFF, alt=20),
+            item(M.MAV_CMD_NAV_WAYPOINT, lat=target[0], lon=target[1], alt=20),
+            item(M.MAV_CMD_DO_DIGICAM_CONTROL, M.MAV_FRAME_MISSION, x=1),  # x = 1: shoot
+            item(M.MAV_CMD_NAV_LAND, M.MAV_FRAME_MISSION),
+        ]
+        model.set_mode("GUIDED")
+        model.arm()
+        model.set_mode("AUTO")
+        model.mission_start()
+        run(model, 300, until=lambda m: not m.armed)
+        photos = [e[1] for e in model.events if e[0] == "photo"]
+        reached = [e[1] for e in model.events if e[0] == "reached"]
+        assert len(photos) == 1
+        # the photo was taken on the way to the waypoint (when it started), not at it
+        lat_takeoff = HOME[0]
+        assert abs(photos[0]["lat"] - lat_takeoff) < 1e-5 and photos[0]["alt_rel"] >= 19.0
+        assert reached == [1, 2, 4]  # DIGICAM_CONTROL is verified silently (AP_Mission)
+        assert not model.armed and model.landed
+        lat, _ = model.lat_lon
+        assert lat == pytest.approx(target[0], abs=2e-5)  # landed where it was (NAV_LAND 0,0)
+
+    def test_loiter_turns_orbit_radius_and_direction(self):
+        model = model_ready()
+        center = (30.703, 121.023)
+        model.mission += [
+            item(M.MAV_CMD_NAV_TAKEOFF, alt=30),
+            item(M.MAV_CMD_NAV_LOITER_TURNS, p1=2, p3=-60, lat=center[0], lon=center[1], alt=30),
+            item(M.MAV_CMD_IMAGE_START_CAPTURE, M.MAV_FRAME_MISSION, p2=5.0, p3=0),
+            item(M.MAV_CMD_NAV_WAYPOINT, lat=center[0], lon=center[1], alt=30),
+        ]
+        model.set_mode("GUIDED")
+        model.arm()
+        model.set_mode("AUTO")
+        model.mission_start()
+        run(model, 100, until=lambda m: m._nav is not None and m._nav.get("phase") == "orbit")
+        cx, cy = model.to_local(*center)
+        photos_before = model.photo_count  # capture started with the loiter (its approach)
+        assert photos_before >= 1
+        angles = []
+        for _ in range(40):
+            run(model, 1.0)
+            dx, dy = model.east_m - cx, model.north_m - cy
+            assert math.hypot(dx, dy) == pytest.approx(60.0, abs=0.5)
+            angles.append(math.atan2(dy, dx))
+        steps = [(b - a + math.pi) % (2 * math.pi) - math.pi for a, b in itertools.pairwise(angles)]
+        assert all(s > 0 for s in steps)  # negative radius: counter-clockwise
+        speed = math.hypot(*model.vel[:2])
+        assert speed == pytest.approx(10.0, abs=0.3)  # WPNAV_SPEED 1000 cm/s
+        assert 7 <= model.photo_count - photos_before <= 9  # every 5 s over 40 s
+
+    def test_critical_battery_lands(self):
+        model = model_ready()
+        model.set_mode("GUIDED")
+        model.arm()
+        model.takeoff(30.0)
+        run(model, 30, until=lambda m: m.alt_m > 29)
+        model.force_low_battery("critical")
+        model.step(0.05)
+        assert model.mode == "LAND"
+        texts = [e[2] for e in model.events if e[0] == "text"]
+        assert any(t.startswith("Battery 1 is critical") for t in texts)
+        run(model, 120, until=lambda m: not m.armed)
+        assert model.landed and not model.armed
+
+    def test_climb_and_descent_rates(self):
+        model = model_ready()
+        model.set_mode("GUIDED")
+        model.arm()
+        model.takeoff(50.0)
+        run(model, 10.0)
+        assert model.alt_m == pytest.approx(25.0, abs=0.2)  # WPNAV_SPEED_UP 2.5 m/s
+        run(model, 20.0)
+        model.set_mode("LAND")
+        run(model, 10.0)
+        assert model.alt_m == pytest.approx(
+            50.0 - 15.0, abs=0.3
+        )  # WPNAV_SPEED_DN 1.5 m/s above 10 m
+
+    def test_energy_grows_with_speed(self):
+        slow, fast = model_ready(), model_ready()
+        for model, speed in ((slow, 2.0), (fast, 12.0)):
+            model.params["WPNAV_SPEED"] = speed * 100
+            model.set_mode("GUIDED")
+            model.arm()
+            model.takeoff(20.0)
+            run(model, 10.0)
+            model.guided_goto(30.8, 121.02, 20.0)
+            before = model.energy_used_wh
+            run(model, 60.0)
+            model.used = model.energy_used_wh - before
+        assert fast.used > slow.used > 0
+        assert fast.battery_remaining_pct < 100.0
