@@ -107,7 +107,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--reserve-pct", type=float, metavar="PCT", help="battery kept on landing (default 25)"
     )
     p.add_argument(
-        "--max-range-m", type=float, metavar="M", help="largest dock-target distance (5000)"
+        "--max-range-m", type=float, metavar="M", help="largest dock-target distance (8000)"
     )
     p.add_argument(
         "--clearance-m", type=float, metavar="M", help="distance kept from no-fly zones (30)"

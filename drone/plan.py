@@ -160,7 +160,7 @@ class PlanConfig:
         Battery energy and mean power draw; endurance = ``battery_wh / cruise_power_w``.
     reserve_pct : float, default 25
         Share of the endurance that must remain on landing.
-    max_range_m : float, default 5000
+    max_range_m : float, default 8000
         Largest straight distance dock → target.
     no_fly_clearance_m : float, default 30
         Distance kept from no-fly zones (reduced near the dock or the target
@@ -196,7 +196,7 @@ class PlanConfig:
     battery_wh: float | None = None
     cruise_power_w: float | None = None
     reserve_pct: float = 25.0
-    max_range_m: float = 5000.0
+    max_range_m: float = 8000.0
     no_fly_clearance_m: float = 30.0
     waypoint_overhead_s: float = 4.0
     end_with: str = "rtl"

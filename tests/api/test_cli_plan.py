@@ -65,7 +65,7 @@ def sites(tmp_path: Path) -> Path:
     return _write_sites(tmp_path / "data")
 
 
-NOON = ["--at", "2026-06-01T12:00"]
+NOON = ["--at", "2026-06-01T12:00", "--max-range-m", "5000"]
 
 
 def test_point_mission_table_and_files(sites, tmp_path, capsys):

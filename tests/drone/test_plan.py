@@ -35,7 +35,7 @@ TARGET = {"alert_id": "A1", "lat": 30.71, "lon": 121.03}
 # A no-fly box lying across the straight line dock -> target.
 ZONE = box(121.022, 30.702, 121.028, 30.708)
 NOON = dt.datetime(2026, 6, 1, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
-NO_SUN = PlanConfig(min_sun_elevation_deg=None)
+NO_SUN = PlanConfig(min_sun_elevation_deg=None, max_range_m=5000)
 
 
 def _haversine_m(lat1, lon1, lat2, lon2):

@@ -16,7 +16,7 @@ from haulwatch.drone.schedule import (
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 6, 1, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
-NO_SUN = PlanConfig(min_sun_elevation_deg=None)
+NO_SUN = PlanConfig(min_sun_elevation_deg=None, max_range_m=5000)
 N1 = Dock("N1", 30.70, 121.02)
 N2 = Dock("N2", 30.75, 121.10)
 
