@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import socket
+import threading
+import time
 
 import pytest
 from haulwatch.drone.flight import FlightRecord
@@ -291,3 +293,75 @@ class TestFly:
         assert record.outcome == "failed"
         assert "MAV_RESULT_FAILED" in record.reason
         assert "Auto: Missing Takeoff Cmd" in record.reason
+
+
+class FakeVehicle:
+    """A raw TCP peer: a GCS heartbeat (sysid 200) and a vehicle heartbeat (sysid 3) at 20 Hz."""
+
+    def __init__(self) -> None:
+        from pymavlink.dialects.v20 import ardupilotmega as mavlink2
+
+        self.m = mavlink2
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(1)
+        self.port = self.server.getsockname()[1]
+        self.received: list = []
+        self.raw = bytearray()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        conn, _ = self.server.accept()
+        conn.settimeout(0.05)
+        gcs = self.m.MAVLink(None, srcSystem=200, srcComponent=190)
+        vehicle = self.m.MAVLink(None, srcSystem=3, srcComponent=1)
+        parser = self.m.MAVLink(None)
+        while not self.stop.is_set():
+            try:
+                conn.sendall(gcs.heartbeat_encode(6, 8, 0, 0, 0).pack(gcs))
+                conn.sendall(vehicle.heartbeat_encode(2, 3, 81, 4, 3, 3).pack(vehicle))
+                data = conn.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:  # the link closed the connection
+                break
+            if not data:
+                break
+            self.raw += data
+            self.received += [
+                m for m in parser.parse_buffer(data) or [] if m.get_type() != "BAD_DATA"
+            ]
+        conn.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(2)
+        self.server.close()
+
+
+def test_connect_ignores_gcs_heartbeats_and_speaks_mavlink2():
+    fake = FakeVehicle()
+    link = VehicleLink(f"tcp:127.0.0.1:{fake.port}", config=LinkConfig(connect_timeout_s=5.0))
+    try:
+        link.connect()
+        assert (link.target_system, link.target_component) == (3, 1)
+        assert link.mode == "GUIDED" and not link.armed
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline and not any(
+            m.get_type() == "HEARTBEAT" for m in fake.received
+        ):
+            time.sleep(0.05)
+    finally:
+        link.close()
+        fake.close()
+    kinds = [(m.get_type(), m.get_srcSystem()) for m in fake.received]
+    assert ("HEARTBEAT", 255) in kinds  # our GCS heartbeat
+    assert fake.raw[0] == 0xFD  # MAVLink 2 framing
+    requests = [m for m in fake.received if m.get_type() == "REQUEST_DATA_STREAM"]
+    assert requests and requests[0].target_system == 3
+    intervals = {
+        int(m.param1) for m in fake.received if m.get_type() == "COMMAND_LONG" and m.command == 511
+    }
+    assert {33, 1, 42, 242} <= intervals  # position, status, mission current, home
