@@ -143,7 +143,9 @@ def loaded_state(
     loaded) carried forward within each vehicle (NaN before the first reading or
     without a sensor). A reading that holds for less than ``sensor_min_duration_s``
     before the sensor says otherwise is a glitch and is ignored (real loads and
-    unloads last far longer; terminals do send odd values). ``lift`` is a bool
+    unloads last far longer; terminals do send odd values). ``has_load`` is True
+    for vehicles whose sensor changed state at least once: a sensor stuck on one
+    value is ignored and the vehicle is judged from its track. ``lift`` is a bool
     array (True where the body is raised).
     """
     n = len(points)
@@ -178,6 +180,12 @@ def loaded_state(
         loaded[iv] = vals
     if n:
         loaded = pd.Series(loaded).groupby(codes).ffill().to_numpy(dtype=np.float64)
+        # a sensor that never changes state (stuck, or a truck that did not haul) tells
+        # nothing: such vehicles are judged from the track
+        moved = np.zeros(n_codes, dtype=bool)
+        flips = (codes[1:] == codes[:-1]) & (loaded[1:] != loaded[:-1]) & ~np.isnan(loaded[:-1]) & ~np.isnan(loaded[1:])
+        moved[np.unique(codes[1:][flips])] = True
+        has &= moved
     if "lift" in points.columns:
         lift = pd.to_numeric(points["lift"], errors="coerce").to_numpy(dtype=np.float64) >= 0.5
     else:

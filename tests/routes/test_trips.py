@@ -69,11 +69,13 @@ class TestLoadedState:
         assert (loaded == 0.0).all()
 
     def test_two_vehicles_do_not_share_state(self):
-        df, _, t = self._frame(["full"] * 10 + [None] * 10)
-        codes = np.array([0] * 10 + [1] * 10)
+        df, _, t = self._frame(["empty"] * 10 + ["full"] * 10 + [None] * 10 + ["full"] * 10)
+        codes = np.array([0] * 20 + [1] * 20)
         loaded, has, _ = loaded_state(df, codes, t, n_vehicles=2, sensor_min_duration_s=60)
+        # vehicle 1's sensor never changes: it tells nothing, the track decides
         assert has.tolist() == [True, False]
-        assert np.isnan(loaded[10:]).all()
+        assert loaded[:20].tolist() == [0.0] * 10 + [1.0] * 10
+        assert np.isnan(loaded[20:30]).all()
 
     def test_no_load_column(self):
         df = pd.DataFrame({"x": np.zeros(3)})
@@ -158,3 +160,14 @@ class TestTrips:
         naive = pts.assign(time=pts["time"].dt.tz_localize(None))
         with pytest.raises(AuditInputError, match="naive times"):
             _partition(naive)
+
+
+def test_stuck_load_sensor_falls_back_to_the_track():
+    a = Truck("浙S00001", sensors=True, seed=9)
+    dump_trip(a)
+    normal_trip(a)
+    pts = points_frame(a).assign(load="full")  # the sensor says "full" all day
+    part = _partition(pts, [manifest("M1", "浙S00001")])
+    assert part.trips["status"].tolist() == ["dumped", "delivered"]
+    assert part.trips["loaded_by"].tolist() == ["track", "track"]
+    assert part.rows["kind"].tolist() == ["illegal_dump"]
