@@ -99,9 +99,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--photo-spacing-m", type=float, metavar="M", help="metres between photos (default 15)"
     )
-    p.add_argument("--speed-m-s", type=float, metavar="V", help="cruise speed (default 10)")
+    p.add_argument("--speed-m-s", type=float, metavar="V", help="cruise speed (default 12)")
     p.add_argument(
-        "--endurance-min", type=float, metavar="MIN", help="flight time on a full battery (25)"
+        "--endurance-min", type=float, metavar="MIN", help="flight time on a full battery (30)"
     )
     p.add_argument(
         "--reserve-pct", type=float, metavar="PCT", help="battery kept on landing (default 25)"

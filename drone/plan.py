@@ -130,7 +130,7 @@ class PlanConfig:
 
     Parameters
     ----------
-    cruise_speed_m_s : float, default 10
+    cruise_speed_m_s : float, default 12
         Horizontal speed on transit legs (``DO_CHANGE_SPEED``).
     hover_speed_m_s : float, default 5
         Speed QGroundControl shows for hover legs (export only).
@@ -153,7 +153,7 @@ class PlanConfig:
         Angular rate of the orbit (ArduCopter ``CIRCLE_RATE`` default).
     photo_spacing_m : float, default 15
         Distance between photos along the orbit (``DO_SET_CAM_TRIGG_DIST``).
-    endurance_s : float, default 1500
+    endurance_s : float, default 1800
         Flight time on a full battery (ignored when ``battery_wh`` and
         ``cruise_power_w`` are both given).
     battery_wh, cruise_power_w : float, optional
@@ -180,7 +180,7 @@ class PlanConfig:
         Cap on visibility-graph vertices (zones are simplified beyond it).
     """
 
-    cruise_speed_m_s: float = 10.0
+    cruise_speed_m_s: float = 12.0
     hover_speed_m_s: float = 5.0
     climb_rate_m_s: float = 2.5
     descent_rate_m_s: float = 1.5
@@ -192,7 +192,7 @@ class PlanConfig:
     orbit_turns: int = 2
     orbit_rate_deg_s: float = 20.0
     photo_spacing_m: float = 15.0
-    endurance_s: float = 1500.0
+    endurance_s: float = 1800.0
     battery_wh: float | None = None
     cruise_power_w: float | None = None
     reserve_pct: float = 25.0

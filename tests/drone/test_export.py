@@ -30,7 +30,7 @@ def mission() -> Mission:
         {"alert_id": "A-7", "lat": 30.71, "lon": 121.03},
         Dock("N1", 30.70, 121.02, alt_m=12.3),
         no_fly=[ZONE],
-        config=PlanConfig(min_sun_elevation_deg=None),
+        config=PlanConfig(cruise_speed_m_s=10, min_sun_elevation_deg=None),
     )
 
 
