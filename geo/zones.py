@@ -17,6 +17,10 @@ from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["distance_to_nearest_site", "nearest_site", "site_of_points"]
 
+#: Points per STRtree query: bounds the memory of the temporary point geometries
+#: (about 100 bytes each) while keeping one tree for all of them.
+_CHUNK_POINTS = 1 << 19
+
 
 def _points(x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     xa = np.asarray(x, dtype="float64").ravel()
@@ -98,16 +102,19 @@ def site_of_points(
     grown = np.where(buf > 0, shapely.buffer(geoms, buf), geoms)
     area = shapely.area(geoms)
     tree = shapely.STRtree(grown)
-    pts = shapely.points(xa, ya)
-    pt_idx, tree_idx = tree.query(pts, predicate="intersects")
-    if pt_idx.size == 0:
-        return out
-    # Priority: smallest area, then lowest position: one lexsort, keep the first per point.
-    order = np.lexsort((sel[tree_idx], area[tree_idx], pt_idx))
-    pt_sorted = pt_idx[order]
-    first = np.ones(pt_sorted.size, dtype=bool)
-    first[1:] = pt_sorted[1:] != pt_sorted[:-1]
-    out[pt_sorted[first]] = sel[tree_idx[order][first]]
+    for lo in range(0, xa.size, _CHUNK_POINTS):
+        hi = min(lo + _CHUNK_POINTS, xa.size)
+        pts = shapely.points(xa[lo:hi], ya[lo:hi])
+        pt_idx, tree_idx = tree.query(pts, predicate="intersects")
+        del pts
+        if pt_idx.size == 0:
+            continue
+        # Priority: smallest area, then lowest position: one lexsort, first per point.
+        order = np.lexsort((sel[tree_idx], area[tree_idx], pt_idx))
+        pt_sorted = pt_idx[order]
+        first = np.ones(pt_sorted.size, dtype=bool)
+        first[1:] = pt_sorted[1:] != pt_sorted[:-1]
+        out[lo + pt_sorted[first]] = sel[tree_idx[order][first]]
     return out
 
 
@@ -146,12 +153,14 @@ def nearest_site(
         return idx, dist
     geoms = np.asarray(sites_m.geometry.values, dtype=object)[sel]
     tree = shapely.STRtree(geoms)
-    ok = np.isfinite(xa) & np.isfinite(ya)
-    pts = shapely.points(xa[ok], ya[ok])
-    (pt_i, tree_i), d = tree.query_nearest(pts, return_distance=True, all_matches=False)
-    ok_pos = np.flatnonzero(ok)
-    idx[ok_pos[pt_i]] = sel[tree_i]
-    dist[ok_pos[pt_i]] = d
+    ok_pos = np.flatnonzero(np.isfinite(xa) & np.isfinite(ya))
+    for lo in range(0, ok_pos.size, _CHUNK_POINTS):
+        pos = ok_pos[lo:lo + _CHUNK_POINTS]
+        pts = shapely.points(xa[pos], ya[pos])
+        (pt_i, tree_i), d = tree.query_nearest(pts, return_distance=True, all_matches=False)
+        del pts
+        idx[pos[pt_i]] = sel[tree_i]
+        dist[pos[pt_i]] = d
     return idx, dist
 
 

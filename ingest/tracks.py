@@ -310,7 +310,41 @@ def parse_times(
     return ns.astype("int64"), status
 
 
-_FAST_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S")
+# Whole-second forms parsed in C++ before anything else (the slash form is common in
+# exports from Chinese fleet platforms; year first, so it is unambiguous).
+_FAST_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S")
+
+
+_DATE_RE = r"^\s*(?P<y>\d{4})[-/](?P<m>\d{1,2})[-/](?P<d>\d{1,2})"
+
+
+def _rolled_over(text: pa.ChunkedArray, parsed: pa.ChunkedArray, *, aware: bool) -> np.ndarray:
+    """Rows where strptime silently rolled an impossible date over (2024-02-30 → 03-01).
+
+    The written day is checked against the length of the written month. For
+    wall-clock times only parsed days 1–3 can come from a roll-over, so only
+    those are looked at; with an offset the parsed (UTC) day says nothing, so
+    every row is checked.
+    """
+    n = len(parsed)
+    out = np.zeros(n, dtype=bool)
+    if aware:
+        cand = np.ones(n, dtype=bool)
+    else:
+        day = np.asarray(pc.fill_null(pc.day(parsed), 0).to_numpy(zero_copy_only=False))
+        cand = (day >= 1) & (day <= 3)
+        if not cand.any():
+            return out
+    sub = text if cand.all() else text.filter(pa.array(cand))
+    parts = pc.extract_regex(sub, _DATE_RE)
+    ymd = [np.asarray(pc.cast(pc.fill_null(pc.struct_field(parts, [i]), "1"), pa.int64())
+                      .to_numpy(zero_copy_only=False)) for i in range(3)]
+    month0 = (ymd[0] - 1970) * 12 + np.clip(ymd[1], 1, 12) - 1
+    start = month0.astype("datetime64[M]")
+    days_in_month = ((start + 1).astype("datetime64[D]") - start.astype("datetime64[D]")).astype(
+        "int64")
+    out[np.flatnonzero(cand)] = ymd[2] > days_in_month
+    return out
 
 
 def _strptime_pass(col: pa.ChunkedArray, todo: np.ndarray, ns: np.ndarray, *,
@@ -327,6 +361,8 @@ def _strptime_pass(col: pa.ChunkedArray, todo: np.ndarray, ns: np.ndarray, *,
         res = pc.strptime(sub, format=fmt + ("%z" if aware else ""), unit="ns",
                           error_is_null=True)
         got = ~_null_mask(res)
+        if got.any():
+            got &= ~_rolled_over(sub, res, aware=aware)
         if got.any():
             pos = np.flatnonzero(todo)[got]
             vals = np.asarray(pc.cast(res, pa.int64()).to_numpy(zero_copy_only=False))

@@ -70,6 +70,17 @@ class TestTimes:
                          utc("2024-07-15T16:00:00"), utc("2024-11-03T05:30:00")]
         assert len(res.rejects) == 0
 
+    def test_impossible_dates_are_not_rolled_over(self):
+        _, status = parse_times(pd.Series(["2024-02-30 08:00:00", "2023-02-29T08:00:00",
+                                           "2024-02-29T08:00:00", "2024-04-31T01:00:00+08:00"]),
+                                "Asia/Shanghai")
+        assert status.tolist() == [2, 2, 0, 2]
+
+    def test_year_first_slash_form(self):
+        ns, status = parse_times(pd.Series(["2024/5/1 8:00:00"]), "Asia/Shanghai")
+        assert status.tolist() == [0]
+        assert ns[0] == utc("2024-05-01T00:00:00").value
+
     def test_parse_times_status(self):
         ns, status = parse_times(
             pd.Series(["2024-05-01T08:00:00", None, "yesterday", "0", "2024-13-01T00:00:00"]),
