@@ -73,12 +73,14 @@ def build_service(settings: Settings) -> Service:
     if DispatchManager is not None:
         service.dispatcher = DispatchManager(service)
     if service.registry is not None and service.registry.dataset is not None:
-        try:
-            from haulwatch.routes.live import LiveAuditor
-        except ImportError:
-            LiveAuditor = None  # noqa: N806
-        if LiveAuditor is not None:
-            service.live = LiveAuditor(service.registry.dataset)
+        from haulwatch.api.routers_positions import LiveRunner, restore_live
+        from haulwatch.routes.live import LiveAuditor
+
+        service.live = LiveAuditor(service.registry.dataset)
+        replayed = restore_live(service, lookback_s=settings.live_lookback_s)
+        if replayed:
+            log.info("live audit: replayed %d stored points", replayed)
+        service.live_runner = LiveRunner(service)
     return service
 
 
@@ -104,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         service.hub.close()
+        if service.live_runner is not None:
+            service.live_runner.close()
         if service.dispatcher is not None:
             service.dispatcher.shutdown()
         service.store.close()

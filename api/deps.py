@@ -31,6 +31,7 @@ class Service:
     registry: Registry | None = None
     live: Any | None = None
     dispatcher: Any | None = None
+    live_runner: Any | None = None
 
 
 def get_service(request: Request) -> Service:

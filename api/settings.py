@@ -27,6 +27,8 @@ Environment variables
     events buffered per SSE client before a slow client is dropped (default 1000).
 ``HAULWATCH_KEEPALIVE_S``
     seconds between SSE keep-alive comments (default 15).
+``HAULWATCH_LIVE_WAIT_S``, ``HAULWATCH_LIVE_LOOKBACK_S``
+    see :class:`Settings` (defaults 30 and 86400).
 """
 
 from __future__ import annotations
@@ -89,6 +91,12 @@ class Settings:
         Seconds between SSE keep-alive comments.
     load_alerts : Path or None
         Alerts file (alerts.geojson / alerts.csv) imported at start-up.
+    live_wait_s : float
+        Longest a position push waits for the live audit run that includes it
+        (its ``new_alerts``); the alerts are streamed either way.
+    live_lookback_s : float
+        On start-up, stored points of this many seconds before the newest are
+        replayed into the live audit (its open windows survive a restart).
     """
 
     db_url: str = "sqlite:///haulwatch.db"
@@ -100,6 +108,8 @@ class Settings:
     stream_queue_size: int = 1000
     keepalive_s: float = 15.0
     load_alerts: Path | None = None
+    live_wait_s: float = 30.0
+    live_lookback_s: float = 86_400.0
 
     def __post_init__(self) -> None:
         if not (self.db_url.startswith("sqlite://") or self.db_url.startswith("postgresql://")
@@ -113,6 +123,10 @@ class Settings:
             raise SettingsError(f"stream_queue_size: {self.stream_queue_size!r} must be >= 1")
         if not self.keepalive_s > 0:
             raise SettingsError(f"keepalive_s: {self.keepalive_s!r} must be > 0")
+        if not self.live_wait_s >= 0:
+            raise SettingsError(f"live_wait_s: {self.live_wait_s!r} must be >= 0")
+        if not self.live_lookback_s >= 0:
+            raise SettingsError(f"live_lookback_s: {self.live_lookback_s!r} must be >= 0")
         for entry in self.tokens:
             if entry.role not in ROLES:
                 raise SettingsError(
@@ -161,6 +175,8 @@ class Settings:
             ("HAULWATCH_TIME_SCALE", "time_scale", float),
             ("HAULWATCH_STREAM_QUEUE", "stream_queue_size", int),
             ("HAULWATCH_KEEPALIVE_S", "keepalive_s", float),
+            ("HAULWATCH_LIVE_WAIT_S", "live_wait_s", float),
+            ("HAULWATCH_LIVE_LOOKBACK_S", "live_lookback_s", float),
         ):
             if env.get(var):
                 try:

@@ -716,8 +716,16 @@ class Store:
                     "ON CONFLICT (vehicle_key, time_us) DO NOTHING", data)
         return new
 
+    def latest_point_time(self) -> pd.Timestamp | None:
+        """Time of the newest stored point (None when there is none)."""
+        row = self.db.fetchone("SELECT MAX(time_us) FROM points")
+        if not row or row[0] is None:
+            return None
+        return pd.Timestamp(int(row[0]), unit="us", tz="UTC")
+
     def load_points(self, *, since: Mapping[str, pd.Timestamp] | None = None,
-                    vehicle_keys: Sequence[str] | None = None) -> pd.DataFrame:
+                    vehicle_keys: Sequence[str] | None = None,
+                    start: pd.Timestamp | None = None) -> pd.DataFrame:
         """Stored points as a tracks frame (``vehicle_id, vehicle_key, time`` UTC, ...).
 
         Parameters
@@ -726,13 +734,17 @@ class Store:
             Only points at or after this time for each vehicle listed.
         vehicle_keys : sequence of str, optional
             Only these vehicles (all when None).
+        start : Timestamp, optional
+            Only points at or after this time (all vehicles; with ``vehicle_keys=None``).
         """
         cols = ["vehicle_key", "time_us", "vehicle_id", "lon", "lat", "speed_kmh",
                 "heading_deg", "load", "lift"]
         rows: list[tuple] = []
         keys = list(vehicle_keys) if vehicle_keys is not None else None
         if keys is None:
-            rows = self.db.fetchall(f"SELECT {', '.join(cols)} FROM points")
+            lo = to_us(start) if start is not None else -(2**62)
+            rows = self.db.fetchall(f"SELECT {', '.join(cols)} FROM points WHERE time_us >= ?",
+                                    (lo,))
         else:
             for k in keys:
                 lo = to_us(since[k]) if since and k in since else -(2**62)
