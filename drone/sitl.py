@@ -309,7 +309,7 @@ class SimulatedCopter:
         assert self._listener is not None  # set by start()
         rlist: list[Any] = [self._listener] + [c.sock for c in self._clients]
         wlist = [c.sock for c in self._clients if c.sink.buf]
-        timeout = 0.002 if self._booted.is_set() else 0.05
+        timeout = max(0.001, min(0.02, _STEP_S / self.speedup)) if self._booted.is_set() else 0.05
         try:
             readable, _writable, _ = select.select(rlist, wlist, [], timeout)
         except (OSError, ValueError):
@@ -899,8 +899,9 @@ class SimulatedCopter:
     def _on_mission_item(self, client: _Client, msg: Any) -> None:
         if getattr(msg, "mission_type", 0) != _M.MAV_MISSION_TYPE_MISSION:
             return
-        if msg.current == 2 and msg.get_type() == "MISSION_ITEM":  # legacy GUIDED goto (dronekit)
-            self.model.guided_goto(msg.x, msg.y, msg.z)
+        if msg.current == 2:  # GUIDED "fly to" as a mission item (dronekit simple_goto)
+            scale = 1e7 if msg.get_type() == "MISSION_ITEM_INT" else 1.0
+            self.model.guided_goto(msg.x / scale, msg.y / scale, msg.z)
             self._mission_ack(client, msg, _M.MAV_MISSION_ACCEPTED)
             return
         self._items_seen += 1

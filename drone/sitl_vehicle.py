@@ -159,10 +159,12 @@ class StoredItem:
 
     @property
     def has_location(self) -> bool:
+        """True when ArduPilot stores this command with a Location."""
         return self.command in LOCATION_COMMANDS
 
     @property
     def is_nav(self) -> bool:
+        """True for navigation commands (they move the vehicle)."""
         return self.command in _NAV_CMDS
 
     def readback_frame(self) -> int:
@@ -289,6 +291,7 @@ class CopterModel:
 
     # ------------------------------------------------------------------ geometry
     def to_latlon(self, east_m: float, north_m: float) -> tuple[float, float]:
+        """(lat, lon) degrees of a local east/north offset in metres from the boot point."""
         lat = self.origin_lat + math.degrees(north_m / _EARTH_R_M)
         lon = self.origin_lon + math.degrees(
             east_m / (_EARTH_R_M * math.cos(math.radians(self.origin_lat)))
@@ -296,6 +299,7 @@ class CopterModel:
         return lat, lon
 
     def to_local(self, lat: float, lon: float) -> tuple[float, float]:
+        """(east_m, north_m) of a WGS-84 position relative to the boot point."""
         north = math.radians(lat - self.origin_lat) * _EARTH_R_M
         east = (
             math.radians(lon - self.origin_lon)
@@ -306,10 +310,12 @@ class CopterModel:
 
     @property
     def lat_lon(self) -> tuple[float, float]:
+        """Current (lat, lon) in degrees."""
         return self.to_latlon(self.east_m, self.north_m)
 
     @property
     def home_local(self) -> tuple[float, float]:
+        """Home as (east_m, north_m)."""
         return self.to_local(self.home[0], self.home[1])
 
     def _home_item(self) -> StoredItem:
@@ -324,25 +330,31 @@ class CopterModel:
     # ------------------------------------------------------------------ status
     @property
     def position_ok(self) -> bool:
+        """True once the (simulated) EKF has a position estimate."""
         return self.t_s >= self.prearm_delay_s
 
     @property
     def battery_remaining_pct(self) -> float:
+        """Battery energy left, percent."""
         return max(0.0, 100.0 * (1.0 - self.energy_used_wh / self.battery_wh))
 
     @property
     def battery_voltage_v(self) -> float:
+        """Pack voltage, linear between 16.8 V (full) and 13.2 V (empty)."""
         return _EMPTY_V + (_FULL_V - _EMPTY_V) * self.battery_remaining_pct / 100.0
 
     @property
     def consumed_mah(self) -> float:
+        """Charge used so far at the nominal 14.8 V, mAh."""
         return self.energy_used_wh / _NOMINAL_V * 1000.0
 
     @property
     def remaining_mah(self) -> float:
+        """``BATT_CAPACITY`` minus the charge used, mAh."""
         return max(0.0, self.params["BATT_CAPACITY"] - self.consumed_mah)
 
     def power_w(self) -> float:
+        """Electrical power drawn now: 0 disarmed, 20 W on the ground, hover + speed + climb terms."""
         if not self.armed:
             return 0.0
         if self.landed:
@@ -351,6 +363,7 @@ class CopterModel:
         return 180.0 + 2.0 * math.hypot(ve, vn) + 15.0 * max(vu, 0.0)
 
     def current_a(self) -> float:
+        """Battery current now, amperes."""
         return self.power_w() / self.battery_voltage_v
 
     def prearm_failure(self) -> str | None:
@@ -366,10 +379,12 @@ class CopterModel:
         return None
 
     def text(self, severity: int, message: str) -> None:
+        """Queue a STATUSTEXT for the ground."""
         self.events.append(("text", severity, message))
 
     @property
     def mode_number(self) -> int:
+        """``HEARTBEAT.custom_mode`` of the current mode."""
         return COPTER_MODES[self.mode]
 
     # ------------------------------------------------------------------ speeds
@@ -647,12 +662,14 @@ class CopterModel:
 
     # ------------------------------------------------------------------ camera
     def set_trigger_distance(self, distance_m: float, *, trigger_now: bool = False) -> None:
+        """``DO_SET_CAM_TRIGG_DIST``: a photo every ``distance_m`` flown (0 stops)."""
         self._trigg_dist_m = max(float(distance_m), 0.0)
         self._trigg_last = None
         if trigger_now:
             self.take_photo()
 
     def start_capture(self, interval_s: float, total: float) -> None:
+        """``IMAGE_START_CAPTURE``: ``total`` photos (0 = until stopped) every ``interval_s``."""
         total_i = int(total)
         if interval_s <= 0 or total_i == 1:
             self.take_photo()
@@ -664,6 +681,7 @@ class CopterModel:
         }
 
     def take_photo(self) -> None:
+        """Take one photo now (queues a CAMERA_FEEDBACK)."""
         self.photo_count += 1
         lat, lon = self.lat_lon
         self.events.append(
@@ -955,10 +973,12 @@ class CopterModel:
             self.set_mode("RTL", reason="GCS failsafe: RTL")
 
     def gcs_heartbeat(self) -> None:
+        """Note a GCS heartbeat (for the GCS failsafe)."""
         self.last_gcs_heartbeat_s = self.t_s
         self._gcs_failsafe = False
 
     def set_param(self, name: str, value: float) -> bool:
+        """Set a known parameter (announced with PARAM_VALUE); False for unknown names."""
         if name not in self.params:
             return False
         self.params[name] = float(value)
@@ -968,4 +988,5 @@ class CopterModel:
         return True
 
     def mode_name(self, number: int) -> str | None:
+        """Mode name of a ``custom_mode`` number, or None."""
         return _MODE_NAMES.get(int(number))

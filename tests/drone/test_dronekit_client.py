@@ -65,6 +65,10 @@ def test_dronekit_reads_arms_and_takes_off():
         wait_for(lambda: vehicle.location.global_relative_frame.alt >= 14.5, 20, "15 m")
         assert vehicle.location.global_relative_frame.alt <= 15.5
         assert sim.model.alt_m == pytest.approx(15.0, abs=0.6)
+
+        goal = dronekit.LocationGlobalRelative(HOME[0] + 0.0005, HOME[1], 15)  # ~55 m north
+        vehicle.simple_goto(goal)
+        wait_for(lambda: vehicle.location.global_relative_frame.lat > HOME[0] + 0.00045, 20, "goto")
     finally:
         if vehicle is not None:
             vehicle.close()
