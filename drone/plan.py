@@ -123,6 +123,14 @@ class MissionRefused(ValueError):  # noqa: N818 - the name the project uses
         """True when the refusal may clear later (e.g. night)."""
         return self.reason in TEMPORARY_REASONS
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # picklable (worker processes, dask): rebuild with the keyword argument
+        return (_rebuild_refusal, (self.reason, self.message, self.details))
+
+
+def _rebuild_refusal(reason: str, message: str, details: dict[str, Any]) -> MissionRefused:
+    return MissionRefused(reason, message, details=details)
+
 
 @dataclass(frozen=True)
 class PlanConfig:

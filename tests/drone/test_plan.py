@@ -199,6 +199,14 @@ class TestFeasibility:
         assert exc.value.reason == "battery"
         assert exc.value.details["duration_s"] > 480 * 0.7
 
+    def test_refusal_pickles(self):
+        import pickle
+
+        exc = MissionRefused("no_path", "walled in", details={"no_fly_zones": 3})
+        back = pickle.loads(pickle.dumps(exc))
+        assert (back.reason, back.message, back.details) == ("no_path", "walled in", exc.details)
+        assert str(back) == "no_path: walled in"
+
     def test_battery_from_energy(self):
         # 20 Wh at 400 W = 3 min of flight: not enough
         cfg = PlanConfig(battery_wh=20, cruise_power_w=400, min_sun_elevation_deg=None)
