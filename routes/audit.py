@@ -108,6 +108,7 @@ class Partial:
     loadings: pd.DataFrame
     """Every loading visit (for manifest_not_executed)."""
     n_points: int
+    n_vehicles: int
     time_min: pd.Timestamp | None
     time_max: pd.Timestamp | None
     timings: dict[str, float] = field(default_factory=dict)
@@ -262,7 +263,7 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
             rows=empty_rows(), stops=detect_stops(pts, diameter_m=config.stop_diameter_m,
                                                   min_duration_s=config.stop_min_duration_s),
             trips=trips_frame_empty(), dumps=dump_places_empty(), loadings=_empty_loadings(),
-            n_points=0, time_min=None, time_max=None, timings=timings,
+            n_points=0, n_vehicles=0, time_min=None, time_max=None, timings=timings,
         )
     codes, uniques = pd.factorize(pts["vehicle_key"], sort=True)
     codes = codes.astype(np.int64)
@@ -354,7 +355,7 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
     dumps_out = places.drop(columns=["ev", "trip_pos"])
     return Partial(
         rows=all_rows, stops=stops_out, trips=trips_out, dumps=dumps_out, loadings=loadings,
-        n_points=n, time_min=pts["time"].min(), time_max=pts["time"].max(), timings=timings,
+        n_points=n, n_vehicles=len(uniques), time_min=pts["time"].min(), time_max=pts["time"].max(), timings=timings,
     )
 
 
@@ -513,14 +514,17 @@ def combine(
     by_reason = rejects["reason"].value_counts().to_dict() if "reason" in rejects.columns else {}
     by_kind = alerts["kind"].value_counts().to_dict() if len(alerts) else {}
     n_points = sum(p.n_points for p in partials)
+    rows_read = stats.get("rows_read", n_points)
+    if isinstance(rows_read, dict):
+        track_file = stats.get("tracks_file", "tracks.csv")
+        rows_read = rows_read.get(track_file, rows_read.get("tracks.parquet", n_points))
     summary = {
-        "points_read": stats.get("rows_read", {}).get("tracks", n_points)
-        if isinstance(stats.get("rows_read"), dict) else stats.get("rows_read", n_points),
+        "points_read": int(rows_read),
         "points_kept": n_points,
         "rows_rejected": len(rejects),
         "rejects_by_reason": {str(k): int(v) for k, v in by_reason.items()},
         "duplicates_dropped": int(stats.get("duplicates_dropped", 0) or 0),
-        "vehicles": int(sum(len(set(p.trips["vehicle_key"])) for p in partials if len(p.trips))),
+        "vehicles": int(sum(p.n_vehicles for p in partials)),
         "stops": len(stops),
         "trips": len(trips),
         "trips_by_status": {str(k): int(v) for k, v in trips["status"].value_counts().items()}

@@ -91,7 +91,8 @@ def test_summary_and_frames(audited):
     _, result, _ = audited[SCENARIOS[0]]
     assert isinstance(result, AuditResult)
     s = result.summary
-    assert s["points_kept"] > 10_000
+    assert s["points_read"] > s["points_kept"] > 10_000  # bad rows were injected
+    assert s["vehicles"] >= result.trips["vehicle_key"].nunique() > 10
     assert s["trips"] == len(result.trips) > 20
     assert s["alerts_total"] == len(result.alerts)
     assert sum(s["alerts_by_kind"].values()) == len(result.alerts)
