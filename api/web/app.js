@@ -356,6 +356,7 @@
     labels: [],
     fitted: false,
     drag: null,
+    lastSize: [1, 1],
 
     init() {
       this.svg = $("map");
@@ -437,14 +438,14 @@
       });
       $("zoom-fit").addEventListener("click", () => this.fitAll());
       $("zoom-alert").addEventListener("click", () => this.fitSelected());
+      this.lastSize = this.size();
       if (window.ResizeObserver) {
-        let last = this.size();
         new ResizeObserver(() => {
           const now = this.size();
-          // Keep the centre where it was.
-          this.tx += (now[0] - last[0]) / 2;
-          this.ty += (now[1] - last[1]) / 2;
-          last = now;
+          // Keep the centre where it was (fitBounds records the size it fitted for).
+          this.tx += (now[0] - this.lastSize[0]) / 2;
+          this.ty += (now[1] - this.lastSize[1]) / 2;
+          this.lastSize = now;
           this.apply();
         }).observe(s);
       }
@@ -477,7 +478,9 @@
       const spanX = Math.max(x1 - x0, minSpanM);
       const spanY = Math.max(y1 - y0, minSpanM);
       const [w, h] = this.size();
-      this.scale = Math.min((w - 2 * padPx) / spanX, (h - 2 * padPx) / spanY);
+      this.lastSize = [w, h];
+      const pad = Math.min(padPx, w / 4, h / 4);
+      this.scale = Math.min((w - 2 * pad) / spanX, (h - 2 * pad) / spanY);
       if (!Number.isFinite(this.scale) || this.scale <= 0) this.scale = 0.05;
       this.tx = w / 2 - ((x0 + x1) / 2) * this.scale;
       this.ty = h / 2 - ((y0 + y1) / 2) * this.scale;

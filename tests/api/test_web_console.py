@@ -179,6 +179,7 @@ class Service:
     tmp: Path
     first_alerts: dict
     vehicle_url: str | None = None
+    app: Any = None
 
     def client(self, role: str) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=10.0,
@@ -218,7 +219,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         if not thread.is_alive() or time.monotonic() > deadline:
             pytest.fail("uvicorn did not start")
         time.sleep(0.05)
-    svc = Service(f"http://127.0.0.1:{port}", tokens, tmp, {}, vehicle_url=sim.url)
+    svc = Service(f"http://127.0.0.1:{port}", tokens, tmp, {}, vehicle_url=sim.url, app=app)
     svc.first_alerts = _alerts([
         _dump_row(tmp / "a1", "浙E·A1234", 0, 0.010, 0.004),
         _dump_row(tmp / "a1", "浙E·B5678", 45, -0.012, -0.006, severity="medium"),
@@ -567,6 +568,21 @@ class TestConsole:
         assert transform()[0] == pytest.approx(before[0])
         page.get_by_role("button", name="Zoom out").click()
         assert transform()[0] == pytest.approx(before[0] / 1.5)
+
+    def test_stream_drop_reconnects_and_catches_up(self, page: Page, service: Service) -> None:
+        _sign_in(page, service, "analyst")
+        conn = page.locator("#conn-status")
+        expect(conn).to_have_attribute("data-state", "live")
+        service.app.state.service.hub.close()  # the server ends every event stream
+        expect(conn).to_have_attribute("data-state", "connecting")
+        # An alert raised while the page is not listening ...
+        missed = _alerts([_dump_row(service.tmp / "missed", "赣C·M0002", 900, -0.004, 0.006)])
+        with service.client("admin") as c:
+            assert c.post("/api/alerts/import", json=missed).status_code == 200
+        # ... is there once the stream is back (the page reloads what it shows).
+        expect(conn).to_have_attribute("data-state", "live")
+        missed_id = missed["features"][0]["properties"]["alert_id"]
+        expect(page.locator(f'.alert-item[data-alert-id="{missed_id}"]')).to_be_visible()
 
     def test_keyboard_only_selection_and_sign_out(self, page: Page, service: Service) -> None:
         _sign_in(page, service, "analyst")
