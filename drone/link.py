@@ -79,6 +79,7 @@ _COPTER_MODES = {
     "SMART_RTL": 21,
 }
 _MODE_NAMES = {v: k for k, v in _COPTER_MODES.items()}
+_CLEARED_RE = re.compile(r"clear|resolved|disabled|\boff\b", re.IGNORECASE)
 _FAILSAFE_RE = re.compile(r"failsafe|fence breach|battery \d+ is (?:low|critical)", re.IGNORECASE)
 Progress = Callable[[dict[str, Any]], None]
 
@@ -520,6 +521,14 @@ class VehicleLink:
         self.command(400, (1,))
         self._wait(lambda: self.armed, 3.0, "armed state not shown in heartbeat")
 
+    def return_to_launch(self) -> None:
+        """Switch to RTL: fly home and land."""
+        self.set_mode("RTL")
+
+    def land(self) -> None:
+        """Switch to LAND: descend and land where it is."""
+        self.set_mode("LAND")
+
     def disarm(self) -> None:
         """Disarm the motors (refused by the vehicle while flying)."""
         self.command(400, (0,))
@@ -746,7 +755,7 @@ class VehicleLink:
                 report(force=True)
             elif kind == "STATUSTEXT":
                 text = self.texts[-1][2]
-                if _FAILSAFE_RE.search(text):
+                if _FAILSAFE_RE.search(text) and not _CLEARED_RE.search(text):
                     watch["failsafe"] = watch["failsafe"] or text
 
         watch = {"failsafe": ""}
