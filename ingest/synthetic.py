@@ -128,6 +128,7 @@ class _Truck:
     registered: str  # "yes", "false", "missing"
     roles: dict[int, str] = field(default_factory=dict)  # day -> role
     innocents: dict[int, str] = field(default_factory=dict)  # day -> forced innocent event
+    hot_group: dict[int, int] = field(default_factory=dict)  # day -> hotspot group
     manifests: dict[int, str] = field(default_factory=dict)  # day -> manifest id
     assign: dict[int, tuple[str, str]] = field(default_factory=dict)  # day -> (origin, disposal)
 
@@ -139,7 +140,7 @@ class _Context:
     timezone: str
     day0: dt.date
     expired_id: str
-    hotspots: dict[int, np.ndarray]  # day -> spot (m)
+    hotspots: dict[tuple[int, int], np.ndarray]  # (day, group) -> spot (m)
     dumps: dict[int, list[np.ndarray]]  # day -> planned dump places so far
     site_polys: np.ndarray  # every site polygon (incl. black sites), metric
 
@@ -234,12 +235,14 @@ def _plan(rng: np.random.Generator, n: int, days: int, city: City, linked: dict,
         order = rng.permutation(n)
         slots = n - max(1, n // 4) if n > 1 else 0
         wanted: list[str] = []
-        if day == 0:
-            wanted = list(_ROLES)
-            if n >= 12:
-                wanted[2:2] = ["hotspot"] * int(rng.integers(3, 6))
-        elif n >= 20 and rng.random() < 0.5:
-            wanted = ["hotspot"] * int(rng.integers(3, 6))
+        n_groups = int(np.ceil(n / 500))  # dumping gangs: 3-5 trucks at one black spot
+        if day == 0:  # every kind, more of each in big fleets
+            wanted = list(_ROLES) * max(1, int(np.ceil(n / 80)))
+        else:
+            n_groups = int(rng.binomial(n_groups, 0.5)) if n >= 20 else 0
+        if n >= 12:
+            for g in range(n_groups):
+                wanted[2:2] = [f"hotspot#{g}"] * int(rng.integers(3, 6))
         k = 0
         for idx in order:
             t = trucks[idx]
@@ -251,8 +254,10 @@ def _plan(rng: np.random.Generator, n: int, days: int, city: City, linked: dict,
                 role = _ROLES[int(rng.integers(len(_ROLES)))]
             else:
                 continue
-            if role == "hotspot" and t.night:
+            if role.startswith("hotspot#"):
                 t.night = False
+                t.hot_group[day] = int(role.removeprefix("hotspot#"))
+                role = "hotspot"
             t.roles[day] = role
             if role == "expired_origin":
                 t.assign[day] = (expired_id, linked[expired_id][0])
@@ -294,7 +299,7 @@ def _field_point(ctx: _Context, rng: np.random.Generator, anchor: np.ndarray,
             continue
         if shapely.distance(ctx.site_polys, pt).min() < 350.0:
             continue
-        others = ctx.dumps.get(day, []) + ([ctx.hotspots[day]] if day in ctx.hotspots else [])
+        others = ctx.dumps.get(day, []) + [p for (d, _), p in ctx.hotspots.items() if d == day]
         if others and np.min(np.hypot(*(np.array(others) - p).T)) < 600.0:
             continue
         node = city.nearest_grid_node(p)
@@ -479,14 +484,14 @@ def _detour(ctx: _Context, r: _Route, rng: np.random.Generator) -> list[int] | N
     city = ctx.city
     nodes = r.nodes
     corridor = r.corridor_m or ASSUMED_CORRIDOR_DEFAULT_M
-    grid_idx = [i for i in range(2, len(nodes) - 3) if city.is_junction[nodes[i]]]
+    grid_idx = [i for i in range(1, len(nodes) - 1) if city.is_junction[nodes[i]]]
     if len(grid_idx) < 2:
         return None
     gx = city.nodes[: city.grid_count]
     dist = shapely.distance(r.line, shapely.points(gx))
     for _ in range(30):
-        a = int(rng.choice(grid_idx[: max(1, len(grid_idx) // 2 + 1)]))
-        later = [i for i in grid_idx if a + 2 <= i <= a + 6]
+        a = int(rng.choice(grid_idx[:-1]))
+        later = [i for i in grid_idx if a + 1 <= i <= a + 6]
         if not later:
             continue
         b = int(rng.choice(later))
@@ -501,7 +506,7 @@ def _detour(ctx: _Context, r: _Route, rng: np.random.Generator) -> list[int] | N
             continue
         new = nodes[:a] + loop + nodes[b + 1:]
         extra = shapely.LineString(city.nodes[new]).length - r.line.length
-        if 800 <= extra <= 4000:
+        if 600 <= extra <= 4500:
             return new
     return None
 
@@ -516,9 +521,10 @@ def _dump(ctx: _Context, tr: TrackBuilder, truck: _Truck, day: int, role: str, s
     j = _grid_index(city, nodes, rng, lo=0.2, hi=0.6)
     if j is None:
         j = max(1, len(nodes) // 2)
-    if role == "hotspot" and day in ctx.hotspots:
+    spot = ctx.hotspots.get((day, truck.hot_group.get(day, -1)))
+    if role == "hotspot" and spot is not None:
         ang, rad = rng.uniform(0, 2 * np.pi), 60.0 * np.sqrt(rng.uniform())
-        place = ctx.hotspots[day] + rad * np.array([np.cos(ang), np.sin(ang)])
+        place = spot + rad * np.array([np.cos(ang), np.sin(ang)])
     else:
         place = _field_point(ctx, rng, city.nodes[nodes[j]], line, day)
         if place is None:
@@ -848,13 +854,14 @@ def generate(
                   expired_id)
     ctx = _Context(city, routes, timezone, day0, expired_id, {}, {},
                    np.array([s.polygon for s in city.sites if s.kind != "no_fly"]))
-    for day in range(days):
-        if any(t.roles.get(day) == "hotspot" for t in fleet):
-            for _ in range(200):
-                p = plan_rng.uniform(-6500, 6500, 2)
-                if shapely.distance(ctx.site_polys, shapely.Point(p)).min() > 400:
-                    ctx.hotspots[day] = p
-                    break
+    for key in sorted({(d, g) for t in fleet for d, g in t.hot_group.items()}):
+        for _ in range(500):
+            p = plan_rng.uniform(-6500, 6500, 2)
+            taken = [q for (d, _), q in ctx.hotspots.items() if d == key[0]]
+            if (shapely.distance(ctx.site_polys, shapely.Point(p)).min() > 400
+                    and all(np.hypot(*(p - q)) > 1500 for q in taken)):
+                ctx.hotspots[key] = p
+                break
     manifests = _manifests(ctx, fleet, days, plan_rng)
     _write_static(out, ctx, fleet, manifests, coord_system, timezone, plan_rng)
 
