@@ -805,11 +805,15 @@
     $("page-next").disabled = state.offset + state.list.length >= total;
   }
 
+  let listSeq = 0;
+  let mapSeq = 0;
+
   async function loadAlerts() {
     const gen = state.generation;
+    const seq = ++listSeq; // a later request (new filter, next page) wins over an earlier one
     const params = { ...state.filters, limit: PAGE_SIZE, offset: state.offset };
     const page = await api("api/alerts" + query(params));
-    if (gen !== state.generation) return;
+    if (gen !== state.generation || seq !== listSeq) return;
     state.list = Array.isArray(page.items) ? page.items : [];
     state.total = Number.isFinite(page.total) ? page.total : state.list.length;
     state.list.forEach((a) => ensureKindOption(a.kind));
@@ -819,6 +823,7 @@
 
   async function loadMapAlerts() {
     const gen = state.generation;
+    const seq = ++mapSeq;
     let features = null;
     try {
       const fc = await api("api/alerts.geojson" + query({ ...state.filters, limit: MAP_LIMIT }));
@@ -827,7 +832,7 @@
       if (err.status === 401) throw err;
       features = null; // fall back to the list page below
     }
-    if (gen !== state.generation) return;
+    if (gen !== state.generation || seq !== mapSeq) return;
     state.mapAlerts = new Map();
     if (features) {
       for (const f of features) {
