@@ -108,10 +108,11 @@ class Partial:
     loadings: pd.DataFrame
     """Every loading visit (for manifest_not_executed)."""
     n_points: int
-    n_vehicles: int
     time_min: pd.Timestamp | None
     time_max: pd.Timestamp | None
     timings: dict[str, float] = field(default_factory=dict)
+    n_vehicles: int = 0
+    """Vehicles with points in the partition."""
 
 
 @dataclass
