@@ -169,23 +169,43 @@ def make_context(dataset: Any, config: AuditConfig | None = None) -> AuditContex
     )
 
 
+def _permit_instant(value: Any, timezone: str, *, end: bool) -> float | None:
+    """Epoch seconds of a permit bound; a naive date is a local day (``end``: its next midnight)."""
+    ts = pd.to_datetime(value, errors="coerce")
+    if pd.isna(ts):
+        return None
+    ts = pd.Timestamp(ts)
+    if ts.tzinfo is None:
+        is_date = ts == ts.normalize()
+        ts = ts.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")
+        if pd.isna(ts):
+            return None
+        if end and is_date:
+            ts = (ts.tz_localize(None) + pd.Timedelta(days=1)).tz_localize(
+                timezone, ambiguous="NaT", nonexistent="shift_forward"
+            )
+    return ts.timestamp()
+
+
 def _permit_checks(sites_m: pd.DataFrame, timezone: str) -> list:
-    """Per site: None (always permitted) or f(epoch_s) -> True when outside its permit dates."""
+    """Per site: None (always permitted) or f(epoch_s) -> True when outside its permit.
+
+    The reader gives ``permit_from`` as the start of its local day and ``permit_to``
+    as the end of its local day (the next local midnight, exclusive), both UTC;
+    naive dates (hand-built frames) are read as local days the same way.
+    """
     checks: list = []
     has_from = "permit_from" in sites_m.columns
     has_to = "permit_to" in sites_m.columns
     for k in range(len(sites_m)):
-        lo = pd.to_datetime(sites_m["permit_from"].iat[k], errors="coerce") if has_from else pd.NaT
-        hi = pd.to_datetime(sites_m["permit_to"].iat[k], errors="coerce") if has_to else pd.NaT
-        if pd.isna(lo) and pd.isna(hi):
+        lo = _permit_instant(sites_m["permit_from"].iat[k], timezone, end=False) if has_from else None
+        hi = _permit_instant(sites_m["permit_to"].iat[k], timezone, end=True) if has_to else None
+        if lo is None and hi is None:
             checks.append(None)
             continue
-        lo_d = None if pd.isna(lo) else pd.Timestamp(lo).date()
-        hi_d = None if pd.isna(hi) else pd.Timestamp(hi).date()
 
-        def outside(epoch_s: float, lo_d=lo_d, hi_d=hi_d) -> bool:
-            day = pd.Timestamp(epoch_s, unit="s", tz="UTC").tz_convert(timezone).date()
-            return (lo_d is not None and day < lo_d) or (hi_d is not None and day > hi_d)
+        def outside(epoch_s: float, lo=lo, hi=hi) -> bool:
+            return (lo is not None and epoch_s < lo) or (hi is not None and epoch_s >= hi)
 
         checks.append(outside)
     return checks

@@ -127,3 +127,21 @@ def test_input_dataset_is_left_unchanged():
     alerts = audit(dataset(pts, [manifest("M1", PLATE)])).alerts
     pd.testing.assert_frame_equal(pts, before)
     assert alerts["kind"].tolist() == ["illegal_dump"]
+
+
+@pytest.mark.parametrize(
+    ("permit_from", "permit_to", "alert"),
+    [
+        ("2026-03-02", "2026-03-02", False),   # valid that local day (loading at 08:00 local)
+        ("2026-03-03", None, True),             # not yet valid
+        (None, "2026-03-01", True),             # expired the day before
+        (pd.Timestamp("2026-03-01 16:00", tz="UTC"), pd.Timestamp("2026-03-02 16:00", tz="UTC"), False),
+        (pd.Timestamp("2026-03-02 16:00", tz="UTC"), None, True),   # reader form: local midnight 03-03
+    ],
+)
+def test_origin_permit_dates_are_local_days(permit_from, permit_to, alert):
+    site = ("O8", "origin", box(-100, 1900, 100, 2100), permit_from, permit_to)
+    a = Truck(PLATE, seed=18)
+    a.drive(0, 2000).dwell(900).drive(5000, 0).dwell(600)
+    alerts = _alerts(a, manifests=[manifest("M1", PLATE, origin="O8")], extra_sites=[site])
+    assert alerts["kind"].tolist() == (["unpermitted_origin"] if alert else [])
