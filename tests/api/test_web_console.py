@@ -270,6 +270,9 @@ def page(browser_context: BrowserContext, service: Service) -> Iterator[Page]:
     page = browser_context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # The page runs under a strict Content-Security-Policy: nothing it does may violate it.
+    page.on("console", lambda msg: errors.append(msg.text)
+            if "Content Security Policy" in msg.text else None)
     # Everything must come from the service itself: no CDN, no tiles, no fonts.
     foreign: list[str] = []
     page.on("request", lambda req: foreign.append(req.url)
