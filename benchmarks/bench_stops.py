@@ -13,10 +13,12 @@ Timing excludes building inputs (the points frame for us, the
 ``TrajectoryCollection`` for movingpandas) and numba compilation (one warm-up
 call on a small frame); ours is the best of three runs, movingpandas runs once.
 
-The tracks are generated here (seeded): trucks drive at 15-60 km/h with turns,
+Data (``--source``): ``fleet`` (default) takes whole trucks of the synthetic
+fleet (``ingest.synthetic``, read and prepared as the audit does); ``random``
+generates trucks here (seeded): they drive at 15-60 km/h with turns,
 and stop 20 s - 40 min (traffic lights, queues, loading, parking) with 4 m GPS
 noise, sampled every 5-30 s. Run: ``.venv/bin/python benchmarks/bench_stops.py
---points 100000 200000``.
+--points 100000 300000``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import sys
 import time
 import warnings
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -181,14 +184,38 @@ def run_movingpandas(points: pd.DataFrame) -> tuple[float, dict[str, np.ndarray]
     return seconds, _intervals_by_vehicle(s, e, vehicles), len(ranges)
 
 
-def bench(n_points: int, *, seed: int = 0) -> dict[str, float]:
-    """Run both detectors on ``n_points`` generated points; return the figures."""
-    points = make_tracks(n_points, seed=seed)
+def fleet_points(n_points: int, *, seed: int = 7) -> pd.DataFrame:
+    """Whole vehicles of the synthetic fleet (read + prepared), about ``n_points`` points.
+
+    Uses the benchmark fleet cached by ``bench_audit.ensure_dataset`` (generated once).
+    """
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_audit import ensure_dataset
+    from haulwatch.geo.prepare import prepare
+    from haulwatch.ingest.dataset import read_dataset
+
+    folder = ensure_dataset(max(n_points, 1_000_000), seed=seed)
+    points = prepare(read_dataset(folder)).points
+    keys = points["vehicle_key"].astype("str")
+    sizes = keys.value_counts(sort=False).reindex(keys.unique())
+    keep = sizes.index[np.cumsum(sizes.to_numpy()) <= n_points]
+    out = points[keys.isin(set(keep))].reset_index(drop=True)
+    return out[["vehicle_id", "vehicle_key", "time", "x", "y"]].assign(
+        vehicle_id=lambda f: f["vehicle_id"].astype("str"),
+        vehicle_key=lambda f: f["vehicle_key"].astype("str"),
+    )
+
+
+def bench(n_points: int, *, seed: int = 0, source: str = "fleet") -> dict[str, float]:
+    """Run both detectors on about ``n_points`` points; return the figures."""
+    points = fleet_points(n_points) if source == "fleet" else make_tracks(n_points, seed=seed)
+    n_points = len(points)
     ours_s, ours, n_ours = run_ours(points)
     ref_s, ref, n_ref = run_movingpandas(points)
     a_ours, a_ref = agreement(ours, ref)
     return {
         "points": n_points,
+        "source": source,
         "vehicles": int(points["vehicle_key"].nunique()),
         "ours_s": ours_s,
         "movingpandas_s": ref_s,
@@ -206,15 +233,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--points", type=int, nargs="+", default=[100_000])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--source",
+        choices=("fleet", "random"),
+        default="fleet",
+        help="fleet: whole trucks of the synthetic fleet (default); random: random-walk trucks",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON line per size")
     args = parser.parse_args(argv)
     for n in args.points:
-        res = bench(n, seed=args.seed)
+        res = bench(n, seed=args.seed, source=args.source)
         if args.json:
             print(json.dumps(res), flush=True)
         else:
             print(
-                f"{n:>9,} points: ours {res['ours_s']:.3f} s, movingpandas "
+                f"{res['points']:>9,} points ({res['source']}): ours {res['ours_s']:.3f} s, movingpandas "
                 f"{res['movingpandas_s']:.1f} s, ratio {res['speed_ratio']:.0f}x, stops "
                 f"{res['stops_ours']}/{res['stops_movingpandas']}, agreement "
                 f"{res['agreement_ours_in_ref']:.3f} / {res['agreement_ref_in_ours']:.3f}",

@@ -7,7 +7,7 @@ versions, git commit) and then one table per benchmark with the targets.
 
 Usage::
 
-    .venv/bin/python benchmarks/run_all.py                # stops 100k+300k, audit 1M/3M/10M
+    .venv/bin/python benchmarks/run_all.py                # stops 100k (+random 100k, 1M), audit 1M/3M/10M
     .venv/bin/python benchmarks/run_all.py --quick        # stops 100k, audit 1M (a few minutes)
     .venv/bin/python benchmarks/run_all.py --audit-sizes 1e6 3e6 --stops-sizes 100000
 """
@@ -109,16 +109,16 @@ def _ok(value: bool) -> str:
 
 def stops_table(rows: list[dict[str, Any]]) -> str:
     out = [
-        "| points | trucks | ours (s) | movingpandas (s) | speed ratio (≥ 300×) | stops ours / mpd "
+        "| data | points | trucks | ours (s) | movingpandas (s) | speed ratio (≥ 300×) | stops ours / mpd "
         "| our stop time also mpd's (≥ 0.95) | mpd stop time also ours (≥ 0.95) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         if "error" in r:
             out.append(f"| {r['error']} |||||||")
             continue
         out.append(
-            f"| {r['points']:,} | {r['vehicles']} | {r['ours_s']:.3f} | {r['movingpandas_s']:.1f} "
+            f"| {r.get('source', '')} | {r['points']:,} | {r['vehicles']} | {r['ours_s']:.3f} | {r['movingpandas_s']:.1f} "
             f"| {r['speed_ratio']:.0f}× {_ok(r['speed_ratio'] >= 300)} "
             f"| {r['stops_ours']} / {r['stops_movingpandas']} "
             f"| {r['agreement_ours_in_ref']:.3f} {_ok(r['agreement_ours_in_ref'] >= 0.95)} "
@@ -170,8 +170,21 @@ def audit_table(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="stops 100k, audit 1M only")
-    parser.add_argument("--stops-sizes", type=int, nargs="*", default=None)
+    parser.add_argument("--quick", action="store_true", help="stops 100k only, audit 1M only")
+    parser.add_argument(
+        "--stops-sizes",
+        type=int,
+        nargs="*",
+        default=None,
+        help="points for the stop benchmark on the synthetic fleet (default 100000)",
+    )
+    parser.add_argument(
+        "--stops-random-sizes",
+        type=int,
+        nargs="*",
+        default=None,
+        help="points for the stop benchmark on random-walk trucks (default 100000 1000000)",
+    )
     parser.add_argument("--audit-sizes", type=float, nargs="*", default=None)
     parser.add_argument("--format", choices=("csv", "parquet"), default="parquet")
     parser.add_argument("--dask", action="store_true", help="also run the audit with --engine dask")
