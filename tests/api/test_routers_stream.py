@@ -43,6 +43,13 @@ class ServerThread:
 
 def read_events(url: str, params: dict, headers: dict, out: queue.Queue, stop: threading.Event):
     """Collect (event, data or comment) from an SSE stream into ``out``."""
+    try:
+        _read_events(url, params, headers, out, stop)
+    except (httpx.RemoteProtocolError, httpx.ReadError):
+        out.put(("closed", None))  # the server stopped while we listened
+
+
+def _read_events(url: str, params: dict, headers: dict, out: queue.Queue, stop: threading.Event):
     with httpx.Client(timeout=httpx.Timeout(10.0, read=30.0)) as client, \
             client.stream("GET", url, params=params, headers=headers) as resp:
         out.put(("status", resp.status_code, resp.headers.get("content-type")))
