@@ -154,52 +154,56 @@ def _time_ns(times: pd.Series) -> np.ndarray:
 def _teleports(x: np.ndarray, y: np.ndarray, t: np.ndarray, v: np.ndarray,
                limit_ms: float, min_jump_m: float, max_run: int = 3,
                reversal_ms: float | None = None) -> np.ndarray:
-    """One pass of the rule on points sorted by (vehicle, time); ``t`` in ns.
+    """One pass of the rules on points sorted by (vehicle, time); ``t`` in ns.
 
     An excursion of 1..``max_run`` consecutive fixes is an outlier when the jump
     into it and the jump out of it are both impossible, the fixes inside it do
     not jump, and going straight from the point before to the point after is
-    plausible.
+    plausible. Only the (rare) far jumps are examined beyond the first O(n) pass.
     """
     n = len(x)
     bad = np.zeros(n, dtype=bool)
     if n < 3:
         return bad
-    same = v[1:] == v[:-1]                    # pair i → i+1 within one vehicle
-    d = np.hypot(np.diff(x), np.diff(y))      # step i → i+1 (m)
+    same = v[1:] == v[:-1]                    # pair j: fix j → j+1 within one vehicle
+    dx = np.diff(x)
+    dy = np.diff(y)
+    d = np.hypot(dx, dy)                      # m
     dt = np.diff(t) / 1e9                     # s (t in ns)
+    far = same & (d > min_jump_m)
     with np.errstate(divide="ignore", invalid="ignore"):
-        fast = same & (d > min_jump_m) & ((dt <= 0) | (d > limit_ms * dt))
-    fast_cum = np.concatenate([[0], np.cumsum(fast)])
+        fast = far & ((dt <= 0) | (d > limit_ms * dt))
+
+    def plausible(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Going straight from fix a to fix b (same vehicle) is possible."""
+        dist = np.hypot(x[b] - x[a], y[b] - y[a])
+        span = (t[b] - t[a]) / 1e9
+        return (v[a] == v[b]) & (dist <= np.maximum(limit_ms * span, min_jump_m))
+
+    starts = np.flatnonzero(fast[:-1]) + 1    # fix i reached by an impossible jump
+    if starts.size:
+        fast_cum = np.concatenate([[0], np.cumsum(fast)]) if max_run > 1 else None
+        for run in range(1, max_run + 1):
+            i = starts[starts + run <= n - 1]
+            if i.size == 0:
+                break
+            ok = fast[i + run - 1]            # impossible jump out of the excursion
+            if run > 1:                       # no jump inside it
+                ok &= (fast_cum[i + run - 1] - fast_cum[i]) == 0
+            i = i[ok]
+            hit = i[plausible(i - 1, i + run)]
+            for k in range(run):
+                bad[hit + k] = True
     # Hairpin: a far fix reached and left in opposite directions, faster on average than a
     # heavy truck can go out and back (it must nearly stop to turn around).
-    if reversal_ms is not None and n >= 3:
-        dx, dy = np.diff(x), np.diff(y)
-        dot = dx[:-1] * dx[1:] + dy[:-1] * dy[1:]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cos_turn = dot / (d[:-1] * d[1:])
-            avg = (d[:-1] + d[1:]) / (dt[:-1] + dt[1:])
-            hairpin = (same[:-1] & same[1:] & (d[:-1] > min_jump_m) & (d[1:] > min_jump_m)
-                       & (cos_turn < _HAIRPIN_COS) & ((avg > reversal_ms) | ~np.isfinite(avg)))
-        bad[1:-1] |= hairpin
-    for run in range(1, max_run + 1):
-        m = n - run - 1                       # candidate first fixes i = 1..m
-        if m <= 0:
-            break
-        before = np.arange(m)                 # i - 1
-        after = before + run + 1              # i + run
-        enter = fast[before]
-        leave = fast[before + run]
-        # no jump inside the excursion: fast[i .. i+run-2] all False
-        inner = (fast_cum[before + run] - fast_cum[before + 1]) == 0
-        d_skip = np.hypot(x[after] - x[before], y[after] - y[before])
-        dt_skip = (t[after] - t[before]) / 1e9
-        with np.errstate(invalid="ignore"):
-            plausible = (v[after] == v[before]) & (
-                d_skip <= np.maximum(limit_ms * dt_skip, min_jump_m))
-        hit = np.flatnonzero(enter & leave & inner & plausible) + 1
-        for k in range(run):
-            bad[hit + k] = True
+    if reversal_ms is not None:
+        j = np.flatnonzero(far[:-1] & far[1:])
+        if j.size:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cos_turn = (dx[j] * dx[j + 1] + dy[j] * dy[j + 1]) / (d[j] * d[j + 1])
+                avg = (d[j] + d[j + 1]) / (dt[j] + dt[j + 1])
+                hp = (cos_turn < _HAIRPIN_COS) & ((avg > reversal_ms) | ~np.isfinite(avg))
+            bad[j[hp] + 1] = True
     # First (last) fix of a vehicle: the jump to its neighbour is impossible and the
     # neighbour's own next (previous) step is plausible.
     plausible_step = same & ~fast

@@ -322,8 +322,8 @@ def _rolled_over(text: pa.ChunkedArray, parsed: pa.ChunkedArray, *, aware: bool)
     """Rows where strptime silently rolled an impossible date over (2024-02-30 → 03-01).
 
     The written day is checked against the length of the written month. For
-    wall-clock times only parsed days 1–3 can come from a roll-over, so only
-    those are looked at; with an offset the parsed (UTC) day says nothing, so
+    wall-clock times only parsed days 1–3 of March, May, July, October and
+    December can come from a roll-over, so only those are looked at; with an offset the parsed (UTC) day says nothing, so
     every row is checked.
     """
     n = len(parsed)
@@ -331,8 +331,12 @@ def _rolled_over(text: pa.ChunkedArray, parsed: pa.ChunkedArray, *, aware: bool)
     if aware:
         cand = np.ones(n, dtype=bool)
     else:
+        # A roll-over lands on day 1–3 of the month after a short one.
         day = np.asarray(pc.fill_null(pc.day(parsed), 0).to_numpy(zero_copy_only=False))
         cand = (day >= 1) & (day <= 3)
+        if cand.any():
+            month = np.asarray(pc.fill_null(pc.month(parsed), 0).to_numpy(zero_copy_only=False))
+            cand &= np.isin(month, (3, 5, 7, 10, 12))
         if not cand.any():
             return out
     sub = text if cand.all() else text.filter(pa.array(cand))
