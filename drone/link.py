@@ -359,9 +359,14 @@ class VehicleLink:
         """Ask the vehicle for the telemetry we follow (both ArduPilot mechanisms)."""
         mav = self.conn.mav
         rate = max(1, round(self.config.stream_rate_hz))
-        self.send(
-            mav.request_data_stream_encode(self.target_system, self.target_component, 0, rate, 1)
-        )
+        # only the groups we follow: EXTENDED_STATUS (SYS_STATUS, MISSION_CURRENT, GPS) and
+        # POSITION (GLOBAL_POSITION_INT); everything else would just load the link
+        for stream in (2, 6):
+            self.send(
+                mav.request_data_stream_encode(
+                    self.target_system, self.target_component, stream, rate, 1
+                )
+            )
         interval_us = 1e6 / self.config.stream_rate_hz
         for msgid, interval in (
             (33, interval_us),  # GLOBAL_POSITION_INT

@@ -54,6 +54,7 @@ __all__ = [
 MAV_MISSION_TYPE_MISSION = mavlink2.MAV_MISSION_TYPE_MISSION
 _ACCEPTED = mavlink2.MAV_MISSION_ACCEPTED
 _INVALID_SEQUENCE = mavlink2.MAV_MISSION_INVALID_SEQUENCE
+_ERROR = mavlink2.MAV_MISSION_ERROR
 
 # Frames ArduPilot stores as "absolute", "relative to home" and "terrain"
 # (AP_Mission); a read-back reports the non-INT frame of each class.
@@ -402,6 +403,8 @@ class MissionUpload(_Machine):
             raise ValueError("items must hold at least home (seq 0), got an empty sequence")
         self._last_requested: int | None = None
         self._max_requested = -1
+        self._resent_final = False
+        self.unconfirmed = False
 
     def start(self, now: float) -> Step:
         """Begin the upload: send ``MISSION_COUNT``."""
@@ -462,6 +465,17 @@ class MissionUpload(_Machine):
                             "ignored", "MISSION_ACK ACCEPTED before every item was requested"
                         )
                     )
+            elif result == _ERROR and self._resent_final:
+                # We re-sent the last item because its ACK was lost; ArduPilot
+                # answers an item outside an upload with MAV_MISSION_ERROR. The
+                # upload itself completed: the read-back must confirm it.
+                self.state = "done"
+                self.unconfirmed = True
+                step.events.append(
+                    ProtocolEvent(
+                        "done", "final ACK lost; completion unconfirmed (verify by read-back)"
+                    )
+                )
             elif result == _INVALID_SEQUENCE:
                 # ArduPilot's answer to an item it did not ask for: not fatal.
                 step.events.append(
@@ -510,6 +524,7 @@ class MissionUpload(_Machine):
             )
         else:
             seq = self._last_requested
+            self._resent_final = self._resent_final or seq == len(self.items) - 1
             step.messages.append(self._item_msg(seq))
             step.events.append(
                 ProtocolEvent("retry", f"item {seq} re-sent (retry {self._retries})", seq)
@@ -555,6 +570,7 @@ class MissionDownload(_Machine):
         )
         self.count: int | None = None
         self.items: list[MissionItem] = []
+        self.last_nack = ""
 
     def start(self, now: float) -> Step:
         """Begin the download: send ``MISSION_REQUEST_LIST``."""
@@ -609,6 +625,11 @@ class MissionDownload(_Machine):
                 step.events.append(ProtocolEvent("done", f"{self.count} items read"))
             else:
                 step.messages.append(self._request_msg(len(self.items)))
+        elif kind == "MISSION_ACK" and int(msg.type) in (_ERROR, _INVALID_SEQUENCE):
+            # may answer a stale message (e.g. an upload item re-sent late):
+            # keep asking; a persistent error ends in MissionTimeout naming it
+            self.last_nack = mission_result_name(int(msg.type))
+            step.events.append(ProtocolEvent("ignored", f"MISSION_ACK {self.last_nack}"))
         elif kind == "MISSION_ACK" and int(msg.type) != _ACCEPTED:
             name = mission_result_name(int(msg.type))
             self._fail(
@@ -627,6 +648,8 @@ class MissionDownload(_Machine):
             return step
         if self._retries >= self.max_retries:
             what = "MISSION_COUNT" if self.state == "listing" else f"item {len(self.items)}"
+            if self.last_nack:
+                what += f" (last answer {self.last_nack})"
             return self._fail(
                 step,
                 MissionTimeout(

@@ -141,6 +141,23 @@ class TestUpload:
         up.handle(ack(m.MAV_MISSION_INVALID_SEQUENCE), 0.1)
         assert up.state == "sending"
 
+    def test_lost_final_ack_then_error_counts_as_unconfirmed_done(self):
+        up = new_upload(item_timeout_s=1.0)
+        up.start(0.0)
+        for seq in range(5):
+            up.handle(req(seq), 0.1)
+        assert sent_seqs(up.poll(1.5)) == [4]  # the final ACK never came: re-send the last item
+        up.handle(ack(m.MAV_MISSION_ERROR), 1.6)  # ArduPilot: "not receiving"
+        assert up.done and up.unconfirmed
+
+    def test_error_without_resend_is_fatal(self):
+        up = new_upload()
+        up.start(0.0)
+        for seq in range(5):
+            up.handle(req(seq), 0.1)
+        up.handle(ack(m.MAV_MISSION_ERROR), 0.2)
+        assert up.state == "failed" and "MAV_MISSION_ERROR" in str(up.error)
+
     def test_premature_accept_is_ignored(self):
         up = new_upload()
         up.start(0.0)
@@ -206,6 +223,23 @@ class TestDownload:
         dl.handle(m.MAVLink_mission_count_message(255, 190, 2, 0), 0.0)
         step = dl.handle(item_msg(ITEMS[1], 1), 0.1)
         assert step.events[0].kind == "ignored" and dl.items == []
+
+    def test_stale_error_ack_is_ignored_then_named_on_timeout(self):
+        dl = MissionDownload(target_system=1, target_component=1, item_timeout_s=0.5, max_retries=1)
+        dl.start(0.0)
+        step = dl.handle(ack(m.MAV_MISSION_ERROR), 0.1)
+        assert dl.state == "listing" and step.events[0].kind == "ignored"
+        dl.poll(0.7)
+        dl.poll(1.3)
+        assert isinstance(dl.error, MissionTimeout)
+        assert "MAV_MISSION_ERROR" in str(dl.error)
+
+    def test_denied_read_back_is_fatal(self):
+        dl = MissionDownload(target_system=1, target_component=1)
+        dl.start(0.0)
+        dl.handle(ack(m.MAV_MISSION_DENIED), 0.1)
+        assert isinstance(dl.error, MissionUploadError)
+        assert "MAV_MISSION_DENIED" in str(dl.error)
 
     def test_float_mission_item_decoded(self):
         msg = m.MAVLink_mission_item_message(
