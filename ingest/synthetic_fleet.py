@@ -237,7 +237,8 @@ def sample_track(
     -------
     dict
         ``t`` (int64 epoch seconds), ``x``, ``y`` (metres, noisy), ``speed_kmh``,
-        ``heading_deg``, ``load`` (int8 code), ``lift`` (int8), ``still`` (bool),
+        ``heading_deg``, ``load`` (int8 code; rare 1–2 report glitches while
+        driving), ``lift`` (int8), ``still`` (bool),
         ``spike`` (bool: a wild multipath point, 400–3000 m off).
     """
     kt, kx, ky = knots["t"], knots["x"], knots["y"]
@@ -291,13 +292,21 @@ def sample_track(
         seg_speed[seg] * 3.6 * (1.0 + rng.normal(0.0, 0.04, len(t))),
     )
     heading = (seg_heading[seg] + rng.normal(0.0, 3.0, len(t))) % 360.0
+    # load-sensor glitches: 1-2 reports flip while driving (never during a stop)
+    load = knots["load"][seg].copy()
+    moving_idx = np.flatnonzero(~still & (speed > 10))
+    for i in rng.choice(moving_idx, size=min(len(moving_idx), int(rng.poisson(0.7))),
+                        replace=False):
+        j = slice(i, min(i + int(rng.integers(1, 3)), len(t)))
+        if not still[j].any():
+            load[j] = np.where(load[j] > EMPTY, EMPTY, FULL)
     return {
         "t": t.astype(np.int64),
         "x": x,
         "y": y,
         "speed_kmh": np.round(np.maximum(speed, 0.0), 1),
         "heading_deg": np.round(heading, 0) % 360.0,
-        "load": knots["load"][seg],
+        "load": load,
         "lift": knots["lift"][seg],
         "still": still,
         "spike": spike,

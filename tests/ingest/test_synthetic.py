@@ -126,8 +126,14 @@ class TestGenerate:
     def test_loading_happens_inside_origin_polygons(self, fleet_points):
         city, _, _ = _setup(7, 20, 1, DAY0)
         load = fleet_points["load"].map({"empty": 0, "half": 1, "full": 2}).to_numpy()
-        same = fleet_points["vehicle_id"].to_numpy()[1:] == fleet_points["vehicle_id"].to_numpy()[:-1]
-        up = np.flatnonzero(same & (load[1:] > 0) & (load[:-1] == 0)) + 1
+        vid = fleet_points["vehicle_id"].to_numpy()
+        # a loading: empty for 3 reports, then loaded for 3 reports (sensor glitches are 1-2)
+        n = len(load)
+        i = np.arange(3, n - 3)
+        was_empty = (load[i - 1] == 0) & (load[i - 2] == 0) & (load[i - 3] == 0)
+        now_loaded = (load[i] > 0) & (load[i + 1] > 0) & (load[i + 2] > 0)
+        same = (vid[i - 3] == vid[i + 2])
+        up = i[was_empty & now_loaded & same]
         assert len(up) >= 40
         x, y = fleet_points["x"].to_numpy()[up], fleet_points["y"].to_numpy()[up]
         inside = np.zeros(len(up), bool)
@@ -167,6 +173,18 @@ class TestGenerate:
             x, y = TO_LOCAL.transform(row.lon, row.lat)
             assert np.hypot(pts["x"] - x, pts["y"] - y).max() < 60
             assert min(shapely.distance(p, shapely.Point(x, y)) for p in polys) > 300
+
+    def test_load_glitches_are_short_and_only_while_driving(self, fleet_points):
+        pts = fleet_points[fleet_points["load"].isin(["empty", "half", "full"])]  # no bad rows
+        load = pts["load"].to_numpy()
+        vid = pts["vehicle_id"].to_numpy()
+        flip = np.flatnonzero((load[1:] != load[:-1]) & (vid[1:] == vid[:-1])) + 1
+        runs = np.diff(flip)  # reports between two changes of the load value
+        # a glitch: 1-2 reports that differ from the same value before and after
+        back = load[flip[:-1] - 1] == load[flip[1:]]
+        short = flip[:-1][(runs <= 2) & back & (vid[flip[:-1] - 1] == vid[flip[1:]])]
+        assert len(short) >= 1
+        assert (pts["speed_kmh"].to_numpy()[short] > 10).all()
 
     def test_gaps_are_dark_longer_than_ten_minutes(self, fleet_truth, fleet_points):
         gaps = fleet_truth[fleet_truth["kind"] == "gps_gap"]
