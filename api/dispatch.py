@@ -71,10 +71,34 @@ def link_flyer(vehicle_url: str, *, time_scale: float = 1.0) -> Flyer:
 
     def fly(mission: Mission, *, record_ids: Mapping[str, str],
             progress: Callable[[dict[str, Any]], None], abort: threading.Event) -> Any:
-        from haulwatch.drone.link import VehicleLink
+        from haulwatch.drone.flight import FlightRecord, utc_now_iso
+        from haulwatch.drone.link import VehicleLink, VehicleLinkError
 
-        with VehicleLink(vehicle_url, time_scale=time_scale) as link:
-            return link.fly_mission(mission, progress=progress, abort=abort, **record_ids)
+        link = VehicleLink(vehicle_url, time_scale=time_scale)
+        done = threading.Event()
+
+        def watch() -> None:  # forward a dispatcher's abort to the running flight
+            while not done.is_set():
+                if abort.wait(0.2):
+                    link.abort("aborted by dispatcher")
+                    return
+
+        watcher = threading.Thread(target=watch, name="haulwatch-abort-watch", daemon=True)
+        watcher.start()
+        try:
+            with link:
+                return link.fly_mission(mission, progress=progress,
+                                        mission_id=record_ids.get("mission_id", ""))
+        except (VehicleLinkError, OSError, TimeoutError) as exc:
+            record = FlightRecord(mission_id=record_ids.get("mission_id", ""),
+                                  alert_id=record_ids.get("alert_id", ""),
+                                  dock_site_id=record_ids.get("dock_site_id", ""),
+                                  connect=vehicle_url, started_at=utc_now_iso())
+            record.finish("failed", f"link: {type(exc).__name__}: {exc}")
+            return record
+        finally:
+            done.set()
+            watcher.join(1.0)
 
     return fly
 
@@ -271,8 +295,8 @@ class DispatchManager:
         def progress(info: Mapping[str, Any]) -> None:
             info = dict(info)
             phase = str(info.get("phase", ""))
-            status = "flying" if phase in ("armed", "takeoff", "flying", "auto", "mission",
-                                           "returning", "landing", "orbit") else state["status"]
+            status = ("uploading" if phase in ("ready", "connect", "upload", "verify")
+                      else "flying")
             now = time.monotonic()
             if status == state["status"] and now - state["last"] < self.progress_interval_s:
                 return

@@ -1,0 +1,137 @@
+"""Drone dispatch through the API: plan, fly the in-process simulator, record, refuse, abort."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from haulwatch.api.app import create_app
+from haulwatch.api.settings import Settings, parse_tokens
+from haulwatch.drone.plan import docks_from_sites
+from haulwatch.drone.sitl import SimulatedCopter
+from haulwatch.geo.prepare import prepare
+from haulwatch.ingest.dataset import read_dataset
+from haulwatch.ingest.synthetic import generate
+
+SPEEDUP = 50.0
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dispatch-ds")
+    generate(folder, trucks=3, days=1, seed=4, bad_row_fraction=0.0, duplicate_fraction=0.0)
+    dataset = prepare(read_dataset(folder))
+    docks = docks_from_sites(dataset.sites)
+    assert docks, "the generated city has drone nests"
+    return folder, docks[0]
+
+
+@pytest.fixture
+def tokens():
+    return {r: secrets.token_urlsafe(12) for r in ("dispatcher", "analyst", "admin")}
+
+
+def _settings(tmp_path, folder, tokens, **kw) -> Settings:
+    spec = ",".join(f"{r}-user:{r}:{t}" for r, t in tokens.items())
+    return Settings(db_url=f"sqlite:///{tmp_path / 'd.db'}", tokens=tuple(parse_tokens(spec)),
+                    dataset=folder, **kw)
+
+
+def _alert(alert_id: str, lon: float, lat: float) -> dict:
+    return {"type": "FeatureCollection", "features": [{
+        "type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
+        "properties": {"alert_id": alert_id, "kind": "illegal_dump", "vehicle_id": "浙D1",
+                       "start": "2026-03-02T02:00:00Z", "end": "2026-03-02T02:20:00Z",
+                       "severity": "high", "manifest_id": "", "site_id": "", "summary": "s",
+                       "trip_id": ""}}]}
+
+
+def _h(tokens, role):
+    return {"Authorization": f"Bearer {tokens[role]}"}
+
+
+def _wait_final(c, tokens, mission_id, timeout_s=120.0) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        m = c.get(f"/api/missions/{mission_id}", headers=_h(tokens, "analyst")).json()
+        if m["status"] in ("completed", "failed", "aborted"):
+            return m
+        time.sleep(0.25)
+    raise AssertionError(f"mission {mission_id} still {m['status']}")
+
+
+def test_dispatch_flies_the_simulator_to_completion(tmp_path, registry, tokens):
+    folder, dock = registry
+    sim = SimulatedCopter(home_lat_deg=dock.lat_deg, home_lon_deg=dock.lon_deg, port=0,
+                          speedup=SPEEDUP).start()
+    try:
+        settings = _settings(tmp_path, folder, tokens, vehicle_url=sim.url, time_scale=SPEEDUP)
+        with TestClient(create_app(settings)) as c:
+            c.post("/api/alerts/import", json=_alert("NEAR", dock.lon_deg, dock.lat_deg + 0.004),
+                   headers=_h(tokens, "admin")).raise_for_status()
+            r = c.post("/api/alerts/NEAR/dispatch", json={"dock_site_id": dock.site_id},
+                       headers=_h(tokens, "dispatcher"))
+            assert r.status_code == 202, r.text
+            mission = r.json()
+            assert mission["status"] == "planned" and mission["dock_site_id"] == dock.site_id
+            assert mission["progress"]["estimate"]["distance_total_m"] > 800
+            plan = c.get(f"/api/missions/{mission['mission_id']}/plan",
+                         headers=_h(tokens, "analyst")).json()
+            assert plan["fileType"] == "Plan" and plan["mission"]["items"]
+            done = _wait_final(c, tokens, mission["mission_id"])
+            assert done["status"] == "completed", done["reason"]
+            rec = done["flight_record"]
+            assert rec["outcome"] == "completed" and rec["mission_id"] == mission["mission_id"]
+            assert rec["items_reached"] and len(rec["track"]) > 10
+            listed = c.get("/api/missions", params={"alert_id": "NEAR"},
+                           headers=_h(tokens, "analyst")).json()
+            assert listed["total"] == 1
+    finally:
+        sim.stop()
+
+
+def test_infeasible_dispatch_is_422_with_reason_and_recorded(tmp_path, registry, tokens):
+    folder, dock = registry
+    with TestClient(create_app(_settings(tmp_path, folder, tokens))) as c:
+        c.post("/api/alerts/import", json=_alert("FAR", dock.lon_deg + 1.0, dock.lat_deg),
+               headers=_h(tokens, "admin")).raise_for_status()
+        r = c.post("/api/alerts/FAR/dispatch", json={"dock_site_id": dock.site_id},
+                   headers=_h(tokens, "dispatcher"))
+        assert r.status_code == 422
+        d = r.json()["detail"][0]
+        assert d["type"] == "out_of_range" and "m from dock" in d["msg"]
+        refused = c.get(f"/api/missions/{d['mission_id']}", headers=_h(tokens, "analyst")).json()
+        assert refused["status"] == "refused" and refused["reason"].startswith("out_of_range")
+        assert c.get(f"/api/missions/{d['mission_id']}/plan",
+                     headers=_h(tokens, "analyst")).status_code == 404
+        r = c.post("/api/alerts/FAR/dispatch", json={"dock_site_id": "NOPE"},
+                   headers=_h(tokens, "dispatcher"))
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "dock_site_id"]
+        assert c.post("/api/alerts/GONE/dispatch", json={},
+                      headers=_h(tokens, "dispatcher")).status_code == 404
+
+
+def test_without_vehicle_mission_waits_and_can_be_aborted(tmp_path, registry, tokens):
+    folder, dock = registry
+    with TestClient(create_app(_settings(tmp_path, folder, tokens))) as c:
+        c.post("/api/alerts/import", json=_alert("A", dock.lon_deg, dock.lat_deg + 0.003),
+               headers=_h(tokens, "admin")).raise_for_status()
+        m = c.post("/api/alerts/A/dispatch", json={}, headers=_h(tokens, "dispatcher")).json()
+        assert m["status"] == "planned" and m["reason"].startswith("no_vehicle")
+        a = c.post(f"/api/missions/{m['mission_id']}/abort", headers=_h(tokens, "dispatcher"))
+        assert a.status_code == 200 and a.json()["status"] == "aborted"
+        assert "dispatcher-user" in a.json()["reason"]
+
+
+def test_unfinished_missions_are_failed_after_restart(tmp_path, registry, tokens):
+    folder, dock = registry
+    with TestClient(create_app(_settings(tmp_path, folder, tokens))) as c:
+        c.post("/api/alerts/import", json=_alert("B", dock.lon_deg, dock.lat_deg + 0.003),
+               headers=_h(tokens, "admin")).raise_for_status()
+        m = c.post("/api/alerts/B/dispatch", json={}, headers=_h(tokens, "dispatcher")).json()
+        c.app.state.service.store.update_mission(m["mission_id"], status="flying")
+    with TestClient(create_app(_settings(tmp_path, folder, tokens))) as c:
+        again = c.get(f"/api/missions/{m['mission_id']}", headers=_h(tokens, "analyst")).json()
+    assert again["status"] == "failed" and "restarted" in again["reason"]
