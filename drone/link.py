@@ -146,6 +146,9 @@ class LinkConfig:
         Longest flight followed before giving up (failed).
     dock_radius_m : float, default 15.0
         Landing within this distance of home counts as "at the dock".
+    min_wall_timeout_s : float, default 0.25
+        Floor of every timeout in wall seconds (protects fast simulations
+        from host scheduling jitter; no effect at real time).
     """
 
     heartbeat_timeout_s: float = 5.0
@@ -158,6 +161,7 @@ class LinkConfig:
     stream_rate_hz: float = 4.0
     flight_timeout_s: float = 3600.0
     dock_radius_m: float = 15.0
+    min_wall_timeout_s: float = 0.25
 
     def __post_init__(self) -> None:
         for name in (
@@ -169,6 +173,7 @@ class LinkConfig:
             "stream_rate_hz",
             "flight_timeout_s",
             "dock_radius_m",
+            "min_wall_timeout_s",
         ):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -289,6 +294,15 @@ class VehicleLink:
     def _wall(self, vehicle_s: float) -> float:
         return vehicle_s / self.time_scale
 
+    def _vt(self, timeout_s: float) -> float:
+        """A vehicle-time timeout, never shorter than ``min_wall_timeout_s`` of wall time.
+
+        At large speed-ups a few vehicle seconds are a few wall milliseconds,
+        less than this process may be descheduled for; the floor keeps host
+        jitter from looking like a silent vehicle.
+        """
+        return max(timeout_s, self.config.min_wall_timeout_s * self.time_scale)
+
     # ------------------------------------------------------------------ connection
     def connect(self) -> VehicleLink:
         """Open the link, wait for the vehicle's heartbeat, start ours, request streams."""
@@ -300,7 +314,7 @@ class VehicleLink:
             )
         except OSError as exc:
             raise LinkLost(f"cannot open MAVLink connection {self.url!r}: {exc}") from exc
-        deadline = self.now() + self.config.connect_timeout_s
+        deadline = self.now() + self._vt(self.config.connect_timeout_s)
         while self.now() < deadline:
             msg = self.conn.recv_match(
                 type="HEARTBEAT", blocking=True, timeout=min(0.5, self._wall(1.0))
@@ -394,7 +408,7 @@ class VehicleLink:
     # ------------------------------------------------------------------ receiving
     def _check_link(self) -> None:
         silence = self.now() - self.last_heartbeat
-        if silence > self.config.heartbeat_timeout_s:
+        if silence > self._vt(self.config.heartbeat_timeout_s):
             raise LinkLost(
                 f"link lost: no heartbeat from vehicle {self.target_system} for {silence:.1f} s "
                 f"(limit {self.config.heartbeat_timeout_s:g} s)"
@@ -489,13 +503,13 @@ class VehicleLink:
                     self.target_system, self.target_component, command, confirmation, *p[:7]
                 )
             )
-            deadline = self.now() + self.config.command_timeout_s
+            deadline = self.now() + self._vt(self.config.command_timeout_s)
             while self.now() < deadline:
                 msg = self.recv(0.2)
                 if msg is None or msg.get_type() != "COMMAND_ACK" or msg.command != command:
                     continue
                 if msg.result == 5:  # MAV_RESULT_IN_PROGRESS
-                    deadline = self.now() + self.config.command_timeout_s
+                    deadline = self.now() + self._vt(self.config.command_timeout_s)
                     continue
                 if check and msg.result != 0:
                     name = command_result_name(msg.result)
@@ -618,7 +632,7 @@ class VehicleLink:
             items,
             target_system=self.target_system,
             target_component=self.target_component,
-            item_timeout_s=self.config.item_timeout_s,
+            item_timeout_s=self._vt(self.config.item_timeout_s),
             max_retries=self.config.transfer_retries,
         )
         self._transfer(upload)
@@ -629,7 +643,7 @@ class VehicleLink:
         download = MissionDownload(
             target_system=self.target_system,
             target_component=self.target_component,
-            item_timeout_s=self.config.item_timeout_s,
+            item_timeout_s=self._vt(self.config.item_timeout_s),
             max_retries=self.config.transfer_retries,
         )
         self._transfer(download)
