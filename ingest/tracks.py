@@ -315,6 +315,7 @@ def parse_times(
 _FAST_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S")
 
 
+_LATE_DAY_RE = r"^\s*\d{4}[-/]\d{1,2}[-/](29|30|31)(\D|$)"
 _DATE_RE = r"^\s*(?P<y>\d{4})[-/](?P<m>\d{1,2})[-/](?P<d>\d{1,2})"
 
 
@@ -340,14 +341,20 @@ def _rolled_over(text: pa.ChunkedArray, parsed: pa.ChunkedArray, *, aware: bool)
         if not cand.any():
             return out
     sub = text if cand.all() else text.filter(pa.array(cand))
-    parts = pc.extract_regex(sub, _DATE_RE)
+    # Only days 29–31 can be impossible: a cheap regex match first, the extraction after.
+    late = np.asarray(pc.fill_null(pc.match_substring_regex(sub, _LATE_DAY_RE), False)
+                      .to_numpy(zero_copy_only=False), dtype=bool)
+    if not late.any():
+        return out
+    pos = np.flatnonzero(cand)[late]
+    parts = pc.extract_regex(sub.filter(pa.array(late)), _DATE_RE)
     ymd = [np.asarray(pc.cast(pc.fill_null(pc.struct_field(parts, [i]), "1"), pa.int64())
                       .to_numpy(zero_copy_only=False)) for i in range(3)]
     month0 = (ymd[0] - 1970) * 12 + np.clip(ymd[1], 1, 12) - 1
     start = month0.astype("datetime64[M]")
     days_in_month = ((start + 1).astype("datetime64[D]") - start.astype("datetime64[D]")).astype(
         "int64")
-    out[np.flatnonzero(cand)] = ymd[2] > days_in_month
+    out[pos] = ymd[2] > days_in_month
     return out
 
 
