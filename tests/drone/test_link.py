@@ -138,16 +138,25 @@ class TestConnect:
 
 
 class TestTransfer:
-    def test_upload_retries_after_a_dropped_item_and_verifies(self, make_sim):
-        sim = make_sim(drop_mission_items={3})
-        link = open_link(
-            sim,
-            config=LinkConfig(heartbeat_timeout_s=30.0, item_timeout_s=0.5, command_timeout_s=4.0),
+    @pytest.mark.parametrize(
+        ("item_timeout_s", "link_retries"),
+        [(0.3, True), (5.0, False)],  # we re-send first / the vehicle re-asks first (1 s)
+    )
+    def test_upload_recovers_a_dropped_item_and_verifies(
+        self, make_sim, item_timeout_s, link_retries
+    ):
+        sim = make_sim(drop_mission_items={3}, speedup=5.0)  # wide wall-time margins
+        config = LinkConfig(
+            heartbeat_timeout_s=30.0,
+            item_timeout_s=item_timeout_s,
+            command_timeout_s=4.0,
+            min_wall_timeout_s=0.005,
         )
+        link = open_link(sim, config=config)
         mission = small_mission()
         try:
             retries = link.upload_mission(mission)
-            assert retries >= 1
+            assert (retries >= 1) is link_retries
             assert any("dropped mission item #3" in text for _, text in sim.log)
             link.verify_mission(mission)  # raises if the vehicle holds something else
             read = link.download_mission()
