@@ -157,6 +157,7 @@ def child_audit(dataset: Path, engine: str, workers: int) -> dict[str, Any]:
     return {
         "seconds": seconds,
         "peak_rss": _peak_rss_bytes(),
+        "children_peak_rss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
         "base_rss": base,
         "alerts": len(result.alerts),
         "alerts_by_kind": {str(k): int(v) for k, v in by_kind.items()},
@@ -219,6 +220,7 @@ def bench(
         "bytes_per_point": audit["peak_rss"] / points,
         "bytes_per_point_above_base": (audit["peak_rss"] - audit["base_rss"]) / points,
         "floor_peak_rss_mb": floor["peak_rss"] / 2**20,
+        "largest_worker_peak_rss_mb": audit.get("children_peak_rss", 0) / 2**20,
         "alerts": audit["alerts"],
         "alerts_by_kind": audit["alerts_by_kind"],
         "trips": audit["trips"],

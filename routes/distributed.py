@@ -328,17 +328,20 @@ def _prepare_bucket(
     parts = [p for p in pieces if p is not None and len(p)]
     if not parts:
         return _empty_points(), _empty_teleports(), 0
-    frame = pd.concat(parts, ignore_index=True)
+    key_codes, key_cats = _merged_codes([p["vehicle_key"] for p in parts])
+    id_codes, id_cats = _merged_codes([p["vehicle_id"] for p in parts])
+    frame = pd.concat(
+        [p.drop(columns=["vehicle_id", "vehicle_key"]) for p in parts], ignore_index=True
+    )
     src_row = offsets[frame["chunk"].to_numpy()] + frame["src_row"].to_numpy("int64")
-    vid = frame["vehicle_id"].astype("str")
-    vkey = frame["vehicle_key"].astype("str")
     t_ns = frame["time"].astype("datetime64[ns, UTC]").array.asi8
-    order = np.lexsort((src_row, t_ns, vkey.to_numpy(dtype=object)))
-    vkey_s = vkey.to_numpy(dtype=object)[order]
+    # the reader's order: plate (sorted), time, then file order; first of equal (plate, time) wins
+    order = np.lexsort((src_row, t_ns, key_codes))
+    k_s = key_codes[order]
     t_s = t_ns[order]
     dup = np.zeros(len(order), dtype=bool)
     if len(order) > 1:
-        dup[1:] = (vkey_s[1:] == vkey_s[:-1]) & (t_s[1:] == t_s[:-1])
+        dup[1:] = (k_s[1:] == k_s[:-1]) & (t_s[1:] == t_s[:-1])
     keep = order[~dup]
     n_dup = int(dup.sum())
     src = frame.iloc[keep].reset_index(drop=True)
@@ -347,12 +350,10 @@ def _prepare_bucket(
     )
     crs = pyproj.CRS.from_wkt(crs_wkt)
     x, y = project(lon, lat, crs)
-    keys = vkey.to_numpy(dtype=object)[keep]
-    ids = vid.to_numpy(dtype=object)[keep]
     points = pd.DataFrame(
         {
-            "vehicle_id": pd.Categorical(ids, categories=sorted(set(ids))),
-            "vehicle_key": pd.Categorical(keys, categories=sorted(set(keys))),
+            "vehicle_id": pd.Categorical.from_codes(id_codes[keep], categories=id_cats),
+            "vehicle_key": pd.Categorical.from_codes(key_codes[keep], categories=key_cats),
             "time": src["time"].astype("datetime64[ns, UTC]"),
             "lon": np.asarray(lon, dtype="float64"),
             "lat": np.asarray(lat, dtype="float64"),
@@ -371,6 +372,23 @@ def _prepare_bucket(
     if rejected.any():
         points = points.loc[kept].reset_index(drop=True)
     return points, tele.reset_index(drop=True), n_dup
+
+
+def _merged_codes(columns: list[pd.Series]) -> tuple[np.ndarray, pd.Index]:
+    """Codes of the concatenated columns over their sorted, merged categories.
+
+    Works on the (small) categories of each piece, never on per-row strings.
+    """
+    cats = [pd.Categorical(c) for c in columns]
+    merged = pd.Index(
+        sorted(set().union(*(set(map(str, c.categories)) for c in cats))), dtype="str"
+    )
+    out = []
+    for c in cats:
+        where = merged.get_indexer(pd.Index(c.categories.astype("str")))
+        codes = np.asarray(c.codes, dtype="int64")
+        out.append(np.where(codes >= 0, where[np.maximum(codes, 0)], -1))
+    return np.concatenate(out), merged
 
 
 def _empty_points() -> pd.DataFrame:
