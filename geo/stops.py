@@ -25,7 +25,16 @@ import numba
 import numpy as np
 import pandas as pd
 
-__all__ = ["N_DIRECTIONS", "STOP_COLUMNS", "StopsInputError", "detect_stops", "time_seconds"]
+__all__ = [
+    "N_DIRECTIONS",
+    "STOP_COLUMNS",
+    "StopsInputError",
+    "detect_stops",
+    "segment_means",
+    "sort_order",
+    "stops_of_sorted",
+    "time_seconds",
+]
 
 #: Orientations tried for the minimum-area rectangle (over a quarter turn).
 N_DIRECTIONS = 16
@@ -70,9 +79,11 @@ def time_seconds(times: pd.Series) -> np.ndarray:
         float64 seconds; NaN where the time is missing.
     """
     index = pd.DatetimeIndex(times)
-    ns = index.as_unit("ns").asi8.astype(np.float64)
-    ns[index.isna()] = np.nan
-    return ns / 1e9
+    seconds = index.as_unit("ns").asi8.astype(np.float64)
+    if index.hasnans:
+        seconds[index.isna()] = np.nan
+    seconds /= 1e9
+    return seconds
 
 
 @numba.njit(cache=True, nogil=True)
@@ -211,22 +222,35 @@ def _empty_stops(points: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def sort_order(points: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray]:
-    """Return (order, vehicle codes in that order) for sorting by vehicle, time.
+def sort_order(points: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Return (order, vehicle codes, times) for processing points by vehicle, time.
 
-    ``order`` is None when the frame is already sorted (the canonical case).
+    ``order`` is None when the frame is already sorted (the canonical case); codes
+    and times (epoch seconds) are given in processing order.
     """
     key_col = "vehicle_key" if "vehicle_key" in points.columns else "vehicle_id"
     codes, _ = pd.factorize(points[key_col], sort=True)
+    codes = codes.astype(np.int64, copy=False)
     t = time_seconds(points["time"])
     if len(codes) < 2:
-        return None, codes
-    dc = np.diff(codes)
-    dt = np.diff(t)
-    if np.all((dc > 0) | ((dc == 0) & (dt >= 0))):
-        return None, codes
+        return None, codes, t
+    ok = np.all((codes[1:] > codes[:-1]) | ((codes[1:] == codes[:-1]) & (t[1:] >= t[:-1])))
+    if ok:
+        return None, codes, t
     order = np.lexsort((t, codes))
-    return order, codes[order]
+    return order, codes[order], t[order]
+
+
+@numba.njit(cache=True, nogil=True)
+def segment_means(values, first, last):  # pragma: no cover - numba
+    """Mean of values[first[k]:last[k] + 1] for every k (no array as long as the points)."""
+    out = np.empty(first.shape[0])
+    for k in range(first.shape[0]):
+        acc = 0.0
+        for j in range(first[k], last[k] + 1):
+            acc += values[j]
+        out[k] = acc / (last[k] - first[k] + 1)
+    return out
 
 
 def detect_stops(
@@ -281,20 +305,59 @@ def detect_stops(
         raise StopsInputError(
             f"column 'time' has dtype {points['time'].dtype}; allowed: datetime64 (tz-aware UTC)"
         )
-    order, codes = sort_order(points)
-    idx = np.arange(len(points)) if order is None else order
-    x = points["x"].to_numpy(dtype=np.float64)[idx]
-    y = points["y"].to_numpy(dtype=np.float64)[idx]
-    t = time_seconds(points["time"])[idx]
+    order, codes, t = sort_order(points)
+    return stops_of_sorted(
+        points, codes, t, order=order, diameter_m=float(diameter_m), min_duration_s=float(min_duration_s)
+    )
+
+
+def stops_of_sorted(
+    points: pd.DataFrame,
+    codes: np.ndarray,
+    t: np.ndarray,
+    *,
+    order: np.ndarray | None,
+    diameter_m: float,
+    min_duration_s: float,
+) -> pd.DataFrame:
+    """:func:`detect_stops` for callers that already hold the processing order.
+
+    Parameters
+    ----------
+    points : pandas.DataFrame
+        As for :func:`detect_stops`.
+    codes, t : numpy.ndarray
+        Vehicle code and epoch seconds per point, in processing order (codes
+        non-decreasing, times non-decreasing within a code).
+    order : numpy.ndarray or None
+        Positions of ``points`` in processing order; None when ``points`` is sorted.
+    diameter_m, min_duration_s : float
+        As for :func:`detect_stops` (not re-validated).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The stops frame.
+    """
+    if len(points) == 0:
+        return _empty_stops(points)
+
+    def column(name: str) -> np.ndarray:
+        values = points[name].to_numpy(dtype=np.float64)
+        return values if order is None else values[order]
+
+    x = column("x")
+    y = column("y")
     for name, arr in (("x", x), ("y", y), ("time", t)):
         bad = ~np.isfinite(arr)
         if bad.any():
-            pos = int(idx[np.flatnonzero(bad)[0]])
+            k = int(np.flatnonzero(bad)[0])
+            pos = k if order is None else int(order[k])
             raise StopsInputError(
                 f"column {name!r} has a missing or non-finite value at row {pos}; "
                 "allowed: finite numbers / valid times (clean points with geo.prepare first)"
             )
-    change = np.flatnonzero(np.diff(codes)) + 1
+    change = np.flatnonzero(codes[1:] != codes[:-1]) + 1
     group_start = np.concatenate(([0], change)).astype(np.int64)
     group_end = np.concatenate((change, [len(codes)])).astype(np.int64)
     first, last = _stop_kernel(
@@ -304,22 +367,16 @@ def detect_stops(
         return _empty_stops(points)
 
     n_points = last - first + 1
-    cx = np.concatenate(([0.0], np.cumsum(x)))
-    cy = np.concatenate(([0.0], np.cumsum(y)))
-    mean_x = (cx[last + 1] - cx[first]) / n_points
-    mean_y = (cy[last + 1] - cy[first]) / n_points
+    mean_x = segment_means(x, first, last)
+    mean_y = segment_means(y, first, last)
     if "lon" in points.columns and "lat" in points.columns:
-        lon = points["lon"].to_numpy(dtype=np.float64)[idx]
-        lat = points["lat"].to_numpy(dtype=np.float64)[idx]
-        clon = np.concatenate(([0.0], np.cumsum(lon)))
-        clat = np.concatenate(([0.0], np.cumsum(lat)))
-        mean_lon = (clon[last + 1] - clon[first]) / n_points
-        mean_lat = (clat[last + 1] - clat[first]) / n_points
+        mean_lon = segment_means(column("lon"), first, last)
+        mean_lat = segment_means(column("lat"), first, last)
     else:
         mean_lon = np.full(len(first), np.nan)
         mean_lat = np.full(len(first), np.nan)
-    pos_first = idx[first]
-    pos_last = idx[last]
+    pos_first = first if order is None else order[first]
+    pos_last = last if order is None else order[last]
     vid = points["vehicle_id"].iloc[pos_first].to_numpy(dtype=object)
     vkey_col = "vehicle_key" if "vehicle_key" in points.columns else "vehicle_id"
     vkey = points[vkey_col].iloc[pos_first].to_numpy(dtype=object)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyproj
-from haulwatch.geo.stops import detect_stops, time_seconds
+from haulwatch.geo.stops import detect_stops, sort_order, stops_of_sorted
 from haulwatch.routes.alerts import make_alerts
 from haulwatch.routes.config import AuditConfig
 from haulwatch.routes.corridor import deviation_alerts, trip_routes
@@ -221,7 +221,8 @@ def _empty_loadings() -> pd.DataFrame:
     return out
 
 
-def _sorted_points(points: pd.DataFrame) -> pd.DataFrame:
+def _sorted_points(points: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Validate the points; return them sorted by vehicle, time (RangeIndex), codes, epoch s."""
     missing = [c for c in _POINT_COLUMNS if c not in points.columns]
     if missing:
         raise AuditInputError(
@@ -236,17 +237,12 @@ def _sorted_points(points: pd.DataFrame) -> pd.DataFrame:
         raise AuditInputError(
             "column 'time' holds naive times; allowed: tz-aware UTC times (geo.prepare makes them)"
         )
-    t = time_seconds(points["time"])
-    codes, _ = pd.factorize(points["vehicle_key"], sort=True)
-    if len(points) > 1:
-        dc = np.diff(codes)
-        ok = np.all((dc > 0) | ((dc == 0) & (np.diff(t) >= 0)))
-    else:
-        ok = True
-    if ok and isinstance(points.index, pd.RangeIndex) and points.index.start == 0:
-        return points
-    order = np.lexsort((t, codes))
-    return points.iloc[order].reset_index(drop=True)
+    order, codes, t = sort_order(points)
+    if order is None:
+        if isinstance(points.index, pd.RangeIndex) and points.index.start == 0 and points.index.step == 1:
+            return points, codes, t
+        return points.reset_index(drop=True), codes, t
+    return points.iloc[order].reset_index(drop=True), codes, t
 
 
 def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditConfig | None = None) -> Partial:
@@ -276,7 +272,7 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
         timings[name] = timings.get(name, 0.0) + now - clock
         clock = now
 
-    pts = _sorted_points(points)
+    pts, codes, t = _sorted_points(points)
     n = len(pts)
     tz = context.timezone
     if n == 0:
@@ -286,24 +282,24 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
             trips=trips_frame_empty(), dumps=dump_places_empty(), loadings=_empty_loadings(),
             n_points=0, n_vehicles=0, time_min=None, time_max=None, timings=timings,
         )
-    codes, uniques = pd.factorize(pts["vehicle_key"], sort=True)
-    codes = codes.astype(np.int64)
-    first_of = np.searchsorted(codes, np.arange(len(uniques)))
-    vehicle_keys = np.asarray([str(k) for k in uniques], dtype=object)
+    n_codes = int(codes[-1]) + 1
+    first_of = np.searchsorted(codes, np.arange(n_codes))
+    vehicle_keys = pts["vehicle_key"].iloc[first_of].astype(str).to_numpy(dtype=object)
     vehicle_ids = pts["vehicle_id"].iloc[first_of].astype(str).to_numpy(dtype=object)
-    t = time_seconds(pts["time"])
     x = pts["x"].to_numpy(dtype=np.float64)
     y = pts["y"].to_numpy(dtype=np.float64)
     sites_m = context.sites_m.reset_index(drop=True)
     site_pos = site_index(x, y, sites_m, buffer_m=config.site_buffer_m)
     site_kinds = sites_m["kind"].astype(str).to_numpy() if len(sites_m) else np.array([], dtype=object)
     lap("sites")
-    stops = detect_stops(pts, diameter_m=config.stop_diameter_m, min_duration_s=config.stop_min_duration_s)
+    stops = stops_of_sorted(
+        pts, codes, t, order=None, diameter_m=config.stop_diameter_m,
+        min_duration_s=config.stop_min_duration_s,
+    )
     lap("stops")
     loaded, has_load, lift = loaded_state(
-        pts, codes, t, n_vehicles=len(uniques), sensor_min_duration_s=config.sensor_min_duration_s
+        pts, codes, t, n_vehicles=n_codes, sensor_min_duration_s=config.sensor_min_duration_s
     )
-    n_codes = len(uniques)
     has_lift = np.zeros(n_codes, dtype=bool)
     if lift.any():
         has_lift[np.unique(codes[lift])] = True
@@ -376,7 +372,7 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
     dumps_out = places.drop(columns=["ev", "trip_pos"])
     return Partial(
         rows=all_rows, stops=stops_out, trips=trips_out, dumps=dumps_out, loadings=loadings,
-        n_points=n, n_vehicles=len(uniques), time_min=pts["time"].min(), time_max=pts["time"].max(), timings=timings,
+        n_points=n, n_vehicles=n_codes, time_min=pts["time"].min(), time_max=pts["time"].max(), timings=timings,
     )
 
 

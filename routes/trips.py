@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import shapely
-from haulwatch.geo.stops import time_seconds
+from haulwatch.geo.stops import segment_means, time_seconds
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -263,7 +263,7 @@ def build_events(
     first, last = _runs(site_pos, codes)
     at = site_pos[first] >= 0
     first, last = first[at], last[at]
-    covered = np.zeros(n + 1, dtype=np.int64)
+    covered = np.zeros(n + 1, dtype=np.int32)
     if len(first):
         r_site = site_pos[first]
         r_code = codes[first]
@@ -301,22 +301,27 @@ def build_events(
                 }
             )
         )
-    in_visit = np.cumsum(covered)[:n] > 0
-    cum_visit = np.r_[0, np.cumsum(in_visit)]
+    in_visit = np.cumsum(covered, dtype=np.int32)[:n] > 0
+    del covered
+    cum_visit = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(in_visit, dtype=np.int32, out=cum_visit[1:])
 
     # ---- open stops: dwells outside every site, not touching a visit
     s_first = stops["i_first"].to_numpy(dtype=np.int64)
     s_last = stops["i_last"].to_numpy(dtype=np.int64)
-    cum_site = np.r_[0, np.cumsum(site_pos >= 0)]
+    cum_site = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(site_pos >= 0, dtype=np.int32, out=cum_site[1:])
     n_pts = s_last - s_first + 1
     frac_at_site = (cum_site[s_last + 1] - cum_site[s_first]) / np.maximum(n_pts, 1)
     touches_visit = (cum_visit[s_last + 1] - cum_visit[s_first]) > 0
     open_ = (frac_at_site < 0.5) & ~touches_visit
     s_first, s_last = s_first[open_], s_last[open_]
-    stop_cover = np.zeros(n + 1, dtype=np.int64)
+    del cum_site, cum_visit
+    stop_cover = np.zeros(n + 1, dtype=np.int32)
     np.add.at(stop_cover, s_first, 1)
     np.add.at(stop_cover, s_last + 1, -1)
-    in_stop = np.cumsum(stop_cover)[:n] > 0
+    in_stop = np.cumsum(stop_cover, dtype=np.int32)[:n] > 0
+    del stop_cover
 
     # ---- gaps: long dark spells between consecutive points of one vehicle
     dt = np.diff(t)
@@ -368,17 +373,12 @@ def build_events(
     events["duration_s"] = events["end_s"] - events["start_s"]
     gap_ev = (events["kind"] == "gap").to_numpy()
     # place of an event: mean of its points (a gap: the last point before it)
-    cx = np.r_[0.0, np.cumsum(x)]
-    cy = np.r_[0.0, np.cumsum(y)]
-    cnt = la - fi + 1
-    ex = np.where(gap_ev, x[fi] if len(fi) else 0.0, (cx[la + 1] - cx[fi]) / np.maximum(cnt, 1))
-    ey = np.where(gap_ev, y[fi] if len(fi) else 0.0, (cy[la + 1] - cy[fi]) / np.maximum(cnt, 1))
-    events["x"] = ex
-    events["y"] = ey
+    la_place = np.where(gap_ev, fi, la).astype(np.int64)
+    events["x"] = segment_means(x, fi.astype(np.int64), la_place)
+    events["y"] = segment_means(y, fi.astype(np.int64), la_place)
 
     # ---- sensors: lift raised inside the event; load transitions given to events
-    cum_lift = np.r_[0, np.cumsum(lift)]
-    events["lift"] = (cum_lift[la + 1] - cum_lift[fi]) > 0
+    events["lift"] = segment_means(lift, fi.astype(np.int64), la.astype(np.int64)) > 0
     up = np.zeros(len(events), dtype=bool)
     down = np.zeros(len(events), dtype=bool)
     if n > 1 and len(events):
