@@ -207,6 +207,7 @@ class SimulatedCopter:
         self._wall0 = 0.0
         self._link_cut_until: float | None = None  # sim time; inf = until restored
         self._next_heartbeat = 0.0
+        self._next_timesync = 0.0
         self._upload: dict[str, Any] | None = None
         self.port = 0
         self.log: list[tuple[float, str]] = []
@@ -483,6 +484,9 @@ class SimulatedCopter:
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + 1.0
             self._broadcast(self._heartbeat())
+        if now >= self._next_timesync:  # ArduPilot probes the GCS clock unasked
+            self._next_timesync = now + 10.0
+            self._broadcast(_M.MAVLink_timesync_message(0, int(now * 1e9)))
         for client in self._clients:
             for msgid, interval in client.intervals.items():
                 if interval <= 0 or now < client.next_due.get(msgid, 0.0):
