@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -166,3 +168,27 @@ def test_read_truth_roundtrip(tmp_path):
     assert t.loc[0, "vehicle_id"] == ""
     assert t.loc[0, "start"] == pd.Timestamp("2026-03-02T02:00:00Z")
     assert str(t["start"].dtype) == "datetime64[ns, UTC]"
+
+
+def test_cli_evaluate_prints_table_and_fails_under(tmp_path, capsys):
+    from haulwatch.api.cli import main
+
+    (tmp_path / "truth.csv").write_text(
+        "truth_id,kind,vehicle_id,start,end,lon,lat,site_id,manifest_id,note\n"
+        "T1,gps_gap,浙DA0001,2026-03-02T02:00:00Z,2026-03-02T02:20:00Z,120.6,30.0,,,\n"
+        "T2,gps_gap,浙DA0002,2026-03-02T03:00:00Z,2026-03-02T03:20:00Z,120.6,30.0,,,\n",
+        encoding="utf-8")
+    (tmp_path / "alerts.csv").write_text(
+        "kind,vehicle_id,start,end\ngps_gap,浙DA0001,2026-03-02T02:01:00Z,2026-03-02T02:19:00Z\n",
+        encoding="utf-8")
+    args = ["evaluate", str(tmp_path), "--alerts", str(tmp_path / "alerts.csv"),
+            "--json", str(tmp_path / "scores.json")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    (line,) = [ln for ln in out.splitlines() if ln.startswith("gps_gap")]
+    assert line.split()[1:7] == ["1", "0", "1", "1.000", "0.500", "0.667"]
+    scores = json.loads((tmp_path / "scores.json").read_text())["scores"]
+    assert next(s for s in scores if s["kind"] == "gps_gap")["recall"] == 0.5
+    assert main([*args, "--fail-under", "0.9"]) == 1
+    assert main([*args, "--fail-under", "0.5"]) == 0
+    assert main(["evaluate", str(tmp_path / "missing")]) == 2
