@@ -281,6 +281,7 @@ class VehicleLink:
         self.battery_pct: float | None = None
         self.sensors_health = 0
         self.sensors_present = 0
+        self._sys_status_seen = False
         self.mission_current = 0
         self.landed_state = 0
         self.texts: list[tuple[float, int, str]] = []
@@ -455,6 +456,7 @@ class VehicleLink:
                 msg.relative_alt / 1000.0,
             )
         elif kind == "SYS_STATUS":
+            self._sys_status_seen = True
             self.sensors_present = msg.onboard_control_sensors_present
             self.sensors_health = msg.onboard_control_sensors_health
             if msg.battery_remaining >= 0:
@@ -559,7 +561,7 @@ class VehicleLink:
             self.recv(min(0.1, duration_s))
 
     def _wait(self, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-        deadline = self.now() + timeout_s
+        deadline = self.now() + self._vt(timeout_s)
         while not condition():
             if self.now() > deadline:
                 raise VehicleLinkError(f"timed out after {timeout_s:g} s: {what}")
@@ -577,9 +579,10 @@ class VehicleLink:
         started = self.now()
         next_home_request = started
         while True:
-            ready = bool(self.sensors_present & _PREARM_BIT) and bool(
-                self.sensors_health & _PREARM_BIT
-            )
+            if self.sensors_present & _PREARM_BIT:
+                ready = bool(self.sensors_health & _PREARM_BIT)
+            else:  # an autopilot without the prearm bit: arming itself will tell
+                ready = self._sys_status_seen
             if ready and self.home is not None:
                 return
             if self.now() >= next_home_request and self.home is None:
