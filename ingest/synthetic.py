@@ -757,6 +757,8 @@ def _corrupt(df: pd.DataFrame, rng: np.random.Generator, bad_fraction: float,
                                                 "--", "1e99"]))
         else:
             bad.at[i, "time"] = pd.NaT
+    if fmt != "csv":  # a Parquet timestamp cannot hold text: the bad time is a missing one
+        reasons = np.where(reasons == 2, 0, reasons)
     for k, name in enumerate(_BAD_REASONS):
         counts[name] = counts.get(name, 0) + int((reasons == k).sum())
     counts["duplicates"] = counts.get("duplicates", 0) + len(dups)
@@ -914,7 +916,7 @@ def generate(
             cols += ["load", "lift"]
         chunk = chunk[cols]
         n_rows += len(chunk)
-        table = pa.Table.from_pandas(chunk, preserve_index=False)
+        table = pa.Table.from_pandas(chunk, schema=_track_schema(cols, fmt), preserve_index=False)
         if fmt == "csv":
             with track_path.open("ab") as fh:
                 if c0 == 0:
@@ -924,7 +926,7 @@ def generate(
         else:
             if writer is None:
                 writer = pq.ParquetWriter(track_path, table.schema)
-            writer.write_table(table.cast(writer.schema))
+            writer.write_table(table)
         if progress:
             progress(f"trucks {c0 + 1}-{min(trucks, c0 + chunk_trucks)} of {trucks}: "
                      f"{n_points:,} points")
@@ -973,6 +975,17 @@ def generate(
                                          encoding="utf-8")
     files = {p.name: p.stat().st_size for p in sorted(out.iterdir()) if p.is_file()}
     return GeneratedDataset(out, files, n_points, n_rows, meta["truth_counts"])
+
+
+def _track_schema(cols: list[str], fmt: str) -> pa.Schema:
+    """Fixed column types, so every chunk writes the same schema (even all-blank sensors)."""
+    types = {
+        "vehicle_id": pa.string(),
+        "time": pa.string() if fmt == "csv" else pa.timestamp("s", tz="UTC"),
+        "lon": pa.float64(), "lat": pa.float64(), "speed_kmh": pa.float64(),
+        "heading_deg": pa.float64(), "load": pa.string(), "lift": pa.int8(),
+    }
+    return pa.schema([(c, types[c]) for c in cols])
 
 
 def _setup(seed: int, trucks: int, days: int, day0: dt.date):

@@ -353,3 +353,20 @@ class TestRowsAndFormats:
         with pytest.raises(SyntheticError, match=pattern):
             generate(tmp_path, **({"trucks": 2} | kwargs))
         assert not (tmp_path / "tracks.csv").exists()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_reader_counts_what_truth_meta_says(tmp_path, fmt):
+    from haulwatch.ingest.dataset import read_dataset
+
+    generate(tmp_path, trucks=3, seed=6, sensors="mixed", fmt=fmt, bad_row_fraction=0.02,
+             duplicate_fraction=0.01)
+    meta = json.loads((tmp_path / "truth_meta.json").read_text())
+    raw = read_dataset(tmp_path)
+    name = f"tracks.{fmt}"
+    assert raw.stats["rows_read"][name] == meta["rows_written"]
+    assert raw.stats["rows_dropped"][name] == meta["rows_dropped_expected"]
+    assert raw.stats["duplicates_dropped"] == meta["duplicates"]
+    cleared = raw.rejects[(raw.rejects["file"] == name) & (raw.rejects["field"] == "load")]
+    assert len(cleared) == meta["values_cleared_expected"] > 0
+    assert len(raw.tracks) == meta["points"]
