@@ -39,7 +39,7 @@
   // -------------------------------------------------------------------- state
   const state = {
     token: null,
-    filters: { kind: "", status: "" },
+    filters: { kind: "", status: "", vehicle_id: "" },
     offset: 0,
     total: 0,
     list: [], // AlertPublic of the current page, in server order
@@ -592,7 +592,9 @@
           "vector-effect": "non-scaling-stroke", "data-site-id": p.site_id, "data-kind": p.kind,
         });
         const title = svg("title");
-        title.textContent = `${p.name || p.site_id || "?"} (${p.site_id || "?"}, ${p.kind || "?"})`;
+        const permit = p.permit_from || p.permit_to
+          ? `, permit ${p.permit_from || "…"} – ${p.permit_to || "…"}` : "";
+        title.textContent = `${p.name || p.site_id || "?"} (${p.site_id || "?"}, ${p.kind || "?"}${permit})`;
         path.append(title);
         sitesLayer.append(path);
         const b = boundsOf(positions(f.geometry));
@@ -741,9 +743,18 @@
   }
 
   // ------------------------------------------------------------ alert list
+  // The separators ingest.plates.normalize_plate removes (same set, same order of steps).
+  const PLATE_SEPARATORS = /[\s\u00b7\u2022\u2027\u2219\u22c5\u30fb\uff65\-\u2010-\u2015\u2212_.]/g;
+
+  /** Plates as the service compares them: NFKC, upper case, separators removed. */
+  function normalizePlate(plate) {
+    return String(plate || "").normalize("NFKC").toUpperCase().replace(PLATE_SEPARATORS, "");
+  }
+
   function matchesFilters(a) {
     const f = state.filters;
-    return (!f.kind || a.kind === f.kind) && (!f.status || a.status === f.status);
+    return (!f.kind || a.kind === f.kind) && (!f.status || a.status === f.status)
+      && (!f.vehicle_id || normalizePlate(a.vehicle_id) === normalizePlate(f.vehicle_id));
   }
 
   function ensureKindOption(kind) {
@@ -1507,12 +1518,23 @@
       if (token) connect(token);
     });
     $("sign-out").addEventListener("click", () => signOut(""));
+    const vehicleInput = $("filter-vehicle");
     const onFilter = () => {
-      state.filters = { kind: kindSelect.value, status: statusSelect.value };
+      state.filters = { kind: kindSelect.value, status: statusSelect.value, vehicle_id: vehicleInput.value.trim() };
       state.offset = 0;
       if (state.token) loadAlerts().catch((err) => showMessage(`Could not load alerts: ${err.message}`));
     };
     kindSelect.addEventListener("change", onFilter);
+    let typing = null;
+    vehicleInput.addEventListener("input", () => {
+      window.clearTimeout(typing);
+      typing = window.setTimeout(onFilter, 350);
+    });
+    $("filters").addEventListener("submit", (e) => {
+      e.preventDefault();
+      window.clearTimeout(typing);
+      onFilter();
+    });
     statusSelect.addEventListener("change", onFilter);
     $("page-prev").addEventListener("click", () => {
       state.offset = Math.max(0, state.offset - PAGE_SIZE);

@@ -519,6 +519,25 @@ class TestConsole:
         assert page.evaluate("window.__pwned") is None
         assert page.locator("#alert-list img, #detail img").count() == 0
 
+    def test_plate_filter_matches_plates_as_typed(self, page: Page, service: Service) -> None:
+        _sign_in(page, service, "analyst")
+        expect(page.locator(".alert-item")).not_to_have_count(0)
+        page.get_by_label("Plate").fill("浙e a1234")  # as a dispatcher types it
+        items = page.locator(".alert-item")
+        expect(items).to_have_count(1)
+        expect(items).to_contain_text("浙E·A1234")
+        # Live alerts follow the filter: the same truck spelled otherwise shows up, others do not.
+        live = _alerts([
+            _dump_row(service.tmp / "plates", "浙Ｅ－A1234", 1200, 0.002, 0.002),
+            _dump_row(service.tmp / "plates", "浙E·A1235", 1201, 0.002, 0.003),
+        ])
+        with service.client("admin") as c:
+            assert c.post("/api/alerts/import", json=live).json()["inserted"] == 2
+        same_truck = _alert_id(live, "浙Ｅ－A1234")
+        expect(page.locator(f'.alert-item[data-alert-id="{same_truck}"]')).to_be_visible()
+        expect(items).to_have_count(2)
+        expect(page.locator("#alert-list")).not_to_contain_text("A1235")
+
     def test_pages_of_alerts(self, page: Page, service: Service) -> None:
         rows = []
         for i in range(PAGE_SIZE + 5):
@@ -551,6 +570,7 @@ class TestConsole:
     def test_map_pans_and_zooms_from_the_keyboard(self, page: Page, service: Service) -> None:
         _sign_in(page, service, "analyst")
         expect(page.locator("#map .site")).not_to_have_count(0)
+        expect(page.locator("#map .marker")).not_to_have_count(0)  # first fit done
         world = page.locator("#map-world")
 
         def transform() -> list[float]:
@@ -568,9 +588,10 @@ class TestConsole:
         assert panned[4] == pytest.approx(zoomed[4] + 80)
         assert panned[5] == pytest.approx(zoomed[5])
         page.keyboard.press("0")  # back to everything
-        assert transform()[0] == pytest.approx(before[0])
+        fitted = transform()
+        assert fitted[0] == pytest.approx(before[0])
         page.get_by_role("button", name="Zoom out").click()
-        assert transform()[0] == pytest.approx(before[0] / 1.5)
+        assert transform()[0] == pytest.approx(fitted[0] / 1.5)
 
     def test_stream_drop_reconnects_and_catches_up(self, page: Page, service: Service) -> None:
         _sign_in(page, service, "analyst")
