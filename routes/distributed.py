@@ -316,14 +316,22 @@ def _prepare_bucket(
     pieces: list[pd.DataFrame | None],
     offsets: np.ndarray,
     coord_system: str,
+    timezone: str,
+    file: str,
     crs_wkt: str,
     max_speed_kmh: float,
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """Gather one bucket: global rows, dedupe, WGS-84, project, drop teleports (worker)."""
+    """Gather one bucket: global rows, dedupe, then ``geo.prepare.prepare`` it (worker).
+
+    Returns the points, the teleport rejects (with ``_key``, ``_time`` to order
+    them as the single-process audit does) and the duplicates dropped here.
+    """
+    import geopandas as gpd
     import pyproj
-    from haulwatch.geo.chinacoords import to_wgs84
-    from haulwatch.geo.clean import drop_teleports
-    from haulwatch.geo.crs import project
+    from haulwatch.geo.prepare import prepare
+    from haulwatch.ingest.dataset import RawDataset
+    from haulwatch.ingest.manifests import empty_manifests
+    from haulwatch.ingest.rejects import empty_rejects
 
     parts = [p for p in pieces if p is not None and len(p)]
     if not parts:
@@ -345,20 +353,13 @@ def _prepare_bucket(
     keep = order[~dup]
     n_dup = int(dup.sum())
     src = frame.iloc[keep].reset_index(drop=True)
-    lon, lat = to_wgs84(
-        src["lon"].to_numpy("float64"), src["lat"].to_numpy("float64"), coord_system
-    )
-    crs = pyproj.CRS.from_wkt(crs_wkt)
-    x, y = project(lon, lat, crs)
-    points = pd.DataFrame(
+    tracks = pd.DataFrame(
         {
             "vehicle_id": pd.Categorical.from_codes(id_codes[keep], categories=id_cats),
             "vehicle_key": pd.Categorical.from_codes(key_codes[keep], categories=key_cats),
             "time": src["time"].astype("datetime64[ns, UTC]"),
-            "lon": np.asarray(lon, dtype="float64"),
-            "lat": np.asarray(lat, dtype="float64"),
-            "x": np.asarray(x, dtype="float64"),
-            "y": np.asarray(y, dtype="float64"),
+            "lon": src["lon"].to_numpy("float64"),
+            "lat": src["lat"].to_numpy("float64"),
             "speed_kmh": src["speed_kmh"].astype("float64"),
             "heading_deg": src["heading_deg"].astype("float64"),
             "load": src["load"],
@@ -366,12 +367,29 @@ def _prepare_bucket(
             "src_row": src_row[keep].astype("int64"),
         }
     )
-    kept, rejected = drop_teleports(points, max_speed_kmh=max_speed_kmh)
-    tele = points.loc[rejected, ["vehicle_key", "time", "lon", "lat", "src_row"]].copy()
-    tele["vehicle_key"] = tele["vehicle_key"].astype("str")
-    if rejected.any():
-        points = points.loc[kept].reset_index(drop=True)
-    return points, tele.reset_index(drop=True), n_dup
+    del frame, src
+    empty_geo = gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs="EPSG:4326"))
+    raw = RawDataset(
+        folder=Path("."),
+        coord_system=coord_system,
+        timezone=timezone,
+        tracks=tracks,
+        sites=empty_geo,
+        routes=empty_geo,
+        manifests=empty_manifests(),
+        vehicles=None,
+        rejects=empty_rejects(),
+        stats={"tracks_file": file},
+    )
+    # exactly what the single-process audit does to the points (audit_folder's call)
+    prepared = prepare(raw, max_speed_kmh=max_speed_kmh, crs=pyproj.CRS.from_wkt(crs_wkt))
+    tele = prepared.rejects.reset_index(drop=True)
+    if len(tele):
+        where = pd.Series(np.arange(len(tracks)), index=tracks["src_row"].to_numpy())
+        pos = where.loc[tele["row"].to_numpy()].to_numpy()
+        tele["_key"] = tracks["vehicle_key"].astype("str").to_numpy()[pos]
+        tele["_time"] = tracks["time"].to_numpy()[pos]
+    return prepared.points, tele, n_dup
 
 
 def _merged_codes(columns: list[pd.Series]) -> tuple[np.ndarray, pd.Index]:
@@ -415,15 +433,9 @@ def _empty_points() -> pd.DataFrame:
 
 
 def _empty_teleports() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "vehicle_key": pd.Series([], dtype="str"),
-            "time": pd.Series([], dtype="datetime64[ns, UTC]"),
-            "lon": pd.Series([], dtype="float64"),
-            "lat": pd.Series([], dtype="float64"),
-            "src_row": pd.Series([], dtype="int64"),
-        }
-    )
+    from haulwatch.ingest.rejects import empty_rejects
+
+    return empty_rejects()
 
 
 def _audit_bucket(points: pd.DataFrame, context: Any, config: Any) -> Any:
@@ -653,6 +665,8 @@ def audit_dask(
                     pieces,
                     offsets,
                     settings.coord_system,
+                    settings.timezone,
+                    tracks_path.name,
                     crs.to_wkt(),
                     float(config.max_speed_kmh),
                     pure=False,
@@ -674,7 +688,6 @@ def audit_dask(
             settings,
             tracks_path,
             rows_read,
-            float(config.max_speed_kmh),
         )
         say("detect", f"{parts} partitions")
         from haulwatch.routes.audit import combine, make_context
@@ -727,12 +740,10 @@ def _canonical_partials(partials: list[Any]) -> list[Any]:
     return [first, *rest]
 
 
-def _dataset(
-    reg, outs, offsets, small, crs, settings, tracks_path, rows_read, max_speed_kmh
-) -> Any:
+def _dataset(reg, outs, offsets, small, crs, settings, tracks_path, rows_read) -> Any:
     """The prepared Dataset (without points) the context and combine need."""
     from haulwatch.geo.prepare import Dataset, convert_geometries
-    from haulwatch.ingest.rejects import ACTION_DROPPED, concat_rejects, make_rejects
+    from haulwatch.ingest.rejects import ACTION_DROPPED, concat_rejects
 
     file = tracks_path.name
     track_rejects = []
@@ -757,21 +768,9 @@ def _dataset(
     )
     n_tele = len(tele)
     if n_tele:
-        tele = tele.sort_values(["vehicle_key", "time"], kind="stable").reset_index(drop=True)
-        values = tele["lon"].map("{:.6f}".format) + "," + tele["lat"].map("{:.6f}".format)
-        rejects = concat_rejects(
-            [
-                rejects,
-                make_rejects(
-                    file,
-                    tele["src_row"].to_numpy(),
-                    "lon,lat",
-                    values.to_numpy(dtype=object),
-                    f"teleport: jump from and back to the track faster than {max_speed_kmh:g} km/h",
-                    ACTION_DROPPED,
-                ),
-            ]
-        )
+        # the single-process order: points order (plate, time)
+        tele = tele.sort_values(["_key", "_time"], kind="stable").reset_index(drop=True)
+        rejects = concat_rejects([rejects, tele.drop(columns=["_key", "_time"])])
 
     def dropped(name: str) -> int:
         sel = (rejects["file"] == name) & (rejects["action"] == ACTION_DROPPED)
