@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 from haulwatch.ingest import tracks as tracks_mod
 from haulwatch.ingest.rejects import SchemaError
-from haulwatch.ingest.tracks import TRACK_COLUMNS, parse_times, read_tracks
+from haulwatch.ingest.tracks import TRACK_COLUMNS, parse_times, read_tracks, tracks_from_table
 
 HEADER = "vehicle_id,time,lon,lat,speed_kmh,heading_deg,load,lift\n"
 
@@ -291,3 +291,35 @@ class TestParquet:
         pq.write_table(pa.table(self.frame()), tmp_path / "tracks.parquet")
         with pytest.raises(SchemaError, match=r"missing required column.*time"):
             read_tracks(tmp_path / "tracks.parquet")
+
+
+class TestTracksFromTable:
+    """The in-memory entry point (live positions posted to the API use it)."""
+
+    def test_typed_columns(self):
+        cols = {
+            "vehicle_id": pa.array(["A1", "A1", None]),
+            "time": pa.array([1714521600, 1714521601, 1714521602]),
+            "lon": pa.array([121.0, 121.0, 121.0]),
+            "lat": pa.array([31.0, 31.0, 31.0]),
+            "lift": pa.array([True, False, True]),
+        }
+        res = tracks_from_table(cols, 3, file="positions", timezone="UTC")
+        assert res.tracks["time"].tolist() == [utc("2024-05-01T00:00:00"),
+                                               utc("2024-05-01T00:00:01")]
+        assert res.tracks["lift"].tolist() == [1.0, 0.0]
+        assert res.has_lift and not res.has_load
+        assert res.rejects[["row", "field"]].values.tolist() == [[3, "vehicle_id"]]
+
+    def test_all_null_columns(self):
+        cols = {"vehicle_id": pa.array(["A1"]), "time": pa.array([None], type=pa.string()),
+                "lon": pa.nulls(1), "lat": pa.nulls(1)}
+        res = tracks_from_table(cols, 1, file="positions", timezone="UTC")
+        assert len(res.tracks) == 0
+        assert res.rejects["reason"].tolist() == ["missing time"]
+
+    def test_row_count_mismatch(self):
+        cols = {"vehicle_id": pa.array(["A1"]), "time": pa.array(["x"]),
+                "lon": pa.array([1.0]), "lat": pa.array([1.0])}
+        with pytest.raises(ValueError, match="rows_read=2"):
+            tracks_from_table(cols, 2, file="positions", timezone="UTC")
