@@ -162,13 +162,15 @@ def _check_params(trucks, days, coord_system, sensors, interval_s, violation_rat
     _check("coord_system", coord_system, coord_system in _COORD_SYSTEMS, f"one of {_COORD_SYSTEMS}")
     _check("sensors", sensors, sensors in _SENSORS, f"one of {_SENSORS}")
     _check("fmt", fmt, fmt in _FORMATS, f"one of {_FORMATS}")
+    given = interval_s
     if isinstance(interval_s, (int, float)):
         interval_s = (float(interval_s), float(interval_s))
     ok = (
         isinstance(interval_s, (tuple, list)) and len(interval_s) == 2
-        and 1.0 <= float(interval_s[0]) <= float(interval_s[1]) <= 600.0
+        and 1.0 <= float(interval_s[0]) <= float(interval_s[1]) <= 120.0
     )
-    _check("interval_s", interval_s, ok, "a number or a (low, high) pair within [1, 600] seconds")
+    # beyond 120 s a stop of a few minutes has too few points for the truth to hold
+    _check("interval_s", given, ok, "a number or a (low, high) pair within [1, 120] seconds")
     for name, v, hi in (("violation_rate", violation_rate, 1.0),
                         ("bad_row_fraction", bad_row_fraction, 0.5),
                         ("duplicate_fraction", duplicate_fraction, 0.5)):
@@ -807,7 +809,8 @@ def generate(
         Which trucks report ``load`` and ``lift``: every truck, none (columns
         absent), or about half (blank for the others).
     interval_s : float or (float, float), default (10, 30)
-        Reporting interval in seconds, or a range each truck draws its own from.
+        Reporting interval in seconds (1–120), or a range each truck draws its
+        own from. Parked trucks (engine off) report every 120 s.
     violation_rate : float, default 0.1
         Probability that a truck-day carries one injected violation, besides
         the guaranteed set of every kind on the first day (as far as the fleet

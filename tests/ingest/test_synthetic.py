@@ -344,6 +344,7 @@ class TestRowsAndFormats:
             ({"sensors": "some"}, r"sensors='some'"),
             ({"fmt": "xlsx"}, r"fmt='xlsx'"),
             ({"interval_s": (30, 10)}, r"interval_s=\(30, 10\)"),
+            ({"interval_s": 300}, r"interval_s=300 .*\[1, 120\]"),
             ({"bad_row_fraction": 0.9}, r"bad_row_fraction=0.9"),
             ({"start_date": "2026-13-01"}, r"start_date='2026-13-01'.*ISO date"),
             ({"timezone": "Mars/Olympus"}, r"timezone='Mars/Olympus'"),
