@@ -67,8 +67,10 @@ class AuditConfig:
 
     Parameters
     ----------
-    stop_diameter_m : float, default 60
+    stop_diameter_m : float, default 100
         A stop stays within this diameter (movingpandas ``max_diameter``), metres.
+        Parked trucks' GPS fixes scatter over 20–60 m (σ 5–15 m, multipath near
+        buildings); 100 m keeps such stops whole.
     stop_min_duration_s : float, default 120
         ... for at least this long, seconds.
     load_min_duration_s : float, default 300
@@ -109,7 +111,7 @@ class AuditConfig:
         IANA zone of local days and summaries; None uses the dataset's ``timezone``.
     """
 
-    stop_diameter_m: float = 60.0
+    stop_diameter_m: float = 100.0
     stop_min_duration_s: float = 120.0
     load_min_duration_s: float = 300.0
     unload_min_duration_s: float = 120.0
