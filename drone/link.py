@@ -848,8 +848,8 @@ class VehicleLink:
             self.recv(0.2)
             report()
             pos = self.position
-            if pos is not None and pos[3] > 1.0:
-                was_airborne = True
+            if (pos is not None and pos[3] > 1.0) or self.landed_state in (2, 3, 4):
+                was_airborne = True  # MAV_LANDED_STATE_IN_AIR / TAKEOFF / LANDING
             if self._abort.is_set() and record.outcome == "pending":
                 record.finish("aborted", self._abort_reason)
                 requested_mode = "RTL"
