@@ -455,23 +455,25 @@ def _dt_to_ns(parsed: pd.Series) -> np.ndarray:
 
 def _sniff_header(path: Path) -> tuple[list[str], str, str]:
     """Return (column names, delimiter, encoding) of a CSV file."""
-    raw = path.open("rb").read(65536)
+    with path.open("rb") as fh:
+        raw = fh.read(65536)
     if not raw.strip():
         raise SchemaError(f"{path.name}: the file is empty; expected a header line with columns")
     encoding = "utf-8"
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        try:
-            text = raw.decode("gb18030")
-            encoding = "gb18030"
-        except UnicodeDecodeError:
-            # A multi-byte character cut at the 64 KiB boundary is not an error.
-            if exc.start < len(raw) - 4:
+        if exc.start >= len(raw) - 3 and len(raw) == 65536:
+            # A multi-byte character cut at the 64 KiB boundary: still UTF-8.
+            text = raw[: exc.start].decode("utf-8-sig")
+        else:
+            try:
+                text = raw.decode("gb18030")
+            except UnicodeDecodeError as exc2:
                 raise SchemaError(
                     f"{path.name}: cannot decode the file as UTF-8 or GB18030"
-                ) from exc
-            text = raw[: exc.start].decode("utf-8-sig")
+                ) from exc2
+            encoding = "gb18030"
     first = text.splitlines()[0] if text.splitlines() else ""
     delimiter = ","
     if "," not in first:

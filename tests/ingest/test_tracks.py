@@ -232,6 +232,16 @@ class TestColumns:
         assert res.tracks["vehicle_id"].astype(str).item() == "浙A00001"
 
 
+    def test_gb18030_found_late_in_the_file(self, tmp_path):
+        # The first 64 KiB are plain ASCII; a GBK-encoded plate comes later.
+        ascii_rows = "".join(f"A1,{1714521600 + i},121,31\n" for i in range(4000))
+        path = write(tmp_path, ascii_rows + "浙A00001,1714521600,121,31\n",
+                     header="vehicle_id,time,lon,lat\n", encoding="gb18030")
+        res = read_tracks(path)
+        assert "浙A00001" in res.tracks["vehicle_id"].astype(str).tolist()
+        assert res.rows_read == 4001
+
+
 class TestBatches:
     def test_row_numbers_across_many_batches(self, tmp_path, monkeypatch):
         monkeypatch.setattr(tracks_mod, "_BLOCK_BYTES", 2048)
