@@ -269,7 +269,8 @@ def _plan(rng: np.random.Generator, n: int, days: int, city: City, linked: dict,
             t.innocents[day] = what
     # unregistered trucks: day-shift trucks without other roles, ~3% (at least one)
     plain = [t for t in trucks if not t.roles and not t.night]
-    n_unreg = min(len(plain), max(1, round(0.03 * n))) if n >= 4 else 0
+    # both kinds (missing from the registry, registered = false) once the fleet allows
+    n_unreg = min(len(plain), max(2 if n >= 20 else 1, round(0.03 * n))) if n >= 4 else 0
     for j, t in enumerate(rng.permutation(len(plain))[:n_unreg]):
         plain[t].registered = "missing" if j % 2 == 0 else "false"
     return trucks
