@@ -82,10 +82,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--record", metavar="FILE", help="write the flight record (JSON) here")
     p.add_argument(
         "--time-scale",
-        type=float,
+        type=_time_scale,
         default=1.0,
         metavar="K",
-        help="vehicle seconds per wall second (the simulator's --speedup; default 1)",
+        help="vehicle seconds per wall second: the simulator's --speedup, or 'auto' to read "
+        "the SITL parameter SIM_SPEEDUP (default 1)",
     )
     p.add_argument(
         "--heartbeat-timeout-s",
@@ -137,6 +138,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="print only the outcome")
     p.set_defaults(handler=_handle)
+
+
+def _time_scale(text: str) -> float | str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(
+            f"value {text!r} is not allowed; allowed: a positive number or 'auto'"
+        )
+    return value
 
 
 def format_progress(status: dict[str, Any]) -> str:

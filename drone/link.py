@@ -226,8 +226,10 @@ class VehicleLink:
     url : str
         Connection string: ``tcp:HOST:PORT``, ``udp:HOST:PORT``, ``udpin:HOST:PORT``,
         ``udpout:HOST:PORT`` or a serial ``DEVICE,BAUD``.
-    time_scale : float, default 1.0
-        Vehicle seconds per wall second (the simulator's speed-up).
+    time_scale : float or "auto", default 1.0
+        Vehicle seconds per wall second (the simulator's speed-up). ``"auto"``
+        reads the SITL parameter ``SIM_SPEEDUP`` on connect (1 when the
+        vehicle has no such parameter, e.g. a real copter).
     config : LinkConfig, optional
         Timeouts and rates.
     source_system, source_component : int, default 255, 190
@@ -245,7 +247,7 @@ class VehicleLink:
         self,
         url: str,
         *,
-        time_scale: float = 1.0,
+        time_scale: float | str = 1.0,
         config: LinkConfig | None = None,
         source_system: int = 255,
         source_component: int = 190,
@@ -255,10 +257,13 @@ class VehicleLink:
             raise ValueError(
                 f"url must be a MAVLink connection string such as tcp:127.0.0.1:5760, got {url!r}"
             )
-        if not (
+        self._auto_scale = time_scale == "auto"
+        if self._auto_scale:
+            time_scale = 1.0
+        if isinstance(time_scale, bool) or not (
             isinstance(time_scale, (int, float)) and math.isfinite(time_scale) and time_scale > 0
         ):
-            raise ValueError(f"time_scale must be a positive number, got {time_scale!r}")
+            raise ValueError(f"time_scale must be a positive number or 'auto', got {time_scale!r}")
         self.url = url.strip()
         self.time_scale = float(time_scale)
         self.config = config or LinkConfig()
@@ -333,12 +338,32 @@ class VehicleLink:
             raise LinkLost(
                 f"no vehicle heartbeat on {self.url} within {self.config.connect_timeout_s:g} s (vehicle time)"
             )
+        if self._auto_scale:
+            self._detect_time_scale()
         self._hb_thread = threading.Thread(
             target=self._heartbeat_loop, name="gcs-heartbeat", daemon=True
         )
         self._hb_thread.start()
         self.request_streams()
         return self
+
+    def _detect_time_scale(self, wait_s: float = 2.0) -> None:
+        """Set ``time_scale`` from the SITL parameter ``SIM_SPEEDUP`` (wall-clock wait)."""
+        self.send(
+            self.conn.mav.param_request_read_encode(
+                self.target_system, self.target_component, b"SIM_SPEEDUP", -1
+            )
+        )
+        end = time.monotonic() + wait_s
+        while time.monotonic() < end:
+            msg = self.conn.recv_match(type="PARAM_VALUE", blocking=True, timeout=0.2)
+            if msg is None or msg.get_srcSystem() != self.target_system:
+                continue
+            if str(msg.param_id).rstrip("\x00") == "SIM_SPEEDUP":
+                if math.isfinite(msg.param_value) and msg.param_value > 0:
+                    self.time_scale = float(msg.param_value)
+                break
+        self.last_heartbeat = self.now()  # the clock changed scale
 
     def close(self) -> None:
         """Stop the heartbeat thread and close the connection."""

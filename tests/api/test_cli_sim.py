@@ -128,7 +128,7 @@ def test_sim_runs_until_ctrl_c_and_fly_completes(tmp_path, capsys):
                 "--record",
                 str(record_path),
                 "--time-scale",
-                "25",
+                "auto",  # reads SIM_SPEEDUP = 25
                 "--heartbeat-timeout-s",
                 "40",
                 "--orbit-radius-m",
@@ -196,6 +196,28 @@ def test_fly_without_vehicle_fails_cleanly(tmp_path, capsys):
     assert code == 1
     assert "cannot open MAVLink connection" in capsys.readouterr().err
     assert time.monotonic() - started < 20
+
+
+def test_fly_bad_time_scale_exits_2(tmp_path, capsys):
+    sites = write_sites(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(
+            [
+                "fly",
+                "--connect",
+                "tcp:127.0.0.1:1",
+                "--lat",
+                "30.7",
+                "--lon",
+                "121.0",
+                "--sites",
+                sites,
+                "--time-scale",
+                "-3",
+            ]
+        )
+    assert exc.value.code == 2
+    assert "--time-scale" in capsys.readouterr().err
 
 
 def test_format_progress():

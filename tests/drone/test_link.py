@@ -108,6 +108,16 @@ class TestConnect:
         finally:
             link.close()
 
+    def test_time_scale_auto_reads_sim_speedup(self, make_sim):
+        sim = make_sim(speedup=17.0)
+        link = VehicleLink(sim.url, time_scale="auto", config=CONFIG).connect()
+        try:
+            assert link.time_scale == 17.0
+            link._wait(lambda: link.position is not None, 20.0, "telemetry")
+            assert link.now() - link.last_heartbeat < 5.0  # clock consistent after the change
+        finally:
+            link.close()
+
     def test_wait_ready_surfaces_prearm_reason(self, make_sim):
         sim = make_sim(prearm_delay_s=42.0)
         link = open_link(sim)
@@ -129,6 +139,8 @@ class TestConnect:
     def test_bad_parameters(self):
         with pytest.raises(ValueError, match="time_scale"):
             VehicleLink("tcp:127.0.0.1:5760", time_scale=0)
+        with pytest.raises(ValueError, match="'auto'"):
+            VehicleLink("tcp:127.0.0.1:5760", time_scale="fast")
         with pytest.raises(ValueError, match="url"):
             VehicleLink("  ")
         with pytest.raises(ValueError, match="heartbeat_timeout_s"):
