@@ -79,8 +79,10 @@ class AuditConfig:
     unload_min_duration_s : float, default 120
         Shortest stay in a disposal site (with its buffer) that counts as an
         unloading visit, seconds.
-    dump_min_duration_s : float, default 180
-        Shortest stop of a loaded truck outside permitted sites that may be a dump, seconds.
+    dump_min_duration_s : float, default 120
+        Shortest stop of a loaded truck outside permitted sites that may be a dump,
+        seconds (measured first to last fix: a 4-minute tip seen by a terminal
+        reporting every 60 s lasts ~3 minutes).
     disposal_buffer_m, origin_buffer_m, depot_buffer_m : float, default 150, 50, 50
         Distance around a site polygon that still counts as being at the site
         (gate queues, kerb-side waits), metres, per site kind.
@@ -115,7 +117,7 @@ class AuditConfig:
     stop_min_duration_s: float = 120.0
     load_min_duration_s: float = 300.0
     unload_min_duration_s: float = 120.0
-    dump_min_duration_s: float = 180.0
+    dump_min_duration_s: float = 120.0
     disposal_buffer_m: float = 150.0
     origin_buffer_m: float = 50.0
     depot_buffer_m: float = 50.0

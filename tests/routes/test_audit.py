@@ -28,23 +28,24 @@ from haulwatch.routes.config import AuditConfig
 from haulwatch.routes.evaluate import evaluate
 
 SCENARIOS = [
-    # (seed, sensors, coord_system)
-    (101, "all", "wgs84"),
-    (202, "none", "gcj02"),
-    (303, "mixed", "gcj02"),
-    (404, "none", "wgs84"),
+    # (seed, sensors, coord_system, reporting interval s: fixed or a per-truck range)
+    (101, "all", "wgs84", (10.0, 30.0)),
+    (202, "none", "gcj02", (10.0, 30.0)),
+    (303, "mixed", "gcj02", (10.0, 30.0)),
+    (404, "none", "wgs84", (10.0, 30.0)),
+    (505, "mixed", "bd09", 60.0),  # sparse terminals
 ]
 
 
 @pytest.fixture(scope="session")
 def audited(tmp_path_factory) -> dict:
     out = {}
-    for seed, sensors, cs in SCENARIOS:
+    for seed, sensors, cs, interval in SCENARIOS:
         folder = tmp_path_factory.mktemp(f"fleet_{seed}_{sensors}_{cs}")
-        generate(folder, trucks=20, days=1, seed=seed, sensors=sensors, coord_system=cs)
+        generate(folder, trucks=20, days=1, seed=seed, sensors=sensors, coord_system=cs, interval_s=interval)
         result = audit_folder(folder)
         truth = pd.read_csv(folder / "truth.csv")
-        out[(seed, sensors, cs)] = (folder, result, truth)
+        out[(seed, sensors, cs, interval)] = (folder, result, truth)
     return out
 
 
@@ -106,7 +107,7 @@ def test_summary_and_frames(audited):
 
 
 def test_gcj02_alerts_are_placed_in_wgs84(audited):
-    _, result, truth = audited[(202, "none", "gcj02")]
+    _, result, truth = audited[SCENARIOS[1]]
     dumps = result.alerts[result.alerts["kind"] == "illegal_dump"]
     t = truth[truth["kind"] == "illegal_dump"]
     assert len(dumps) and len(t)
