@@ -104,6 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if service.live_runner is not None:
+            service.live_runner.start()
         yield
         service.hub.close()
         if service.live_runner is not None:

@@ -338,12 +338,12 @@ class DispatchManager:
         return False
 
     def shutdown(self, timeout_s: float = 10.0) -> None:
-        """Abort what is flying, stop the worker."""
+        """Abort what is flying and stop the worker (a later dispatch starts a new one)."""
         with self._lock:
             events = list(self._aborts.values())
             worker = self._worker
         for e in events:
             e.set()
-        self._queue.put(None)
-        if worker is not None:
+        if worker is not None and worker.is_alive():
+            self._queue.put(None)
             worker.join(timeout_s)

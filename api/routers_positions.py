@@ -17,6 +17,7 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from fastapi import APIRouter
@@ -72,23 +73,40 @@ def validate_points(raw: list[dict[str, Any]], *, timezone: str,
     """
     from haulwatch.ingest.tracks import tracks_from_table
 
-    n = len(raw)
+    # points without a vehicle are refused here (the reader needs at least one plate)
+    missing = [i for i, p in enumerate(raw) if p.get("vehicle_id") in (None, "")]
+    rejected: list[dict[str, Any]] = [
+        {"index": i, "field": "vehicle_id", "reason": "missing vehicle_id"} for i in missing]
+    gone = set(missing)
+    keep = [i for i in range(len(raw)) if i not in gone]
+    if not keep:
+        return _empty_tracks(), rejected, 0
+    pts = [raw[i] for i in keep]
     cols = {}
     for name in _FIELDS:
-        values = [p.get(name) for p in raw]
+        values = [p.get(name) for p in pts]
         if name in ("vehicle_id", "time", "lon", "lat") or any(v is not None for v in values):
             cols[name] = _column(values)
-    result = tracks_from_table(cols, n, file="positions", timezone=timezone)
+    result = tracks_from_table(cols, len(pts), file="positions", timezone=timezone)
     rej = result.rejects
-    rejected: list[dict[str, Any]] = []
     if len(rej):
         dropped = rej[rej["action"] == "row_dropped"] if "action" in rej.columns else rej
-        rejected = [
-            {"index": int(row) - 1, "field": str(field), "reason": str(reason)}
+        rejected += [
+            {"index": keep[int(row) - 1], "field": str(field), "reason": str(reason)}
             for row, field, reason in zip(dropped["row"], dropped["field"], dropped["reason"],
                                           strict=True)
         ]
-    return result.tracks, rejected, int(result.duplicates_dropped)
+    tracks = result.tracks
+    tracks = tracks.assign(src_row=np.asarray(keep, dtype="int64")[
+        tracks["src_row"].to_numpy("int64") - 1] + 1)
+    rejected.sort(key=lambda r: r["index"])
+    return tracks, rejected, int(result.duplicates_dropped)
+
+
+def _empty_tracks() -> pd.DataFrame:
+    from haulwatch.ingest.tracks import empty_tracks
+
+    return empty_tracks()
 
 
 class LiveRunner:
@@ -111,8 +129,17 @@ class LiveRunner:
         self._cv = threading.Condition()
         self._closed = False
         self.runs = 0
-        self._thread = threading.Thread(target=self._loop, name="haulwatch-live", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        self.start()
+
+    def start(self) -> None:
+        """Start the worker (again, after :meth:`close`)."""
+        with self._cv:
+            self._closed = False
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="haulwatch-live",
+                                                daemon=True)
+                self._thread.start()
 
     def submit(self, points: pd.DataFrame) -> Future:
         """Queue new points; the future resolves to the new alert ids they raised."""
@@ -130,7 +157,9 @@ class LiveRunner:
         with self._cv:
             self._closed = True
             self._cv.notify()
-        self._thread.join(timeout_s)
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout_s)
 
     def _loop(self) -> None:
         while True:

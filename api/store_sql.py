@@ -43,28 +43,43 @@ class Database:
                 raise StoreError(f"db_url: {url!r} has no file path; use sqlite:///FILE")
             if path != ":memory:":
                 Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            self._conn: Any = sqlite3.connect(
-                path, check_same_thread=False, isolation_level=None, timeout=30.0
-            )
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._path = path
         elif url.startswith(("postgresql://", "postgres://")):
             self.dialect = "postgresql"
-            try:
-                import psycopg
-            except ImportError:
-                raise StoreError(
-                    "db_url: a postgresql:// URL needs the psycopg package "
-                    "(pip install 'psycopg[binary]')"
-                ) from None
-            try:
-                self._conn = psycopg.connect(url, autocommit=True)
-            except psycopg.Error as exc:
-                raise StoreError(f"db_url: cannot connect to PostgreSQL: {exc}") from None
+            self._path = ""
         else:
             raise StoreError(f"db_url: {url!r} is not sqlite:///FILE or postgresql://...")
+        self._conn: Any = None
         self._in_tx = False
+        self._open()
+
+    def _open(self) -> None:
+        if self.dialect == "sqlite":
+            conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None,
+                                   timeout=30.0)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._conn = conn
+            return
+        try:
+            import psycopg
+        except ImportError:
+            raise StoreError(
+                "db_url: a postgresql:// URL needs the psycopg package "
+                "(pip install 'psycopg[binary]')"
+            ) from None
+        try:
+            self._conn = psycopg.connect(self.url, autocommit=True)
+        except psycopg.Error as exc:
+            raise StoreError(f"db_url: cannot connect to PostgreSQL: {exc}") from None
+
+    @property
+    def conn(self) -> Any:
+        """The open connection (reopened after :meth:`close`, e.g. an app restarted in-process)."""
+        if self._conn is None:
+            self._open()
+        return self._conn
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self.dialect == "postgresql" else sql
@@ -76,21 +91,21 @@ class Database:
             if self._in_tx:
                 yield self
                 return
-            self._conn.execute("BEGIN")
+            self.conn.execute("BEGIN")
             self._in_tx = True
             try:
                 yield self
             except BaseException:
                 self._in_tx = False
-                self._conn.execute("ROLLBACK")
+                self.conn.execute("ROLLBACK")
                 raise
             self._in_tx = False
-            self._conn.execute("COMMIT")
+            self.conn.execute("COMMIT")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; return the number of rows it changed."""
         with self._lock:
-            cur = self._conn.execute(self._sql(sql), tuple(params))
+            cur = self.conn.execute(self._sql(sql), tuple(params))
             return cur.rowcount
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -99,27 +114,29 @@ class Database:
             return
         with self._lock:
             if self.dialect == "sqlite":
-                self._conn.executemany(sql, rows)
+                self.conn.executemany(sql, rows)
             else:
-                with self._conn.cursor() as cur:
+                with self.conn.cursor() as cur:
                     cur.executemany(self._sql(sql), rows)
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         """Run a query; return all rows as tuples."""
         with self._lock:
-            cur = self._conn.execute(self._sql(sql), tuple(params))
+            cur = self.conn.execute(self._sql(sql), tuple(params))
             return list(cur.fetchall())
 
     def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
         """Run a query; return the first row or None."""
         with self._lock:
-            cur = self._conn.execute(self._sql(sql), tuple(params))
+            cur = self.conn.execute(self._sql(sql), tuple(params))
             return cur.fetchone()
 
     def close(self) -> None:
         """Close the connection."""
         with self._lock:
-            self._conn.close()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
 
 # Ordered migrations: (version, statements). Append new versions; never edit old ones.

@@ -1048,6 +1048,7 @@
     battery: ["battery_pct", "battery_remaining_pct", "battery_remaining", "battery_percent", "battery"],
     phase: ["phase"],
   };
+  const LIVE_ONLY = new Set(["mode", "armed"]);
   const PROGRESS_LABELS = { t_s: "Flight time", mode: "Flight mode", armed: "Armed", photos: "Photos taken" };
   const POSITION_KEYS = ["position", "lat_deg", "lon_deg", "lat", "lon", "alt_rel_m", "alt_m"];
   const ESTIMATE_LABELS = {
@@ -1090,25 +1091,23 @@
   }
 
   /** A QGroundControl .plan as {path: [[lon, lat], ...] (home, nav items, home on RTL),
-   *  items: number of mission items, navItems: how many are NAV commands (they report "reached")}. */
+   *  items: number of mission items (home not counted)}. */
   function planInfo(plan) {
     const mission = plan && plan.mission;
-    if (!mission || !Array.isArray(mission.items)) return { path: [], items: 0, navItems: 0 };
+    if (!mission || !Array.isArray(mission.items)) return { path: [], items: 0 };
     const home = Array.isArray(mission.plannedHomePosition) ? mission.plannedHomePosition : null;
     const homeLL = home && isLonLat([home[1], home[0]]) ? [+home[1], +home[0]] : null;
     const out = homeLL ? [homeLL] : [];
     let rtl = false;
-    let navItems = 0;
     for (const item of mission.items) {
       if (!item || !Array.isArray(item.params)) continue;
       if (item.command === 20) rtl = true; // MAV_CMD_NAV_RETURN_TO_LAUNCH
-      if (Number(item.command) < 100) navItems += 1; // MAV_CMD_NAV_* are below 100
       const lat = Number(item.params[4]);
       const lon = Number(item.params[5]);
       if (isLonLat([lon, lat]) && !(lat === 0 && lon === 0)) out.push([lon, lat]);
     }
     if (rtl && homeLL) out.push(homeLL);
-    return { path: out, items: mission.items.length, navItems };
+    return { path: out, items: mission.items.length };
   }
 
   function showPlan(m) {
@@ -1148,33 +1147,46 @@
     chip.dataset.status = m.status || "";
     const pr = progressOf(m);
     const bar = $("mission-progress");
-    const reached = countOf(pr.reached);
+    // items_reached is a list of mission sequence numbers (MISSION_ITEM_REACHED) or a count.
+    const reachedSeqs = Array.isArray(pr.reached)
+      ? [...new Set(pr.reached.map(Number).filter(Number.isFinite))] : null;
+    const reached = reachedSeqs ? reachedSeqs.length : countOf(pr.reached);
+    const lastSeq = reachedSeqs && reachedSeqs.length ? Math.max(...reachedSeqs) : NaN;
+    const current = Number(pr.current);
     const info = state.plans.get(m.mission_id);
-    let total = countOf(pr.total);
-    if (!Number.isFinite(total) && info && info.navItems) total = info.navItems;
-    if (Number.isFinite(total) && total > 0) {
+    // Items on the vehicle: the plan's items (home is item 0 and not counted), else the link's total.
+    let total = info && info.items ? info.items : countOf(pr.total);
+    if (!Number.isFinite(total) || total <= 0) total = NaN;
+    const terminal = MISSION_TERMINAL.has(m.status);
+    if (m.status === "completed") {
+      bar.max = 1;
+      bar.value = 1;
+    } else if (Number.isFinite(total)) {
+      const done = Math.max(Number.isFinite(lastSeq) ? lastSeq : 0,
+        Number.isFinite(current) ? current - 1 : 0,
+        !reachedSeqs && Number.isFinite(reached) ? reached : 0);
       bar.max = total;
-      bar.value = Number.isFinite(reached) ? Math.min(reached, total) : 0;
+      bar.value = Math.min(Math.max(done, 0), total);
     } else {
       bar.max = 1;
-      bar.value = m.status === "completed" ? 1 : 0;
+      bar.value = 0;
     }
     const fields = $("mission-fields");
     fields.replaceChildren();
     const rows = [["Dock", m.dock_site_id || "—"]];
-    const terminal = MISSION_TERMINAL.has(m.status);
     if (pr.phase !== undefined && pr.phase !== m.status && !terminal) rows.push(["Phase", String(pr.phase)]);
-    if (Number.isFinite(reached) || Number.isFinite(total)) {
-      rows.push(["Items reached", `${Number.isFinite(reached) ? reached : 0}`
-        + (Number.isFinite(total) ? ` of ${total}` : "")]);
+    if (Number.isFinite(reached)) {
+      let text = String(reached);
+      if (Number.isFinite(lastSeq)) text += ` (last: item ${lastSeq}${Number.isFinite(total) ? ` of ${total}` : ""})`;
+      rows.push(["Items reached", text]);
     }
-    if (pr.current !== undefined && pr.current !== null && typeof pr.current !== "object" && !terminal) {
-      rows.push(["Current item", String(pr.current) + (info && info.items ? ` of ${info.items}` : "")]);
+    if (Number.isFinite(current) && !terminal) {
+      rows.push(["Current item", String(current) + (Number.isFinite(total) ? ` of ${total}` : "")]);
     }
     if (pr.battery !== undefined && Number.isFinite(Number(pr.battery))) {
       rows.push(["Battery", fmtNumber(Number(pr.battery), 0) + " %"]);
     }
-    if (pr.position) {
+    if (pr.position && m.status !== "completed") {
       const alt = Number(pr.raw.alt_rel_m ?? (pr.raw.position && pr.raw.position.alt_rel_m));
       rows.push(["Drone at", `${pr.position[0].toFixed(5)}, ${pr.position[1].toFixed(5)}`
         + (Number.isFinite(alt) ? `, ${fmtNumber(alt, 0)} m above the dock` : "")]);
@@ -1182,6 +1194,7 @@
     const known = new Set([...Object.values(PROGRESS_KEYS).flat(), ...POSITION_KEYS]);
     for (const [k, v] of Object.entries(pr.raw)) {
       if (known.has(k) || v === null || v === undefined || typeof v === "object") continue;
+      if (terminal && LIVE_ONLY.has(k)) continue; // mode / armed of a flight that is over
       rows.push([PROGRESS_LABELS[k] || humanKey(k), fmtValue(k, v)]);
     }
     const estimate = pr.raw.estimate;
@@ -1190,7 +1203,10 @@
         if (estimate[k] !== undefined && estimate[k] !== null) rows.push([label, fmtValue(k, estimate[k])]);
       }
     }
-    for (const [k, v] of rows) fields.append(el("dt", { text: k }), el("dd", { text: v }));
+    for (const [k, v] of rows) {
+      fields.append(el("dt", { text: k }),
+        el("dd", { text: v, "data-field": k.toLowerCase().replace(/[^a-z0-9]+/g, "-") }));
+    }
     const reason = $("mission-reason");
     reason.hidden = !m.reason;
     reason.textContent = m.reason || "";
