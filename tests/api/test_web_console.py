@@ -416,6 +416,7 @@ class TestConsole:
             # Flown by the simulator: progress streams in while it flies...
             expect(mission_box).to_have_attribute("data-status", "flying", timeout=60_000)
             expect(page.locator("#map .drone")).to_have_count(1)
+            expect(page.locator('#mission-fields dd[data-field="drone-at"]')).to_be_visible()
             page.screenshot(path=str(tmp_path / "web_console_flying.png"))
             expect(mission_box).to_contain_text("Battery")
             # ... until it is back on its dock.
@@ -423,9 +424,12 @@ class TestConsole:
                 "data-status", re.compile("completed|failed|aborted"), timeout=90_000)
             assert mission_box.get_attribute("data-status") == "completed", (
                 page.locator("#mission-reason").inner_text())
-            reached = page.locator("#mission-progress")
-            assert int(reached.get_attribute("value") or 0) >= 1
-            expect(mission_box).to_contain_text("Items reached")
+            bar = page.locator("#mission-progress")
+            assert bar.get_attribute("value") == bar.get_attribute("max")  # full
+            reached = page.locator('#mission-fields dd[data-field="items-reached"]').inner_text()
+            assert int(reached.split()[0]) >= 1, reached
+            expect(page.locator('#mission-fields dd[data-field="battery"]')).to_have_text(
+                re.compile(r"^\d+ %$"))
         else:
             # No vehicle configured: planned, and the page says why it does not fly.
             expect(mission_box).to_have_attribute("data-status", "planned")
