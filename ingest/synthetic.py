@@ -248,6 +248,9 @@ def _plan(rng: np.random.Generator, n: int, days: int, city: City, linked: dict,
         k = 0
         for idx in order:
             t = trucks[idx]
+            if day > 0 and rng.random() < 0.2:  # moves to another project
+                t.origin = good_origins[int(rng.integers(len(good_origins)))]
+                t.disposal = linked[t.origin][int(rng.integers(len(linked[t.origin])))]
             t.assign[day] = (t.origin, t.disposal)
             if k < min(len(wanted), slots):
                 role = wanted[k]
