@@ -844,6 +844,7 @@ class VehicleLink:
         record.battery_end_pct = self.battery_pct
         record.messages = [[round(t - t0, 3), sev, text] for t, sev, text in self.texts if t >= t0]
         state["phase"] = record.outcome
+        self._abort.clear()  # a request consumed by this flight must not stop the next
         report(force=True)
         return record
 

@@ -290,11 +290,14 @@ class TestFly:
         try:
             link.abort("cancelled by dispatcher")
             record = link.fly_mission(small_mission())
+            assert record.outcome == "aborted"
+            assert record.reason.startswith("cancelled by dispatcher")
+            assert not sim.model.armed and sim.model.landed
+            # the abort was consumed: the next flight on the same link flies
+            again = link.fly_mission(small_mission())
+            assert again.outcome == "completed", again.reason
         finally:
             link.close()
-        assert record.outcome == "aborted"
-        assert record.reason.startswith("cancelled by dispatcher")
-        assert not sim.model.armed and sim.model.landed
 
     def test_refusal_reason_from_the_vehicle(self, make_sim):
         sim = make_sim()
