@@ -67,19 +67,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_evaluate)
 
 
-def _timezone(folder: Path, given: str | None) -> str:
+def _timezone(folders: list[Path], given: str | None) -> str:
+    """--timezone, else the first dataset.toml found (dataset, then the truth's folder)."""
     if given:
         return given
-    toml = folder / "dataset.toml"
-    if toml.is_file():
+    for folder in folders:
+        toml = folder / "dataset.toml"
+        if not toml.is_file():
+            continue
         try:
             import tomllib
         except ModuleNotFoundError:  # pragma: no cover - Python 3.10
             import tomli as tomllib
         with toml.open("rb") as fh:
             tz = tomllib.load(fh).get("timezone")
-        if isinstance(tz, str) and tz:
-            return tz
+        return tz if isinstance(tz, str) and tz else "Asia/Shanghai"
     return "Asia/Shanghai"
 
 
@@ -127,7 +129,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(f"haulwatch evaluate: truth file {truth_path} not found (use --truth)",
               file=sys.stderr)
         return 2
-    tz = _timezone(folder if folder.is_dir() else folder.parent, args.timezone)
+    tz = _timezone([folder if folder.is_dir() else folder.parent, truth_path.parent],
+                   args.timezone)
     try:
         if args.alerts:
             alerts = _read_any_alerts(Path(args.alerts), tz)
