@@ -86,6 +86,14 @@ def bucket_of_keys(keys: pd.Series | pd.Categorical, n_partitions: int) -> np.nd
     numpy.ndarray
         int64 partition numbers, -1 for missing keys.
     """
+    if (
+        not isinstance(n_partitions, int | np.integer)
+        or isinstance(n_partitions, bool)
+        or (n_partitions < 1)
+    ):
+        raise DistributedError(
+            f"n_partitions: value {n_partitions!r} is not allowed; allowed: an integer >= 1"
+        )
     cat = pd.Categorical(keys)
     table = np.array(
         [zlib.crc32(str(k).encode("utf-8")) % n_partitions for k in cat.categories],
@@ -153,10 +161,46 @@ def _tracks_location(folder: Path) -> Path:
     return found[0]
 
 
+def _parquet_files(path: Path) -> list[Path]:
+    """The Parquet files of ``tracks.parquet`` (a file, or a folder of ``*.parquet``)."""
+    from haulwatch.ingest.rejects import SchemaError
+
+    if not path.is_dir():
+        return [path]
+    files = sorted(path.rglob("*.parquet"))
+    if not files:
+        raise SchemaError(f"{path.name}: folder holds no *.parquet file")
+    return files
+
+
+def _check_columns(path: Path) -> None:
+    """Fail early, as the reader does, when the tracks lack a required column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from haulwatch.ingest.rejects import SchemaError
+    from haulwatch.ingest.tracks import (
+        OPTIONAL_COLUMNS,
+        REQUIRED_COLUMNS,
+        _match_columns,
+        _sniff_header,
+    )
+
+    if path.suffix == ".parquet":
+        for f in _parquet_files(path):
+            try:
+                names = list(pq.read_schema(f).names)
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise SchemaError(f"{f.name}: not a readable Parquet file ({exc})") from exc
+            _match_columns(names, path.name, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
+    else:
+        header, _, _ = _sniff_header(path)
+        _match_columns(header, path.name, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
+
+
 def _plan_parquet(path: Path, chunk_rows: int) -> list[_Chunk]:
     import pyarrow.parquet as pq
 
-    files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+    files = _parquet_files(path)
     chunks: list[_Chunk] = []
     offset = 0
     for f in files:
@@ -610,12 +654,12 @@ def audit_dask(
     settings = reg["settings"]
     timezone = settings.timezone  # naive track times are local to the dataset, as read_dataset
     tracks_path = _tracks_location(folder)
+    _check_columns(tracks_path)
     if tracks_path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
         chunks = _plan_parquet(tracks_path, chunk_rows)
-
-        files = sorted(tracks_path.rglob("*.parquet")) if tracks_path.is_dir() else [tracks_path]
+        files = _parquet_files(tracks_path)
         est_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
     else:
         chunks, _ = _plan_csv(tracks_path, chunk_rows)
@@ -636,7 +680,7 @@ def audit_dask(
         ]
         outs = client.gather([client.submit(_summary_of, f) for f in chunk_futs])
         rows_per_chunk = np.array([o.rows_read for o in outs], dtype="int64")
-        offsets = np.concatenate(([0], np.cumsum(rows_per_chunk)[:-1])).astype("int64")
+        offsets = np.concatenate(([0], np.cumsum(rows_per_chunk)))[:-1].astype("int64")
         rows_read = int(rows_per_chunk.sum())
         say("read", f"{rows_read:,} rows")
 

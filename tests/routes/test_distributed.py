@@ -179,6 +179,10 @@ class TestBucketOfKeys:
         # independent of the other keys present
         assert bucket_of_keys(pd.Series(["浙A1"]), 4)[0] == buckets[0]
 
+    def test_bad_partition_count(self):
+        with pytest.raises(DistributedError, match="n_partitions"):
+            bucket_of_keys(pd.Series(["浙A1"]), 0)
+
     def test_stable_across_processes(self):
         keys = [f"浙F{i:05d}" for i in range(50)]
         here = bucket_of_keys(pd.Series(keys), 7).tolist()
@@ -195,3 +199,28 @@ class TestBucketOfKeys:
         )
         assert out.stdout.strip() == str(here)
         assert len(set(here)) > 1  # spreads vehicles
+
+
+def test_tracks_with_header_only(dataset, client, tmp_path):
+    folder = tmp_path / "empty"
+    shutil.copytree(dataset, folder)
+    header = (dataset / "tracks.csv").read_text(encoding="utf-8").splitlines()[0]
+    (folder / "tracks.csv").write_text(header + "\n", encoding="utf-8")
+    local = audit_folder(folder, AuditConfig())
+    remote = audit_dask(folder, AuditConfig(), client=client)
+    assert len(remote.alerts) == len(local.alerts)
+    assert remote.summary["points_read"] == local.summary["points_read"] == 0
+    pd.testing.assert_frame_equal(local.rejects, remote.rejects)
+
+
+def test_missing_required_column_fails_like_the_reader(dataset, client, tmp_path):
+    from haulwatch.ingest.rejects import SchemaError
+
+    folder = tmp_path / "nolat"
+    shutil.copytree(dataset, folder)
+    tracks = pd.read_csv(folder / "tracks.csv", dtype=str, keep_default_na=False)
+    tracks.drop(columns=["lat"]).to_csv(folder / "tracks.csv", index=False)
+    with pytest.raises(SchemaError, match="lat"):
+        audit_folder(folder, AuditConfig())
+    with pytest.raises(SchemaError, match="lat"):
+        audit_dask(folder, AuditConfig(), client=client)
