@@ -20,7 +20,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,6 @@ from fastapi.testclient import TestClient
 from haulwatch.api.app import create_app
 from haulwatch.api.settings import Settings, parse_tokens
 from haulwatch.api.web_static import WebConsoleError, mount_web
-from haulwatch.drone.link import VehicleLink
 from haulwatch.drone.plan import PlanConfig
 from haulwatch.drone.sitl import SimulatedCopter
 from haulwatch.routes.alerts import make_alerts, write_alerts
@@ -146,32 +145,6 @@ def _dump_row(tmp: Path, vehicle: str, minutes: int, dlon: float, dlat: float, *
     return row
 
 
-def _link_flyer(url: str, time_scale: float) -> Callable[..., Any]:
-    """Fly a mission with drone.link.VehicleLink (the dispatch manager's flyer interface)."""
-
-    def fly(mission: Any, *, record_ids: Mapping[str, str], progress: Callable[..., None],
-            abort: threading.Event) -> Any:
-        with VehicleLink(url, time_scale=time_scale) as link:
-            done = threading.Event()
-
-            def watch_abort() -> None:
-                while not done.is_set():
-                    if abort.wait(0.1):
-                        link.abort("aborted by operator")
-                        return
-
-            watcher = threading.Thread(target=watch_abort, daemon=True)
-            watcher.start()
-            try:
-                return link.fly_mission(mission, progress=progress,
-                                        mission_id=record_ids.get("mission_id", ""))
-            finally:
-                done.set()
-                watcher.join(timeout=1)
-
-    return fly
-
-
 @dataclass
 class Service:
     base_url: str
@@ -206,9 +179,6 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     dispatcher = app.state.service.dispatcher
     # Plan whatever the hour: the daylight rule is drone.plan's to test, not the page's.
     dispatcher.plan_config = PlanConfig(min_sun_elevation_deg=None, timezone="Asia/Shanghai")
-    # TODO(lead): drop once api.dispatch.link_flyer matches VehicleLink.fly_mission (it passes
-    # abort= and alert_id=, which fly_mission does not take). Same link, same simulator.
-    dispatcher.flyer = _link_flyer(sim.url, SIM_SPEEDUP)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            timeout_graceful_shutdown=3, lifespan="on"))
