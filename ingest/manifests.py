@@ -115,11 +115,10 @@ def read_manifests(
     """
     path = Path(path)
     file = path.name
-    df = _read_small_csv(path, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
+    df, rows, ragged = _read_small_csv(path, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
     n = len(df)
-    rows = np.arange(1, n + 1, dtype="int64")
     dropped = np.zeros(n, dtype=bool)
-    parts: list[pd.DataFrame] = []
+    parts: list[pd.DataFrame] = [ragged]
 
     def drop(mask: np.ndarray, field: str, reason: str | np.ndarray) -> None:
         new = mask & ~dropped
@@ -200,4 +199,4 @@ def read_manifests(
     rejects = concat_rejects(parts)
     if len(rejects):
         rejects = rejects.sort_values(["row", "action"], kind="stable").reset_index(drop=True)
-    return ManifestsResult(manifests=out, rejects=rejects, rows_read=n)
+    return ManifestsResult(manifests=out, rejects=rejects, rows_read=n + len(ragged))

@@ -478,12 +478,11 @@ def read_vehicles(path: str | Path) -> RegistryResult:
     """
     path = Path(path)
     file = path.name
-    df = _read_small_csv(path, ("vehicle_id",), ("company", "registered"))
+    df, rows, ragged = _read_small_csv(path, ("vehicle_id",), ("company", "registered"))
     n = len(df)
-    rows = np.arange(1, n + 1)
     vid = df["vehicle_id"]
     key = normalize_plate(vid)
-    parts = []
+    parts = [ragged]
     missing = vid.isna().to_numpy()
     parts.append(make_rejects(file, rows[missing], "vehicle_id", vid[missing], "missing vehicle_id"))
     no_key = (key.isna() | (key == "")).to_numpy() & ~missing
@@ -514,21 +513,29 @@ def read_vehicles(path: str | Path) -> RegistryResult:
         "company": pd.Series(company[keep].to_numpy(dtype=object), dtype=object),
         "registered": registered[keep].astype(bool),
     })
-    return RegistryResult(frame=frame, rejects=concat_rejects(parts), rows_read=n)
+    rejects = concat_rejects(parts)
+    if len(rejects):
+        rejects = rejects.sort_values(["row", "action"], kind="stable").reset_index(drop=True)
+    return RegistryResult(frame=frame, rejects=rejects, rows_read=n + len(ragged))
 
 
 def _read_small_csv(path: Path, required: tuple[str, ...],
-                    optional: tuple[str, ...]) -> pd.DataFrame:
-    """Read a small CSV as text: blanks → None, names matched case-insensitively."""
-    from .tracks import read_table_columns  # local: tracks imports nothing from here
+                    optional: tuple[str, ...]) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """Read a small CSV as text: blanks → None, names matched case-insensitively.
+
+    Returns the frame, the 1-based file row of each of its rows, and the
+    rejects of ragged rows the parser skipped (they count as read rows).
+    """
+    from .tracks import _file_rows, read_table_columns  # tracks imports nothing from here
 
     if not path.is_file():
         raise SchemaError(f"{path.name}: file not found at {path}")
-    cols, n = read_table_columns(path, required, optional)
+    cols, n, skipped = read_table_columns(path, required, optional)
     out = {}
     for name, col in cols.items():
         ser = pd.Series(col.to_pandas(), dtype=object) if n else pd.Series([], dtype=object)
         arr = ser.map(_text, na_action="ignore").to_numpy(dtype=object, copy=True)
         arr[pd.isna(arr)] = None
         out[name] = pd.Series(arr, dtype=object)
-    return pd.DataFrame(out, index=pd.RangeIndex(n))
+    rows = _file_rows(np.arange(1, n + 1, dtype="int64"), np.asarray(skipped.rows, "int64"))
+    return pd.DataFrame(out, index=pd.RangeIndex(n)), rows, skipped.rejects(path.name)

@@ -506,15 +506,42 @@ class _RetryEncodingError(Exception):
     """Internal: the CSV is not UTF-8 after all; read it again as GB18030."""
 
 
+class _RetryThreadsError(Exception):
+    """Internal: ragged rows met in a threaded read; read again in order for row numbers."""
+
+
+# (encoding, use_threads) tried in turn by the readers.
+_ATTEMPTS: tuple[tuple[str | None, bool], ...] = (
+    (None, True), (None, False), ("gb18030", True), ("gb18030", False))
+
+
 _PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 _BATCH_ROWS = 1 << 18
 _BLOCK_BYTES = 1 << 24
 
 
+@dataclass
+class SkippedRows:
+    """CSV rows the parser could not split into the header's columns.
+
+    Filled while the batches are read: ``rows`` are 1-based data rows, ``texts``
+    the raw lines, ``reasons`` why they were refused.
+    """
+
+    rows: list[int]
+    texts: list[str]
+    reasons: list[str]
+
+    def rejects(self, file: str) -> pd.DataFrame:
+        """These rows as ``row_dropped`` rejects (field ``row``)."""
+        return make_rejects(file, self.rows, "row", self.texts, np.array(self.reasons, object))
+
+
 def open_table(
     path: Path, required: tuple[str, ...], optional: tuple[str, ...],
     *, dictionary: tuple[str, ...] = (), encoding: str | None = None,
-) -> tuple[list[str], Iterator[dict[str, pa.Array]]]:
+    use_threads: bool = True,
+) -> tuple[list[str], Iterator[dict[str, pa.Array]], SkippedRows]:
     """Open a CSV or Parquet file and stream the wanted columns in batches.
 
     CSV cells are read as text (``dictionary`` columns dictionary-encoded),
@@ -531,11 +558,16 @@ def open_table(
         Columns to dictionary-encode (vehicle ids).
     encoding : str, optional
         Force a CSV encoding (default: sniffed from the first 64 KiB).
+    use_threads : bool, default True
+        Parse CSV blocks in parallel. Row numbers of ragged rows are only
+        known single-threaded: a threaded read that meets one stops with
+        ``_RetryThreadsError`` so that the caller reads again without threads.
 
     Returns
     -------
-    (list of str, iterator of dict)
-        The canonical names present, and batches mapping them to arrays.
+    (list of str, iterator of dict, SkippedRows)
+        The canonical names present, batches mapping them to arrays, and the
+        ragged CSV rows skipped so far (complete once the batches are consumed).
 
     Raises
     ------
@@ -560,7 +592,7 @@ def open_table(
                 empty = pfile.schema_arrow.empty_table()
                 yield {canon: empty.column(actual) for canon, actual in mapping.items()}
 
-        return list(mapping), parquet_batches()
+        return list(mapping), parquet_batches(), SkippedRows([], [], [])
     header, delimiter, sniffed = _sniff_header(path)
     encoding = encoding or sniffed
     mapping = _match_columns(header, file, required, optional)
@@ -570,8 +602,20 @@ def open_table(
                if any(mapping.get(d) == name for d in dictionary) else pa.string())
         for name in header if name in wanted
     }
-    read_opts = pacsv.ReadOptions(encoding=encoding, block_size=_BLOCK_BYTES)
-    parse_opts = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False)
+    read_opts = pacsv.ReadOptions(encoding=encoding, block_size=_BLOCK_BYTES,
+                                  use_threads=use_threads)
+    skipped = SkippedRows([], [], [])
+
+    def on_invalid(row: Any) -> str:
+        number = row.number
+        skipped.rows.append(-1 if number is None else int(number) - 1)  # header is line 1
+        skipped.texts.append(row.text)
+        skipped.reasons.append(f"expected {row.expected_columns} fields, "
+                               f"got {row.actual_columns}")
+        return "skip"
+
+    parse_opts = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False,
+                                    invalid_row_handler=on_invalid)
     conv_opts = pacsv.ConvertOptions(
         column_types=types, include_columns=list(mapping.values()),
         null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True,
@@ -583,8 +627,12 @@ def open_table(
                                     convert_options=conv_opts)
             got = False
             for batch in reader:
+                if use_threads and skipped.rows:
+                    raise _RetryThreadsError(f"{file}: ragged rows; reading again in order")
                 got = True
                 yield {canon: batch.column(actual) for canon, actual in mapping.items()}
+            if use_threads and skipped.rows:
+                raise _RetryThreadsError(f"{file}: ragged rows; reading again in order")
             if not got:
                 yield {canon: pa.array([], type=types[actual])
                        for canon, actual in mapping.items()}
@@ -593,13 +641,13 @@ def open_table(
                 raise _RetryEncodingError(str(exc)) from exc
             raise SchemaError(f"{file}: cannot parse the CSV ({exc})") from exc
 
-    return list(mapping), csv_batches()
+    return list(mapping), csv_batches(), skipped
 
 
 def read_table_columns(
     path: Path, required: tuple[str, ...], optional: tuple[str, ...],
     *, dictionary: tuple[str, ...] = (),
-) -> tuple[dict[str, pa.ChunkedArray], int]:
+) -> tuple[dict[str, pa.ChunkedArray], int, SkippedRows]:
     """Read the wanted columns of a CSV or Parquet file whole (small files).
 
     Parameters
@@ -613,23 +661,26 @@ def read_table_columns(
 
     Returns
     -------
-    (dict of str to pyarrow.ChunkedArray, int)
-        The columns found, under their canonical names, and the row count.
+    (dict of str to pyarrow.ChunkedArray, int, SkippedRows)
+        The columns found under their canonical names, the number of rows in
+        them, and the ragged rows skipped (1-based data rows).
 
     Raises
     ------
     SchemaError
         If the file cannot be parsed or lacks a required column.
     """
-    for encoding in (None, "gb18030"):
-        names, batches = open_table(path, required, optional, dictionary=dictionary,
-                                    encoding=encoding)
+    for encoding, threads in _ATTEMPTS:
+        if threads:
+            continue  # small files: in order, so ragged rows have numbers
+        names, batches, skipped = open_table(path, required, optional, dictionary=dictionary,
+                                             encoding=encoding, use_threads=False)
         try:
             parts = list(batches)
         except _RetryEncodingError:
             continue
         cols = {name: pa.chunked_array([p[name] for p in parts]) for name in names}
-        return cols, len(cols[names[0]])
+        return cols, len(cols[names[0]]), skipped
     raise SchemaError(f"{path.name}: cannot decode the file as UTF-8 or GB18030")
 
 
@@ -813,6 +864,7 @@ def tracks_from_batches(
     timezone: str,
     optional: Iterable[str] = OPTIONAL_COLUMNS,
     progress: Progress = None,
+    skipped: SkippedRows | None = None,
 ) -> TracksResult:
     """Validate raw track columns, batch by batch, into the tracks frame.
 
@@ -832,6 +884,10 @@ def tracks_from_batches(
         The optional columns the file has (``has_load`` / ``has_lift`` come from it).
     progress : callable, optional
         Receives short stage messages.
+    skipped : SkippedRows, optional
+        Rows the CSV parser skipped (filled while ``batches`` is consumed):
+        they count as read and dropped, and the rows after them keep their
+        numbers in the file.
 
     Returns
     -------
@@ -843,7 +899,7 @@ def tracks_from_batches(
         col.add({k: _as_chunked(v) for k, v in batch.items()})
         if progress:
             progress(f"{file}: converted {col.n:,} rows")
-    return _assemble(col, file=file, present=present, progress=progress)
+    return _assemble(col, file=file, present=present, progress=progress, skipped=skipped)
 
 
 def tracks_from_table(
@@ -876,8 +932,16 @@ def tracks_from_table(
                                progress=progress)
 
 
+def _file_rows(seq_rows: np.ndarray, skipped_rows: np.ndarray) -> np.ndarray:
+    """Map 1-based rows among the rows parsed to rows of the file (skipped rows between)."""
+    if skipped_rows.size == 0:
+        return seq_rows
+    gaps = np.sort(skipped_rows) - np.arange(skipped_rows.size)
+    return seq_rows + np.searchsorted(gaps, seq_rows, side="right")
+
+
 def _assemble(col: _Collector, *, file: str, present: set[str],
-              progress: Progress) -> TracksResult:
+              progress: Progress, skipped: SkippedRows | None = None) -> TracksResult:
     n = col.n
     src_row = np.arange(1, n + 1, dtype="int64")
     rejects: list[pd.DataFrame] = []
@@ -1007,11 +1071,20 @@ def _assemble(col: _Collector, *, file: str, present: set[str],
     data["lift"] = col.column("lift", np.nan, "float64")[final]
     data["src_row"] = src_row[final]
     tracks = pd.DataFrame(data)
+    rows_read = n
+    if skipped is not None and skipped.rows:
+        gaps = np.asarray(skipped.rows, dtype="int64")
+        tracks["src_row"] = _file_rows(tracks["src_row"].to_numpy(), gaps)
+        for part in rejects:
+            part["row"] = _file_rows(part["row"].to_numpy(), gaps)
+        rejects.append(skipped.rejects(file))
+        rows_read += len(skipped.rows)
+        rows_dropped += len(skipped.rows)
     rej = concat_rejects(rejects) if rejects else empty_rejects()
     if len(rej):
         rej = rej.sort_values(["row", "action"], kind="stable").reset_index(drop=True)
     return TracksResult(
-        tracks=tracks, rejects=rej, file=file, rows_read=n, rows_dropped=rows_dropped,
+        tracks=tracks, rejects=rej, file=file, rows_read=rows_read, rows_dropped=rows_dropped,
         duplicates_dropped=duplicates, has_load="load" in present, has_lift="lift" in present,
     )
 
@@ -1047,14 +1120,19 @@ def read_tracks(
         raise SchemaError(f"{path.name}: file not found at {path}")
     if progress:
         progress(f"{path.name}: reading")
-    for encoding in (None, "gb18030"):
-        names, batches = open_table(path, REQUIRED_COLUMNS, OPTIONAL_COLUMNS,
-                                    dictionary=("vehicle_id",), encoding=encoding)
+    for encoding, threads in _ATTEMPTS:
+        names, batches, skipped = open_table(
+            path, REQUIRED_COLUMNS, OPTIONAL_COLUMNS, dictionary=("vehicle_id",),
+            encoding=encoding, use_threads=threads)
         try:
-            result = tracks_from_batches(
+            return tracks_from_batches(
                 batches, file=path.name, timezone=timezone,
-                optional=[c for c in OPTIONAL_COLUMNS if c in names], progress=progress)
+                optional=[c for c in OPTIONAL_COLUMNS if c in names], progress=progress,
+                skipped=skipped)
         except _RetryEncodingError:
             continue
-        return result
+        except _RetryThreadsError:
+            if progress:
+                progress(f"{path.name}: ragged rows found; reading again in order")
+            continue
     raise SchemaError(f"{path.name}: cannot decode the file as UTF-8 or GB18030")

@@ -74,6 +74,15 @@ class TestReadManifests:
         dropped = (res.rejects["action"] == "row_dropped").sum()
         assert res.rows_read == len(res.manifests) + dropped == 10
 
+    def test_ragged_row(self, tmp_path):
+        body = ("M1,A1,O1,D1,,2024-05-01T07:00:00,2024-05-01T18:00:00,,\n"
+                "M2,A1,O1\n"
+                "M3,A1,O1,D1,,2024-05-01T07:00:00,,,\n")
+        res = read_manifests(write(tmp_path, body))
+        assert res.rows_read == 3
+        assert res.rejects[["row", "field"]].values.tolist() == [[2, "row"], [3, "valid_to"]]
+        assert res.manifests["src_row"].tolist() == [1]
+
     def test_optional_columns_absent(self, tmp_path):
         path = write(tmp_path, "M1,A1,O1,D1,1714521600,1714525200\n",
                      header="manifest_id,vehicle_id,origin_site_id,disposal_site_id,"

@@ -242,6 +242,26 @@ class TestColumns:
         assert res.rows_read == 4001
 
 
+class TestRaggedRows:
+    def test_ragged_rows_rejected_and_numbering_kept(self, tmp_path, monkeypatch):
+        monkeypatch.setattr(tracks_mod, "_BLOCK_BYTES", 4096)   # several blocks
+        lines = [f"A1,{1714521600 + i},121,31\n" for i in range(1000)]
+        lines[10] = "A1,1714521610,121,31,oops\n"       # row 11: one field too many
+        lines[700] = "A1,1714522300\n"                   # row 701: fields missing
+        lines[900] = "A1,1714522500,121,abc\n"           # row 901: bad lat (parsed row)
+        res = read_tracks(write(tmp_path, "".join(lines), header="vehicle_id,time,lon,lat\n"))
+        rej = res.rejects.set_index("row")
+        assert sorted(rej.index) == [11, 701, 901]
+        assert rej.loc[11, "field"] == "row" and "expected 4 fields, got 5" in rej.loc[11, "reason"]
+        assert rej.loc[701, "value"] == "A1,1714522300"
+        assert rej.loc[901, "field"] == "lat"
+        # rows after the skipped ones keep their numbers in the file
+        assert res.tracks["src_row"].tolist() == [r for r in range(1, 1001)
+                                                  if r not in (11, 701, 901)]
+        assert res.rows_read == 1000
+        check_invariant(res)
+
+
 class TestBatches:
     def test_row_numbers_across_many_batches(self, tmp_path, monkeypatch):
         monkeypatch.setattr(tracks_mod, "_BLOCK_BYTES", 2048)
