@@ -48,9 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--out", required=True, metavar="DIR", help="dataset folder to write")
-    p.add_argument("--trucks", type=int, default=25, help="fleet size (default 25)")
-    p.add_argument("--days", type=int, default=1, help="consecutive local days (default 1)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--trucks", type=int, default=25, metavar="N", help="fleet size (default 25)")
+    p.add_argument("--days", type=int, default=1, metavar="N", help="consecutive local days (default 1)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
     p.add_argument("--start-date", default="2026-03-02", metavar="YYYY-MM-DD",
                    help="first local day (default 2026-03-02)")
     p.add_argument("--coord-system", choices=("wgs84", "gcj02", "bd09"), default="wgs84",
@@ -59,17 +59,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="which trucks report load/lift (default all)")
     p.add_argument("--interval-s", type=float, nargs="+", default=[10.0, 30.0],
                    metavar="S", help="reporting interval, one value or LOW HIGH (default 10 30)")
-    p.add_argument("--violation-rate", type=float, default=0.1,
+    p.add_argument("--violation-rate", type=float, default=0.1, metavar="P",
                    help="chance a truck-day carries a violation, beyond the guaranteed set "
                         "(default 0.1)")
-    p.add_argument("--bad-row-fraction", type=float, default=0.002,
+    p.add_argument("--bad-row-fraction", type=float, default=0.002, metavar="P",
                    help="share of bad track rows mixed in (default 0.002)")
-    p.add_argument("--duplicate-fraction", type=float, default=0.002,
+    p.add_argument("--duplicate-fraction", type=float, default=0.002, metavar="P",
                    help="share of duplicate track rows mixed in (default 0.002)")
     p.add_argument("--no-shuffle", action="store_true", help="keep track rows in truck order")
     p.add_argument("--format", choices=("csv", "parquet"), default="csv", dest="fmt",
                    help="tracks file format (default csv)")
-    p.add_argument("--timezone", default="Asia/Shanghai",
+    p.add_argument("--timezone", default="Asia/Shanghai", metavar="ZONE",
                    help="dataset time zone written to dataset.toml (default Asia/Shanghai)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(handler=run_generate)
