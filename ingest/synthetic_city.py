@@ -19,7 +19,6 @@ import shapely
 from pyproj import Transformer
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
-from scipy.spatial import cKDTree
 
 __all__ = ["LAT0_DEG", "LON0_DEG", "City", "Site", "build_city"]
 
@@ -288,11 +287,3 @@ def _graph(nodes: np.ndarray, pairs: list[tuple[int, int, float]]):
         speed[(x, y)] = s
         speed[(y, x)] = s
     return graph, speed
-
-
-def far_from(points: np.ndarray, others: np.ndarray, min_m: float) -> np.ndarray:
-    """Mask of ``points`` farther than ``min_m`` from every point of ``others``."""
-    if len(others) == 0:
-        return np.ones(len(points), bool)
-    d, _ = cKDTree(others).query(points)
-    return d > min_m
