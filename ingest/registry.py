@@ -221,10 +221,17 @@ def _geometry(feature: Any) -> tuple[Any, str | None]:
     if geom is None:
         return None, "feature has no geometry"
     try:
-        return shape(geom), None
+        out = shape(geom)
     except (ValueError, TypeError, KeyError, AttributeError, IndexError,
             shapely.errors.GEOSException) as exc:
         return None, f"geometry cannot be read ({exc})"
+    if not out.is_empty:
+        x0, y0, x1, y1 = out.bounds
+        if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
+            return None, (f"coordinates outside longitude/latitude range (bounds {x0:.6g}, "
+                          f"{y0:.6g}, {x1:.6g}, {y1:.6g}); expected degrees in the "
+                          "dataset's coord_system, not projected metres")
+    return out, None
 
 
 def _permit_time(value: Any, timezone: str, *, end: bool) -> tuple[pd.Timestamp, bool]:

@@ -67,9 +67,10 @@ class TestSites:
             feature({"site_id": "T2", "kind": "origin", "permit_from": "2024-05-01",
                      "permit_to": "2024-04-01"}, square(121.6, 31)),                     # 8
             feature({"site_id": "N1", "kind": "nest"}, None),                            # 9
+            feature({"site_id": "M1", "kind": "depot"}, square(13_470_000, 3_600_000, 500)),  # 10
         ]
         res = read_sites(write_fc(tmp_path / "sites.geojson", feats))
-        assert res.rows_read == 10
+        assert res.rows_read == 11
         assert res.frame["site_id"].tolist() == ["O1", "D1", "B1"]
         assert res.frame["kind"].tolist() == ["origin", "disposal", "depot"]
         assert res.frame.crs.to_epsg() == 4326
@@ -82,6 +83,7 @@ class TestSites:
         assert rej.loc[7, "field"] == "permit_from"
         assert "before permit_from" in rej.loc[8, "reason"]
         assert "no geometry" in rej.loc[9, "reason"]
+        assert "not projected metres" in rej.loc[10, "reason"]
         assert set(res.rejects["action"]) == {"row_dropped"}
 
     def test_permit_dates_are_local_days(self, tmp_path):
