@@ -277,8 +277,11 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
     tz = context.timezone
     if n == 0:
         return Partial(
-            rows=empty_rows(), stops=detect_stops(pts, diameter_m=config.stop_diameter_m,
-                                                  min_duration_s=config.stop_min_duration_s),
+            rows=empty_rows(),
+            stops=_stops_out(
+                detect_stops(pts, diameter_m=config.stop_diameter_m, min_duration_s=config.stop_min_duration_s),
+                context.sites_m, config,
+            ),
             trips=trips_frame_empty(), dumps=dump_places_empty(), loadings=_empty_loadings(),
             n_points=0, n_vehicles=0, time_min=None, time_max=None, timings=timings,
         )
@@ -359,21 +362,25 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
     rows = [r for r in rows if len(r)]
     all_rows = pd.concat(rows, ignore_index=True) if rows else empty_rows()
 
-    stops_out = stops.copy()
-    if len(stops_out):
-        pos = site_index(stops_out["x"].to_numpy(), stops_out["y"].to_numpy(), sites_m,
-                         buffer_m=config.site_buffer_m)
-        ids = sites_m["site_id"].astype(str).to_numpy()
-        stops_out["site_id"] = np.where(pos >= 0, ids[np.clip(pos, 0, None)] if len(ids) else "", "")
-    else:
-        stops_out["site_id"] = pd.Series([], dtype=object)
-    stops_out = stops_out.drop(columns=["i_first", "i_last"])
-    trips_out = trips.drop(columns=["i_first", "i_last", "ev_load", "ev_close", "ev_dump"])
+    stops_out = _stops_out(stops, sites_m, config)
+    trips_out = trips.drop(columns=["i_first", "i_last", "ev_load", "ev_close", "ev_dump", "load_x", "load_y"])
     dumps_out = places.drop(columns=["ev", "trip_pos"])
     return Partial(
         rows=all_rows, stops=stops_out, trips=trips_out, dumps=dumps_out, loadings=loadings,
         n_points=n, n_vehicles=n_codes, time_min=pts["time"].min(), time_max=pts["time"].max(), timings=timings,
     )
+
+
+def _stops_out(stops: pd.DataFrame, sites_m: pd.DataFrame, config: AuditConfig) -> pd.DataFrame:
+    """The stops frame as the audit returns it: with ``site_id``, without point positions."""
+    out = stops.copy()
+    if len(out):
+        pos = site_index(out["x"].to_numpy(), out["y"].to_numpy(), sites_m, buffer_m=config.site_buffer_m)
+        ids = sites_m["site_id"].astype(str).to_numpy()
+        out["site_id"] = np.where(pos >= 0, ids[np.clip(pos, 0, None)] if len(ids) else "", "")
+    else:
+        out["site_id"] = pd.Series([], dtype=object)
+    return out.drop(columns=["i_first", "i_last"])
 
 
 def trips_frame_empty() -> pd.DataFrame:
@@ -385,7 +392,7 @@ def trips_frame_empty() -> pd.DataFrame:
         out[c] = pd.Series([], dtype="datetime64[ns, UTC]")
     for c in ("load_lon", "load_lat", "unload_lon", "unload_lat"):
         out[c] = pd.Series([], dtype=np.float64)
-    return out.drop(columns=["i_first", "i_last"])
+    return out.drop(columns=["i_first", "i_last", "load_x", "load_y"])
 
 
 def dump_places_empty() -> pd.DataFrame:

@@ -58,7 +58,23 @@ def _load_text(track: Track, i: int) -> str | None:
 
 
 def dump_places(track: Track, trips: pd.DataFrame, dumps: pd.DataFrame) -> pd.DataFrame:
-    """One row per chosen dump: vehicle, trip, window, place (x, y metres; lon, lat WGS-84)."""
+    """Place and window of every chosen dump.
+
+    Parameters
+    ----------
+    track : Track
+        The partition.
+    trips : pandas.DataFrame
+        From :func:`haulwatch.routes.trips.trips_frame`.
+    dumps : pandas.DataFrame
+        ``TripsResult.dumps`` (``trip_pos``, ``ev``, ``reason``, ``after``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``vehicle_id, vehicle_key, trip_id, start, end`` (UTC), ``x, y`` (metres),
+        ``lon, lat`` (WGS-84), ``ev``, ``trip_pos``, ``reason``, ``after``.
+    """
     ev = track.events
     rows = []
     for d in dumps.itertuples(index=False):
@@ -126,7 +142,11 @@ def dump_alerts(track: Track, trips: pd.DataFrame, places: pd.DataFrame, *, evid
         close_kind = ev["kind"].iat[close] if close >= 0 else ""
         close_site = site_ids[ev["site_pos"].iat[close]] if close >= 0 and ev["site_pos"].iat[close] >= 0 else ""
         if p.reason == "sensor":
-            after = "its load sensor turned empty or its body was raised there"
+            if bool(ev["lift"].iat[e]):
+                after = "raised its dump body there"
+            else:
+                before_txt = _load_text(track, max(a - 1, 0)) or "loaded"
+                after = f"its load sensor went from {before_txt} to empty there"
         elif close_kind == "origin":
             after = f"next went back to origin {close_site} without unloading"
         elif close_kind == "depot" or p.after == "depot":
@@ -186,7 +206,25 @@ def dump_alerts(track: Track, trips: pd.DataFrame, places: pd.DataFrame, *, evid
 def unpermitted_origin_alerts(
     track: Track, trips: pd.DataFrame, loadings: pd.DataFrame, *, evidence_max_points: int
 ) -> pd.DataFrame:
-    """One ``unpermitted_origin`` alert row per loading visit at a black site or expired origin."""
+    """One ``unpermitted_origin`` alert row per loading visit at a black site or expired origin.
+
+    Parameters
+    ----------
+    track : Track
+        The partition.
+    trips : pandas.DataFrame
+        From :func:`haulwatch.routes.trips.trips_frame`.
+    loadings : pandas.DataFrame
+        ``TripsResult.loadings`` (``ev``, ``origin_kind``, ``trip_pos``).
+    evidence_max_points : int
+        Longest track piece in the evidence.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Alert rows: severity ``high`` for a place outside every site, ``medium``
+        for an origin outside its permit dates.
+    """
     if loadings.empty:
         return empty_rows()
     bad = loadings[loadings["origin_kind"].isin(["black", "expired"])]

@@ -137,7 +137,26 @@ def loaded_state(
     n_vehicles: int,
     sensor_min_duration_s: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (loaded per point, has_load per vehicle code, lift per point).
+    """Return the load state of every point from the ``load`` / ``lift`` sensors.
+
+    Parameters
+    ----------
+    points : pandas.DataFrame
+        Points sorted by vehicle and time; ``load`` (``empty/half/full``) and
+        ``lift`` (0/1) are optional columns.
+    codes : numpy.ndarray
+        Vehicle code per point (0 .. n_vehicles - 1, non-decreasing).
+    t : numpy.ndarray
+        Epoch seconds per point.
+    n_vehicles : int
+        Number of vehicle codes.
+    sensor_min_duration_s : float
+        Shortest reading that counts, seconds.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        (loaded per point, has_load per vehicle code, lift per point).
 
     ``loaded`` is 1.0 / 0.0 from the ``load`` column (``half`` and ``full`` are
     loaded) carried forward within each vehicle (NaN before the first reading or
@@ -693,6 +712,18 @@ def minutes(duration_s: float) -> str:
 
 def trips_frame(track: Track, result: TripsResult) -> pd.DataFrame:
     """Turn :func:`run_trips` output into the trips frame (:data:`TRIP_COLUMNS`).
+
+    Parameters
+    ----------
+    track : Track
+        The partition the events were built from.
+    result : TripsResult
+        From :func:`run_trips`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per haul trip.
 
     Extra columns ``ev_load``, ``ev_close``, ``ev_dump`` keep the event positions.
     Times are UTC; ``end`` is leaving the disposal site (delivered), the end of the

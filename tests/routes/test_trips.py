@@ -151,7 +151,9 @@ class TestTrips:
         pts = points_frame(a).iloc[0:0]
         part = _partition(pts)
         assert part.trips.empty and part.rows.empty and part.n_points == 0
-        assert "trip_id" in part.trips.columns
+        full = _partition(points_frame(normal_trip(Truck("浙A00001", seed=2))))
+        assert list(part.trips.columns) == list(full.trips.columns)
+        assert list(part.stops.columns) == list(full.stops.columns)
 
     def test_bad_points_are_refused(self):
         pts = points_frame(Truck("浙A00001").drive(100, 0))
