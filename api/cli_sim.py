@@ -169,6 +169,14 @@ def run_sim(
         file=stdout,
         flush=True,
     )
+    if args.speedup > 200:
+        print(
+            f"haulwatch sim: warning: at speed-up x{args.speedup:g} the vehicle's 1 s mission "
+            "re-requests and 8 s upload timeout last milliseconds of wall time; clients may "
+            "time out (x200 or less is reliable)",
+            file=stdout,
+            flush=True,
+        )
     shown = 0
     try:
         while not stop.wait(0.2):
