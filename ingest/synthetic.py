@@ -41,6 +41,9 @@ from haulwatch.ingest.synthetic_fleet import (
     sample_track,
     snap_events,
 )
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 
 __all__ = [
     "ASSUMED_CORRIDOR_DEFAULT_M",
@@ -626,31 +629,29 @@ def _deviation_window(ev: Event, s: dict[str, np.ndarray]) -> Event | None:
 
 def _hotspot_truths(dumps: pd.DataFrame, timezone: str) -> list[dict]:
     """Single-linkage clusters of illegal_dump places per local day (>= 3 vehicles)."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-    from scipy.spatial import cKDTree
-
     out: list[dict] = []
     if dumps.empty:
         return out
     local_day = pd.to_datetime(dumps["start"], unit="s", utc=True).dt.tz_convert(timezone).dt.date
     for _, g in dumps.groupby(local_day.to_numpy()):
         xy = g[["x", "y"]].to_numpy()
+        vid = g["vehicle_id"].to_numpy()
         pairs = cKDTree(xy).query_pairs(_HOTSPOT_RADIUS_M, output_type="ndarray")
         n = len(g)
         adj = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
-        _, lab = connected_components(adj, directed=False)
-        for c in np.unique(lab):
-            m = lab == c
-            if g["vehicle_id"].to_numpy()[m].size and len(set(g["vehicle_id"].to_numpy()[m])) >= _HOTSPOT_MIN_VEHICLES:
-                out.append({
-                    "kind": "dump_hotspot", "vehicle_id": "",
-                    "start": float(g["start"].to_numpy()[m].min()),
-                    "end": float(g["end"].to_numpy()[m].max()),
-                    "x": float(xy[m, 0].mean()), "y": float(xy[m, 1].mean()),
-                    "site_id": "", "manifest_id": "",
-                    "note": f"{len(set(g['vehicle_id'].to_numpy()[m]))} vehicles",
-                })
+        _, label = connected_components(adj, directed=False)
+        for c in np.unique(label):
+            m = label == c
+            n_vehicles = len(set(vid[m]))
+            if n_vehicles < _HOTSPOT_MIN_VEHICLES:
+                continue
+            out.append({
+                "kind": "dump_hotspot", "vehicle_id": "",
+                "start": float(g["start"].to_numpy()[m].min()),
+                "end": float(g["end"].to_numpy()[m].max()),
+                "x": float(xy[m, 0].mean()), "y": float(xy[m, 1].mean()),
+                "site_id": "", "manifest_id": "", "note": f"{n_vehicles} vehicles",
+            })
     return out
 
 
