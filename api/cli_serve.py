@@ -53,6 +53,14 @@ def _run(args: argparse.Namespace) -> int:
         print("haulwatch serve: warning: no tokens configured (HAULWATCH_TOKENS or "
               "HAULWATCH_TOKENS_FILE); every /api endpoint will answer 401", file=sys.stderr)
     app = create_app(settings)
-    uvicorn.run(app, host=args.host, port=args.port, timeout_graceful_shutdown=5,
-                log_level="info")
+    hub = app.state.service.hub
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: object) -> None:
+            hub.close()  # end event streams at once, or shutdown waits for every browser
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(app, host=args.host, port=args.port, timeout_graceful_shutdown=5,
+                            log_level="info")
+    Server(config).run()
     return 0

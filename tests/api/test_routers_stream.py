@@ -21,6 +21,7 @@ class ServerThread:
     """uvicorn on a free loopback port in a thread (stopped by ``stop``)."""
 
     def __init__(self, app) -> None:
+        self.app = app
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
                                 timeout_graceful_shutdown=1, lifespan="on")
         self.server = uvicorn.Server(config)
@@ -37,6 +38,7 @@ class ServerThread:
         return f"http://127.0.0.1:{port}"
 
     def stop(self) -> None:
+        self.app.state.service.hub.close()  # end open streams, as `haulwatch serve` does
         self.server.should_exit = True
         self.thread.join(15)
 
