@@ -731,8 +731,8 @@ def _corrupt(df: pd.DataFrame, rng: np.random.Generator, bad_fraction: float,
     # bad load values: in place (the reader clears the value, the point stays)
     load_rows = pool[has_load[pool]][: int((reasons == 3).sum())]
     reasons = np.r_[reasons[reasons != 3], np.full(len(load_rows), 3)]
-    taken = set(load_rows.tolist())
-    rest = np.array([i for i in pool[: n_dup + n_bad + len(taken) + 1] if i not in taken])
+    cand = pool[: n_dup + n_bad + len(load_rows) + 1]
+    rest = cand[~np.isin(cand, load_rows)]
     dup_src = rest[:n_dup] if len(rest) >= n_dup else rng.choice(n, n_dup)
     n_extra = int((reasons != 3).sum())
     src = rng.integers(0, n, n_extra)
@@ -750,20 +750,26 @@ def _corrupt(df: pd.DataFrame, rng: np.random.Generator, bad_fraction: float,
         bad["time"] = bad["time"] + pd.to_timedelta(rng.integers(1, 5, n_extra), unit="s")
     bad["_t"] = -1
     r_extra = reasons[reasons != 3]
-    for i, reason in enumerate(r_extra):
-        if reason == 0:
-            col = ["vehicle_id", "time", "lon", "lat"][int(rng.integers(4))]
-            bad.at[i, col] = None if col != "lon" and col != "lat" else np.nan
-        elif reason == 1:
-            if rng.random() < 0.5:
-                bad.at[i, "lat"] = float(rng.choice([91.5, -95.0, 123.4]))
-            else:
-                bad.at[i, "lon"] = float(rng.choice([181.0, 361.2, -200.0]))
-        elif fmt == "csv":
-            bad.at[i, "time"] = str(rng.choice(["2026-02-30 25:61:00", "yesterday", "17/13/2026 8h",
-                                                "--", "1e99"]))
+    # 0: a required field left blank
+    which = rng.integers(0, 4, n_extra)
+    for k, col in enumerate(("vehicle_id", "time", "lon", "lat")):
+        sel = (r_extra == 0) & (which == k)
+        if sel.any():
+            bad.loc[sel, col] = np.nan if col in ("lon", "lat") else None
+    # 1: a coordinate out of range
+    on_lat = rng.random(n_extra) < 0.5
+    sel = (r_extra == 1) & on_lat
+    bad.loc[sel, "lat"] = rng.choice([91.5, -95.0, 123.4], n_extra)[sel]
+    sel = (r_extra == 1) & ~on_lat
+    bad.loc[sel, "lon"] = rng.choice([181.0, 361.2, -200.0], n_extra)[sel]
+    # 2: a time nobody can parse (Parquet: a missing timestamp)
+    sel = r_extra == 2
+    if sel.any():
+        if fmt == "csv":
+            bad.loc[sel, "time"] = rng.choice(
+                ["2026-02-30 25:61:00", "yesterday", "17/13/2026 8h", "--", "1e99"], n_extra)[sel]
         else:
-            bad.at[i, "time"] = pd.NaT
+            bad.loc[sel, "time"] = pd.NaT
     if fmt != "csv":  # a Parquet timestamp cannot hold text: the bad time is a missing one
         reasons = np.where(reasons == 2, 0, reasons)
     for k, name in enumerate(_BAD_REASONS):
