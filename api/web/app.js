@@ -79,7 +79,8 @@
       return detail
         .map((d) => {
           if (d && typeof d === "object") {
-            const loc = Array.isArray(d.loc) ? d.loc.filter((x) => x !== "body").join(".") : "";
+            const loc = Array.isArray(d.loc)
+              ? d.loc.filter((x) => !["body", "path", "query", "header"].includes(x)).join(".") : "";
             return (loc ? loc + ": " : "") + (d.msg || d.reason || JSON.stringify(d));
           }
           return String(d);
@@ -1286,7 +1287,14 @@
       watchMission(m.mission_id);
     } catch (err) {
       let text = err.message;
-      if (err.status === 422) text = "The drone cannot go: " + err.message;
+      if (err.status === 422) {
+        // The service names the refusal (out_of_range, battery, no_fly, daylight...) and says why.
+        const items = err.body && Array.isArray(err.body.detail) ? err.body.detail : [];
+        const why = items.map((i) => (i && i.msg ? String(i.msg) : "")).filter(Boolean).join("; ");
+        const code = items.map((i) => (i && typeof i.type === "string" ? i.type : "")).find(Boolean);
+        text = "The drone cannot go" + (code ? ` (${code.replace(/_/g, " ")})` : "") + ": "
+          + (why || err.message);
+      }
       else if (err.status === 403) text = "Your token may not dispatch drones (a dispatcher or admin token is needed).";
       else if (err.status === 409) text = "A drone is already on its way: " + err.message;
       errBox.textContent = text;

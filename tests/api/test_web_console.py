@@ -151,7 +151,6 @@ class Service:
     tokens: dict[str, str]
     tmp: Path
     first_alerts: dict
-    vehicle_url: str | None = None
     app: Any = None
 
     def client(self, role: str) -> httpx.Client:
@@ -189,7 +188,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         if not thread.is_alive() or time.monotonic() > deadline:
             pytest.fail("uvicorn did not start")
         time.sleep(0.05)
-    svc = Service(f"http://127.0.0.1:{port}", tokens, tmp, {}, vehicle_url=sim.url, app=app)
+    svc = Service(f"http://127.0.0.1:{port}", tokens, tmp, {}, app=app)
     svc.first_alerts = _alerts([
         _dump_row(tmp / "a1", "浙E·A1234", 0, 0.010, 0.004),
         _dump_row(tmp / "a1", "浙E·B5678", 45, -0.012, -0.006, severity="medium"),
@@ -382,44 +381,58 @@ class TestConsole:
         # The planned flight (from the mission's .plan) is drawn from the dock and back.
         expect(page.locator("#map .plan-path")).to_have_count(1)
         assert int(page.locator("#map .plan-path").get_attribute("data-points")) >= 3
-        if service.vehicle_url:
-            # Flown by the simulator: progress streams in while it flies...
-            expect(mission_box).to_have_attribute("data-status", "flying", timeout=60_000)
-            expect(page.locator("#map .drone")).to_have_count(1)
-            expect(page.locator('#mission-fields dd[data-field="drone-at"]')).to_be_visible()
-            page.screenshot(path=str(tmp_path / "web_console_flying.png"))
-            expect(mission_box).to_contain_text("Battery")
-            # ... until it is back on its dock.
-            expect(mission_box).to_have_attribute(
-                "data-status", re.compile("completed|failed|aborted"), timeout=90_000)
-            assert mission_box.get_attribute("data-status") == "completed", (
-                page.locator("#mission-reason").inner_text())
-            bar = page.locator("#mission-progress")
-            assert bar.get_attribute("value") == bar.get_attribute("max")  # full
-            reached = page.locator('#mission-fields dd[data-field="items-reached"]').inner_text()
-            assert int(reached.split()[0]) >= 1, reached
-            expect(page.locator('#mission-fields dd[data-field="battery"]')).to_have_text(
-                re.compile(r"^\d+ %$"))
-        else:
-            # No vehicle configured: planned, and the page says why it does not fly.
-            expect(mission_box).to_have_attribute("data-status", "planned")
-            expect(page.locator("#mission-reason")).to_contain_text("no_vehicle")
-            expect(page.get_by_role("button", name="Send drone")).to_be_disabled()
+        # Flown by the simulator: progress streams in while it flies...
+        expect(mission_box).to_have_attribute("data-status", "flying", timeout=60_000)
+        expect(page.locator("#map .drone")).to_have_count(1)
+        expect(page.locator('#mission-fields dd[data-field="drone-at"]')).to_be_visible()
+        expect(page.get_by_role("button", name="Abort mission")).to_be_visible()
+        expect(page.get_by_role("button", name="Send drone")).to_be_disabled()
+        page.screenshot(path=str(tmp_path / "web_console_flying.png"))
+        # ... until it is back on its dock.
+        expect(mission_box).to_have_attribute(
+            "data-status", re.compile("completed|failed|aborted"), timeout=90_000)
+        assert mission_box.get_attribute("data-status") == "completed", (
+            page.locator("#mission-reason").inner_text())
+        bar = page.locator("#mission-progress")
+        assert bar.get_attribute("value") == bar.get_attribute("max")  # full
+        reached = page.locator('#mission-fields dd[data-field="items-reached"]').inner_text()
+        assert int(reached.split()[0]) >= 1, reached
+        expect(page.locator('#mission-fields dd[data-field="battery"]')).to_have_text(
+            re.compile(r"^\d+ %$"))
+        expect(page.get_by_role("button", name="Abort mission")).to_be_hidden()
+        expect(page.get_by_role("button", name="Send drone")).to_be_enabled()
         # The QGroundControl plan downloads as a file.
         with page.expect_download() as download:
             page.get_by_role("button", name="Download .plan").click()
         plan = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
         assert plan["fileType"] == "Plan"
         assert download.value.suggested_filename == f"{mission['mission_id']}.plan"
-        if not service.vehicle_url:
-            page.get_by_role("button", name="Abort mission").click()
-            expect(mission_box).to_have_attribute("data-status", "aborted")
-            expect(page.get_by_role("button", name="Send drone")).to_be_enabled()
         with service.client("analyst") as c:
             stored = c.get(f"/api/missions/{mission['mission_id']}").json()
         assert stored["status"] == mission_box.get_attribute("data-status")
         page.screenshot(path=str(tmp_path / "web_console.png"))
         print("screenshot:", tmp_path / "web_console.png")
+
+    def test_refused_dispatch_is_explained(self, page: Page, service: Service) -> None:
+        # 0.1° east of the nest is ~9.5 km: beyond the drone's range.
+        far = _alerts([_dump_row(service.tmp / "far", "浙E·F0009", 1500, 0.10, 0.0)])
+        far_id = far["features"][0]["properties"]["alert_id"]
+        with service.client("admin") as c:
+            assert c.post("/api/alerts/import", json=far).status_code == 200
+        _sign_in(page, service, "dispatcher")
+        page.locator(f'.alert-item[data-alert-id="{far_id}"]').click()
+        expect(page.locator("#detail-fields")).to_contain_text("浙E·F0009")
+        with page.expect_response(lambda r: r.url.endswith(f"/api/alerts/{far_id}/dispatch")) as resp:
+            page.get_by_role("button", name="Send drone").click()
+        assert resp.value.status == 422, resp.value.text()
+        detail = resp.value.json()["detail"]
+        error = page.locator("#dispatch-error")
+        expect(error).to_be_visible()
+        expect(error).to_contain_text("The drone cannot go")
+        # Whatever shape the reason has, the dispatcher reads the service's own words.
+        for why in [detail] if isinstance(detail, str) else [d["msg"] for d in detail]:
+            expect(error).to_contain_text(why)
+        expect(page.get_by_role("button", name="Send drone")).to_be_enabled()
 
     def test_status_change_elsewhere_shows_up_live(self, page: Page, service: Service) -> None:
         target = _alert_id(service.first_alerts, "浙E·B5678")
