@@ -328,9 +328,14 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
     trips = _add_trip_places(track, trips)
     lap("trips")
 
+    manifests = context.manifests
+    if manifests is not None and len(manifests):
+        keys = set(vehicle_keys)
+        manifests = manifests[manifests["vehicle_key"].astype(str).isin(keys)]
+    covers = cover_trips(trips, manifests, manifest_slack_s=config.manifest_slack_s)
     places = dump_places(track, trips, result.dumps)
     rows = [
-        dump_alerts(track, trips, places, evidence_max_points=config.evidence_max_points),
+        dump_alerts(track, trips, places, covers, evidence_max_points=config.evidence_max_points),
         unpermitted_origin_alerts(track, trips, result.loadings, evidence_max_points=config.evidence_max_points),
     ]
     lap("dumping")
@@ -338,11 +343,6 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
         gap_alerts(track, trips, gap_max_s=config.gap_max_s, evidence_max_points=config.evidence_max_points)
     )
     lap("gaps")
-    manifests = context.manifests
-    if manifests is not None and len(manifests):
-        keys = set(vehicle_keys)
-        manifests = manifests[manifests["vehicle_key"].astype(str).isin(keys)]
-    covers = cover_trips(trips, manifests, manifest_slack_s=config.manifest_slack_s)
     rows.append(manifest_alerts(trips, covers, timezone=tz))
     loadings = _loadings_frame(track, result.loadings)
     rows.append(unregistered_alerts(trips, loadings, context.vehicles, timezone=tz))

@@ -107,7 +107,14 @@ def dump_places(track: Track, trips: pd.DataFrame, dumps: pd.DataFrame) -> pd.Da
     return out
 
 
-def dump_alerts(track: Track, trips: pd.DataFrame, places: pd.DataFrame, *, evidence_max_points: int) -> pd.DataFrame:
+def dump_alerts(
+    track: Track,
+    trips: pd.DataFrame,
+    places: pd.DataFrame,
+    covers: dict[str, list[dict]] | None = None,
+    *,
+    evidence_max_points: int,
+) -> pd.DataFrame:
     """Build one ``illegal_dump`` alert row per chosen dump.
 
     Parameters
@@ -118,6 +125,9 @@ def dump_alerts(track: Track, trips: pd.DataFrame, places: pd.DataFrame, *, evid
         From :func:`haulwatch.routes.trips.trips_frame`.
     places : pandas.DataFrame
         From :func:`dump_places`.
+    covers : dict, optional
+        ``trip_id`` → covering manifests (``routes.reconcile.cover_trips``): the
+        manifest the load travelled under goes into the evidence.
     evidence_max_points : int
         Longest track piece in the evidence.
 
@@ -170,6 +180,7 @@ def dump_alerts(track: Track, trips: pd.DataFrame, places: pd.DataFrame, *, evid
             "distance_to_permitted_site_m": round(float(dist[k]), 1) if np.isfinite(dist[k]) else None,
             "nearest_site_id": near_id[k],
             "trip_id": trip["trip_id"],
+            "manifest_ids": [str(m["manifest_id"]) for m in (covers or {}).get(trip["trip_id"], [])],
             "origin_site_id": trip["origin_site_id"],
             "origin_kind": trip["origin_kind"],
             "loaded_since": trip["load_end"],

@@ -55,6 +55,7 @@ class TestIllegalDump:
         ev = json.loads(al["evidence"])
         assert ev["distance_to_permitted_site_m"] == pytest.approx(2500, abs=150)
         assert ev["then"] == ("sensor" if sensors else "origin")
+        assert ev["manifest_ids"] == ["M0"]
         assert ev["decided_by"] == ("sensor" if sensors else "track")
         assert 2 <= len(ev["track"]) <= 40
         assert "stopped 8 min" in al["summary"]
