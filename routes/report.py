@@ -352,8 +352,8 @@ def render_report(
         The alerts frame (``routes.alerts.make_alerts``).
     summary : Mapping, optional
         Audit summary (``routes.outputs.summary_counts``): its scalar figures are
-        listed; ``rejects_by_reason``, ``alerts_by_kind`` and ``timings_s``
-        (stage → seconds) become tables.
+        listed; ``rejects_by_reason``, ``alerts_by_kind``, ``trips_by_status`` and
+        ``timings_s`` (stage → seconds) become tables.
     rejects, trips : pandas.DataFrame, optional
         Used for counts when the summary lacks them.
     sites, routes : geopandas.GeoDataFrame, optional
@@ -411,6 +411,14 @@ def render_report(
         + "</div>",
         "<div><h3>Rows rejected by reason</h3>" + _table(rejects_by, ("reason", "rows")) + "</div>",
     ]
+    by_status = _mapping_rows(summary.get("trips_by_status"))
+    if not by_status and trips is not None and "status" in trips.columns and len(trips):
+        counts = trips["status"].astype("str").value_counts()
+        by_status = sorted((str(k), int(v)) for k, v in counts.items())
+    if by_status:
+        parts.append(
+            "<div><h3>Trips by status</h3>" + _table(by_status, ("status", "trips")) + "</div>"
+        )
     timings = _mapping_rows(summary.get("timings_s") or summary.get("timings"))
     if timings:
         parts.append("<div><h3>Timings (s)</h3>" + _table(timings, ("stage", "seconds")) + "</div>")

@@ -175,3 +175,12 @@ def test_scale_bar_length_matches_the_map():
     ys = [float(t.get("y")) + 6 for t in svg.findall(f".//{NS}g[@id='site-labels']/{NS}text")]
     px_per_m = abs(ys[0] - ys[1]) / 11_132.0
     assert bar_px / bar_m == pytest.approx(px_per_m, rel=0.02)
+
+
+def test_trips_by_status_from_summary_or_trips():
+    text = render_report(_alerts(), summary={"trips_by_status": {"delivered": 7, "dumped": 2}})
+    assert re.search(r"<td>dumped</td><td class='n'>2</td>", text)
+    trips = pd.DataFrame({"status": ["delivered", "open", "delivered"]})
+    text = render_report(_alerts(), trips=trips)
+    assert re.search(r"<td>delivered</td><td class='n'>2</td>", text)
+    assert "Trips by status" not in render_report(_alerts())
