@@ -760,9 +760,15 @@ def _sort_order(key: np.ndarray, t_ns: np.ndarray) -> np.ndarray:
     if int(key.max()) < (1 << 20) and span_ms < (1 << 43):
         combined = (key.astype("int64") << 43) | ((t_ns - t_min) // 1_000_000)
         order = np.argsort(combined, kind="stable")
-        k, t = key[order], t_ns[order]
+        del combined
         # Sub-millisecond differences may be out of order: check, else fall back.
-        if not np.any((k[1:] == k[:-1]) & (t[1:] < t[:-1])):
+        t = t_ns[order]
+        unordered = t[1:] < t[:-1]
+        del t
+        if unordered.any():
+            k = key[order]
+            unordered &= k[1:] == k[:-1]
+        if not unordered.any():
             return order
     return np.lexsort((t_ns, key))
 
@@ -1038,10 +1044,13 @@ def _assemble(col: _Collector, *, file: str, present: set[str],
     key_codes = vkey.cat.codes.to_numpy()
     key_rank = np.where(key_codes >= 0, rank[np.maximum(key_codes, 0)], -1).astype("int32")
     del vkey, key_codes
-    kept_idx = np.flatnonzero(keep)
     # Stable sort: equal (key, time) keep file order, so the first row survives.
-    sorted_idx = kept_idx[_sort_order(key_rank[kept_idx], ns[kept_idx])]
-    del kept_idx
+    if keep.all():
+        sorted_idx = _sort_order(key_rank, ns)
+    else:
+        kept_idx = np.flatnonzero(keep)
+        sorted_idx = kept_idx[_sort_order(key_rank[kept_idx], ns[kept_idx])]
+        del kept_idx
     kr = key_rank[sorted_idx]
     tt = ns[sorted_idx]
     dup = np.zeros(len(sorted_idx), dtype=bool)
@@ -1070,7 +1079,7 @@ def _assemble(col: _Collector, *, file: str, present: set[str],
     del load_codes
     data["lift"] = col.column("lift", np.nan, "float64")[final]
     data["src_row"] = src_row[final]
-    tracks = pd.DataFrame(data)
+    tracks = pd.DataFrame(data, copy=False)  # fresh arrays: no copy, no consolidation
     rows_read = n
     if skipped is not None and skipped.rows:
         gaps = np.asarray(skipped.rows, dtype="int64")
