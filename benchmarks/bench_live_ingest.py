@@ -1,6 +1,7 @@
 """Load test of the live path over HTTP (loopback only, bounded).
 
-A real service (uvicorn on 127.0.0.1, a fresh SQLite store) is fed:
+A real service (``haulwatch serve`` in its own process on 127.0.0.1, a fresh
+SQLite store, the generated dataset as its registry) is fed:
 
 1. warm-up (not timed): the first part of a generated fleet's day
    (``--fleet`` trucks, ``ingest.synthetic``), so trucks are mid-day;
@@ -22,7 +23,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -33,7 +38,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
-import uvicorn
 
 
 def _points_json(frame: pd.DataFrame) -> list[dict]:
@@ -75,23 +79,41 @@ def _virtual_trucks(n: int, rounds: int, start: pd.Timestamp, interval_s: float,
 
 
 class _Server:
-    def __init__(self, app) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0,
-                                                    log_level="warning",
-                                                    timeout_graceful_shutdown=2))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+    """``haulwatch serve`` in its own process (as deployed: no GIL shared with the clients)."""
+
+    def __init__(self, *, folder: Path, db: Path, tokens: str) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        env = {**os.environ, "HAULWATCH_TOKENS": tokens, "HAULWATCH_LIVE_WAIT_S": "120",
+               "HAULWATCH_KEEPALIVE_S": "1"}
+        self.cmd = [sys.executable, "-m", "haulwatch.api", "serve", "--port", str(self.port),
+                    "--db", f"sqlite:///{db}", "--dataset", str(folder)]
+        self.env = env
+        self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> str:
-        self.thread.start()
-        while not self.server.started:
-            if not self.thread.is_alive():
-                raise RuntimeError("server did not start")
-            time.sleep(0.02)
-        return f"http://127.0.0.1:{self.server.servers[0].sockets[0].getsockname()[1]}"
+        self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
+        base = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                httpx.get(f"{base}/health", timeout=2).raise_for_status()
+                return base
+            except httpx.HTTPError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"serve did not start: {self.proc.stderr.read()}") from None
+                time.sleep(0.2)
 
     def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(20)
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 def _listen(url: str, token: str, arrivals: dict[str, float], ready: threading.Event,
@@ -129,8 +151,6 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.trucks, args.rounds, args.fleet, args.batch, args.clients) < 1:
         p.error("--trucks, --rounds, --fleet, --batch, --clients must be >= 1")
 
-    from haulwatch.api.app import create_app
-    from haulwatch.api.settings import Settings, parse_tokens
     from haulwatch.ingest.dataset import read_dataset
     from haulwatch.ingest.synthetic import generate
 
@@ -149,15 +169,13 @@ def main(argv: list[str] | None = None) -> int:
     fleet_rounds = np.array_split(np.arange(len(rest)), args.rounds)
 
     dev, ana = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
-    settings = Settings(db_url=f"sqlite:///{work / 'bench.db'}", dataset=folder,
-                        tokens=tuple(parse_tokens(f"gw:device:{dev},ops:analyst:{ana}")),
-                        keepalive_s=5.0, live_wait_s=120.0)
-    app = create_app(settings)
     arrivals: dict[str, float] = {}
     sent_at: dict[str, float] = {}
     post_s: list[float] = []
     lock = threading.Lock()
-    with _Server(app) as base, httpx.Client(timeout=300) as client:
+    server = _Server(folder=folder, db=work / "bench.db",
+                     tokens=f"gw:device:{dev},ops:analyst:{ana}")
+    with server as base, httpx.Client(timeout=300) as client:
         headers = {"Authorization": f"Bearer {dev}"}
         t0 = time.perf_counter()
         for chunk in np.array_split(np.arange(len(warm)), max(1, len(warm) // 20_000)):
@@ -194,9 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         wall = time.perf_counter() - t0
         time.sleep(1.0)  # let the last events arrive
         stop.set()
-        app.state.service.hub.close()  # end the stream so the server stops at once
         listener.join(5)
-    runs = app.state.service.live_runner.runs if app.state.service.live_runner else 0
     lat = np.array([arrivals[a] - sent_at[a] for a in sent_at if a in arrivals])
     posts = np.array(post_s)
     n_points = sum(len(v) for v in virtual) + len(rest)
@@ -206,8 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  measured: {args.trucks:,} trucks x {args.rounds} rounds + {len(rest):,} fleet points"
           f" = {n_points:,} points ({accepted:,} accepted) in {wall:.1f} s wall")
     print(f"  throughput: {accepted / wall:,.0f} points/s "
-          f"(real-time need: {args.trucks / args.interval_s:,.0f} points/s); "
-          f"live audit runs: {runs}")
+          f"(real-time need: {args.trucks / args.interval_s:,.0f} points/s)")
     if len(posts):
         print(f"  POST latency: p50 {np.percentile(posts, 50):.2f} s, "
               f"p95 {np.percentile(posts, 95):.2f} s, max {posts.max():.2f} s")
