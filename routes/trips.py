@@ -305,6 +305,24 @@ def build_events(
             np.where(v_kind == "disposal", unload_min_duration_s, stop_min_duration_s),
         )
         ok = dur >= need
+        if not ok.all():
+            # a stay of any length where the sensors saw the load change or the body
+            # go up is a loading / unloading visit (quick tips happen)
+            flip = np.zeros(n + 1, dtype=np.int32)
+            if n > 1:
+                changed = (
+                    (codes[1:] == codes[:-1])
+                    & (loaded[1:] != loaded[:-1])
+                    & ~np.isnan(loaded[1:])
+                    & ~np.isnan(loaded[:-1])
+                )
+                flip[2:] = changed  # flip[j + 1] marks a change at point j (new state)
+            flip[1:] += lift.astype(np.int32)
+            cum_flip = np.cumsum(flip, dtype=np.int32)  # cum_flip[k] = marks at points < k
+            last_in = np.minimum(v_last + 1, n - 1)
+            sensed = (cum_flip[last_in + 1] - cum_flip[v_first]) > 0
+            ok |= sensed
+            del flip, cum_flip
         v_first, v_last, v_site, v_kind, dur = v_first[ok], v_last[ok], v_site[ok], v_kind[ok], dur[ok]
         np.add.at(covered, v_first, 1)
         np.add.at(covered, v_last + 1, -1)

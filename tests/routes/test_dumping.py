@@ -146,3 +146,15 @@ def test_origin_permit_dates_are_local_days(permit_from, permit_to, alert):
     a.drive(0, 2000).dwell(900).drive(5000, 0).dwell(600)
     alerts = _alerts(a, manifests=[manifest("M1", PLATE, origin="O8")], extra_sites=[site])
     assert alerts["kind"].tolist() == (["unpermitted_origin"] if alert else [])
+
+
+def test_quick_tip_at_disposal_after_a_refuel_is_not_a_dump():
+    # sensor truck: refuel 300 m before the disposal site, then a 50 s tip inside it
+    # (shorter than unload_min_duration_s): the sensor change makes it an unloading visit
+    a = Truck(PLATE, sensors=True, seed=24)
+    for _ in range(2):
+        a.drive(0, 0).dwell(900, load="full").drive(4600, 0).dwell(480)
+        a.drive(5000, 0, speed_mps=15).dwell(50, load="empty", lift_s=20)
+    a.drive(0, -2000).dwell(1800)
+    alerts = _alerts(a)
+    assert alerts.empty, alerts["summary"].tolist()
