@@ -1257,9 +1257,13 @@
       const mine = list.filter((m) => m && m.alert_id === alertId);
       if (state.selectedId !== alertId) return;
       for (const m of mine) state.missions.set(m.mission_id, { ...(state.missions.get(m.mission_id) || {}), ...m });
-      // Newest last by convention; prefer one still running.
-      const running = mine.filter((m) => !MISSION_TERMINAL.has(m.status));
-      const pick = running.length ? running[running.length - 1] : mine[mine.length - 1];
+      // Newest first (whatever order the service lists them in); prefer one still running.
+      const when = (m) => {
+        const t = Date.parse(m.created || m.updated || "");
+        return Number.isFinite(t) ? t : -Infinity;
+      };
+      mine.sort((a, b) => when(b) - when(a));
+      const pick = mine.find((m) => !MISSION_TERMINAL.has(m.status)) || mine[0];
       if (pick) state.shownMissionId = pick.mission_id;
       renderMission();
     } catch (_err) {

@@ -433,6 +433,15 @@ class TestConsole:
         for why in [detail] if isinstance(detail, str) else [d["msg"] for d in detail]:
             expect(error).to_contain_text(why)
         expect(page.get_by_role("button", name="Send drone")).to_be_enabled()
+        # Each refusal is recorded as a mission: reopened later, the newest one is shown.
+        with page.expect_response(lambda r: r.url.endswith(f"/api/alerts/{far_id}/dispatch")) as again:
+            page.get_by_role("button", name="Send drone").click()
+        newest = next(d.get("mission_id") for d in again.value.json()["detail"])
+        page.reload()
+        page.locator(f'.alert-item[data-alert-id="{far_id}"]').click()
+        expect(page.locator("#mission-id")).to_have_text(f"Mission {newest}")
+        expect(page.locator("#mission")).to_have_attribute("data-status", "refused")
+        expect(page.locator("#mission-reason")).not_to_be_empty()
 
     def test_status_change_elsewhere_shows_up_live(self, page: Page, service: Service) -> None:
         target = _alert_id(service.first_alerts, "浙E·B5678")
