@@ -166,9 +166,7 @@ def _teleports(x: np.ndarray, y: np.ndarray, t: np.ndarray, v: np.ndarray,
     if n < 3:
         return bad
     same = v[1:] == v[:-1]                    # pair j: fix j → j+1 within one vehicle
-    dx = np.diff(x)
-    dy = np.diff(y)
-    d = np.hypot(dx, dy)                      # m
+    d = np.hypot(np.diff(x), np.diff(y))      # m
     dt = np.diff(t) / 1e9                     # s (t in ns)
     far = same & (d > min_jump_m)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -199,8 +197,10 @@ def _teleports(x: np.ndarray, y: np.ndarray, t: np.ndarray, v: np.ndarray,
     if reversal_ms is not None:
         j = np.flatnonzero(far[:-1] & far[1:])
         if j.size:
+            dx0, dy0 = x[j + 1] - x[j], y[j + 1] - y[j]
+            dx1, dy1 = x[j + 2] - x[j + 1], y[j + 2] - y[j + 1]
             with np.errstate(divide="ignore", invalid="ignore"):
-                cos_turn = (dx[j] * dx[j + 1] + dy[j] * dy[j + 1]) / (d[j] * d[j + 1])
+                cos_turn = (dx0 * dx1 + dy0 * dy1) / (d[j] * d[j + 1])
                 avg = (d[j] + d[j + 1]) / (dt[j] + dt[j + 1])
                 hp = (cos_turn < _HAIRPIN_COS) & ((avg > reversal_ms) | ~np.isfinite(avg))
             bad[j[hp] + 1] = True

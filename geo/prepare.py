@@ -143,8 +143,11 @@ def prepare(
 
     tracks = raw.tracks
     say(f"prepare: {len(tracks):,} points from {raw.coord_system} to WGS-84")
-    lon, lat = to_wgs84(tracks["lon"].to_numpy("float64"), tracks["lat"].to_numpy("float64"),
-                        raw.coord_system)
+    if raw.coord_system == "wgs84":  # nothing to convert: share the columns (copy-on-write)
+        lon, lat = tracks["lon"].to_numpy("float64"), tracks["lat"].to_numpy("float64")
+    else:
+        lon, lat = to_wgs84(tracks["lon"].to_numpy("float64"),
+                            tracks["lat"].to_numpy("float64"), raw.coord_system)
     sites = convert_geometries(raw.sites, raw.coord_system)
     routes = convert_geometries(raw.routes, raw.coord_system)
 
@@ -168,8 +171,9 @@ def prepare(
             "vehicle_id": src["vehicle_id"],
             "vehicle_key": src["vehicle_key"],
             "time": src["time"],
-            "lon": lon,
-            "lat": lat,
+            # wgs84: the Series themselves, so copy-on-write tracks the sharing
+            "lon": src["lon"] if raw.coord_system == "wgs84" else lon,
+            "lat": src["lat"] if raw.coord_system == "wgs84" else lat,
             "x": x,
             "y": y,
             "speed_kmh": src["speed_kmh"].astype("float64"),

@@ -104,6 +104,16 @@ class TestPrepare:
         pd.testing.assert_frame_equal(raw.tracks, before)
         assert raw.sites.geom_equals(sites_before).all()
 
+    @pytest.mark.parametrize("system", ["wgs84", "gcj02"])
+    def test_points_writable_without_touching_raw(self, tmp_path, system):
+        raw = read_dataset(make_folder(tmp_path / "ds", system))
+        lon0 = raw.tracks["lon"].iloc[0]
+        ds = prepare(raw)
+        ds.points.loc[0, ["lon", "speed_kmh"]] = [0.0, 99.0]
+        assert ds.points.loc[0, "lon"] == 0.0
+        assert raw.tracks["lon"].iloc[0] == lon0
+        assert np.isnan(raw.tracks["speed_kmh"].iloc[0])
+
     def test_empty_tracks(self, tmp_path):
         folder = make_folder(tmp_path / "ds")
         (folder / "tracks.csv").write_text("vehicle_id,time,lon,lat\n")
