@@ -146,6 +146,7 @@ class _Context:
     hotspots: dict[tuple[int, int], np.ndarray]  # (day, group) -> spot (m)
     dumps: dict[int, list[np.ndarray]]  # day -> planned dump places so far
     site_polys: np.ndarray  # every site polygon (incl. black sites), metric
+    permitted_polys: np.ndarray  # origins, disposals, depots
 
 
 # --------------------------------------------------------------------------- checks
@@ -476,6 +477,17 @@ def _grid_index(city: City, nodes: list[int], rng, lo: float = 0.2, hi: float = 
     return int(rng.choice(cand)) if cand else None
 
 
+def _clear_of_sites(ctx: _Context, tr: TrackBuilder, t_end: float, *, span_s: float = 60.0,
+                    margin_m: float = 200.0) -> bool:
+    """True when the truck stays farther than ``margin_m`` from every permitted site
+    (origin, disposal, depot) during ``[t_end - span_s, t_end]``."""
+    ts = np.linspace(t_end - span_s, t_end, 21)
+    x = np.interp(ts, tr.t, tr.x)
+    y = np.interp(ts, tr.t, tr.y)
+    d = shapely.distance(ctx.permitted_polys[:, None], shapely.points(x, y)[None, :])
+    return bool(d.min() > margin_m)
+
+
 def _hidden_gap(tr: TrackBuilder, rng: np.random.Generator, mid: str) -> None:
     """A loaded truck goes dark 12–30 min, then reappears further on its way."""
     t0 = tr.now
@@ -543,10 +555,12 @@ def _dump(ctx: _Context, tr: TrackBuilder, truck: _Truck, day: int, role: str, s
     tr.drive(nodes[: j + 1])
     tr.drive(city.path(nodes[j], access), light_p=0.2)
     dark = role == "dark_dump"
-    if dark:
-        t_g0 = tr.now - rng.uniform(30.0, 200.0)
     tr.move_to(place, rng.uniform(3.0, 6.0))
     t0 = tr.now
+    if dark:  # switched off on the way, once well away from every permitted site
+        t_g0 = next((t0 - u for u in np.sort(rng.uniform(10.0, 300.0, 8))
+                     if _clear_of_sites(ctx, tr, t0 - u)), None)
+        dark = t_g0 is not None
     dur = rng.uniform(4, 15) * 60
     tr.wait(dur * rng.uniform(0.2, 0.5))
     tr.wait(rng.uniform(60, 150), load=HALF, lift=1)
@@ -869,7 +883,9 @@ def generate(
     fleet = _plan(plan_rng, trucks, days, city, linked, sensors, (lo, hi), violation_rate,
                   expired_id)
     ctx = _Context(city, routes, timezone, day0, expired_id, {}, {},
-                   np.array([s.polygon for s in city.sites if s.kind != "no_fly"]))
+                   np.array([s.polygon for s in city.sites if s.kind != "no_fly"]),
+                   np.array([s.polygon for s in city.sites
+                             if s.kind in ("origin", "disposal", "depot")]))
     for key in sorted({(d, g) for t in fleet for d, g in t.hot_group.items()}):
         for _ in range(500):
             p = plan_rng.uniform(-6500, 6500, 2)

@@ -250,8 +250,10 @@ def sample_track(
     keep = np.ones(len(t), bool)
     for g0, g1 in gaps:
         keep &= ~((t > g0) & (t < g1))
-    for _ in range(dropouts):
+    for _ in range(dropouts):  # short dropouts, never just before or after a dark spell
         c = rng.uniform(kt[0], kt[-1])
+        if any(c - 400.0 < g0 and c < g1 + 300.0 for g0, g1 in gaps):
+            continue
         keep &= ~((t > c) & (t < c + rng.uniform(20.0, 100.0)))
     t = t[keep]
     seg = np.clip(np.searchsorted(kt, t, side="right") - 1, 0, len(kt) - 2)

@@ -186,6 +186,19 @@ class TestGenerate:
         assert len(short) >= 1
         assert (pts["speed_kmh"].to_numpy()[short] > 10).all()
 
+    def test_dark_dumps_go_dark_away_from_permitted_sites(self, fleet, fleet_truth):
+        polys = [local_geom(f) for f in read_geojson(fleet / "sites.geojson")
+                 if f["properties"]["kind"] in ("origin", "disposal", "depot")]
+        dark = fleet_truth[fleet_truth["note"] == "dumped while dark"]
+        assert len(dark) >= 1
+        for row in dark.itertuples():
+            gap = fleet_truth[(fleet_truth["kind"] == "gps_gap")
+                              & (fleet_truth["vehicle_id"] == row.vehicle_id)
+                              & (fleet_truth["s"] == row.s)]
+            assert len(gap) == 1 and (gap["e"] == row.e).all()
+            x, y = TO_LOCAL.transform(row.lon, row.lat)
+            assert min(shapely.distance(p, shapely.Point(x, y)) for p in polys) > 200
+
     def test_gaps_are_dark_longer_than_ten_minutes(self, fleet_truth, fleet_points):
         gaps = fleet_truth[fleet_truth["kind"] == "gps_gap"]
         assert len(gaps) >= 2
