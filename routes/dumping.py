@@ -80,16 +80,28 @@ def dump_places(track: Track, trips: pd.DataFrame, dumps: pd.DataFrame) -> pd.Da
     for d in dumps.itertuples(index=False):
         e = int(d.ev)
         trip = trips.iloc[int(d.trip_pos)]
-        lon, lat = _event_lonlat(track, e)
+        g = int(ev["gap_i"].iat[e])
+        if g >= 0:
+            # dumped in the dark: the place is the last fix before the dark spell and
+            # the window runs to the first fix after it (not over later dwelling)
+            lon = float(track.points["lon"].iat[g])
+            lat = float(track.points["lat"].iat[g])
+            x = float(track.points["x"].iat[g])
+            y = float(track.points["y"].iat[g])
+            end_s = track.t[g + 1]
+        else:
+            lon, lat = _event_lonlat(track, e)
+            x, y = float(ev["x"].iat[e]), float(ev["y"].iat[e])
+            end_s = ev["end_s"].iat[e]
         rows.append(
             {
                 "vehicle_id": trip["vehicle_id"],
                 "vehicle_key": trip["vehicle_key"],
                 "trip_id": trip["trip_id"],
                 "start": utc(ev["start_s"].iat[e]),
-                "end": utc(ev["end_s"].iat[e]),
-                "x": float(ev["x"].iat[e]),
-                "y": float(ev["y"].iat[e]),
+                "end": utc(end_s),
+                "x": x,
+                "y": y,
                 "lon": lon,
                 "lat": lat,
                 "ev": e,
@@ -146,8 +158,10 @@ def dump_alerts(
         e = int(p.ev)
         trip = trips.iloc[int(p.trip_pos)]
         a, b = int(ev["i_first"].iat[e]), int(ev["i_last"].iat[e])
-        dark = ev["kind"].iat[e] == "gap" or bool(ev["has_gap"].iat[e])
+        g = int(ev["gap_i"].iat[e])
+        dark = g >= 0
         dur = float(ev["duration_s"].iat[e])
+        dark_s = float(track.t[g + 1] - track.t[g]) if dark else 0.0
         close = int(trip["ev_close"])
         close_kind = ev["kind"].iat[close] if close >= 0 else ""
         close_site = site_ids[ev["site_pos"].iat[close]] if close >= 0 and ev["site_pos"].iat[close] >= 0 else ""
@@ -164,9 +178,10 @@ def dump_alerts(
         else:
             after = "the load never reached a disposal site"
         when = local_hhmm(ev["start_s"].iat[e], track.timezone)
-        if ev["kind"].iat[e] == "gap":
+        if dark:
+            where = "stopped and " if ev["kind"].iat[e] == "stop" else ""
             summary = (
-                f"Loaded truck {p.vehicle_id} went dark for {minutes(dur)} at {when} local, "
+                f"Loaded truck {p.vehicle_id} {where}went dark for {minutes(dark_s)} at {when} local, "
                 f"{km(dist[k])} from any permitted site, and {after}"
             )
         else:
@@ -188,6 +203,7 @@ def dump_alerts(
             "then": "sensor" if p.reason == "sensor" else (close_kind or "data end"),
             "then_site_id": close_site,
             "went_dark": dark,
+            "dark_s": round(dark_s, 1),
             "load_before": _load_text(track, max(a - 1, 0)),
             "load_after": _load_text(track, min(b + 1, len(track.points) - 1)),
             "lift_raised": bool(ev["lift"].iat[e]),

@@ -47,7 +47,7 @@ TRUCK_SITE_KINDS = ("origin", "disposal", "depot")
 #: Columns of the events frame.
 EVENT_COLUMNS: tuple[str, ...] = (
     "vehicle_code", "kind", "site_pos", "i_first", "i_last", "start_s", "end_s",
-    "duration_s", "x", "y", "up", "down", "lift", "has_gap",
+    "duration_s", "x", "y", "up", "down", "lift", "has_gap", "gap_i",
 )
 
 #: Columns of the trips frame.
@@ -335,6 +335,7 @@ def build_events(
                     "i_first": v_first,
                     "i_last": v_last,
                     "has_gap": False,
+                    "gap_i": -1,
                 }
             )
         )
@@ -366,9 +367,15 @@ def build_events(
     g_before = g_after - 1
     inside_stop = in_stop[g_before] & in_stop[g_after]
     stop_has_gap = np.zeros(len(s_first), dtype=bool)
+    stop_gap_i = np.full(len(s_first), -1, dtype=np.int64)
     if len(s_first) and inside_stop.any():
-        k = np.searchsorted(s_first, g_before[inside_stop], side="right") - 1
+        gb = g_before[inside_stop]
+        k = np.searchsorted(s_first, gb, side="right") - 1
         stop_has_gap[k] = True
+        # the longest dark spell of each stop (where a dark dump happened)
+        order = np.lexsort((dt[gb], k))
+        last_of_k = np.r_[k[order][1:] != k[order][:-1], True]
+        stop_gap_i[k[order][last_of_k]] = gb[order][last_of_k]
     keep_gap = ~(in_visit[g_before] | in_visit[g_after] | inside_stop)
     g_before, g_after = g_before[keep_gap], g_after[keep_gap]
     frames.append(
@@ -380,6 +387,7 @@ def build_events(
                 "i_first": s_first,
                 "i_last": s_last,
                 "has_gap": stop_has_gap,
+                "gap_i": stop_gap_i,
             }
         )
     )
@@ -392,12 +400,14 @@ def build_events(
                 "i_first": g_before,
                 "i_last": g_after,
                 "has_gap": True,
+                "gap_i": g_before,
             }
         )
     )
     events = pd.concat(frames, ignore_index=True)
     events = events.astype(
         {"vehicle_code": np.int64, "site_pos": np.int64, "i_first": np.int64, "i_last": np.int64,
+         "gap_i": np.int64,
          "has_gap": bool}
     )
     events = events.sort_values(["i_first", "i_last"], kind="stable", ignore_index=True)

@@ -158,3 +158,20 @@ def test_quick_tip_at_disposal_after_a_refuel_is_not_a_dump():
     a.drive(0, -2000).dwell(1800)
     alerts = _alerts(a)
     assert alerts.empty, alerts["summary"].tolist()
+
+
+def test_dark_dump_inside_a_stop_ends_when_the_truck_reappears():
+    # stops, goes dark 20 min, reappears at the same place and waits 3 min more
+    # (e.g. at a light): the dump window is the dark spell, not the later wait
+    a = Truck(PLATE, seed=25)
+    a.drive(0, 0).dwell(900).drive(2500, 800).dwell(120).dark(1200).dwell(180)
+    a.drive(1500, 0).drive(0, 0)
+    normal_trip(a)
+    alerts = _alerts(a)
+    dump = alerts[alerts["kind"] == "illegal_dump"].iloc[0]
+    gap = alerts[alerts["kind"] == "gps_gap"].iloc[0]
+    assert dump["end"] == gap["end"]
+    assert (dump["end"] - dump["start"]).total_seconds() == pytest.approx(110 + 1210, abs=15)
+    ev = json.loads(dump["evidence"])
+    assert ev["went_dark"] is True and ev["dark_s"] == pytest.approx(1210, abs=1)
+    assert "went dark for 20 min" in dump["summary"]
