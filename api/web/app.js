@@ -1410,6 +1410,11 @@
       if (s.kind) Object.assign(patch, stripDetail(s)); // a full alert was sent
       if (state.list.some((a) => a.alert_id === s.alert_id) || state.mapAlerts.has(s.alert_id)) {
         upsertAlert(patch);
+      } else if (state.filters.status && patch.status === state.filters.status) {
+        // It now matches the status filter: fetch it so it joins the list.
+        api("api/alerts/" + encodeURIComponent(s.alert_id))
+          .then((a) => { if (matchesFilters(a)) upsertAlert(stripDetail(a), { fromStream: true }); })
+          .catch(() => {});
       }
       if (s.alert_id === state.selectedId) {
         const d = state.detail;

@@ -459,6 +459,23 @@ class TestConsole:
         expect(page.locator(f'.alert-item[data-alert-id="{target}"]')).to_have_attribute(
             "data-status", "dismissed")
 
+    def test_alert_joins_a_status_filter_when_its_status_changes(self, page: Page,
+                                                                  service: Service) -> None:
+        fresh = _alerts([_dump_row(service.tmp / "joins", "浙E·J0001", 1800, 0.003, 0.001)])
+        fresh_id = fresh["features"][0]["properties"]["alert_id"]
+        with service.client("admin") as c:
+            assert c.post("/api/alerts/import", json=fresh).status_code == 200
+        _sign_in(page, service, "analyst")
+        page.get_by_label("Status", exact=True).select_option("confirmed")
+        expect(page.locator("#alert-count")).not_to_have_text("")
+        expect(page.locator(f'.alert-item[data-alert-id="{fresh_id}"]')).to_have_count(0)
+        with service.client("dispatcher") as c:
+            r = c.post(f"/api/alerts/{fresh_id}/status", json={"status": "confirmed"})
+            assert r.status_code == 200, r.text
+        item = page.locator(f'.alert-item[data-alert-id="{fresh_id}"]')
+        expect(item).to_be_visible()
+        expect(item).to_have_attribute("data-status", "confirmed")
+
     def test_analyst_cannot_change_status_and_is_told_why(self, page: Page, service: Service) -> None:
         target = _alert_id(service.first_alerts, "沪D·C9999")
         _sign_in(page, service, "analyst")
