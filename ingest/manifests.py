@@ -21,7 +21,7 @@ import pandas as pd
 from .plates import normalize_plate
 from .registry import DEFAULT_TIMEZONE, _read_small_csv
 from .rejects import ACTION_CLEARED, ACTION_DROPPED, concat_rejects, make_rejects
-from .tracks import parse_times
+from .tracks import check_timezone, parse_times
 
 __all__ = [
     "MANIFEST_COLUMNS",
@@ -115,6 +115,7 @@ def read_manifests(
     """
     path = Path(path)
     file = path.name
+    check_timezone(timezone)
     df, rows, ragged = _read_small_csv(path, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
     n = len(df)
     dropped = np.zeros(n, dtype=bool)

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
@@ -50,11 +51,15 @@ __all__ = [
     "OPTIONAL_COLUMNS",
     "REQUIRED_COLUMNS",
     "TRACK_COLUMNS",
+    "SkippedRows",
     "TracksResult",
+    "check_timezone",
     "empty_tracks",
+    "open_table",
     "parse_times",
     "read_table_columns",
     "read_tracks",
+    "tracks_from_batches",
     "tracks_from_table",
 ]
 
@@ -155,6 +160,24 @@ def empty_tracks() -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- columns
+
+
+def check_timezone(timezone: str) -> str:
+    """Return ``timezone`` if it names an IANA zone.
+
+    Raises
+    ------
+    SchemaError
+        If the zone is unknown (e.g. ``"Asia/Shangai"``).
+    """
+    try:
+        ZoneInfo(str(timezone))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise SchemaError(
+            f"timezone {timezone!r} is not a known IANA timezone; "
+            "expected a name like 'Asia/Shanghai' or 'UTC'"
+        ) from exc
+    return str(timezone)
 
 
 def _as_chunked(values: pa.Array | pa.ChunkedArray | pd.Series | np.ndarray) -> pa.ChunkedArray:
@@ -899,6 +922,7 @@ def tracks_from_batches(
     -------
     TracksResult
     """
+    check_timezone(timezone)
     present = set(optional)
     col = _Collector(timezone, present)
     for batch in batches:
@@ -1125,6 +1149,7 @@ def read_tracks(
         If the file is missing, unreadable, or lacks a required column.
     """
     path = Path(path)
+    check_timezone(timezone)
     if not path.is_file():
         raise SchemaError(f"{path.name}: file not found at {path}")
     if progress:

@@ -221,6 +221,11 @@ class TestColumns:
         with pytest.raises(SchemaError, match=r"empty"):
             read_tracks(path)
 
+    def test_unknown_timezone(self, tmp_path):
+        path = write(tmp_path, "A1,2024-05-01T08:00:00,121,31\n", header="vehicle_id,time,lon,lat\n")
+        with pytest.raises(SchemaError, match=r"timezone 'Asia/Shangai' is not a known"):
+            read_tracks(path, timezone="Asia/Shangai")
+
     def test_missing_file(self, tmp_path):
         with pytest.raises(SchemaError, match=r"not found"):
             read_tracks(tmp_path / "tracks.csv")
