@@ -80,7 +80,7 @@ _LOAD_ALIASES: dict[str, str] = {
     "empty": "empty", "e": "empty", "0": "empty", "空": "empty", "空载": "empty", "空车": "empty",
     "half": "half", "h": "half", "1": "half", "半": "half", "半载": "half",
     "full": "full", "f": "full", "3": "full", "满": "full", "满载": "full", "重车": "full",
-    "loaded": "full",
+    "loaded": "full", "unloaded": "empty", "partial": "half",
 }
 _LIFT_ALIASES: dict[str, float] = {
     "0": 0.0, "1": 1.0, "0.0": 0.0, "1.0": 1.0, "false": 0.0, "true": 1.0,
