@@ -71,7 +71,13 @@ class ManifestsResult:
 
 
 def empty_manifests() -> pd.DataFrame:
-    """Return an empty manifests frame with the documented columns and dtypes."""
+    """Return an empty manifests frame with the documented columns and dtypes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`MANIFEST_COLUMNS`, zero rows.
+    """
     obj = {c: pd.Series([], dtype=object) for c in MANIFEST_COLUMNS}
     obj["valid_from"] = pd.Series([], dtype="datetime64[ns, UTC]")
     obj["valid_to"] = pd.Series([], dtype="datetime64[ns, UTC]")

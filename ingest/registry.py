@@ -104,6 +104,18 @@ class RegistryResult:
 def normalize_coord_system(value: object, *, file: str = "dataset.toml") -> str:
     """Return the canonical coord_system name (``GCJ-02`` → ``gcj02``).
 
+    Parameters
+    ----------
+    value : object
+        The name as written (case, ``-``, ``_`` and spaces ignored).
+    file : str
+        File named in the error message.
+
+    Returns
+    -------
+    str
+        One of :data:`COORD_SYSTEMS`.
+
     Raises
     ------
     SchemaError
@@ -120,6 +132,18 @@ def normalize_coord_system(value: object, *, file: str = "dataset.toml") -> str:
 
 def check_timezone(value: object, *, file: str = "dataset.toml") -> str:
     """Return ``value`` if it names an IANA timezone.
+
+    Parameters
+    ----------
+    value : object
+        The zone name, e.g. ``"Asia/Shanghai"``.
+    file : str
+        File named in the error message.
+
+    Returns
+    -------
+    str
+        The stripped zone name.
 
     Raises
     ------

@@ -165,6 +165,15 @@ def empty_tracks() -> pd.DataFrame:
 def check_timezone(timezone: str) -> str:
     """Return ``timezone`` if it names an IANA zone.
 
+    Parameters
+    ----------
+    timezone : str
+        The zone name, e.g. ``"Asia/Shanghai"``.
+
+    Returns
+    -------
+    str
+
     Raises
     ------
     SchemaError
