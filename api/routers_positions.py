@@ -262,6 +262,9 @@ async def push_positions(svc: ServiceDep, who: Device, body: PositionBatch) -> d
             new_alerts = await asyncio.wait_for(asyncio.wrap_future(fut),
                                                 timeout=svc.settings.live_wait_s)
         except asyncio.TimeoutError:
+            new_alerts = []  # still running: its alerts will be streamed
+        except Exception:  # the points are stored; a live-audit failure must not lose them
+            log.exception("live audit of %d pushed points failed", len(new))
             new_alerts = []
     return {"accepted": accepted, "duplicates": duplicates, "rejected": rejected,
             "new_alerts": new_alerts}

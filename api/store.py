@@ -223,8 +223,8 @@ def alert_rows_from_frame(alerts: pd.DataFrame) -> list[dict[str, Any]]:
             geo_text[i] = json.dumps(g) if isinstance(g, dict) else ""
     else:
         geo_text = np.full(n, "", dtype=object)
-    missing_geo = geo_text == ""
-    if missing_geo.any():
+    missing_geo = (geo_text == "") & np.isfinite(lon) & np.isfinite(lat)
+    if missing_geo.any():  # no geometry: the representative point, when there is one
         pts = shapely.points(lon[missing_geo], lat[missing_geo])
         geo_text[missing_geo] = shapely.to_geojson(pts)
     if "evidence" in frame.columns:
@@ -235,6 +235,14 @@ def alert_rows_from_frame(alerts: pd.DataFrame) -> list[dict[str, Any]]:
         ]
     else:
         evidence = ["{}"] * n
+    from haulwatch.routes.alerts import KINDS, SEVERITIES
+
+    for col, allowed in (("kind", KINDS), ("severity", SEVERITIES)):
+        bad = ~np.isin(text[col].astype(str), allowed)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise StoreInputError(
+                f"{col}: {text[col][i]!r} (alert {ids[i]!r}) is not one of {', '.join(allowed)}")
     keys = plate_key(pd.Series(text["vehicle_id"])).to_numpy()
     rows = []
     for i in range(n):
@@ -252,7 +260,7 @@ def alert_rows_from_frame(alerts: pd.DataFrame) -> list[dict[str, Any]]:
             "lon": _finite(lon[i]),
             "lat": _finite(lat[i]),
             "evidence": ev,
-            "geometry": dumps(json.loads(geo_text[i])),
+            "geometry": dumps(json.loads(geo_text[i])) if geo_text[i] else "",
         }
         row["content_hash"] = _content_hash(row)
         rows.append(row)
@@ -283,8 +291,18 @@ def alerts_frame_from_geojson(collection: Mapping[str, Any]) -> pd.DataFrame:
             if not isinstance(props.get(key), str) or not props[key]:
                 raise StoreInputError(f"features[{i}].properties.{key}: missing or not a string")
         geom = feat.get("geometry")
-        if geom is not None and not (isinstance(geom, Mapping) and "type" in geom):
-            raise StoreInputError(f"features[{i}].geometry: not a GeoJSON geometry")
+        if geom is not None:
+            if not (isinstance(geom, Mapping) and "type" in geom):
+                raise StoreInputError(f"features[{i}].geometry: not a GeoJSON geometry")
+            import shapely
+
+            try:
+                shape = shapely.from_geojson(json.dumps(geom))
+            except (ValueError, TypeError, shapely.errors.GEOSException) as exc:
+                raise StoreInputError(f"features[{i}].geometry: not a GeoJSON geometry ({exc})"
+                                      ) from None
+            if not np.isfinite(shapely.get_coordinates(shape)).all():
+                raise StoreInputError(f"features[{i}].geometry: coordinates must be finite numbers")
         ev = props.get("evidence", {})
         if isinstance(ev, str):
             try:

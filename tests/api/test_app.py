@@ -231,6 +231,9 @@ def test_reimport_keeps_status_and_updates_content(client, tokens):
          "properties": {"alert_id": "x", "kind": "gps_gap", "start": "soon", "end": "later"}}]},
      "start"),
     ({"type": "Feature"}, "type"),
+    (_fc(_feature("K1", kind="speeding")), "kind: 'speeding'"),
+    ({"type": "FeatureCollection", "features": [
+        {**_feature("G1"), "geometry": {"type": "Point", "coordinates": [1]}}]}, "geometry"),
 ])
 def test_bad_import_is_422(client, tokens, body, needle):
     r = client.post("/api/alerts/import", json=body, headers=_auth(tokens["admin"]))
