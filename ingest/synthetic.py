@@ -570,19 +570,24 @@ def _dump(ctx: _Context, tr: TrackBuilder, truck: _Truck, day: int, role: str, s
     if dark:
         total = max(rng.uniform(15, 40) * 60, tr.now - t_g0 + rng.uniform(90, 180))
         tr.wait(max(0.0, t_g0 + total - tr.now - rng.uniform(60, 120)))
-        tr.dark(t_g0, t_g0 + total)
-        tr.events.append(Event("gps_gap", t_g0, t_g0 + total, place[0], place[1],
-                               manifest_id=mid, snap="gap", locate_at_gap_start=True,
-                               note="dark around a dump"))
-        tr.events.append(Event("illegal_dump", t_g0, t_g0 + total, place[0], place[1],
-                               manifest_id=mid, snap="gap", locate_at_gap_start=True,
-                               note="dumped while dark"))
+        t_leave = tr.now
     else:
         tr.events.append(Event("illegal_dump", t0, tr.now, place[0], place[1],
                                manifest_id=mid, note=note))
     tr.move_to(city.nodes[access], rng.uniform(3.0, 6.0))
     back = depot if last else src
     tr.drive(city.path(access, back.node))
+    if dark:  # back on air on the way home, never already inside a permitted site
+        t_g1 = t_g0 + total
+        if not _clear_of_sites(ctx, tr, t_g1 + 60.0):
+            t_g1 = t_leave + 5.0
+        tr.dark(t_g0, t_g1)
+        tr.events.append(Event("gps_gap", t_g0, t_g1, place[0], place[1],
+                               manifest_id=mid, snap="gap", locate_at_gap_start=True,
+                               note="dark around a dump"))
+        tr.events.append(Event("illegal_dump", t_g0, t_g1, place[0], place[1],
+                               manifest_id=mid, snap="gap", locate_at_gap_start=True,
+                               note="dumped while dark"))
     return back.node
 
 

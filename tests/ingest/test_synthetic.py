@@ -186,7 +186,8 @@ class TestGenerate:
         assert len(short) >= 1
         assert (pts["speed_kmh"].to_numpy()[short] > 10).all()
 
-    def test_dark_dumps_go_dark_away_from_permitted_sites(self, fleet, fleet_truth):
+    def test_dark_dumps_go_dark_away_from_permitted_sites(self, fleet, fleet_truth,
+                                                           fleet_points):
         polys = [local_geom(f) for f in read_geojson(fleet / "sites.geojson")
                  if f["properties"]["kind"] in ("origin", "disposal", "depot")]
         dark = fleet_truth[fleet_truth["note"] == "dumped while dark"]
@@ -198,6 +199,11 @@ class TestGenerate:
             assert len(gap) == 1 and (gap["e"] == row.e).all()
             x, y = TO_LOCAL.transform(row.lon, row.lat)
             assert min(shapely.distance(p, shapely.Point(x, y)) for p in polys) > 200
+            back = fleet_points[(fleet_points["vehicle_id"] == row.vehicle_id)
+                                & (fleet_points["t"] == row.e)]
+            assert len(back) == 1  # reappears, still clear of every permitted site
+            p_back = shapely.Point(back["x"].iloc[0], back["y"].iloc[0])
+            assert min(shapely.distance(p, p_back) for p in polys) > 150
 
     def test_gaps_are_dark_longer_than_ten_minutes(self, fleet_truth, fleet_points):
         gaps = fleet_truth[fleet_truth["kind"] == "gps_gap"]
