@@ -17,7 +17,6 @@ import hashlib
 import json
 import math
 import time
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -121,18 +120,11 @@ def to_us(ts: Any) -> int:
 
 
 def plate_key(values: pd.Series) -> pd.Series:
-    """Normalized plates (``ingest.plates.normalize_plate`` when available)."""
-    try:
-        from haulwatch.ingest.plates import normalize_plate
-    except ImportError:  # the ingest room lands later; same rule as docs/formats.md
-        def normalize_plate(s: pd.Series) -> pd.Series:
-            return (
-                s.fillna("").astype(str)
-                .map(lambda v: unicodedata.normalize("NFKC", v))
-                .str.replace(r"[\s·\-]", "", regex=True)
-                .str.upper()
-            )
-    return normalize_plate(pd.Series(values, dtype=object).fillna("").astype(str))
+    """Normalized plates (``ingest.plates.normalize_plate``: the rule of docs/formats.md)."""
+    from haulwatch.ingest.plates import normalize_plate
+
+    keys = normalize_plate(pd.Series(values, dtype=object).fillna("").astype(str))
+    return keys.astype(object).where(keys.notna(), "")
 
 
 def _json_default(obj: Any) -> Any:

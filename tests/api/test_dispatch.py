@@ -69,6 +69,10 @@ def test_dispatch_flies_the_simulator_to_completion(tmp_path, registry, tokens):
     try:
         settings = _settings(tmp_path, folder, tokens, vehicle_url=sim.url, time_scale=SPEEDUP)
         with TestClient(create_app(settings)) as c:
+            hub = c.app.state.service.hub
+            events: list[tuple[str, dict]] = []
+            publish = hub.publish
+            hub.publish = lambda event, data: (events.append((event, data)), publish(event, data))
             c.post("/api/alerts/import", json=_alert("NEAR", dock.lon_deg, dock.lat_deg + 0.004),
                    headers=_h(tokens, "admin")).raise_for_status()
             r = c.post("/api/alerts/NEAR/dispatch", json={"dock_site_id": dock.site_id},
@@ -85,6 +89,13 @@ def test_dispatch_flies_the_simulator_to_completion(tmp_path, registry, tokens):
             rec = done["flight_record"]
             assert rec["outcome"] == "completed" and rec["mission_id"] == mission["mission_id"]
             assert rec["items_reached"] and len(rec["track"]) > 10
+            # progress went out on the stream, in order, ending with the stored record
+            seq = [d["status"] for e, d in events if e == "mission"]
+            assert seq[0] == "planned" and seq[-1] == "completed"
+            assert "uploading" in seq and "flying" in seq
+            assert seq.index("uploading") < seq.index("flying")
+            assert any("lat_deg" in d["progress"] for e, d in events
+                       if e == "mission" and d["status"] == "flying")
             listed = c.get("/api/missions", params={"alert_id": "NEAR"},
                            headers=_h(tokens, "analyst")).json()
             assert listed["total"] == 1
