@@ -24,7 +24,6 @@ import datetime as dt
 import hashlib
 import json
 import math
-import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -112,7 +111,6 @@ HOTSPOT_ID_DECIMALS = 3
 _STRING_COLUMNS = ("vehicle_id", "manifest_id", "site_id", "trip_id", "summary")
 _PROPERTY_COLUMNS = tuple(c for c in ALERT_COLUMNS if c != "geometry")
 _ID_HEX_CHARS = 16
-_PLATE_DROP = str.maketrans("", "", " \t·•・-‐‑–—_")
 
 
 class AlertSchemaError(ValueError):
@@ -122,13 +120,18 @@ class AlertSchemaError(ValueError):
 # --------------------------------------------------------------------------- helpers
 
 
-def _normalize_plate(plate: str) -> str:
-    """Normalize a plate as docs/formats.md says (spaces, ``·``, ``-`` out; half-width; upper)."""
-    try:  # one implementation for the project when the ingest room provides it
-        from haulwatch.ingest.plates import normalize_plate
-    except ImportError:  # pragma: no cover - ingest not there yet
-        return unicodedata.normalize("NFKC", plate).translate(_PLATE_DROP).upper()
-    return str(normalize_plate(plate))
+def _normalize_plates(plates: pd.Series) -> pd.Series:
+    """Normalize plates as docs/formats.md says (spaces, ``·``, ``-`` out; half-width; upper).
+
+    Uses ``ingest.plates.normalize_plate`` (one implementation for the project), once
+    per distinct plate.
+    """
+    from haulwatch.ingest.plates import normalize_plate
+
+    uniques = pd.Series(pd.unique(plates.to_numpy(dtype=object)), dtype=object)
+    keys = normalize_plate(uniques)
+    table = dict(zip(uniques, keys.where(keys.notna(), uniques), strict=True))
+    return pd.Series([str(table[p]) for p in plates], index=plates.index, dtype="str")
 
 
 def _json_default(value: Any) -> Any:
@@ -203,7 +206,18 @@ def evidence_to_json(evidence: Any) -> str:
             f"field 'evidence': value {evidence!r} of type {type(evidence).__name__} is not "
             "allowed; allowed: a dict or the JSON text of an object"
         )
-    # A first pass through the default hook, then strict float cleaning.
+    try:  # fast path: no NaN / infinity anywhere
+        return json.dumps(
+            evidence,
+            sort_keys=True,
+            ensure_ascii=False,
+            separators=(",", ":"),
+            allow_nan=False,
+            default=_json_default,
+        )
+    except ValueError:
+        pass
+    # A first pass through the default hook, then strict float cleaning (NaN -> null).
     plain = json.loads(json.dumps(evidence, default=_json_default, allow_nan=True))
     return json.dumps(
         _clean_floats(plain),
@@ -342,6 +356,39 @@ def alert_id_for(
     return f"{prefix}-{digest}"
 
 
+def _alert_ids(
+    kind: pd.Series,
+    vehicle_key: pd.Series,
+    start: pd.Series,
+    site_id: pd.Series,
+    manifest_id: pd.Series,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    timezone: str,
+) -> list[str]:
+    """:func:`alert_id_for` over whole columns (times formatted once, not per row)."""
+    start_utc = start.dt.tz_convert("UTC").dt.floor("s")
+    stamps = start_utc.dt.strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy(dtype=object)
+    kinds = kind.to_numpy(dtype=object)
+    hot = kinds == "dump_hotspot"
+    days = np.full(len(kinds), "", dtype=object)
+    if hot.any():
+        days[hot] = start_utc[hot].dt.tz_convert(timezone).dt.strftime("%Y-%m-%d").to_numpy()
+    prefixes = {k: "".join(part[0] for part in k.split("_")).upper() for k in set(kinds)}
+    d = HOTSPOT_ID_DECIMALS
+    out = []
+    for i, (k, vk, st, si, mi) in enumerate(
+        zip(kinds, vehicle_key, stamps, site_id, manifest_id, strict=True)
+    ):
+        if hot[i]:
+            key = f"{k}|{days[i]}|{round(lon[i], d):.{d}f}|{round(lat[i], d):.{d}f}"
+        else:
+            key = f"{k}|{vk}|{st}|{si}|{mi}"
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:_ID_HEX_CHARS]
+        out.append(f"{prefixes[k]}-{digest}")
+    return out
+
+
 def empty_alerts() -> gpd.GeoDataFrame:
     """Return an alerts frame with no rows and the documented columns and dtypes."""
     data: dict[str, Any] = {}
@@ -460,7 +507,7 @@ def _build(frame: pd.DataFrame, *, timezone: str, keep_ids: bool) -> gpd.GeoData
     need_key = (vehicle_key == "") & (vehicle_id != "")
     if need_key.any():
         vehicle_key = vehicle_key.copy()
-        vehicle_key[need_key] = [_normalize_plate(v) for v in vehicle_id[need_key]]
+        vehicle_key[need_key] = _normalize_plates(vehicle_id[need_key]).to_numpy()
 
     # geometry and representative point
     lon = _float_column(frame, "lon")
@@ -526,22 +573,14 @@ def _build(frame: pd.DataFrame, *, timezone: str, keep_ids: bool) -> gpd.GeoData
     else:
         evidence = ["{}"] * len(frame)
 
-    ids = [
-        given
-        if keep_ids and given
-        else alert_id_for(k, vk, s, si, mi, lon=lo, lat=la, timezone=timezone)
-        for given, k, vk, s, si, mi, lo, la in zip(
-            _string_column(frame, "alert_id"),
-            kind,
-            vehicle_key,
-            start,
-            strings["site_id"],
-            strings["manifest_id"],
-            lon,
-            lat,
-            strict=True,
-        )
-    ]
+    computed = _alert_ids(
+        kind, vehicle_key, start, strings["site_id"], strings["manifest_id"], lon, lat, timezone
+    )
+    if keep_ids:
+        given = _string_column(frame, "alert_id").to_numpy(dtype=object)
+        ids = [g if g else c for g, c in zip(given, computed, strict=True)]
+    else:
+        ids = computed
 
     out = pd.DataFrame(
         {
@@ -623,40 +662,43 @@ def write_alerts(alerts: gpd.GeoDataFrame, out_dir: str | Path) -> tuple[Path, P
 
     if len(alerts) and alerts.crs is not None and not alerts.crs.equals("EPSG:4326"):
         alerts = alerts.to_crs("EPSG:4326")
-    starts = [_iso_z(t) for t in alerts["start"]]
-    ends = [_iso_z(t) for t in alerts["end"]]
+    starts = _iso_z_column(alerts["start"])
+    ends = _iso_z_column(alerts["end"])
     geoms = np.asarray(alerts.geometry.array, dtype=object) if len(alerts) else np.array([])
+    is_point = shapely.get_type_id(geoms) == 0 if len(geoms) else np.array([], dtype=bool)
+    plain = [c for c in _PROPERTY_COLUMNS if c not in ("start", "end", "lon", "lat", "evidence")]
+    columns = {c: alerts[c].astype("str").to_numpy(dtype=object) for c in plain}
+    lons = alerts["lon"].to_numpy(dtype="float64")
+    lats = alerts["lat"].to_numpy(dtype="float64")
+    evidence = alerts["evidence"].astype("str").to_numpy(dtype=object)
 
-    features = []
-    records = alerts[list(_PROPERTY_COLUMNS)].to_dict("records")
-    for rec, s, e, g in zip(records, starts, ends, geoms, strict=True):
-        props = {}
-        for name in _PROPERTY_COLUMNS:
-            value = rec[name]
-            if name == "start":
-                value = s
-            elif name == "end":
-                value = e
-            elif name == "evidence":
-                value = json.loads(value) if value else {}
-            elif name in ("lon", "lat"):
-                value = float(value)
-            else:
-                value = str(value)
-            props[name] = value
-        features.append(
-            {
-                "type": "Feature",
-                "id": props["alert_id"],
-                "geometry": None if g is None else shapely.geometry.mapping(g),
-                "properties": props,
-            }
+    # Each feature is assembled as text: evidence is already canonical JSON text and
+    # points need no shapely round trip, which keeps 100k alerts to about a second.
+    chunks = []
+    for i in range(len(alerts)):
+        props = {c: columns[c][i] for c in plain[:3]}  # alert_id, kind, vehicle_id
+        props["start"] = starts[i]
+        props["end"] = ends[i]
+        props.update({c: columns[c][i] for c in plain[3:]})
+        props["lon"] = float(lons[i])
+        props["lat"] = float(lats[i])
+        head = json.dumps(props, ensure_ascii=False, allow_nan=False)
+        g = geoms[i]
+        if g is None:
+            geometry = "null"
+        elif is_point[i]:
+            geometry = json.dumps({"type": "Point", "coordinates": [g.x, g.y]}, allow_nan=False)
+        else:
+            geometry = json.dumps(
+                shapely.geometry.mapping(g), allow_nan=False, default=_geojson_default
+            )
+        chunks.append(
+            f'{{"type": "Feature", "id": {json.dumps(columns["alert_id"][i], ensure_ascii=False)}, '
+            f'"geometry": {geometry}, "properties": {head[:-1]}, "evidence": '
+            f"{evidence[i] or '{}'}}}}}"
         )
-    collection = {"type": "FeatureCollection", "features": features}
-    geojson_path.write_text(
-        json.dumps(collection, ensure_ascii=False, allow_nan=False, default=_geojson_default),
-        encoding="utf-8",
-    )
+    text = '{"type": "FeatureCollection", "features": [' + ", ".join(chunks) + "]}"
+    geojson_path.write_text(text, encoding="utf-8")
 
     table = pd.DataFrame(alerts[list(_PROPERTY_COLUMNS)]).copy()
     table["start"] = starts
@@ -664,6 +706,18 @@ def write_alerts(alerts: gpd.GeoDataFrame, out_dir: str | Path) -> tuple[Path, P
     table["geometry"] = shapely.to_wkt(geoms, rounding_precision=-1) if len(geoms) else []
     table.to_csv(csv_path, index=False, encoding="utf-8")
     return geojson_path, csv_path
+
+
+def _iso_z_column(values: pd.Series) -> np.ndarray:
+    """:func:`_iso_z` over a column (whole seconds unless a time has a fraction)."""
+    if len(values) == 0:
+        return np.array([], dtype=object)
+    utc = values.dt.tz_convert("UTC")
+    out = utc.dt.strftime("%Y-%m-%dT%H:%M:%S").to_numpy(dtype=object) + "Z"
+    frac = ((utc.dt.microsecond != 0) | (utc.dt.nanosecond != 0)).to_numpy()
+    if frac.any():
+        out[frac] = utc[frac].dt.strftime("%Y-%m-%dT%H:%M:%S.%f").to_numpy(dtype=object) + "Z"
+    return out
 
 
 def _geojson_default(value: Any) -> Any:

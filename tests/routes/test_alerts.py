@@ -143,6 +143,23 @@ class TestMakeAlerts:
         other["site_id"] = ["S9"]
         assert make_alerts(frame)["alert_id"][0] != make_alerts(other)["alert_id"][0]
 
+    def test_ids_equal_alert_id_for_row_by_row(self):
+        frame = _frame()
+        alerts = make_alerts(frame)
+        for _, row in alerts.iterrows():
+            key = "" if row["kind"] == "dump_hotspot" else row["vehicle_id"]
+            key = key.replace("·", "").replace(" ", "").upper()
+            expected = alert_id_for(
+                row["kind"],
+                key,
+                row["start"],
+                row["site_id"],
+                row["manifest_id"],
+                lon=row["lon"],
+                lat=row["lat"],
+            )
+            assert row["alert_id"] == expected
+
     def test_id_same_in_a_fresh_process(self):
         expected = alert_id_for(
             "illegal_dump", "浙FA1234", pd.Timestamp("2026-03-01T02:00:05Z"), "", "M1"
