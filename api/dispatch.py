@@ -291,6 +291,7 @@ class DispatchManager:
                                    progress={**current["progress"], "phase": "connecting"})
         hub.publish("mission", rec)
         state = {"status": "uploading", "last": 0.0}
+        estimate = current["progress"].get("estimate")
 
         def progress(info: Mapping[str, Any]) -> None:
             info = dict(info)
@@ -301,6 +302,8 @@ class DispatchManager:
             if status == state["status"] and now - state["last"] < self.progress_interval_s:
                 return
             state["status"], state["last"] = status, now
+            if estimate is not None:
+                info.setdefault("estimate", estimate)  # the plan's figures stay visible
             hub.publish("mission", store.update_mission(mission_id, status=status,
                                                         progress=info))
 
