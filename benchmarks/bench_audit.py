@@ -90,6 +90,16 @@ def generator_fingerprint() -> str:
     return digest.hexdigest()[:12]
 
 
+def _drop_stale() -> None:
+    """Delete cached datasets made by another version of the generator."""
+    import shutil
+
+    fingerprint = generator_fingerprint()
+    for folder in list(WORK.glob("fleet_*")) + list(WORK.glob("probe_*")):
+        if folder.is_dir() and not folder.name.endswith(f"_{fingerprint}"):
+            shutil.rmtree(folder)
+
+
 def _cached_fleets(seed: int, fmt: str) -> list[tuple[Path, dict[str, Any]]]:
     out = []
     fingerprint = generator_fingerprint()
@@ -108,6 +118,7 @@ def ensure_dataset(n_points: int, *, seed: int = 7, fmt: str = "parquet") -> Pat
     three attempts) until the row count is within -15 % / +30 % of the target.
     """
     WORK.mkdir(parents=True, exist_ok=True)
+    _drop_stale()
     fleets = _cached_fleets(seed, fmt)
     fits = [
         (abs(m["points"] / n_points - 1), f)
