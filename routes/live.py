@@ -134,18 +134,28 @@ class LiveAuditor:
         Longest open window kept per vehicle (seconds); older points are settled.
     depot_keep_s : float, default 900
         Of an empty truck's ongoing depot stay, only this much stays open.
+    retain_s : float, default 172800
+        Frozen results are kept this long (rounded down to a local midnight)
+        before the newest point, then retired: their alerts stay in the
+        caller's store but are no longer recomputed (a service running for
+        months keeps a bounded state). At least one day.
     max_speed_kmh, min_jump_m : float
         Teleport rule, as :func:`haulwatch.geo.prepare.prepare` applies it.
     """
 
     def __init__(self, dataset: Any, config: AuditConfig | None = None, *,
                  max_window_s: float = 172_800.0, depot_keep_s: float = 900.0,
-                 max_speed_kmh: float = 150.0, min_jump_m: float = 300.0) -> None:
+                 retain_s: float = 172_800.0, max_speed_kmh: float = 150.0,
+                 min_jump_m: float = 300.0) -> None:
         if not max_window_s > 0:
             raise LiveInputError(f"max_window_s: {max_window_s!r} must be > 0")
         if not depot_keep_s >= 0:
             raise LiveInputError(f"depot_keep_s: {depot_keep_s!r} must be >= 0")
         self.depot_keep_s = float(depot_keep_s)
+        if not retain_s >= 86_400:
+            raise LiveInputError(f"retain_s: {retain_s!r} must be >= 86400 (one day)")
+        self.retain_s = float(retain_s)
+        self._horizon: pd.Timestamp | None = None
         self.config = config or AuditConfig()
         self.context = make_context(dataset, self.config)
         self.crs = dataset.crs
@@ -282,6 +292,7 @@ class LiveAuditor:
         self._window = pd.concat([self._window.loc[~in_aff], win], ignore_index=True)
         self._settle(affected, part, win)
 
+        self._retire()
         update = self._combine()
         update.audited_points = len(win)
         update.late = n_late
@@ -400,6 +411,26 @@ class LiveAuditor:
         before = (limit.notna() & (pd.to_datetime(frame["start"], utc=True) < limit)).to_numpy()
         return frame.loc[~before].reset_index(drop=True) if before.any() else frame
 
+    def _retire(self) -> None:
+        """Drop frozen results older than ``retain_s`` (whole local days)."""
+        if self._time_max is None:
+            return
+        tz = self.context.timezone
+        horizon = (self._time_max - pd.Timedelta(seconds=self.retain_s)).tz_convert(tz).floor(
+            "D", ambiguous=False, nonexistent="shift_forward").tz_convert("UTC")
+        if self._horizon is not None and horizon <= self._horizon:
+            return
+        self._horizon = horizon
+        keep_loadings = horizon - pd.Timedelta(days=31)  # manifests may span weeks
+        for name, col, limit in (("rows", "end", horizon), ("dumps", "start", horizon),
+                                 ("trips", "end", horizon), ("loadings", "start", keep_loadings)):
+            frame = self._frozen[name]
+            if frame is None or not len(frame):
+                continue
+            old = (pd.to_datetime(frame[col], utc=True) < limit).to_numpy()
+            if old.any():
+                self._frozen[name] = frame.loc[~old].reset_index(drop=True)
+
     def _combine(self) -> LiveUpdate:
         partial = Partial(
             rows=_concat([self._frozen["rows"], self._open["rows"]])[list(ALERT_ROW_COLUMNS)],
@@ -407,7 +438,9 @@ class LiveAuditor:
             trips=_concat([self._frozen["trips"], self._open["trips"]]),
             dumps=_by_vehicle(_concat([self._frozen["dumps"], self._open["dumps"]])),
             loadings=_by_vehicle(_concat([self._frozen["loadings"], self._open["loadings"]])),
-            n_points=0, time_min=self._time_min, time_max=self._time_max,
+            n_points=0, time_max=self._time_max,
+            time_min=(self._time_min if self._horizon is None or self._time_min is None
+                      else max(self._time_min, self._horizon)),
         )
         alerts = combine([partial], self.context, self.config).alerts
         hashes = _content_hash(alerts)
@@ -415,7 +448,13 @@ class LiveAuditor:
         is_new = ~hashes.index.isin(prev.index)
         differs = ~is_new & (hashes.to_numpy() != prev.reindex(hashes.index).to_numpy())
         changed_mask = is_new | differs
-        withdrawn = [str(a) for a in prev.index[~prev.index.isin(hashes.index)]]
+        gone = ~prev.index.isin(hashes.index)
+        if self._horizon is not None and gone.any() and len(self._alerts):
+            # alerts that ended before the retention horizon are retired, not withdrawn
+            ends = pd.Series(pd.to_datetime(self._alerts["end"], utc=True).to_numpy(),
+                             index=self._alerts["alert_id"].to_numpy())
+            gone &= ~(ends.reindex(prev.index) < self._horizon).to_numpy()
+        withdrawn = [str(a) for a in prev.index[gone]]
         self._alerts, self._hashes = alerts, hashes
         return LiveUpdate(
             changed=alerts.loc[changed_mask].reset_index(drop=True),

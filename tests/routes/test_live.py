@@ -121,3 +121,25 @@ def test_bad_input_and_parameters(day):
         live.push(naive)
     with pytest.raises(LiveInputError, match=r"missing column.*lat"):
         live.push(raw.tracks.head(5).drop(columns="lat"))
+
+
+def test_old_days_are_retired_not_withdrawn(tmp_path):
+    generate(tmp_path, trucks=5, days=3, seed=3, violation_rate=0.3, bad_row_fraction=0.0,
+             duplicate_fraction=0.0)
+    raw = read_dataset(tmp_path)
+    dataset = prepare(raw)
+    batch = audit(dataset).alerts
+    live = LiveAuditor(dataset, retain_s=86_400)
+    withdrawn: list[str] = []
+    for chunk in _slices(raw.tracks, "4h"):
+        withdrawn += live.push(chunk).withdrawn
+    assert withdrawn == []
+    horizon = live._horizon
+    assert horizon is not None and horizon > raw.tracks["time"].min()
+    frozen = live._frozen["rows"]
+    assert len(frozen) == 0 or (pd.to_datetime(frozen["end"], utc=True) >= horizon).all()
+    # what is still held matches the batch audit for the retained days
+    recent = batch[batch["end"] >= horizon]
+    got = live.alerts
+    assert set(recent["alert_id"]) <= set(got["alert_id"]) <= set(batch["alert_id"])
+    assert len(got) < len(batch)
