@@ -266,7 +266,7 @@ class World:
         if epoch or with_offset:
             aware = local.dt.tz_localize(tz)
             if epoch:
-                tracks["time"] = (aware.dt.tz_convert("UTC").astype("int64") // 10**9).astype("int64")
+                tracks["time"] = ((aware - pd.Timestamp("1970-01-01", tz="UTC")) // pd.Timedelta(seconds=1)).astype("int64")
             else:
                 tracks["time"] = aware.dt.strftime("%Y-%m-%dT%H:%M:%S%z")
         else:
