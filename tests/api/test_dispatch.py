@@ -146,3 +146,28 @@ def test_unfinished_missions_are_failed_after_restart(tmp_path, registry, tokens
     with TestClient(create_app(_settings(tmp_path, folder, tokens))) as c:
         again = c.get(f"/api/missions/{m['mission_id']}", headers=_h(tokens, "analyst")).json()
     assert again["status"] == "failed" and "restarted" in again["reason"]
+
+
+def test_abort_while_flying_brings_the_drone_back(tmp_path, registry, tokens):
+    folder, dock = registry
+    sim = SimulatedCopter(home_lat_deg=dock.lat_deg, home_lon_deg=dock.lon_deg, port=0,
+                          speedup=SPEEDUP).start()
+    try:
+        settings = _settings(tmp_path, folder, tokens, vehicle_url=sim.url, time_scale=SPEEDUP)
+        with TestClient(create_app(settings)) as c:
+            c.post("/api/alerts/import", json=_alert("AB", dock.lon_deg, dock.lat_deg + 0.02),
+                   headers=_h(tokens, "admin")).raise_for_status()
+            m = c.post("/api/alerts/AB/dispatch", json={"dock_site_id": dock.site_id},
+                       headers=_h(tokens, "dispatcher")).json()
+            deadline = time.monotonic() + 60
+            while c.get(f"/api/missions/{m['mission_id']}",
+                        headers=_h(tokens, "analyst")).json()["status"] != "flying":
+                assert time.monotonic() < deadline, "never started flying"
+                time.sleep(0.1)
+            r = c.post(f"/api/missions/{m['mission_id']}/abort", headers=_h(tokens, "dispatcher"))
+            assert r.status_code == 200
+            done = _wait_final(c, tokens, m["mission_id"])
+            assert done["status"] == "aborted", done["reason"]
+            assert done["flight_record"]["outcome"] == "aborted"
+    finally:
+        sim.stop()

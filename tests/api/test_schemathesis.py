@@ -38,7 +38,7 @@ def _remove_store():
 
 
 @schema.parametrize()
-@settings(max_examples=25, deadline=None,
+@settings(max_examples=15, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 def test_no_server_error(case):
     case.call_and_validate(headers={"Authorization": f"Bearer {_ADMIN}"},
