@@ -45,6 +45,7 @@ import math
 import time
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ import pandas as pd
 __all__ = ["DistributedError", "audit_dask", "bucket_of_keys"]
 
 #: Target rows per read chunk.
-DEFAULT_CHUNK_ROWS = 1_000_000
+DEFAULT_CHUNK_ROWS = 250_000
 #: Target rows per partition (bucket) when ``n_partitions`` is not given.
 DEFAULT_PARTITION_ROWS = 2_000_000
 _CSV_BYTES_PER_ROW = 70  # rough, only to size chunks and partitions
@@ -533,13 +534,8 @@ def _registry(folder: Path, progress: Callable[..., None]) -> dict[str, Any]:
     """Read everything but the tracks, as ``read_dataset`` does."""
     from haulwatch.ingest.manifests import read_manifests
     from haulwatch.ingest.registry import read_routes, read_settings, read_sites, read_vehicles
-    from haulwatch.ingest.rejects import SchemaError
 
-    if not folder.is_dir():
-        raise SchemaError(f"dataset folder not found: {folder}")
-    for name in ("sites.geojson", "routes.geojson", "manifests.csv"):
-        if not (folder / name).is_file():
-            raise SchemaError(f"{name}: required file missing from {folder}")
+    _check_folder(folder)
     settings = read_settings(folder)
     sites = read_sites(folder / "sites.geojson", timezone=settings.timezone)
     routes = read_routes(folder / "routes.geojson", site_ids=sites.frame["site_id"])
@@ -564,6 +560,27 @@ def _registry(folder: Path, progress: Callable[..., None]) -> dict[str, Any]:
         "manifests": manifests,
         "vehicles": vehicles,
     }
+
+
+def _close(starting: Any) -> None:
+    """Close the client and local cluster a background start made (or is making)."""
+    try:
+        client, cluster = starting.result()
+    except Exception:  # the start failed: nothing to close; its error is raised elsewhere
+        return
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def _check_folder(folder: Path) -> None:
+    from haulwatch.ingest.rejects import SchemaError
+
+    if not folder.is_dir():
+        raise SchemaError(f"dataset folder not found: {folder}")
+    for name in ("sites.geojson", "routes.geojson", "manifests.csv"):
+        if not (folder / name).is_file():
+            raise SchemaError(f"{name}: required file missing from {folder}")
 
 
 def _client(scheduler: str | None, n_workers: int, processes: bool) -> tuple[Any, Any]:
@@ -650,27 +667,32 @@ def audit_dask(
     say = progress if progress is not None else (lambda *a, **k: None)
     t_start = time.perf_counter()
     folder = Path(folder)
-    reg = _registry(folder, say)
-    settings = reg["settings"]
-    timezone = settings.timezone  # naive track times are local to the dataset, as read_dataset
+    _check_folder(folder)  # fail fast, before any cluster starts
     tracks_path = _tracks_location(folder)
     _check_columns(tracks_path)
-    if tracks_path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        chunks = _plan_parquet(tracks_path, chunk_rows)
-        files = _parquet_files(tracks_path)
-        est_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-    else:
-        chunks, _ = _plan_csv(tracks_path, chunk_rows)
-        est_rows = tracks_path.stat().st_size // _CSV_BYTES_PER_ROW
 
     own_client = client is None
-    cluster = None
+    starting = None
+    pool = None
     if own_client:
+        # the cluster starts (worker processes spawn, import) while the registry is read
         say("cluster", scheduler or f"local, {n_workers} workers")
-        client, cluster = _client(scheduler, n_workers, processes)
+        pool = ThreadPoolExecutor(max_workers=1)
+        starting = pool.submit(_client, scheduler, n_workers, processes)
     try:
+        reg = _registry(folder, say)
+        settings = reg["settings"]
+        timezone = settings.timezone  # naive track times are local to the dataset
+        if tracks_path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            chunks = _plan_parquet(tracks_path, chunk_rows)
+            est_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in _parquet_files(tracks_path))
+        else:
+            chunks, _ = _plan_csv(tracks_path, chunk_rows)
+            est_rows = tracks_path.stat().st_size // _CSV_BYTES_PER_ROW
+        if starting is not None:
+            client = starting.result()[0]
         workers = max(1, len(client.scheduler_info().get("workers", {})) or n_workers)
         parts = n_partitions or max(2 * workers, math.ceil(est_rows / DEFAULT_PARTITION_ROWS))
         say("read", f"{tracks_path.name}: {len(chunks)} chunks → {parts} vehicle partitions")
@@ -750,10 +772,9 @@ def audit_dask(
         result.summary["engine"] = f"dask ({parts} partitions, {workers} workers)"
         return result
     finally:
-        if own_client:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+        if starting is not None:
+            _close(starting)
+            pool.shutdown(wait=True)
 
 
 def _canonical_partials(partials: list[Any]) -> list[Any]:
