@@ -187,6 +187,7 @@ class World:
         self.vehicles: list[tuple[str, str]] | None = None
         self.site_permits: dict[str, tuple[str, str]] = {"O2": ("2020-01-01", "2025-12-31")}
         self.sensor_columns = False
+        self.extra_sites: dict[str, tuple[str, float, float]] = {}
 
     # geometry -------------------------------------------------------------
     def lonlat(self, x: float, y: float) -> tuple[float, float]:
@@ -235,7 +236,7 @@ class World:
         """Write the dataset folder and return it."""
         folder.mkdir(parents=True, exist_ok=True)
         feats = []
-        for sid, (kind, cx, cy) in SITES.items():
+        for sid, (kind, cx, cy) in {**SITES, **self.extra_sites}.items():
             props = {"site_id": sid, "kind": kind, "name": sid}
             if sid in self.site_permits:
                 props["permit_from"], props["permit_to"] = self.site_permits[sid]

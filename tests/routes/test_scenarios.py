@@ -496,3 +496,61 @@ class TestDataVariety:
         alerts = run(w, tmp_path, parquet=True, epoch=True)
         assert kinds(alerts) == Counter({("illegal_dump", V2): 1})
         assert within(alerts.iloc[0]["start"], w.utc("09:20"), w.utc("09:45"))
+
+
+# ======================================================================= harder cases
+
+
+class TestHarder:
+    def test_sensor_truck_data_starts_loaded_then_dumps(self, tmp_path):
+        # the load sensor says full from the first fix; it turns empty at an open stop
+        w = World()
+        tr = w.truck(V1, "08:00", at=(2000, 0), load="full")
+        tr.drive((2500, 0), OPEN_SPOT).park(6, load_after="empty").to("DEP").park(10)
+        w.manifest(V1)
+        alerts = run(w, tmp_path)
+        assert kinds(alerts) == Counter({("illegal_dump", V1): 1})
+        assert dist_m(w, alerts.iloc[0], *OPEN_SPOT) < 60
+
+    def test_drift_sigma_20m_during_dump_and_black_loading(self, tmp_path):
+        w = World()
+        black = (1500, 1500)
+        a = w.truck(V1, "08:00")
+        a.park(5).drive(black).park(20, sigma_m=20).drive((5000, 1500)).to("D1").park(10).to("DEP").park(5)
+        b = loaded_to(w.truck(V2, "09:00"))
+        b.drive(OPEN_SPOT).park(6, sigma_m=20).to("O1").park(15)
+        w.manifest(V1)
+        w.manifest(V2)
+        alerts = run(w, tmp_path)
+        assert kinds(alerts) == Counter({("unpermitted_origin", V1): 1, ("illegal_dump", V2): 1})
+
+    def test_one_truck_dumping_thrice_is_no_hotspot(self, tmp_path):
+        w = World()
+        tr = w.truck(V1, "07:00")
+        for _ in range(3):
+            loaded_to(tr).drive(OPEN_SPOT).park(6).to("DEP").park(10)
+        w.manifest(V1)
+        assert Counter(run(w, tmp_path)["kind"]) == Counter({"illegal_dump": 3})
+
+    def test_unloading_at_disposal_outside_its_permit(self, tmp_path):
+        # D2's permit ended: unloading there is not a delivery to a permitted site
+        w = World()
+        w.site_permits["D2"] = ("2020-01-01", "2025-12-31")
+        tr = w.truck(V1, "08:00")
+        tr.park(5).to("O1").park(15).drive((1000, 0), (5000, 2000)).to("D2").park(10).to("DEP").park(5)
+        w.manifest(V1, "O1", "D2", route_id=None)
+        alerts = run(w, tmp_path)
+        assert kinds(alerts) == Counter({("illegal_dump", V1): 1})
+        assert dist_m(w, alerts.iloc[0], *xy("D2")) < 80
+
+    def test_loaded_truck_creeping_past_another_origin(self, tmp_path):
+        # R1 runs 30 m from the fence of a working origin O3; a loaded truck queues
+        # there in stop-and-go for 10 min after a refuel stop, then unloads at D1.
+        w = World()
+        w.extra_sites["O3"] = ("origin", 4000.0, 130.0)
+        tr = w.truck(V1, "08:00")
+        tr.park(5).to("O1").park(15).drive((2000, 0), (2000, 60)).park(12).drive((2000, 0), (3850, 0))
+        tr.creep(10, step_m=15.0)
+        tr.drive((5000, 0)).to("D1").park(10).to("DEP").park(5)
+        w.manifest(V1)
+        assert len(run(w, tmp_path)) == 0
