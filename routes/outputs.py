@@ -25,6 +25,7 @@ import json
 import math
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -287,9 +288,8 @@ def _rejects_table(rejects: pd.DataFrame) -> pd.DataFrame:
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    """Write through a temporary sibling, then rename (created with the usual umask mode)."""
+    tmp_path = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         write(tmp_path)
         os.replace(tmp_path, path)

@@ -177,3 +177,17 @@ def test_summary_counts_keeps_own_figures_but_recounts_alerts():
     assert out["trips"] == 7
     assert out["alerts_total"] == 3
     assert out["ratio"] is None
+
+
+def test_files_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        write_outputs(_result(), tmp_path)
+    finally:
+        os.umask(mask)
+    for name in OUTPUT_FILES:
+        mode = stat.S_IMODE((tmp_path / name).stat().st_mode)
+        assert mode == 0o644, (name, oct(mode))
