@@ -224,3 +224,14 @@ def test_missing_required_column_fails_like_the_reader(dataset, client, tmp_path
         audit_folder(folder, AuditConfig())
     with pytest.raises(SchemaError, match="lat"):
         audit_dask(folder, AuditConfig(), client=client)
+
+
+def test_same_alerts_gcj02_parquet_dataset(client, tmp_path):
+    from haulwatch.ingest.synthetic import generate
+
+    folder = tmp_path / "gcj"
+    generate(folder, trucks=10, days=1, seed=4, coord_system="gcj02", fmt="parquet")
+    local = audit_folder(folder, AuditConfig())
+    remote = audit_dask(folder, AuditConfig(), client=client, chunk_rows=4000, n_partitions=3)
+    _assert_same_alerts(local.alerts, remote.alerts)
+    pd.testing.assert_frame_equal(local.rejects, remote.rejects)
