@@ -41,12 +41,15 @@ import pandas as pd
 
 
 def _points_json(frame: pd.DataFrame) -> list[dict]:
-    out = pd.DataFrame({
-        "vehicle_id": frame["vehicle_id"].astype(str),
-        "time": frame["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "lon": frame["lon"].astype(float), "lat": frame["lat"].astype(float),
-        "speed_kmh": frame["speed_kmh"].astype(float),
-    })
+    out = pd.DataFrame(
+        {
+            "vehicle_id": frame["vehicle_id"].astype(str),
+            "time": frame["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "lon": frame["lon"].astype(float),
+            "lat": frame["lat"].astype(float),
+            "speed_kmh": frame["speed_kmh"].astype(float),
+        }
+    )
     recs = out.to_dict("records")
     for r in recs:
         if r["speed_kmh"] != r["speed_kmh"]:  # NaN: absent
@@ -58,8 +61,14 @@ def _points_json(frame: pd.DataFrame) -> list[dict]:
     return recs
 
 
-def _virtual_trucks(n: int, rounds: int, start: pd.Timestamp, interval_s: float,
-                    bounds: tuple[float, float, float, float], seed: int) -> list[pd.DataFrame]:
+def _virtual_trucks(
+    n: int,
+    rounds: int,
+    start: pd.Timestamp,
+    interval_s: float,
+    bounds: tuple[float, float, float, float],
+    seed: int,
+) -> list[pd.DataFrame]:
     """``n`` trucks driving straight lines at city speeds, one point per round each."""
     rng = np.random.default_rng(seed)
     lon0 = rng.uniform(bounds[0], bounds[2], n)
@@ -73,8 +82,11 @@ def _virtual_trucks(n: int, rounds: int, start: pd.Timestamp, interval_s: float,
         lon = lon0 + d * np.sin(heading) / (111_320.0 * np.cos(np.radians(lat0)))
         lat = lat0 + d * np.cos(heading) / 110_540.0
         t = start + pd.to_timedelta(interval_s * k + rng.uniform(0, interval_s, n), unit="s")
-        out.append(pd.DataFrame({"vehicle_id": ids, "time": t, "lon": lon, "lat": lat,
-                                 "speed_kmh": speed * 3.6}))
+        out.append(
+            pd.DataFrame(
+                {"vehicle_id": ids, "time": t, "lon": lon, "lat": lat, "speed_kmh": speed * 3.6}
+            )
+        )
     return out
 
 
@@ -85,16 +97,31 @@ class _Server:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
-        env = {**os.environ, "HAULWATCH_TOKENS": tokens, "HAULWATCH_LIVE_WAIT_S": "120",
-               "HAULWATCH_KEEPALIVE_S": "1"}
-        self.cmd = [sys.executable, "-m", "haulwatch.api", "serve", "--port", str(self.port),
-                    "--db", f"sqlite:///{db}", "--dataset", str(folder)]
+        env = {
+            **os.environ,
+            "HAULWATCH_TOKENS": tokens,
+            "HAULWATCH_LIVE_WAIT_S": "120",
+            "HAULWATCH_KEEPALIVE_S": "1",
+        }
+        self.cmd = [
+            sys.executable,
+            "-m",
+            "haulwatch.api",
+            "serve",
+            "--port",
+            str(self.port),
+            "--db",
+            f"sqlite:///{db}",
+            "--dataset",
+            str(folder),
+        ]
         self.env = env
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> str:
-        self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            self.cmd, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
         base = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 120
         while True:
@@ -116,11 +143,14 @@ class _Server:
                 self.proc.wait()
 
 
-def _listen(url: str, token: str, arrivals: dict[str, float], ready: threading.Event,
-            stop: threading.Event) -> None:
+def _listen(
+    url: str, token: str, arrivals: dict[str, float], ready: threading.Event, stop: threading.Event
+) -> None:
     try:
-        with httpx.Client(timeout=httpx.Timeout(10.0, read=None)) as client, \
-                client.stream("GET", url, params={"access_token": token}) as resp:
+        with (
+            httpx.Client(timeout=httpx.Timeout(10.0, read=None)) as client,
+            client.stream("GET", url, params={"access_token": token}) as resp,
+        ):
             event = None
             for line in resp.iter_lines():
                 if stop.is_set():
@@ -156,16 +186,24 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="haulwatch-bench-live-"))
     folder = work / "ds"
-    generate(folder, trucks=args.fleet, days=1, seed=args.seed, bad_row_fraction=0.0,
-             duplicate_fraction=0.0, violation_rate=0.3)
+    generate(
+        folder,
+        trucks=args.fleet,
+        days=1,
+        seed=args.seed,
+        bad_row_fraction=0.0,
+        duplicate_fraction=0.0,
+        violation_rate=0.3,
+    )
     raw = read_dataset(folder)
     tracks = raw.tracks.sort_values("time", kind="stable").reset_index(drop=True)
     split = int(len(tracks) * args.warmup)
     warm, rest = tracks.iloc[:split], tracks.iloc[split:]
     b = raw.sites.total_bounds
     t_start = warm["time"].max()
-    virtual = _virtual_trucks(args.trucks, args.rounds, t_start, args.interval_s,
-                              (b[0], b[1], b[2], b[3]), args.seed)
+    virtual = _virtual_trucks(
+        args.trucks, args.rounds, t_start, args.interval_s, (b[0], b[1], b[2], b[3]), args.seed
+    )
     fleet_rounds = np.array_split(np.arange(len(rest)), args.rounds)
 
     dev, ana = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
@@ -173,25 +211,31 @@ def main(argv: list[str] | None = None) -> int:
     sent_at: dict[str, float] = {}
     post_s: list[float] = []
     lock = threading.Lock()
-    server = _Server(folder=folder, db=work / "bench.db",
-                     tokens=f"gw:device:{dev},ops:analyst:{ana}")
+    server = _Server(
+        folder=folder, db=work / "bench.db", tokens=f"gw:device:{dev},ops:analyst:{ana}"
+    )
     with server as base, httpx.Client(timeout=300) as client:
         headers = {"Authorization": f"Bearer {dev}"}
         t0 = time.perf_counter()
         for chunk in np.array_split(np.arange(len(warm)), max(1, len(warm) // 20_000)):
-            client.post(f"{base}/api/positions", json={"points": _points_json(warm.iloc[chunk])},
-                        headers=headers).raise_for_status()
+            client.post(
+                f"{base}/api/positions",
+                json={"points": _points_json(warm.iloc[chunk])},
+                headers=headers,
+            ).raise_for_status()
         warm_s = time.perf_counter() - t0
         ready, stop = threading.Event(), threading.Event()
-        listener = threading.Thread(target=_listen, daemon=True,
-                                    args=(f"{base}/api/stream", ana, arrivals, ready, stop))
+        listener = threading.Thread(
+            target=_listen, daemon=True, args=(f"{base}/api/stream", ana, arrivals, ready, stop)
+        )
         listener.start()
         ready.wait(10)
 
         def send(points: list[dict]) -> int:
             t = time.perf_counter()
-            r = httpx.post(f"{base}/api/positions", json={"points": points}, headers=headers,
-                           timeout=300)
+            r = httpx.post(
+                f"{base}/api/positions", json={"points": points}, headers=headers, timeout=300
+            )
             r.raise_for_status()
             body = r.json()
             with lock:
@@ -207,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                 frame = pd.concat([virtual[k], rest.iloc[fleet_rounds[k]]], ignore_index=True)
                 frame = frame.sort_values("time", kind="stable")
                 pts = _points_json(frame)
-                batches = [pts[i:i + args.batch] for i in range(0, len(pts), args.batch)]
+                batches = [pts[i : i + args.batch] for i in range(0, len(pts), args.batch)]
                 accepted += sum(pool.map(send, batches))
         wall = time.perf_counter() - t0
         time.sleep(1.0)  # let the last events arrive
@@ -216,20 +260,30 @@ def main(argv: list[str] | None = None) -> int:
     lat = np.array([arrivals[a] - sent_at[a] for a in sent_at if a in arrivals])
     posts = np.array(post_s)
     n_points = sum(len(v) for v in virtual) + len(rest)
-    print(f"haulwatch live ingest benchmark (loopback, SQLite, {args.clients} clients, "
-          f"{args.batch} points/POST)")
+    print(
+        f"haulwatch live ingest benchmark (loopback, SQLite, {args.clients} clients, "
+        f"{args.batch} points/POST)"
+    )
     print(f"  warm-up: {len(warm):,} points of {args.fleet} generated trucks in {warm_s:.1f} s")
-    print(f"  measured: {args.trucks:,} trucks x {args.rounds} rounds + {len(rest):,} fleet points"
-          f" = {n_points:,} points ({accepted:,} accepted) in {wall:.1f} s wall")
-    print(f"  throughput: {accepted / wall:,.0f} points/s "
-          f"(real-time need: {args.trucks / args.interval_s:,.0f} points/s)")
+    print(
+        f"  measured: {args.trucks:,} trucks x {args.rounds} rounds + {len(rest):,} fleet points"
+        f" = {n_points:,} points ({accepted:,} accepted) in {wall:.1f} s wall"
+    )
+    print(
+        f"  throughput: {accepted / wall:,.0f} points/s "
+        f"(real-time need: {args.trucks / args.interval_s:,.0f} points/s)"
+    )
     if len(posts):
-        print(f"  POST latency: p50 {np.percentile(posts, 50):.2f} s, "
-              f"p95 {np.percentile(posts, 95):.2f} s, max {posts.max():.2f} s")
+        print(
+            f"  POST latency: p50 {np.percentile(posts, 50):.2f} s, "
+            f"p95 {np.percentile(posts, 95):.2f} s, max {posts.max():.2f} s"
+        )
     if len(lat):
-        print(f"  alert latency (POST sent -> SSE event): {len(lat)} new alerts, "
-              f"p50 {np.percentile(lat, 50):.2f} s, p95 {np.percentile(lat, 95):.2f} s, "
-              f"max {lat.max():.2f} s")
+        print(
+            f"  alert latency (POST sent -> SSE event): {len(lat)} new alerts, "
+            f"p50 {np.percentile(lat, 50):.2f} s, p95 {np.percentile(lat, 95):.2f} s, "
+            f"max {lat.max():.2f} s"
+        )
     else:
         print("  alert latency: no new alert was raised during the measured phase")
     import shutil

@@ -9,7 +9,7 @@ Usage::
 
     .venv/bin/python benchmarks/run_all.py                # stops 100k (+random 100k, 1M), audit 1M/3M/10M
     .venv/bin/python benchmarks/run_all.py --quick        # stops 100k, audit 1M (a few minutes)
-    .venv/bin/python benchmarks/run_all.py --audit-sizes 1e6 3e6 --stops-sizes 100000
+    .venv/bin/python benchmarks/run_all.py --audit-sizes 1e6 3e6 --dask-sizes 1e6
 """
 
 from __future__ import annotations
@@ -127,6 +127,12 @@ def stops_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def _engine(r: dict[str, Any]) -> str:
+    if r.get("engine") == "dask":
+        return f"dask (largest worker {r.get('largest_worker_peak_rss_mb', 0):,.0f} MB)"
+    return str(r.get("engine", ""))
+
+
 def audit_table(rows: list[dict[str, Any]]) -> str:
     out = [
         "| points | trucks | engine | audit (s) | points/s | floor (s) | audit / floor (≤ 3) "
@@ -139,15 +145,16 @@ def audit_table(rows: list[dict[str, Any]]) -> str:
             out.append(f"| {r['error']} ||||||||||")
             continue
         out.append(
-            f"| {r['points']:,} | {r['trucks']} | {r['engine']} | {r['audit_s']:.1f} "
+            f"| {r['points']:,} | {r['trucks']} | {_engine(r)} | {r['audit_s']:.1f} "
             f"| {r['points_per_s']:,.0f} | {r['floor_s']:.1f} "
             f"| {r['ratio_to_floor']:.2f} {_ok(r['ratio_to_floor'] <= 3)} "
             f"| {r['peak_rss_mb']:,.0f} | {r['bytes_per_point']:.0f} "
             f"{_ok(r['bytes_per_point'] <= 250)} | {r['bytes_per_point_above_base']:.0f} "
             f"| {r['alerts']} |"
         )
-    if len(good) > 1:
-        first, last = good[0], good[-1]
+    local = [r for r in good if r.get("engine") == "local"]
+    if len(local) > 1:
+        first, last = local[0], local[-1]
         ratio = last["audit_s"] / first["audit_s"]
         pts = last["points"] / first["points"]
         limit = 11 * pts / 10
@@ -187,19 +194,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--audit-sizes", type=float, nargs="*", default=None)
     parser.add_argument("--format", choices=("csv", "parquet"), default="parquet")
-    parser.add_argument("--dask", action="store_true", help="also run the audit with --engine dask")
+    parser.add_argument(
+        "--dask-sizes",
+        type=float,
+        nargs="*",
+        default=[],
+        help="also run the audit with the Dask engine (local cluster, 2 workers) at these sizes",
+    )
     parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
     args = parser.parse_args(argv)
-    stops_sizes = (
-        args.stops_sizes
-        if args.stops_sizes is not None
-        else ([100_000] if args.quick else [100_000, 300_000])
-    )
-    audit_sizes = (
-        args.audit_sizes
-        if args.audit_sizes is not None
-        else ([1e6] if args.quick else [1e6, 3e6, 1e7])
-    )
+    stops_sizes = args.stops_sizes if args.stops_sizes is not None else [100_000]
+    if args.stops_random_sizes is not None:
+        random_sizes = args.stops_random_sizes
+    else:
+        random_sizes = [100_000] if args.quick else [100_000, 1_000_000]
+    if args.audit_sizes is not None:
+        audit_sizes = args.audit_sizes
+    else:
+        audit_sizes = [1e6] if args.quick else [1e6, 3e6, 1e7]
     info = machine()
     t0 = time.perf_counter()
     sections = [
@@ -213,20 +225,33 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|",
     ]
     sections += [f"| {k} | {v} |" for k, v in info.items()]
-    if stops_sizes:
-        rows = _run("bench_stops.py", ["--points", *map(str, stops_sizes)])
+    if stops_sizes or random_sizes:
+        rows = []
+        if stops_sizes:
+            rows += _run(
+                "bench_stops.py", ["--source", "fleet", "--points", *map(str, stops_sizes)]
+            )
+        if random_sizes:
+            rows += _run(
+                "bench_stops.py", ["--source", "random", "--points", *map(str, random_sizes)]
+            )
         sections += [
             "",
             "## Stop detection: ours vs movingpandas TrajectoryStopDetector",
             "",
-            "Same points, diameter 60 m, min duration 120 s.",
+            "Same points, diameter 60 m, min duration 120 s. `fleet`: whole trucks of the "
+            "synthetic fleet (long dwells: loading, queues, night parking); `random`: "
+            "random-walk trucks with dwells of 20 s to 40 min.",
             "",
             stops_table(rows),
         ]
-    if audit_sizes:
-        sizes = [str(int(s)) for s in audit_sizes]
-        rows = _run("bench_audit.py", ["--sizes", *sizes, "--format", args.format])
-        if args.dask:
+    if audit_sizes or args.dask_sizes:
+        rows = []
+        if audit_sizes:
+            sizes = [str(int(x)) for x in audit_sizes]
+            rows += _run("bench_audit.py", ["--sizes", *sizes, "--format", args.format])
+        if args.dask_sizes:
+            sizes = [str(int(x)) for x in args.dask_sizes]
             rows += _run(
                 "bench_audit.py", ["--sizes", *sizes, "--format", args.format, "--engine", "dask"]
             )
@@ -234,8 +259,9 @@ def main(argv: list[str] | None = None) -> int:
             "",
             "## Full audit (read → alerts), synthetic fleet, one day",
             "",
-            f"Tracks as {args.format}; each run in a fresh process. Floor = read the "
-            "same file with pyarrow and sort by vehicle and time.",
+            f"Tracks as {args.format}; each run in a fresh process. Floor = read the same file "
+            "with pyarrow and sort by vehicle and time (pandas). Dask rows: local cluster of "
+            "2 worker processes; peak RSS is the client's (the largest worker is in the JSON).",
             "",
             audit_table(rows),
         ]
