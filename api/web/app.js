@@ -823,6 +823,7 @@
   async function loadAlerts() {
     const gen = state.generation;
     const seq = ++listSeq; // a later request (new filter, next page) wins over an earlier one
+    const sinceEvent = streamLog.seq;
     const params = { ...state.filters, limit: PAGE_SIZE, offset: state.offset };
     const page = await api("api/alerts" + query(params));
     if (gen !== state.generation || seq !== listSeq) return;
@@ -831,6 +832,26 @@
     state.list.forEach((a) => ensureKindOption(a.kind));
     renderList();
     await loadMapAlerts();
+    // The answer may predate events that arrived while it travelled: apply those again.
+    replayStream(sinceEvent);
+  }
+
+  /** Alerts received from the stream, numbered, so a reload can re-apply the newer ones. */
+  const streamLog = { seq: 0, items: [] };
+
+  function logStreamAlert(a) {
+    streamLog.seq += 1;
+    streamLog.items.push({ seq: streamLog.seq, alert: a });
+    if (streamLog.items.length > 1000) streamLog.items.splice(0, streamLog.items.length - 1000);
+  }
+
+  function replayStream(sinceSeq) {
+    for (const { seq, alert } of streamLog.items) {
+      if (seq <= sinceSeq) continue;
+      const known = state.list.some((x) => x.alert_id === alert.alert_id);
+      // Counted already by the answer when it is on this page; otherwise it is news to it.
+      upsertAlert(alert, { fromStream: !known, quiet: true });
+    }
   }
 
   async function loadMapAlerts() {
@@ -874,13 +895,13 @@
   }
 
   /** Merge a new or changed alert (from the stream or an answer) into the page. */
-  function upsertAlert(a, { fromStream = false } = {}) {
+  function upsertAlert(a, { fromStream = false, quiet = false } = {}) {
     if (!a || !a.alert_id) return;
     ensureKindOption(a.kind);
     const i = state.list.findIndex((x) => x.alert_id === a.alert_id);
     if (i >= 0) {
       state.list[i] = mergeAlert(state.list[i], a);
-    } else if (matchesFilters(a) && fromStream) {
+    } else if (fromStream && a.kind !== undefined && matchesFilters(a)) { // a whole alert, not a patch
       state.total += 1;
       if (state.offset === 0) {
         state.list.unshift(a);
@@ -888,9 +909,9 @@
         state.newUntil.set(a.alert_id, Date.now() + 2500);
         window.setTimeout(() => state.newUntil.delete(a.alert_id), 3000);
       }
-      announce(`New alert: ${kindLabel(a.kind)}, ${a.vehicle_id || "no vehicle"}`);
+      if (!quiet) announce(`New alert: ${kindLabel(a.kind)}, ${a.vehicle_id || "no vehicle"}`);
     }
-    if (state.mapAlerts.has(a.alert_id) || matchesFilters(a)) {
+    if (state.mapAlerts.has(a.alert_id) || (a.kind !== undefined && matchesFilters(a))) {
       state.mapAlerts.set(a.alert_id, mergeAlert(state.mapAlerts.get(a.alert_id), a));
     }
     scheduleRender();
@@ -1377,13 +1398,17 @@
     }
   }
 
+  /** Open the event stream; the promise settles when it is open (or never, on failure). */
   function openStream() {
     closeStream();
-    if (!state.token) return;
+    if (!state.token) return Promise.resolve();
+    let markOpen;
+    const opened = new Promise((resolve) => { markOpen = resolve; });
     setConn("connecting", "Connecting…");
     const es = new EventSource("api/stream" + query({ access_token: state.token }));
     state.stream = es;
     es.addEventListener("open", () => {
+      markOpen();
       setConn("live", "Live");
       state.streamRetryMs = 1000;
       if (state.streamWasOpen) {
@@ -1398,7 +1423,8 @@
     });
     es.addEventListener("alert", (e) => {
       const a = parseEvent(e);
-      if (!a) return;
+      if (!a || !a.alert_id) return;
+      logStreamAlert(a);
       upsertAlert(a, { fromStream: true });
       if (a.alert_id === state.selectedId) loadDetail(a.alert_id).catch(() => {});
     });
@@ -1408,12 +1434,18 @@
       const patch = { alert_id: s.alert_id };
       for (const k of ["status", "status_version"]) if (s[k] !== undefined) patch[k] = s[k];
       if (s.kind) Object.assign(patch, stripDetail(s)); // a full alert was sent
+      if (patch.status !== undefined) logStreamAlert(patch);
       if (state.list.some((a) => a.alert_id === s.alert_id) || state.mapAlerts.has(s.alert_id)) {
         upsertAlert(patch);
       } else if (state.filters.status && patch.status === state.filters.status) {
         // It now matches the status filter: fetch it so it joins the list.
         api("api/alerts/" + encodeURIComponent(s.alert_id))
-          .then((a) => { if (matchesFilters(a)) upsertAlert(stripDetail(a), { fromStream: true }); })
+          .then((a) => {
+            if (!matchesFilters(a)) return;
+            const pub = stripDetail(a);
+            logStreamAlert(pub);
+            upsertAlert(pub, { fromStream: true });
+          })
           .catch(() => {});
       }
       if (s.alert_id === state.selectedId) {
@@ -1450,6 +1482,7 @@
         if (state.token) openStream();
       }, wait);
     });
+    return opened;
   }
 
   function closeStream() {
@@ -1497,13 +1530,16 @@
     $("token-form").hidden = true;
     $("session").hidden = false;
     $("token-input").value = "";
+    // Listen first, then load: nothing raised between the two is missed (events that
+    // overtake the list answer are re-applied to it, see replayStream).
+    const opened = openStream();
+    await Promise.race([opened, new Promise((resolve) => { window.setTimeout(resolve, 3000); })]);
     await loadRegistry();
     try {
       await loadAlerts();
     } catch (err) {
       showMessage(`Could not load alerts: ${err.message}`);
     }
-    openStream();
     return true;
   }
 

@@ -230,6 +230,7 @@ def browser_context(playwright: Playwright, tmp_path_factory: pytest.TempPathFac
         viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai",
     )
     context.set_default_timeout(UI_TIMEOUT_MS)
+    expect.set_options(timeout=UI_TIMEOUT_MS)
     yield context
     context.close()
 
@@ -353,7 +354,7 @@ class TestConsole:
 
         # Acknowledge with a note: shown, in the history, and stored (checked via the API).
         page.get_by_label("Note (optional)").fill("已通知执法队")
-        page.get_by_role("button", name="Acknowledge").click()
+        page.get_by_role("button", name="Acknowledge", exact=True).click()
         expect(page.locator("#detail-status")).to_have_text("Acknowledged")
         expect(page.locator("#detail-history")).to_contain_text("dispatcher-user")
         expect(page.locator("#detail-history")).to_contain_text("已通知执法队")
@@ -466,8 +467,9 @@ class TestConsole:
         with service.client("admin") as c:
             assert c.post("/api/alerts/import", json=fresh).status_code == 200
         _sign_in(page, service, "analyst")
+        expect(page.locator("#conn-status")).to_have_attribute("data-state", "live")
         page.get_by_label("Status", exact=True).select_option("confirmed")
-        expect(page.locator("#alert-count")).not_to_have_text("")
+        # No waiting for the filtered answer on purpose: an event that overtakes it must stick.
         expect(page.locator(f'.alert-item[data-alert-id="{fresh_id}"]')).to_have_count(0)
         with service.client("dispatcher") as c:
             r = c.post(f"/api/alerts/{fresh_id}/status", json={"status": "confirmed"})
@@ -481,7 +483,7 @@ class TestConsole:
         _sign_in(page, service, "analyst")
         page.locator(f'.alert-item[data-alert-id="{target}"]').click()
         expect(page.locator("#map .evidence-geometry")).to_have_count(1)  # the off-route piece
-        page.get_by_role("button", name="Confirm").click()
+        page.get_by_role("button", name="Confirm", exact=True).click()
         expect(page.locator("#message")).to_contain_text("may not change alert status")
         with service.client("analyst") as c:
             assert c.get(f"/api/alerts/{target}").json()["status"] == "open"
