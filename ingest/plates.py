@@ -63,8 +63,9 @@ def normalize_plate(plates: pd.Series | str | None) -> pd.Series | str | None:
         # Map category codes → key codes (several spellings may share a key).
         key_codes = key_cats.get_indexer(keys.to_numpy(dtype=object))
         lut = key_codes.astype("int64")
-        new_codes = lut[codes]
-        new_codes[codes < 0] = -1
+        new_codes = np.full(len(codes), -1, dtype="int64")
+        present = codes >= 0
+        new_codes[present] = lut[codes[present]]
         return pd.Series(
             pd.Categorical.from_codes(new_codes, categories=key_cats),
             index=plates.index,

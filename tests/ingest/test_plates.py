@@ -46,3 +46,10 @@ class TestNormalizePlate:
 
     def test_only_separators_gives_empty_key(self):
         assert normalize_plate(" - · ") == ""
+
+
+def test_categorical_with_every_plate_missing_stays_missing():
+    plates = pd.Series(pd.Categorical([None, None], categories=[]))
+    keys = normalize_plate(plates)
+    assert keys.isna().all()
+    assert len(keys) == 2
