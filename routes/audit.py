@@ -49,6 +49,7 @@ from haulwatch.routes.reconcile import (
 from haulwatch.routes.trips import (
     Track,
     build_events,
+    inside_own_site,
     loaded_state,
     run_trips,
     site_index,
@@ -313,6 +314,7 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
         unload_min_duration_s=config.unload_min_duration_s,
         visit_merge_s=config.visit_merge_s,
         gap_max_s=config.gap_max_s,
+        in_core=inside_own_site(x, y, site_pos, sites_m),
     )
     result = run_trips(
         events, site_kinds, _permit_checks(sites_m, tz), has_load, has_lift,

@@ -178,7 +178,14 @@ def dump_alerts(
         else:
             after = "the load never reached a disposal site"
         when = local_hhmm(ev["start_s"].iat[e], track.timezone)
-        if dark:
+        at_site = site_ids[ev["site_pos"].iat[e]] if ev["site_pos"].iat[e] >= 0 else ""
+        if ev["kind"].iat[e] == "disposal" and not dark:
+            # a disposal site outside its permit dates (run_trips judged it a stop in the open)
+            summary = (
+                f"Loaded truck {p.vehicle_id} stopped {minutes(dur)} at disposal site {at_site} "
+                f"outside the site's permit dates at {when} local and {after}"
+            )
+        elif dark:
             where = "stopped and " if ev["kind"].iat[e] == "stop" else ""
             summary = (
                 f"Loaded truck {p.vehicle_id} {where}went dark for {minutes(dark_s)} at {when} local, "
@@ -202,6 +209,7 @@ def dump_alerts(
             "decided_by": p.reason,
             "then": "sensor" if p.reason == "sensor" else (close_kind or "data end"),
             "then_site_id": close_site,
+            "at_site_id": at_site,
             "went_dark": dark,
             "dark_s": round(dark_s, 1),
             "load_before": _load_text(track, max(a - 1, 0)),
@@ -218,7 +226,7 @@ def dump_alerts(
                 "end": p.end,
                 "severity": "high",
                 "manifest_id": "",
-                "site_id": "",
+                "site_id": at_site,
                 "trip_id": trip["trip_id"],
                 "summary": summary,
                 "lon": p.lon,

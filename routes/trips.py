@@ -36,6 +36,7 @@ __all__ = [
     "TripsInputError",
     "TripsResult",
     "build_events",
+    "inside_own_site",
     "loaded_state",
     "run_trips",
     "site_index",
@@ -47,7 +48,7 @@ TRUCK_SITE_KINDS = ("origin", "disposal", "depot")
 #: Columns of the events frame.
 EVENT_COLUMNS: tuple[str, ...] = (
     "vehicle_code", "kind", "site_pos", "i_first", "i_last", "start_s", "end_s",
-    "duration_s", "x", "y", "up", "down", "lift", "has_gap", "gap_i",
+    "duration_s", "x", "y", "up", "down", "lift", "has_gap", "gap_i", "core_s",
 )
 
 #: Columns of the trips frame.
@@ -123,6 +124,50 @@ def site_index(
         shapely.prepare(zone)
         inside = shapely.contains_xy(zone, x[cand], y[cand])
         out[cand[inside]] = k
+    return out
+
+
+def inside_own_site(
+    x: np.ndarray,
+    y: np.ndarray,
+    site_pos: np.ndarray,
+    sites_m: pd.DataFrame,
+) -> np.ndarray:
+    """Return, per point, whether it lies inside the polygon proper of its site (no buffer).
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Projected coordinates, metres.
+    site_pos : numpy.ndarray
+        :func:`site_index` of each point (-1: at no site).
+    sites_m : geopandas.GeoDataFrame
+        The sites ``site_pos`` refers to, same projected CRS.
+
+    Returns
+    -------
+    numpy.ndarray
+        bool per point; False where ``site_pos`` is -1.
+
+    Only points already at a site are tested, one prepared polygon per site, so
+    the cost is that of the points near sites.
+    """
+    site_pos = np.asarray(site_pos, dtype=np.int64)
+    out = np.zeros(len(site_pos), dtype=bool)
+    at = np.flatnonzero(site_pos >= 0)
+    if len(at) == 0:
+        return out
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    geoms = np.asarray(sites_m.geometry.to_numpy(), dtype=object)
+    order = at[np.argsort(site_pos[at], kind="stable")]
+    pos_sorted = site_pos[order]
+    bounds = np.flatnonzero(np.r_[True, pos_sorted[1:] != pos_sorted[:-1]])
+    for a, b in zip(bounds, np.r_[bounds[1:], len(order)], strict=True):
+        geom = geoms[pos_sorted[a]]
+        idx = order[a:b]
+        shapely.prepare(geom)
+        out[idx] = shapely.contains_xy(geom, x[idx], y[idx])
     return out
 
 
@@ -240,6 +285,7 @@ def build_events(
     unload_min_duration_s: float,
     visit_merge_s: float,
     gap_max_s: float,
+    in_core: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Build the time-ordered events (visits, open stops, dark gaps) of every vehicle.
 
@@ -267,6 +313,10 @@ def build_events(
         Stays at one site separated by a shorter excursion merge, seconds.
     gap_max_s : float
         Longer spells without points are gaps, seconds.
+    in_core : numpy.ndarray, optional
+        :func:`inside_own_site` per point. Gives each visit its ``core_s``: first to
+        last point inside the site polygon proper (not its buffer), seconds; 0 when
+        the truck only touched the buffer. Without it ``core_s`` is the duration.
 
     Returns
     -------
@@ -426,6 +476,21 @@ def build_events(
 
     # ---- sensors: lift raised inside the event; load transitions given to events
     events["lift"] = segment_means(lift, fi.astype(np.int64), la.astype(np.int64)) > 0
+    if in_core is None or len(events) == 0:
+        events["core_s"] = events["duration_s"].to_numpy(dtype=np.float64)
+    else:
+        # first / last core point of each event: the next core point at or after its
+        # first point, the last core point at or before its last point
+        core = np.asarray(in_core, dtype=bool)
+        pos = np.arange(n)
+        nxt = np.minimum.accumulate(np.where(core, pos, n)[::-1])[::-1]
+        prv = np.maximum.accumulate(np.where(core, pos, -1))
+        c_first = nxt[fi]
+        c_last = prv[la]
+        ok = (c_first <= la) & (c_last >= fi) & (c_last >= c_first)
+        c_first_t = t[np.clip(c_first, 0, n - 1)]
+        c_last_t = t[np.clip(c_last, 0, n - 1)]
+        events["core_s"] = np.where(ok & ~gap_ev, c_last_t - c_first_t, 0.0)
     up = np.zeros(len(events), dtype=bool)
     down = np.zeros(len(events), dtype=bool)
     if n > 1 and len(events):
@@ -504,13 +569,20 @@ def run_trips(
     TripsResult
     """
     code = events["vehicle_code"].to_numpy()
-    kind = events["kind"].to_numpy()
+    kind = events["kind"].to_numpy().copy()
     site = events["site_pos"].to_numpy()
     start = events["start_s"].to_numpy()
     dur = events["duration_s"].to_numpy()
     up = events["up"].to_numpy()
     down = events["down"].to_numpy()
     lift = events["lift"].to_numpy()
+    core = events["core_s"].to_numpy() if "core_s" in events.columns else dur
+    # a disposal site outside its permit dates is no permitted place: a stay there is
+    # a stop in the open (where a load may be dumped), not an unloading visit
+    for e in np.flatnonzero(kind == "disposal"):
+        check = site_expired_at[site[e]] if site[e] < len(site_expired_at) else None
+        if check is not None and check(start[e]):
+            kind[e] = "stop"
 
     trips: list[dict] = []
     dumps: list[dict] = []
@@ -561,6 +633,14 @@ def run_trips(
         state = "unknown"
         trip: dict | None = None
         black: list[int] = []
+        if sensor:
+            # data starting mid-trip: when the sensor's first change is loaded → empty,
+            # the truck was loaded from its first fix (origin unknown, not a loading visit)
+            flips = np.flatnonzero(up[i:j] | down[i:j])
+            if len(flips) and down[i + flips[0]] and not up[i + flips[0]]:
+                trip = open_trip(i, "unknown", "sensor")
+                loadings.pop()
+                state = "loaded"
         for e in range(i, j):
             k = kind[e]
             if sensor:
@@ -590,6 +670,10 @@ def run_trips(
             # ---- track-only (lift used when present)
             if k == "origin":
                 if state == "loaded" and trip is not None:
+                    if core[e] < load_min_duration_s:
+                        # a loaded truck that only waited by the fence (or crossed the
+                        # site quickly) did not load there: the trip goes on
+                        continue
                     close_undelivered(trip, e, "origin")
                 trip = open_trip(e, origin_kind_of(e), "track")
                 state = "loaded"

@@ -111,8 +111,8 @@ class Truck:
         ``load_after`` switches the load sensor half-way through the dwell; ``lift``
         raises the body during ``lift_minutes`` (default the middle third).
         """
-        n = max(int(round(minutes * 60 / self.dt_s)), 1)
-        lift_n = n // 3 if lift_minutes is None else int(round(lift_minutes * 60 / self.dt_s))
+        n = max(round(minutes * 60 / self.dt_s), 1)
+        lift_n = n // 3 if lift_minutes is None else round(lift_minutes * 60 / self.dt_s)
         lift_from = (n - lift_n) // 2
         for k in range(n):
             if load_after is not None and k == n // 2:
@@ -128,7 +128,7 @@ class Truck:
         v = v_kmh / 3.6
         for wx, wy in waypoints:
             dist = math.hypot(wx - self.x, wy - self.y)
-            n = max(int(math.ceil(dist / (v * self.dt_s))), 1)
+            n = max(math.ceil(dist / (v * self.dt_s)), 1)
             x0, y0 = self.x, self.y
             for k in range(1, n + 1):
                 f = k / n

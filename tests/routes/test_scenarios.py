@@ -17,11 +17,9 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-import numpy as np
 import pandas as pd
 import pytest
 from haulwatch.routes.audit import audit_folder
-
 from scenario_world import World, xy
 
 V1, V2, V3, V4 = "浙A10001", "浙A10002", "浙A10003", "浙A10004"
