@@ -19,7 +19,7 @@ demo: setup
 
 # Run the whole test suite (installs what it needs first).
 test: setup
-	bash scripts/ensure-browser.sh
+	bash scripts/install-test-deps.sh
 	$(BIN)/python -m pytest
 
 lint: setup
