@@ -94,7 +94,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--scheduler",
         metavar="ADDRESS",
-        help="address of a running dask scheduler, e.g. tcp://host:8786 (implies --engine dask)",
+        help="address of a running dask scheduler, e.g. tcp://host:8786 (implies --engine "
+        "dask); its workers must see DATASET at the same path",
     )
     p.add_argument(
         "--workers",
