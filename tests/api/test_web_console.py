@@ -166,53 +166,58 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     _, _, _, nest_dx, nest_dy, _ = next(s for s in SITES if s[1] == "nest")
     sim = SimulatedCopter(home_lat_deg=LAT0 + nest_dy, home_lon_deg=LON0 + nest_dx, port=0,
                           speedup=SIM_SPEEDUP).start()
-    settings = Settings(
-        vehicle_url=sim.url,
-        time_scale=SIM_SPEEDUP,
-        db_url=f"sqlite:///{tmp / 'store.db'}",
-        dataset=_write_dataset(tmp / "dataset"),
-        tokens=tuple(parse_tokens(",".join(f"{r}-user:{r}:{t}" for r, t in tokens.items()))),
-        keepalive_s=1.0,
-    )
-    app = create_app(settings)
-    dispatcher = app.state.service.dispatcher
-    # Plan whatever the hour: the daylight rule is drone.plan's to test, not the page's.
-    dispatcher.plan_config = PlanConfig(min_sun_elevation_deg=None, timezone="Asia/Shanghai")
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           timeout_graceful_shutdown=3, lifespan="on"))
-    thread = threading.Thread(target=server.run, name="uvicorn-web-console", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    svc = Service(f"http://127.0.0.1:{port}", tokens, tmp, {}, app=app)
-    svc.first_alerts = _alerts([
-        _dump_row(tmp / "a1", "浙E·A1234", 0, 0.010, 0.004),
-        _dump_row(tmp / "a1", "浙E·B5678", 45, -0.012, -0.006, severity="medium"),
-        {
-            "_dir": str(tmp / "a1"),
-            "kind": "route_deviation",
-            "vehicle_id": "沪D·C9999",
-            "start": pd.Timestamp("2026-11-20 11:30", tz="Asia/Shanghai"),
-            "end": pd.Timestamp("2026-11-20 11:38", tz="Asia/Shanghai"),
-            "severity": "medium",
-            "summary": "沪D·C9999 驶出核准路线 1.2 km",
-            "geometry": LineString([(LON0 - 0.02, LAT0 + 0.01), (LON0 - 0.025, LAT0 + 0.013),
-                                    (LON0 - 0.03, LAT0 + 0.012)]),
-            "evidence": {"max_offset_m": 640.0, "corridor_m": 150.0},
-        },
-    ])
-    with svc.client("admin") as c:
-        r = c.post("/api/alerts/import", json=svc.first_alerts)
-        assert r.status_code == 200, r.text
-        assert r.json()["inserted"] == 3
-    yield svc
-    server.should_exit = True
-    thread.join(timeout=15)
-    sim.stop()
+    server: uvicorn.Server | None = None
+    thread: threading.Thread | None = None
+    try:
+        settings = Settings(
+            vehicle_url=sim.url,
+            time_scale=SIM_SPEEDUP,
+            db_url=f"sqlite:///{tmp / 'store.db'}",
+            dataset=_write_dataset(tmp / "dataset"),
+            tokens=tuple(parse_tokens(",".join(f"{r}-user:{r}:{t}" for r, t in tokens.items()))),
+            keepalive_s=1.0,
+        )
+        app = create_app(settings)
+        dispatcher = app.state.service.dispatcher
+        # Plan whatever the hour: the daylight rule is drone.plan's to test, not the page's.
+        dispatcher.plan_config = PlanConfig(min_sun_elevation_deg=None, timezone="Asia/Shanghai")
+        port = _free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                               timeout_graceful_shutdown=3, lifespan="on"))
+        thread = threading.Thread(target=server.run, name="uvicorn-web-console", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                pytest.fail("uvicorn did not start")
+            time.sleep(0.05)
+        svc = Service(f"http://127.0.0.1:{port}", tokens, tmp, {}, app=app)
+        svc.first_alerts = _alerts([
+            _dump_row(tmp / "a1", "浙E·A1234", 0, 0.010, 0.004),
+            _dump_row(tmp / "a1", "浙E·B5678", 45, -0.012, -0.006, severity="medium"),
+            {
+                "_dir": str(tmp / "a1"),
+                "kind": "route_deviation",
+                "vehicle_id": "沪D·C9999",
+                "start": pd.Timestamp("2026-11-20 11:30", tz="Asia/Shanghai"),
+                "end": pd.Timestamp("2026-11-20 11:38", tz="Asia/Shanghai"),
+                "severity": "medium",
+                "summary": "沪D·C9999 驶出核准路线 1.2 km",
+                "geometry": LineString([(LON0 - 0.02, LAT0 + 0.01), (LON0 - 0.025, LAT0 + 0.013),
+                                        (LON0 - 0.03, LAT0 + 0.012)]),
+                "evidence": {"max_offset_m": 640.0, "corridor_m": 150.0},
+            },
+        ])
+        with svc.client("admin") as c:
+            r = c.post("/api/alerts/import", json=svc.first_alerts)
+            assert r.status_code == 200, r.text
+            assert r.json()["inserted"] == 3
+        yield svc
+    finally:
+        if server is not None and thread is not None:
+            server.should_exit = True
+            thread.join(timeout=15)
+        sim.stop()
 
 
 @pytest.fixture(scope="module")
