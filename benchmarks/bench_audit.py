@@ -182,16 +182,33 @@ def child_floor(dataset: Path) -> dict[str, Any]:
 
 def child_audit(dataset: Path, engine: str, workers: int) -> dict[str, Any]:
     """Run the full audit (read → alerts) and report time, memory and stage timings."""
+    import threading
+
     from haulwatch.routes.config import AuditConfig
 
     stages: list[tuple[str, float]] = []
     last = [time.perf_counter()]
+    current = ["start"]
+    stage_peaks: dict[str, int] = {}
+    done = threading.Event()
+
+    def poll() -> None:  # RSS every 20 ms, kept per stage (the step after a message)
+        while not done.is_set():
+            rss = _rss_now_bytes()
+            label = current[0]
+            if rss > stage_peaks.get(label, 0):
+                stage_peaks[label] = rss
+            done.wait(0.02)
 
     def progress(*args: Any, **info: Any) -> None:
         now = time.perf_counter()
         stage = str(args[0]) if args else str(info.get("stage", "progress"))
         stages.append((stage, now - last[0]))
+        current[0] = f"after '{stage[:60]}'"
         last[0] = now
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
 
     if engine == "dask":
         from haulwatch.routes.distributed import audit_dask
@@ -208,6 +225,8 @@ def child_audit(dataset: Path, engine: str, workers: int) -> dict[str, Any]:
         last[0] = t0
         result = audit_folder(dataset, AuditConfig(), progress=progress)
     seconds = time.perf_counter() - t0
+    done.set()
+    poller.join()
     summary = getattr(result, "summary", {}) or {}
     by_kind = result.alerts["kind"].value_counts().to_dict() if len(result.alerts) else {}
     return {
@@ -219,6 +238,7 @@ def child_audit(dataset: Path, engine: str, workers: int) -> dict[str, Any]:
         "alerts_by_kind": {str(k): int(v) for k, v in by_kind.items()},
         "trips": len(getattr(result, "trips", [])),
         "stages": stages,
+        "stage_peaks": sorted(stage_peaks.items(), key=lambda kv: -kv[1])[:3],
         "summary_points": {
             k: summary.get(k) for k in ("points_read", "points_kept", "rows_rejected")
         },
@@ -281,6 +301,8 @@ def bench(
         "alerts_by_kind": audit["alerts_by_kind"],
         "trips": audit["trips"],
         "stages": audit["stages"],
+        "stage_peaks_mb": [(s, r / 2**20) for s, r in audit.get("stage_peaks", [])],
+        "base_rss_mb": audit["base_rss"] / 2**20,
     }
 
 

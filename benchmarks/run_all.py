@@ -167,7 +167,14 @@ def audit_table(rows: list[dict[str, Any]]) -> str:
     stage_lines = []
     for r in good:
         stages = ", ".join(f"{s} {t:.1f}" for s, t in r.get("stages", []))
-        stage_lines.append(f"- {r['points']:,} points: {stages or 'no stages reported'}")
+        stage_lines.append(
+            f"- {r['points']:,} points ({r['engine']}): {stages or 'no stages reported'}"
+        )
+        peaks = "; ".join(f"{mb:,.0f} MB {s}" for s, mb in r.get("stage_peaks_mb", []))
+        if peaks:
+            stage_lines.append(
+                f"  - highest RSS (imports alone: {r.get('base_rss_mb', 0):,.0f} MB): {peaks}"
+            )
     if stage_lines:
         out.append("")
         out.append("Stage timings (seconds, from the audit's progress callback):")
