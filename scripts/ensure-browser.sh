@@ -8,7 +8,8 @@ fi
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing chromium (Debian package) for the web console test..."
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  # fonts-wqy-microhei: Chinese plates and site names render in screenshots.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null
 else
   echo "chromium is not installed: the web console test will fail." >&2
   echo "Install it (Debian/Ubuntu: sudo apt-get install chromium) or set HAULWATCH_CHROMIUM=/path/to/chrome." >&2
