@@ -294,6 +294,13 @@ def run_audit(
     folder = Path(dataset)
     if not folder.is_dir():
         raise FileNotFoundError(f"dataset folder {str(folder)!r} does not exist or is not a folder")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise _UsageError(
+            f"option --out: value {str(out)!r} is an existing file; allowed: a folder "
+            "(created if missing)"
+        )
+    out.mkdir(parents=True, exist_ok=True)  # fail now, not after a long audit
     if engine not in ("local", "dask"):
         raise _UsageError(f"option --engine: value {engine!r} is not allowed; allowed: local, dask")
     if n_workers < 1:
@@ -329,6 +336,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         FileNotFoundError,
         NotADirectoryError,
         IsADirectoryError,
+        FileExistsError,
         PermissionError,
     ]
     for module, name in (

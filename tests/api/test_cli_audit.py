@@ -233,3 +233,12 @@ def test_end_to_end_local_and_dask_agree(small_dataset, tmp_path, capsys):
     other = read_alerts(tmp_path / "d" / "alerts.csv")
     assert list(other["alert_id"]) == list(alerts["alert_id"])
     assert list(other["kind"]) == list(alerts["kind"])
+
+
+def test_out_is_a_file_exit_2_before_auditing(tmp_path, capsys, fake_audit):
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "taken").write_text("x", encoding="utf-8")
+    code = main(["audit", str(tmp_path / "ds"), "--out", str(tmp_path / "taken")])
+    assert code == 2
+    assert "--out" in capsys.readouterr().err
+    assert not fake_audit
