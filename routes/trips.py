@@ -619,7 +619,7 @@ def run_trips(
     def open_trip(e: int, okind: str, by: str) -> dict:
         loadings.append({"vehicle_code": code[e], "ev": e, "origin_kind": okind, "trip_pos": len(trips)})
         return {"ev_load": e, "ev_close": -1, "origin_kind": okind, "cands": [], "loaded_by": by,
-                "status": "open", "ev_dump": -1, "depot_after": False}
+                "status": "open", "ev_dump": -1, "depot_after": False, "lift_at": -1}
 
     n_ev = len(events)
     i = 0
@@ -650,7 +650,9 @@ def run_trips(
                     if down[e] and k != "origin":
                         pass  # loaded and unloaded at one place: keep loaded (next event decides)
                     continue
-                if state == "loaded" and trip is not None and (down[e] or (use_lift and lift[e] and k != "origin")):
+                # the load sensor decides; a raised body alone closes the trip only at a
+                # disposal site (elsewhere it marks the stop, and the sensor must agree)
+                if state == "loaded" and trip is not None and (down[e] or (use_lift and lift[e] and k == "disposal")):
                     if k == "disposal":
                         trip["ev_close"] = e
                         trip["status"] = "delivered"
@@ -664,7 +666,9 @@ def run_trips(
                     continue
                 if down[e]:
                     state = "empty"
-                if state == "loaded" and trip is not None and candidate(e):
+                if state == "loaded" and trip is not None and (
+                    candidate(e) or (use_lift and lift[e] and k in ("stop", "gap"))
+                ):
                     trip["cands"].append(e)
                 continue
             # ---- track-only (lift used when present)
@@ -680,9 +684,13 @@ def run_trips(
                 black = []
             elif k == "disposal":
                 if state == "loaded" and trip is not None:
-                    trip["ev_close"] = e
-                    trip["status"] = "delivered"
-                    trips.append(trip)
+                    if trip["lift_at"] >= 0 and not lift[e]:
+                        # tipped on the way and not here: the load was dumped there
+                        close_undelivered(trip, e, "disposal", sensed_at=trip["lift_at"])
+                    else:
+                        trip["ev_close"] = e
+                        trip["status"] = "delivered"
+                        trips.append(trip)
                 elif state == "empty" and black:
                     b = max(black, key=lambda c: (dur[c], c))
                     t_ = open_trip(b, "black", "track")
@@ -712,15 +720,19 @@ def run_trips(
             else:  # open stop or dark gap
                 if state == "loaded" and trip is not None:
                     if use_lift and lift[e]:
-                        close_undelivered(trip, e, "sensor", sensed_at=e)
-                        trip = None
-                        state = "empty"
+                        # the body went up here: the dump unless the truck then tips at a
+                        # disposal site (a raised reading at a red light is a glitch)
+                        if trip["lift_at"] < 0:
+                            trip["lift_at"] = e
+                        trip["cands"].append(e)
                     elif candidate(e):
                         trip["cands"].append(e)
                 elif state == "empty" and k == "stop" and dur[e] >= load_min_duration_s:
                     black.append(e)
         if trip is not None:
-            if trip["depot_after"] and trip["cands"]:
+            if trip["lift_at"] >= 0:
+                close_undelivered(trip, -1, "end", sensed_at=trip["lift_at"])
+            elif trip["depot_after"] and trip["cands"]:
                 close_undelivered(trip, -1, "depot")
             else:
                 trip["status"] = "open"

@@ -552,3 +552,41 @@ class TestHarder:
         tr.drive((5000, 0)).to("D1").park(10).to("DEP").park(5)
         w.manifest(V1)
         assert len(run(w, tmp_path)) == 0
+
+    @pytest.mark.parametrize("load_sensor", [False, True])
+    def test_lift_glitch_at_red_light_then_tip_at_disposal(self, tmp_path, load_sensor):
+        # one lift=1 reading during a 2-min red light; the real tip is at D1
+        w = World()
+        w.sensor_columns = True
+        tr = w.truck(V1, "08:00", load="empty" if load_sensor else None)
+        tr.park(5, lift=False).to("O1", lift=False)
+        tr.park(15, lift=False, load_after="full" if load_sensor else None)
+        tr.drive((2500, 0), lift=False).park(2, lift=True, lift_minutes=10 / 60)
+        tr.drive((5000, 0), lift=False).to("D1", lift=False)
+        tr.park(10, lift=True, load_after="empty" if load_sensor else None).to("DEP", lift=False).park(5, lift=False)
+        w.manifest(V1)
+        assert len(run(w, tmp_path)) == 0
+
+    def test_sensor_black_loading_then_dump(self, tmp_path):
+        w = World()
+        black = (1500, 1500)
+        tr = w.truck(V1, "08:00", load="empty")
+        tr.park(5).drive(black).park(20, load_after="full").drive(OPEN_SPOT).park(6, load_after="empty")
+        tr.to("DEP").park(10)
+        alerts = run(w, tmp_path)
+        assert kinds(alerts) == Counter({("unpermitted_origin", V1): 1, ("illegal_dump", V1): 1})
+        assert dist_m(w, alerts[alerts["kind"] == "illegal_dump"].iloc[0], *OPEN_SPOT) < 60
+        assert dist_m(w, alerts[alerts["kind"] == "unpermitted_origin"].iloc[0], *black) < 60
+
+    def test_loaded_truck_dark_until_disposal(self, tmp_path):
+        w = World()
+        tr = w.truck(V1, "08:00")
+        tr.park(5).to("O1").park(15).drive((2000, 0)).dark(20, to=(5950, 0)).park(10).to("DEP").park(5)
+        w.manifest(V1)
+        assert kinds(run(w, tmp_path)) == Counter({("gps_gap", V1): 1})
+
+    def test_empty_truck_dark_on_the_road(self, tmp_path):
+        w = World()
+        tr = haul(w, V1)
+        tr.drive((3000, -800)).dark(40, to=(1000, -800)).to("O1").park(15).drive((5000, 0)).to("D1").park(10)
+        assert len(run(w, tmp_path)) == 0
