@@ -7,7 +7,7 @@ versions, git commit) and then one table per benchmark with the targets.
 
 Usage::
 
-    .venv/bin/python benchmarks/run_all.py                # stops 100k (+random 100k, 1M), audit 1M/3M/10M
+    .venv/bin/python benchmarks/run_all.py                # stops 100k (+random 100k, 300k), audit 1M/3M/10M
     .venv/bin/python benchmarks/run_all.py --quick        # stops 100k, audit 1M (a few minutes)
     .venv/bin/python benchmarks/run_all.py --audit-sizes 1e6 3e6 --dask-sizes 1e6
 """
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         nargs="*",
         default=None,
-        help="points for the stop benchmark on random-walk trucks (default 100000 1000000)",
+        help="points for the stop benchmark on random-walk trucks (default 100000 300000)",
     )
     parser.add_argument("--audit-sizes", type=float, nargs="*", default=None)
     parser.add_argument("--format", choices=("csv", "parquet"), default="parquet")
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.stops_random_sizes is not None:
         random_sizes = args.stops_random_sizes
     else:
-        random_sizes = [100_000] if args.quick else [100_000, 1_000_000]
+        random_sizes = [100_000] if args.quick else [100_000, 300_000]
     if args.audit_sizes is not None:
         audit_sizes = args.audit_sizes
     else:
