@@ -699,6 +699,7 @@ def audit_dask(
         workers = max(1, len(client.scheduler_info().get("workers", {})) or n_workers)
         parts = n_partitions or max(2 * workers, math.ceil(est_rows / DEFAULT_PARTITION_ROWS))
         say("read", f"{tracks_path.name}: {len(chunks)} chunks → {parts} vehicle partitions")
+        t_read = time.perf_counter()
         chunk_futs = [
             client.submit(_read_chunk, c, timezone, settings.coord_system, parts, pure=False)
             for c in chunks
@@ -708,6 +709,7 @@ def audit_dask(
         offsets = np.concatenate(([0], np.cumsum(rows_per_chunk)))[:-1].astype("int64")
         rows_read = int(rows_per_chunk.sum())
         say("read", f"{rows_read:,} rows")
+        t_prepare = time.perf_counter()
 
         # registry in WGS-84 for the CRS choice (same inputs as geo.prepare.prepare)
         import shapely
@@ -759,6 +761,7 @@ def audit_dask(
             rows_read,
         )
         say("detect", f"{parts} partitions")
+        t_detect = time.perf_counter()
         from haulwatch.routes.audit import combine, make_context
 
         context = make_context(dataset, config)
@@ -769,9 +772,19 @@ def audit_dask(
         partials = client.gather(partial_futs)
         del points_futs, partial_futs
         say("combine", f"{len(partials)} partials")
+        t_combine = time.perf_counter()
         partials = _canonical_partials(partials)
         result = combine(partials, context, config, rejects=dataset.rejects, stats=dataset.stats)
-        result.summary["timings_s"]["audit_total"] = round(time.perf_counter() - t_start, 3)
+        now = time.perf_counter()
+        result.summary["timings_s"].update(
+            {
+                "read": round(t_prepare - t_read, 3),
+                "prepare": round(t_detect - t_prepare, 3),
+                "detect_wall": round(t_combine - t_detect, 3),
+                "combine_wall": round(now - t_combine, 3),
+                "audit_total": round(now - t_start, 3),
+            }
+        )
         result.summary["engine"] = f"dask ({parts} partitions, {workers} workers)"
         return result
     finally:
