@@ -15,7 +15,7 @@ The work runs in three steps, all on one partition of vehicles:
 3. :func:`run_trips` — a small state machine over the events (tens per vehicle and
    day, so a plain loop over the event table): loading visits open a haul trip,
    unloading visits close it as delivered; a loaded truck that loads again or parks
-   in a depot without reaching a disposal site closes it as undelivered and its dump
+   in a depot and never reaches a disposal site closes it as undelivered and its dump
    is the stop where the load changed (sensor), else the longest candidate stop or
    dark spell. Vehicles with a ``load`` sensor follow the sensor; others are judged
    from the track (and ``lift`` when present).
@@ -619,7 +619,8 @@ def run_trips(
     def open_trip(e: int, okind: str, by: str) -> dict:
         loadings.append({"vehicle_code": code[e], "ev": e, "origin_kind": okind, "trip_pos": len(trips)})
         return {"ev_load": e, "ev_close": -1, "origin_kind": okind, "cands": [], "loaded_by": by,
-                "status": "open", "ev_dump": -1, "depot_after": False, "lift_at": -1}
+                "status": "open", "ev_dump": -1, "depot_after": False, "lift_at": -1,
+                "depot_ev": -1, "frozen": False}
 
     n_ev = len(events)
     i = 0
@@ -708,12 +709,14 @@ def run_trips(
                 black = []
             elif k == "depot":
                 if state == "loaded" and trip is not None:
-                    if trip["cands"]:
-                        close_undelivered(trip, e, "depot")
-                        trip = None
-                        state = "empty"
-                    else:
-                        trip["depot_after"] = True
+                    # a depot stay (lunch, the night) does not end the trip: what the
+                    # truck does next decides (a disposal visit delivers the load; the
+                    # next loading or the data end leaves it undelivered)
+                    trip["depot_after"] = True
+                    trip["depot_ev"] = e
+                    # stops before the depot are the suspects; later ones only when
+                    # there were none (the truck carried its load through lunch)
+                    trip["frozen"] = bool(trip["cands"])
                 else:
                     state = "empty"
                     black = []
@@ -725,7 +728,7 @@ def run_trips(
                         if trip["lift_at"] < 0:
                             trip["lift_at"] = e
                         trip["cands"].append(e)
-                    elif candidate(e):
+                    elif candidate(e) and not trip["frozen"]:
                         trip["cands"].append(e)
                 elif state == "empty" and k == "stop" and dur[e] >= load_min_duration_s:
                     black.append(e)
@@ -733,7 +736,7 @@ def run_trips(
             if trip["lift_at"] >= 0:
                 close_undelivered(trip, -1, "end", sensed_at=trip["lift_at"])
             elif trip["depot_after"] and trip["cands"]:
-                close_undelivered(trip, -1, "depot")
+                close_undelivered(trip, trip["depot_ev"], "depot")
             else:
                 trip["status"] = "open"
                 trips.append(trip)

@@ -590,3 +590,79 @@ class TestHarder:
         tr = haul(w, V1)
         tr.drive((3000, -800)).dark(40, to=(1000, -800)).to("O1").park(15).drive((5000, 0)).to("D1").park(10)
         assert len(run(w, tmp_path)) == 0
+
+    def test_refuel_then_depot_lunch_then_unload(self, tmp_path):
+        # both innocent on their own, and together: the load reaches D2 after lunch
+        # (manifest O1 → D2, no approved route between them: deviation not judged)
+        w = World()
+        tr = w.truck(V1, "10:00")
+        tr.park(5).to("O1").park(15).drive((2000, -500)).park(15).to("DEP").park(60)
+        tr.drive((5000, 2000)).to("D2").park(10).to("DEP").park(5)
+        w.manifest(V1, "O1", "D2", route_id=None)
+        assert len(run(w, tmp_path)) == 0
+
+    def test_dump_then_depot_then_next_load(self, tmp_path):
+        # the 2-hour roadside wait after the depot is no suspect: the dump came before
+        w = World()
+        tr = w.truck(V1, "10:00")
+        tr.park(5).to("O1").park(15).drive((1500, -800)).park(8).to("DEP").park(60)
+        tr.drive(OPEN_SPOT).park(120).to("O1").park(15).drive((5000, 0)).to("D1").park(10).to("DEP").park(5)
+        w.manifest(V1)
+        alerts = run(w, tmp_path)
+        assert kinds(alerts) == Counter({("illegal_dump", V1): 1})
+        assert dist_m(w, alerts.iloc[0], 1500, -800) < 60
+
+    def test_stop_then_dark_inside_the_stop(self, tmp_path):
+        # stopped 3 min, terminal off 20 min on the spot, 2 min more, back to O1
+        w = World()
+        tr = loaded_to(w.truck(V1, "08:00"))
+        tr.drive(OPEN_SPOT).park(3).dark(20).park(2).to("O1").park(15)
+        w.manifest(V1)
+        alerts = run(w, tmp_path)
+        assert kinds(alerts) == Counter({("illegal_dump", V1): 1, ("gps_gap", V1): 1})
+        assert dist_m(w, alerts[alerts["kind"] == "illegal_dump"].iloc[0], *OPEN_SPOT) < 60
+
+    def test_route_corridor_m_is_used(self, tmp_path):
+        # 130 m off R1: outside its corridor_m = 100 though inside the 150 m default
+        w = World()
+        tr = w.truck(V1, "08:00")
+        tr.park(5).to("O1").park(15).drive((1500, 0), (1700, 130), (3700, 130), (3900, 0), (5000, 0))
+        tr.to("D1").park(10)
+        w.manifest(V1)
+        assert kinds(run(w, tmp_path)) == Counter({("route_deviation", V1): 1})
+
+    def test_detour_in_gcj02(self, tmp_path):
+        w = World(coord_system="gcj02")
+        tr = w.truck(V1, "08:00")
+        tr.park(5).to("O1").park(15).drive((2000, 0), (2500, 600), (3500, 600), (4000, 0), (5000, 0))
+        tr.to("D1").park(10)
+        haul(w, V2, "09:00")
+        w.manifest(V1)
+        assert kinds(run(w, tmp_path)) == Counter({("route_deviation", V1): 1})
+
+    def test_manifest_of_a_truck_without_any_point(self, tmp_path):
+        w = World()
+        haul(w, V1, "08:00")
+        w.manifest(V2, start="08:10", end="08:40")  # data run 08:00-08:56
+        assert kinds(run(w, tmp_path)) == Counter({("manifest_not_executed", V2): 1})
+
+    def test_two_dumps_and_a_refuel_stop_at_one_place_no_hotspot(self, tmp_path):
+        spot = (3000.0, 70.0)  # a lay-by inside R1's corridor
+        w = World()
+        for vid, start in ((V1, "08:00"), (V2, "10:00")):
+            loaded_to(w.truck(vid, start)).drive(spot).park(6).to("DEP").park(10)
+            w.manifest(vid)
+        tr = loaded_to(w.truck(V3, "12:00"))
+        tr.drive(spot).park(15).drive((3000, 0), (5000, 0)).to("D1").park(10)
+        w.manifest(V3)
+        assert Counter(run(w, tmp_path)["kind"]) == Counter({"illegal_dump": 2})
+
+    def test_load_sensor_glitch_while_parked(self, tmp_path):
+        w = World()
+        tr = w.truck(V1, "08:00", load="empty")
+        tr.park(5).to("O1").park(15, load_after="full").drive((5000, 0)).to("D1").park(10, load_after="empty")
+        tr.drive(OPEN_SPOT).park(1).park(1.5, load_after="full")  # 45 s of "full": a glitch
+        tr.load = "empty"
+        tr.park(20).to("DEP").park(5)
+        w.manifest(V1)
+        assert len(run(w, tmp_path)) == 0
