@@ -433,8 +433,8 @@ def _prepare_bucket(
     if len(tele):
         where = pd.Series(np.arange(len(tracks)), index=tracks["src_row"].to_numpy())
         pos = where.loc[tele["row"].to_numpy()].to_numpy()
-        tele["_key"] = tracks["vehicle_key"].astype("str").to_numpy()[pos]
-        tele["_time"] = tracks["time"].to_numpy()[pos]
+        tele["_key"] = tracks["vehicle_key"].iloc[pos].astype("str").to_numpy()
+        tele["_time"] = tracks["time"].array.asi8[pos]  # int ns: no Timestamp objects
     return prepared.points, tele, n_dup
 
 
