@@ -352,8 +352,8 @@ def render_report(
         The alerts frame (``routes.alerts.make_alerts``).
     summary : Mapping, optional
         Audit summary (``routes.outputs.summary_counts``): its scalar figures are
-        listed; ``rejects_by_reason``, ``alerts_by_kind``, ``trips_by_status`` and
-        ``timings_s`` (stage → seconds) become tables.
+        listed; ``rejects_by_reason``, ``alerts_by_kind``, ``trips_by_status``,
+        ``config`` (thresholds used) and ``timings_s`` (stage → seconds) become tables.
     rejects, trips : pandas.DataFrame, optional
         Used for counts when the summary lacks them.
     sites, routes : geopandas.GeoDataFrame, optional
@@ -418,6 +418,11 @@ def render_report(
     if by_status:
         parts.append(
             "<div><h3>Trips by status</h3>" + _table(by_status, ("status", "trips")) + "</div>"
+        )
+    thresholds = _mapping_rows(summary.get("config"))
+    if thresholds:
+        parts.append(
+            "<div><h3>Thresholds used</h3>" + _table(thresholds, ("setting", "value")) + "</div>"
         )
     timings = _mapping_rows(summary.get("timings_s") or summary.get("timings"))
     if timings:

@@ -184,3 +184,9 @@ def test_trips_by_status_from_summary_or_trips():
     text = render_report(_alerts(), trips=trips)
     assert re.search(r"<td>delivered</td><td class='n'>2</td>", text)
     assert "Trips by status" not in render_report(_alerts())
+
+
+def test_thresholds_table():
+    text = render_report(_alerts(), summary={"config": {"gap_max_s": 600.0, "timezone": None}})
+    assert "Thresholds used" in text
+    assert re.search(r"<td>gap_max_s</td><td class='n'>600</td>", text)
