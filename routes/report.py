@@ -80,6 +80,8 @@ def _e(value: Any) -> str:
 
 
 def _fmt_num(value: Any) -> str:
+    if value is None:
+        return "—"
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, int | np.integer):
