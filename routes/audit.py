@@ -320,6 +320,7 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
         events, site_kinds, _permit_checks(sites_m, tz), has_load, has_lift,
         load_min_duration_s=config.load_min_duration_s,
         dump_min_duration_s=config.dump_min_duration_s,
+        stop_min_duration_s=config.stop_min_duration_s,
     )
     track = Track(
         points=pts, codes=codes, t=t, site_pos=site_pos, loaded=loaded, lift=lift,

@@ -49,6 +49,7 @@ TRUCK_SITE_KINDS = ("origin", "disposal", "depot")
 EVENT_COLUMNS: tuple[str, ...] = (
     "vehicle_code", "kind", "site_pos", "i_first", "i_last", "start_s", "end_s",
     "duration_s", "x", "y", "up", "down", "lift", "has_gap", "gap_i", "core_s",
+    "dwell_s",
 )
 
 #: Columns of the trips frame.
@@ -270,6 +271,35 @@ def _runs(values: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return first, last
 
 
+def _longest_stop_inside(
+    e_first: np.ndarray, e_last: np.ndarray, s_first: np.ndarray, s_last: np.ndarray, t: np.ndarray
+) -> np.ndarray:
+    """Per event [e_first, e_last], the longest overlap with a stop [s_first, s_last], seconds.
+
+    Stops are sorted and disjoint (one vehicle's points never interleave another's), so
+    the stops overlapping an event are one contiguous range; pairs are expanded with
+    ``np.repeat`` (each stop meets at most a couple of events).
+    """
+    out = np.zeros(len(e_first), dtype=np.float64)
+    if len(e_first) == 0 or len(s_first) == 0:
+        return out
+    order = np.argsort(s_first, kind="stable")
+    s_first, s_last = s_first[order], s_last[order]
+    lo = np.searchsorted(s_last, e_first, side="left")
+    hi = np.searchsorted(s_first, e_last, side="right")
+    cnt = np.maximum(hi - lo, 0)
+    if cnt.sum() == 0:
+        return out
+    ev = np.repeat(np.arange(len(e_first)), cnt)
+    offs = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    st = np.repeat(lo, cnt) + offs
+    a = np.maximum(s_first[st], e_first[ev])
+    b = np.minimum(s_last[st], e_last[ev])
+    span = np.where(b >= a, t[b] - t[np.minimum(a, b)], 0.0)
+    np.maximum.at(out, ev, span)
+    return out
+
+
 def build_events(
     points: pd.DataFrame,
     codes: np.ndarray,
@@ -317,6 +347,9 @@ def build_events(
         :func:`inside_own_site` per point. Gives each visit its ``core_s``: first to
         last point inside the site polygon proper (not its buffer), seconds; 0 when
         the truck only touched the buffer. Without it ``core_s`` is the duration.
+
+    Every event also gets ``dwell_s``: the longest stop of ``stops`` (standing within
+    the stop diameter) inside it, seconds — a visit crossed at walking pace has none.
 
     Returns
     -------
@@ -476,6 +509,10 @@ def build_events(
 
     # ---- sensors: lift raised inside the event; load transitions given to events
     events["lift"] = segment_means(lift, fi.astype(np.int64), la.astype(np.int64)) > 0
+    events["dwell_s"] = _longest_stop_inside(
+        fi.astype(np.int64), la.astype(np.int64), stops["i_first"].to_numpy(dtype=np.int64),
+        stops["i_last"].to_numpy(dtype=np.int64), t,
+    )
     if in_core is None or len(events) == 0:
         events["core_s"] = events["duration_s"].to_numpy(dtype=np.float64)
     else:
@@ -545,6 +582,7 @@ def run_trips(
     *,
     load_min_duration_s: float,
     dump_min_duration_s: float,
+    stop_min_duration_s: float = 120.0,
 ) -> TripsResult:
     """Run the load state machine over the events of every vehicle.
 
@@ -563,6 +601,10 @@ def run_trips(
         Shortest dwell outside sites that may be a loading (unpermitted origin), seconds.
     dump_min_duration_s : float
         Shortest stop outside sites that may be a dump, seconds.
+    stop_min_duration_s : float, default 120
+        A loaded truck (judged from its track) reloads at an origin only when it
+        stood still there this long (``dwell_s``) and spent ``load_min_duration_s``
+        inside the polygon proper (``core_s``); else it was passing by, seconds.
 
     Returns
     -------
@@ -577,6 +619,7 @@ def run_trips(
     down = events["down"].to_numpy()
     lift = events["lift"].to_numpy()
     core = events["core_s"].to_numpy() if "core_s" in events.columns else dur
+    dwell = events["dwell_s"].to_numpy() if "dwell_s" in events.columns else dur
     # a disposal site outside its permit dates is no permitted place: a stay there is
     # a stop in the open (where a load may be dumped), not an unloading visit
     for e in np.flatnonzero(kind == "disposal"):
@@ -675,9 +718,9 @@ def run_trips(
             # ---- track-only (lift used when present)
             if k == "origin":
                 if state == "loaded" and trip is not None:
-                    if core[e] < load_min_duration_s:
-                        # a loaded truck that only waited by the fence (or crossed the
-                        # site quickly) did not load there: the trip goes on
+                    if core[e] < load_min_duration_s or dwell[e] < stop_min_duration_s:
+                        # a loaded truck that only waited by the fence, or crossed the
+                        # site without standing still, did not load there: the trip goes on
                         continue
                     close_undelivered(trip, e, "origin")
                 trip = open_trip(e, origin_kind_of(e), "track")

@@ -187,7 +187,8 @@ class World:
         self.vehicles: list[tuple[str, str]] | None = None
         self.site_permits: dict[str, tuple[str, str]] = {"O2": ("2020-01-01", "2025-12-31")}
         self.sensor_columns = False
-        self.extra_sites: dict[str, tuple[str, float, float]] = {}
+        # site_id → (kind, centre x, centre y[, half-width east-west]) added to SITES
+        self.extra_sites: dict[str, tuple] = {}
 
     # geometry -------------------------------------------------------------
     def lonlat(self, x: float, y: float) -> tuple[float, float]:
@@ -226,9 +227,9 @@ class World:
         ))
 
     # writing --------------------------------------------------------------
-    def _square(self, cx: float, cy: float, half: float) -> list:
-        ring = [(cx - half, cy - half), (cx + half, cy - half), (cx + half, cy + half),
-                (cx - half, cy + half), (cx - half, cy - half)]
+    def _square(self, cx: float, cy: float, half: float, half_x: float) -> list:
+        ring = [(cx - half_x, cy - half), (cx + half_x, cy - half), (cx + half_x, cy + half),
+                (cx - half_x, cy + half), (cx - half_x, cy - half)]
         return [[list(self._out(px, py)) for px, py in ring]]
 
     def write(self, folder: Path, *, parquet: bool = False, epoch: bool = False,
@@ -236,12 +237,13 @@ class World:
         """Write the dataset folder and return it."""
         folder.mkdir(parents=True, exist_ok=True)
         feats = []
-        for sid, (kind, cx, cy) in {**SITES, **self.extra_sites}.items():
+        for sid, (kind, cx, cy, *half_x) in {**SITES, **self.extra_sites}.items():
             props = {"site_id": sid, "kind": kind, "name": sid}
             if sid in self.site_permits:
                 props["permit_from"], props["permit_to"] = self.site_permits[sid]
+            ring = self._square(cx, cy, SITE_HALF_M, half_x[0] if half_x else SITE_HALF_M)
             feats.append({"type": "Feature", "properties": props,
-                          "geometry": {"type": "Polygon", "coordinates": self._square(cx, cy, SITE_HALF_M)}})
+                          "geometry": {"type": "Polygon", "coordinates": ring}})
         (folder / "sites.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
         route = {"type": "Feature",
                  "properties": {"route_id": "R1", "origin_site_id": "O1", "disposal_site_id": "D1",

@@ -666,3 +666,14 @@ class TestHarder:
         tr.park(20).to("DEP").park(5)
         w.manifest(V1)
         assert len(run(w, tmp_path)) == 0
+
+    def test_loaded_truck_slowly_through_another_origin(self, tmp_path):
+        # R1 crosses a large origin O3 (600 m × 200 m); after a refuel stop a loaded
+        # truck rolls through it at 5 km/h (7 min inside, never standing still)
+        w = World()
+        w.extra_sites["O3"] = ("origin", 4000.0, 0.0, 300.0)
+        tr = w.truck(V1, "08:00")
+        tr.park(5).to("O1").park(15).drive((2000, 0), (2000, 60)).park(12).drive((2000, 0), (3650, 0))
+        tr.drive((4350, 0), v_kmh=5.0).drive((5000, 0)).to("D1").park(10).to("DEP").park(5)
+        w.manifest(V1)
+        assert len(run(w, tmp_path)) == 0
