@@ -61,6 +61,10 @@ TRIP_COLUMNS: tuple[str, ...] = (
 
 _LOAD_CODES = {"empty": 0.0, "half": 1.0, "full": 1.0}
 
+#: A load change first reported this long after the truck left a stop or visit still
+#: belongs to it (terminals report the new state late), seconds.
+_SENSOR_LATE_S = 600.0
+
 
 class TripsInputError(ValueError):
     """A frame or threshold handed to the trip builder is not usable."""
@@ -549,7 +553,10 @@ def build_events(
         inside_prev = has_prev & (j <= la[kp] + 1)
         d_prev = np.where(has_prev, t[j] - t[la[kp]], np.inf)
         d_next = np.where(has_next, t[fi[kn]] - t[j - 1], np.inf)
-        target = np.where(inside_prev | (d_prev <= d_next), kp, kn)
+        # a load cannot change while driving: a change first seen on the road was
+        # reported late, so it belongs to the event before (up to _SENSOR_LATE_S late),
+        # else to the nearest event in time
+        target = np.where(inside_prev | (d_prev <= d_next) | (d_prev <= _SENSOR_LATE_S), kp, kn)
         valid = has_prev | has_next
         np.logical_or.at(up, target[valid & is_up], True)
         np.logical_or.at(down, target[valid & ~is_up], True)

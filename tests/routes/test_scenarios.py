@@ -677,3 +677,16 @@ class TestHarder:
         tr.drive((4350, 0), v_kmh=5.0).drive((5000, 0)).to("D1").park(10).to("DEP").park(5)
         w.manifest(V1)
         assert len(run(w, tmp_path)) == 0
+
+    def test_load_sensor_reports_late_after_leaving_origin(self, tmp_path):
+        # the sensor says "full" only 100 s after the truck left O1; a 2-min red light
+        # follows 20 s later: the load came from O1, not from the red light
+        w = World()
+        tr = w.truck(V1, "08:00", load="empty")
+        tr.park(5).to("O1").park(15).drive((xy("O1")[0] + 200, 0))  # out of O1 and its buffer
+        tr.drive((tr.x + 1000, 0))  # 100 s more at 36 km/h
+        tr.load = "full"
+        tr.drive((tr.x + 200, 0)).park(2).drive((5000, 0)).to("D1").park(10, load_after="empty")
+        tr.to("DEP").park(5)
+        w.manifest(V1)
+        assert len(run(w, tmp_path)) == 0
