@@ -690,3 +690,30 @@ class TestHarder:
         tr.to("DEP").park(5)
         w.manifest(V1)
         assert len(run(w, tmp_path)) == 0
+
+    @pytest.mark.parametrize(("timezone", "anchor", "day"), [
+        ("Asia/Urumqi", (87.6, 43.8), "2026-03-02"),
+        ("Europe/Berlin", (13.4, 52.5), "2026-03-29"),  # the DST switch day
+        ("America/Sao_Paulo", (-46.6, -23.5), "2026-03-02"),
+    ])
+    def test_naive_manifest_times_are_dataset_local(self, tmp_path, timezone, anchor, day):
+        # the manifest covers 07:45-09:30 local; read in another zone it would not
+        w = World(timezone=timezone, anchor=anchor, day=day)
+        w.site_permits = {}
+        haul(w, V1, "08:00", manifest=False)
+        w.manifest(V1, start="07:45", end="09:30")
+        haul(w, V2, "08:00", manifest=False)  # no manifest at all
+        w.vehicles = [(V1, "true"), (V2, "true")]
+        alerts = run(w, tmp_path)
+        assert kinds(alerts) == Counter({("unmanifested_trip", V2): 1})
+        a = alerts.iloc[0]
+        assert within(a["start"], w.utc("08:08", day), w.utc("08:15", day))
+
+    def test_lone_points_and_duplicates(self, tmp_path):
+        w = World()
+        haul(w, V1)
+        w.truck(V2, "09:00", at=OPEN_SPOT).park(10 / 60)  # a single fix
+        d = w.truck(V3, "09:00", at=OPEN_SPOT)
+        d.park(1)
+        d.rows.extend(d.rows)  # every row twice
+        assert len(run(w, tmp_path)) == 0
