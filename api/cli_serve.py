@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -33,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="simulator speed-up factor flight timeouts are divided by (default 1)")
     p.add_argument("--load-alerts", type=Path, default=None,
                    help="alerts.geojson / alerts.csv of a batch audit to import at start-up")
+    p.add_argument("--shutdown-timeout-s", type=float, default=5.0,
+                   help="on Ctrl-C, how long open requests may take to finish before they are "
+                        "cancelled (event streams end at once; default 5)")
     p.set_defaults(handler=_run)
 
 
@@ -60,7 +64,8 @@ def _run(args: argparse.Namespace) -> int:
             hub.close()  # end event streams at once, or shutdown waits for every browser
             super().handle_exit(sig, frame)
 
-    config = uvicorn.Config(app, host=args.host, port=args.port, timeout_graceful_shutdown=5,
-                            log_level="info")
-    Server(config).run()
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info",
+                            timeout_graceful_shutdown=args.shutdown_timeout_s)
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
+        Server(config).run()
     return 0

@@ -62,6 +62,7 @@ class EventHub:
         self._clients: set[_Client] = set()
         self._lock = threading.Lock()
         self._seq = itertools.count(1)
+        self._closed = False
         self.dropped_clients = 0
 
     @property
@@ -71,10 +72,13 @@ class EventHub:
             return len(self._clients)
 
     def subscribe(self) -> _Client:
-        """Register a client on the running event loop."""
+        """Register a client on the running event loop (ended at once after close)."""
         client = _Client(asyncio.get_running_loop(), self.queue_size)
         with self._lock:
-            self._clients.add(client)
+            if not self._closed:
+                self._clients.add(client)
+                return client
+        client.offer(None)
         return client
 
     def unsubscribe(self, client: _Client) -> None:
@@ -100,7 +104,9 @@ class EventHub:
         self._send(message)
 
     def close(self) -> None:
-        """End every stream (server shutdown)."""
+        """End every stream, and every stream opened from now on (server shutdown)."""
+        with self._lock:
+            self._closed = True
         self._send(None)
 
     def _send(self, message: str | None) -> None:
@@ -115,6 +121,8 @@ class EventHub:
 
 
 async def _events(hub: EventHub, keepalive_s: float) -> AsyncIterator[str]:
+    # Subscribed before the first chunk: a client that has read ": connected" misses
+    # no later event. After hub.close() a new subscriber's stream ends at once.
     client = hub.subscribe()
     try:
         yield "retry: 3000\n: connected\n\n"

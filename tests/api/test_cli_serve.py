@@ -50,7 +50,9 @@ def test_serve_loads_alerts_and_stops_cleanly_with_a_stream_open(tmp_path):
     env = {**os.environ, "HAULWATCH_TOKENS": f"ops:admin:{token}"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "haulwatch.api", "serve", "--port", str(port), "--db",
-         f"sqlite:///{tmp_path / 'serve.db'}", "--load-alerts", str(alerts)],
+         f"sqlite:///{tmp_path / 'serve.db'}", "--load-alerts", str(alerts),
+         # A long grace period: if the open stream held shutdown up, wait() below times out.
+         "--shutdown-timeout-s", "120"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -71,9 +73,7 @@ def test_serve_loads_alerts_and_stops_cleanly_with_a_stream_open(tmp_path):
                 "GET", f"{base}/api/stream", headers=h) as stream:
             assert stream.status_code == 200
             proc.send_signal(signal.SIGINT)
-            t0 = time.monotonic()
-            proc.wait(timeout=15)
-            assert time.monotonic() - t0 < 4.5  # not the 5 s graceful-shutdown timeout
+            proc.wait(timeout=60)  # well under the 120 s grace period
         assert proc.returncode in (0, -signal.SIGINT)  # uvicorn re-raises the signal it caught
         assert "Exception in ASGI application" not in proc.stderr.read()
     finally:

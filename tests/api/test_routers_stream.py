@@ -170,3 +170,13 @@ def test_hub_rejects_unknown_event_and_bad_size():
         EventHub().publish("bogus", {})
     with pytest.raises(ValueError, match="queue_size"):
         EventHub(queue_size=0)
+
+
+def test_a_stream_opened_after_close_ends_at_once():
+    async def scenario() -> list[str]:
+        hub = EventHub()
+        hub.close()  # shutdown began before this client's generator first ran
+        return [m async for m in _events(hub, keepalive_s=60.0)]
+
+    got = asyncio.run(asyncio.wait_for(scenario(), timeout=10))
+    assert len(got) == 1 and "connected" in got[0]
