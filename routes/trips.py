@@ -49,7 +49,7 @@ TRUCK_SITE_KINDS = ("origin", "disposal", "depot")
 EVENT_COLUMNS: tuple[str, ...] = (
     "vehicle_code", "kind", "site_pos", "i_first", "i_last", "start_s", "end_s",
     "duration_s", "x", "y", "up", "down", "lift", "has_gap", "gap_i", "core_s",
-    "dwell_s",
+    "entered", "dwell_s",
 )
 
 #: Columns of the trips frame.
@@ -350,7 +350,8 @@ def build_events(
     in_core : numpy.ndarray, optional
         :func:`inside_own_site` per point. Gives each visit its ``core_s``: first to
         last point inside the site polygon proper (not its buffer), seconds; 0 when
-        the truck only touched the buffer. Without it ``core_s`` is the duration.
+        the truck only touched the buffer, and ``entered`` (at least one point inside
+        the polygon proper). Without it ``core_s`` is the duration and ``entered`` True.
 
     Every event also gets ``dwell_s``: the longest stop of ``stops`` (standing within
     the stop diameter) inside it, seconds — a visit crossed at walking pace has none.
@@ -519,6 +520,7 @@ def build_events(
     )
     if in_core is None or len(events) == 0:
         events["core_s"] = events["duration_s"].to_numpy(dtype=np.float64)
+        events["entered"] = True
     else:
         # first / last core point of each event: the next core point at or after its
         # first point, the last core point at or before its last point
@@ -532,6 +534,7 @@ def build_events(
         c_first_t = t[np.clip(c_first, 0, n - 1)]
         c_last_t = t[np.clip(c_last, 0, n - 1)]
         events["core_s"] = np.where(ok & ~gap_ev, c_last_t - c_first_t, 0.0)
+        events["entered"] = ok & ~gap_ev
     up = np.zeros(len(events), dtype=bool)
     down = np.zeros(len(events), dtype=bool)
     if n > 1 and len(events):
@@ -627,6 +630,7 @@ def run_trips(
     lift = events["lift"].to_numpy()
     core = events["core_s"].to_numpy() if "core_s" in events.columns else dur
     dwell = events["dwell_s"].to_numpy() if "dwell_s" in events.columns else dur
+    entered = events["entered"].to_numpy(dtype=bool) if "entered" in events.columns else np.ones(len(events), bool)
     # a disposal site outside its permit dates is no permitted place: a stay there is
     # a stop in the open (where a load may be dumped), not an unloading visit
     for e in np.flatnonzero(kind == "disposal"):
@@ -734,6 +738,10 @@ def run_trips(
                 state = "loaded"
                 black = []
             elif k == "disposal":
+                if not entered[e]:
+                    # waited only in the buffer (a red light or a queue by the fence) and
+                    # never drove in: no unloading here
+                    continue
                 if state == "loaded" and trip is not None:
                     if trip["lift_at"] >= 0 and not lift[e]:
                         # tipped on the way and not here: the load was dumped there

@@ -717,3 +717,14 @@ class TestHarder:
         d.park(1)
         d.rows.extend(d.rows)  # every row twice
         assert len(run(w, tmp_path)) == 0
+
+    def test_red_light_next_to_another_disposal_site(self, tmp_path):
+        # D3's fence is 100 m north of R1: a 3-min red light there (inside D3's 150 m
+        # buffer, never inside D3) is no unloading; the load goes on to D1
+        w = World()
+        w.extra_sites["D3"] = ("disposal", 4000.0, 200.0)
+        tr = w.truck(V1, "08:00")
+        tr.park(5).to("O1").park(15).drive((4000, 0)).park(3).drive((5000, 0)).to("D1").park(10)
+        tr.to("DEP").park(5)
+        w.manifest(V1)
+        assert len(run(w, tmp_path)) == 0
