@@ -118,7 +118,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--speedup", type=float, default=1.0, metavar="K", help="simulated seconds per second (1)"
     )
     p.add_argument(
-        "--battery-wh", type=float, default=74.0, metavar="WH", help="battery energy (74 Wh)"
+        "--battery-wh", type=float, default=100.0, metavar="WH",
+        help="battery energy (100 Wh: about 30 min at 12 m/s, the planner's default endurance)"
     )
     p.add_argument(
         "--prearm-delay-s",

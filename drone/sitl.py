@@ -136,7 +136,7 @@ class SimulatedCopter:
         Address to bind.
     speedup : float, default 1.0
         Simulated seconds per wall-clock second.
-    battery_wh : float, default 74.0
+    battery_wh : float, default 100.0
         Battery energy, watt-hours.
     prearm_delay_s : float, default 42.0
         Simulated seconds before a position estimate (arming possible).
@@ -166,7 +166,7 @@ class SimulatedCopter:
         instance: int = 0,
         host: str = "127.0.0.1",
         speedup: float = 1.0,
-        battery_wh: float = 74.0,
+        battery_wh: float = 100.0,
         prearm_delay_s: float = 42.0,
         sysid: int = 1,
         params: dict[str, float] | None = None,

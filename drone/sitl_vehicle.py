@@ -206,7 +206,7 @@ class CopterModel:
         estimate is ready.
     home_alt_m : float, default 0.0
         Ground altitude AMSL at home, metres.
-    battery_wh : float, default 74.0
+    battery_wh : float, default 100.0
         Battery energy, watt-hours (sets ``BATT_CAPACITY`` at 14.8 V).
     prearm_delay_s : float, default 42.0
         Simulated seconds after boot before a position estimate exists.
@@ -227,7 +227,7 @@ class CopterModel:
         home_lat_deg: float,
         home_lon_deg: float,
         home_alt_m: float = 0.0,
-        battery_wh: float = 74.0,
+        battery_wh: float = 100.0,
         prearm_delay_s: float = 42.0,
         params: dict[str, float] | None = None,
     ) -> None:

@@ -289,7 +289,7 @@ def test_params_list_and_set(sim_factory):
     assert sim.model.params["FENCE_RADIUS"] == 150.0
     gcs.conn.mav.param_request_read_send(1, 1, b"BATT_CAPACITY", -1)
     capacity = gcs.wait("PARAM_VALUE", lambda m: m.param_id == "BATT_CAPACITY")
-    assert capacity.param_value == pytest.approx(74.0 / 14.8 * 1000, abs=1)
+    assert capacity.param_value == pytest.approx(100.0 / 14.8 * 1000, abs=1)
 
 
 def test_fence_breach_triggers_rtl(sim_factory):
