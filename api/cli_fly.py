@@ -169,7 +169,13 @@ def format_progress(status: dict[str, Any]) -> str:
 
 def run_fly(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO) -> int:
     """Run the command with parsed ``args``; return the exit status."""
-    from haulwatch.api.cli_plan import _config, _now, _target, format_items, load_sites
+    from haulwatch.api.cli_plan import (
+        format_items,
+        load_sites,
+        plan_config_from_args,
+        takeoff_time_from_args,
+        target_from_args,
+    )
     from haulwatch.drone.link import LinkConfig, VehicleLink
     from haulwatch.drone.plan import (
         MissionRefused,
@@ -186,9 +192,9 @@ def run_fly(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO) -> int:
     except ValueError as exc:
         raise _UsageError(f"option --heartbeat-timeout-s/--ready-timeout-s: {exc}") from exc
     sites, timezone = load_sites(args.sites)
-    target = _target(args, timezone)
-    config = _config(args, timezone)
-    now = _now(args, timezone)
+    target = target_from_args(args, timezone)
+    config = plan_config_from_args(args, timezone)
+    now = takeoff_time_from_args(args, timezone)
     docks = docks_from_sites(sites)
     zones = no_fly_from_sites(sites)
     if not docks:

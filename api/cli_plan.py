@@ -166,7 +166,7 @@ def load_sites(path: str | Path) -> tuple[Any, str]:
     return frame, settings.timezone
 
 
-def _target(args: argparse.Namespace, timezone: str) -> dict[str, Any]:
+def target_from_args(args: argparse.Namespace, timezone: str) -> dict[str, Any]:
     by_alert = args.alert is not None or args.alerts is not None
     by_point = args.lat is not None or args.lon is not None
     if by_alert and by_point:
@@ -213,7 +213,7 @@ def _target(args: argparse.Namespace, timezone: str) -> dict[str, Any]:
     }
 
 
-def _config(args: argparse.Namespace, timezone: str) -> Any:
+def plan_config_from_args(args: argparse.Namespace, timezone: str) -> Any:
     from haulwatch.drone.plan import PlanConfig
 
     kw: dict[str, Any] = {"timezone": timezone}
@@ -246,7 +246,7 @@ def _config(args: argparse.Namespace, timezone: str) -> Any:
     return PlanConfig(**kw)
 
 
-def _now(args: argparse.Namespace, timezone: str) -> dt.datetime:
+def takeoff_time_from_args(args: argparse.Namespace, timezone: str) -> dt.datetime:
     from zoneinfo import ZoneInfo
 
     if args.at is None:
@@ -309,9 +309,9 @@ def run_plan(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO) -> int
     )
 
     sites, timezone = load_sites(args.sites)
-    target = _target(args, timezone)
-    config = _config(args, timezone)
-    now = _now(args, timezone)
+    target = target_from_args(args, timezone)
+    config = plan_config_from_args(args, timezone)
+    now = takeoff_time_from_args(args, timezone)
     docks = docks_from_sites(sites)
     zones = no_fly_from_sites(sites)
     if not docks:
