@@ -429,6 +429,8 @@ def build_events(
         )
     in_visit = np.cumsum(covered, dtype=np.int32)[:n] > 0
     del covered
+    kept_first = np.sort(v_first) if len(first) else np.empty(0, dtype=np.int64)
+    kept_last = np.sort(v_last) if len(first) else np.empty(0, dtype=np.int64)
     cum_visit = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(in_visit, dtype=np.int32, out=cum_visit[1:])
 
@@ -464,7 +466,13 @@ def build_events(
         order = np.lexsort((dt[gb], k))
         last_of_k = np.r_[k[order][1:] != k[order][:-1], True]
         stop_gap_i[k[order][last_of_k]] = gb[order][last_of_k]
-    keep_gap = ~(in_visit[g_before] | in_visit[g_after] | inside_stop)
+    # a dark spell inside one visit is part of it (parked at the site); one that leaves
+    # or reaches a visit (the terminal went off at the gate) is a gap event of its own
+    vis_b = np.searchsorted(kept_first, g_before, side="right") - 1
+    vis_a = np.searchsorted(kept_first, g_after, side="right") - 1
+    same_visit = in_visit[g_before] & in_visit[g_after] & (vis_b == vis_a) & (vis_b >= 0)
+    same_visit &= g_after <= kept_last[np.clip(vis_b, 0, None)] if len(kept_last) else False
+    keep_gap = ~(same_visit | inside_stop)
     g_before, g_after = g_before[keep_gap], g_after[keep_gap]
     frames.append(
         pd.DataFrame(
@@ -560,6 +568,21 @@ def build_events(
         # reported late, so it belongs to the event before (up to _SENSOR_LATE_S late),
         # else to the nearest event in time
         target = np.where(inside_prev | (d_prev <= d_next) | (d_prev <= _SENSOR_LATE_S), kp, kn)
+        # a dark spell that begins at a visit's last point: a load reported at its far
+        # end belongs to the visit when it is what the visit does (loaded at an origin,
+        # emptied at a disposal site, anything in a depot); else to the dark spell
+        ev_kind = events["kind"].to_numpy()
+        tg = np.clip(target, 0, len(events) - 1)
+        before = np.clip(tg - 1, 0, None)
+        adjacent = (
+            (ev_kind[tg] == "gap") & (tg > 0) & (ev_code[before] == ev_code[tg]) & (la[before] == fi[tg])
+        )
+        own = (
+            ((ev_kind[before] == "origin") & is_up)
+            | ((ev_kind[before] == "disposal") & ~is_up)
+            | (ev_kind[before] == "depot")
+        )
+        target = np.where(adjacent & own, before, target)
         valid = has_prev | has_next
         np.logical_or.at(up, target[valid & is_up], True)
         np.logical_or.at(down, target[valid & ~is_up], True)

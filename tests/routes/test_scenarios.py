@@ -728,3 +728,42 @@ class TestHarder:
         tr.to("DEP").park(5)
         w.manifest(V1)
         assert len(run(w, tmp_path)) == 0
+
+    def test_dark_from_the_origin_gate(self, tmp_path):
+        # the terminal goes off at O1's gate (inside its 50 m buffer) right after
+        # loading; the truck reappears 25 min later on the road and goes back to O1
+        w = World()
+        tr = w.truck(V1, "08:00")
+        tr.park(5).to("O1").park(15).drive((130, 0)).dark(25, to=(1500, 0)).to("O1").park(15)
+        tr.drive((5000, 0)).to("D1").park(10)
+        w.manifest(V1)
+        alerts = run(w, tmp_path)
+        assert kinds(alerts) == Counter({("illegal_dump", V1): 1, ("gps_gap", V1): 1})
+        assert dist_m(w, alerts[alerts["kind"] == "illegal_dump"].iloc[0], 130, 0) < 40
+
+    def test_sensor_dark_from_the_origin_gate_comes_back_empty(self, tmp_path):
+        w = World()
+        tr = w.truck(V1, "08:00", load="empty")
+        tr.park(5).to("O1").park(15, load_after="full").drive((130, 0)).dark(25, to=(1500, 0))
+        tr.load = "empty"
+        tr.to("DEP").park(15)
+        w.manifest(V1)
+        alerts = run(w, tmp_path)
+        assert kinds(alerts) == Counter({("illegal_dump", V1): 1, ("gps_gap", V1): 1})
+
+    @pytest.mark.parametrize("load_sensor", [False, True])
+    def test_dark_when_leaving_disposal_and_origin(self, tmp_path, load_sensor):
+        # terminal off at D1's gate after unloading (sensor says empty only on
+        # reappearing), and again at O1's gate after loading (says full on reappearing)
+        w = World()
+        tr = w.truck(V1, "08:00", load="empty" if load_sensor else None)
+        tr.park(5).to("O1").park(15).drive((130, 0)).dark(12, to=(3000, 0))
+        if load_sensor:
+            tr.load = "full"
+        tr.drive((5000, 0)).to("D1").park(10).drive((5870, 0)).dark(15, to=(3000, -1000))
+        if load_sensor:
+            tr.load = "empty"
+        tr.to("DEP").park(10)
+        w.manifest(V1)
+        # only the loaded dark spell is a gps_gap
+        assert kinds(run(w, tmp_path)) == Counter({("gps_gap", V1): 1})
