@@ -8,17 +8,28 @@ The work runs in three steps, all on one partition of vehicles:
    masks over the points: **visits** (runs of points at one site, merged across
    short excursions), **open stops** (dwells outside every site, from
    :func:`haulwatch.geo.stops.detect_stops`) and **dark gaps** (spells without
-   points longer than ``gap_max_s`` outside visits and stops). Sensor readings are
-   attached to the events: load transitions (empty → loaded "up", loaded → empty
-   "down") are given to the event they happen in, or to the nearest one in time
-   when the terminal reports them while driving; ``lift`` raised inside an event.
+   points longer than ``gap_max_s`` that are not inside one visit or one stop; a
+   spell that leaves or reaches a visit — the terminal switched off at a gate — is
+   a gap event). Visits carry ``core_s`` / ``entered`` (time inside the polygon
+   proper, not its buffer) and ``dwell_s`` (longest stand-still inside). Sensor
+   readings are attached to the events: load transitions (empty → loaded "up",
+   loaded → empty "down") go to the event they happen in; one first reported on
+   the road goes to the event before (terminals report late; up to
+   ``_SENSOR_LATE_S``), else to the nearest in time; ``lift`` raised inside an event.
 3. :func:`run_trips` — a small state machine over the events (tens per vehicle and
    day, so a plain loop over the event table): loading visits open a haul trip,
-   unloading visits close it as delivered; a loaded truck that loads again or parks
-   in a depot and never reaches a disposal site closes it as undelivered and its dump
-   is the stop where the load changed (sensor), else the longest candidate stop or
-   dark spell. Vehicles with a ``load`` sensor follow the sensor; others are judged
-   from the track (and ``lift`` when present).
+   unloading visits close it as delivered. A loaded truck that loads again, or
+   reaches its data end after parking in a depot, without reaching a disposal
+   site closes it as undelivered, and its dump is the stop where the load changed
+   (sensor), else the longest candidate stop or dark spell (before the depot, when
+   there were any). A depot stay alone (lunch, the night) ends nothing: a later
+   unloading visit delivers the load. Vehicles with a ``load`` sensor follow the
+   sensor; others are judged from the track, with three guards: a disposal visit
+   that never enters the polygon (a red light by the fence) unloads nothing; a
+   loaded truck reloads at an origin only after standing still inside it; a raised
+   body (``lift``) at a stop is the dump unless the truck then tips at a disposal
+   site. A disposal site outside its permit dates is no unloading place: a stay
+   there is a stop in the open.
 """
 
 from __future__ import annotations
