@@ -576,9 +576,13 @@ def build_events(
         d_prev = np.where(has_prev, t[j] - t[la[kp]], np.inf)
         d_next = np.where(has_next, t[fi[kn]] - t[j - 1], np.inf)
         # a load cannot change while driving: a change first seen on the road was
-        # reported late, so it belongs to the event before (up to _SENSOR_LATE_S late),
-        # else to the nearest event in time
-        target = np.where(inside_prev | (d_prev <= d_next) | (d_prev <= _SENSOR_LATE_S), kp, kn)
+        # reported late, so it belongs to the event before (up to _SENSOR_LATE_S late)
+        # when it fits it (loaded at an origin, emptied at a disposal site, anything at
+        # an open stop, a dark spell or a depot), else to the nearest event in time
+        k_prev = events["kind"].to_numpy()[kp]
+        fits = np.where(is_up, k_prev != "disposal", k_prev != "origin")
+        late = fits & (d_prev <= _SENSOR_LATE_S)
+        target = np.where(inside_prev | (d_prev <= d_next) | late, kp, kn)
         # a dark spell that begins at a visit's last point: a load reported at its far
         # end belongs to the visit when it is what the visit does (loaded at an origin,
         # emptied at a disposal site, anything in a depot); else to the dark spell

@@ -767,3 +767,13 @@ class TestHarder:
         w.manifest(V1)
         # only the loaded dark spell is a gps_gap
         assert kinds(run(w, tmp_path)) == Counter({("gps_gap", V1): 1})
+
+    def test_load_sensor_reports_empty_late_after_leaving_disposal(self, tmp_path):
+        w = World()
+        tr = w.truck(V1, "08:00", load="empty")
+        tr.park(5).to("O1").park(15, load_after="full").drive((5000, 0)).to("D1").park(10)
+        tr.drive((6000, -400), (4000, -400))  # 2.4 km, ~4 min after leaving D1
+        tr.load = "empty"
+        tr.drive((3800, -400)).park(2).to("DEP").park(5)
+        w.manifest(V1)
+        assert len(run(w, tmp_path)) == 0
