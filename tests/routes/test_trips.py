@@ -18,7 +18,7 @@ from detector_world import (
 )
 from haulwatch.routes.audit import AuditInputError, audit_partition, make_context
 from haulwatch.routes.config import AuditConfig
-from haulwatch.routes.trips import loaded_state, site_index
+from haulwatch.routes.trips import _longest_stop_inside, inside_own_site, loaded_state, site_index
 from shapely.geometry import box
 
 BUFFERS = {"origin": 50.0, "disposal": 150.0, "depot": 50.0}
@@ -47,6 +47,40 @@ class TestSiteIndex:
         assert site_index(np.array([]), np.array([]), sites_m(), buffer_m=BUFFERS).shape == (0,)
         out = site_index(np.array([X0]), np.array([Y0]), sites_m().iloc[0:0], buffer_m=BUFFERS)
         assert out.tolist() == [-1]
+
+
+class TestInsideOwnSite:
+    def test_buffer_points_are_not_inside(self):
+        sm = sites_m()
+        x = np.array([0.0, 4780.0, 5000.0, 2500.0]) + X0
+        y = np.array([0.0, 0.0, 0.0, 0.0]) + Y0
+        pos = site_index(x, y, sm, buffer_m=BUFFERS)
+        inside = inside_own_site(x, y, pos, sm)
+        # O1 centre and D1 centre are inside; 120 m outside D1 (buffer) and the open are not
+        assert inside.tolist() == [True, False, True, False]
+
+    def test_empty_and_no_site(self):
+        sm = sites_m()
+        assert inside_own_site(np.empty(0), np.empty(0), np.empty(0, dtype=np.int64), sm).tolist() == []
+        out = inside_own_site(np.array([1.0]), np.array([1.0]), np.array([-1]), sm)
+        assert out.tolist() == [False]
+
+
+class TestLongestStopInside:
+    def test_overlaps_are_clipped_to_the_event(self):
+        t = np.arange(20, dtype=np.float64) * 10.0
+        # events [0, 9] and [10, 19]; stops [2, 5] and [8, 14]
+        out = _longest_stop_inside(np.array([0, 10]), np.array([9, 19]), np.array([8, 2]),
+                                   np.array([14, 5]), t)
+        # event 0: stop [2,5] = 30 s, stop [8,9] = 10 s; event 1: stop [10,14] = 40 s
+        assert out.tolist() == [30.0, 40.0]
+
+    def test_no_stops_or_events(self):
+        t = np.arange(5, dtype=np.float64)
+        assert _longest_stop_inside(np.array([0]), np.array([4]), np.empty(0, np.int64),
+                                    np.empty(0, np.int64), t).tolist() == [0.0]
+        assert _longest_stop_inside(np.empty(0, np.int64), np.empty(0, np.int64), np.array([0]),
+                                    np.array([4]), t).tolist() == []
 
 
 class TestLoadedState:
