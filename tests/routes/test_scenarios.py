@@ -323,7 +323,7 @@ class TestDeviation:
         w.manifest(V1, route_id=None)
         assert kinds(run(w, tmp_path)) == Counter({("route_deviation", V1): 1})
 
-    def test_inside_wide_corridor_no_alert(self, tmp_path, monkeypatch):
+    def test_inside_wide_corridor_no_alert(self, tmp_path):
         # a 60 m lateral offset is inside R1's corridor_m = 100
         w = World()
         tr = w.truck(V1, "08:00")
@@ -777,3 +777,22 @@ class TestHarder:
         tr.drive((3800, -400)).park(2).to("DEP").park(5)
         w.manifest(V1)
         assert len(run(w, tmp_path)) == 0
+
+    def test_loaded_overnight_in_depot_terminal_off_then_unload(self, tmp_path):
+        w = World()
+        tr = w.truck(V1, "16:30")
+        tr.park(5).to("O1").park(15).to("DEP").park(20).dark(12 * 60).park(20)
+        tr.drive((5000, -800)).to("D1").park(10).to("DEP").park(5)
+        w.manifest(V1, start="16:00", end="10:00", end_day="2026-03-03", route_id=None)
+        # the manifest names no route and O1 → D1 via the depot leaves R1: judged
+        # against R1 (any route between the sites) → one deviation; no gap, no dump
+        alerts = run(w, tmp_path)
+        assert kinds(alerts) == Counter({("route_deviation", V1): 1})
+
+    def test_loaded_overnight_in_the_open_terminal_off(self, tmp_path):
+        w = World()
+        tr = w.truck(V1, "16:30")
+        tr.park(5).to("O1").park(15).drive((3000, 0), (3000, 60)).park(20).dark(12 * 60).park(20)
+        tr.drive((3000, 0), (5000, 0)).to("D1").park(10).to("DEP").park(5)
+        w.manifest(V1, start="16:00", end="10:00", end_day="2026-03-03")
+        assert kinds(run(w, tmp_path)) == Counter({("gps_gap", V1): 1})
