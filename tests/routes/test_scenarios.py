@@ -530,12 +530,18 @@ class TestHarder:
         w.manifest(V1)
         assert Counter(run(w, tmp_path)["kind"]) == Counter({"illegal_dump": 3})
 
-    def test_unloading_at_disposal_outside_its_permit(self, tmp_path):
-        # D2's permit ended: unloading there is not a delivery to a permitted site
+    @pytest.mark.parametrize(("permit", "load_sensor"), [
+        (("2020-01-01", "2025-12-31"), False),  # expired
+        (("2027-01-01", "2030-12-31"), True),   # not yet valid
+    ])
+    def test_unloading_at_disposal_outside_its_permit(self, tmp_path, permit, load_sensor):
+        # D2 is not permitted that day: unloading there is not a delivery to a permitted site
         w = World()
-        w.site_permits["D2"] = ("2020-01-01", "2025-12-31")
-        tr = w.truck(V1, "08:00")
-        tr.park(5).to("O1").park(15).drive((1000, 0), (5000, 2000)).to("D2").park(10).to("DEP").park(5)
+        w.site_permits["D2"] = permit
+        tr = w.truck(V1, "08:00", load="empty" if load_sensor else None)
+        tr.park(5).to("O1").park(15, load_after="full" if load_sensor else None)
+        tr.drive((1000, 0), (5000, 2000)).to("D2").park(10, load_after="empty" if load_sensor else None)
+        tr.to("DEP").park(5)
         w.manifest(V1, "O1", "D2", route_id=None)
         alerts = run(w, tmp_path)
         assert kinds(alerts) == Counter({("illegal_dump", V1): 1})
