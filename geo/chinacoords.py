@@ -121,10 +121,13 @@ def _invert(
     forward: Callable[[NDArray[np.float64], NDArray[np.float64]], Coords],
     lon: NDArray[np.float64],
     lat: NDArray[np.float64],
+    start: Coords | None = None,
 ) -> Coords:
-    """Solve forward(w) = target by fixed-point iteration w ← w − (forward(w) − target)."""
-    w_lon = lon.copy()
-    w_lat = lat.copy()
+    """Solve forward(w) = target by fixed-point iteration w ← w − (forward(w) − target).
+
+    The iteration starts at ``start`` (an approximate inverse) or at the target itself.
+    """
+    w_lon, w_lat = (lon.copy(), lat.copy()) if start is None else start
     for _ in range(_MAX_ITER):
         f_lon, f_lat = forward(w_lon, w_lat)
         e_lon = f_lon - lon
@@ -192,16 +195,7 @@ def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> Coords:
     y = lat_a - 0.006
     z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _X_PI)
     theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
-    g_lon, g_lat = z * np.cos(theta), z * np.sin(theta)
-    for _ in range(_MAX_ITER):
-        f_lon, f_lat = gcj02_to_bd09(g_lon, g_lat)
-        e_lon = f_lon - lon_a
-        e_lat = f_lat - lat_a
-        g_lon = g_lon - e_lon
-        g_lat = g_lat - e_lat
-        if not np.any(np.maximum(np.abs(e_lon), np.abs(e_lat)) > _TOL_DEG):
-            break
-    return g_lon, g_lat
+    return _invert(gcj02_to_bd09, lon_a, lat_a, start=(z * np.cos(theta), z * np.sin(theta)))
 
 
 def wgs84_to_bd09(lon: ArrayLike, lat: ArrayLike) -> Coords:
