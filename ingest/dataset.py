@@ -18,7 +18,7 @@ import pandas as pd
 
 from .manifests import read_manifests
 from .registry import read_routes, read_settings, read_sites, read_vehicles
-from .rejects import ACTION_DROPPED, SchemaError, concat_rejects
+from .rejects import ACTION_CLEARED, ACTION_DROPPED, SchemaError, concat_rejects, make_rejects
 from .tracks import read_tracks
 
 __all__ = ["RawDataset", "SchemaError", "read_dataset"]
@@ -144,7 +144,11 @@ def read_dataset(
     tracks = read_tracks(tracks_path, timezone=settings.timezone, progress=progress)
     say(f"{tracks.file}: {len(tracks.tracks):,} points kept of {tracks.rows_read:,}")
 
-    parts = [sites.rejects, routes.rejects, manifests.rejects]
+    parts = [make_rejects("dataset.toml", [0] * len(settings.unknown_keys),
+                          list(settings.unknown_keys), [""] * len(settings.unknown_keys),
+                          "unknown key ignored; known keys: coord_system, timezone",
+                          ACTION_CLEARED),
+             sites.rejects, routes.rejects, manifests.rejects]
     if vehicles_res is not None:
         parts.append(vehicles_res.rejects)
     parts.append(tracks.rejects)

@@ -10,6 +10,7 @@ Coordinates are kept in the dataset's coordinate system (tagged EPSG:4326);
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import sys
@@ -43,6 +44,7 @@ else:  # pragma: no cover - Python 3.10
 __all__ = [
     "COORD_SYSTEMS",
     "DEFAULT_TIMEZONE",
+    "SETTINGS_KEYS",
     "SITE_KINDS",
     "DatasetSettings",
     "RegistryResult",
@@ -58,6 +60,8 @@ SITE_KINDS: tuple[str, ...] = ("origin", "disposal", "depot", "nest", "no_fly")
 COORD_SYSTEMS: tuple[str, ...] = ("wgs84", "gcj02", "bd09")
 #: Zone of times written without an offset when dataset.toml does not say.
 DEFAULT_TIMEZONE = "Asia/Shanghai"
+#: Keys dataset.toml may have.
+SETTINGS_KEYS: tuple[str, ...] = ("coord_system", "timezone")
 
 _TRUE = {"true", "t", "yes", "y", "1", "1.0", "是", "registered"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0", "否", "unregistered"}
@@ -73,10 +77,13 @@ class DatasetSettings:
         ``wgs84``, ``gcj02`` or ``bd09``.
     timezone : str
         IANA zone of times written without an offset.
+    unknown_keys : tuple of str
+        Other top-level keys of the file (ignored; reported as rejects).
     """
 
     coord_system: str = "wgs84"
     timezone: str = DEFAULT_TIMEZONE
+    unknown_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -173,10 +180,16 @@ def read_settings(folder: str | Path) -> DatasetSettings:
     -------
     DatasetSettings
 
+    Other keys are ignored (tools may add their own) and listed in
+    ``unknown_keys``, except a near-miss of a known key that is absent
+    (``timzone``, ``coord-system``): that is a typo and raises, since the
+    default would silently be used instead of what the user meant.
+
     Raises
     ------
     SchemaError
-        If the file is not valid TOML or names an unknown coord_system / timezone.
+        If the file is not valid TOML, names an unknown coord_system /
+        timezone, or has a misspelt key.
     """
     path = Path(folder) / "dataset.toml"
     if not path.is_file():
@@ -185,9 +198,24 @@ def read_settings(folder: str | Path) -> DatasetSettings:
         data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SchemaError(f"dataset.toml: not valid TOML ({exc})") from exc
+    unknown = tuple(k for k in data if k not in SETTINGS_KEYS)
+    for key in unknown:
+        near = difflib.get_close_matches(key.lower(), [k for k in SETTINGS_KEYS if k not in data],
+                                         n=1, cutoff=0.75)
+        if near:
+            raise SchemaError(
+                f"dataset.toml: unknown key {key!r}; did you mean {near[0]!r}? "
+                f"known keys: {', '.join(SETTINGS_KEYS)}"
+            )
+    for key in SETTINGS_KEYS:
+        if key in data and not isinstance(data[key], str):
+            raise SchemaError(
+                f"dataset.toml: {key} {data[key]!r} must be a string "
+                f"(e.g. {key} = {DatasetSettings().__getattribute__(key)!r})"
+            )
     coord = normalize_coord_system(data.get("coord_system", "wgs84"))
     tz = check_timezone(data.get("timezone", DEFAULT_TIMEZONE))
-    return DatasetSettings(coord_system=coord, timezone=tz)
+    return DatasetSettings(coord_system=coord, timezone=tz, unknown_keys=unknown)
 
 
 # --------------------------------------------------------------------------- GeoJSON

@@ -64,9 +64,10 @@ def gap_alerts(track: Track, trips: pd.DataFrame, *, gap_max_s: float, evidence_
     before, after = find_gaps(track.codes, track.t, gap_max_s=gap_max_s)
     if len(before) == 0 or trips.empty:
         return empty_rows()
-    site_kinds = track.sites["kind"].astype(str).to_numpy()
+    # one more slot for "no site" (-1), so a dataset without sites indexes safely
+    site_kinds = np.append(track.sites["kind"].astype(str).to_numpy(dtype=object), "")
     sp = track.site_pos
-    in_depot = lambda i: (sp[i] >= 0) & (site_kinds[np.clip(sp[i], 0, None)] == "depot")  # noqa: E731
+    in_depot = lambda i: site_kinds[sp[i]] == "depot"  # noqa: E731
     keep = ~(in_depot(before) & in_depot(after))
     before, after = before[keep], after[keep]
     if len(before) == 0:

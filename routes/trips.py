@@ -970,7 +970,8 @@ def trips_frame(track: Track, result: TripsResult) -> pd.DataFrame:
     e_start = ev["start_s"].to_numpy()
     e_end = ev["end_s"].to_numpy()
     e_site = ev["site_pos"].to_numpy()
-    site_ids = track.sites["site_id"].astype(str).to_numpy()
+    # one more slot for "no site" (-1), so a dataset without sites indexes safely
+    site_ids = np.append(track.sites["site_id"].astype(str).to_numpy(dtype=object), "")
     load = tr["ev_load"].to_numpy(dtype=np.int64)
     close = tr["ev_close"].to_numpy(dtype=np.int64)
     dump = tr["ev_dump"].to_numpy(dtype=np.int64)
@@ -992,8 +993,8 @@ def trips_frame(track: Track, result: TripsResult) -> pd.DataFrame:
     start_s = e_start[load]
     vkey = track.vehicle_keys[codes]
     vid = track.vehicle_ids[codes]
-    origin_site = np.where(e_site[load] >= 0, site_ids[np.clip(e_site[load], 0, None)], "")
-    disposal_site = np.where(delivered & (e_site[cl] >= 0), site_ids[np.clip(e_site[cl], 0, None)], "")
+    origin_site = site_ids[e_site[load]]
+    disposal_site = np.where(delivered, site_ids[e_site[cl]], "")
     to_utc = lambda s: pd.to_datetime(s, unit="s", utc=True)  # noqa: E731
     unload_start = pd.Series(to_utc(np.where(delivered, e_start[cl], np.nan)))
     return pd.DataFrame(
