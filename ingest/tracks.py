@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+import mmap
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,7 +247,8 @@ def _numeric(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         missing = _null_mask(col)
         bad = np.zeros(len(vals), dtype=bool)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        col = _blank_to_null(col)
+        # full-width digits and signs (１２１．５, typed in Chinese input methods) → ASCII
+        col = _blank_to_null(pc.utf8_normalize(col, "NFKC"))
         missing = _null_mask(col)
         ser = pd.Series(col.to_numpy(zero_copy_only=False), dtype=object)
         vals = pd.to_numeric(ser, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
@@ -259,14 +261,22 @@ def _numeric(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _epoch_to_ns(seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Epoch seconds (or milliseconds when >= 1e11) → int64 ns; bad mask for non-finite."""
-    secs = np.where(np.abs(seconds) >= _EPOCH_MS_FROM, seconds / 1000.0, seconds)
-    finite = np.isfinite(secs) & (np.abs(secs) < 9.2e9)
-    ns = np.full(len(secs), _NAT, dtype="int64")
-    whole = np.floor(secs[finite])
-    frac = secs[finite] - whole
-    ns[finite] = whole.astype("int64") * _NS_PER_S + np.round(frac * 1e6).astype("int64") * 1000
-    return ns, ~finite
+    """Epoch seconds (or milliseconds when >= 1e11) → int64 ns; bad mask for non-finite.
+
+    Finite values beyond the int64 nanosecond range get a time just outside
+    1990..2100, so that they are reported as out of range, not as unparseable.
+    """
+    with np.errstate(invalid="ignore"):
+        secs = np.where(np.abs(seconds) >= _EPOCH_MS_FROM, seconds / 1000.0, seconds)
+        nonfinite = ~np.isfinite(secs)
+        fits = ~nonfinite & (np.abs(secs) < 9.2e9)
+        ns = np.full(len(secs), _NAT, dtype="int64")
+        ns[~nonfinite & ~fits & (secs > 0)] = _MAX_TIME_NS
+        ns[~nonfinite & ~fits & (secs < 0)] = _MIN_TIME_NS - 1
+    whole = np.floor(secs[fits])
+    frac = secs[fits] - whole
+    ns[fits] = whole.astype("int64") * _NS_PER_S + np.round(frac * 1e6).astype("int64") * 1000
+    return ns, nonfinite
 
 
 def _localize(naive_ns: np.ndarray, timezone: str) -> np.ndarray:
@@ -429,7 +439,8 @@ def _parse_text_times(col: pa.ChunkedArray, timezone: str) -> tuple[np.ndarray, 
     naive = _strptime_pass(col, todo, ns, aware=False)
     if todo.any():
         pos = np.flatnonzero(todo)
-        part = _blank_to_null(col.filter(pa.array(todo)))
+        # full-width digits, colons and signs → ASCII before the slower parsers
+        part = _blank_to_null(pc.utf8_normalize(col.filter(pa.array(todo)), "NFKC"))
         blank = _null_mask(part)
         missing[pos[blank]] = True
         is_num = np.asarray(pc.fill_null(pc.match_substring_regex(part, _NUMBER_RE), False)
@@ -542,9 +553,59 @@ class _RetryThreadsError(Exception):
     """Internal: ragged rows met in a threaded read; read again in order for row numbers."""
 
 
-# (encoding, use_threads) tried in turn by the readers.
-_ATTEMPTS: tuple[tuple[str | None, bool], ...] = (
-    (None, True), (None, False), ("gb18030", True), ("gb18030", False))
+class _RetryQuotesError(Exception):
+    """Internal: an unbalanced quote swallowed line ends; read again with quotes as text."""
+
+
+def _read_attempts(read: Callable[[str | None, bool, bool], Any], file: str, *,
+                   threads: bool = True) -> Any:
+    """Call ``read(encoding, use_threads, quoting)`` until no internal retry is asked.
+
+    The first try uses the sniffed encoding, threads (when allowed) and CSV
+    quoting; a non-UTF-8 byte switches to GB18030, a ragged row to an ordered
+    read, an unbalanced quote to reading quotes as text (one row per line).
+    """
+    encoding: str | None = None
+    quoting = True
+    for _ in range(8):
+        try:
+            return read(encoding, threads, quoting)
+        except _RetryEncodingError:
+            if encoding == "gb18030":
+                break
+            encoding = "gb18030"
+        except _RetryThreadsError:
+            threads = False
+        except _RetryQuotesError:
+            quoting = False
+            threads = False
+    raise SchemaError(f"{file}: cannot decode the file as UTF-8 or GB18030")
+
+
+def _has_quote(path: Path) -> bool:
+    """Whether the file holds a double quote anywhere (one memchr-speed scan)."""
+    with path.open("rb") as fh:
+        if path.stat().st_size == 0:
+            return False
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            return mm.find(b'"') >= 0
+
+
+def _has_line_break(col: pa.ChunkedArray) -> bool:
+    """Whether any cell of a text column holds a line break (a quote ran over lines)."""
+    if pa.types.is_dictionary(col.type):
+        col = pa.chunked_array([c.dictionary for c in col.chunks], type=col.type.value_type)
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        return False
+    return any(bool(pc.any(pc.match_substring(col, br)).as_py()) for br in ("\n", "\r"))
+
+
+def _unquote(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Cells read with quotes as text: drop one pair of enclosing quotes, ``""`` → ``"``."""
+    text = _to_string(col)
+    inner = pc.replace_substring_regex(text, pattern=r'^\s*"(.*)"\s*$', replacement=r"\1")
+    return pc.replace_substring(inner, pattern='""', replacement='"')
+
 
 
 _PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
@@ -572,7 +633,7 @@ class SkippedRows:
 def open_table(
     path: Path, required: tuple[str, ...], optional: tuple[str, ...],
     *, dictionary: tuple[str, ...] = (), encoding: str | None = None,
-    use_threads: bool = True,
+    use_threads: bool = True, quoting: bool = True,
 ) -> tuple[list[str], Iterator[dict[str, pa.Array]], SkippedRows]:
     """Open a CSV or Parquet file and stream the wanted columns in batches.
 
@@ -594,6 +655,12 @@ def open_table(
         Parse CSV blocks in parallel. Row numbers of ragged rows are only
         known single-threaded: a threaded read that meets one stops with
         ``_RetryThreadsError`` so that the caller reads again without threads.
+    quoting : bool, default True
+        Honour CSV quotes. A value may not span lines: when an unbalanced
+        quote makes one run over a line end, the read stops with
+        ``_RetryQuotesError`` and the caller reads again with
+        ``quoting=False`` (every line is one row; enclosing quotes are
+        removed from the cells), so no line is swallowed by another.
 
     Returns
     -------
@@ -638,20 +705,41 @@ def open_table(
                                   use_threads=use_threads)
     skipped = SkippedRows([], [], [])
 
+    spans_lines = [False]
+    # Without any quote in the file no value can run over a line end: skip the checks.
+    check_breaks = quoting and _has_quote(path)
+
     def on_invalid(row: Any) -> str:
         number = row.number
+        text = row.text
+        if quoting and ("\n" in text or "\r" in text):
+            spans_lines[0] = True
         skipped.rows.append(-1 if number is None else int(number) - 1)  # header is line 1
-        skipped.texts.append(row.text)
-        skipped.reasons.append(f"expected {row.expected_columns} fields, "
-                               f"got {row.actual_columns}")
+        skipped.texts.append(text)
+        skipped.reasons.append(
+            f"expected {row.expected_columns} fields, got {row.actual_columns}"
+            + ("" if quoting else " (quotes read as text: the file has an unbalanced quote)"))
         return "skip"
 
     parse_opts = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False,
+                                    quote_char='"' if quoting else False,
                                     invalid_row_handler=on_invalid)
+    if not quoting:  # cells are unquoted after reading, then dictionary-encoded downstream
+        types = dict.fromkeys(types, pa.string())
     conv_opts = pacsv.ConvertOptions(
         column_types=types, include_columns=list(mapping.values()),
         null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True,
     )
+
+    def cells(batch: pa.RecordBatch) -> dict[str, pa.Array]:
+        out = {canon: batch.column(actual) for canon, actual in mapping.items()}
+        if quoting:
+            if spans_lines[0] or (check_breaks and any(
+                    _has_line_break(pa.chunked_array([c])) for c in out.values())):
+                raise _RetryQuotesError(f"{file}: a quoted value runs over a line end")
+            return out
+        return {canon: _blank_to_null(_unquote(pa.chunked_array([c])))
+                for canon, c in out.items()}
 
     def csv_batches() -> Iterator[dict[str, pa.Array]]:
         try:
@@ -659,10 +747,14 @@ def open_table(
                                     convert_options=conv_opts)
             got = False
             for batch in reader:
+                if spans_lines[0]:
+                    raise _RetryQuotesError(f"{file}: a quoted value runs over a line end")
                 if use_threads and skipped.rows:
                     raise _RetryThreadsError(f"{file}: ragged rows; reading again in order")
                 got = True
-                yield {canon: batch.column(actual) for canon, actual in mapping.items()}
+                yield cells(batch)
+            if spans_lines[0]:
+                raise _RetryQuotesError(f"{file}: a quoted value runs over a line end")
             if use_threads and skipped.rows:
                 raise _RetryThreadsError(f"{file}: ragged rows; reading again in order")
             if not got:
@@ -671,6 +763,8 @@ def open_table(
         except pa.ArrowInvalid as exc:
             if encoding.replace("-", "").lower() == "utf8" and "UTF8" in str(exc).upper():
                 raise _RetryEncodingError(str(exc)) from exc
+            if quoting and "out of sync" in str(exc):  # a quote ran over a block's end
+                raise _RetryQuotesError(str(exc)) from exc
             raise SchemaError(f"{file}: cannot parse the CSV ({exc})") from exc
 
     return list(mapping), csv_batches(), skipped
@@ -702,18 +796,17 @@ def read_table_columns(
     SchemaError
         If the file cannot be parsed or lacks a required column.
     """
-    for encoding, threads in _ATTEMPTS:
-        if threads:
-            continue  # small files: in order, so ragged rows have numbers
+    def read(encoding: str | None, _threads: bool, quoting: bool) -> tuple[
+            dict[str, pa.ChunkedArray], int, SkippedRows]:
+        # small files: in order, so ragged rows have numbers
         names, batches, skipped = open_table(path, required, optional, dictionary=dictionary,
-                                             encoding=encoding, use_threads=False)
-        try:
-            parts = list(batches)
-        except _RetryEncodingError:
-            continue
+                                             encoding=encoding, use_threads=False,
+                                             quoting=quoting)
+        parts = list(batches)
         cols = {name: pa.chunked_array([p[name] for p in parts]) for name in names}
         return cols, len(cols[names[0]]), skipped
-    raise SchemaError(f"{path.name}: cannot decode the file as UTF-8 or GB18030")
+
+    return _read_attempts(read, path.name, threads=False)
 
 
 def _texts(col: pa.ChunkedArray, mask: np.ndarray) -> np.ndarray:
@@ -1163,19 +1256,17 @@ def read_tracks(
         raise SchemaError(f"{path.name}: file not found at {path}")
     if progress:
         progress(f"{path.name}: reading")
-    for encoding, threads in _ATTEMPTS:
+    def read(encoding: str | None, threads: bool, quoting: bool) -> TracksResult:
+        if progress and (encoding or not threads):
+            progress(f"{path.name}: reading again ({encoding or 'utf-8'}, "
+                     f"{'in order' if not threads else 'threaded'}"
+                     f"{', quotes as text' if not quoting else ''})")
         names, batches, skipped = open_table(
             path, REQUIRED_COLUMNS, OPTIONAL_COLUMNS, dictionary=("vehicle_id",),
-            encoding=encoding, use_threads=threads)
-        try:
-            return tracks_from_batches(
-                batches, file=path.name, timezone=timezone,
-                optional=[c for c in OPTIONAL_COLUMNS if c in names], progress=progress,
-                skipped=skipped)
-        except _RetryEncodingError:
-            continue
-        except _RetryThreadsError:
-            if progress:
-                progress(f"{path.name}: ragged rows found; reading again in order")
-            continue
-    raise SchemaError(f"{path.name}: cannot decode the file as UTF-8 or GB18030")
+            encoding=encoding, use_threads=threads, quoting=quoting)
+        return tracks_from_batches(
+            batches, file=path.name, timezone=timezone,
+            optional=[c for c in OPTIONAL_COLUMNS if c in names], progress=progress,
+            skipped=skipped)
+
+    return _read_attempts(read, path.name)

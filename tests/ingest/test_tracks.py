@@ -267,6 +267,62 @@ class TestRaggedRows:
         check_invariant(res)
 
 
+class TestQuotes:
+    def test_unbalanced_quote_does_not_swallow_the_lines_after_it(self, tmp_path, monkeypatch):
+        monkeypatch.setattr(tracks_mod, "_BLOCK_BYTES", 4096)   # several blocks
+        lines = [f"A1,{1714521600 + 60 * i},121.{i:04d},31\n" for i in range(400)]
+        lines[5] = 'A1,1714521900,"121.0005,31\n'        # row 6: a quote never closed
+        lines[300] = 'A1,1714539600,121.03"00,31\n'      # row 301: a quote inside a cell
+        res = read_tracks(write(tmp_path, "".join(lines), header="vehicle_id,time,lon,lat\n"))
+        assert res.rows_read == 400
+        rej = res.rejects.set_index("row")
+        assert sorted(rej.index) == [6, 301]
+        assert rej.loc[6, "field"] == "lon" and rej.loc[6, "value"] == '"121.0005'
+        assert rej.loc[301, "field"] == "lon"
+        assert res.tracks["src_row"].tolist() == [r for r in range(1, 401) if r not in (6, 301)]
+        check_invariant(res)
+
+    def test_quoted_cells_still_read_when_a_quote_is_unbalanced(self, tmp_path):
+        body = ('"浙A 00001","1714521600","121.5","31.5"\n'
+                '浙A00001,1714521660,"121.5,31.5\n'
+                '"浙A00001",1714521720,121.5,"31.5"\n')
+        res = read_tracks(write(tmp_path, body, header="vehicle_id,time,lon,lat\n"))
+        assert res.tracks["src_row"].tolist() == [1, 3]
+        assert res.tracks["vehicle_id"].astype(str).tolist() == ["浙A 00001", "浙A00001"]
+        assert res.tracks["lat"].tolist() == [31.5, 31.5]
+        assert res.rejects[["row", "field"]].values.tolist() == [[2, "lon"]]
+        check_invariant(res)
+
+    def test_quoted_comma_in_a_number_is_one_bad_cell(self, tmp_path):
+        body = 'A1,1714521600,"121,5",31\nA1,1714521660,121.5,31\n'
+        res = read_tracks(write(tmp_path, body, header="vehicle_id,time,lon,lat\n"))
+        assert res.rejects[["row", "field", "value"]].values.tolist() == [[1, "lon", "121,5"]]
+        assert len(res.tracks) == 1
+
+
+class TestFullWidthAndHuge:
+    def test_full_width_digits_are_numbers(self, tmp_path):
+        body = "浙Ａ１,１７１４５２１６００,１２１．５,－３１．５\n浙Ａ１,２０２４－０５－０１Ｔ０８：０１：００,121.5,-31.5\n"
+        res = read_tracks(write(tmp_path, body, header="vehicle_id,time,lon,lat\n"))
+        assert res.tracks["time"].tolist() == [utc("2024-05-01T00:00:00"),
+                                               utc("2024-05-01T00:01:00")]
+        assert res.tracks["lon"].tolist() == [121.5, 121.5]
+        assert res.tracks["lat"].tolist() == [-31.5, -31.5]
+        assert res.tracks["vehicle_key"].astype(str).unique().tolist() == ["浙A1"]
+
+    @pytest.mark.parametrize("value", ["1e300", "-1e300", "99999999999999999999999", "-5"])
+    def test_huge_epochs_are_out_of_range_not_unparseable(self, tmp_path, value):
+        res = read_tracks(write(tmp_path, f"A1,{value},121,31\n",
+                                header="vehicle_id,time,lon,lat\n"))
+        assert res.rejects["reason"].iloc[0].startswith("time outside 1990-01-01..2100-01-01")
+
+    @pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
+    def test_non_finite_epochs_are_unparseable(self, tmp_path, value):
+        res = read_tracks(write(tmp_path, f"A1,{value},121,31\n",
+                                header="vehicle_id,time,lon,lat\n"))
+        assert res.rejects["reason"].iloc[0].startswith("unparseable time")
+
+
 class TestBatches:
     def test_row_numbers_across_many_batches(self, tmp_path, monkeypatch):
         monkeypatch.setattr(tracks_mod, "_BLOCK_BYTES", 2048)
