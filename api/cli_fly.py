@@ -258,6 +258,8 @@ def run_fly(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO) -> int:
     if record.reason:
         line += f"; reason: {record.reason}"
     print(line, file=stdout if record.outcome == "completed" else stderr, flush=True)
+    for note in record.notes:
+        print(f"note: {note}", file=stdout, flush=True)
     return 0 if record.outcome == "completed" else 1
 
 

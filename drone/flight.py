@@ -61,6 +61,10 @@ class FlightRecord:
         The vehicle's home position.
     upload_retries : int
         Re-sends needed during the mission upload.
+    notes : list of str
+        What the operator should know without it changing the outcome
+        (e.g. no ``CAMERA_FEEDBACK`` because the vehicle has no camera
+        configured, or the link disarmed a landed vehicle itself).
     """
 
     mission_id: str = ""
@@ -80,6 +84,7 @@ class FlightRecord:
     battery_end_pct: float | None = None
     home: list[float] | None = None
     upload_retries: int = 0
+    notes: list[str] = field(default_factory=list)
 
     def finish(self, outcome: str, reason: str = "") -> None:
         """Set the final outcome (first call wins) and the end time.

@@ -62,6 +62,21 @@ __all__ = [
 _log = logging.getLogger(__name__)
 _GCS_TYPE = 6  # MAV_TYPE_GCS
 _INVALID_AUTOPILOT = 8  # MAV_AUTOPILOT_INVALID
+_AUTOPILOT_COMPONENT = 1  # MAV_COMP_ID_AUTOPILOT1
+# MAV_TYPEs that are never the vehicle, even with an autopilot field set (a
+# gimbal or companion computer may report MAV_AUTOPILOT_ARDUPILOTMEGA): GCS,
+# antenna tracker, onboard controller, gimbal, ADSB, camera, charging station,
+# FLARM, servo, ODID, battery, parachute, log, OSD, IMU, GPS, winch, illuminator.
+_NOT_A_VEHICLE = frozenset({6, 5, 18, 26, 27, 30, 31, 32, 33, 34, 36, 37, 38, 39, 40, 41, 42, 44})
+_ON_GROUND = 1  # MAV_LANDED_STATE_ON_GROUND
+# Arming refusals that go away by themselves (EKF/GPS still converging, home not
+# yet set): ArduPilot's "PreArm: Need Position Estimate", "waiting for home",
+# "EKF ... not started/bad", "GPS ...", "AHRS: waiting", "Gyros inconsistent"...
+_TRANSIENT_PREARM_RE = re.compile(
+    r"position estimate|waiting for|home|ekf|ahrs|gps|settling|initiali[sz]|"
+    r"gyros inconsistent",
+    re.IGNORECASE,
+)
 _ARMED_FLAG = 128  # MAV_MODE_FLAG_SAFETY_ARMED
 _PREARM_BIT = 0x10000000  # MAV_SYS_STATUS_PREARM_CHECK
 _COPTER_MODES = {
@@ -101,9 +116,27 @@ class CommandRefused(VehicleLinkError):  # noqa: N818 (reads as an event)
         ``MAV_RESULT`` name, e.g. ``MAV_RESULT_FAILED``.
     """
 
-    def __init__(self, message: str, *, result_name: str = "") -> None:
+    def __init__(
+        self, message: str, *, result_name: str = "", vehicle_texts: Sequence[str] = ()
+    ) -> None:
         super().__init__(message)
         self.result_name = result_name
+        self.vehicle_texts = list(vehicle_texts)
+
+    @property
+    def transient(self) -> bool:
+        """True when the vehicle is only not ready *yet* (EKF, GPS, home...).
+
+        ``MAV_RESULT_TEMPORARILY_REJECTED``, or a ``PreArm:``/``Arm:``/mode
+        change reason such as ArduPilot's "PreArm: Need Position Estimate".
+        """
+        if self.result_name == "MAV_RESULT_TEMPORARILY_REJECTED":
+            return True
+        return any(
+            text.startswith(("PreArm", "Arm", "Mode change", "Flight mode change"))
+            and _TRANSIENT_PREARM_RE.search(text) is not None
+            for text in self.vehicle_texts
+        )
 
 
 class VehicleNotReady(TimeoutError):  # noqa: N818 (reads as a state)
@@ -149,6 +182,15 @@ class LinkConfig:
     min_wall_timeout_s : float, default 0.25
         Floor of every timeout in wall seconds (protects fast simulations
         from host scheduling jitter; no effect at real time).
+    landed_disarm_s : float, default 20.0
+        A vehicle that has landed (``EXTENDED_SYS_STATE`` on ground) but is
+        still armed after this long is disarmed by us. ArduCopter disarms
+        itself after ``DISARM_DELAY`` (10 s by default) but never when that
+        parameter is 0.
+    autopilot_wait_s : float, default 3.0
+        On connect, how long a vehicle heartbeat from a component other than
+        the autopilot (component 1) waits for the autopilot's own before
+        the link settles for it.
     """
 
     heartbeat_timeout_s: float = 5.0
@@ -162,6 +204,8 @@ class LinkConfig:
     flight_timeout_s: float = 3600.0
     dock_radius_m: float = 15.0
     min_wall_timeout_s: float = 0.25
+    landed_disarm_s: float = 20.0
+    autopilot_wait_s: float = 3.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -174,6 +218,8 @@ class LinkConfig:
             "flight_timeout_s",
             "dock_radius_m",
             "min_wall_timeout_s",
+            "landed_disarm_s",
+            "autopilot_wait_s",
         ):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -321,23 +367,33 @@ class VehicleLink:
         except OSError as exc:
             raise LinkLost(f"cannot open MAVLink connection {self.url!r}: {exc}") from exc
         deadline = self.now() + self._vt(self.config.connect_timeout_s)
+        fallback: Any = None  # a vehicle heartbeat from a component other than 1
+        fallback_until = math.inf
+        chosen: Any = None
         while self.now() < deadline:
             msg = self.conn.recv_match(
                 type="HEARTBEAT", blocking=True, timeout=min(0.5, self._wall(1.0))
             )
-            if msg is None or msg.type == _GCS_TYPE or msg.autopilot == _INVALID_AUTOPILOT:
-                continue
-            if self.target_system is not None and msg.get_srcSystem() != self.target_system:
-                continue
-            self.target_system = msg.get_srcSystem()
-            self.target_component = msg.get_srcComponent()
-            self._on_message(msg)
-            break
-        else:
+            if msg is not None and self._is_vehicle_heartbeat(msg):
+                if msg.get_srcComponent() == _AUTOPILOT_COMPONENT:
+                    chosen = msg
+                    break
+                if fallback is None:
+                    fallback = msg
+                    fallback_until = self.now() + self._vt(self.config.autopilot_wait_s)
+            if fallback is not None and self.now() >= fallback_until:
+                chosen = fallback
+                break
+        if chosen is None and fallback is not None:
+            chosen = fallback
+        if chosen is None:
             self.close()
             raise LinkLost(
                 f"no vehicle heartbeat on {self.url} within {self.config.connect_timeout_s:g} s (vehicle time)"
             )
+        self.target_system = chosen.get_srcSystem()
+        self.target_component = chosen.get_srcComponent()
+        self._on_message(chosen)
         if self._auto_scale:
             self._detect_time_scale()
         self._hb_thread = threading.Thread(
@@ -347,6 +403,12 @@ class VehicleLink:
         self.request_streams()
         return self
 
+    def _is_vehicle_heartbeat(self, msg: Any) -> bool:
+        """A heartbeat of a vehicle's autopilot (not a GCS, gimbal, camera, ADSB...)."""
+        if msg.type in _NOT_A_VEHICLE or msg.autopilot == _INVALID_AUTOPILOT:
+            return False
+        return self.target_system is None or msg.get_srcSystem() == self.target_system
+
     def _detect_time_scale(self, wait_s: float = 2.0) -> None:
         """Set ``time_scale`` from the SITL parameter ``SIM_SPEEDUP`` (wall-clock wait)."""
         self.send(
@@ -355,9 +417,17 @@ class VehicleLink:
             )
         )
         end = time.monotonic() + wait_s
+        resend = time.monotonic() + wait_s / 2
         while time.monotonic() < end:
+            if time.monotonic() >= resend:  # one re-ask: the request may be lost (UDP)
+                resend = math.inf
+                self.send(
+                    self.conn.mav.param_request_read_encode(
+                        self.target_system, self.target_component, b"SIM_SPEEDUP", -1
+                    )
+                )
             msg = self.conn.recv_match(type="PARAM_VALUE", blocking=True, timeout=0.2)
-            if msg is None or msg.get_srcSystem() != self.target_system:
+            if msg is None or not self._from_vehicle(msg):
                 continue
             if str(msg.param_id).rstrip("\x00") == "SIM_SPEEDUP":
                 if math.isfinite(msg.param_value) and msg.param_value > 0:
@@ -454,21 +524,37 @@ class VehicleLink:
             msg = self.conn.recv_match(blocking=True, timeout=max(self._wall(timeout_s), 0.001))
         except OSError as exc:
             raise LinkLost(f"link lost: {exc}") from exc
-        if (
-            msg is not None
-            and msg.get_type() != "BAD_DATA"
-            and msg.get_srcSystem() == self.target_system
-        ):
+        if msg is not None and msg.get_type() != "BAD_DATA" and self._from_vehicle(msg):
             self._on_message(msg)
             self._check_link()
             return msg
         self._check_link()
         return None
 
+    def _from_vehicle(self, msg: Any) -> bool:
+        """True for a message of our vehicle's autopilot meant for us (or for everyone).
+
+        A link may carry other systems (a second GCS routed by ArduPilot or
+        MAVProxy, ADSB traffic) and other components of the same system
+        (gimbal, camera, companion computer); replies ArduPilot addresses to
+        another GCS (its ``COMMAND_ACK``, mission messages) carry that GCS's
+        ``target_system``/``target_component``. Those must not be taken for ours.
+        """
+        if (
+            msg.get_srcSystem() != self.target_system
+            or msg.get_srcComponent() != self.target_component
+        ):
+            return False
+        target_system = getattr(msg, "target_system", 0) or 0
+        if target_system not in (0, self.source_system):
+            return False
+        target_component = getattr(msg, "target_component", 0) or 0
+        return target_component in (0, self.source_component)
+
     def _on_message(self, msg: Any) -> None:
         kind = msg.get_type()
         if kind == "HEARTBEAT":
-            if msg.type == _GCS_TYPE or msg.get_srcComponent() != self.target_component:
+            if msg.type in _NOT_A_VEHICLE or msg.get_srcComponent() != self.target_component:
                 return
             self.last_heartbeat = self.now()
             self.armed = bool(msg.base_mode & _ARMED_FLAG)
@@ -542,10 +628,12 @@ class VehicleLink:
                     name = command_result_name(msg.result)
                     # ArduPilot queues its STATUSTEXT reasons; they may follow the ACK
                     self._drain(0.5)
-                    said = "; ".join(self.recent_texts(started)) or "no reason given"
+                    texts = self.recent_texts(started)
+                    said = "; ".join(texts) or "no reason given"
                     raise CommandRefused(
                         f"{_command_name(command)} refused: {name} (vehicle says: {said})",
                         result_name=name,
+                        vehicle_texts=texts,
                     )
                 return int(msg.result)
         raise VehicleLinkError(
@@ -566,6 +654,52 @@ class VehicleLink:
         """Arm the motors; raises :class:`CommandRefused` with the vehicle's reason."""
         self.command(400, (1,))
         self._wait(lambda: self.armed, 3.0, "armed state not shown in heartbeat")
+
+    def set_current(self, seq: int) -> bool:
+        """Make mission item ``seq`` the next one (``MISSION_SET_CURRENT``).
+
+        ArduCopter resumes an interrupted mission where it stopped
+        (``MIS_RESTART`` 0, the default) even after a new upload; setting
+        item 1 makes the next AUTO start from the take-off. ArduPilot answers
+        with ``MISSION_CURRENT`` (there is no ``COMMAND_ACK`` for a message).
+
+        Returns
+        -------
+        bool
+            True once the vehicle reports ``seq`` as current.
+        """
+        for _ in range(self.config.command_retries + 1):
+            self.send(
+                self.conn.mav.mission_set_current_encode(
+                    self.target_system, self.target_component, seq
+                )
+            )
+            deadline = self.now() + self._vt(self.config.command_timeout_s)
+            while self.now() < deadline:
+                msg = self.recv(0.2)
+                if msg is not None and msg.get_type() == "MISSION_CURRENT" and msg.seq == seq:
+                    return True
+        return False
+
+    def _retry_while_settling(self, action: Callable[[], None]) -> None:
+        """Run ``action``; while the vehicle refuses it for a transient reason, retry.
+
+        Retries every 2 vehicle seconds until ``ready_timeout_s``: the
+        prearm health bit is computed once a second, so a vehicle may show
+        it and still refuse with "PreArm: Need Position Estimate" or a GPS /
+        EKF reason a moment longer.
+        """
+        deadline = self.now() + self._vt(self.config.ready_timeout_s)
+        while True:
+            try:
+                action()
+                return
+            except CommandRefused as exc:
+                if not exc.transient or self.now() > deadline:
+                    raise
+                _log.info("vehicle not settled, retrying: %s", exc)
+            self._check_abort()
+            self._drain(2.0)
 
     def return_to_launch(self) -> None:
         """Switch to RTL: fly home and land."""
@@ -800,12 +934,14 @@ class VehicleLink:
                     }
                 )
                 report(force=True)
+            elif kind == "MISSION_CURRENT" and watch["max_current"] >= 0:
+                watch["max_current"] = max(watch["max_current"], int(msg.seq))
             elif kind == "STATUSTEXT":
                 text = self.texts[-1][2]
                 if _FAILSAFE_RE.search(text) and not _CLEARED_RE.search(text):
                     watch["failsafe"] = watch["failsafe"] or text
 
-        watch = {"failsafe": ""}
+        watch: dict[str, Any] = {"failsafe": "", "max_current": -1}
         self._listeners.append(on_message)
         try:
             report(force=True)
@@ -818,10 +954,16 @@ class VehicleLink:
             self.verify_mission(mission)
             self._check_abort()
             enter("arming")
-            self.set_mode("GUIDED")
-            self.arm()
+            if not self.set_current(1):
+                record.notes.append("vehicle did not confirm MISSION_SET_CURRENT 1")
+            self._retry_while_settling(lambda: self.set_mode("GUIDED"))
+            self._retry_while_settling(self.arm)
             record.battery_start_pct = self.battery_pct
+            # ArduCopter refuses to arm in AUTO, and AUTO on the ground needs a
+            # first NAV_TAKEOFF; MISSION_START (params 0, 0: anything else is
+            # DENIED) sets auto_armed so it climbs with the throttle stick low.
             self.set_mode("AUTO")
+            watch["max_current"] = 0
             self.command(300, (0, 0))  # MAV_CMD_MISSION_START
             enter("flying")
             self._follow(mission, record, watch, report)
@@ -839,6 +981,11 @@ class VehicleLink:
             record.finish("failed", f"{type(exc).__name__}: {exc}")
         finally:
             self._listeners.remove(on_message)
+        if record.outcome != "failed" and not record.photos and _wants_photos(mission):
+            record.notes.append(
+                "no CAMERA_FEEDBACK received: the vehicle has no camera configured "
+                "(ArduPilot CAM1_TYPE) or it took no photo"
+            )
         record.timings_s[state["phase"]] = round(self.now() - phase_start, 3)
         record.timings_s["total"] = round(self.now() - t0, 3)
         record.battery_end_pct = self.battery_pct
@@ -852,7 +999,7 @@ class VehicleLink:
         self,
         mission: Mission,
         record: FlightRecord,
-        watch: dict[str, str],
+        watch: dict[str, Any],
         report: Callable[[], None],
     ) -> None:
         """Follow the flight until landed and disarmed (or link loss / timeout)."""
@@ -869,6 +1016,8 @@ class VehicleLink:
         started = self.now()
         was_airborne = False
         requested_mode = "AUTO"
+        landed_since: float | None = None
+        disarm_sent = False
 
         while True:
             self.recv(0.2)
@@ -890,16 +1039,33 @@ class VehicleLink:
                 record.finish("failed", f"vehicle failsafe: {watch['failsafe']}")
             if not self.armed:
                 if record.outcome == "pending":
-                    self._judge_end(record, needed, was_airborne)
+                    self._judge_end(record, needed, was_airborne, watch["max_current"])
                 return
+            if was_airborne and self.landed_state == _ON_GROUND:
+                landed_since = self.now() if landed_since is None else landed_since
+                if not disarm_sent and self.now() - landed_since > self.config.landed_disarm_s:
+                    # ArduCopter with DISARM_DELAY 0 never disarms by itself
+                    disarm_sent = True
+                    record.notes.append(
+                        f"landed but still armed after {self.config.landed_disarm_s:g} s: disarmed by the link"
+                    )
+                    with contextlib.suppress(CommandRefused, VehicleLinkError):
+                        self.command(400, (0,), check=False)
+            else:
+                landed_since = None
             if self.now() - started > self.config.flight_timeout_s:
                 record.finish(
                     "failed", f"flight not finished after {self.config.flight_timeout_s:g} s"
                 )
                 return
 
-    def _judge_end(self, record: FlightRecord, needed: list[int], was_airborne: bool) -> None:
-        missing = [s for s in needed if s not in record.items_reached]
+    def _judge_end(
+        self, record: FlightRecord, needed: list[int], was_airborne: bool, max_current: int
+    ) -> None:
+        # MISSION_ITEM_REACHED is one deferred message per link: a lost packet
+        # or two items done in one loop leave a gap. The mission only moves
+        # past a nav item once it is done, so MISSION_CURRENT beyond it counts.
+        missing = [s for s in needed if s not in record.items_reached and s >= max_current]
         if not was_airborne:
             record.finish("failed", "vehicle disarmed before taking off")
             return
@@ -916,6 +1082,19 @@ class VehicleLink:
                 record.finish("failed", f"vehicle landed {dist:.0f} m from the dock")
                 return
         record.finish("completed")
+
+
+def _wants_photos(mission: Mission) -> bool:
+    """True when the mission asks the vehicle's camera for photos.
+
+    ``DO_DIGICAM_CONTROL`` (203), ``IMAGE_START_CAPTURE`` (2000) or
+    ``DO_SET_CAM_TRIGG_DIST`` (206) with a distance or "trigger now".
+    """
+    return any(
+        item.command in (203, 2000)
+        or (item.command == 206 and (item.param1 > 0 or item.param3 == 1))
+        for item in mission.items
+    )
 
 
 class _Aborted(Exception):  # noqa: N818 (internal control flow)

@@ -49,6 +49,7 @@ __all__ = [
     "decode_item",
     "encode_item",
     "mission_result_name",
+    "stored_param",
 ]
 
 MAV_MISSION_TYPE_MISSION = mavlink2.MAV_MISSION_TYPE_MISSION
@@ -68,13 +69,63 @@ _FRAME_CLASS: dict[int, int] = {
     mavlink2.MAV_FRAME_GLOBAL_TERRAIN_ALT_INT: mavlink2.MAV_FRAME_GLOBAL_TERRAIN_ALT,
 }
 
-# Parameters that survive ArduPilot's storage unchanged (enough to catch a
-# wrong item); others are packed lossily (e.g. LOITER_TURNS radius in a byte).
-_CHECKED_PARAMS: dict[int, tuple[int, ...]] = {
-    mavlink2.MAV_CMD_DO_CHANGE_SPEED: (2,),
-    mavlink2.MAV_CMD_DO_SET_CAM_TRIGG_DIST: (1,),
-    mavlink2.MAV_CMD_NAV_LOITER_TURNS: (1,),
+
+def _as_float(value: float) -> float:
+    return float(value)
+
+
+def _as_u8(value: float) -> float:
+    return float(min(255, max(0, int(value))))
+
+
+def _as_u16(value: float) -> float:
+    return float(min(65535, max(0, int(value))))
+
+
+def _loiter_radius(value: float) -> float:
+    """LOITER_TURNS param3 as AP_Mission stores it: |r| in a byte, ×10 above 255 m, sign = CCW."""
+    radius = abs(value)
+    stored = float(int(radius)) if radius <= 255 else float(min(255, int(radius * 0.1)) * 10)
+    return -stored if value < 0 else stored
+
+
+# What ArduPilot keeps of each parameter (AP_Mission::mavlink_int_to_mission_cmd
+# packs them into a 15-byte command): the value a read-back returns for what
+# was sent. Parameters not listed are not stored (or not compared).
+_STORED_PARAMS: dict[int, dict[int, Any]] = {
+    # Copter keeps only the hold time, as uint16 seconds
+    mavlink2.MAV_CMD_NAV_WAYPOINT: {1: _as_u16},
+    # turns: MIN(255, param1) in the low byte; radius: see _loiter_radius
+    mavlink2.MAV_CMD_NAV_LOITER_TURNS: {1: _as_u8, 3: _loiter_radius},
+    mavlink2.MAV_CMD_NAV_LOITER_TIME: {1: _as_u16},
+    mavlink2.MAV_CMD_DO_CHANGE_SPEED: {1: _as_u8, 2: _as_float},
+    # distance (float) and "trigger once now" (uint8)
+    mavlink2.MAV_CMD_DO_SET_CAM_TRIGG_DIST: {1: _as_float, 3: _as_u8},
 }
+
+
+def stored_param(command: int, index: int, value: float) -> float | None:
+    """What ArduPilot reads back for parameter ``index`` (1..4) of ``command``.
+
+    Parameters
+    ----------
+    command : int
+        ``MAV_CMD`` of the item.
+    index : int
+        Parameter number, 1 to 4.
+    value : float
+        The value uploaded.
+
+    Returns
+    -------
+    float or None
+        The stored value (e.g. 1.5 turns → 1.0, a 300.7 m loiter radius →
+        300.0), or None when the autopilot does not keep this parameter.
+    """
+    convert = _STORED_PARAMS.get(int(command), {}).get(int(index))
+    if convert is None or not math.isfinite(value):
+        return None
+    return convert(value)
 
 
 class MissionProtocolError(RuntimeError):
@@ -264,7 +315,9 @@ def compare_items(
     home. Compared: count, command, frame class for positional commands
     (``GLOBAL_RELATIVE_ALT_INT`` reads back as ``GLOBAL_RELATIVE_ALT``),
     position to 1e-7 degrees, altitude to ``alt_tolerance_m`` (ArduPilot
-    stores centimetres), and the parameters ArduPilot stores losslessly.
+    stores centimetres), and the parameters ArduPilot keeps, as it keeps
+    them (:func:`stored_param`: whole turns and a byte-sized loiter radius,
+    whole hold seconds...), so a faithful vehicle never fails verification.
 
     Parameters
     ----------
@@ -297,11 +350,10 @@ def compare_items(
                 )
             if abs(a.alt_m - b.alt_m) > alt_tolerance_m:
                 problems.append(f"seq {k}: alt_m {b.alt_m:g} != {a.alt_m:g}")
-        for p in _CHECKED_PARAMS.get(a.command, ()):
-            va, vb = a.params[p - 1], b.params[p - 1]
-            if a.command == mavlink2.MAV_CMD_NAV_LOITER_TURNS:
-                va = float(min(255, int(va)))
-            if abs(va - vb) > 1e-3 * max(1.0, abs(va)):
+        for p in _STORED_PARAMS.get(a.command, {}):
+            va = stored_param(a.command, p, a.params[p - 1])
+            vb = b.params[p - 1]
+            if va is not None and abs(va - vb) > 1e-3 * max(1.0, abs(va)):
                 problems.append(f"seq {k}: param{p} {vb:g} != {va:g}")
     return problems
 

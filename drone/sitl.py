@@ -38,6 +38,7 @@ from haulwatch.drone.sitl_vehicle import (
     CopterModel,
     StoredItem,
     check_item,
+    store_params,
 )
 from pymavlink.dialects.v20 import ardupilotmega as mavlink2
 
@@ -49,6 +50,7 @@ _STEP_S = 0.05  # physics step, simulated seconds
 _UPLOAD_TIMEOUT_S = 8.0
 _REQUEST_RESEND_S = 1.0
 _MAX_OUTBUF = 4 * 1024 * 1024
+_FOREIGN_GCS = (250, 190)  # the second GCS of ``foreign_traffic``
 
 # REQUEST_DATA_STREAM groups (ArduPilot GCS_MAVLINK stream lists, abridged).
 _STREAM_GROUPS: dict[int, tuple[int, ...]] = {
@@ -147,6 +149,15 @@ class SimulatedCopter:
     drop_mission_items : collection of int, optional
         Test hook: 1-based ordinal numbers of received ``MISSION_ITEM(_INT)``
         messages to discard as if lost on the link.
+    foreign_traffic : bool, default False
+        Also carry what a shared link carries (ArduPilot routes every
+        MAVLink port to the others; MAVProxy forwards everything to every
+        output): heartbeats of a gimbal (component 154, autopilot field
+        ArduPilotMega, custom_mode 0), a companion computer (component 191)
+        and a second GCS (system 250), each sent before the autopilot's; and
+        the vehicle's replies to that GCS (``COMMAND_ACK`` FAILED for every
+        command, ``MISSION_ACK`` DENIED for every upload, ``MISSION_COUNT`` 0
+        for every read-back), addressed to system 250, component 190.
 
     Examples
     --------
@@ -171,6 +182,7 @@ class SimulatedCopter:
         sysid: int = 1,
         params: dict[str, float] | None = None,
         drop_mission_items: Collection[int] = (),
+        foreign_traffic: bool = False,
     ) -> None:
         if not (
             isinstance(speedup, (int, float)) and math.isfinite(speedup) and 0 < speedup <= 1000
@@ -197,6 +209,7 @@ class SimulatedCopter:
         self.host = host
         self._requested_port = instance_port(instance) if port is None else port
         self._drop_items = {int(n) for n in drop_mission_items}
+        self.foreign_traffic = bool(foreign_traffic)
         self._items_seen = 0
         self._listener: socket.socket | None = None
         self._clients: list[_Client] = []
@@ -436,6 +449,50 @@ class SimulatedCopter:
         except (_M.MAVError, TypeError, ValueError) as exc:
             self._note(f"cannot pack {msg.get_type()}: {exc}")
 
+    def _send_as(self, client: _Client, msg: Any, sysid: int, compid: int) -> None:
+        """Send ``msg`` from another system/component (traffic routed onto this link)."""
+        mav = client.mav
+        saved = (mav.srcSystem, mav.srcComponent)
+        mav.srcSystem, mav.srcComponent = sysid, compid
+        try:
+            self._send(client, msg)
+        finally:
+            mav.srcSystem, mav.srcComponent = saved
+
+    def _foreign_heartbeats(self) -> None:
+        beats = (
+            (self.sysid, _M.MAV_COMP_ID_GIMBAL, _M.MAV_TYPE_GIMBAL, _M.MAV_AUTOPILOT_ARDUPILOTMEGA),
+            (
+                self.sysid,
+                _M.MAV_COMP_ID_ONBOARD_COMPUTER,
+                _M.MAV_TYPE_ONBOARD_CONTROLLER,
+                _M.MAV_AUTOPILOT_INVALID,
+            ),
+            (_FOREIGN_GCS[0], _FOREIGN_GCS[1], _M.MAV_TYPE_GCS, _M.MAV_AUTOPILOT_INVALID),
+        )
+        for client in self._clients:
+            for sysid, compid, mav_type, autopilot in beats:
+                msg = _M.MAVLink_heartbeat_message(
+                    mav_type, autopilot, 0, 0, _M.MAV_STATE_STANDBY, 3
+                )
+                self._send_as(client, msg, sysid, compid)
+
+    def _foreign_reply(self, client: _Client, msg: Any) -> None:
+        """The vehicle's reply to another GCS, as a forwarding router shows it to us."""
+        kind = msg.get_type()
+        gcs_sys, gcs_comp = _FOREIGN_GCS
+        if kind in ("COMMAND_LONG", "COMMAND_INT"):
+            reply = _M.MAVLink_command_ack_message(
+                msg.command, _M.MAV_RESULT_FAILED, 0, 0, gcs_sys, gcs_comp
+            )
+        elif kind == "MISSION_COUNT":
+            reply = _M.MAVLink_mission_ack_message(gcs_sys, gcs_comp, _M.MAV_MISSION_DENIED, 0)
+        elif kind == "MISSION_REQUEST_LIST":
+            reply = _M.MAVLink_mission_count_message(gcs_sys, gcs_comp, 0, 0)
+        else:
+            return
+        self._send(client, reply)
+
     def _broadcast(self, msg: Any) -> None:
         for client in self._clients:
             self._send(client, msg)
@@ -483,6 +540,8 @@ class SimulatedCopter:
         now = model.t_s
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + 1.0
+            if self.foreign_traffic:
+                self._foreign_heartbeats()
             self._broadcast(self._heartbeat())
         if now >= self._next_timesync:  # ArduPilot probes the GCS clock unasked
             self._next_timesync = now + 10.0
@@ -702,7 +761,12 @@ class SimulatedCopter:
         target = getattr(msg, "target_system", None)
         if target not in (None, 0, self.sysid):
             return  # for another vehicle
+        component = getattr(msg, "target_component", None)
+        if target == self.sysid and component not in (None, 0, 1):
+            return  # for another component of this vehicle (gimbal, camera...)
         handler = self._HANDLERS.get(kind)
+        if self.foreign_traffic:
+            self._foreign_reply(client, msg)
         if handler is not None:
             handler(self, client, msg)
             self._drain_events()
@@ -742,15 +806,19 @@ class SimulatedCopter:
                 ok, _ = model.disarm(force=force)
             result = accepted if ok else failed
         elif command == _M.MAV_CMD_DO_SET_MODE:
+            # GCS_MAVLINK::_set_mode_common: only custom modes; otherwise DENIED
             result = (
                 self._set_mode_number(int(p[1]))
                 if int(p[0]) & _M.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED
-                else failed
+                else _M.MAV_RESULT_DENIED
             )
         elif command == _M.MAV_CMD_NAV_TAKEOFF:
             result = accepted if model.takeoff(p[6])[0] else failed
         elif command == _M.MAV_CMD_MISSION_START:
-            result = accepted if model.mission_start()[0] else failed
+            if p[0] != 0 or p[1] != 0:  # first/last item: not supported by Copter
+                result = _M.MAV_RESULT_DENIED
+            else:
+                result = accepted if model.mission_start()[0] else failed
         elif command == _M.MAV_CMD_NAV_RETURN_TO_LAUNCH:
             result = accepted if model.set_mode("RTL")[0] else failed
         elif command == _M.MAV_CMD_NAV_LAND:
@@ -934,10 +1002,7 @@ class SimulatedCopter:
         item = StoredItem(
             int(msg.command),
             int(msg.frame),
-            msg.param1,
-            msg.param2,
-            msg.param3,
-            msg.param4,
+            *store_params(int(msg.command), (msg.param1, msg.param2, msg.param3, msg.param4)),
             int(x),
             int(y),
             float(msg.z),

@@ -29,6 +29,7 @@ __all__ = [
     "CopterModel",
     "StoredItem",
     "check_item",
+    "store_params",
 ]
 
 _M = mavlink2
@@ -84,6 +85,11 @@ DEFAULT_PARAMS: dict[str, float] = {
     "FS_GCS_ENABLE": 0,  # 1 = RTL on GCS heartbeat loss
     "FS_GCS_TIMEOUT": 5,  # s
     "CAM_TRIGG_DIST": 0,  # m
+    # A camera is configured (1 = servo shutter): CAMERA_FEEDBACK on each
+    # photo. ArduPilot's own default is 0 (no camera: no CAMERA_FEEDBACK at
+    # all); set CAM1_TYPE=0 to reproduce a bare SITL.
+    "CAM1_TYPE": 1,
+    "MIS_RESTART": 0,  # 0 = AUTO resumes an interrupted mission, 1 = restarts it
 }
 
 _NOMINAL_V = 14.8  # 4S pack
@@ -176,6 +182,40 @@ class StoredItem:
         if self.frame in _TERRAIN_FRAMES:
             return _M.MAV_FRAME_GLOBAL_TERRAIN_ALT
         return _M.MAV_FRAME_GLOBAL
+
+
+def _u8(value: float) -> float:
+    return float(min(255, max(0, int(value)))) if math.isfinite(value) else 0.0
+
+
+def _u16(value: float) -> float:
+    return float(min(65535, max(0, int(value)))) if math.isfinite(value) else 0.0
+
+
+def store_params(command: int, params: tuple[float, float, float, float]) -> tuple[float, ...]:
+    """The four parameters as ArduCopter reads them back after storing them.
+
+    ``AP_Mission::mavlink_int_to_mission_cmd`` packs a command into 15 bytes:
+    NAV_WAYPOINT keeps only the hold time (uint16 s); NAV_LOITER_TURNS keeps
+    MIN(255, turns) in a byte and |radius| in a byte (divided by 10 with a
+    flag above 255 m) plus the direction; NAV_LOITER_TIME keeps uint16 s and
+    the direction; DO_SET_CAM_TRIGG_DIST keeps the float distance and a byte
+    "trigger now". Other commands are kept as sent (floats).
+    """
+    p1, p2, p3, p4 = params
+    if command in (_M.MAV_CMD_NAV_WAYPOINT, _M.MAV_CMD_NAV_SPLINE_WAYPOINT):
+        return (_u16(p1), 0.0, 0.0, 0.0)
+    if command == _M.MAV_CMD_NAV_LOITER_TURNS:
+        radius = abs(p3) if math.isfinite(p3) else 0.0
+        stored = float(int(radius)) if radius <= 255 else float(min(255, int(radius * 0.1)) * 10)
+        return (_u8(min(255.0, p1)), 0.0, -stored if p3 < 0 else stored, 1.0 if p4 > 0 else 0.0)
+    if command == _M.MAV_CMD_NAV_LOITER_TIME:
+        return (_u16(p1), 0.0, -1.0 if p3 < 0 else 1.0, 1.0 if p4 > 0 else 0.0)
+    if command == _M.MAV_CMD_DO_SET_CAM_TRIGG_DIST:
+        return (p1, 0.0, _u8(p3), 0.0)
+    if command == _M.MAV_CMD_NAV_TAKEOFF:
+        return (_u16(p1), 0.0, 0.0, 0.0)
+    return (p1, p2, p3, p4)
 
 
 def check_item(item: StoredItem) -> int:
@@ -503,8 +543,14 @@ class CopterModel:
         self._guided_target = (east, north, float(alt_rel_m))
         return True
 
-    def mission_start(self) -> tuple[bool, str]:
-        """``MAV_CMD_MISSION_START``: switch to AUTO (if needed) and let it climb."""
+    def mission_start(self, first: float = 0.0, last: float = 0.0) -> tuple[bool, str]:
+        """``MAV_CMD_MISSION_START``: switch to AUTO (if needed) and let it climb.
+
+        ArduCopter (``handle_MAV_CMD_MISSION_START``) refuses a first/last item
+        (params 1, 2 not 0) with ``MAV_RESULT_DENIED``: the caller checks.
+        """
+        if first or last:
+            return False, "first/last item not supported"
         if self.mode != "AUTO":
             ok, msg = self.set_mode("AUTO")
             if not ok:
@@ -607,9 +653,7 @@ class CopterModel:
                 "center": (east, north),
                 "alt": alt,
                 "radius": radius,
-                "turns": max(int(min(item.param1, 255)), 0)
-                if item.param1 >= 1
-                else max(item.param1, 0.0),
+                "turns": max(int(min(item.param1, 255)), 0),
                 "ccw": item.param3 < 0,
                 "phase": "approach",
                 "angle": 0.0,
@@ -681,7 +725,9 @@ class CopterModel:
         }
 
     def take_photo(self) -> None:
-        """Take one photo now (queues a CAMERA_FEEDBACK)."""
+        """Take one photo now (queues a CAMERA_FEEDBACK); nothing without ``CAM1_TYPE``."""
+        if not self.params.get("CAM1_TYPE", 0):
+            return  # AP_Camera has no backend: the trigger does nothing
         self.photo_count += 1
         lat, lon = self.lat_lon
         self.events.append(
