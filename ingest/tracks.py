@@ -532,8 +532,15 @@ def _match_columns(names: list[str], file: str, required: tuple[str, ...],
                    optional: tuple[str, ...]) -> dict[str, str]:
     """Map canonical column names to the file's names (case and spaces ignored)."""
     lookup: dict[str, str] = {}
-    for name in names:
+    known = (*required, *optional)
+    for pos, name in enumerate(names):
         key = str(name).strip().lstrip("\ufeff").lower()
+        if key in lookup and key in known:
+            first = names.index(lookup[key]) + 1
+            raise SchemaError(
+                f"{file}: column {key} appears twice in the header (columns {first} and "
+                f"{pos + 1}: {lookup[key]!r}, {name!r}); keep one"
+            )
         lookup.setdefault(key, name)
     missing = [c for c in required if c not in lookup]
     if missing:

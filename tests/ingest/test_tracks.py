@@ -209,6 +209,20 @@ class TestColumns:
         with pytest.raises(SchemaError, match=r"tracks.csv: missing required column.*lat"):
             read_tracks(path)
 
+    @pytest.mark.parametrize("header", ["vehicle_id,time,lon,lat,lon\n",
+                                        "vehicle_id,time,lon,lat,Speed_KMH,speed_kmh\n"])
+    def test_a_known_column_twice_is_refused(self, tmp_path, header):
+        path = write(tmp_path, "A1,1714521600,121,31,1,2\n", header=header)
+        with pytest.raises(SchemaError, match=r"tracks\.csv: column (lon|speed_kmh) appears "
+                                              r"twice in the header \(columns \d and \d"):
+            read_tracks(path)
+
+    def test_unknown_columns_may_repeat(self, tmp_path):
+        path = write(tmp_path, "A1,x,1714521600,y,121,31\n",
+                     header="vehicle_id,note,time,note,lon,lat\n")
+        res = read_tracks(path)
+        assert len(res.tracks) == 1 and len(res.rejects) == 0
+
     def test_header_only_gives_empty_frame(self, tmp_path):
         res = read_tracks(write(tmp_path, ""))
         assert len(res.tracks) == 0 and res.rows_read == 0
