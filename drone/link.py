@@ -73,7 +73,7 @@ _ON_GROUND = 1  # MAV_LANDED_STATE_ON_GROUND
 # yet set): ArduPilot's "PreArm: Need Position Estimate", "waiting for home",
 # "EKF ... not started/bad", "GPS ...", "AHRS: waiting", "Gyros inconsistent"...
 _TRANSIENT_PREARM_RE = re.compile(
-    r"position estimate|waiting for|home|ekf|ahrs|gps|settling|initiali[sz]|"
+    r"position estimate|requires position|waiting for|home|ekf|ahrs|gps|settling|initiali[sz]|"
     r"gyros inconsistent",
     re.IGNORECASE,
 )

@@ -361,6 +361,8 @@ class SimulatedCopter:
             self._wall0 = time.monotonic()
             self._booted.set()
             self._note("boot: client connected")
+        if self.foreign_traffic:  # the other components speak first
+            self._foreign_heartbeats()
         self._send(client, self._heartbeat())
 
     def _drop_closed(self) -> None:
@@ -862,9 +864,7 @@ class SimulatedCopter:
     def _set_mode_number(self, custom_mode: int) -> int:
         name = self.model.mode_name(custom_mode)
         if name is None:
-            self.model.text(
-                _M.MAV_SEVERITY_WARNING, f"Mode change failed: unknown mode {custom_mode}"
-            )
+            self.model.text(_M.MAV_SEVERITY_WARNING, f"No such mode {custom_mode}")
             return _M.MAV_RESULT_FAILED
         ok, _ = self.model.set_mode(name)
         return _M.MAV_RESULT_ACCEPTED if ok else _M.MAV_RESULT_FAILED

@@ -494,7 +494,7 @@ class CopterModel:
         if name not in COPTER_MODES:
             return False, f"Mode change failed: unknown mode {name!r}"
         if name in _NEEDS_POSITION and not self.position_ok:
-            msg = f"Mode change failed: {name} requires position"
+            msg = f"Mode change to {name} failed: requires position"  # Copter::mode_change_failed
             self.text(_M.MAV_SEVERITY_WARNING, msg)
             return False, msg
         if name == "AUTO" and self.armed and self.landed:

@@ -9,7 +9,13 @@ import time
 
 import pytest
 from haulwatch.drone.flight import FlightRecord
-from haulwatch.drone.link import LinkConfig, LinkLost, VehicleLink, VehicleNotReady
+from haulwatch.drone.link import (
+    CommandRefused,
+    LinkConfig,
+    LinkLost,
+    VehicleLink,
+    VehicleNotReady,
+)
 from haulwatch.drone.mission import Mission, MissionItem
 from haulwatch.drone.protocol import MissionUploadError
 from haulwatch.drone.sitl import SimulatedCopter
@@ -389,3 +395,105 @@ def test_connect_ignores_gcs_heartbeats_and_speaks_mavlink2():
         int(m.param1) for m in fake.received if m.get_type() == "COMMAND_LONG" and m.command == 511
     }
     assert {33, 1, 42, 242} <= intervals  # position, status, mission current, home
+
+
+class TestSharedLink:
+    """A link that also carries a gimbal, a companion computer and a second GCS."""
+
+    def test_locks_onto_the_autopilot_component(self, make_sim):
+        sim = make_sim(sysid=4, foreign_traffic=True)
+        link = open_link(sim)
+        try:
+            # the gimbal (154, autopilot field ArduPilotMega) speaks first
+            assert (link.target_system, link.target_component) == (4, 1)
+            link._wait(lambda: link.position is not None, 20.0, "telemetry")
+            link._drain(3.0)  # several rounds of foreign heartbeats
+            assert link.mode == "STABILIZE" and not link.armed
+        finally:
+            link.close()
+
+    def test_replies_to_another_gcs_are_not_ours(self, make_sim):
+        # every command also gets a FAILED ack, every upload a DENIED ack and
+        # every read-back a count of 0, all addressed to GCS 250/190
+        sim = make_sim(foreign_traffic=True)
+        record, _ = fly(sim)
+        assert record.outcome == "completed", record.reason
+        assert [s for s in record.items_reached if s in (1, 2, 4)] == [1, 2, 4]
+        assert record.photos
+
+
+class TestVehicleDifferences:
+    def test_no_camera_configured_still_completes(self, make_sim):
+        sim = make_sim(params={"CAM1_TYPE": 0})  # ArduPilot's default: no CAMERA_FEEDBACK
+        record, _ = fly(sim)
+        assert record.outcome == "completed", record.reason
+        assert record.photos == []
+        assert any("CAMERA_FEEDBACK" in note for note in record.notes)
+
+    def test_camera_configured_no_note(self, make_sim):
+        record, _ = fly(make_sim())
+        assert record.photos and record.notes == []
+
+    def test_arming_retried_while_position_estimate_missing(self, make_sim):
+        sim = make_sim(prearm_delay_s=12.0)
+        link = open_link(sim)
+        try:
+            link._retry_while_settling(link.arm)  # before the vehicle is ready
+            assert link.armed
+            said = link.recent_texts(-math.inf, prefix="PreArm")
+            assert "PreArm: Need Position Estimate" in said  # it was refused first
+        finally:
+            link.close()
+
+    def test_set_current_moves_the_mission_back_to_the_take_off(self, make_sim):
+        sim = make_sim()
+        link = open_link(sim)
+        try:
+            link.wait_ready()
+            link.upload_mission(small_mission())
+            sim.call(lambda model: model.set_current(4))  # left mid-mission
+            link._wait(lambda: sim.model.mission_current == 4, 5.0, "sim state")
+            assert link.set_current(1) is True
+            assert sim.model.mission_current == 1
+        finally:
+            link.close()
+
+
+class TestRefusalKinds:
+    @pytest.mark.parametrize(
+        ("result", "texts", "transient"),
+        [
+            ("MAV_RESULT_FAILED", ["PreArm: Need Position Estimate"], True),
+            ("MAV_RESULT_FAILED", ["PreArm: AHRS: waiting for home"], True),
+            ("MAV_RESULT_FAILED", ["PreArm: GPS 1: Bad fix"], True),
+            ("MAV_RESULT_FAILED", ["Mode change to GUIDED failed: requires position"], True),
+            ("MAV_RESULT_TEMPORARILY_REJECTED", [], True),
+            ("MAV_RESULT_FAILED", ["Arm: AUTO mode not armable"], False),
+            ("MAV_RESULT_FAILED", ["PreArm: Battery below minimum arming capacity"], False),
+            # an unrelated EKF info line next to a real refusal is no excuse to retry
+            ("MAV_RESULT_FAILED", ["EKF3 IMU0 is using GPS", "PreArm: Throttle too high"], False),
+            ("MAV_RESULT_FAILED", [], False),
+        ],
+    )
+    def test_transient(self, result, texts, transient):
+        exc = CommandRefused("refused", result_name=result, vehicle_texts=texts)
+        assert exc.transient is transient
+
+
+class TestJudgeEnd:
+    def judge(self, reached: list[int], max_current: int) -> FlightRecord:
+        link = VehicleLink("tcp:127.0.0.1:1")
+        link.home = (HOME[0], HOME[1], HOME[2])
+        link.position = (100.0, HOME[0], HOME[1], 0.0)
+        record = FlightRecord(items_reached=reached)
+        link._judge_end(record, [1, 2, 4], True, max_current)
+        return record
+
+    def test_missing_reached_message_covered_by_mission_current(self):
+        record = self.judge([1, 4], max_current=6)  # MISSION_ITEM_REACHED 2 lost
+        assert record.outcome == "completed", record.reason
+
+    def test_item_not_passed_is_missing(self):
+        record = self.judge([1], max_current=2)
+        assert record.outcome == "failed"
+        assert record.reason == "vehicle disarmed before reaching items [2, 4]"

@@ -13,6 +13,7 @@ from haulwatch.drone.protocol import (
     decode_item,
     encode_item,
     mission_result_name,
+    stored_param,
 )
 from pymavlink.dialects.v20 import ardupilotmega as m
 
@@ -291,3 +292,62 @@ class TestCompare:
     def test_result_names(self):
         assert mission_result_name(m.MAV_MISSION_DENIED) == "MAV_MISSION_DENIED"
         assert mission_result_name(250) == "MAV_MISSION_RESULT_250"
+
+
+class TestStoredParam:
+    @pytest.mark.parametrize(
+        ("command", "index", "sent", "kept"),
+        [
+            (m.MAV_CMD_NAV_LOITER_TURNS, 1, 1.5, 1.0),  # whole turns
+            (m.MAV_CMD_NAV_LOITER_TURNS, 1, 300.0, 255.0),  # one byte
+            (m.MAV_CMD_NAV_LOITER_TURNS, 3, 30.7, 30.0),  # radius byte, metres
+            (m.MAV_CMD_NAV_LOITER_TURNS, 3, -30.7, -30.0),  # sign = counter-clockwise
+            (m.MAV_CMD_NAV_LOITER_TURNS, 3, 307.0, 300.0),  # > 255 m: tens of metres
+            (m.MAV_CMD_NAV_LOITER_TURNS, 3, 9000.0, 2550.0),
+            (m.MAV_CMD_NAV_WAYPOINT, 1, 2.9, 2.0),  # hold, whole seconds
+            (m.MAV_CMD_DO_SET_CAM_TRIGG_DIST, 1, 12.5, 12.5),
+            (m.MAV_CMD_DO_SET_CAM_TRIGG_DIST, 3, 1.0, 1.0),
+        ],
+    )
+    def test_what_ap_mission_keeps(self, command, index, sent, kept):
+        assert stored_param(command, index, sent) == kept
+
+    def test_parameters_not_kept(self):
+        assert stored_param(m.MAV_CMD_NAV_WAYPOINT, 2, 5.0) is None  # Copter drops it
+        assert stored_param(m.MAV_CMD_NAV_TAKEOFF, 4, 90.0) is None
+        assert stored_param(m.MAV_CMD_NAV_LOITER_TURNS, 3, float("nan")) is None
+
+
+class TestCompareStoredParams:
+    def orbit(self, turns: float, radius_m: float, hold_s: float = 0.0) -> list[MissionItem]:
+        return [
+            MissionItem(
+                m.MAV_CMD_NAV_WAYPOINT,
+                m.MAV_FRAME_GLOBAL_RELATIVE_ALT,
+                param1=hold_s,
+                lat_deg=30.71,
+                lon_deg=121.03,
+                alt_m=40.0,
+            ),
+            MissionItem(
+                m.MAV_CMD_NAV_LOITER_TURNS,
+                m.MAV_FRAME_GLOBAL_RELATIVE_ALT,
+                param1=turns,
+                param3=radius_m,
+                lat_deg=30.71,
+                lon_deg=121.03,
+                alt_m=40.0,
+            ),
+        ]
+
+    def test_lossy_storage_is_not_a_difference(self):
+        sent = self.orbit(2.5, 307.3, hold_s=3.6)
+        read = self.orbit(2.0, 300.0, hold_s=3.0)  # what ArduCopter reads back
+        assert compare_items(sent, read) == []
+
+    def test_radius_and_direction_are_checked(self):
+        sent = self.orbit(2, 50.0)
+        problems = compare_items(sent, self.orbit(2, -50.0))
+        assert problems == ["seq 2: param3 -50 != 50"]
+        assert compare_items(sent, self.orbit(2, 80.0)) == ["seq 2: param3 80 != 50"]
+        assert compare_items(sent, self.orbit(1, 50.0)) == ["seq 2: param1 1 != 2"]
