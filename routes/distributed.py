@@ -697,7 +697,11 @@ def audit_dask(
         if starting is not None:
             client = starting.result()[0]
         workers = max(1, len(client.scheduler_info().get("workers", {})) or n_workers)
-        parts = n_partitions or max(2 * workers, math.ceil(est_rows / DEFAULT_PARTITION_ROWS))
+        if n_partitions:
+            parts = int(n_partitions)
+        else:  # about DEFAULT_PARTITION_ROWS each, a multiple of the workers (even rounds)
+            wanted = max(2 * workers, math.ceil(est_rows / DEFAULT_PARTITION_ROWS))
+            parts = workers * math.ceil(wanted / workers)
         say("read", f"{tracks_path.name}: {len(chunks)} chunks → {parts} vehicle partitions")
         t_read = time.perf_counter()
         chunk_futs = [
