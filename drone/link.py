@@ -162,7 +162,8 @@ class LinkConfig:
     heartbeat_timeout_s : float, default 5.0
         Silence (no vehicle heartbeat) that counts as link loss.
     connect_timeout_s : float, default 30.0
-        Wait for the first vehicle heartbeat.
+        Wait for the first vehicle heartbeat; never less than
+        min(connect_timeout_s, 10) wall seconds (a SITL boots in wall time).
     ready_timeout_s : float, default 180.0
         Wait for the vehicle to be armable (ArduPilot SITL needs ~42 s).
     command_timeout_s : float, default 2.0
@@ -366,11 +367,15 @@ class VehicleLink:
             )
         except OSError as exc:
             raise LinkLost(f"cannot open MAVLink connection {self.url!r}: {exc}") from exc
-        deadline = self.now() + self._vt(self.config.connect_timeout_s)
+        # A SITL boots only when a client connects, in wall time: its clock
+        # (and so the time scale) only runs once it is up. Wait at least
+        # min(connect_timeout_s, 10) wall seconds whatever the speed-up.
+        wait_s = self.config.connect_timeout_s
+        wall_deadline = time.monotonic() + max(wait_s / self.time_scale, min(wait_s, 10.0))
         fallback: Any = None  # a vehicle heartbeat from a component other than 1
         fallback_until = math.inf
         chosen: Any = None
-        while self.now() < deadline:
+        while time.monotonic() < wall_deadline:
             msg = self.conn.recv_match(
                 type="HEARTBEAT", blocking=True, timeout=min(0.5, self._wall(1.0))
             )
