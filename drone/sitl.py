@@ -1101,9 +1101,11 @@ class SimulatedCopter:
 
     def _on_mission_set_current(self, client: _Client, msg: Any) -> None:
         model = self.model
+        # GCS_MAVLINK::handle_mission_set_current: MISSION_CURRENT only when
+        # AP_Mission::set_current_cmd accepted the index (no COMMAND_ACK)
         if 0 < msg.seq < len(model.mission):
             model.set_current(msg.seq)
-        self._send(client, self._message(_M.MAVLINK_MSG_ID_MISSION_CURRENT))
+            self._send(client, self._message(_M.MAVLINK_MSG_ID_MISSION_CURRENT))
 
     _HANDLERS: ClassVar[dict[str, Callable[[SimulatedCopter, _Client, Any], None]]] = {
         "COMMAND_LONG": _on_command_long,

@@ -439,3 +439,75 @@ class TestCopterModel:
             model.used = model.energy_used_wh - before
         assert fast.used > slow.used > 0
         assert fast.battery_remaining_pct < 100.0
+
+
+def read_item(gcs: Gcs, seq: int):
+    gcs.conn.mav.mission_request_int_send(1, 1, seq, 0)
+    return gcs.wait("MISSION_ITEM_INT", lambda m: m.seq == seq)
+
+
+def test_items_read_back_as_ap_mission_stores_them(sim_factory):
+    _sim, gcs = sim_factory()
+    orbit = (M.MAV_CMD_NAV_LOITER_TURNS, REL, 2.7, 0, -307.4, 0, 30.701, 121.021, 30.0)
+    hold = (M.MAV_CMD_NAV_WAYPOINT, REL, 3.9, 5.0, 0, 45.0, 30.701, 121.021, 30.0)
+    trigger = (M.MAV_CMD_DO_SET_CAM_TRIGG_DIST, M.MAV_FRAME_MISSION, 12.5, 0, 1, 0, 0, 0, 0)
+    assert upload(gcs, [TAKEOFF, orbit, hold, trigger]).type == M.MAV_MISSION_ACCEPTED
+    item = read_item(gcs, 2)  # 2 whole turns; 307 m -> 30 tens of metres, counter-clockwise
+    assert (item.param1, item.param3) == (2.0, -300.0)
+    item = read_item(gcs, 3)  # Copter keeps only whole hold seconds
+    assert (item.param1, item.param2, item.param4) == (3.0, 0.0, 0.0)
+    item = read_item(gcs, 4)
+    assert (item.param1, item.param3) == (12.5, 1.0)
+
+
+def test_mission_start_and_set_mode_refusals(sim_factory):
+    sim, gcs = sim_factory()
+    gcs.wait_sim(2.5)
+    upload(gcs, [TAKEOFF])
+    # base mode without MAV_MODE_FLAG_CUSTOM_MODE_ENABLED: DENIED (_set_mode_common)
+    assert gcs.command(M.MAV_CMD_DO_SET_MODE, 0, MODES["GUIDED"]) == M.MAV_RESULT_DENIED
+    assert gcs.set_mode("GUIDED") == M.MAV_RESULT_ACCEPTED
+    assert gcs.command(M.MAV_CMD_COMPONENT_ARM_DISARM, 1) == M.MAV_RESULT_ACCEPTED
+    # first/last item not supported by Copter: DENIED, nothing started
+    assert gcs.command(M.MAV_CMD_MISSION_START, 1, 1) == M.MAV_RESULT_DENIED
+    assert sim.model.mode == "GUIDED" and sim.model.landed
+    assert gcs.command(M.MAV_CMD_MISSION_START, 0, 0) == M.MAV_RESULT_ACCEPTED
+    assert sim.model.mode == "AUTO"
+
+
+def test_no_camera_feedback_without_a_camera(sim_factory):
+    sim, gcs = sim_factory(params={"CAM1_TYPE": 0})
+    gcs.wait_sim(2.5)
+    assert gcs.command(M.MAV_CMD_DO_DIGICAM_CONTROL, 0, 0, 0, 0, 1) == M.MAV_RESULT_ACCEPTED
+    gcs.wait_sim(sim.sim_time_s + 2.0)
+    assert not any(m.get_type() == "CAMERA_FEEDBACK" for m in gcs.seen)
+    assert sim.model.photo_count == 0
+
+
+def test_commands_for_another_component_are_not_executed(sim_factory):
+    sim, gcs = sim_factory()
+    gcs.wait_sim(2.5)
+    # addressed to the gimbal (component 154) of this vehicle: not the autopilot's
+    gcs.conn.mav.command_long_send(
+        1, 154, M.MAV_CMD_DO_SET_MODE, 0, 1, MODES["GUIDED"], 0, 0, 0, 0, 0
+    )
+    assert gcs.set_mode("LOITER") == M.MAV_RESULT_ACCEPTED
+    acks = [m for m in gcs.seen if m.get_type() == "COMMAND_ACK"]
+    assert len(acks) == 1 and sim.model.mode == "LOITER"
+
+
+def test_foreign_traffic_is_addressed_elsewhere(sim_factory):
+    _sim, gcs = sim_factory(foreign_traffic=True)
+    gcs.wait_sim(2.5)
+    assert gcs.set_mode("GUIDED") == M.MAV_RESULT_FAILED  # the first ack is for GCS 250 ...
+    ours = gcs.wait("COMMAND_ACK", lambda m: m.target_system == 255)
+    assert ours.result == M.MAV_RESULT_ACCEPTED  # ... then ours
+    foreign = next(m for m in gcs.seen if m.get_type() == "COMMAND_ACK")
+    assert (foreign.target_system, foreign.target_component) == (250, 190)
+    beats = {
+        (m.get_srcSystem(), m.get_srcComponent(), m.type)
+        for m in gcs.seen
+        if m.get_type() == "HEARTBEAT"
+    }
+    assert {(1, 154, M.MAV_TYPE_GIMBAL), (1, 191, M.MAV_TYPE_ONBOARD_CONTROLLER)} <= beats
+    assert (250, 190, M.MAV_TYPE_GCS) in beats and (1, 1, M.MAV_TYPE_QUADROTOR) in beats
