@@ -497,3 +497,24 @@ class TestJudgeEnd:
         record = self.judge([1], max_current=2)
         assert record.outcome == "failed"
         assert record.reason == "vehicle disarmed before reaching items [2, 4]"
+
+
+def test_landed_but_armed_vehicle_is_disarmed_by_the_link(make_sim):
+    sim = make_sim()
+
+    def keep_armed_on_touchdown(model) -> None:  # as with a firmware that does not disarm
+        original = model.disarm
+
+        def disarm(*, force: bool = False, reason: str = ""):
+            if reason == "landed":
+                return False, "kept armed"
+            return original(force=force, reason=reason)
+
+        model.disarm = disarm
+
+    sim.call(keep_armed_on_touchdown)
+    config = LinkConfig(heartbeat_timeout_s=30.0, command_timeout_s=4.0, landed_disarm_s=5.0)
+    record, _ = fly(sim, config=config)
+    assert record.outcome == "completed", record.reason
+    assert any("disarmed by the link" in note for note in record.notes)
+    assert not sim.model.armed and sim.model.landed
