@@ -732,7 +732,10 @@ class VehicleLink:
             self.recv(0.2)
 
     def wait_ready(self, timeout_s: float | None = None) -> None:
-        """Wait until the vehicle reports it can arm and has a home position.
+        """Wait until the vehicle can arm, has a home position and streams its position.
+
+        Stream requests are re-sent every 5 s while SYS_STATUS or
+        GLOBAL_POSITION_INT is missing (they are not acknowledged).
 
         Raises
         ------
@@ -742,12 +745,13 @@ class VehicleLink:
         timeout_s = self.config.ready_timeout_s if timeout_s is None else timeout_s
         started = self.now()
         next_home_request = started
+        next_stream_request = started + 5.0
         while True:
             if self.sensors_present & _PREARM_BIT:
                 ready = bool(self.sensors_health & _PREARM_BIT)
             else:  # an autopilot without the prearm bit: arming itself will tell
                 ready = self._sys_status_seen
-            if ready and self.home is not None:
+            if ready and self.home is not None and self.position is not None:
                 return
             if self.now() >= next_home_request and self.home is None:
                 next_home_request = self.now() + 2.0
@@ -756,11 +760,21 @@ class VehicleLink:
                         self.target_system, self.target_component, 512, 0, 242, 0, 0, 0, 0, 0, 0
                     )
                 )
+            if self.now() >= next_stream_request and (
+                not self._sys_status_seen or self.position is None
+            ):  # the requests are not acknowledged; over UDP they may be lost
+                next_stream_request = self.now() + 5.0
+                self.request_streams()
             if self.now() - started > timeout_s:
                 reasons = sorted(set(self.recent_texts(started - 60.0, prefix="PreArm")))
-                missing = [] if ready else ["prearm checks failing"]
+                if not self._sys_status_seen:
+                    missing = ["no SYS_STATUS received (streams not sent)"]
+                else:
+                    missing = [] if ready else ["prearm checks failing"]
                 if self.home is None:
                     missing.append("no home position")
+                if self.position is None:
+                    missing.append("no GLOBAL_POSITION_INT received")
                 raise VehicleNotReady(
                     f"vehicle not ready to arm after {timeout_s:g} s: {', '.join(missing)}"
                     + (f" ({'; '.join(reasons)})" if reasons else "")

@@ -518,3 +518,20 @@ def test_landed_but_armed_vehicle_is_disarmed_by_the_link(make_sim):
     assert record.outcome == "completed", record.reason
     assert any("disarmed by the link" in note for note in record.notes)
     assert not sim.model.armed and sim.model.landed
+
+
+def test_lost_stream_requests_are_sent_again(make_sim):
+    sim = make_sim()
+    link = open_link(sim)
+    try:
+        link._wait(lambda: link.position is not None, 20.0, "telemetry")
+        # the vehicle forgets every requested stream (requests lost on UDP, a reboot)
+        sim._actions.put(lambda: [client.intervals.clear() for client in sim._clients])
+        link._drain(2.0)
+        link.position, link._sys_status_seen = None, False
+        link._drain(3.0)
+        assert link.position is None  # nothing streams any more
+        link.wait_ready(timeout_s=60.0)
+        assert link._sys_status_seen and link.position is not None
+    finally:
+        link.close()
