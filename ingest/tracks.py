@@ -607,11 +607,37 @@ def _has_line_break(col: pa.ChunkedArray) -> bool:
     return any(bool(pc.any(pc.match_substring(col, br)).as_py()) for br in ("\n", "\r"))
 
 
-def _unquote(col: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Cells read with quotes as text: drop one pair of enclosing quotes, ``""`` → ``"``."""
-    text = _to_string(col)
-    inner = pc.replace_substring_regex(text, pattern=r'^\s*"(.*)"\s*$', replacement=r"\1")
-    return pc.replace_substring(inner, pattern='""', replacement='"')
+def _blank_unbalanced_lines(path: Path, placeholder: bytes) -> tuple[bytes, dict[int, bytes]]:
+    """The file's bytes with every line holding an odd number of quotes replaced.
+
+    A quote that is never closed would swallow the lines after it. Those lines
+    (0-based line index, the header being line 0, never touched) are replaced
+    by ``placeholder`` (a line with the wrong number of fields, so the parser
+    reports it with its number) and returned by index with their original bytes.
+    Vectorized: one pass of numpy over the bytes; only the bad lines are copied.
+    """
+    data = path.read_bytes()
+    buf = np.frombuffer(data, dtype=np.uint8)
+    sep = ord("\n") if b"\n" in data else ord("\r")
+    ends = np.flatnonzero(buf == sep)
+    quotes = np.flatnonzero(buf == ord('"'))
+    per_line = np.bincount(np.searchsorted(ends, quotes), minlength=len(ends) + 1)
+    odd = np.flatnonzero(per_line % 2 == 1)
+    odd = odd[odd > 0]
+    starts = np.concatenate([[0], ends + 1])
+    stops = np.concatenate([ends, [len(data)]])
+    pieces: list[bytes] = []
+    originals: dict[int, bytes] = {}
+    pos = 0
+    for line in odd.tolist():
+        a, b = int(starts[line]), int(stops[line])
+        text = data[a:b]
+        originals[line] = text
+        cr = b"\r" if text.endswith(b"\r") and sep == ord("\n") else b""
+        pieces += [data[pos:a], placeholder + cr]
+        pos = b
+    pieces.append(data[pos:])
+    return b"".join(pieces), originals
 
 
 
@@ -663,11 +689,12 @@ def open_table(
         known single-threaded: a threaded read that meets one stops with
         ``_RetryThreadsError`` so that the caller reads again without threads.
     quoting : bool, default True
-        Honour CSV quotes. A value may not span lines: when an unbalanced
+        Trust the CSV quotes. A value may not span lines: when an unbalanced
         quote makes one run over a line end, the read stops with
         ``_RetryQuotesError`` and the caller reads again with
-        ``quoting=False`` (every line is one row; enclosing quotes are
-        removed from the cells), so no line is swallowed by another.
+        ``quoting=False``: then every line with an odd number of quotes is
+        refused on its own (field ``row``), so no line is swallowed by
+        another, and the other lines keep their quoting.
 
     Returns
     -------
@@ -715,24 +742,30 @@ def open_table(
     spans_lines = [False]
     # Without any quote in the file no value can run over a line end: skip the checks.
     check_breaks = quoting and _has_quote(path)
+    source: Path | pa.BufferReader = path
+    unbalanced: dict[int, bytes] = {}
+    placeholder = delimiter * (len(header) + 1)
+    if not quoting:
+        data, unbalanced = _blank_unbalanced_lines(path, placeholder.encode("ascii"))
+        source = pa.BufferReader(data)
 
     def on_invalid(row: Any) -> str:
         number = row.number
         text = row.text
         if quoting and ("\n" in text or "\r" in text):
             spans_lines[0] = True
-        skipped.rows.append(-1 if number is None else int(number) - 1)  # header is line 1
+        line = -1 if number is None else int(number) - 1  # header is line 1
+        reason = f"expected {row.expected_columns} fields, got {row.actual_columns}"
+        if line in unbalanced and text.rstrip("\r") == placeholder:
+            text = unbalanced[line].decode(encoding, errors="replace").rstrip("\r")
+            reason = "unbalanced quote: a quote opened in this line is never closed"
+        skipped.rows.append(line)
         skipped.texts.append(text)
-        skipped.reasons.append(
-            f"expected {row.expected_columns} fields, got {row.actual_columns}"
-            + ("" if quoting else " (quotes read as text: the file has an unbalanced quote)"))
+        skipped.reasons.append(reason)
         return "skip"
 
     parse_opts = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False,
-                                    quote_char='"' if quoting else False,
                                     invalid_row_handler=on_invalid)
-    if not quoting:  # cells are unquoted after reading, then dictionary-encoded downstream
-        types = dict.fromkeys(types, pa.string())
     conv_opts = pacsv.ConvertOptions(
         column_types=types, include_columns=list(mapping.values()),
         null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True,
@@ -740,17 +773,14 @@ def open_table(
 
     def cells(batch: pa.RecordBatch) -> dict[str, pa.Array]:
         out = {canon: batch.column(actual) for canon, actual in mapping.items()}
-        if quoting:
-            if spans_lines[0] or (check_breaks and any(
-                    _has_line_break(pa.chunked_array([c])) for c in out.values())):
-                raise _RetryQuotesError(f"{file}: a quoted value runs over a line end")
-            return out
-        return {canon: _blank_to_null(_unquote(pa.chunked_array([c])))
-                for canon, c in out.items()}
+        if quoting and (spans_lines[0] or (check_breaks and any(
+                _has_line_break(pa.chunked_array([c])) for c in out.values()))):
+            raise _RetryQuotesError(f"{file}: a quoted value runs over a line end")
+        return out
 
     def csv_batches() -> Iterator[dict[str, pa.Array]]:
         try:
-            reader = pacsv.open_csv(path, read_options=read_opts, parse_options=parse_opts,
+            reader = pacsv.open_csv(source, read_options=read_opts, parse_options=parse_opts,
                                     convert_options=conv_opts)
             got = False
             for batch in reader:
@@ -1267,7 +1297,7 @@ def read_tracks(
         if progress and (encoding or not threads):
             progress(f"{path.name}: reading again ({encoding or 'utf-8'}, "
                      f"{'in order' if not threads else 'threaded'}"
-                     f"{', quotes as text' if not quoting else ''})")
+                     f"{', unbalanced quotes refused by line' if not quoting else ''})")
         names, batches, skipped = open_table(
             path, REQUIRED_COLUMNS, OPTIONAL_COLUMNS, dictionary=("vehicle_id",),
             encoding=encoding, use_threads=threads, quoting=quoting)

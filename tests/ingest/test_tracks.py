@@ -291,8 +291,11 @@ class TestQuotes:
         assert res.rows_read == 400
         rej = res.rejects.set_index("row")
         assert sorted(rej.index) == [6, 301]
-        assert rej.loc[6, "field"] == "lon" and rej.loc[6, "value"] == '"121.0005'
-        assert rej.loc[301, "field"] == "lon"
+        # each line with an odd number of quotes is refused on its own, as written
+        assert rej.loc[6, "field"] == "row"
+        assert rej.loc[6, "value"] == 'A1,1714521900,"121.0005,31'
+        assert rej.loc[6, "reason"].startswith("unbalanced quote")
+        assert rej.loc[301, "field"] == "row"
         assert res.tracks["src_row"].tolist() == [r for r in range(1, 401) if r not in (6, 301)]
         check_invariant(res)
 
@@ -304,8 +307,17 @@ class TestQuotes:
         assert res.tracks["src_row"].tolist() == [1, 3]
         assert res.tracks["vehicle_id"].astype(str).tolist() == ["浙A 00001", "浙A00001"]
         assert res.tracks["lat"].tolist() == [31.5, 31.5]
-        assert res.rejects[["row", "field"]].values.tolist() == [[2, "lon"]]
+        assert res.rejects[["row", "field"]].values.tolist() == [[2, "row"]]
         check_invariant(res)
+
+    def test_quoted_commas_still_read_when_a_quote_is_unbalanced(self, tmp_path):
+        body = ('A1,1714521600,121.5,31.5,"a, b"\r\n'
+                'A1,1714521660,"121.5,31.5,x\r\n'
+                'A1,1714521720,121.5,31.5,"c, d"\r\n')
+        res = read_tracks(write(tmp_path, body, header="vehicle_id,time,lon,lat,note\r\n"))
+        assert res.tracks["src_row"].tolist() == [1, 3]
+        assert res.rejects[["row", "field", "value"]].values.tolist() == [
+            [2, "row", 'A1,1714521660,"121.5,31.5,x']]
 
     def test_quoted_comma_in_a_number_is_one_bad_cell(self, tmp_path):
         body = 'A1,1714521600,"121,5",31\nA1,1714521660,121.5,31\n'
