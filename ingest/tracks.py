@@ -207,8 +207,22 @@ def _to_string(col: pa.ChunkedArray) -> pa.ChunkedArray:
     if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
         return col
     if pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type):
-        return col.cast(pa.string())
+        try:
+            return col.cast(pa.string())
+        except pa.ArrowInvalid:  # not UTF-8: decode each distinct value (GB18030 first)
+            enc = pc.dictionary_encode(col).combine_chunks()
+            words = [None if v is None else _decode_bytes(v)
+                     for v in enc.dictionary.to_pylist()]
+            return pa.chunked_array([pc.take(pa.array(words, pa.string()), enc.indices)])
     return pc.cast(col, pa.string())
+
+
+def _decode_bytes(raw: bytes) -> str:
+    """Bytes that are not UTF-8: GB18030 (Chinese plates), else UTF-8 with U+FFFD."""
+    try:
+        return raw.decode("gb18030")
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", errors="replace")
 
 
 def _blank_to_null(col: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -238,7 +252,9 @@ def _numeric(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) \
             or pa.types.is_decimal(t):
         missing = _null_mask(col)
-        vals = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False).astype("float64")
+        # unsafe: a uint64 beyond 2**53 is a (rounded) number, not an error
+        vals = pc.cast(col, pa.float64(), safe=False).to_numpy(
+            zero_copy_only=False).astype("float64")
         vals[missing] = np.nan
         return vals, missing, np.zeros(len(vals), dtype=bool)
     col = _to_string(col)
@@ -714,6 +730,13 @@ def open_table(
         except (pa.ArrowInvalid, OSError) as exc:
             raise SchemaError(f"{file}: not a readable Parquet file ({exc})") from exc
         mapping = _match_columns(list(pfile.schema_arrow.names), file, required, optional)
+        for canon, actual in mapping.items():
+            typ = pfile.schema_arrow.field(actual).type
+            if pa.types.is_nested(typ):
+                raise SchemaError(
+                    f"{file}: column {actual!r} has the nested type {typ}; {canon} must be "
+                    "a column of plain values (numbers, text or timestamps)"
+                )
 
         def parquet_batches() -> Iterator[dict[str, pa.Array]]:
             got = False

@@ -410,6 +410,35 @@ class TestParquet:
             read_tracks(tmp_path / "tracks.parquet")
 
 
+class TestParquetOddTypes:
+    def write(self, tmp_path, **cols):
+        base = {"vehicle_id": ["A1", "A1", "A1"], "time": [1714521600, 1714521660, 1714521720],
+                "lon": [121.0, 121.1, 121.2], "lat": [31.0, 31.1, 31.2]}
+        base.update(cols)
+        pq.write_table(pa.table(base), tmp_path / "tracks.parquet")
+        return tmp_path / "tracks.parquet"
+
+    def test_binary_plates_in_gb18030(self, tmp_path):
+        plates = pa.array(["浙A1".encode("gb18030"), "浙A1".encode("gb18030"), b"B2"],
+                          pa.binary())
+        res = read_tracks(self.write(tmp_path, vehicle_id=plates))
+        assert sorted(res.tracks["vehicle_id"].astype(str)) == ["B2", "浙A1", "浙A1"]
+        check_invariant(res)
+
+    def test_nested_column_is_refused_with_its_type(self, tmp_path):
+        path = self.write(tmp_path, lon=pa.array([[121.0]] * 3))
+        with pytest.raises(SchemaError, match=r"tracks\.parquet: column 'lon' has the nested "
+                                              r"type list"):
+            read_tracks(path)
+
+    def test_uint64_beyond_float_precision_is_out_of_range(self, tmp_path):
+        times = pa.array([2**64 - 1, 1714521660, 1714521720], pa.uint64())
+        res = read_tracks(self.write(tmp_path, time=times))
+        assert res.rejects[["row", "field"]].values.tolist() == [[1, "time"]]
+        assert res.rejects["reason"].iloc[0].startswith("time outside")
+        check_invariant(res)
+
+
 class TestTracksFromTable:
     """The in-memory entry point (live positions posted to the API use it)."""
 
