@@ -107,7 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if service.live_runner is not None:
             service.live_runner.start()
         yield
-        service.hub.close()
+        service.hub.shutdown()
         if service.live_runner is not None:
             service.live_runner.close()
         if service.dispatcher is not None:

@@ -61,7 +61,7 @@ def _run(args: argparse.Namespace) -> int:
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: object) -> None:
-            hub.close()  # end event streams at once, or shutdown waits for every browser
+            hub.shutdown()  # end event streams at once, or shutdown waits for every browser
             super().handle_exit(sig, frame)
 
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info",

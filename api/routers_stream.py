@@ -72,7 +72,7 @@ class EventHub:
             return len(self._clients)
 
     def subscribe(self) -> _Client:
-        """Register a client on the running event loop (ended at once after close)."""
+        """Register a client on the running event loop (ended at once after shutdown)."""
         client = _Client(asyncio.get_running_loop(), self.queue_size)
         with self._lock:
             if not self._closed:
@@ -104,6 +104,10 @@ class EventHub:
         self._send(message)
 
     def close(self) -> None:
+        """End every open stream (clients may reconnect)."""
+        self._send(None)
+
+    def shutdown(self) -> None:
         """End every stream, and every stream opened from now on (server shutdown)."""
         with self._lock:
             self._closed = True
@@ -122,7 +126,7 @@ class EventHub:
 
 async def _events(hub: EventHub, keepalive_s: float) -> AsyncIterator[str]:
     # Subscribed before the first chunk: a client that has read ": connected" misses
-    # no later event. After hub.close() a new subscriber's stream ends at once.
+    # no later event. After hub.shutdown() a new subscriber's stream ends at once.
     client = hub.subscribe()
     try:
         yield "retry: 3000\n: connected\n\n"

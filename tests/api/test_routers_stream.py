@@ -38,7 +38,7 @@ class ServerThread:
         return f"http://127.0.0.1:{port}"
 
     def stop(self) -> None:
-        self.app.state.service.hub.close()  # end open streams, as `haulwatch serve` does
+        self.app.state.service.hub.shutdown()  # end streams, as `haulwatch serve` does
         self.server.should_exit = True
         self.thread.join(15)
 
@@ -172,11 +172,31 @@ def test_hub_rejects_unknown_event_and_bad_size():
         EventHub(queue_size=0)
 
 
-def test_a_stream_opened_after_close_ends_at_once():
+def test_a_stream_opened_after_shutdown_ends_at_once():
     async def scenario() -> list[str]:
         hub = EventHub()
-        hub.close()  # shutdown began before this client's generator first ran
+        hub.shutdown()  # shutdown began before this client's generator first ran
         return [m async for m in _events(hub, keepalive_s=60.0)]
 
     got = asyncio.run(asyncio.wait_for(scenario(), timeout=10))
     assert len(got) == 1 and "connected" in got[0]
+
+
+def test_close_ends_open_streams_but_clients_may_reconnect():
+    async def scenario() -> tuple[list[str], list[str]]:
+        hub = EventHub()
+        first = _events(hub, keepalive_s=60.0)
+        assert "connected" in await first.__anext__()
+        hub.close()
+        await asyncio.sleep(0.05)
+        ended = [m async for m in first]
+        second = _events(hub, keepalive_s=60.0)
+        assert "connected" in await second.__anext__()
+        hub.publish("alert", {"alert_id": "a1"})
+        after = [await asyncio.wait_for(second.__anext__(), timeout=5)]
+        await second.aclose()
+        return ended, after
+
+    ended, after = asyncio.run(scenario())
+    assert ended == []
+    assert after[0].startswith("event: alert")
