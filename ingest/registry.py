@@ -272,6 +272,10 @@ def _geometry(feature: Any) -> tuple[Any, str | None]:
     geom = feature.get("geometry")
     if geom is None:
         return None, "feature has no geometry"
+    if not isinstance(geom, dict):
+        return None, f"geometry must be a GeoJSON object, got {type(geom).__name__}"
+    if not isinstance(geom.get("type"), str):
+        return None, "geometry has no 'type' (expected Polygon, MultiPolygon or LineString)"
     try:
         out = shape(geom)
     except (ValueError, TypeError, KeyError, AttributeError, IndexError,

@@ -49,6 +49,26 @@ class TestSettings:
             read_settings(tmp_path)
 
 
+    def test_misspelt_key_names_the_known_one(self, tmp_path):
+        (tmp_path / "dataset.toml").write_text('coord-system = "gcj02"\n')
+        with pytest.raises(SchemaError, match=r"unknown key 'coord-system'; did you mean "
+                                              r"'coord_system'\?"):
+            read_settings(tmp_path)
+
+    def test_other_keys_listed(self, tmp_path):
+        (tmp_path / "dataset.toml").write_text('producer = "x"\ntimezone = "UTC"\n')
+        s = read_settings(tmp_path)
+        assert (s.timezone, s.unknown_keys) == ("UTC", ("producer",))
+
+    @pytest.mark.parametrize("text", ["coord_system = 84\n", "timezone = 8\n",
+                                      "coord_system = ['wgs84']\n"])
+    def test_values_must_be_strings(self, tmp_path, text):
+        (tmp_path / "dataset.toml").write_text(text)
+        with pytest.raises(SchemaError, match=r"dataset\.toml: (coord_system|timezone) .* must "
+                                              r"be a string"):
+            read_settings(tmp_path)
+
+
 class TestSites:
     def test_good_and_bad_features(self, tmp_path):
         bowtie = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}
@@ -98,6 +118,24 @@ class TestSites:
         (tmp_path / "sites.geojson").write_text('{"type": "Polygon", "coordinates": []}')
         with pytest.raises(SchemaError, match=r"expected a GeoJSON FeatureCollection"):
             read_sites(tmp_path / "sites.geojson")
+
+    @pytest.mark.parametrize(("geom", "reason"), [
+        ("POLYGON((0 0, 1 0, 1 1, 0 0))", "geometry must be a GeoJSON object, got str"),
+        ({"coordinates": [[[121, 31], [121.1, 31], [121.1, 31.1], [121, 31]]]},
+         "geometry has no 'type'"),
+        ({"type": "Polygon", "coordinates": [[[121, 31], [121.01, 31], [121, 31]]]},
+         "invalid polygon that make_valid cannot repair"),
+        ({"type": "GeometryCollection", "geometries": [square(121, 31)]},
+         "geometry must be a Polygon or MultiPolygon"),
+        (None, "feature has no geometry"),
+    ])
+    def test_unreadable_geometry_is_rejected_with_a_reason(self, tmp_path, geom, reason):
+        feats = [feature({"site_id": "X", "kind": "depot"}, geom),
+                 feature({"site_id": "O1", "kind": "origin"}, square(121, 31))]
+        res = read_sites(write_fc(tmp_path / "sites.geojson", feats))
+        assert res.frame["site_id"].tolist() == ["O1"]
+        assert res.rejects[["row", "field"]].values.tolist() == [[0, "geometry"]]
+        assert res.rejects["reason"].iloc[0].startswith(reason)
 
     def test_empty_collection(self, tmp_path):
         res = read_sites(write_fc(tmp_path / "sites.geojson", []))
