@@ -60,7 +60,6 @@ DEFAULT_CHUNK_ROWS = 250_000
 DEFAULT_PARTITION_ROWS = 2_000_000
 _CSV_BYTES_PER_ROW = 70  # rough, only to size chunks and partitions
 _SAMPLE_EVERY = 64
-_PRELOAD = ("haulwatch.ingest.tracks", "haulwatch.geo.prepare", "haulwatch.routes.audit")
 
 
 class DistributedError(ValueError):
@@ -595,8 +594,6 @@ def _client(scheduler: str | None, n_workers: int, processes: bool) -> tuple[Any
         processes=processes,
         dashboard_address=":0",
         silence_logs=40,
-        # workers import the audit while they start (in parallel with the client's work)
-        preload=list(_PRELOAD) if processes else [],
     )
     return Client(cluster), cluster
 
