@@ -38,7 +38,8 @@ def pick_metric_crs(lon: ArrayLike, lat: ArrayLike) -> pyproj.CRS:
         ``EPSG:326zz`` / ``EPSG:327zz`` (UTM zone ``zz`` of the median
         longitude) when the data span at most about two zones (12° of
         longitude), else a transverse Mercator (WGS-84 ellipsoid, metres)
-        centred on the data's median longitude.
+        centred on the data's median longitude. Data straddling the
+        antimeridian are measured across it (179.9° and -179.9° are 0.2° apart).
 
     Raises
     ------
@@ -60,7 +61,7 @@ def pick_metric_crs(lon: ArrayLike, lat: ArrayLike) -> pyproj.CRS:
             "pick_metric_crs needs at least one valid coordinate "
             "(finite lon in [-180, 180], lat in [-90, 90]); got none"
         )
-    lon_a = lon_a[ok]
+    lon_a = _unwrap_antimeridian(lon_a[ok])
     lat_a = lat_a[ok]
     lon_med = float(np.median(lon_a))
     lat_med = float(np.median(lat_a))
@@ -69,6 +70,7 @@ def pick_metric_crs(lon: ArrayLike, lat: ArrayLike) -> pyproj.CRS:
         lo, hi = np.percentile(lon_a, [0.5, 99.5])
     else:
         lo, hi = lon_a.min(), lon_a.max()
+    lon_med = (lon_med + 180.0) % 360.0 - 180.0  # back to [-180, 180)
     if hi - lo > _MAX_UTM_SPAN_DEG:
         return pyproj.CRS.from_proj4(
             f"+proj=tmerc +lat_0=0 +lon_0={lon_med:.6f} +k=0.9996 +x_0=500000 "
@@ -76,6 +78,20 @@ def pick_metric_crs(lon: ArrayLike, lat: ArrayLike) -> pyproj.CRS:
         )
     zone = int(np.floor((lon_med + 180.0) / 6.0)) % 60 + 1
     return pyproj.CRS.from_epsg((32700 if lat_med < 0 else 32600) + zone)
+
+
+def _unwrap_antimeridian(lon: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Longitudes on a continuous range when the data straddle ±180° (Fiji, Chukotka).
+
+    Returned in [0, 360) when that makes the data narrower than in [-180, 180],
+    so that the median and the span are those of the data, not of the globe.
+    """
+    if lon.size == 0:
+        return lon
+    east = lon % 360.0
+    if float(east.max() - east.min()) < float(lon.max() - lon.min()):
+        return east
+    return lon
 
 
 @lru_cache(maxsize=32)

@@ -27,6 +27,22 @@ class TestPickMetricCrs:
         lon0 = crs.coordinate_operation.params[1].value
         assert 100.0 < lon0 < 105.0
 
+    def test_data_straddling_the_antimeridian(self):
+        # Fiji: half the points at 179.95 E, half at 179.95 W (0.1 degree apart)
+        lon = np.array([179.95] * 10 + [-179.95] * 10)
+        lat = np.full(20, -16.8)
+        crs = pick_metric_crs(lon, lat)
+        assert crs.to_epsg() in (32760, 32701)  # UTM 60S or 1S, not a zone at Greenwich
+        x, y = project(lon, lat, crs)
+        # 0.1 degree of longitude at 16.8 S is about 10.66 km
+        assert abs(np.hypot(x[0] - x[-1], y[0] - y[-1]) - 10_655) < 30
+
+    def test_wide_data_across_the_antimeridian_centred_there(self):
+        lon = np.concatenate([np.linspace(170.0, 180.0, 20), np.linspace(-180.0, -170.0, 20)])
+        crs = pick_metric_crs(lon, np.full(40, 65.0))
+        lon0 = crs.coordinate_operation.params[1].value
+        assert abs(abs(lon0) - 180.0) < 1.0
+
     def test_no_valid_point(self):
         with pytest.raises(ValueError, match=r"at least one valid coordinate"):
             pick_metric_crs([np.nan], [np.nan])
