@@ -6,7 +6,8 @@ missing or duplicate ``manifest_id``, a missing vehicle id, an unknown origin
 or disposal site, a missing or unparseable window bound, or ``valid_to``
 before ``valid_from``. An unknown ``route_id`` or a bad ``volume_m3`` only
 clears the value (``value_cleared``): the manifest still covers its trips.
-Window times without an offset are local to the dataset timezone.
+Window times without an offset are local to the dataset timezone; a
+``valid_to`` written as a date only (``2024-05-01``) covers that whole local day.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
 )
 #: Columns manifests.csv may have.
 OPTIONAL_COLUMNS: tuple[str, ...] = ("route_id", "waste_type", "volume_m3")
+
+_DATE_ONLY_RE = r"\d{4}[-/]\d{2}[-/]\d{2}"
 
 _TIME_REASONS = {
     1: "missing {f}",
@@ -151,6 +154,15 @@ def read_manifests(
         for code, template in _TIME_REASONS.items():
             drop(status == code, field, template.format(f=field))
         times[field] = ns
+    # A date without a time of day as valid_to covers that whole local day
+    # (like a site's permit_to): its end is the next local midnight.
+    date_only = (~dropped & df["valid_to"].fillna("").str.fullmatch(_DATE_ONLY_RE)
+                 .to_numpy(dtype=bool))
+    if date_only.any():
+        day = pd.to_datetime(df["valid_to"][date_only].str.replace("/", "-"), format="%Y-%m-%d")
+        next_day = (day + pd.Timedelta(days=1)).dt.strftime("%Y-%m-%d")
+        ns, status = parse_times(next_day.to_numpy(dtype=object), timezone)
+        times["valid_to"][date_only] = np.where(status == 0, ns, times["valid_to"][date_only])
     with np.errstate(invalid="ignore"):
         inverted = ~dropped & (times["valid_to"] < times["valid_from"])
     drop(inverted, "valid_to", "valid_to before valid_from")

@@ -96,3 +96,23 @@ class TestReadManifests:
                      header="manifest_id,vehicle_id,origin_site_id,disposal_site_id\n")
         with pytest.raises(SchemaError, match=r"manifests.csv: missing required column.*valid_from"):
             read_manifests(path)
+
+
+class TestDateOnlyWindows:
+    def test_date_only_valid_to_covers_the_whole_local_day(self, tmp_path):
+        body = ("M1,A1,O1,D1,,2024-05-01,2024-05-01,,\n"
+                "M2,A1,O1,D1,,2024/05/02 07:00:00,2024/05/03,,\n"
+                "M3,A1,O1,D1,,2024-03-31,2024-03-31,,\n")
+        res = read_manifests(write(tmp_path, body), timezone="Europe/Berlin")
+        m = res.manifests.set_index("manifest_id")
+        # Berlin is UTC+2 in May: the day is 2024-04-30T22:00Z .. 2024-05-01T22:00Z
+        assert m.loc["M1", "valid_from"] == pd.Timestamp("2024-04-30T22:00:00Z")
+        assert m.loc["M1", "valid_to"] == pd.Timestamp("2024-05-01T22:00:00Z")
+        assert m.loc["M2", "valid_to"] == pd.Timestamp("2024-05-03T22:00:00Z")
+        # 31 March 2024 switches to summer time at 02:00: the day is 23 h long
+        assert m.loc["M3", "valid_to"] - m.loc["M3", "valid_from"] == pd.Timedelta(hours=23)
+        assert len(res.rejects) == 0
+
+    def test_impossible_date_only_still_refused(self, tmp_path):
+        res = read_manifests(write(tmp_path, "M1,A1,O1,D1,,2024-02-01,2024-02-30,,\n"))
+        assert res.rejects[["row", "field"]].values.tolist() == [[1, "valid_to"]]
