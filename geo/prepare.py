@@ -27,6 +27,9 @@ from .crs import pick_metric_crs, project
 
 __all__ = ["POINT_COLUMNS", "Dataset", "convert_geometries", "prepare"]
 
+#: Metric CRS of a dataset with no coordinate at all (nothing is projected).
+_EMPTY_DATASET_EPSG = 3857
+
 #: Columns of the canonical points frame, in order.
 POINT_COLUMNS: tuple[str, ...] = (
     "vehicle_id", "vehicle_key", "time", "lon", "lat", "x", "y",
@@ -135,7 +138,13 @@ def prepare(
     Raises
     ------
     ValueError
-        If a threshold is invalid, or the dataset has no coordinate at all to pick a CRS from.
+        If a threshold is invalid.
+
+    Notes
+    -----
+    A dataset without any coordinate (no valid point, site or route, e.g.
+    every track row rejected) still prepares, with the placeholder metric CRS
+    EPSG:3857, so that its audit ends cleanly and reports the rejects.
     """
     def say(msg: str) -> None:
         if progress is not None:
@@ -159,7 +168,11 @@ def prepare(
                 cent = shapely.centroid(np.asarray(gdf.geometry.values, dtype=object))
                 sample_lon.append(shapely.get_x(cent))
                 sample_lat.append(shapely.get_y(cent))
-        crs = pick_metric_crs(np.concatenate(sample_lon), np.concatenate(sample_lat))
+        all_lon, all_lat = np.concatenate(sample_lon), np.concatenate(sample_lat)
+        if np.isfinite(all_lon).any() and np.isfinite(all_lat).any():
+            crs = pick_metric_crs(all_lon, all_lat)
+        else:  # nothing to measure (no point, site or route): any metric CRS will do
+            crs = pyproj.CRS.from_epsg(_EMPTY_DATASET_EPSG)
     else:
         crs = pyproj.CRS.from_user_input(crs)
     say(f"prepare: metric CRS {crs.name}")

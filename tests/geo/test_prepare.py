@@ -122,6 +122,19 @@ class TestPrepare:
         assert tuple(ds.points.columns) == POINT_COLUMNS
         assert ds.crs.to_epsg() == 32650            # picked from the sites
 
+    def test_no_coordinate_at_all_still_prepares(self, tmp_path):
+        # every track row bad, no site, no route: the rejects must still reach the audit
+        folder = make_folder(tmp_path / "ds")
+        (folder / "tracks.csv").write_text("vehicle_id,time,lon,lat\n京A1,bad,1,2\n")
+        empty = json.dumps({"type": "FeatureCollection", "features": []})
+        (folder / "sites.geojson").write_text(empty)
+        (folder / "routes.geojson").write_text(empty)
+        (folder / "manifests.csv").write_text(
+            "manifest_id,vehicle_id,origin_site_id,disposal_site_id,valid_from,valid_to\n")
+        ds = prepare(read_dataset(folder))
+        assert len(ds.points) == 0 and ds.crs.is_projected
+        assert ds.rejects[["row", "field"]].values.tolist() == [[1, "time"]]
+
     def test_bad_threshold(self, tmp_path):
         raw = read_dataset(make_folder(tmp_path / "ds"))
         with pytest.raises(ValueError, match="max_speed_kmh must be a positive number"):

@@ -139,6 +139,16 @@ class TestTracksShapes:
         assert sorted(result.rejects["row"]) == [1, 2, 3]
         assert set(result.rejects["field"]) == {"time", "vehicle_id", "lon"}
 
+    def test_nothing_valid_anywhere_still_reports_the_rejects(self, tmp_path):
+        # no good row, no site, no route: nothing to measure, but the rejects must come out
+        folder = write_dataset(tmp_path / "ds", tracks=HEADER + "浙A1,bad,121,31,,\n",
+                               sites=[], routes=[], manifests=MANIFEST_HEADER)
+        result = audit_folder(folder)
+        s = accounted(result)
+        assert (s["points_read"], s["points_kept"], s["alerts_total"]) == (1, 0, 0)
+        assert result.rejects[["file", "row", "field"]].values.tolist() == [
+            ["tracks.csv", 1, "time"]]
+
     def test_one_single_point(self, tmp_path):
         text = HEADER + "浙A00001,2024-05-01T08:00:00,121.005,31.005,0,full\n"
         s = accounted(audit_folder(write_dataset(tmp_path / "ds", tracks=text)))
@@ -393,6 +403,18 @@ class TestCli:
         lines = [ln for ln in err.splitlines() if ln.strip()]
         assert len(lines) == 1
         assert pd.Series(lines).str.contains(message).all()
+
+    def test_all_rows_bad_exit_0_and_every_row_in_rejects_csv(self, tmp_path, capsys):
+        text = HEADER + "".join(f"浙A1,2024-02-30T08:00:{i:02d},121,31,,\n" for i in range(5))
+        folder = write_dataset(tmp_path / "ds", tracks=text, sites=[], routes=[],
+                               manifests=MANIFEST_HEADER, vehicles=False)
+        out = tmp_path / "out"
+        assert main(["audit", str(folder), "--out", str(out), "--quiet"]) == 0
+        capsys.readouterr()
+        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+        rejects = pd.read_csv(out / "rejects.csv")
+        assert rejects["row"].tolist() == [1, 2, 3, 4, 5]
+        assert len(rejects) == summary["rows_rejected"] == summary["points_read"] == 5
 
     def test_rejects_csv_matches_summary(self, tmp_path, capsys):
         rows = haul("浙A00001", 121.0, 31.0, T0)
