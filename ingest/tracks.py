@@ -518,6 +518,11 @@ def _sniff_header(path: Path) -> tuple[list[str], str, str]:
         raw = fh.read(65536)
     if not raw.strip():
         raise SchemaError(f"{path.name}: the file is empty; expected a header line with columns")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise SchemaError(
+            f"{path.name}: the file is UTF-16 (e.g. Excel 'Unicode text'); "
+            "expected UTF-8 or GB18030: save it as 'CSV UTF-8'"
+        )
     encoding = "utf-8"
     try:
         text = raw.decode("utf-8-sig")

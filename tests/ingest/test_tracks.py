@@ -244,6 +244,12 @@ class TestColumns:
         with pytest.raises(SchemaError, match=r"not found"):
             read_tracks(tmp_path / "tracks.csv")
 
+    def test_utf16_is_refused_with_a_hint(self, tmp_path):
+        path = write(tmp_path, "A1\t1714521600\t121\t31\n", header="vehicle_id\ttime\tlon\tlat\n",
+                     encoding="utf-16")
+        with pytest.raises(SchemaError, match=r"tracks\.csv: the file is UTF-16.*CSV UTF-8"):
+            read_tracks(path)
+
     def test_gb18030_and_semicolons(self, tmp_path):
         path = write(tmp_path, "浙A00001;2024-05-01T08:00:00;121;31\n",
                      header="vehicle_id;time;lon;lat\n", encoding="gb18030")
