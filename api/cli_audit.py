@@ -105,6 +105,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="worker processes of the local dask cluster (default 2; ignored with --scheduler)",
     )
     p.add_argument(
+        "--store",
+        metavar="DB_URL",
+        help="also load the alerts into the dispatcher service's store, e.g. "
+        "sqlite:///haulwatch.db or postgresql://user@host/db (re-running keeps statuses)",
+    )
+    p.add_argument(
         "--quiet", "-q", action="store_true", help="print no progress, only the summary table"
     )
     p.set_defaults(handler=_handle)
@@ -257,6 +263,7 @@ def run_audit(
     scheduler: str | None = None,
     n_workers: int = 2,
     progress: Progress | None = None,
+    store_url: str | None = None,
 ) -> dict[str, Any]:
     """Audit ``dataset`` with the chosen engine, write the outputs, return the summary.
 
@@ -276,6 +283,9 @@ def run_audit(
         Workers of the local cluster; must be >= 1.
     progress : Progress, optional
         Progress callback (default: silent).
+    store_url : str, optional
+        When given, the alerts are also loaded into the service's store at this URL
+        (``sqlite:///FILE`` or ``postgresql://...``; statuses of known alerts are kept).
 
     Returns
     -------
@@ -305,6 +315,11 @@ def run_audit(
         raise _UsageError(f"option --engine: value {engine!r} is not allowed; allowed: local, dask")
     if n_workers < 1:
         raise _UsageError(f"option --workers: value {n_workers!r} is not allowed; allowed: >= 1")
+    if store_url is not None and not store_url.startswith(("sqlite://", "postgresql://")):
+        raise _UsageError(
+            f"option --store: value {store_url!r} is not allowed; allowed: sqlite:///FILE or "
+            "postgresql://..."
+        )
     progress = progress or Progress(None)
     progress("audit", f"{folder} with the {engine} engine")
     if config is None:
@@ -325,6 +340,15 @@ def run_audit(
     progress("writing outputs", str(out_dir))
     write_outputs(result, out_dir)
     summary = summary_counts(result_parts(result))
+    if store_url is not None:
+        from haulwatch.api.store import import_alerts
+
+        counts = import_alerts(result.alerts, store_url)
+        progress(
+            "store",
+            f"{store_url}: {counts['inserted']} inserted, {counts['updated']} updated, "
+            f"{counts['unchanged']} unchanged",
+        )
     progress("done")
     return summary
 
@@ -345,6 +369,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         ("haulwatch.routes.alerts", "AlertSchemaError"),
         ("haulwatch.routes.outputs", "OutputError"),
         ("haulwatch.routes.distributed", "DistributedError"),
+        ("haulwatch.api.store_sql", "StoreError"),
     ):
         try:
             mod = __import__(module, fromlist=[name])
@@ -370,6 +395,7 @@ def _handle(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             n_workers=args.workers,
             progress=progress,
+            store_url=args.store,
         )
     except KeyboardInterrupt:
         print("haulwatch audit: interrupted", file=sys.stderr)

@@ -242,3 +242,30 @@ def test_out_is_a_file_exit_2_before_auditing(tmp_path, capsys, fake_audit):
     assert code == 2
     assert "--out" in capsys.readouterr().err
     assert not fake_audit
+
+
+def test_store_loads_the_alerts_and_rerun_keeps_them_once(tmp_path, capsys, fake_audit):
+    from haulwatch.api.store import Store
+
+    dataset = tmp_path / "ds"
+    dataset.mkdir()
+    url = f"sqlite:///{tmp_path / 'alerts.db'}"
+    args = ["audit", str(dataset), "--out", str(tmp_path / "out"), "--store", url]
+    assert main(args) == 0
+    assert "2 inserted" in capsys.readouterr().err
+    assert main(args) == 0
+    assert "0 inserted, 0 updated, 2 unchanged" in capsys.readouterr().err
+    store = Store(url)
+    try:
+        assert store.count_alerts() == 2
+    finally:
+        store.close()
+
+
+def test_store_with_a_bad_url_exits_2_before_auditing(tmp_path, capsys, fake_audit):
+    dataset = tmp_path / "ds"
+    dataset.mkdir()
+    code = main(["audit", str(dataset), "--out", str(tmp_path / "out"), "--store", "mysql://x"])
+    assert code == 2
+    assert "--store" in capsys.readouterr().err
+    assert fake_audit == []
