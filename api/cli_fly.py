@@ -17,6 +17,8 @@ import signal
 import sys
 from typing import Any, TextIO
 
+from haulwatch.api.cli_plan import add_planning_arguments, add_target_arguments
+
 __all__ = ["format_progress", "register", "run_fly"]
 
 _DESCRIPTION = """\
@@ -40,6 +42,7 @@ examples:
 """
 
 
+
 class _UsageError(ValueError):
     """A command-line value or input file is wrong (exit status 2)."""
 
@@ -59,26 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="URL",
         help="MAVLink connection: tcp:HOST:PORT, udp:..., udpin:HOST:PORT or DEVICE,BAUD",
     )
-    what = p.add_argument_group("target (either --alert with --alerts, or --lat with --lon)")
-    what.add_argument("--alert", metavar="ALERT_ID", help="id of the alert to look at")
-    what.add_argument(
-        "--alerts", metavar="PATH", help="alerts.geojson or alerts.csv from 'haulwatch audit'"
-    )
-    what.add_argument("--lat", type=float, metavar="DEG", help="target latitude")
-    what.add_argument("--lon", type=float, metavar="DEG", help="target longitude")
-    what.add_argument(
-        "--coord-system",
-        default="wgs84",
-        choices=("wgs84", "gcj02", "bd09"),
-        help="system of --lat/--lon (default wgs84)",
-    )
-    p.add_argument(
-        "--sites",
-        required=True,
-        metavar="PATH",
-        help="sites.geojson with 'nest' and 'no_fly' sites",
-    )
-    p.add_argument("--dock", metavar="SITE_ID", help="nest site to fly from (default: best dock)")
+    add_target_arguments(p)
     p.add_argument("--record", metavar="FILE", help="write the flight record (JSON) here")
     p.add_argument(
         "--time-scale",
@@ -102,40 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="S",
         help="wait this long for the vehicle to be armable (180 s)",
     )
-    plan = p.add_argument_group("planning (as 'haulwatch plan')")
-    plan.add_argument(
-        "--altitude-m", type=float, metavar="M", help="transit altitude above the dock (70)"
-    )
-    plan.add_argument(
-        "--orbit-alt-m", type=float, metavar="M", help="orbit altitude above the dock (50)"
-    )
-    plan.add_argument("--orbit-radius-m", type=float, metavar="M", help="orbit radius (50)")
-    plan.add_argument("--orbit-turns", type=int, metavar="N", help="orbit turns (2)")
-    plan.add_argument(
-        "--photo-spacing-m", type=float, metavar="M", help="metres between photos (15)"
-    )
-    plan.add_argument("--speed-m-s", type=float, metavar="V", help="cruise speed (10)")
-    plan.add_argument(
-        "--endurance-min", type=float, metavar="MIN", help="flight time on a full battery (25)"
-    )
-    plan.add_argument(
-        "--reserve-pct", type=float, metavar="PCT", help="battery kept on landing (25)"
-    )
-    plan.add_argument(
-        "--max-range-m", type=float, metavar="M", help="largest dock-target distance (5000)"
-    )
-    plan.add_argument(
-        "--clearance-m", type=float, metavar="M", help="distance kept from no-fly zones (30)"
-    )
-    plan.add_argument(
-        "--land", action="store_true", help="end with NAV_LAND at the dock instead of RTL"
-    )
-    plan.add_argument(
-        "--at", metavar="TIME", help="planned take-off for the daylight check (default now)"
-    )
-    plan.add_argument(
-        "--no-daylight", action="store_true", help="skip the daylight (sun elevation) check"
-    )
+    add_planning_arguments(p.add_argument_group("planning (as 'haulwatch plan')"))
     p.add_argument("--quiet", action="store_true", help="print only the outcome")
     p.set_defaults(handler=_handle)
 

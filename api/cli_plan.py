@@ -58,7 +58,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    what = p.add_argument_group("target (either --alert with --alerts, or --lat with --lon)")
+    add_target_arguments(p)
+    p.add_argument("--out", metavar="FILE", help="write a QGroundControl .plan file")
+    p.add_argument("--waypoints", metavar="FILE", help="write a Mission Planner .waypoints file")
+    add_planning_arguments(p.add_argument_group("planning"))
+    p.set_defaults(handler=_handle)
+
+
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the target (alert or lat/lon), ``--sites`` and ``--dock`` options (plan and fly)."""
+    what = parser.add_argument_group("target (either --alert with --alerts, or --lat with --lon)")
     what.add_argument("--alert", metavar="ALERT_ID", help="id of the alert to look at")
     what.add_argument(
         "--alerts", metavar="PATH", help="alerts.geojson or alerts.csv written by 'haulwatch audit'"
@@ -71,61 +80,62 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("wgs84", "gcj02", "bd09"),
         help="system of --lat/--lon (default wgs84; gcj02 = Amap/Tencent, bd09 = Baidu)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--sites",
         metavar="PATH",
         required=True,
         help="sites.geojson with 'nest' (docks) and optional 'no_fly' sites",
     )
-    p.add_argument("--dock", metavar="SITE_ID", help="nest site to fly from (default: best dock)")
-    p.add_argument("--out", metavar="FILE", help="write a QGroundControl .plan file")
-    p.add_argument("--waypoints", metavar="FILE", help="write a Mission Planner .waypoints file")
-    p.add_argument(
+    parser.add_argument("--dock", metavar="SITE_ID", help="nest site to fly from (default: best dock)")
+
+
+def add_planning_arguments(group: Any) -> None:
+    """Add the mission planning options shared by ``plan`` and ``fly``."""
+    group.add_argument(
         "--altitude-m",
         type=float,
         metavar="M",
         help="transit altitude above the dock (default 70; at most 120)",
     )
-    p.add_argument(
+    group.add_argument(
         "--orbit-alt-m",
         type=float,
         metavar="M",
         help="orbit altitude above the dock (default 50, or --altitude-m when lower)",
     )
-    p.add_argument(
+    group.add_argument(
         "--orbit-radius-m", type=float, metavar="M", help="orbit radius (default 50; at most 255)"
     )
-    p.add_argument("--orbit-turns", type=int, metavar="N", help="orbit turns (default 2)")
-    p.add_argument(
+    group.add_argument("--orbit-turns", type=int, metavar="N", help="orbit turns (default 2)")
+    group.add_argument(
         "--photo-spacing-m", type=float, metavar="M", help="metres between photos (default 15)"
     )
-    p.add_argument("--speed-m-s", type=float, metavar="V", help="cruise speed (default 12)")
-    p.add_argument(
+    group.add_argument("--speed-m-s", type=float, metavar="V", help="cruise speed (default 12)")
+    group.add_argument(
         "--endurance-min", type=float, metavar="MIN", help="flight time on a full battery (30)"
     )
-    p.add_argument(
+    group.add_argument(
         "--reserve-pct", type=float, metavar="PCT", help="battery kept on landing (default 25)"
     )
-    p.add_argument(
+    group.add_argument(
         "--max-range-m", type=float, metavar="M", help="largest dock-target distance (8000)"
     )
-    p.add_argument(
+    group.add_argument(
         "--clearance-m", type=float, metavar="M", help="distance kept from no-fly zones (30)"
     )
-    p.add_argument(
+    group.add_argument(
         "--land",
         action="store_true",
         help="end with NAV_LAND at the dock instead of NAV_RETURN_TO_LAUNCH",
     )
-    p.add_argument(
+    group.add_argument(
         "--at",
         metavar="TIME",
         help="planned take-off, ISO 8601 (no offset = dataset timezone); default: now",
     )
-    p.add_argument(
+    group.add_argument(
         "--no-daylight", action="store_true", help="skip the daylight (sun elevation) check"
     )
-    p.set_defaults(handler=_handle)
 
 
 # --------------------------------------------------------------------------- helpers
