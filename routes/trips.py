@@ -130,17 +130,128 @@ def site_index(
     buffers = np.array([float(buffer_m.get(kinds[k], 0.0)) for k in order])
     zones = np.where(buffers > 0, shapely.buffer(geoms[order], buffers), geoms[order])
     bounds = shapely.bounds(zones)
-    for k, zone, (x0, y0, x1, y1) in zip(order, zones, bounds, strict=True):
-        cand = np.flatnonzero((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1))
+    grid = _SiteGrid(bounds)
+    # Only points in a grid cell that some zone's box overlaps are candidates (most
+    # road points drop out in one pass); they are grouped by cell, so each zone
+    # tests just the points of its own cells: the cost stays linear in the points
+    # whatever the number of sites.
+    near, cell_start, members = grid.group(x, y)
+    if len(near) == 0:
+        return out
+    xn = x[near]
+    yn = y[near]
+    out_near = np.full(len(near), -1, dtype=np.int64)
+    for j, (k, zone) in enumerate(zip(order, zones, strict=True)):
+        cand = grid.members_of(j, cell_start, members)
         if len(cand) == 0:
             continue
-        cand = cand[out[cand] < 0]
+        x0, y0, x1, y1 = bounds[j]
+        xc = xn[cand]
+        yc = yn[cand]
+        keep = (xc >= x0) & (xc <= x1) & (yc >= y0) & (yc <= y1) & (out_near[cand] < 0)
+        cand = cand[keep]
         if len(cand) == 0:
             continue
         shapely.prepare(zone)
-        inside = shapely.contains_xy(zone, x[cand], y[cand])
-        out[cand[inside]] = k
+        inside = shapely.contains_xy(zone, xc[keep], yc[keep])
+        out_near[cand[inside]] = k
+    out[near] = out_near
     return out
+
+
+#: Most cells of the site-prefilter grid.
+_GRID_MAX_CELLS = 1 << 22
+
+
+class _SiteGrid:
+    """A regular grid over some boxes, to find the points that may lie in each box.
+
+    Parameters
+    ----------
+    bounds : numpy.ndarray
+        ``(n, 4)`` boxes ``xmin, ymin, xmax, ymax``, metres; non-finite boxes are
+        ignored (they hold no point).
+    """
+
+    def __init__(self, bounds: np.ndarray) -> None:
+        bounds = np.asarray(bounds, dtype=np.float64).reshape(-1, 4)
+        self.ok = np.isfinite(bounds).all(axis=1)
+        good = bounds[self.ok]
+        if len(good) == 0:
+            self.cell = 0.0
+            return
+        self.gx0, self.gy0 = float(good[:, 0].min()), float(good[:, 1].min())
+        self.gx1, self.gy1 = float(good[:, 2].max()), float(good[:, 3].max())
+        span = max(self.gx1 - self.gx0, self.gy1 - self.gy0, 1.0)
+        # Cells about the size of a typical box, at most _GRID_MAX_CELLS of them.
+        typical = float(np.median(np.maximum(good[:, 2] - good[:, 0], good[:, 3] - good[:, 1])))
+        self.cell = max(typical, span / np.sqrt(_GRID_MAX_CELLS), 1e-6 * span)
+        self.nx = int((self.gx1 - self.gx0) // self.cell) + 1
+        self.ny = int((self.gy1 - self.gy0) // self.cell) + 1
+        ix0, iy0 = self._cells(bounds[:, 0], bounds[:, 1], self.ok)
+        ix1, iy1 = self._cells(bounds[:, 2], bounds[:, 3], self.ok)
+        self.box_cells = np.stack([ix0, iy0, ix1, iy1], axis=1)
+        touched = np.zeros((self.ny, self.nx), dtype=bool)
+        for i in np.flatnonzero(self.ok):
+            c0, r0, c1, r1 = self.box_cells[i]
+            touched[r0 : r1 + 1, c0 : c1 + 1] = True
+        # Touched cells numbered in row-major order: a box's cells in one row are
+        # consecutive numbers.
+        self.rank = np.cumsum(touched.ravel(), dtype=np.int64).reshape(self.ny, self.nx) - 1
+        self.rank[~touched] = -1
+        self.n_touched = int(touched.sum())
+
+    def _cells(self, x: np.ndarray, y: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Column and row of each coordinate (clipped to the grid; 0 where not ``ok``)."""
+        ix = np.zeros(len(x), dtype=np.int64)
+        iy = np.zeros(len(y), dtype=np.int64)
+        ix[ok] = np.clip((x[ok] - self.gx0) // self.cell, 0, self.nx - 1)
+        iy[ok] = np.clip((y[ok] - self.gy0) // self.cell, 0, self.ny - 1)
+        return ix, iy
+
+    def group(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the candidate points grouped by touched cell.
+
+        Returns
+        -------
+        near : numpy.ndarray
+            Positions of the points in a touched cell (ascending).
+        cell_start : numpy.ndarray
+            ``n_touched + 1`` offsets into ``members``, per touched cell.
+        members : numpy.ndarray
+            Positions into ``near``, grouped by cell.
+        """
+        empty = np.array([], dtype=np.int64)
+        if self.cell == 0.0:
+            return empty, np.zeros(1, dtype=np.int64), empty
+        inside = (x >= self.gx0) & (x <= self.gx1)
+        inside &= y >= self.gy0
+        inside &= y <= self.gy1
+        idx = np.flatnonzero(inside)
+        del inside
+        ix = ((x[idx] - self.gx0) // self.cell).astype(np.int32)
+        iy = ((y[idx] - self.gy0) // self.cell).astype(np.int32)
+        np.minimum(ix, self.nx - 1, out=ix)
+        np.minimum(iy, self.ny - 1, out=iy)
+        rank = self.rank[iy, ix]
+        del ix, iy
+        keep = rank >= 0
+        near = idx[keep]
+        rank = rank[keep]
+        members = np.argsort(rank, kind="stable")
+        cell_start = np.searchsorted(rank[members], np.arange(self.n_touched + 1))
+        return near, cell_start, members
+
+    def members_of(self, box: int, cell_start: np.ndarray, members: np.ndarray) -> np.ndarray:
+        """Positions into ``near`` of the points in the cells box ``box`` overlaps."""
+        if self.cell == 0.0 or not self.ok[box]:
+            return np.array([], dtype=np.int64)
+        c0, r0, c1, r1 = self.box_cells[box]
+        parts = [
+            members[cell_start[self.rank[r, c0]] : cell_start[self.rank[r, c1] + 1]]
+            for r in range(r0, r1 + 1)
+        ]
+        return np.concatenate(parts) if parts else np.array([], dtype=np.int64)
 
 
 def inside_own_site(

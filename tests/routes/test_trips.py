@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from detector_world import (
     X0,
     Y0,
@@ -47,6 +48,40 @@ class TestSiteIndex:
         assert site_index(np.array([]), np.array([]), sites_m(), buffer_m=BUFFERS).shape == (0,)
         out = site_index(np.array([X0]), np.array([Y0]), sites_m().iloc[0:0], buffer_m=BUFFERS)
         assert out.tolist() == [-1]
+
+
+    def test_many_sites_agree_with_a_point_by_point_lookup(self):
+        # Sites of very different sizes (a huge one among small ones, so the lookup
+        # grid's cells are much smaller than some sites), points on box edges,
+        # inside overlaps and far away, plus non-finite coordinates.
+        rng = np.random.default_rng(3)
+        extra = []
+        for i in range(40):
+            cx, cy = rng.uniform(-20_000, 20_000, 2)
+            half = rng.uniform(20, 400)
+            kind = ["origin", "disposal", "depot", "nest"][i % 4]
+            extra.append((f"S{i}", kind, box(cx - half, cy - half, cx + half, cy + half)))
+        extra.append(("BIG", "disposal", box(-15_000, -15_000, 5_000, 2_000)))
+        sm = sites_m(extra)
+        gx = sm.geometry.bounds
+        x = np.concatenate([rng.uniform(-25_000, 25_000, 4000) + X0, gx["minx"].to_numpy() - 50.0,
+                            gx["maxx"].to_numpy() + 150.0, [np.nan, np.inf, X0]])
+        y = np.concatenate([rng.uniform(-25_000, 25_000, 4000) + Y0, gx["miny"].to_numpy(),
+                            gx["maxy"].to_numpy(), [Y0, Y0, np.nan]])
+        got = site_index(x, y, sm, buffer_m=BUFFERS)
+        # Oracle: every point against every site, smallest containing site wins.
+        want = np.full(len(x), -1)
+        best_area = np.full(len(x), np.inf)
+        for k in range(len(sm)):
+            kind = sm["kind"].iloc[k]
+            if kind not in ("origin", "disposal", "depot"):
+                continue
+            zone = sm.geometry.iloc[k].buffer(BUFFERS[kind])
+            hit = shapely.contains_xy(zone, x, y) & (sm.geometry.iloc[k].area < best_area)
+            want[hit] = k
+            best_area[hit] = sm.geometry.iloc[k].area
+        assert (want >= 0).sum() > 500 and (want < 0).sum() > 500
+        assert got.tolist() == want.tolist()
 
 
 class TestInsideOwnSite:
