@@ -627,6 +627,8 @@ def audit_folder(folder: str | Path, config: AuditConfig | None = None, *, progr
     raw = read_dataset(Path(folder), progress=progress)
     t1 = time.perf_counter()
     dataset = prepare(raw, max_speed_kmh=config.max_speed_kmh, progress=progress)
+    # The raw tracks are no longer needed: let them go before the detectors run.
+    del raw
     t2 = time.perf_counter()
     result = audit(dataset, config, progress=progress)
     result.summary["timings_s"]["read"] = round(t1 - t0, 3)
