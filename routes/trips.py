@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import pandas as pd
 import shapely
@@ -342,46 +343,90 @@ def loaded_state(
     n = len(points)
     n_codes = n_vehicles
     if "load" in points.columns:
-        lcodes, luniq = pd.factorize(points["load"])
+        column = points["load"]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            # the category codes (int8 for a few values) instead of a factorized copy
+            lcodes, luniq = column.cat.codes.to_numpy(), column.cat.categories
+        else:
+            lcodes, luniq = pd.factorize(column)
         table = np.array([_LOAD_CODES.get(str(u).strip().lower(), np.nan) for u in luniq] + [np.nan])
         loaded = table[lcodes]  # code -1 (missing) picks the trailing NaN
+        del lcodes
     else:
         loaded = np.full(n, np.nan)
-    has = np.zeros(n_codes, dtype=bool)
-    iv = np.flatnonzero(~np.isnan(loaded))
-    if len(iv):
-        has[np.unique(codes[iv])] = True
-        vals = loaded[iv]
-        c = codes[iv]
-        tv = t[iv]
-        # runs of one state among the readings of one vehicle
-        new = np.ones(len(iv), dtype=bool)
-        new[1:] = (vals[1:] != vals[:-1]) | (c[1:] != c[:-1])
-        first = np.flatnonzero(new)
-        nxt = np.r_[first[1:], len(iv)]
-        last_of_vehicle = np.r_[c[first[1:]] != c[first[:-1]], True]
-        end_t = np.where(last_of_vehicle, tv[nxt - 1], tv[np.clip(nxt, 0, len(iv) - 1)])
-        short = (end_t - tv[first]) < sensor_min_duration_s
-        # the last state of a vehicle is kept (nothing contradicts it)
-        short &= ~last_of_vehicle
-        run_id = np.cumsum(new) - 1
-        vals = np.where(short[run_id], np.nan, vals)
-        vals = pd.Series(vals).groupby(c).ffill().to_numpy(dtype=np.float64)
-        loaded = np.full(n, np.nan)
-        loaded[iv] = vals
+    # Which vehicles report at all; then the short runs of one state among a
+    # vehicle's readings (glitches) are blanked, in one pass without subsets.
+    has = _drop_short_runs(loaded, codes, t, float(sensor_min_duration_s), n_codes)
     if n:
-        loaded = pd.Series(loaded).groupby(codes).ffill().to_numpy(dtype=np.float64)
+        _ffill_by_code(loaded, codes)
         # a sensor that never changes state (stuck, or a truck that did not haul) tells
         # nothing: such vehicles are judged from the track
-        moved = np.zeros(n_codes, dtype=bool)
-        flips = (codes[1:] == codes[:-1]) & (loaded[1:] != loaded[:-1]) & ~np.isnan(loaded[:-1]) & ~np.isnan(loaded[1:])
-        moved[np.unique(codes[1:][flips])] = True
-        has &= moved
+        has &= _state_changed(loaded, codes, n_codes)
     if "lift" in points.columns:
         lift = pd.to_numeric(points["lift"], errors="coerce").to_numpy(dtype=np.float64) >= 0.5
     else:
         lift = np.zeros(n, dtype=bool)
     return loaded, has, lift
+
+
+@numba.njit(cache=True, nogil=True)
+def _drop_short_runs(values, codes, t, min_duration_s, n_codes):  # pragma: no cover - numba
+    """Blank (NaN, in place) the runs of one reading that last under ``min_duration_s``.
+
+    A run is a sequence of equal non-NaN readings of one code; it lasts from its
+    first reading to the first reading of the next run. The last run of a code
+    is always kept (nothing contradicts it). Returns, per code, whether it has
+    any reading.
+    """
+    has = np.zeros(n_codes, dtype=np.bool_)
+    prev = -1
+    run_i = -1
+    run_v = np.nan
+    for i in range(values.shape[0]):
+        if codes[i] != prev:
+            prev = codes[i]
+            run_i = -1
+        v = values[i]
+        if np.isnan(v):
+            continue
+        has[codes[i]] = True
+        if run_i < 0:
+            run_i = i
+            run_v = v
+        elif v != run_v:
+            if t[i] - t[run_i] < min_duration_s:
+                for j in range(run_i, i):
+                    values[j] = np.nan
+            run_i = i
+            run_v = v
+    return has
+
+
+@numba.njit(cache=True, nogil=True)
+def _ffill_by_code(values, codes):  # pragma: no cover - numba
+    """Carry the last non-NaN value forward within each run of one code, in place."""
+    last = np.nan
+    prev = -1
+    for i in range(values.shape[0]):
+        if codes[i] != prev:
+            prev = codes[i]
+            last = np.nan
+        if np.isnan(values[i]):
+            values[i] = last
+        else:
+            last = values[i]
+
+
+@numba.njit(cache=True, nogil=True)
+def _state_changed(values, codes, n_codes):  # pragma: no cover - numba
+    """Per code: whether two consecutive non-NaN values of that code differ."""
+    out = np.zeros(n_codes, dtype=np.bool_)
+    for i in range(1, values.shape[0]):
+        a = values[i - 1]
+        b = values[i]
+        if codes[i] == codes[i - 1] and a != b and not np.isnan(a) and not np.isnan(b):
+            out[codes[i]] = True
+    return out
 
 
 # --------------------------------------------------------------------------- events

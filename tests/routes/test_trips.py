@@ -146,6 +146,22 @@ class TestLoadedState:
         assert loaded[:20].tolist() == [0.0] * 10 + [1.0] * 10
         assert np.isnan(loaded[20:30]).all()
 
+    def test_glitches_first_and_last_runs_and_plain_strings(self):
+        # vehicle 0: a 20 s 'full' first run (glitch: blank, nothing before it to carry),
+        # then empty, a 30 s 'full' glitch between readings 'empty', then a short last
+        # 'full' run, which is kept (nothing contradicts it); vehicle 1 starts afresh.
+        loads = ["full"] * 2 + ["empty"] * 10 + [None, "full", None, "full"] + ["empty"] * 10 + ["FULL "] * 2
+        loads += ["empty"] * 8 + ["full"] * 5
+        codes = np.array([0] * 28 + [1] * 13)
+        df, _, t = self._frame(loads)
+        loaded, has, _ = loaded_state(df, codes, t, n_vehicles=2, sensor_min_duration_s=60)
+        want = [np.nan] * 2 + [0.0] * 24 + [1.0] * 2 + [0.0] * 8 + [1.0] * 5
+        np.testing.assert_array_equal(loaded, want)
+        assert has.tolist() == [True, True]
+        # the same readings as plain strings (not categorical) give the same states
+        plain = pd.DataFrame({"load": pd.Series(loads, dtype=object)})
+        np.testing.assert_array_equal(loaded_state(plain, codes, t, n_vehicles=2, sensor_min_duration_s=60)[0], want)
+
     def test_no_load_column(self):
         df = pd.DataFrame({"x": np.zeros(3)})
         loaded, has, lift = loaded_state(df, np.zeros(3, np.int64), np.arange(3.0), n_vehicles=1,
