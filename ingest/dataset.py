@@ -74,8 +74,15 @@ class RawDataset:
     has_lift: bool = False
 
 
-def _tracks_path(folder: Path) -> Path:
-    found = [folder / name for name in _TRACK_FILES if (folder / name).is_file()]
+def tracks_path(folder: Path) -> Path:
+    """Return the dataset's tracks: ``tracks.csv``, or ``tracks.parquet`` (a file or a folder).
+
+    Raises
+    ------
+    SchemaError
+        When neither or both are present.
+    """
+    found = [folder / name for name in _TRACK_FILES if (folder / name).exists()]
     if not found:
         raise SchemaError(
             f"{folder}: no tracks file; expected tracks.csv or tracks.parquet in the folder"
@@ -118,7 +125,7 @@ def read_dataset(
     for name in ("sites.geojson", "routes.geojson", "manifests.csv"):
         if not (folder / name).is_file():
             raise SchemaError(f"{name}: required file missing from {folder}")
-    tracks_path = _tracks_path(folder)
+    tracks_file = tracks_path(folder)
 
     def say(msg: str) -> None:
         if progress is not None:
@@ -141,7 +148,7 @@ def read_dataset(
         vehicles_res = read_vehicles(folder / "vehicles.csv")
         vehicles = vehicles_res.frame
         say(f"vehicles.csv: {len(vehicles)} vehicles")
-    tracks = read_tracks(tracks_path, timezone=settings.timezone, progress=progress)
+    tracks = read_tracks(tracks_file, timezone=settings.timezone, progress=progress)
     say(f"{tracks.file}: {len(tracks.tracks):,} points kept of {tracks.rows_read:,}")
 
     parts = [make_rejects("dataset.toml", [0] * len(settings.unknown_keys),

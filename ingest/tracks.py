@@ -684,6 +684,22 @@ class SkippedRows:
         return make_rejects(file, self.rows, "row", self.texts, np.array(self.reasons, object))
 
 
+def parquet_parts(path: Path) -> list[Path]:
+    """The Parquet files of ``tracks.parquet``: the file, or a folder's ``*.parquet`` (sorted).
+
+    Raises
+    ------
+    SchemaError
+        When the folder holds no Parquet file.
+    """
+    if not path.is_dir():
+        return [path]
+    files = sorted(path.rglob("*.parquet"))
+    if not files:
+        raise SchemaError(f"{path.name}: folder holds no *.parquet file")
+    return files
+
+
 def open_table(
     path: Path, required: tuple[str, ...], optional: tuple[str, ...],
     *, dictionary: tuple[str, ...] = (), encoding: str | None = None,
@@ -730,13 +746,23 @@ def open_table(
     """
     file = path.name
     if path.suffix.lower() in _PARQUET_SUFFIXES:
-        try:
-            pfile = pq.ParquetFile(path)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise SchemaError(f"{file}: not a readable Parquet file ({exc})") from exc
-        mapping = _match_columns(list(pfile.schema_arrow.names), file, required, optional)
+        parts = parquet_parts(path)
+        pfiles = []
+        for part in parts:
+            try:
+                pfiles.append(pq.ParquetFile(part))
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise SchemaError(f"{part.name}: not a readable Parquet file ({exc})") from exc
+        mapping = _match_columns(list(pfiles[0].schema_arrow.names), file, required, optional)
+        for part, pfile in zip(parts[1:], pfiles[1:], strict=True):
+            missing = [a for a in mapping.values() if a not in pfile.schema_arrow.names]
+            if missing:
+                raise SchemaError(
+                    f"{file}: part {part.name} lacks column(s) {', '.join(missing)} "
+                    f"that {parts[0].name} has"
+                )
         for canon, actual in mapping.items():
-            typ = pfile.schema_arrow.field(actual).type
+            typ = pfiles[0].schema_arrow.field(actual).type
             if pa.types.is_nested(typ):
                 raise SchemaError(
                     f"{file}: column {actual!r} has the nested type {typ}; {canon} must be "
@@ -745,12 +771,13 @@ def open_table(
 
         def parquet_batches() -> Iterator[dict[str, pa.Array]]:
             got = False
-            for batch in pfile.iter_batches(batch_size=_BATCH_ROWS,
-                                            columns=list(mapping.values())):
-                got = True
-                yield {canon: batch.column(actual) for canon, actual in mapping.items()}
+            for pfile in pfiles:
+                for batch in pfile.iter_batches(batch_size=_BATCH_ROWS,
+                                                columns=list(mapping.values())):
+                    got = True
+                    yield {canon: batch.column(actual) for canon, actual in mapping.items()}
             if not got:
-                empty = pfile.schema_arrow.empty_table()
+                empty = pfiles[0].schema_arrow.empty_table()
                 yield {canon: empty.column(actual) for canon, actual in mapping.items()}
 
         return list(mapping), parquet_batches(), SkippedRows([], [], [])
@@ -1317,7 +1344,8 @@ def read_tracks(
     """
     path = Path(path)
     check_timezone(timezone)
-    if not path.is_file():
+    is_parquet_folder = path.is_dir() and path.suffix.lower() in _PARQUET_SUFFIXES
+    if not (path.is_file() or is_parquet_folder):
         raise SchemaError(f"{path.name}: file not found at {path}")
     if progress:
         progress(f"{path.name}: reading")

@@ -51,6 +51,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from haulwatch.ingest.dataset import tracks_path as tracks_path_of
+from haulwatch.ingest.tracks import parquet_parts
 
 __all__ = ["DistributedError", "audit_dask", "bucket_of_keys"]
 
@@ -147,33 +149,6 @@ class _ChunkOut:
 # --------------------------------------------------------------------------- chunking
 
 
-def _tracks_location(folder: Path) -> Path:
-    from haulwatch.ingest.rejects import SchemaError
-
-    found = [folder / n for n in ("tracks.csv", "tracks.parquet") if (folder / n).exists()]
-    if not found:
-        raise SchemaError(
-            f"{folder}: no tracks file; expected tracks.csv or tracks.parquet in the folder"
-        )
-    if len(found) > 1:
-        raise SchemaError(
-            f"{folder}: both tracks.csv and tracks.parquet are present; keep only one"
-        )
-    return found[0]
-
-
-def _parquet_files(path: Path) -> list[Path]:
-    """The Parquet files of ``tracks.parquet`` (a file, or a folder of ``*.parquet``)."""
-    from haulwatch.ingest.rejects import SchemaError
-
-    if not path.is_dir():
-        return [path]
-    files = sorted(path.rglob("*.parquet"))
-    if not files:
-        raise SchemaError(f"{path.name}: folder holds no *.parquet file")
-    return files
-
-
 def _check_columns(path: Path) -> None:
     """Fail early, as the reader does, when the tracks lack a required column."""
     import pyarrow as pa
@@ -187,7 +162,7 @@ def _check_columns(path: Path) -> None:
     )
 
     if path.suffix == ".parquet":
-        for f in _parquet_files(path):
+        for f in parquet_parts(path):
             try:
                 names = list(pq.read_schema(f).names)
             except (pa.ArrowInvalid, OSError) as exc:
@@ -201,7 +176,7 @@ def _check_columns(path: Path) -> None:
 def _plan_parquet(path: Path, chunk_rows: int) -> list[_Chunk]:
     import pyarrow.parquet as pq
 
-    files = _parquet_files(path)
+    files = parquet_parts(path)
     chunks: list[_Chunk] = []
     offset = 0
     for f in files:
@@ -668,7 +643,7 @@ def audit_dask(
     t_start = time.perf_counter()
     folder = Path(folder)
     _check_folder(folder)  # fail fast, before any cluster starts
-    tracks_path = _tracks_location(folder)
+    tracks_path = tracks_path_of(folder)
     _check_columns(tracks_path)
 
     own_client = client is None
@@ -687,7 +662,7 @@ def audit_dask(
             import pyarrow.parquet as pq
 
             chunks = _plan_parquet(tracks_path, chunk_rows)
-            est_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in _parquet_files(tracks_path))
+            est_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in parquet_parts(tracks_path))
         else:
             chunks, _ = _plan_csv(tracks_path, chunk_rows)
             est_rows = tracks_path.stat().st_size // _CSV_BYTES_PER_ROW

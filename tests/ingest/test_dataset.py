@@ -133,3 +133,40 @@ class TestReadDataset:
         folder = make_folder(tmp_path / "ds", toml='coord_system = "mars"\n')
         with pytest.raises(SchemaError, match=r"coord_system 'mars'"):
             read_dataset(folder)
+
+
+class TestParquetFolder:
+    def _split(self, folder):
+        csv = folder / "tracks.csv"
+        frame = pd.read_csv(csv, dtype=str)
+        parts = folder / "tracks.parquet"
+        parts.mkdir()
+        frame.iloc[:2].to_parquet(parts / "part-000.parquet", index=False)
+        frame.iloc[2:].to_parquet(parts / "part-001.parquet", index=False)
+        csv.unlink()
+
+    def test_a_folder_of_parts_reads_like_one_file(self, tmp_path):
+        single = read_dataset(make_folder(tmp_path / "csv"))
+        folder = make_folder(tmp_path / "parts")
+        self._split(folder)
+        parts = read_dataset(folder)
+        cols = ["vehicle_key", "time", "lon", "lat", "src_row"]
+        left = single.tracks[cols].astype({"vehicle_key": str}).reset_index(drop=True)
+        right = parts.tracks[cols].astype({"vehicle_key": str}).reset_index(drop=True)
+        pd.testing.assert_frame_equal(left, right)
+        assert parts.rejects["row"].tolist() == single.rejects["row"].tolist()
+
+    def test_a_part_missing_a_column_is_refused_by_name(self, tmp_path):
+        folder = make_folder(tmp_path / "parts")
+        self._split(folder)
+        frame = pd.read_parquet(folder / "tracks.parquet" / "part-001.parquet")
+        frame.drop(columns=["lat"]).to_parquet(folder / "tracks.parquet" / "part-001.parquet")
+        with pytest.raises(SchemaError, match=r"part-001\.parquet lacks column"):
+            read_dataset(folder)
+
+    def test_an_empty_folder_is_refused(self, tmp_path):
+        folder = make_folder(tmp_path / "parts")
+        (folder / "tracks.csv").unlink()
+        (folder / "tracks.parquet").mkdir()
+        with pytest.raises(SchemaError, match=r"no \*\.parquet file"):
+            read_dataset(folder)
