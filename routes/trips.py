@@ -139,29 +139,25 @@ def site_index(
     near, cell_start, members = grid.group(x, y)
     if len(near) == 0:
         return out
-    xn = x[near]
-    yn = y[near]
-    out_near = np.full(len(near), -1, dtype=np.int64)
     for j, (k, zone) in enumerate(zip(order, zones, strict=True)):
-        cand = grid.members_of(j, cell_start, members)
+        cand = near[grid.members_of(j, cell_start, members)]
         if len(cand) == 0:
             continue
         x0, y0, x1, y1 = bounds[j]
-        xc = xn[cand]
-        yc = yn[cand]
-        keep = (xc >= x0) & (xc <= x1) & (yc >= y0) & (yc <= y1) & (out_near[cand] < 0)
+        xc = x[cand]
+        yc = y[cand]
+        keep = (xc >= x0) & (xc <= x1) & (yc >= y0) & (yc <= y1) & (out[cand] < 0)
         cand = cand[keep]
         if len(cand) == 0:
             continue
         shapely.prepare(zone)
         inside = shapely.contains_xy(zone, xc[keep], yc[keep])
-        out_near[cand[inside]] = k
-    out[near] = out_near
+        out[cand[inside]] = k
     return out
 
 
 #: Most cells of the site-prefilter grid.
-_GRID_MAX_CELLS = 1 << 22
+_GRID_MAX_CELLS = 1 << 20
 
 
 class _SiteGrid:
@@ -198,9 +194,11 @@ class _SiteGrid:
             touched[r0 : r1 + 1, c0 : c1 + 1] = True
         # Touched cells numbered in row-major order: a box's cells in one row are
         # consecutive numbers.
-        self.rank = np.cumsum(touched.ravel(), dtype=np.int64).reshape(self.ny, self.nx) - 1
-        self.rank[~touched] = -1
         self.n_touched = int(touched.sum())
+        rank_type = np.int16 if self.n_touched < np.iinfo(np.int16).max else np.int32
+        rank = np.cumsum(touched.ravel(), dtype=np.int64).reshape(self.ny, self.nx) - 1
+        rank[~touched] = -1
+        self.rank = rank.astype(rank_type)
 
     def _cells(self, x: np.ndarray, y: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Column and row of each coordinate (clipped to the grid; 0 where not ``ok``)."""
@@ -231,16 +229,20 @@ class _SiteGrid:
         idx = np.flatnonzero(inside)
         del inside
         ix = ((x[idx] - self.gx0) // self.cell).astype(np.int32)
-        iy = ((y[idx] - self.gy0) // self.cell).astype(np.int32)
         np.minimum(ix, self.nx - 1, out=ix)
+        iy = ((y[idx] - self.gy0) // self.cell).astype(np.int32)
         np.minimum(iy, self.ny - 1, out=iy)
         rank = self.rank[iy, ix]
         del ix, iy
         keep = rank >= 0
         near = idx[keep]
+        del idx
         rank = rank[keep]
+        del keep
+        # a stable sort of small integers is a radix sort: linear in the points
         members = np.argsort(rank, kind="stable")
-        cell_start = np.searchsorted(rank[members], np.arange(self.n_touched + 1))
+        cell_start = np.zeros(self.n_touched + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rank, minlength=self.n_touched), out=cell_start[1:])
         return near, cell_start, members
 
     def members_of(self, box: int, cell_start: np.ndarray, members: np.ndarray) -> np.ndarray:
@@ -699,12 +701,10 @@ def build_events(
     else:
         # first / last core point of each event: the next core point at or after its
         # first point, the last core point at or before its last point
-        core = np.asarray(in_core, dtype=bool)
-        pos = np.arange(n)
-        nxt = np.minimum.accumulate(np.where(core, pos, n)[::-1])[::-1]
-        prv = np.maximum.accumulate(np.where(core, pos, -1))
-        c_first = nxt[fi]
-        c_last = prv[la]
+        # (positions of the core points, searched: no array as long as the points)
+        core_at = np.flatnonzero(np.asarray(in_core, dtype=bool))
+        c_first = np.r_[core_at, n][np.searchsorted(core_at, fi, side="left")]
+        c_last = np.r_[-1, core_at][np.searchsorted(core_at, la, side="right")]
         ok = (c_first <= la) & (c_last >= fi) & (c_last >= c_first)
         c_first_t = t[np.clip(c_first, 0, n - 1)]
         c_last_t = t[np.clip(c_last, 0, n - 1)]
