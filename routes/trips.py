@@ -1066,10 +1066,15 @@ def track_piece(track: Track, i_first: int, i_last: int, max_points: int) -> lis
     idx = np.arange(i_first, i_last + 1)
     if len(idx) > max_points:
         idx = idx[np.unique(np.linspace(0, len(idx) - 1, max_points).round().astype(int))]
-    lon = track.points["lon"].to_numpy()[idx]
-    lat = track.points["lat"].to_numpy()[idx]
-    times = pd.to_datetime(track.t[idx], unit="s", utc=True).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return [[round(float(a), 6), round(float(b), 6), str(c)] for a, b, c in zip(lon, lat, times, strict=True)]
+    lon = track.points["lon"].to_numpy()[idx].tolist()
+    lat = track.points["lat"].to_numpy()[idx].tolist()
+    return [[round(a, 6), round(b, 6), c] for a, b, c in zip(lon, lat, iso_seconds_z(track.t[idx]), strict=True)]
+
+
+def iso_seconds_z(epoch_s: np.ndarray) -> list[str]:
+    """``YYYY-MM-DDTHH:MM:SSZ`` (UTC, fraction dropped) of epoch seconds, without pandas."""
+    whole = np.floor(np.asarray(epoch_s, dtype=np.float64)).astype(np.int64).astype("datetime64[s]")
+    return [f"{v}Z" for v in np.datetime_as_string(whole, unit="s").tolist()]
 
 
 def vehicle_range(codes: np.ndarray, code: int) -> tuple[int, int]:

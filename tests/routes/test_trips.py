@@ -19,7 +19,13 @@ from detector_world import (
 )
 from haulwatch.routes.audit import AuditInputError, audit_partition, make_context
 from haulwatch.routes.config import AuditConfig
-from haulwatch.routes.trips import _longest_stop_inside, inside_own_site, loaded_state, site_index
+from haulwatch.routes.trips import (
+    _longest_stop_inside,
+    inside_own_site,
+    iso_seconds_z,
+    loaded_state,
+    site_index,
+)
 from shapely.geometry import box
 
 BUFFERS = {"origin": 50.0, "disposal": 150.0, "depot": 50.0}
@@ -82,6 +88,13 @@ class TestSiteIndex:
             best_area[hit] = sm.geometry.iloc[k].area
         assert (want >= 0).sum() > 500 and (want < 0).sum() > 500
         assert got.tolist() == want.tolist()
+
+
+def test_iso_seconds_z_drops_the_fraction():
+    got = iso_seconds_z(np.array([0.0, 1.9999, -0.5, 1_700_000_000.75, 1_700_000_039.999999]))
+    assert got == ["1970-01-01T00:00:00Z", "1970-01-01T00:00:01Z", "1969-12-31T23:59:59Z",
+                   "2023-11-14T22:13:20Z", "2023-11-14T22:13:59Z"]
+    assert iso_seconds_z(np.array([])) == []
 
 
 class TestInsideOwnSite:
