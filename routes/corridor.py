@@ -13,6 +13,8 @@ lie outside the corridor (``corridor_m`` of the route, else ``corridor_default_m
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import shapely
@@ -71,6 +73,45 @@ def trip_routes(trips: pd.DataFrame, routes_m: pd.DataFrame, manifests_by_trip: 
     return out
 
 
+#: Share of a corridor's half-width inside which a point is known to be in the corridor
+#: from a polygon test alone (GEOS buffers may simplify the line by 1 % of the width).
+_SURE_INSIDE = 0.95
+
+
+def _corridor_excess(
+    x: np.ndarray, y: np.ndarray, idx: np.ndarray, rpos: np.ndarray, geoms: np.ndarray, half: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distance of points ``idx`` to routes ``rpos`` and its excess over the half-width, metres.
+
+    A point well inside its corridor (within ``_SURE_INSIDE`` of the half-width, a
+    prepared-polygon test on the coordinates) gets distance NaN and excess -inf: it
+    is on the route and how far inside does not matter. Only the others (near the
+    edge or off the route) get a Point geometry and an exact distance.
+    """
+    dist = np.full(len(idx), np.nan)
+    excess = np.full(len(idx), -np.inf)
+    small = np.int16 if len(geoms) < np.iinfo(np.int16).max else np.int64
+    order = np.argsort(rpos.astype(small), kind="stable")
+    r_sorted = rpos[order]
+    bounds = np.flatnonzero(np.r_[True, r_sorted[1:] != r_sorted[:-1], True])
+    exact = np.ones(len(idx), dtype=bool)
+    for lo, hi in itertools.pairwise(bounds):
+        r = int(r_sorted[lo])
+        sure = _SURE_INSIDE * half[r]
+        if geoms[r] is None or shapely.is_empty(geoms[r]) or not sure > 0:
+            continue
+        zone = shapely.buffer(geoms[r], sure)
+        shapely.prepare(zone)
+        rows = order[lo:hi]
+        p = idx[rows]
+        exact[rows[shapely.contains_xy(zone, x[p], y[p])]] = False
+    rows = np.flatnonzero(exact)
+    p = idx[rows]
+    dist[rows] = shapely.distance(shapely.points(x[p], y[p]), geoms[rpos[rows]])
+    excess[rows] = dist[rows] - half[rpos[rows]]
+    return dist, excess
+
+
 def deviation_alerts(
     track: Track,
     trips: pd.DataFrame,
@@ -127,35 +168,41 @@ def deviation_alerts(
     origin_pos = ev["site_pos"].to_numpy()[ev_load]
     disposal_pos = ev["site_pos"].to_numpy()[ev_close.clip(0)]
 
-    # points of every judged trip, once per candidate route
-    p_idx, p_trip, p_route = [], [], []
-    for pos, routes in judged.items():
-        a = e_last[ev_load[pos]] + 1
-        b = e_first[ev_close[pos]] - 1
-        if b < a:
-            continue
-        idx = np.arange(a, b + 1)
-        own = (track.site_pos[idx] == origin_pos[pos]) | (track.site_pos[idx] == disposal_pos[pos])
-        idx = idx[~own]
-        if len(idx) == 0:
-            continue
-        for r in routes:
-            p_idx.append(idx)
-            p_trip.append(np.full(len(idx), pos))
-            p_route.append(np.full(len(idx), r))
-    if not p_idx:
+    # points of every judged trip (between its loading and unloading visits, not at
+    # either site), once per candidate route: whole-array ranges, no loop per trip
+    pair_trip = np.array([pos for pos, routes in judged.items() for _ in routes], dtype=np.int64)
+    pair_route = np.array([r for routes in judged.values() for r in routes], dtype=np.int64)
+    first_i = e_last[ev_load[pair_trip]] + 1
+    last_i = e_first[ev_close[pair_trip]] - 1
+    lens = np.maximum(last_i - first_i + 1, 0)
+    total = int(lens.sum())
+    if total == 0:
         return empty_rows()
-    idx = np.concatenate(p_idx)
-    tpos = np.concatenate(p_trip)
-    rpos = np.concatenate(p_route)
+    idx = np.repeat(first_i - (np.cumsum(lens) - lens), lens) + np.arange(total)
+    tpos = np.repeat(pair_trip, lens)
+    rpos = np.repeat(pair_route, lens)
+    del first_i, last_i, lens
+    at_site = track.site_pos[idx]
+    keep = (at_site != origin_pos[tpos]) & (at_site != disposal_pos[tpos])
+    del at_site
+    idx, tpos, rpos = idx[keep], tpos[keep], rpos[keep]
+    del keep
+    if len(idx) == 0:
+        return empty_rows()
     x = track.points["x"].to_numpy()
     y = track.points["y"].to_numpy()
-    dist = shapely.distance(shapely.points(x[idx], y[idx]), geoms[rpos])
-    excess = dist - half[rpos]
-    # best route per (trip, point): the smallest excess
+    dist, excess = _corridor_excess(x, y, idx, rpos, geoms, half)
+    # best route per (trip, point): the smallest excess, ties to the first route listed
+    # (rows come by trip, route, point: with one route per trip, in ascending trip
+    # order, they are already in (trip, point) order without duplicates)
+    if len(pair_trip) > 1 and not (np.diff(pair_trip) > 0).all():
+        order = np.lexsort((excess, idx, tpos))
+        idx, tpos, rpos, excess, dist = idx[order], tpos[order], rpos[order], excess[order], dist[order]
+        del order
+        first_of = np.ones(len(idx), dtype=bool)
+        first_of[1:] = (tpos[1:] != tpos[:-1]) | (idx[1:] != idx[:-1])
+        idx, tpos, rpos, excess, dist = idx[first_of], tpos[first_of], rpos[first_of], excess[first_of], dist[first_of]
     frame = pd.DataFrame({"i": idx, "trip": tpos, "excess": excess, "dist": dist, "half": half[rpos], "route": rpos})
-    frame = frame.sort_values(["trip", "i", "excess"], kind="stable")
-    frame = frame.drop_duplicates(["trip", "i"], keep="first").reset_index(drop=True)
     off = (frame["excess"] > 0).to_numpy()
     i_arr = frame["i"].to_numpy()
     trip_arr = frame["trip"].to_numpy()

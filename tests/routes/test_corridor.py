@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import shapely
 from detector_world import Truck, dataset, manifest, normal_trip, points_frame
 from haulwatch.routes.audit import audit
 from haulwatch.routes.config import AuditConfig
+from haulwatch.routes.corridor import _corridor_excess
 
 PLATE = "浙A00001"
 
@@ -78,3 +80,40 @@ class TestRouteDeviation:
         r2 = audit(dataset(pts.sample(frac=1.0, random_state=4), [manifest("M1", PLATE)])).alerts
         assert r1["alert_id"].tolist() == r2["alert_id"].tolist()
         assert r1["end"].tolist() == r2["end"].tolist()
+
+
+class TestCorridorEdge:
+    def test_a_detour_just_inside_the_corridor_is_not_one_just_outside_is(self):
+        # R1's corridor is 150 m: a detour 140 m off stays in it, 165 m off leaves it
+        # (points between 95 % and 100 % of the half-width are measured exactly)
+        assert _alerts(_detour(Truck(PLATE, seed=35), off_m=140)).empty
+        alerts = _alerts(_detour(Truck(PLATE, seed=35), off_m=165))
+        assert alerts["kind"].tolist() == ["route_deviation"]
+        ev = json.loads(alerts.iloc[0]["evidence"])
+        assert ev["max_off_corridor_m"] == pytest.approx(165, abs=10)
+
+    def test_excess_agrees_with_exact_distances(self):
+        rng = np.random.default_rng(7)
+        geoms = np.array([
+            shapely.LineString([(0, 0), (1000, 0), (1000, 1000), (300, 400)]),
+            shapely.LineString([(0, 500), (900, 520)]),
+            None,
+        ], dtype=object)
+        half = np.array([60.0, 150.0, 100.0])
+        x = rng.uniform(-300, 1300, 6000)
+        y = rng.uniform(-300, 1300, 6000)
+        idx = np.repeat(np.arange(6000), 2)
+        rpos = np.tile([0, 1], 6000)
+        rpos[::7] = 2
+        dist, excess = _corridor_excess(x, y, idx, rpos, geoms, half)
+        has = rpos < 2
+        true = np.full(len(idx), np.nan)
+        true[has] = shapely.distance(shapely.points(x[idx[has]], y[idx[has]]), geoms[rpos[has]])
+        # off the corridor exactly where the exact distance says so; no route: never off
+        assert ((excess > 0) == (true - half[rpos] > 0)).all()
+        assert not (excess[~has] > 0).any()
+        measured = np.isfinite(dist)
+        np.testing.assert_allclose(dist[measured], true[measured])
+        # a point left unmeasured lies well inside its corridor
+        assert (true[has & ~measured] < 0.96 * half[rpos[has & ~measured]]).all()
+        assert (has & ~measured).sum() > 1000 and (excess > 0).sum() > 1000
