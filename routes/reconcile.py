@@ -294,11 +294,18 @@ def unregistered_alerts(
     ld["_day"] = local_day(_epoch(ld["start"]), timezone)
     unl = trips[trips["status"] == "delivered"][["vehicle_key", "start", "end"]].copy()
     unl["_day"] = local_day(_epoch(unl["start"]), timezone) if len(unl) else pd.Series([], dtype=object)
+    # last unloading end per (vehicle, local day), looked up per group (one pass over
+    # the trips instead of a scan of every trip per group)
+    last_end: dict = {}
+    if len(unl):
+        keyed = unl.assign(_key=unl["vehicle_key"].astype(str))
+        last_end = keyed.groupby(["_key", "_day"], sort=False)["end"].max().to_dict()
     rows = []
     for (vkey, day), group in ld.groupby(["vehicle_key", "_day"], sort=True):
         first = group.sort_values("start").iloc[0]
-        ends = unl[(unl["vehicle_key"] == vkey) & (unl["_day"] == day)]["end"]
-        end = ends.max() if len(ends) else group["end"].max()
+        end = last_end.get((str(vkey), day))
+        if end is None:
+            end = group["end"].max()
         status = "not registered" if vkey in known else "missing from the vehicle registry"
         rows.append(
             {

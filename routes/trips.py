@@ -290,7 +290,9 @@ def inside_own_site(
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     geoms = np.asarray(sites_m.geometry.to_numpy(), dtype=object)
-    order = at[np.argsort(site_pos[at], kind="stable")]
+    # a stable sort of small integers is a radix sort (few sites: int16)
+    small = np.int16 if len(sites_m) < np.iinfo(np.int16).max else np.int64
+    order = at[np.argsort(site_pos[at].astype(small), kind="stable")]
     pos_sorted = site_pos[order]
     bounds = np.flatnonzero(np.r_[True, pos_sorted[1:] != pos_sorted[:-1]])
     for a, b in zip(bounds, np.r_[bounds[1:], len(order)], strict=True):
