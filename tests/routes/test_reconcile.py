@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from detector_world import T0, Truck, dataset, manifest, normal_trip, points_frame
 from haulwatch.routes.audit import audit
-from haulwatch.routes.reconcile import cover_trips
+from haulwatch.routes.reconcile import cover_trips, unregistered_alerts
 
 PLATE = "浙A00001"
 
@@ -94,3 +94,23 @@ class TestUnregistered:
     def test_no_registry_no_alert(self):
         a = normal_trip(Truck("浙C00003", seed=60))
         assert _audit(a, manifests=[manifest("M1", "浙C00003")], vehicles=None).empty
+
+
+class TestUnregisteredEnds:
+    def test_the_alert_ends_at_the_days_last_unloading_of_that_vehicle(self):
+        h = pd.Timedelta(hours=1)
+        loadings = pd.DataFrame({
+            "vehicle_id": ["浙B2", "浙B2", "浙C3"], "vehicle_key": ["浙B2", "浙B2", "浙C3"],
+            "start": [T0 + 1 * h, T0 + 3 * h, T0 + 2 * h], "end": [T0 + 1.5 * h, T0 + 3.5 * h, T0 + 2.5 * h],
+            "lon": [120.0, 120.1, 120.2], "lat": [30.0, 30.1, 30.2],
+        })
+        trips = pd.DataFrame({
+            "vehicle_key": ["浙B2", "浙B2", "浙C3", "浙A1"], "status": ["delivered", "delivered", "dumped", "delivered"],
+            "start": [T0 + 1 * h, T0 + 3 * h, T0 + 2 * h, T0 + 1 * h],
+            "end": [T0 + 2 * h, T0 + 5 * h, T0 + 9 * h, T0 + 9 * h],
+        })
+        vehicles = pd.DataFrame({"vehicle_key": ["浙B2", "浙A1"], "registered": [False, True]})
+        rows = unregistered_alerts(trips, loadings, vehicles, timezone="Asia/Shanghai")
+        got = {r["vehicle_key"]: (r["start"], r["end"], r["evidence"]["loads"]) for r in rows.to_dict("records")}
+        # 浙B2: its last delivered trip ends at +5 h; 浙C3 delivered nothing: its loading's end
+        assert got == {"浙B2": (T0 + 1 * h, T0 + 5 * h, 2), "浙C3": (T0 + 2 * h, T0 + 2.5 * h, 1)}
