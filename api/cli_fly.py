@@ -120,21 +120,8 @@ def format_progress(status: dict[str, Any]) -> str:
 
 def run_fly(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO) -> int:
     """Run the command with parsed ``args``; return the exit status."""
-    from haulwatch.api.cli_plan import (
-        format_items,
-        load_sites,
-        plan_config_from_args,
-        takeoff_time_from_args,
-        target_from_args,
-    )
+    from haulwatch.api.cli_plan import format_items, plan_from_args
     from haulwatch.drone.link import LinkConfig, VehicleLink
-    from haulwatch.drone.plan import (
-        MissionRefused,
-        choose_dock,
-        docks_from_sites,
-        no_fly_from_sites,
-        plan_mission,
-    )
 
     try:
         link_config = LinkConfig(
@@ -142,32 +129,13 @@ def run_fly(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO) -> int:
         )
     except ValueError as exc:
         raise _UsageError(f"option --heartbeat-timeout-s/--ready-timeout-s: {exc}") from exc
-    sites, timezone = load_sites(args.sites)
-    target = target_from_args(args, timezone)
-    config = plan_config_from_args(args, timezone)
-    now = takeoff_time_from_args(args, timezone)
-    docks = docks_from_sites(sites)
-    zones = no_fly_from_sites(sites)
-    if not docks:
-        raise _UsageError(f"option --sites: {args.sites} has no 'nest' site (drone dock)")
-    try:
-        if args.dock is not None:
-            dock = next((d for d in docks if d.site_id == args.dock), None)
-            if dock is None:
-                known = ", ".join(d.site_id for d in docks)
-                raise _UsageError(
-                    f"option --dock: {args.dock!r} is not a nest site; nests: {known}"
-                )
-            mission = plan_mission(target, dock, no_fly=zones, config=config, now=now)
-        else:
-            mission = choose_dock(target, docks, no_fly=zones, config=config, now=now).mission
-    except MissionRefused as exc:
-        print(f"REFUSED ({exc.reason}): {exc.message}", file=stderr)
+    planned = plan_from_args(args, stderr=stderr)
+    if planned is None:
         return 2
-    label = f"alert {target['alert_id']}" if target["alert_id"] else "point"
+    mission = planned.mission
     if not args.quiet:
         print(
-            f"Mission: {label} ({target['lat']:.6f}, {target['lon']:.6f}) from dock {mission.dock_site_id}, "
+            f"Mission: {planned.label} from {planned.why}, "
             f"est. {mission.meta.get('duration_s', float('nan')) / 60:.1f} min",
             file=stdout,
         )

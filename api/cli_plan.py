@@ -12,6 +12,7 @@ import argparse
 import datetime as dt
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -307,9 +308,22 @@ def format_items(mission: Any) -> str:
     return "\n".join(lines)
 
 
-def run_plan(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO) -> int:
-    """Run the command with parsed ``args``; return the exit status."""
-    from haulwatch.drone.export import write_qgc_plan, write_waypoints
+@dataclass(frozen=True)
+class PlannedMission:
+    """A mission planned from the command line, with what to tell the user about it."""
+
+    mission: Any
+    label: str  # "alert ID (lat, lon)" or "point (lat, lon)"
+    why: str  # why this dock
+    no_fly: Any  # the no-fly zones it was planned around
+
+
+def plan_from_args(args: argparse.Namespace, *, stderr: TextIO) -> PlannedMission | None:
+    """Plan the mission the target and planning options ask for (``plan`` and ``fly``).
+
+    Returns None when every dock refuses it; the reasons are printed on ``stderr``.
+    Bad options raise ``_UsageError`` (a ``ValueError``).
+    """
     from haulwatch.drone.plan import (
         MissionRefused,
         choose_dock,
@@ -326,8 +340,8 @@ def run_plan(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO) -> int
     zones = no_fly_from_sites(sites)
     if not docks:
         raise _UsageError(f"option --sites: {args.sites} has no 'nest' site (drone dock)")
-    label = f"alert {target['alert_id']}" if target["alert_id"] else "point"
-    where = f"({target['lat']:.6f}, {target['lon']:.6f})"
+    what = "alert " + target["alert_id"] if target["alert_id"] else "point"
+    label = f"{what} ({target['lat']:.6f}, {target['lon']:.6f})"
     try:
         if args.dock is not None:
             dock = next((d for d in docks if d.site_id == args.dock), None)
@@ -346,15 +360,25 @@ def run_plan(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO) -> int
     except MissionRefused as exc:
         per_dock = exc.details.get("per_dock", [])
         if per_dock:
-            print(f"REFUSED ({exc.reason}): {label} {where}: no dock can fly it", file=stderr)
+            print(f"REFUSED ({exc.reason}): {label}: no dock can fly it", file=stderr)
             for site_id, reason, message in per_dock:
                 print(f"  dock {site_id}: {reason}: {message}", file=stderr)
         else:
-            print(f"REFUSED ({exc.reason}): {label} {where}: {exc.message}", file=stderr)
-        return 2
+            print(f"REFUSED ({exc.reason}): {label}: {exc.message}", file=stderr)
+        return None
+    return PlannedMission(mission=mission, label=label, why=why, no_fly=zones)
 
+
+def run_plan(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO) -> int:
+    """Run the command with parsed ``args``; return the exit status."""
+    from haulwatch.drone.export import write_qgc_plan, write_waypoints
+
+    planned = plan_from_args(args, stderr=stderr)
+    if planned is None:
+        return 2
+    mission = planned.mission
+    print(f"Mission: {planned.label} from {planned.why}", file=stdout)
     meta = mission.meta
-    print(f"Mission: {label} {where} from {why}", file=stdout)
     print(format_items(mission), file=stdout)
     detour = meta.get("detour_vertices", 0)
     sun = meta.get("sun_elevation_deg")
@@ -369,7 +393,7 @@ def run_plan(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO) -> int
         file=stdout,
     )
     if args.out:
-        path = write_qgc_plan(mission, args.out, no_fly=zones)
+        path = write_qgc_plan(mission, args.out, no_fly=planned.no_fly)
         print(f"wrote {path}", file=stdout)
     if args.waypoints:
         path = write_waypoints(mission, args.waypoints)
