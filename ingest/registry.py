@@ -309,6 +309,21 @@ def _permit_time(value: Any, timezone: str, *, end: bool) -> tuple[pd.Timestamp,
     return ts.tz_convert("UTC").as_unit("ns"), True
 
 
+def _feature_id(
+    i: int, props: dict[str, Any], field: str, seen: dict[str, int],
+    rej: list[tuple[int, str, Any, str]],
+) -> str | None:
+    """The feature's id, or None with a reject when it is missing or already seen."""
+    value = _text(props.get(field))
+    if value is None:
+        rej.append((i, field, props.get(field), f"missing {field}"))
+        return None
+    if value in seen:
+        rej.append((i, field, value, f"duplicate {field} (first at feature {seen[value]})"))
+        return None
+    return value
+
+
 def read_sites(path: str | Path, *, timezone: str = DEFAULT_TIMEZONE) -> RegistryResult:
     """Read ``sites.geojson``: permitted places (polygons).
 
@@ -345,13 +360,8 @@ def read_sites(path: str | Path, *, timezone: str = DEFAULT_TIMEZONE) -> Registr
     for i, feat in enumerate(feats):
         geom, why = _geometry(feat)
         props = (feat.get("properties") or {}) if isinstance(feat, dict) else {}
-        site_id = _text(props.get("site_id"))
+        site_id = _feature_id(i, props, "site_id", seen, rej)
         if site_id is None:
-            rej.append((i, "site_id", props.get("site_id"), "missing site_id"))
-            continue
-        if site_id in seen:
-            rej.append((i, "site_id", site_id,
-                        f"duplicate site_id (first at feature {seen[site_id]})"))
             continue
         kind_raw = _text(props.get("kind"))
         kind = kind_raw.lower().replace("-", "_") if kind_raw else None
@@ -458,13 +468,8 @@ def read_routes(
     for i, feat in enumerate(feats):
         geom, why = _geometry(feat)
         props = (feat.get("properties") or {}) if isinstance(feat, dict) else {}
-        route_id = _text(props.get("route_id"))
+        route_id = _feature_id(i, props, "route_id", seen, rej)
         if route_id is None:
-            rej.append((i, "route_id", props.get("route_id"), "missing route_id"))
-            continue
-        if route_id in seen:
-            rej.append((i, "route_id", route_id,
-                        f"duplicate route_id (first at feature {seen[route_id]})"))
             continue
         ids = {}
         bad = False
