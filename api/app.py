@@ -18,6 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+
 from haulwatch.api.auth import TokenRegistry
 from haulwatch.api.deps import Service, ServiceDep
 from haulwatch.api.routers_stream import EventHub

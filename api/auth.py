@@ -29,6 +29,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
 from haulwatch.api.settings import ROLES, TokenEntry
 
 

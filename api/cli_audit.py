@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from haulwatch.errors import UserError
+
 __all__ = ["Progress", "format_summary", "parse_overrides", "register", "run_audit"]
 
 _DESCRIPTION = """\
@@ -41,7 +43,7 @@ examples:
 """
 
 
-class _UsageError(ValueError):
+class _UsageError(UserError, ValueError):
     """A command-line value is wrong (reported with exit status 2)."""
 
 

@@ -18,6 +18,7 @@ import sys
 from typing import Any, TextIO
 
 from haulwatch.api.cli_plan import add_planning_arguments, add_target_arguments
+from haulwatch.errors import UserError
 
 __all__ = ["format_progress", "register", "run_fly"]
 
@@ -43,7 +44,7 @@ examples:
 
 
 
-class _UsageError(ValueError):
+class _UsageError(UserError, ValueError):
     """A command-line value or input file is wrong (exit status 2)."""
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from haulwatch.errors import UserError
+
 __all__ = ["format_items", "load_sites", "register", "run_plan"]
 
 _DESCRIPTION = """\
@@ -40,7 +42,7 @@ examples:
 """
 
 
-class _UsageError(ValueError):
+class _UsageError(UserError, ValueError):
     """A command-line value or input file is wrong (exit status 2)."""
 
 
@@ -155,6 +157,7 @@ def load_sites(path: str | Path) -> tuple[Any, str]:
         Sites with ``site_id, kind, name, geometry`` in WGS-84, and the timezone.
     """
     import shapely
+
     from haulwatch.geo.chinacoords import to_wgs84
     from haulwatch.ingest.registry import read_settings, read_sites
 

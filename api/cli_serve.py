@@ -42,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     import uvicorn
+
     from haulwatch.api.app import create_app
     from haulwatch.api.settings import Settings, SettingsError
 

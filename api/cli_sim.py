@@ -15,6 +15,8 @@ import sys
 import threading
 from typing import Any, TextIO
 
+from haulwatch.errors import UserError
+
 __all__ = ["parse_home", "register", "run_sim"]
 
 _DESCRIPTION = """\
@@ -36,7 +38,7 @@ examples:
 """
 
 
-class _UsageError(ValueError):
+class _UsageError(UserError, ValueError):
     """A command-line value is wrong (exit status 2)."""
 
 

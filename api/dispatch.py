@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from haulwatch.errors import UserError
+
 if TYPE_CHECKING:
     from haulwatch.api.deps import Service
     from haulwatch.drone.mission import Mission
@@ -33,7 +35,7 @@ log = logging.getLogger("haulwatch.api.dispatch")
 Flyer = Callable[..., Any]
 
 
-class DispatchRefused(ValueError):  # noqa: N818 - mirrors drone.plan.MissionRefused
+class DispatchRefused(UserError, ValueError):  # noqa: N818 - mirrors drone.plan.MissionRefused
     """A dispatch cannot be planned; ``reason`` is a short code, the message says why.
 
     Parameters

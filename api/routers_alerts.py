@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Query, status
+
 from haulwatch.api.auth import Admin, Dispatcher, Reader
 from haulwatch.api.deps import Service, ServiceDep
 from haulwatch.api.schemas import (

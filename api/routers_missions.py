@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
+
 from haulwatch.api.auth import Dispatcher, Reader
 from haulwatch.api.deps import ServiceDep
 from haulwatch.api.dispatch import DispatchRefused

@@ -21,12 +21,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+
 from haulwatch.api.auth import Device
 from haulwatch.api.deps import Service, ServiceDep
 from haulwatch.api.routers_alerts import publish_alerts
 from haulwatch.api.schemas import ErrorBody, PositionBatch, PositionResult
 from haulwatch.api.store import plate_key
-from starlette.concurrency import run_in_threadpool
 
 log = logging.getLogger("haulwatch.api")
 

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter
+
 from haulwatch.api.auth import Reader
 from haulwatch.api.deps import ServiceDep
 from haulwatch.api.schemas import FeatureCollection
+from haulwatch.errors import UserError
 
 
-class RegistryError(ValueError):
+class RegistryError(UserError, ValueError):
     """The service dataset cannot be loaded."""
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
+
 from haulwatch.api.auth import StreamReader
 from haulwatch.api.store import dumps
 

@@ -38,10 +38,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from haulwatch.errors import UserError
+
 ROLES: tuple[str, ...] = ("analyst", "dispatcher", "device", "admin")
 
 
-class SettingsError(ValueError):
+class SettingsError(UserError, ValueError):
     """A setting has a value the service cannot use."""
 
 

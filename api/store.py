@@ -24,7 +24,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from haulwatch.api.store_sql import Database, migrate
+from haulwatch.errors import HaulwatchError, UserError
 
 STATUSES: tuple[str, ...] = ("open", "acknowledged", "confirmed", "dismissed")
 MISSION_STATUSES: tuple[str, ...] = (
@@ -45,19 +47,19 @@ _MISSION_COLS = (
 )
 
 
-class StoreInputError(ValueError):
+class StoreInputError(UserError, ValueError):
     """Data handed to the store is not usable (the message names the field)."""
 
 
-class AlertNotFoundError(LookupError):
+class AlertNotFoundError(HaulwatchError, LookupError):
     """No alert has the requested id."""
 
 
-class MissionNotFoundError(LookupError):
+class MissionNotFoundError(HaulwatchError, LookupError):
     """No mission has the requested id."""
 
 
-class StatusConflictError(ValueError):
+class StatusConflictError(HaulwatchError, ValueError):
     """A status change named an ``expected_version`` that is no longer current.
 
     Attributes

@@ -19,8 +19,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from haulwatch.errors import HaulwatchError
 
-class StoreError(RuntimeError):
+
+class StoreError(HaulwatchError, RuntimeError):
     """The store cannot be opened or migrated."""
 
 

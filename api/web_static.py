@@ -16,6 +16,8 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
+from haulwatch.errors import HaulwatchError
+
 WEB_DIR: Path = Path(__file__).resolve().parent / "web"
 """Folder holding ``index.html``, ``app.js``, ``style.css``."""
 
@@ -38,7 +40,7 @@ _PAGE_HEADERS = {
 }
 
 
-class WebConsoleError(FileNotFoundError):
+class WebConsoleError(HaulwatchError, FileNotFoundError):
     """The web console folder or its ``index.html`` is missing."""
 
 

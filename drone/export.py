@@ -23,10 +23,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from haulwatch.drone.mission import POSITIONAL_COMMANDS, Mission, MissionError, MissionItem
 from pymavlink import mavutil
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
+
+from haulwatch.drone.mission import POSITIONAL_COMMANDS, Mission, MissionError, MissionItem
+from haulwatch.errors import UserError
 
 __all__ = [
     "ExportError",
@@ -57,7 +59,7 @@ _ALT_MODE_BY_FRAME = {
 _WPL_HEADER = "QGC WPL 110"
 
 
-class ExportError(ValueError):
+class ExportError(UserError, ValueError):
     """A mission file cannot be read (wrong format, missing field)."""
 
 

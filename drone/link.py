@@ -48,6 +48,7 @@ from haulwatch.drone.protocol import (
     MissionVerifyError,
     compare_items,
 )
+from haulwatch.errors import HaulwatchError
 
 __all__ = [
     "CommandRefused",
@@ -99,7 +100,7 @@ _FAILSAFE_RE = re.compile(r"failsafe|fence breach|battery \d+ is (?:low|critical
 Progress = Callable[[dict[str, Any]], None]
 
 
-class VehicleLinkError(RuntimeError):
+class VehicleLinkError(HaulwatchError, RuntimeError):
     """A MAVLink conversation with the vehicle failed."""
 
 
@@ -139,7 +140,7 @@ class CommandRefused(VehicleLinkError):  # noqa: N818 (reads as an event)
         )
 
 
-class VehicleNotReady(TimeoutError):  # noqa: N818 (reads as a state)
+class VehicleNotReady(HaulwatchError, TimeoutError):  # noqa: N818 (reads as a state)
     """The vehicle did not become ready to arm in time (reasons in the message)."""
 
 
@@ -1116,7 +1117,7 @@ def _wants_photos(mission: Mission) -> bool:
     )
 
 
-class _Aborted(Exception):  # noqa: N818 (internal control flow)
+class _Aborted(HaulwatchError):  # noqa: N818 (internal control flow)
     """Abort requested before take-off."""
 
 

@@ -18,6 +18,8 @@ from typing import Any
 
 from pymavlink import mavutil
 
+from haulwatch.errors import UserError
+
 __all__ = [
     "NAV_COMMANDS",
     "POSITIONAL_COMMANDS",
@@ -61,7 +63,7 @@ _E7 = 10_000_000
 _INT32_MAX = 2**31 - 1
 
 
-class MissionError(ValueError):
+class MissionError(UserError, ValueError):
     """A mission or mission item is malformed (bad coordinate, bad field)."""
 
 

@@ -50,9 +50,11 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
-from haulwatch.drone.mission import Mission, MissionItem, deg_to_e7, e7_to_deg
 from pymavlink import mavutil
 from shapely.geometry.base import BaseGeometry
+
+from haulwatch.drone.mission import Mission, MissionItem, deg_to_e7, e7_to_deg
+from haulwatch.errors import UserError
 
 __all__ = [
     "LEGAL_MAX_ALT_M",
@@ -95,11 +97,11 @@ TEMPORARY_REASONS: frozenset[str] = frozenset({"daylight"})
 _END_WITH = ("rtl", "land")
 
 
-class PlanConfigError(ValueError):
+class PlanConfigError(UserError, ValueError):
     """A planning parameter is out of its allowed range."""
 
 
-class MissionRefused(ValueError):  # noqa: N818 - the name the project uses
+class MissionRefused(UserError, ValueError):  # noqa: N818 - the name the project uses
     """The mission is not feasible; ``reason`` is a code of :data:`REFUSAL_REASONS`.
 
     Parameters

@@ -33,8 +33,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from haulwatch.drone.mission import POSITIONAL_COMMANDS, MissionItem, e7_to_deg
 from pymavlink.dialects.v20 import ardupilotmega as mavlink2
+
+from haulwatch.drone.mission import POSITIONAL_COMMANDS, MissionItem, e7_to_deg
+from haulwatch.errors import HaulwatchError
 
 __all__ = [
     "MissionDownload",
@@ -128,7 +130,7 @@ def stored_param(command: int, index: int, value: float) -> float | None:
     return convert(value)
 
 
-class MissionProtocolError(RuntimeError):
+class MissionProtocolError(HaulwatchError, RuntimeError):
     """Base class of mission transfer failures."""
 
 
@@ -153,7 +155,7 @@ class MissionVerifyError(MissionProtocolError):
     """The mission read back from the vehicle differs from what was sent."""
 
 
-class MissionTimeout(TimeoutError):  # noqa: N818 (name fixed by the design)
+class MissionTimeout(HaulwatchError, TimeoutError):  # noqa: N818 (name fixed by the design)
     """The vehicle stopped answering during a mission transfer."""
 
 

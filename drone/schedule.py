@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pyproj
+
 from haulwatch.drone.mission import Mission
 from haulwatch.drone.plan import (
     TEMPORARY_REASONS,
@@ -47,6 +48,7 @@ from haulwatch.drone.plan import (
     check_flight_time,
     plan_mission,
 )
+from haulwatch.errors import UserError
 
 __all__ = [
     "ACTIONS",
@@ -81,7 +83,7 @@ _SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
 _GEOD = pyproj.Geod(ellps="WGS84")
 
 
-class SchedulerError(ValueError):
+class SchedulerError(UserError, ValueError):
     """A bad event for the scheduler (unknown mission, bad outcome, bad alert)."""
 
 

@@ -32,6 +32,8 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from pymavlink.dialects.v20 import ardupilotmega as mavlink2
+
 from haulwatch.drone.sitl_vehicle import (
     COPTER_MODES,
     LOCATION_COMMANDS,
@@ -40,7 +42,6 @@ from haulwatch.drone.sitl_vehicle import (
     check_item,
     store_params,
 )
-from pymavlink.dialects.v20 import ardupilotmega as mavlink2
 
 __all__ = ["BASE_PORT", "COPTER_MODES", "SimulatedCopter", "instance_port"]
 

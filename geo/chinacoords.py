@@ -19,6 +19,8 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from haulwatch.errors import UserError
+
 __all__ = [
     "COORD_SYSTEMS",
     "CoordSystemError",
@@ -45,7 +47,7 @@ _MAX_ITER = 30
 Coords = tuple[NDArray[np.float64], NDArray[np.float64]]
 
 
-class CoordSystemError(ValueError):
+class CoordSystemError(UserError, ValueError):
     """An unknown coordinate system name."""
 
 

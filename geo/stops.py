@@ -25,6 +25,8 @@ import numba
 import numpy as np
 import pandas as pd
 
+from haulwatch.errors import UserError
+
 __all__ = [
     "N_DIRECTIONS",
     "STOP_COLUMNS",
@@ -61,7 +63,7 @@ _COS = np.cos(_ANGLES)
 _SIN = np.sin(_ANGLES)
 
 
-class StopsInputError(ValueError):
+class StopsInputError(UserError, ValueError):
     """The points frame or a threshold given to :func:`detect_stops` is not usable."""
 
 

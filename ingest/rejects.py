@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from haulwatch.errors import UserError
+
 __all__ = [
     "ACTION_CLEARED",
     "ACTION_DROPPED",
@@ -31,7 +33,7 @@ ACTION_DROPPED = "row_dropped"
 ACTION_CLEARED = "value_cleared"
 
 
-class SchemaError(ValueError):
+class SchemaError(UserError, ValueError):
     """A dataset cannot be read at all: a missing file, column or bad setting.
 
     Messages name the file or column, the value received and what is expected.

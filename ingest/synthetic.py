@@ -29,6 +29,11 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from haulwatch.errors import UserError
 from haulwatch.geo.chinacoords import from_wgs84
 from haulwatch.ingest.synthetic_city import City, Site, build_city
 from haulwatch.ingest.synthetic_fleet import (
@@ -41,9 +46,6 @@ from haulwatch.ingest.synthetic_fleet import (
     sample_track,
     snap_events,
 )
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
-from scipy.spatial import cKDTree
 
 __all__ = [
     "ASSUMED_CORRIDOR_DEFAULT_M",
@@ -77,7 +79,7 @@ _COMPANIES = ("绍兴城建运输有限公司", "越城渣土运输队", "柯桥
 _PLATE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 
 
-class SyntheticError(ValueError):
+class SyntheticError(UserError, ValueError):
     """A parameter of the generator is out of range."""
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from haulwatch.ingest.synthetic_city import City
 
 __all__ = ["LOAD_CODES", "Event", "TrackBuilder", "sample_track", "snap_events"]

@@ -37,6 +37,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from haulwatch.errors import HaulwatchError
+
 from .plates import normalize_plate
 from .rejects import (
     ACTION_CLEARED,
@@ -573,15 +575,15 @@ def _match_columns(names: list[str], file: str, required: tuple[str, ...],
     return {c: lookup[c] for c in (*required, *optional) if c in lookup}
 
 
-class _RetryEncodingError(Exception):
+class _RetryEncodingError(HaulwatchError):
     """Internal: the CSV is not UTF-8 after all; read it again as GB18030."""
 
 
-class _RetryThreadsError(Exception):
+class _RetryThreadsError(HaulwatchError):
     """Internal: ragged rows met in a threaded read; read again in order for row numbers."""
 
 
-class _RetryQuotesError(Exception):
+class _RetryQuotesError(HaulwatchError):
     """Internal: an unbalanced quote swallowed line ends; read again with quotes as text."""
 
 

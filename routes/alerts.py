@@ -34,6 +34,8 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from haulwatch.errors import UserError
+
 __all__ = [
     "ALERT_COLUMNS",
     "DEFAULT_TIMEZONE",
@@ -113,7 +115,7 @@ _PROPERTY_COLUMNS = tuple(c for c in ALERT_COLUMNS if c != "geometry")
 _ID_HEX_CHARS = 16
 
 
-class AlertSchemaError(ValueError):
+class AlertSchemaError(UserError, ValueError):
     """An alerts frame or file does not follow the alerts contract."""
 
 

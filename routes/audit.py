@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyproj
+
+from haulwatch.errors import UserError
 from haulwatch.geo.stops import detect_stops, sort_order, stops_of_sorted
 from haulwatch.routes.alerts import make_alerts
 from haulwatch.routes.config import AuditConfig
@@ -74,7 +76,7 @@ _POINT_COLUMNS = ("vehicle_id", "vehicle_key", "time", "lon", "lat", "x", "y")
 _LOADING_COLUMNS = ("vehicle_id", "vehicle_key", "start", "end", "lon", "lat", "origin_kind", "site_id")
 
 
-class AuditInputError(ValueError):
+class AuditInputError(UserError, ValueError):
     """The points or the dataset handed to the audit lack what it needs."""
 
 

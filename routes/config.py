@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from haulwatch.errors import UserError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - python 3.10
@@ -33,7 +35,7 @@ else:  # pragma: no cover - python 3.10
 __all__ = ["AuditConfig", "AuditConfigError"]
 
 
-class AuditConfigError(ValueError):
+class AuditConfigError(UserError, ValueError):
     """A threshold key or value is not acceptable."""
 
 

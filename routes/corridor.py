@@ -18,6 +18,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import shapely
+
 from haulwatch.routes.dumping import ALERT_ROW_COLUMNS, empty_rows
 from haulwatch.routes.trips import Track, km, local_hhmm, track_piece, utc
 

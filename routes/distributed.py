@@ -51,6 +51,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from haulwatch.errors import UserError
 from haulwatch.ingest.dataset import tracks_path as tracks_path_of
 from haulwatch.ingest.tracks import parquet_parts
 
@@ -64,7 +66,7 @@ _CSV_BYTES_PER_ROW = 70  # rough, only to size chunks and partitions
 _SAMPLE_EVERY = 64
 
 
-class DistributedError(ValueError):
+class DistributedError(UserError, ValueError):
     """A parameter of the distributed audit is not usable."""
 
 
@@ -153,6 +155,7 @@ def _check_columns(path: Path) -> None:
     """Fail early, as the reader does, when the tracks lack a required column."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     from haulwatch.ingest.rejects import SchemaError
     from haulwatch.ingest.tracks import (
         OPTIONAL_COLUMNS,
@@ -235,6 +238,7 @@ def _read_columns(chunk: _Chunk) -> tuple[dict[str, Any], int, str]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
+
     from haulwatch.ingest.rejects import SchemaError
     from haulwatch.ingest.tracks import (
         OPTIONAL_COLUMNS,
@@ -348,6 +352,7 @@ def _prepare_bucket(
     """
     import geopandas as gpd
     import pyproj
+
     from haulwatch.geo.prepare import prepare
     from haulwatch.ingest.dataset import RawDataset
     from haulwatch.ingest.manifests import empty_manifests
@@ -470,6 +475,7 @@ def _audit_bucket(points: pd.DataFrame, context: Any, config: Any) -> Any:
 def _pick_crs(outs: list[_ChunkOut], registry_lon: np.ndarray, registry_lat: np.ndarray) -> Any:
     """The CRS ``geo.crs.pick_metric_crs`` picks for all points + registry centroids."""
     import pyproj
+
     from haulwatch.geo.crs import pick_metric_crs
 
     counts = np.zeros(60, dtype="int64")
@@ -689,6 +695,7 @@ def audit_dask(
 
         # registry in WGS-84 for the CRS choice (same inputs as geo.prepare.prepare)
         import shapely
+
         from haulwatch.geo.prepare import convert_geometries
 
         reg_lon, reg_lat = [], []

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+
 from haulwatch.geo.zones import nearest_site as zones_nearest_site
 from haulwatch.routes.trips import Track, km, local_hhmm, minutes, track_piece, utc
 

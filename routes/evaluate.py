@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from haulwatch.errors import UserError
 from haulwatch.ingest.plates import normalize_plate
 from haulwatch.routes.alerts import DEFAULT_TIMEZONE, KINDS
 
@@ -44,7 +46,7 @@ STOP_KINDS: tuple[str, ...] = ("illegal_dump", "unpermitted_origin")
 _EARTH_RADIUS_M = 6_371_008.8
 
 
-class EvaluationError(ValueError):
+class EvaluationError(UserError, ValueError):
     """An alerts or truth table lacks a column, or a parameter is out of range."""
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from haulwatch.routes.dumping import ALERT_ROW_COLUMNS, empty_rows, nearest_site
 from haulwatch.routes.trips import Track, km, local_hhmm, minutes, track_piece, utc
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from haulwatch.routes.dumping import ALERT_ROW_COLUMNS, empty_rows
-from haulwatch.routes.trips import local_day
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
+
+from haulwatch.routes.dumping import ALERT_ROW_COLUMNS, empty_rows
+from haulwatch.routes.trips import local_day
 
 __all__ = ["hotspot_alerts"]
 

@@ -33,6 +33,8 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+
+from haulwatch.errors import UserError
 from haulwatch.geo.chinacoords import to_wgs84
 from haulwatch.geo.clean import drop_teleports
 from haulwatch.geo.crs import project
@@ -57,7 +59,7 @@ _POINT_COLUMNS = ("vehicle_id", "vehicle_key", "time", "lon", "lat", "x", "y", "
                   "heading_deg", "load", "lift", "src_row")
 
 
-class LiveInputError(ValueError):
+class LiveInputError(UserError, ValueError):
     """Pushed points or a live parameter are not usable."""
 
 

@@ -34,8 +34,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from haulwatch.routes.alerts import KINDS, SEVERITIES, empty_alerts, write_alerts
 from shapely.geometry.base import BaseGeometry
+
+from haulwatch.errors import UserError
+from haulwatch.routes.alerts import KINDS, SEVERITIES, empty_alerts, write_alerts
 
 __all__ = [
     "OUTPUT_FILES",
@@ -64,7 +66,7 @@ REJECT_COLUMNS: tuple[str, ...] = ("file", "row", "field", "value", "reason", "a
 _DEFAULT_ACTION = "row_dropped"
 
 
-class OutputError(ValueError):
+class OutputError(UserError, ValueError):
     """An audit result does not have the shape the writers need."""
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from haulwatch.routes.dumping import ALERT_ROW_COLUMNS, empty_rows
 from haulwatch.routes.trips import local_day, local_hhmm
 

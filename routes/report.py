@@ -19,6 +19,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+
 from haulwatch.routes.alerts import KINDS
 
 __all__ = ["KIND_COLOURS", "SITE_COLOURS", "render_report", "write_report"]

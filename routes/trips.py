@@ -40,6 +40,8 @@ import numba
 import numpy as np
 import pandas as pd
 import shapely
+
+from haulwatch.errors import UserError
 from haulwatch.geo.stops import segment_means, time_seconds
 
 __all__ = [
@@ -78,7 +80,7 @@ _LOAD_CODES = {"empty": 0.0, "half": 1.0, "full": 1.0}
 _SENSOR_LATE_S = 600.0
 
 
-class TripsInputError(ValueError):
+class TripsInputError(UserError, ValueError):
     """A frame or threshold handed to the trip builder is not usable."""
 
 

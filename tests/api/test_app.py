@@ -6,6 +6,7 @@ import secrets
 
 import pytest
 from fastapi.testclient import TestClient
+
 from haulwatch.api.app import create_app
 from haulwatch.api.settings import ROLES, Settings, parse_tokens
 

@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+
 from haulwatch.api.auth import TokenRegistry, require_roles
 from haulwatch.api.settings import (
     Settings,

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+
 from haulwatch.api.cli import main
 from haulwatch.api.cli_audit import Progress, format_summary, parse_overrides
 from haulwatch.routes.alerts import make_alerts

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from pymavlink import mavwp
+
 from haulwatch.api.cli import main
 from haulwatch.geo.chinacoords import gcj02_to_wgs84
 from haulwatch.routes.alerts import make_alerts, write_alerts
-from pymavlink import mavwp
 
 
 def _square(lon: float, lat: float, half: float = 0.0002) -> list:

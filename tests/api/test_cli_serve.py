@@ -12,6 +12,7 @@ import sys
 import time
 
 import httpx
+
 from haulwatch.api.cli import build_parser
 
 

@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+
 from haulwatch.api.cli import main
 from haulwatch.api.cli_fly import format_progress
 from haulwatch.api.cli_sim import parse_home

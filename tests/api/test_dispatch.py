@@ -7,6 +7,7 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
+
 from haulwatch.api.app import create_app
 from haulwatch.api.settings import Settings, parse_tokens
 from haulwatch.drone.plan import docks_from_sites

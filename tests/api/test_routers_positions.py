@@ -11,13 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from test_routers_stream import ServerThread, next_matching, read_events
+
 from haulwatch.api.app import create_app
 from haulwatch.api.settings import Settings, parse_tokens
 from haulwatch.geo.prepare import prepare
 from haulwatch.ingest.dataset import read_dataset
 from haulwatch.ingest.synthetic import generate
 from haulwatch.routes.audit import audit
-from test_routers_stream import ServerThread, next_matching, read_events
 
 
 @pytest.fixture(scope="module")

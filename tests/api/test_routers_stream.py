@@ -12,6 +12,7 @@ import time
 import httpx
 import pytest
 import uvicorn
+
 from haulwatch.api.app import create_app
 from haulwatch.api.routers_stream import EventHub, _events
 from haulwatch.api.settings import Settings, parse_tokens

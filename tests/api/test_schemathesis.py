@@ -10,10 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import schemathesis
-from haulwatch.api.app import create_app
-from haulwatch.api.settings import Settings, parse_tokens
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+
+from haulwatch.api.app import create_app
+from haulwatch.api.settings import Settings, parse_tokens
 
 _ADMIN = secrets.token_urlsafe(16)
 _DB = Path(tempfile.mkdtemp(prefix="haulwatch-st-")) / "st.db"

@@ -15,6 +15,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from shapely.geometry import LineString, Point
+
 from haulwatch.api.store import (
     AlertFilter,
     AlertNotFoundError,
@@ -25,7 +27,6 @@ from haulwatch.api.store import (
     import_alerts,
 )
 from haulwatch.api.store_sql import MIGRATIONS, Database, StoreError, migrate
-from shapely.geometry import LineString, Point
 
 
 def _alerts(n: int = 3, *, end_shift_s: int = 0) -> gpd.GeoDataFrame:

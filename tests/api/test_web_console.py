@@ -31,14 +31,15 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_playwright
+from shapely.geometry import LineString, Point
+
 from haulwatch.api.app import create_app
 from haulwatch.api.settings import Settings, parse_tokens
 from haulwatch.api.web_static import WebConsoleError, mount_web
 from haulwatch.drone.plan import PlanConfig
 from haulwatch.drone.sitl import SimulatedCopter
 from haulwatch.routes.alerts import make_alerts, write_alerts
-from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_playwright
-from shapely.geometry import LineString, Point
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -7,6 +7,7 @@ import collections.abc
 import time
 
 import pytest
+
 from haulwatch.drone.dronekit_compat import ABC_NAMES, import_dronekit, install
 from haulwatch.drone.sitl import SimulatedCopter
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from pymavlink import mavutil, mavwp
+from shapely.geometry import box
+
 from haulwatch.drone.export import (
     ExportError,
     read_qgc_plan,
@@ -16,8 +19,6 @@ from haulwatch.drone.export import (
 )
 from haulwatch.drone.mission import Mission, MissionItem
 from haulwatch.drone.plan import Dock, PlanConfig, plan_mission
-from pymavlink import mavutil, mavwp
-from shapely.geometry import box
 
 MAV = mavutil.mavlink
 ZONE = box(121.022, 30.702, 121.028, 30.708)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from pyproj import Geod
+
 from haulwatch.drone.flight import FlightRecord
 from haulwatch.drone.link import LinkConfig, VehicleLink
 from haulwatch.drone.mission import NAV_COMMANDS
 from haulwatch.drone.plan import Dock, PlanConfig, plan_mission
 from haulwatch.drone.sitl import SimulatedCopter
-from pyproj import Geod
 
 GEOD = Geod(ellps="WGS84")
 DOCK = Dock("nest-1", 30.700, 121.020, alt_m=4.0)

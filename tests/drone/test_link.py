@@ -8,6 +8,8 @@ import threading
 import time
 
 import pytest
+from pymavlink import mavutil
+
 from haulwatch.drone.flight import FlightRecord
 from haulwatch.drone.link import (
     CommandRefused,
@@ -19,7 +21,6 @@ from haulwatch.drone.link import (
 from haulwatch.drone.mission import Mission, MissionItem
 from haulwatch.drone.protocol import MissionUploadError
 from haulwatch.drone.sitl import SimulatedCopter
-from pymavlink import mavutil
 
 M = mavutil.mavlink
 REL = M.MAV_FRAME_GLOBAL_RELATIVE_ALT

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from pymavlink import mavutil
+
 from haulwatch.drone.mission import (
     Mission,
     MissionError,
@@ -14,7 +16,6 @@ from haulwatch.drone.mission import (
     deg_to_e7,
     e7_to_deg,
 )
-from pymavlink import mavutil
 
 MAV = mavutil.mavlink
 REL = MAV.MAV_FRAME_GLOBAL_RELATIVE_ALT

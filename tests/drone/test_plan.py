@@ -12,6 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from pymavlink import mavutil
+from shapely.geometry import LineString, Point, box
+
 from haulwatch.drone.plan import (
     LEGAL_MAX_ALT_M,
     Dock,
@@ -25,8 +28,6 @@ from haulwatch.drone.plan import (
     plan_mission,
     sun_elevation_deg,
 )
-from pymavlink import mavutil
-from shapely.geometry import LineString, Point, box
 
 MAV = mavutil.mavlink
 UTC = dt.timezone.utc
@@ -507,9 +508,10 @@ class TestShortestPath:
 
     @pytest.mark.parametrize("seed", [1, 2, 3])
     def test_matches_full_graph_dijkstra(self, seed):
-        from haulwatch.drone.plan import _obstacles, _shortest_path
         from scipy.sparse import coo_matrix
         from scipy.sparse.csgraph import dijkstra
+
+        from haulwatch.drone.plan import _obstacles, _shortest_path
 
         rng = np.random.default_rng(seed)
         zones = np.array(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from pymavlink.dialects.v20 import ardupilotmega as m
+
 from haulwatch.drone.mission import MissionItem
 from haulwatch.drone.protocol import (
     MissionDownload,
@@ -15,7 +17,6 @@ from haulwatch.drone.protocol import (
     mission_result_name,
     stored_param,
 )
-from pymavlink.dialects.v20 import ardupilotmega as m
 
 HOME = MissionItem(
     m.MAV_CMD_NAV_WAYPOINT, m.MAV_FRAME_GLOBAL, lat_deg=30.7, lon_deg=121.02, alt_m=4.0

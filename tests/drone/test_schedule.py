@@ -6,6 +6,7 @@ import copy
 import datetime as dt
 
 import pytest
+
 from haulwatch.drone.plan import Dock, MissionRefused, PlanConfig, plan_mission
 from haulwatch.drone.schedule import (
     Decision,

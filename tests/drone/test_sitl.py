@@ -7,9 +7,10 @@ import math
 import time
 
 import pytest
+from pymavlink import mavutil
+
 from haulwatch.drone.sitl import SimulatedCopter, instance_port
 from haulwatch.drone.sitl_vehicle import CopterModel, StoredItem
-from pymavlink import mavutil
 
 M = mavutil.mavlink
 HOME = (30.70, 121.02)

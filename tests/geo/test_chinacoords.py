@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from haulwatch.geo.chinacoords import (
     CoordSystemError,
     bd09_to_gcj02,

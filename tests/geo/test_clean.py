@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+
 from haulwatch.geo.clean import drop_teleports
 
 T0 = pd.Timestamp("2024-05-01T00:00:00Z")

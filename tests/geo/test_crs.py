@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from haulwatch.geo.crs import pick_metric_crs, project, unproject
 
 

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
 from haulwatch.geo.prepare import POINT_COLUMNS, Dataset, prepare
 from haulwatch.ingest.dataset import read_dataset
 

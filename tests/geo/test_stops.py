@@ -8,6 +8,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 import pytest
+
 from haulwatch.geo.stops import STOP_COLUMNS, StopsInputError, detect_stops
 
 T0 = pd.Timestamp("2026-03-02 00:00:00", tz="UTC")

@@ -3,8 +3,9 @@
 import geopandas as gpd
 import numpy as np
 import pytest
-from haulwatch.geo.zones import distance_to_nearest_site, nearest_site, site_of_points
 from shapely.geometry import Point, box
+
+from haulwatch.geo.zones import distance_to_nearest_site, nearest_site, site_of_points
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ import json
 
 import pandas as pd
 import pytest
+
 from haulwatch.ingest.dataset import RawDataset, SchemaError, read_dataset
 
 

@@ -27,10 +27,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from haulwatch.ingest.dataset import read_dataset
-from haulwatch.routes.audit import audit_folder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from haulwatch.ingest.dataset import read_dataset
+from haulwatch.routes.audit import audit_folder
 
 TRACK_COLUMNS = ["vehicle_id", "time", "lon", "lat", "speed_kmh", "heading_deg", "load", "lift"]
 MANIFEST_COLUMNS = ["manifest_id", "vehicle_id", "origin_site_id", "disposal_site_id",

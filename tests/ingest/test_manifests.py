@@ -2,6 +2,7 @@
 
 import pandas as pd
 import pytest
+
 from haulwatch.ingest.manifests import MANIFEST_COLUMNS, read_manifests
 from haulwatch.ingest.rejects import SchemaError
 

@@ -2,6 +2,7 @@
 
 import pandas as pd
 import pytest
+
 from haulwatch.ingest.plates import normalize_plate
 
 

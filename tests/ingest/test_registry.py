@@ -4,6 +4,7 @@ import json
 
 import pandas as pd
 import pytest
+
 from haulwatch.ingest.registry import read_routes, read_settings, read_sites, read_vehicles
 from haulwatch.ingest.rejects import SchemaError
 

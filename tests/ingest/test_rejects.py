@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from haulwatch.ingest.rejects import (
     REJECT_COLUMNS,
     SchemaError,

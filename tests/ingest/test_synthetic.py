@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from pyproj import Transformer
+
 from haulwatch.geo.chinacoords import to_wgs84
 from haulwatch.ingest.plates import normalize_plate
 from haulwatch.ingest.synthetic import SyntheticError, _setup, generate
 from haulwatch.ingest.synthetic_city import LOCAL_CRS
 from haulwatch.routes.alerts import KINDS
-from pyproj import Transformer
 
 TZ = "Asia/Shanghai"
 DAY0 = dt.date(2026, 3, 2)

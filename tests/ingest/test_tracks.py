@@ -5,6 +5,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from haulwatch.ingest import tracks as tracks_mod
 from haulwatch.ingest.rejects import SchemaError
 from haulwatch.ingest.tracks import TRACK_COLUMNS, parse_times, read_tracks, tracks_from_table

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+
 from haulwatch.routes.alerts import (
     ALERT_COLUMNS,
     KINDS,

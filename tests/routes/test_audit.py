@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from haulwatch.geo.prepare import prepare
 from haulwatch.ingest.dataset import read_dataset
 from haulwatch.ingest.plates import normalize_plate

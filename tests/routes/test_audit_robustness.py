@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from haulwatch.api.cli import main
 from haulwatch.geo.chinacoords import to_wgs84
 from haulwatch.ingest.rejects import SchemaError

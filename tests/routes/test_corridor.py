@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import shapely
 from detector_world import Truck, dataset, manifest, normal_trip, points_frame
+
 from haulwatch.routes.audit import audit
 from haulwatch.routes.config import AuditConfig
 from haulwatch.routes.corridor import _corridor_excess

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+
 from haulwatch.routes.audit import audit_folder
 from haulwatch.routes.config import AuditConfig
 from haulwatch.routes.distributed import DistributedError, audit_dask, bucket_of_keys

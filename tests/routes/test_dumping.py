@@ -7,8 +7,9 @@ import json
 import pandas as pd
 import pytest
 from detector_world import Truck, dataset, dump_trip, manifest, normal_trip, points_frame
-from haulwatch.routes.audit import audit
 from shapely.geometry import box
+
+from haulwatch.routes.audit import audit
 
 PLATE = "浙A00001"
 

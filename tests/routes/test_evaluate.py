@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
 from haulwatch.routes.evaluate import EvaluationError, evaluate, match, read_truth
 
 T0 = pd.Timestamp("2026-03-02T02:00:00Z")

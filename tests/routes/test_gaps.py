@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from detector_world import Truck, dataset, manifest, normal_trip, points_frame
+
 from haulwatch.routes.audit import audit
 from haulwatch.routes.gaps import find_gaps
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+
 from haulwatch.routes.hotspots import hotspot_alerts
 
 T = pd.Timestamp("2026-03-02 02:00", tz="UTC")

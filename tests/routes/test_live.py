@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+
 from haulwatch.geo.prepare import prepare
 from haulwatch.ingest.dataset import read_dataset
 from haulwatch.ingest.synthetic import generate

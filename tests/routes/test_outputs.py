@@ -9,6 +9,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
+
 from haulwatch.routes.alerts import KINDS, make_alerts, read_alerts
 from haulwatch.routes.outputs import (
     OUTPUT_FILES,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from detector_world import T0, Truck, dataset, manifest, normal_trip, points_frame
+
 from haulwatch.routes.audit import audit
 from haulwatch.routes.reconcile import cover_trips, unregistered_alerts
 

@@ -9,6 +9,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
+
 from haulwatch.routes.alerts import make_alerts
 from haulwatch.routes.report import render_report, write_report
 

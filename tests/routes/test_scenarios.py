@@ -19,8 +19,9 @@ from collections import Counter
 
 import pandas as pd
 import pytest
-from haulwatch.routes.audit import audit_folder
 from scenario_world import World, xy
+
+from haulwatch.routes.audit import audit_folder
 
 V1, V2, V3, V4 = "浙A10001", "浙A10002", "浙A10003", "浙A10004"
 OPEN_SPOT = (3000.0, 800.0)  # 800 m north of route R1, far from every site

@@ -17,6 +17,8 @@ from detector_world import (
     points_frame,
     sites_m,
 )
+from shapely.geometry import box
+
 from haulwatch.routes.audit import AuditInputError, audit_partition, make_context
 from haulwatch.routes.config import AuditConfig
 from haulwatch.routes.trips import (
@@ -26,7 +28,6 @@ from haulwatch.routes.trips import (
     loaded_state,
     site_index,
 )
-from shapely.geometry import box
 
 BUFFERS = {"origin": 50.0, "disposal": 150.0, "depot": 50.0}
 
