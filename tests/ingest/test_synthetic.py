@@ -13,8 +13,9 @@ from pyproj import Transformer
 
 from haulwatch.geo.chinacoords import to_wgs84
 from haulwatch.ingest.plates import normalize_plate
-from haulwatch.ingest.synthetic import SyntheticError, _setup, generate
-from haulwatch.ingest.synthetic_city import LOCAL_CRS
+from haulwatch.ingest.synthetic import SyntheticError, generate
+from haulwatch.ingest.synthetic.city import LOCAL_CRS
+from haulwatch.ingest.synthetic.dataset import _setup
 from haulwatch.routes.alerts import KINDS
 
 TZ = "Asia/Shanghai"

@@ -35,8 +35,8 @@ from scipy.spatial import cKDTree
 
 from haulwatch.errors import UserError
 from haulwatch.geo.chinacoords import from_wgs84
-from haulwatch.ingest.synthetic_city import City, Site, build_city
-from haulwatch.ingest.synthetic_fleet import (
+from haulwatch.ingest.synthetic.city import City, Site, build_city
+from haulwatch.ingest.synthetic.fleet import (
     EMPTY,
     FULL,
     HALF,

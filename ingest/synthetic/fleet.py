@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from haulwatch.ingest.synthetic_city import City
+from haulwatch.ingest.synthetic.city import City
 
 __all__ = ["LOAD_CODES", "Event", "TrackBuilder", "sample_track", "snap_events"]
 
