@@ -1,4 +1,4 @@
-"""Tests for ``haulwatch audit`` (api/cli_audit.py)."""
+"""Tests for ``haulwatch audit`` (api/cli/audit.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from haulwatch.api.cli import main
-from haulwatch.api.cli_audit import Progress, format_summary, parse_overrides
+from haulwatch.api.cli.audit import Progress, format_summary, parse_overrides
 from haulwatch.routes.alerts import make_alerts
 
 

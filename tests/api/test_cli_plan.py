@@ -1,4 +1,4 @@
-"""Tests for ``haulwatch plan`` (api/cli_plan.py)."""
+"""Tests for ``haulwatch plan`` (api/cli/plan.py)."""
 
 from __future__ import annotations
 

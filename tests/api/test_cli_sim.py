@@ -12,8 +12,8 @@ import time
 import pytest
 
 from haulwatch.api.cli import main
-from haulwatch.api.cli_fly import format_progress
-from haulwatch.api.cli_sim import parse_home
+from haulwatch.api.cli.fly import format_progress
+from haulwatch.api.cli.sim import parse_home
 
 HOME = (30.70, 121.02)
 

@@ -1,4 +1,4 @@
-"""Tests for ``haulwatch generate`` (api/cli_generate.py)."""
+"""Tests for ``haulwatch generate`` (api/cli/generate.py)."""
 
 from __future__ import annotations
 

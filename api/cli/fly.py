@@ -17,7 +17,7 @@ import signal
 import sys
 from typing import Any, TextIO
 
-from haulwatch.api.cli_plan import add_planning_arguments, add_target_arguments
+from haulwatch.api.cli.plan import add_planning_arguments, add_target_arguments
 from haulwatch.errors import UserError
 
 __all__ = ["format_progress", "register", "run_fly"]
@@ -121,7 +121,7 @@ def format_progress(status: dict[str, Any]) -> str:
 
 def run_fly(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO) -> int:
     """Run the command with parsed ``args``; return the exit status."""
-    from haulwatch.api.cli_plan import format_items, plan_from_args
+    from haulwatch.api.cli.plan import format_items, plan_from_args
     from haulwatch.drone.link import LinkConfig, VehicleLink
 
     try:

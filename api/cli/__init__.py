@@ -1,6 +1,6 @@
 """The ``haulwatch`` command: one entry point, one sub-command module each.
 
-Each sub-command lives in ``api/cli_<name>.py`` and exposes
+Each sub-command lives in ``api/cli/<name>.py`` and exposes
 ``register(subparsers) -> None``; handlers import heavy libraries lazily so
 ``haulwatch --help`` stays fast.
 """
@@ -13,13 +13,13 @@ import sys
 
 # Sub-command modules, in the order ``haulwatch --help`` lists them.
 _COMMANDS: tuple[str, ...] = (
-    "cli_audit",
-    "cli_generate",
-    "cli_evaluate",
-    "cli_serve",
-    "cli_plan",
-    "cli_fly",
-    "cli_sim",
+    "audit",
+    "generate",
+    "evaluate",
+    "serve",
+    "plan",
+    "fly",
+    "sim",
 )
 
 
@@ -36,9 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMANDS:
         try:
-            module = importlib.import_module(f"haulwatch.api.{name}")
+            module = importlib.import_module(f"haulwatch.api.cli.{name}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"haulwatch.api.{name}":
+            if exc.name != f"haulwatch.api.cli.{name}":
                 raise
             continue
         module.register(sub)
