@@ -22,7 +22,7 @@ import pandas as pd
 from .plates import normalize_plate
 from .registry import DEFAULT_TIMEZONE, _read_small_csv
 from .rejects import ACTION_CLEARED, ACTION_DROPPED, concat_rejects, make_rejects
-from .tracks import check_timezone, parse_times
+from .timeparse import check_timezone, parse_times
 
 __all__ = [
     "MANIFEST_COLUMNS",

@@ -18,7 +18,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import geopandas as gpd
 import numpy as np
@@ -35,6 +34,8 @@ from .rejects import (
     empty_rejects,
     make_rejects,
 )
+from .tables import file_rows, read_table_columns
+from .timeparse import check_timezone
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -137,37 +138,6 @@ def normalize_coord_system(value: object, *, file: str = "dataset.toml") -> str:
     return name
 
 
-def check_timezone(value: object, *, file: str = "dataset.toml") -> str:
-    """Return ``value`` if it names an IANA timezone.
-
-    Parameters
-    ----------
-    value : object
-        The zone name, e.g. ``"Asia/Shanghai"``.
-    file : str
-        File named in the error message.
-
-    Returns
-    -------
-    str
-        The stripped zone name.
-
-    Raises
-    ------
-    SchemaError
-        If the zone is unknown.
-    """
-    name = str(value).strip()
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise SchemaError(
-            f"{file}: timezone {value!r} is not a known IANA timezone; "
-            "expected a name like 'Asia/Shanghai' or 'UTC'"
-        ) from exc
-    return name
-
-
 def read_settings(folder: str | Path) -> DatasetSettings:
     """Read ``dataset.toml`` of a dataset folder (defaults when absent).
 
@@ -214,7 +184,7 @@ def read_settings(folder: str | Path) -> DatasetSettings:
                 f"(e.g. {key} = {DatasetSettings().__getattribute__(key)!r})"
             )
     coord = normalize_coord_system(data.get("coord_system", "wgs84"))
-    tz = check_timezone(data.get("timezone", DEFAULT_TIMEZONE))
+    tz = check_timezone(data.get("timezone", DEFAULT_TIMEZONE), file="dataset.toml")
     return DatasetSettings(coord_system=coord, timezone=tz, unknown_keys=unknown)
 
 
@@ -594,8 +564,6 @@ def _read_small_csv(path: Path, required: tuple[str, ...],
     Returns the frame, the 1-based file row of each of its rows, and the
     rejects of ragged rows the parser skipped (they count as read rows).
     """
-    from .tracks import _file_rows, read_table_columns  # tracks imports nothing from here
-
     if not path.is_file():
         raise SchemaError(f"{path.name}: file not found at {path}")
     cols, n, skipped = read_table_columns(path, required, optional)
@@ -605,5 +573,5 @@ def _read_small_csv(path: Path, required: tuple[str, ...],
         arr = ser.map(_text, na_action="ignore").to_numpy(dtype=object, copy=True)
         arr[pd.isna(arr)] = None
         out[name] = pd.Series(arr, dtype=object)
-    rows = _file_rows(np.arange(1, n + 1, dtype="int64"), np.asarray(skipped.rows, "int64"))
+    rows = file_rows(np.arange(1, n + 1, dtype="int64"), np.asarray(skipped.rows, "int64"))
     return pd.DataFrame(out, index=pd.RangeIndex(n)), rows, skipped.rejects(path.name)

@@ -54,7 +54,7 @@ import pandas as pd
 
 from haulwatch.errors import UserError
 from haulwatch.ingest.dataset import tracks_path as tracks_path_of
-from haulwatch.ingest.tracks import parquet_parts
+from haulwatch.ingest.tables import parquet_parts
 
 __all__ = ["DistributedError", "audit_dask", "bucket_of_keys"]
 
@@ -157,12 +157,8 @@ def _check_columns(path: Path) -> None:
     import pyarrow.parquet as pq
 
     from haulwatch.ingest.rejects import SchemaError
-    from haulwatch.ingest.tracks import (
-        OPTIONAL_COLUMNS,
-        REQUIRED_COLUMNS,
-        _match_columns,
-        _sniff_header,
-    )
+    from haulwatch.ingest.tables import _match_columns, _sniff_header
+    from haulwatch.ingest.tracks import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 
     if path.suffix == ".parquet":
         for f in parquet_parts(path):
@@ -240,12 +236,8 @@ def _read_columns(chunk: _Chunk) -> tuple[dict[str, Any], int, str]:
     import pyarrow.parquet as pq
 
     from haulwatch.ingest.rejects import SchemaError
-    from haulwatch.ingest.tracks import (
-        OPTIONAL_COLUMNS,
-        REQUIRED_COLUMNS,
-        _match_columns,
-        _sniff_header,
-    )
+    from haulwatch.ingest.tables import _match_columns, _sniff_header
+    from haulwatch.ingest.tracks import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 
     path = Path(chunk.path)
     file = "tracks.parquet" if chunk.kind == "parquet" else path.name

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from haulwatch.ingest import tracks as tracks_mod
+from haulwatch.ingest import tables as tables_mod
 from haulwatch.ingest.rejects import SchemaError
 from haulwatch.ingest.tracks import TRACK_COLUMNS, parse_times, read_tracks, tracks_from_table
 
@@ -270,7 +270,7 @@ class TestColumns:
 
 class TestRaggedRows:
     def test_ragged_rows_rejected_and_numbering_kept(self, tmp_path, monkeypatch):
-        monkeypatch.setattr(tracks_mod, "_BLOCK_BYTES", 4096)   # several blocks
+        monkeypatch.setattr(tables_mod, "_BLOCK_BYTES", 4096)   # several blocks
         lines = [f"A1,{1714521600 + i},121,31\n" for i in range(1000)]
         lines[10] = "A1,1714521610,121,31,oops\n"       # row 11: one field too many
         lines[700] = "A1,1714522300\n"                   # row 701: fields missing
@@ -290,7 +290,7 @@ class TestRaggedRows:
 
 class TestQuotes:
     def test_unbalanced_quote_does_not_swallow_the_lines_after_it(self, tmp_path, monkeypatch):
-        monkeypatch.setattr(tracks_mod, "_BLOCK_BYTES", 4096)   # several blocks
+        monkeypatch.setattr(tables_mod, "_BLOCK_BYTES", 4096)   # several blocks
         lines = [f"A1,{1714521600 + 60 * i},121.{i:04d},31\n" for i in range(400)]
         lines[5] = 'A1,1714521900,"121.0005,31\n'        # row 6: a quote never closed
         lines[300] = 'A1,1714539600,121.03"00,31\n'      # row 301: a quote inside a cell
@@ -358,7 +358,7 @@ class TestFullWidthAndHuge:
 
 class TestBatches:
     def test_row_numbers_across_many_batches(self, tmp_path, monkeypatch):
-        monkeypatch.setattr(tracks_mod, "_BLOCK_BYTES", 2048)
+        monkeypatch.setattr(tables_mod, "_BLOCK_BYTES", 2048)
         lines = []
         for i in range(3000):
             t = pd.Timestamp("2024-05-01T08:00:00") + pd.Timedelta(seconds=i)
@@ -399,7 +399,7 @@ class TestParquet:
         assert res.tracks["time"].iloc[0] == utc("2024-05-01T00:00:00")
 
     def test_integer_epoch_seconds_and_batches(self, tmp_path, monkeypatch):
-        monkeypatch.setattr(tracks_mod, "_BATCH_ROWS", 2)
+        monkeypatch.setattr(tables_mod, "_BATCH_ROWS", 2)
         data = self.frame()
         data["time"] = np.array([1714521600, 1714521605, 1714525200], dtype="int64")
         data["load"] = ["full", "bogus", None]
