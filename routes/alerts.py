@@ -38,14 +38,15 @@ from haulwatch.errors import UserError
 
 __all__ = [
     "ALERT_COLUMNS",
+    "ALERT_ROW_COLUMNS",
     "DEFAULT_TIMEZONE",
     "HOTSPOT_ID_DECIMALS",
-    "INPUT_COLUMNS",
     "KINDS",
     "SEVERITIES",
     "AlertSchemaError",
     "alert_id_for",
     "empty_alerts",
+    "empty_rows",
     "evidence_to_json",
     "make_alerts",
     "read_alerts",
@@ -86,8 +87,9 @@ ALERT_COLUMNS: tuple[str, ...] = (
     "geometry",
 )
 
-#: Columns :func:`make_alerts` understands (``kind``, ``start`` and ``severity`` are required).
-INPUT_COLUMNS: tuple[str, ...] = (
+#: The alert-row schema: columns every detector hands :func:`make_alerts` (``kind``,
+#: ``start`` and ``severity`` are required; ``vehicle_key`` is the normalized plate).
+ALERT_ROW_COLUMNS: tuple[str, ...] = (
     "kind",
     "vehicle_id",
     "vehicle_key",
@@ -117,6 +119,11 @@ _ID_HEX_CHARS = 16
 
 class AlertSchemaError(UserError, ValueError):
     """An alerts frame or file does not follow the alerts contract."""
+
+
+def empty_rows() -> pd.DataFrame:
+    """An empty alert-rows frame (:data:`ALERT_ROW_COLUMNS`, object columns)."""
+    return pd.DataFrame({c: pd.Series([], dtype=object) for c in ALERT_ROW_COLUMNS})
 
 
 # --------------------------------------------------------------------------- helpers
@@ -415,7 +422,7 @@ def make_alerts(frame: pd.DataFrame, *, timezone: str = DEFAULT_TIMEZONE) -> gpd
     Parameters
     ----------
     frame : pandas.DataFrame
-        One row per event with columns from :data:`INPUT_COLUMNS`. Required:
+        One row per event with columns from :data:`ALERT_ROW_COLUMNS`. Required:
         ``kind`` (one of :data:`KINDS`), ``start`` (tz-aware, or naive local
         time in ``timezone``), ``severity`` (one of :data:`SEVERITIES`).
         ``end`` defaults to ``start``; string columns default to ``""``;

@@ -30,14 +30,13 @@ import pyproj
 
 from haulwatch.errors import UserError
 from haulwatch.geo.stops import detect_stops, sort_order, stops_of_sorted
-from haulwatch.routes.alerts import make_alerts
+from haulwatch.geo.zones import inside_own_site, site_of_points
+from haulwatch.routes.alerts import ALERT_ROW_COLUMNS, empty_rows, make_alerts
 from haulwatch.routes.config import AuditConfig
 from haulwatch.routes.corridor import deviation_alerts, trip_routes
 from haulwatch.routes.dumping import (
-    ALERT_ROW_COLUMNS,
     dump_alerts,
     dump_places,
-    empty_rows,
     unpermitted_origin_alerts,
 )
 from haulwatch.routes.gaps import gap_alerts
@@ -48,13 +47,11 @@ from haulwatch.routes.reconcile import (
     not_executed_alerts,
     unregistered_alerts,
 )
+from haulwatch.routes.track import PERMITTED_KINDS, Track
 from haulwatch.routes.trips import (
-    Track,
     build_events,
-    inside_own_site,
     loaded_state,
     run_trips,
-    site_index,
     trips_frame,
 )
 
@@ -295,7 +292,7 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
     x = pts["x"].to_numpy(dtype=np.float64)
     y = pts["y"].to_numpy(dtype=np.float64)
     sites_m = context.sites_m.reset_index(drop=True)
-    site_pos = site_index(x, y, sites_m, buffer_m=config.site_buffer_m)
+    site_pos = site_of_points(x, y, sites_m, buffer_m=config.site_buffer_m, kinds=PERMITTED_KINDS)
     site_kinds = sites_m["kind"].astype(str).to_numpy() if len(sites_m) else np.array([], dtype=object)
     lap("sites")
     stops = stops_of_sorted(
@@ -380,7 +377,8 @@ def _stops_out(stops: pd.DataFrame, sites_m: pd.DataFrame, config: AuditConfig) 
     """The stops frame as the audit returns it: with ``site_id``, without point positions."""
     out = stops.copy()
     if len(out):
-        pos = site_index(out["x"].to_numpy(), out["y"].to_numpy(), sites_m, buffer_m=config.site_buffer_m)
+        pos = site_of_points(out["x"].to_numpy(), out["y"].to_numpy(), sites_m, buffer_m=config.site_buffer_m,
+                             kinds=PERMITTED_KINDS)
         ids = sites_m["site_id"].astype(str).to_numpy()
         out["site_id"] = np.where(pos >= 0, ids[np.clip(pos, 0, None)] if len(ids) else "", "")
     else:

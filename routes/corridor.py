@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from haulwatch.routes.dumping import ALERT_ROW_COLUMNS, empty_rows
-from haulwatch.routes.trips import Track, km, local_hhmm, track_piece, utc
+from haulwatch.routes.alerts import ALERT_ROW_COLUMNS, empty_rows
+from haulwatch.routes.track import Track, km, local_hhmm, track_piece, utc
 
 __all__ = ["deviation_alerts", "trip_routes"]
 

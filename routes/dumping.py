@@ -15,31 +15,11 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from haulwatch.geo.zones import nearest_site as zones_nearest_site
-from haulwatch.routes.trips import Track, km, local_hhmm, minutes, track_piece, utc
+from haulwatch.routes.alerts import ALERT_ROW_COLUMNS, empty_rows
+from haulwatch.routes.track import Track, km, local_hhmm, minutes, track_piece, utc
+from haulwatch.routes.track import nearest_permitted_site as nearest_site
 
-__all__ = ["ALERT_ROW_COLUMNS", "dump_alerts", "dump_places", "nearest_site", "unpermitted_origin_alerts"]
-
-#: Columns of the alert rows handed to ``routes.alerts.make_alerts``.
-ALERT_ROW_COLUMNS: tuple[str, ...] = (
-    "kind", "vehicle_id", "vehicle_key", "start", "end", "severity", "manifest_id",
-    "site_id", "trip_id", "summary", "lon", "lat", "evidence", "geometry",
-)
-
-_PERMITTED = ("origin", "disposal", "depot")
-
-
-def empty_rows() -> pd.DataFrame:
-    """An empty alert-rows frame."""
-    return pd.DataFrame({c: pd.Series([], dtype=object) for c in ALERT_ROW_COLUMNS})
-
-
-def nearest_site(track: Track, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distance (m) to, and id of, the nearest origin / disposal / depot polygon."""
-    idx, dist = zones_nearest_site(x, y, track.sites, kinds=_PERMITTED)
-    ids = track.sites["site_id"].astype(str).to_numpy()
-    names = np.where(idx >= 0, ids[np.clip(idx, 0, None)] if len(ids) else "", "")
-    return dist, names.astype(object)
+__all__ = ["dump_alerts", "dump_places", "unpermitted_origin_alerts"]
 
 
 class _Columns:

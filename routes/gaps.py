@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from haulwatch.routes.dumping import ALERT_ROW_COLUMNS, empty_rows, nearest_site
-from haulwatch.routes.trips import Track, km, local_hhmm, minutes, track_piece, utc
+from haulwatch.routes.alerts import ALERT_ROW_COLUMNS, empty_rows
+from haulwatch.routes.track import Track, km, local_hhmm, minutes, track_piece, utc
+from haulwatch.routes.track import nearest_permitted_site as nearest_site
 
 __all__ = ["find_gaps", "gap_alerts"]
 

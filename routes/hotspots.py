@@ -14,8 +14,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from haulwatch.routes.dumping import ALERT_ROW_COLUMNS, empty_rows
-from haulwatch.routes.trips import local_day
+from haulwatch.routes.alerts import ALERT_ROW_COLUMNS, empty_rows
+from haulwatch.routes.track import local_day
 
 __all__ = ["hotspot_alerts"]
 

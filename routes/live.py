@@ -38,7 +38,7 @@ from haulwatch.errors import UserError
 from haulwatch.geo.chinacoords import to_wgs84
 from haulwatch.geo.clean import drop_teleports
 from haulwatch.geo.crs import project
-from haulwatch.routes.alerts import ALERT_COLUMNS, empty_alerts
+from haulwatch.routes.alerts import ALERT_COLUMNS, ALERT_ROW_COLUMNS, empty_alerts, empty_rows
 from haulwatch.routes.audit import (
     Partial,
     audit_partition,
@@ -48,7 +48,6 @@ from haulwatch.routes.audit import (
     trips_frame_empty,
 )
 from haulwatch.routes.config import AuditConfig
-from haulwatch.routes.dumping import ALERT_ROW_COLUMNS, empty_rows
 from haulwatch.routes.reconcile import unregistered_alerts
 
 __all__ = ["LiveAuditor", "LiveInputError", "LiveUpdate"]

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from haulwatch.routes.dumping import ALERT_ROW_COLUMNS, empty_rows
-from haulwatch.routes.trips import local_day, local_hhmm
+from haulwatch.routes.alerts import ALERT_ROW_COLUMNS, empty_rows
+from haulwatch.routes.track import local_day, local_hhmm
 
 __all__ = [
     "cover_trips",

@@ -2,8 +2,9 @@
 
 The work runs in three steps, all on one partition of vehicles:
 
-1. :func:`site_index` — which permitted place (origin / disposal / depot, with the
-   per-kind buffers) each point is at: one STRtree query for all points.
+1. :func:`haulwatch.geo.zones.site_of_points` (called by ``routes.audit``) — which
+   permitted place (origin / disposal / depot, with the per-kind buffers) each
+   point is at, for all points at once.
 2. :func:`build_events` — the vehicle's *events* in time order, from whole-column
    masks over the points: **visits** (runs of points at one site, merged across
    short excursions), **open stops** (dwells outside every site, from
@@ -39,10 +40,10 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 import pandas as pd
-import shapely
 
 from haulwatch.errors import UserError
-from haulwatch.geo.stops import segment_means, time_seconds
+from haulwatch.geo.stops import segment_means
+from haulwatch.routes.track import Track
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -50,14 +51,10 @@ __all__ = [
     "TripsInputError",
     "TripsResult",
     "build_events",
-    "inside_own_site",
     "loaded_state",
     "run_trips",
-    "site_index",
+    "trips_frame",
 ]
-
-#: Site kinds a truck can be "at" (nest / no_fly are for drones: a truck there is in the open).
-TRUCK_SITE_KINDS = ("origin", "disposal", "depot")
 
 #: Columns of the events frame.
 EVENT_COLUMNS: tuple[str, ...] = (
@@ -82,227 +79,6 @@ _SENSOR_LATE_S = 600.0
 
 class TripsInputError(UserError, ValueError):
     """A frame or threshold handed to the trip builder is not usable."""
-
-
-# --------------------------------------------------------------------------- sites
-
-
-def site_index(
-    x: np.ndarray,
-    y: np.ndarray,
-    sites_m: pd.DataFrame,
-    *,
-    buffer_m: dict[str, float],
-) -> np.ndarray:
-    """Return, per point, the position in ``sites_m`` of the site a truck is at (-1: none).
-
-    The rule of :func:`haulwatch.geo.zones.site_of_points` (overlaps go to the smallest
-    site) restricted to :data:`TRUCK_SITE_KINDS` (a truck at a drone nest or in a
-    no-fly zone is in the open), computed without a geometry per point.
-
-    Parameters
-    ----------
-    x, y : numpy.ndarray
-        Projected coordinates, metres.
-    sites_m : geopandas.GeoDataFrame
-        Sites in the same projected CRS, with ``kind`` and ``geometry``.
-    buffer_m : dict[str, float]
-        Buffer per site kind, metres.
-
-    Returns
-    -------
-    numpy.ndarray
-        int64 positions into ``sites_m``.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    out = np.full(len(x), -1, dtype=np.int64)
-    if len(x) == 0 or len(sites_m) == 0:
-        return out
-    # Same rule as geo.zones.site_of_points (smallest site first, then lower position),
-    # but without building a shapely Point per GPS fix: per site, a bounding-box mask
-    # then a prepared contains_xy over the few points inside the box. Sites are few
-    # (tens to hundreds), points are millions.
-    kinds = sites_m["kind"].astype(str).to_numpy()
-    geoms = np.asarray(sites_m.geometry.to_numpy(), dtype=object)
-    selected = np.flatnonzero(np.isin(kinds, TRUCK_SITE_KINDS) & ~shapely.is_missing(geoms))
-    if len(selected) == 0:
-        return out
-    area = shapely.area(geoms[selected])
-    order = selected[np.lexsort((selected, area))]
-    buffers = np.array([float(buffer_m.get(kinds[k], 0.0)) for k in order])
-    zones = np.where(buffers > 0, shapely.buffer(geoms[order], buffers), geoms[order])
-    bounds = shapely.bounds(zones)
-    grid = _SiteGrid(bounds)
-    # Only points in a grid cell that some zone's box overlaps are candidates (most
-    # road points drop out in one pass); they are grouped by cell, so each zone
-    # tests just the points of its own cells: the cost stays linear in the points
-    # whatever the number of sites.
-    near, cell_start, members = grid.group(x, y)
-    if len(near) == 0:
-        return out
-    for j, (k, zone) in enumerate(zip(order, zones, strict=True)):
-        cand = near[grid.members_of(j, cell_start, members)]
-        if len(cand) == 0:
-            continue
-        x0, y0, x1, y1 = bounds[j]
-        xc = x[cand]
-        yc = y[cand]
-        keep = (xc >= x0) & (xc <= x1) & (yc >= y0) & (yc <= y1) & (out[cand] < 0)
-        cand = cand[keep]
-        if len(cand) == 0:
-            continue
-        shapely.prepare(zone)
-        inside = shapely.contains_xy(zone, xc[keep], yc[keep])
-        out[cand[inside]] = k
-    return out
-
-
-#: Most cells of the site-prefilter grid.
-_GRID_MAX_CELLS = 1 << 20
-
-
-class _SiteGrid:
-    """A regular grid over some boxes, to find the points that may lie in each box.
-
-    Parameters
-    ----------
-    bounds : numpy.ndarray
-        ``(n, 4)`` boxes ``xmin, ymin, xmax, ymax``, metres; non-finite boxes are
-        ignored (they hold no point).
-    """
-
-    def __init__(self, bounds: np.ndarray) -> None:
-        bounds = np.asarray(bounds, dtype=np.float64).reshape(-1, 4)
-        self.ok = np.isfinite(bounds).all(axis=1)
-        good = bounds[self.ok]
-        if len(good) == 0:
-            self.cell = 0.0
-            return
-        self.gx0, self.gy0 = float(good[:, 0].min()), float(good[:, 1].min())
-        self.gx1, self.gy1 = float(good[:, 2].max()), float(good[:, 3].max())
-        span = max(self.gx1 - self.gx0, self.gy1 - self.gy0, 1.0)
-        # Cells about the size of a typical box, at most _GRID_MAX_CELLS of them.
-        typical = float(np.median(np.maximum(good[:, 2] - good[:, 0], good[:, 3] - good[:, 1])))
-        self.cell = max(typical, span / np.sqrt(_GRID_MAX_CELLS), 1e-6 * span)
-        self.nx = int((self.gx1 - self.gx0) // self.cell) + 1
-        self.ny = int((self.gy1 - self.gy0) // self.cell) + 1
-        ix0, iy0 = self._cells(bounds[:, 0], bounds[:, 1], self.ok)
-        ix1, iy1 = self._cells(bounds[:, 2], bounds[:, 3], self.ok)
-        self.box_cells = np.stack([ix0, iy0, ix1, iy1], axis=1)
-        touched = np.zeros((self.ny, self.nx), dtype=bool)
-        for i in np.flatnonzero(self.ok):
-            c0, r0, c1, r1 = self.box_cells[i]
-            touched[r0 : r1 + 1, c0 : c1 + 1] = True
-        # Touched cells numbered in row-major order: a box's cells in one row are
-        # consecutive numbers.
-        self.n_touched = int(touched.sum())
-        rank_type = np.int16 if self.n_touched < np.iinfo(np.int16).max else np.int32
-        rank = np.cumsum(touched.ravel(), dtype=np.int64).reshape(self.ny, self.nx) - 1
-        rank[~touched] = -1
-        self.rank = rank.astype(rank_type)
-
-    def _cells(self, x: np.ndarray, y: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Column and row of each coordinate (clipped to the grid; 0 where not ``ok``)."""
-        ix = np.zeros(len(x), dtype=np.int64)
-        iy = np.zeros(len(y), dtype=np.int64)
-        ix[ok] = np.clip((x[ok] - self.gx0) // self.cell, 0, self.nx - 1)
-        iy[ok] = np.clip((y[ok] - self.gy0) // self.cell, 0, self.ny - 1)
-        return ix, iy
-
-    def group(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return the candidate points grouped by touched cell.
-
-        Returns
-        -------
-        near : numpy.ndarray
-            Positions of the points in a touched cell (ascending).
-        cell_start : numpy.ndarray
-            ``n_touched + 1`` offsets into ``members``, per touched cell.
-        members : numpy.ndarray
-            Positions into ``near``, grouped by cell.
-        """
-        empty = np.array([], dtype=np.int64)
-        if self.cell == 0.0:
-            return empty, np.zeros(1, dtype=np.int64), empty
-        inside = (x >= self.gx0) & (x <= self.gx1)
-        inside &= y >= self.gy0
-        inside &= y <= self.gy1
-        idx = np.flatnonzero(inside)
-        del inside
-        ix = ((x[idx] - self.gx0) // self.cell).astype(np.int32)
-        np.minimum(ix, self.nx - 1, out=ix)
-        iy = ((y[idx] - self.gy0) // self.cell).astype(np.int32)
-        np.minimum(iy, self.ny - 1, out=iy)
-        rank = self.rank[iy, ix]
-        del ix, iy
-        keep = rank >= 0
-        near = idx[keep]
-        del idx
-        rank = rank[keep]
-        del keep
-        # a stable sort of small integers is a radix sort: linear in the points
-        members = np.argsort(rank, kind="stable")
-        cell_start = np.zeros(self.n_touched + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rank, minlength=self.n_touched), out=cell_start[1:])
-        return near, cell_start, members
-
-    def members_of(self, box: int, cell_start: np.ndarray, members: np.ndarray) -> np.ndarray:
-        """Positions into ``near`` of the points in the cells box ``box`` overlaps."""
-        if self.cell == 0.0 or not self.ok[box]:
-            return np.array([], dtype=np.int64)
-        c0, r0, c1, r1 = self.box_cells[box]
-        parts = [
-            members[cell_start[self.rank[r, c0]] : cell_start[self.rank[r, c1] + 1]]
-            for r in range(r0, r1 + 1)
-        ]
-        return np.concatenate(parts) if parts else np.array([], dtype=np.int64)
-
-
-def inside_own_site(
-    x: np.ndarray,
-    y: np.ndarray,
-    site_pos: np.ndarray,
-    sites_m: pd.DataFrame,
-) -> np.ndarray:
-    """Return, per point, whether it lies inside the polygon proper of its site (no buffer).
-
-    Parameters
-    ----------
-    x, y : numpy.ndarray
-        Projected coordinates, metres.
-    site_pos : numpy.ndarray
-        :func:`site_index` of each point (-1: at no site).
-    sites_m : geopandas.GeoDataFrame
-        The sites ``site_pos`` refers to, same projected CRS.
-
-    Returns
-    -------
-    numpy.ndarray
-        bool per point; False where ``site_pos`` is -1.
-
-    Only points already at a site are tested, one prepared polygon per site, so
-    the cost is that of the points near sites.
-    """
-    site_pos = np.asarray(site_pos, dtype=np.int64)
-    out = np.zeros(len(site_pos), dtype=bool)
-    at = np.flatnonzero(site_pos >= 0)
-    if len(at) == 0:
-        return out
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    geoms = np.asarray(sites_m.geometry.to_numpy(), dtype=object)
-    # a stable sort of small integers is a radix sort (few sites: int16)
-    small = np.int16 if len(sites_m) < np.iinfo(np.int16).max else np.int64
-    order = at[np.argsort(site_pos[at].astype(small), kind="stable")]
-    pos_sorted = site_pos[order]
-    bounds = np.flatnonzero(np.r_[True, pos_sorted[1:] != pos_sorted[:-1]])
-    for a, b in zip(bounds, np.r_[bounds[1:], len(order)], strict=True):
-        geom = geoms[pos_sorted[a]]
-        idx = order[a:b]
-        shapely.prepare(geom)
-        out[idx] = shapely.contains_xy(geom, x[idx], y[idx])
-    return out
 
 
 # --------------------------------------------------------------------------- sensors
@@ -505,7 +281,7 @@ def build_events(
     t : numpy.ndarray
         Time per point, epoch seconds.
     site_pos : numpy.ndarray
-        :func:`site_index` of each point.
+        :func:`haulwatch.geo.zones.site_of_points` of each point.
     site_kinds : numpy.ndarray
         ``kind`` of each site (indexed by ``site_pos``).
     loaded, lift : numpy.ndarray
@@ -521,7 +297,7 @@ def build_events(
     gap_max_s : float
         Longer spells without points are gaps, seconds.
     in_core : numpy.ndarray, optional
-        :func:`inside_own_site` per point. Gives each visit its ``core_s``: first to
+        :func:`haulwatch.geo.zones.inside_own_site` per point. Gives each visit its ``core_s``: first to
         last point inside the site polygon proper (not its buffer), seconds; 0 when
         the truck only touched the buffer, and ``entered`` (at least one point inside
         the polygon proper). Without it ``core_s`` is the duration and ``entered`` True.
@@ -1009,93 +785,6 @@ def run_trips(
     dumps_df = pd.DataFrame(dumps, columns=["trip_pos", "ev", "reason", "after"])
     loadings_df = pd.DataFrame(loadings, columns=["vehicle_code", "ev", "origin_kind", "trip_pos"])
     return TripsResult(trips=trips_df, dumps=dumps_df, loadings=loadings_df)
-
-
-def seconds(times: pd.Series) -> np.ndarray:
-    """Epoch seconds of a datetime Series (re-exported helper)."""
-    return time_seconds(times)
-
-
-# --------------------------------------------------------------------------- shared helpers
-
-
-@dataclass
-class Track:
-    """One partition's points with everything the detectors share (built by routes.audit)."""
-
-    points: pd.DataFrame
-    """Canonical points of the partition, sorted by vehicle and time, RangeIndex."""
-    codes: np.ndarray
-    """Vehicle code per point (non-decreasing)."""
-    t: np.ndarray
-    """Epoch seconds per point."""
-    site_pos: np.ndarray
-    """:func:`site_index` per point."""
-    loaded: np.ndarray
-    lift: np.ndarray
-    has_load: np.ndarray
-    has_lift: np.ndarray
-    events: pd.DataFrame
-    sites: pd.DataFrame
-    """Projected sites (``site_id``, ``kind``, ``geometry``)."""
-    timezone: str
-    vehicle_ids: np.ndarray
-    """Plate as the tracks write it, per vehicle code."""
-    vehicle_keys: np.ndarray
-    """Normalized plate per vehicle code."""
-
-
-def local_hhmm(epoch_s: float, timezone: str) -> str:
-    """``HH:MM`` of an epoch second in the local zone."""
-    return pd.Timestamp(epoch_s, unit="s", tz="UTC").tz_convert(timezone).strftime("%H:%M")
-
-
-def local_day(epoch_s: np.ndarray, timezone: str) -> np.ndarray:
-    """Local calendar day (``YYYY-MM-DD`` strings) of epoch seconds."""
-    idx = pd.to_datetime(np.asarray(epoch_s, dtype=float), unit="s", utc=True).tz_convert(timezone)
-    return np.asarray(idx.strftime("%Y-%m-%d"), dtype=object)
-
-
-def utc(epoch_s: float) -> pd.Timestamp:
-    """UTC timestamp of an epoch second."""
-    return pd.Timestamp(float(epoch_s), unit="s", tz="UTC")
-
-
-def track_piece(track: Track, i_first: int, i_last: int, max_points: int) -> list[list]:
-    """``[[lon, lat, iso_utc], ...]`` of points i_first..i_last, thinned to ``max_points``."""
-    i_first = max(int(i_first), 0)
-    i_last = min(int(i_last), len(track.points) - 1)
-    if i_last < i_first:
-        return []
-    idx = np.arange(i_first, i_last + 1)
-    if len(idx) > max_points:
-        idx = idx[np.unique(np.linspace(0, len(idx) - 1, max_points).round().astype(int))]
-    lon = track.points["lon"].to_numpy()[idx].tolist()
-    lat = track.points["lat"].to_numpy()[idx].tolist()
-    return [[round(a, 6), round(b, 6), c] for a, b, c in zip(lon, lat, iso_seconds_z(track.t[idx]), strict=True)]
-
-
-def iso_seconds_z(epoch_s: np.ndarray) -> list[str]:
-    """``YYYY-MM-DDTHH:MM:SSZ`` (UTC, fraction dropped) of epoch seconds, without pandas."""
-    whole = np.floor(np.asarray(epoch_s, dtype=np.float64)).astype(np.int64).astype("datetime64[s]")
-    return [f"{v}Z" for v in np.datetime_as_string(whole, unit="s").tolist()]
-
-
-def vehicle_range(codes: np.ndarray, code: int) -> tuple[int, int]:
-    """First and last point position of a vehicle code (codes sorted)."""
-    return int(np.searchsorted(codes, code, "left")), int(np.searchsorted(codes, code, "right")) - 1
-
-
-def km(distance_m: float) -> str:
-    """Human distance: ``850 m`` or ``1.3 km``."""
-    if not np.isfinite(distance_m):
-        return "an unknown distance"
-    return f"{distance_m:.0f} m" if distance_m < 1000 else f"{distance_m / 1000:.1f} km"
-
-
-def minutes(duration_s: float) -> str:
-    """Human duration in minutes."""
-    return f"{max(duration_s, 0) / 60:.0f} min"
 
 
 def trips_frame(track: Track, result: TripsResult) -> pd.DataFrame:
