@@ -284,6 +284,12 @@ class VehicleLink:
         Our MAVLink ids (a GCS, as Mission Planner / MAVProxy use).
     target_system : int or None, default None
         Talk to this vehicle; None = the first vehicle heard.
+    clock : callable or None, default None
+        The vehicle clock in seconds (every timeout is measured on it). None =
+        wall monotonic seconds × ``time_scale``. A simulator running in the same
+        process can lend its own (``lambda: sim.sim_time_s``): timeouts then
+        follow simulated time exactly, even when the host starves either side.
+        ``time_scale`` still converts waits into wall-clock polling periods.
 
     Examples
     --------
@@ -300,6 +306,7 @@ class VehicleLink:
         source_system: int = 255,
         source_component: int = 190,
         target_system: int | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if not isinstance(url, str) or not url.strip():
             raise ValueError(
@@ -319,6 +326,7 @@ class VehicleLink:
         self.source_component = source_component
         self.target_system: int | None = target_system
         self.target_component = 1
+        self._clock = clock
         self.conn: Any = None
         self._send_lock = threading.Lock()
         self._closing = threading.Event()
@@ -342,7 +350,9 @@ class VehicleLink:
 
     # ------------------------------------------------------------------ clock
     def now(self) -> float:
-        """The vehicle clock: wall monotonic seconds × ``time_scale``."""
+        """The vehicle clock: the given ``clock``, else wall monotonic seconds × ``time_scale``."""
+        if self._clock is not None:
+            return float(self._clock())
         return time.monotonic() * self.time_scale
 
     def _wall(self, vehicle_s: float) -> float:

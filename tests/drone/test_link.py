@@ -523,12 +523,27 @@ def test_landed_but_armed_vehicle_is_disarmed_by_the_link(make_sim):
 
 def test_lost_stream_requests_are_sent_again(make_sim):
     sim = make_sim()
-    link = open_link(sim)
+    # every link timeout on the simulator's own clock: a starved host slows both alike
+    link = open_link(sim, clock=lambda: sim.sim_time_s)
     try:
         link._wait(lambda: link.position is not None, 20.0, "telemetry")
+        # Barriers: the vehicle handles a link's messages in order and its replies come
+        # back in order (TCP), so a COMMAND_ACK proves everything before it was handled.
+        barrier = (M.MAV_CMD_REQUEST_MESSAGE, (M.MAVLINK_MSG_ID_AUTOPILOT_VERSION,))
+        link.command(*barrier)  # every stream request of connect() has been handled
         # the vehicle forgets every requested stream (requests lost on UDP, a reboot)
-        sim._actions.put(lambda: [client.intervals.clear() for client in sim._clients])
-        link._drain(2.0)
+        forgotten = threading.Event()
+
+        def forget() -> None:
+            for client in sim._clients:
+                client.intervals.clear()
+            forgotten.set()
+
+        sim._actions.put(forget)
+        assert forgotten.wait(60.0)  # wall-clock safety net only; the event decides
+        # a reply the vehicle sends after forgetting: every message behind it on the
+        # (ordered) TCP stream was sent after the streams stopped
+        link.command(*barrier)
         link.position, link._sys_status_seen = None, False
         link._drain(3.0)
         assert link.position is None  # nothing streams any more
