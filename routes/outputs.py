@@ -158,9 +158,11 @@ def summary_counts(parts: Mapping[str, Any]) -> dict[str, Any]:
     dict
         The result's own ``summary`` (JSON-able), plus ``alerts_total``,
         ``alerts_by_kind`` (every kind, zero included), ``alerts_by_severity``,
-        ``rows_rejected``, ``rejects_by_reason``, ``trips``, ``stops`` (keys the
-        summary already has are kept, except that alert counts always follow the
-        alerts frame).
+        ``rows_rejected``, ``rejects_by_reason``, ``trips``, ``stops``, and the
+        rejects split by action: ``points_dropped`` (+ ``_by_reason``; tracks rows
+        refused, teleports included), ``values_cleared`` (+ ``_by_reason``; rows
+        kept), ``rows_dropped_by_file`` (other files). Keys the summary already
+        has are kept, except that alert counts always follow the alerts frame.
     """
     out: dict[str, Any] = _jsonable(dict(parts["summary"]))
     alerts: pd.DataFrame = parts["alerts"]
@@ -181,7 +183,27 @@ def summary_counts(parts: Mapping[str, Any]) -> dict[str, Any]:
         out.setdefault("rejects_by_reason", {})
     out.setdefault("trips", len(parts["trips"]))
     out.setdefault("stops", len(parts["stops"]))
+    out.update({k: v for k, v in _reject_split(rejects).items() if k not in out})
     return out
+
+
+def _reject_split(rejects: pd.DataFrame) -> dict[str, Any]:
+    """Rows dropped apart from values cleared, so that points read = points kept +
+    points dropped + duplicates dropped (values cleared leave their row kept)."""
+    if not {"file", "action", "reason"} <= set(rejects.columns):
+        return {}
+    action = rejects["action"].astype("str")
+    is_tracks = rejects["file"].astype("str").str.startswith("tracks")
+    dropped = rejects[is_tracks & (action == _DEFAULT_ACTION)]
+    cleared = rejects[action == "value_cleared"]
+    other = rejects[~is_tracks & (action == _DEFAULT_ACTION)]
+    return {
+        "points_dropped": len(dropped),
+        "points_dropped_by_reason": _count(dropped["reason"]),
+        "values_cleared": len(cleared),
+        "values_cleared_by_reason": _count(cleared["reason"]),
+        "rows_dropped_by_file": _count(other["file"]),
+    }
 
 
 def _jsonable(value: Any) -> Any:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from haulwatch.errors import UserError
+from haulwatch.api.cli.errors import UsageError
 
 __all__ = ["Progress", "format_summary", "parse_overrides", "register", "run_audit"]
 
@@ -41,10 +41,6 @@ examples:
   haulwatch audit big/ --out out/big --engine dask --workers 4
   haulwatch audit big/ --out out/big --engine dask --scheduler tcp://10.0.0.5:8786
 """
-
-
-class _UsageError(UserError, ValueError):
-    """A command-line value is wrong (reported with exit status 2)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -136,14 +132,14 @@ def parse_overrides(items: Sequence[str]) -> dict[str, str]:
 
     Raises
     ------
-    ValueError
-        When an item has no ``=`` or an empty key.
+    UsageError
+        (a ``UserError`` and ``ValueError``) when an item has no ``=`` or an empty key.
     """
     out: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise _UsageError(
+            raise UsageError(
                 f"option --set: value {item!r} is not allowed; allowed: KEY=VALUE, "
                 "e.g. --set gap_max_s=900"
             )
@@ -212,8 +208,12 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     Returns
     -------
     str
-        Lines ``label  value``: points read and kept, rows rejected by reason,
-        duplicates, stops, trips, alerts by kind and the total.
+        Lines ``label  value``. The point lines add up: points read = points
+        kept + points dropped (by reason) + duplicates dropped; values cleared
+        (their rows are kept) are listed apart, then rows dropped in the other
+        files, rows rejected in all (the lines of rejects.csv), stops, trips,
+        alerts by kind and the total. A summary without the split (written by
+        an older version) gives rows rejected by reason instead.
     """
     rows: list[tuple[str, str]] = []
 
@@ -224,17 +224,32 @@ def format_summary(summary: Mapping[str, Any]) -> str:
             value = int(value)
         rows.append((label, f"{value:,}" if isinstance(value, int) else str(value)))
 
+    def add_counts(indent: str, counts: Any) -> None:
+        if isinstance(counts, Mapping):
+            for label, n in sorted(counts.items(), key=lambda kv: (-int(kv[1]), str(kv[0]))):
+                add(f"{indent}{label}", n)
+
     points_read = _first(summary, "points_read", "rows_read")
     if isinstance(points_read, Mapping):
         points_read = _first(points_read, "tracks.csv", "tracks.parquet", "tracks")
     add("points read", points_read)
-    add("points kept", _first(summary, "points_kept", "points"))
-    add("rows rejected", _first(summary, "rows_rejected", "rejects"))
-    by_reason = summary.get("rejects_by_reason") or {}
-    if isinstance(by_reason, Mapping):
-        for reason, n in by_reason.items():
-            add(f"  {reason}", n)
-    add("duplicates dropped", _first(summary, "duplicates_dropped", "duplicates"))
+    if "points_dropped" in summary:
+        add("  points kept", _first(summary, "points_kept", "points"))
+        add("  points dropped", summary["points_dropped"])
+        add_counts("    ", summary.get("points_dropped_by_reason"))
+        add("  duplicates dropped", _first(summary, "duplicates_dropped", "duplicates"))
+        add("values cleared (row kept)", summary.get("values_cleared"))
+        add_counts("  ", summary.get("values_cleared_by_reason"))
+        other = summary.get("rows_dropped_by_file") or {}
+        if isinstance(other, Mapping) and other:
+            add("rows dropped in other files", sum(int(n) for n in other.values()))
+            add_counts("  ", other)
+        add("rows rejected", _first(summary, "rows_rejected", "rejects"))
+    else:
+        add("points kept", _first(summary, "points_kept", "points"))
+        add("rows rejected", _first(summary, "rows_rejected", "rejects"))
+        add_counts("  ", summary.get("rejects_by_reason"))
+        add("duplicates dropped", _first(summary, "duplicates_dropped", "duplicates"))
     add("stops", summary.get("stops"))
     add("trips found", summary.get("trips"))
     by_kind = summary.get("alerts_by_kind") or {}
@@ -308,17 +323,17 @@ def run_audit(
         raise FileNotFoundError(f"dataset folder {str(folder)!r} does not exist or is not a folder")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise _UsageError(
+        raise UsageError(
             f"option --out: value {str(out)!r} is an existing file; allowed: a folder "
             "(created if missing)"
         )
     out.mkdir(parents=True, exist_ok=True)  # fail now, not after a long audit
     if engine not in ("local", "dask"):
-        raise _UsageError(f"option --engine: value {engine!r} is not allowed; allowed: local, dask")
+        raise UsageError(f"option --engine: value {engine!r} is not allowed; allowed: local, dask")
     if n_workers < 1:
-        raise _UsageError(f"option --workers: value {n_workers!r} is not allowed; allowed: >= 1")
+        raise UsageError(f"option --workers: value {n_workers!r} is not allowed; allowed: >= 1")
     if store_url is not None and not store_url.startswith(("sqlite://", "postgresql://")):
-        raise _UsageError(
+        raise UsageError(
             f"option --store: value {store_url!r} is not allowed; allowed: sqlite:///FILE or "
             "postgresql://..."
         )
@@ -344,8 +359,12 @@ def run_audit(
     summary = summary_counts(result_parts(result))
     if store_url is not None:
         from haulwatch.api.store import import_alerts
+        from haulwatch.api.store_sql import StoreError
 
-        counts = import_alerts(result.alerts, store_url)
+        try:
+            counts = import_alerts(result.alerts, store_url)
+        except StoreError as exc:  # cannot open or migrate the store the user named
+            raise UsageError(f"option --store: {exc}") from exc
         progress(
             "store",
             f"{store_url}: {counts['inserted']} inserted, {counts['updated']} updated, "
@@ -355,56 +374,21 @@ def run_audit(
     return summary
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean bad input, not a bug: reported without a traceback."""
-    errors: list[type[BaseException]] = [
-        _UsageError,
-        FileNotFoundError,
-        NotADirectoryError,
-        IsADirectoryError,
-        FileExistsError,
-        PermissionError,
-    ]
-    for module, name in (
-        ("haulwatch.ingest.rejects", "SchemaError"),
-        ("haulwatch.routes.config", "AuditConfigError"),
-        ("haulwatch.routes.alerts", "AlertSchemaError"),
-        ("haulwatch.routes.outputs", "OutputError"),
-        ("haulwatch.routes.distributed", "DistributedError"),
-        ("haulwatch.api.store_sql", "StoreError"),
-    ):
-        try:
-            mod = __import__(module, fromlist=[name])
-        except ImportError:
-            continue
-        cls = getattr(mod, name, None)
-        if isinstance(cls, type) and issubclass(cls, BaseException):
-            errors.append(cls)
-    return tuple(errors)
-
-
 def _handle(args: argparse.Namespace) -> int:
     progress = Progress(None if args.quiet else sys.stderr)
     engine = "dask" if args.scheduler else args.engine
-    errors = _user_errors()
-    try:
-        config = _load_config(args)
-        summary = run_audit(
-            args.dataset,
-            args.out,
-            config=config,
-            engine=engine,
-            scheduler=args.scheduler,
-            n_workers=args.workers,
-            progress=progress,
-            store_url=args.store,
-        )
-    except KeyboardInterrupt:
-        print("haulwatch audit: interrupted", file=sys.stderr)
-        return 130
-    except errors as exc:
-        print(f"haulwatch audit: error: {exc}", file=sys.stderr)
-        return 2
+    # user errors (exit 2) and Ctrl-C (130) are answered by haulwatch.api.cli.main
+    config = _load_config(args)
+    summary = run_audit(
+        args.dataset,
+        args.out,
+        config=config,
+        engine=engine,
+        scheduler=args.scheduler,
+        n_workers=args.workers,
+        progress=progress,
+        store_url=args.store,
+    )
     print(format_summary(summary))
     if not args.quiet:
         print(f"outputs written to {args.out}", file=sys.stderr)

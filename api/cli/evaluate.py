@@ -10,6 +10,9 @@ import json
 import sys
 from pathlib import Path
 
+from haulwatch.api.cli.errors import UsageError
+from haulwatch.errors import UserError
+
 __all__ = ["format_table", "register", "run_evaluate"]
 
 _DESCRIPTION = """\
@@ -117,18 +120,16 @@ def format_table(table) -> str:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Run ``haulwatch evaluate``; return the exit status."""
-    from haulwatch.routes.alerts import AlertSchemaError, read_alerts
-    from haulwatch.routes.evaluate import EvaluationError, evaluate, read_truth
+    from haulwatch.routes.alerts import read_alerts
+    from haulwatch.routes.evaluate import evaluate, read_truth
 
+    # user errors (exit 2) and Ctrl-C (130) are answered by haulwatch.api.cli.main
     folder = Path(args.path)
     if not folder.exists():
-        print(f"haulwatch evaluate: {folder} does not exist", file=sys.stderr)
-        return 2
+        raise UsageError(f"argument DATASET_OR_OUT: {str(folder)!r} does not exist")
     truth_path = Path(args.truth) if args.truth else folder / "truth.csv"
     if not truth_path.is_file():
-        print(f"haulwatch evaluate: truth file {truth_path} not found (use --truth)",
-              file=sys.stderr)
-        return 2
+        raise UsageError(f"truth file {str(truth_path)!r} not found (use --truth)")
     tz = _timezone([folder if folder.is_dir() else folder.parent, truth_path.parent],
                    args.timezone)
     try:
@@ -145,9 +146,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
             alerts = audit_folder(folder, AuditConfig()).alerts
         table = evaluate(alerts, read_truth(truth_path), tolerance_s=args.tolerance_s,
                          timezone=tz)
-    except (EvaluationError, AlertSchemaError, FileNotFoundError, ValueError) as exc:
-        print(f"haulwatch evaluate: {exc}", file=sys.stderr)
-        return 2
+    except ValueError as exc:
+        if isinstance(exc, UserError):
+            raise
+        # a third-party file pandas cannot read (alerts from another tool)
+        raise UsageError(str(exc)) from exc
     print(format_table(table))
     if args.json:
         records = json.loads(table.to_json(orient="records"))

@@ -17,8 +17,8 @@ import signal
 import sys
 from typing import Any, TextIO
 
+from haulwatch.api.cli.errors import UsageError
 from haulwatch.api.cli.plan import add_planning_arguments, add_target_arguments
-from haulwatch.errors import UserError
 
 __all__ = ["format_progress", "register", "run_fly"]
 
@@ -41,11 +41,6 @@ examples:
   haulwatch fly --connect udpin:0.0.0.0:14550 --alert 3f2a9c --alerts out/demo/alerts.geojson \\
       --sites data/demo/sites.geojson
 """
-
-
-
-class _UsageError(UserError, ValueError):
-    """A command-line value or input file is wrong (exit status 2)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -129,7 +124,7 @@ def run_fly(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO) -> int:
             heartbeat_timeout_s=args.heartbeat_timeout_s, ready_timeout_s=args.ready_timeout_s
         )
     except ValueError as exc:
-        raise _UsageError(f"option --heartbeat-timeout-s/--ready-timeout-s: {exc}") from exc
+        raise UsageError(f"option --heartbeat-timeout-s/--ready-timeout-s: {exc}") from exc
     planned = plan_from_args(args, stderr=stderr)
     if planned is None:
         return 2
@@ -190,21 +185,11 @@ def _is_main_thread() -> bool:
 
 
 def _handle(args: argparse.Namespace) -> int:
+    # user errors (exit 2) and Ctrl-C (130) are answered by haulwatch.api.cli.main
     from haulwatch.drone.link import LinkLost
-    from haulwatch.drone.plan import PlanConfigError
 
-    errors: tuple[type[BaseException], ...] = (_UsageError, PlanConfigError, ValueError)
     try:
         return run_fly(args, stdout=sys.stdout, stderr=sys.stderr)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except LinkLost as exc:
+    except LinkLost as exc:  # the flight failed, not the input: exit 1 as for a failed record
         print(f"haulwatch fly: {exc}", file=sys.stderr)
         return 1
-    except errors as exc:
-        print(f"haulwatch fly: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"haulwatch fly: error: {exc}", file=sys.stderr)
-        return 2

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from haulwatch.api.cli.errors import UsageError
+
 __all__ = ["register", "run_generate"]
 
 _DESCRIPTION = """\
@@ -77,30 +79,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_generate(args: argparse.Namespace) -> int:
     """Run ``haulwatch generate``; return the exit status."""
-    from haulwatch.ingest.synthetic import SyntheticError, generate
+    from haulwatch.ingest.synthetic import generate
 
+    # user errors (SyntheticError: exit 2) are answered by haulwatch.api.cli.main
     if len(args.interval_s) not in (1, 2):
-        print(f"haulwatch generate: --interval-s takes 1 or 2 values, got {args.interval_s}",
-              file=sys.stderr)
-        return 2
+        raise UsageError(
+            f"option --interval-s takes 1 or 2 values (S, or LOW HIGH), got "
+            f"{len(args.interval_s)}: {args.interval_s}"
+        )
     interval = tuple(args.interval_s) if len(args.interval_s) == 2 else args.interval_s[0]
 
     def progress(msg: str) -> None:
         if not args.quiet:
             print(msg, file=sys.stderr, flush=True)
 
-    try:
-        result = generate(
-            args.out, trucks=args.trucks, days=args.days, seed=args.seed,
-            start_date=args.start_date, coord_system=args.coord_system, sensors=args.sensors,
-            interval_s=interval, violation_rate=args.violation_rate,
-            bad_row_fraction=args.bad_row_fraction, duplicate_fraction=args.duplicate_fraction,
-            shuffle=not args.no_shuffle, fmt=args.fmt, timezone=args.timezone,
-            progress=progress,
-        )
-    except SyntheticError as exc:
-        print(f"haulwatch generate: {exc}", file=sys.stderr)
-        return 2
+    result = generate(
+        args.out, trucks=args.trucks, days=args.days, seed=args.seed,
+        start_date=args.start_date, coord_system=args.coord_system, sensors=args.sensors,
+        interval_s=interval, violation_rate=args.violation_rate,
+        bad_row_fraction=args.bad_row_fraction, duplicate_fraction=args.duplicate_fraction,
+        shuffle=not args.no_shuffle, fmt=args.fmt, timezone=args.timezone,
+        progress=progress,
+    )
     print(f"wrote {result.folder}: {result.points:,} points in {result.rows:,} track rows")
     for name, size in result.files.items():
         print(f"  {name:<18} {size / 1e6:8.2f} MB")

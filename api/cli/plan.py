@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from haulwatch.errors import UserError
+from haulwatch.api.cli.errors import UsageError
 
 __all__ = ["format_items", "load_sites", "register", "run_plan"]
 
@@ -40,10 +40,6 @@ examples:
   haulwatch plan --lat 30.71 --lon 121.03 --sites data/demo/sites.geojson --dock nest-1 \\
       --out mission.plan --waypoints mission.waypoints --altitude-m 80 --orbit-radius-m 40
 """
-
-
-class _UsageError(UserError, ValueError):
-    """A command-line value or input file is wrong (exit status 2)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -163,7 +159,7 @@ def load_sites(path: str | Path) -> tuple[Any, str]:
 
     p = Path(path)
     if not p.is_file():
-        raise _UsageError(f"option --sites: file {str(p)!r} does not exist")
+        raise UsageError(f"option --sites: file {str(p)!r} does not exist")
     settings = read_settings(p.parent)
     result = read_sites(p, timezone=settings.timezone)
     frame = result.frame
@@ -184,15 +180,15 @@ def target_from_args(args: argparse.Namespace, timezone: str) -> dict[str, Any]:
     by_alert = args.alert is not None or args.alerts is not None
     by_point = args.lat is not None or args.lon is not None
     if by_alert and by_point:
-        raise _UsageError("give either --alert/--alerts or --lat/--lon, not both")
+        raise UsageError("give either --alert/--alerts or --lat/--lon, not both")
     if by_point:
         if args.lat is None or args.lon is None:
-            raise _UsageError("options --lat and --lon must be given together")
+            raise UsageError("options --lat and --lon must be given together")
         lat, lon = args.lat, args.lon
         if not (math.isfinite(lat) and -90 <= lat <= 90):
-            raise _UsageError(f"option --lat: value {lat!r} is not allowed; allowed: -90..90")
+            raise UsageError(f"option --lat: value {lat!r} is not allowed; allowed: -90..90")
         if not (math.isfinite(lon) and -180 <= lon <= 180):
-            raise _UsageError(f"option --lon: value {lon!r} is not allowed; allowed: -180..180")
+            raise UsageError(f"option --lon: value {lon!r} is not allowed; allowed: -180..180")
         if args.coord_system != "wgs84":
             from haulwatch.geo.chinacoords import to_wgs84
 
@@ -200,24 +196,24 @@ def target_from_args(args: argparse.Namespace, timezone: str) -> dict[str, Any]:
             lon, lat = float(lon_a[0]), float(lat_a[0])
         return {"lat": lat, "lon": lon, "alert_id": ""}
     if not by_alert:
-        raise _UsageError("a target is required: --alert ID --alerts FILE, or --lat and --lon")
+        raise UsageError("a target is required: --alert ID --alerts FILE, or --lat and --lon")
     if args.alert is None or args.alerts is None:
-        raise _UsageError("options --alert and --alerts must be given together")
+        raise UsageError("options --alert and --alerts must be given together")
     from haulwatch.routes.alerts import read_alerts
 
     path = Path(args.alerts)
     if not path.is_file():
-        raise _UsageError(f"option --alerts: file {str(path)!r} does not exist")
+        raise UsageError(f"option --alerts: file {str(path)!r} does not exist")
     alerts = read_alerts(path, timezone=timezone)
     hit = alerts[alerts["alert_id"].astype(str) == args.alert]
     if hit.empty:
-        raise _UsageError(
+        raise UsageError(
             f"option --alert: {args.alert!r} is not in {path} ({len(alerts)} alerts there)"
         )
     row = hit.iloc[0]
     lat, lon = row["lat"], row["lon"]
     if lat is None or lon is None or not (math.isfinite(lat) and math.isfinite(lon)):
-        raise _UsageError(f"alert {args.alert!r} has no location (lat/lon) to look at")
+        raise UsageError(f"alert {args.alert!r} has no location (lat/lon) to look at")
     return {
         "alert_id": str(row["alert_id"]),
         "lat": float(lat),
@@ -268,7 +264,7 @@ def takeoff_time_from_args(args: argparse.Namespace, timezone: str) -> dt.dateti
     try:
         when = dt.datetime.fromisoformat(args.at.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise _UsageError(
+        raise UsageError(
             f"option --at: value {args.at!r} is not allowed; allowed: ISO 8601 time, "
             "e.g. 2026-06-01T10:00 or 2026-06-01T02:00Z"
         ) from exc
@@ -325,7 +321,7 @@ def plan_from_args(args: argparse.Namespace, *, stderr: TextIO) -> PlannedMissio
     """Plan the mission the target and planning options ask for (``plan`` and ``fly``).
 
     Returns None when every dock refuses it; the reasons are printed on ``stderr``.
-    Bad options raise ``_UsageError`` (a ``ValueError``).
+    Bad options raise ``UsageError`` (a ``ValueError``).
     """
     from haulwatch.drone.plan import (
         MissionRefused,
@@ -342,7 +338,7 @@ def plan_from_args(args: argparse.Namespace, *, stderr: TextIO) -> PlannedMissio
     docks = docks_from_sites(sites)
     zones = no_fly_from_sites(sites)
     if not docks:
-        raise _UsageError(f"option --sites: {args.sites} has no 'nest' site (drone dock)")
+        raise UsageError(f"option --sites: {args.sites} has no 'nest' site (drone dock)")
     what = "alert " + target["alert_id"] if target["alert_id"] else "point"
     label = f"{what} ({target['lat']:.6f}, {target['lon']:.6f})"
     try:
@@ -350,7 +346,7 @@ def plan_from_args(args: argparse.Namespace, *, stderr: TextIO) -> PlannedMissio
             dock = next((d for d in docks if d.site_id == args.dock), None)
             if dock is None:
                 known = ", ".join(d.site_id for d in docks)
-                raise _UsageError(
+                raise UsageError(
                     f"option --dock: {args.dock!r} is not a nest site; nests: {known}"
                 )
             mission = plan_mission(target, dock, no_fly=zones, config=config, now=now)
@@ -405,14 +401,5 @@ def run_plan(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO) -> int
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from haulwatch.drone.plan import PlanConfigError
-
-    errors: tuple[type[BaseException], ...] = (_UsageError, PlanConfigError, OSError, ValueError)
-    try:
-        return run_plan(args, stdout=sys.stdout, stderr=sys.stderr)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except errors as exc:
-        print(f"haulwatch plan: error: {exc}", file=sys.stderr)
-        return 2
+    # user errors (exit 2) and Ctrl-C (130) are answered by haulwatch.api.cli.main
+    return run_plan(args, stdout=sys.stdout, stderr=sys.stderr)

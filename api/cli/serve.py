@@ -7,6 +7,8 @@ import contextlib
 import sys
 from pathlib import Path
 
+from haulwatch.api.cli.options import tcp_port
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``serve`` sub-command."""
@@ -21,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    p.add_argument("--port", type=tcp_port, default=8000,
+                   help="TCP port 0..65535 (default 8000; 0 = any free port, shown at start-up)")
     p.add_argument("--db", dest="db_url", default=None,
                    help="store URL: sqlite:///FILE (default sqlite:///haulwatch.db) or postgresql://...")
     p.add_argument("--dataset", type=Path, default=None,

@@ -15,7 +15,8 @@ import sys
 import threading
 from typing import Any, TextIO
 
-from haulwatch.errors import UserError
+from haulwatch.api.cli.errors import UsageError
+from haulwatch.api.cli.options import tcp_port
 
 __all__ = ["parse_home", "register", "run_sim"]
 
@@ -38,37 +39,33 @@ examples:
 """
 
 
-class _UsageError(UserError, ValueError):
-    """A command-line value is wrong (exit status 2)."""
-
-
 def parse_home(text: str) -> tuple[float, float, float]:
     """Parse ``LAT,LON[,ALT]`` (WGS-84 degrees, metres AMSL).
 
     Raises
     ------
-    ValueError
-        Naming the value and what is allowed.
+    UsageError
+        (a ``ValueError``) naming the value and what is allowed.
     """
     parts = [p.strip() for p in str(text).split(",")]
     if len(parts) not in (2, 3):
-        raise ValueError(
+        raise UsageError(
             f"option --home: value {text!r} is not allowed; allowed: LAT,LON or LAT,LON,ALT"
         )
     try:
         values = [float(p) for p in parts]
     except ValueError as exc:
-        raise ValueError(
+        raise UsageError(
             f"option --home: value {text!r} is not allowed; allowed: numbers LAT,LON[,ALT]"
         ) from exc
     lat, lon = values[0], values[1]
     alt = values[2] if len(values) == 3 else 0.0
     if not (math.isfinite(lat) and -90 < lat < 90):
-        raise ValueError(f"option --home: latitude {lat!r} is not allowed; allowed: -90 < LAT < 90")
+        raise UsageError(f"option --home: latitude {lat!r} is not allowed; allowed: -90 < LAT < 90")
     if not (math.isfinite(lon) and -180 <= lon <= 180):
-        raise ValueError(f"option --home: longitude {lon!r} is not allowed; allowed: -180..180")
+        raise UsageError(f"option --home: longitude {lon!r} is not allowed; allowed: -180..180")
     if not math.isfinite(alt):
-        raise ValueError(
+        raise UsageError(
             f"option --home: altitude {alt!r} is not allowed; allowed: a finite number of metres"
         )
     return lat, lon, alt
@@ -83,7 +80,7 @@ def _params(pairs: list[str]) -> dict[str, float]:
                 raise ValueError
             out[name.strip().upper()] = float(value)
         except ValueError as exc:
-            raise _UsageError(
+            raise UsageError(
                 f"option --param: value {pair!r} is not allowed; allowed: NAME=NUMBER"
             ) from exc
     return out
@@ -109,7 +106,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--port",
-        type=int,
+        type=tcp_port,
         metavar="PORT",
         help="TCP port (overrides --instance; 0 = any free port)",
     )
@@ -163,9 +160,13 @@ def run_sim(
             prearm_delay_s=args.prearm_delay_s,
             sysid=args.sysid,
             params=_params(args.param),
-        ).start()
+        )
     except ValueError as exc:
-        raise _UsageError(str(exc)) from exc
+        raise UsageError(str(exc)) from exc
+    try:
+        sim.start()
+    except OSError as exc:  # port in use, address not local, no permission
+        raise UsageError(f"cannot listen on {args.host} port {_sim_port(args)}: {exc}") from exc
     print(
         f"haulwatch sim: ArduCopter simulator on {sim.url} (home {lat:.7f},{lon:.7f},{alt:g} m, "
         f"speed-up x{args.speedup:g}); waiting for a client. Ctrl-C to stop.",
@@ -199,7 +200,13 @@ def run_sim(
     return 0
 
 
+def _sim_port(args: argparse.Namespace) -> int:
+    """The TCP port the options ask for: ``--port``, else ``5760 + 10 * --instance``."""
+    return int(args.port) if args.port is not None else 5760 + 10 * int(args.instance)
+
+
 def _handle(args: argparse.Namespace) -> int:
+    # user errors (exit 2) are answered by haulwatch.api.cli.main
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -208,10 +215,7 @@ def _handle(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, on_signal)
     try:
         return run_sim(args, stdout=sys.stdout, stop=stop)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C is how the simulator is meant to stop: exit 0
         return 0
-    except (_UsageError, ValueError, OSError) as exc:
-        print(f"haulwatch sim: error: {exc}", file=sys.stderr)
-        return 2
     finally:
         signal.signal(signal.SIGTERM, previous)

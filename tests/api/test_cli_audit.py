@@ -234,6 +234,62 @@ def test_end_to_end_local_and_dask_agree(small_dataset, tmp_path, capsys):
     other = read_alerts(tmp_path / "d" / "alerts.csv")
     assert list(other["alert_id"]) == list(alerts["alert_id"])
     assert list(other["kind"]) == list(alerts["kind"])
+    dask_summary = json.loads((tmp_path / "d" / "summary.json").read_text(encoding="utf-8"))
+    for key in ("points_read", "points_kept", "points_dropped", "values_cleared",
+                "duplicates_dropped", "points_dropped_by_reason", "values_cleared_by_reason"):
+        assert dask_summary[key] == summary[key], key
+
+
+def _table(text: str) -> dict[str, int]:
+    """``label  value`` lines of the summary table -> {label: int} (labels unindented)."""
+    rows = {}
+    for line in text.splitlines():
+        label, value = line.rsplit(None, 1)
+        rows[label.strip()] = int(value.replace(",", ""))
+    return rows
+
+
+def test_summary_separates_rows_dropped_from_values_cleared(small_dataset, tmp_path, capsys):
+    """points read = kept + dropped + duplicates; cleared values are listed apart.
+
+    The expected figures come from the generator's own record of what it broke
+    (truth_meta.json), not from the audit.
+    """
+    meta = json.loads((small_dataset / "truth_meta.json").read_text(encoding="utf-8"))
+    assert main(["audit", str(small_dataset), "--out", str(tmp_path / "a"), "-q"]) == 0
+    rows = _table(capsys.readouterr().out)
+    assert rows["points read"] == meta["rows_written"]
+    assert rows["points kept"] + rows["points dropped"] + rows["duplicates dropped"] == (
+        rows["points read"]
+    )
+    assert rows["points dropped"] == meta["rows_dropped_expected"] + meta["teleport_points"]
+    assert rows["duplicates dropped"] == meta["duplicates"]
+    assert rows["values cleared (row kept)"] == meta["values_cleared_expected"]
+    assert rows["rows rejected"] == rows["points dropped"] + rows["values cleared (row kept)"]
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["points_dropped"] == rows["points dropped"]
+    assert sum(summary["points_dropped_by_reason"].values()) == summary["points_dropped"]
+    assert summary["values_cleared"] == sum(summary["values_cleared_by_reason"].values())
+    assert summary["rows_dropped_by_file"] == {}
+
+
+def test_format_summary_lists_other_files_apart():
+    text = format_summary(
+        {
+            "points_read": 10, "points_kept": 7, "points_dropped": 2, "duplicates_dropped": 1,
+            "points_dropped_by_reason": {"missing lat": 2},
+            "values_cleared": 1, "values_cleared_by_reason": {"bad load": 1},
+            "rows_dropped_by_file": {"manifests.csv": 3}, "rows_rejected": 6,
+        }
+    )
+    rows = _table(text)
+    assert rows["points kept"] + rows["points dropped"] + rows["duplicates dropped"] == 10
+    assert rows["rows dropped in other files"] == 3 and rows["manifests.csv"] == 3
+    assert rows["bad load"] == 1 and rows["missing lat"] == 2
+    lines = text.splitlines()
+    assert lines.index(next(x for x in lines if "missing lat" in x)) < lines.index(
+        next(x for x in lines if "duplicates dropped" in x)
+    )
 
 
 def test_out_is_a_file_exit_2_before_auditing(tmp_path, capsys, fake_audit):
