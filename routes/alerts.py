@@ -35,6 +35,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from haulwatch.errors import UserError
+from haulwatch.timezone import DEFAULT_TIMEZONE
 
 __all__ = [
     "ALERT_COLUMNS",
@@ -105,9 +106,6 @@ ALERT_ROW_COLUMNS: tuple[str, ...] = (
     "evidence",
     "geometry",
 )
-
-#: Zone of naive times and of the "day" of a hotspot id, unless told otherwise.
-DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 #: Decimals of a degree kept when a hotspot's place enters its id (3 ≈ 100 m).
 HOTSPOT_ID_DECIMALS = 3

@@ -12,7 +12,7 @@ The work partitions by vehicle so that a Dask engine and the live path reuse it:
 * :func:`combine` — across vehicles: ``dump_hotspot``, ``manifest_not_executed``,
   alert ids (``routes.alerts.make_alerts``), sorting, the summary.
 
-:func:`audit` runs them on a prepared :class:`~haulwatch.geo.prepare.Dataset`,
+:func:`audit` runs them on a prepared :class:`~haulwatch.ingest.prepare.Dataset`,
 :func:`audit_folder` reads and prepares a dataset folder first.
 """
 
@@ -54,6 +54,7 @@ from haulwatch.routes.trips import (
     run_trips,
     trips_frame,
 )
+from haulwatch.timezone import DEFAULT_TIMEZONE
 
 __all__ = [
     "AuditContext",
@@ -137,7 +138,7 @@ def make_context(dataset: Any, config: AuditConfig | None = None) -> AuditContex
 
     Parameters
     ----------
-    dataset : haulwatch.geo.prepare.Dataset
+    dataset : haulwatch.ingest.prepare.Dataset
         Needs ``sites``, ``sites_m``, ``routes_m``, ``manifests``, ``vehicles``,
         ``crs``, ``timezone`` (``routes`` optional).
     config : AuditConfig, optional
@@ -152,7 +153,7 @@ def make_context(dataset: Any, config: AuditConfig | None = None) -> AuditContex
     if missing:
         raise AuditInputError(
             f"dataset of type {type(dataset).__name__} lacks {missing}; "
-            "expected a haulwatch.geo.prepare.Dataset (use prepare(read_dataset(folder)))"
+            "expected a haulwatch.ingest.prepare.Dataset (use prepare(read_dataset(folder)))"
         )
     sites = getattr(dataset, "sites", None)
     if sites is None:
@@ -164,7 +165,7 @@ def make_context(dataset: Any, config: AuditConfig | None = None) -> AuditContex
         manifests=dataset.manifests,
         vehicles=getattr(dataset, "vehicles", None),
         crs=getattr(dataset, "crs", None),
-        timezone=config.timezone or dataset.timezone or "Asia/Shanghai",
+        timezone=config.timezone or dataset.timezone or DEFAULT_TIMEZONE,
         routes=getattr(dataset, "routes", None),
     )
 
@@ -227,7 +228,7 @@ def _sorted_points(points: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.n
     if missing:
         raise AuditInputError(
             f"points lack column(s) {missing}; required: {list(_POINT_COLUMNS)} "
-            "(the canonical points frame of geo.prepare)"
+            "(the canonical points frame of ingest.prepare)"
         )
     if not pd.api.types.is_datetime64_any_dtype(points["time"]):
         raise AuditInputError(
@@ -235,7 +236,7 @@ def _sorted_points(points: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.n
         )
     if getattr(points["time"].dtype, "tz", None) is None:
         raise AuditInputError(
-            "column 'time' holds naive times; allowed: tz-aware UTC times (geo.prepare makes them)"
+            "column 'time' holds naive times; allowed: tz-aware UTC times (ingest.prepare makes them)"
         )
     order, codes, t = sort_order(points)
     if order is None:
@@ -578,7 +579,7 @@ def audit(dataset: Any, config: AuditConfig | None = None, *, progress: Progress
 
     Parameters
     ----------
-    dataset : haulwatch.geo.prepare.Dataset
+    dataset : haulwatch.ingest.prepare.Dataset
         From ``prepare(read_dataset(folder))``.
     config : AuditConfig, optional
         Thresholds (default ``AuditConfig()``).
@@ -611,7 +612,7 @@ def audit_folder(folder: str | Path, config: AuditConfig | None = None, *, progr
     folder : str or Path
         The dataset folder.
     config : AuditConfig, optional
-        Thresholds (default ``AuditConfig()``); ``max_speed_kmh`` drives teleport cleaning.
+        Thresholds (default ``AuditConfig()``); its teleport rule (:attr:`AuditConfig.teleport_rule`) drives cleaning.
     progress : callable, optional
         Receives short stage messages.
 
@@ -619,14 +620,14 @@ def audit_folder(folder: str | Path, config: AuditConfig | None = None, *, progr
     -------
     AuditResult
     """
-    from haulwatch.geo.prepare import prepare
+    from haulwatch.ingest.prepare import prepare
     from haulwatch.ingest.dataset import read_dataset
 
     config = config or AuditConfig()
     t0 = time.perf_counter()
     raw = read_dataset(Path(folder), progress=progress)
     t1 = time.perf_counter()
-    dataset = prepare(raw, max_speed_kmh=config.max_speed_kmh, progress=progress)
+    dataset = prepare(raw, **config.teleport_rule, progress=progress)
     # The raw tracks are no longer needed: let them go before the detectors run.
     del raw
     t2 = time.perf_counter()

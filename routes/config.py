@@ -2,8 +2,9 @@
 
 Every detector takes its thresholds as keyword-only arguments; :class:`AuditConfig`
 groups them with documented defaults so the CLI, the service and the Dask engine
-pass one object down. Only the outermost layer reads files: :meth:`AuditConfig.from_toml`
-is called by the CLI / service, never by a detector.
+pass one object down. Only the outermost layer reads files: :meth:`AuditConfig.load`
+(a TOML file, then ``--set`` overrides) is called by the faces — ``audit``,
+``evaluate``, ``serve`` (its live auditor) — never by a detector.
 
 A TOML file holds the keys at top level or under an ``[audit]`` table::
 
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from haulwatch.errors import UserError
+from haulwatch.timezone import DEFAULT_TIMEZONE, check_timezone
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -58,6 +60,8 @@ _LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "hotspot_radius_m": (0.0, False),
     "hotspot_min_vehicles": (2.0, True),
     "max_speed_kmh": (0.0, False),
+    "teleport_min_jump_m": (0.0, True),
+    "teleport_max_reversal_speed_kmh": (0.0, False),
     "sensor_min_duration_s": (0.0, True),
     "evidence_max_points": (2.0, True),
 }
@@ -105,7 +109,15 @@ class AuditConfig:
     hotspot_min_vehicles : int, default 3
         Distinct trucks needed for a ``dump_hotspot``.
     max_speed_kmh : float, default 150
-        Points implying a faster jump are teleport outliers (used when preparing).
+        Teleport rule: points implying a faster jump are outliers, dropped when
+        preparing (batch) or on arrival (live); see
+        :func:`haulwatch.geo.clean.drop_teleports`.
+    teleport_min_jump_m : float, default 300
+        Teleport rule: a jump shorter than this is never a teleport, metres.
+    teleport_max_reversal_speed_kmh : float or None, default 45
+        Teleport hairpin rule: a lone fix far from both neighbours where the track
+        turns back is an outlier when the out-and-back speed exceeds this; None
+        disables the rule.
     sensor_min_duration_s : float, default 120
         A ``load`` reading that holds for less time before the sensor says
         otherwise is a glitch, seconds.
@@ -132,6 +144,8 @@ class AuditConfig:
     hotspot_radius_m: float = 150.0
     hotspot_min_vehicles: int = 3
     max_speed_kmh: float = 150.0
+    teleport_min_jump_m: float = 300.0
+    teleport_max_reversal_speed_kmh: float | None = 45.0
     sensor_min_duration_s: float = 120.0
     evidence_max_points: int = 40
     timezone: str | None = None
@@ -148,6 +162,15 @@ class AuditConfig:
             "origin": self.origin_buffer_m,
             "disposal": self.disposal_buffer_m,
             "depot": self.depot_buffer_m,
+        }
+
+    @property
+    def teleport_rule(self) -> dict[str, float | None]:
+        """Keyword arguments of :func:`haulwatch.geo.clean.drop_teleports` (batch and live)."""
+        return {
+            "max_speed_kmh": self.max_speed_kmh,
+            "min_jump_m": self.teleport_min_jump_m,
+            "max_reversal_speed_kmh": self.teleport_max_reversal_speed_kmh,
         }
 
     @classmethod
@@ -227,20 +250,46 @@ class AuditConfig:
             data = table
         return cls().with_overrides(data)
 
+    @classmethod
+    def load(cls, path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> AuditConfig:
+        """The one way every face builds its config: a TOML file, then overrides.
+
+        Parameters
+        ----------
+        path : str or Path, optional
+            TOML file (:meth:`from_toml`); None starts from the defaults.
+        overrides : Mapping[str, Any], optional
+            Settings applied after the file (:meth:`with_overrides`, e.g. ``--set``).
+
+        Returns
+        -------
+        AuditConfig
+
+        Raises
+        ------
+        AuditConfigError
+            As :meth:`from_toml` and :meth:`with_overrides`.
+        """
+        config = cls.from_toml(path) if path is not None and str(path) != "" else cls()
+        return config.with_overrides(overrides) if overrides else config
+
     def to_dict(self) -> dict[str, Any]:
         """Settings as a plain dict (for reports and evidence)."""
         return dataclasses.asdict(self)
 
 
 _INT_FIELDS = {"deviation_min_points", "hotspot_min_vehicles", "evidence_max_points"}
+#: Settings that may be None (``none`` or empty on the command line).
+_OPTIONAL_FIELDS = {"timezone", "teleport_max_reversal_speed_kmh"}
 
 
 def _coerce(key: str, value: Any) -> Any:
     """Convert a TOML / CLI value to the setting's type (validation follows)."""
-    if key == "timezone":
+    if key in _OPTIONAL_FIELDS:
         if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
             return None
-        return value
+        if key == "timezone":
+            return value
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -258,22 +307,15 @@ def _coerce(key: str, value: Any) -> Any:
 
 def _checked(key: str, value: Any) -> Any:
     """Validate one setting; return it in canonical type."""
+    if key in _OPTIONAL_FIELDS and value is None:
+        return None
     if key == "timezone":
-        if value is None:
-            return None
         if not isinstance(value, str):
             raise AuditConfigError(
-                f"audit setting 'timezone': value {value!r} must be an IANA zone name like 'Asia/Shanghai' or None"
+                f"audit setting 'timezone': value {value!r} must be an IANA zone name like "
+                f"{DEFAULT_TIMEZONE!r} or None"
             )
-        import zoneinfo
-
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise AuditConfigError(
-                f"audit setting 'timezone': value {value!r} is not a known IANA zone (e.g. 'Asia/Shanghai')"
-            ) from None
-        return value
+        return check_timezone(value, what="audit setting 'timezone': value", error=AuditConfigError)
     low, inclusive = _LOWER_BOUNDS[key]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise AuditConfigError(

@@ -126,7 +126,7 @@ class LiveAuditor:
 
     Parameters
     ----------
-    dataset : haulwatch.geo.prepare.Dataset
+    dataset : haulwatch.ingest.prepare.Dataset
         The service dataset (sites, routes, manifests, vehicles, CRS, timezone,
         ``coord_system`` of pushed coordinates); its ``points`` are not used.
     config : AuditConfig, optional
@@ -140,14 +140,14 @@ class LiveAuditor:
         before the newest point, then retired: their alerts stay in the
         caller's store but are no longer recomputed (a service running for
         months keeps a bounded state). At least one day.
-    max_speed_kmh, min_jump_m : float
-        Teleport rule, as :func:`haulwatch.geo.prepare.prepare` applies it.
+
+    The teleport rule is the config's (:attr:`AuditConfig.teleport_rule`), as the
+    batch audit applies it when preparing.
     """
 
     def __init__(self, dataset: Any, config: AuditConfig | None = None, *,
                  max_window_s: float = 172_800.0, depot_keep_s: float = 900.0,
-                 retain_s: float = 172_800.0, max_speed_kmh: float = 150.0,
-                 min_jump_m: float = 300.0) -> None:
+                 retain_s: float = 172_800.0) -> None:
         if not max_window_s > 0:
             raise LiveInputError(f"max_window_s: {max_window_s!r} must be > 0")
         if not depot_keep_s >= 0:
@@ -165,8 +165,6 @@ class LiveAuditor:
         sites = self.context.sites_m
         self._depots = set(sites.loc[sites["kind"].astype(str) == "depot", "site_id"].astype(str)) \
             if len(sites) else set()
-        self.max_speed_kmh = float(max_speed_kmh)
-        self.min_jump_m = float(min_jump_m)
         self._lock = threading.Lock()
         self._window = pd.DataFrame({
             c: pd.Series([], dtype="datetime64[ns, UTC]" if c == "time" else "int64"
@@ -274,7 +272,7 @@ class LiveAuditor:
         self._time_min = tmin if self._time_min is None else min(self._time_min, tmin)
         self._time_max = tmax if self._time_max is None else max(self._time_max, tmax)
 
-        kept, _ = drop_teleports(win, max_speed_kmh=self.max_speed_kmh, min_jump_m=self.min_jump_m)
+        kept, _ = drop_teleports(win, **self.config.teleport_rule)
         part = audit_partition(win.loc[kept].reset_index(drop=True), self.context, self.config)
         if self._stops_empty is None:
             self._stops_empty = part.stops.iloc[:0].copy()

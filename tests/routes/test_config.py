@@ -38,7 +38,7 @@ class TestAuditConfig:
             ({"disposal_buffer_m": -5}, r"'disposal_buffer_m': value -5.0 must be >= 0"),
             ({"hotspot_min_vehicles": 2.5}, r"'hotspot_min_vehicles': value 2.5 must be a whole number"),
             ({"hotspot_min_vehicles": 1}, r"must be >= 2"),
-            ({"timezone": "Mars/Olympus"}, r"'timezone': value 'Mars/Olympus' is not a known IANA zone"),
+            ({"timezone": "Mars/Olympus"}, r"'timezone': value 'Mars/Olympus' is not a known IANA timezone"),
             ({"stop_diameter_m": True}, r"'stop_diameter_m': value True is not a number"),
         ],
     )
@@ -79,3 +79,37 @@ class TestAuditConfig:
     def test_to_dict_round_trips(self):
         c = AuditConfig(gap_max_s=700)
         assert AuditConfig().with_overrides(c.to_dict()) == c
+
+
+class TestTeleportRuleAndLoad:
+    def test_teleport_rule_is_part_of_the_config(self):
+        c = AuditConfig().with_overrides({"max_speed_kmh": "120", "teleport_min_jump_m": "250",
+                                          "teleport_max_reversal_speed_kmh": "none"})
+        assert c.teleport_rule == {"max_speed_kmh": 120.0, "min_jump_m": 250.0,
+                                   "max_reversal_speed_kmh": None}
+        assert AuditConfig().teleport_rule == {"max_speed_kmh": 150.0, "min_jump_m": 300.0,
+                                               "max_reversal_speed_kmh": 45.0}
+
+    @pytest.mark.parametrize(("key", "value", "match"), [
+        ("teleport_min_jump_m", -1, r"'teleport_min_jump_m': value -1.0 must be >= 0"),
+        ("teleport_max_reversal_speed_kmh", 0, r"must be > 0"),
+        ("teleport_max_reversal_speed_kmh", "fast", r"is not a number"),
+    ])
+    def test_bad_teleport_values(self, key, value, match):
+        with pytest.raises(AuditConfigError, match=match):
+            AuditConfig().with_overrides({key: value})
+
+    def test_load_file_then_overrides(self, tmp_path):
+        path = tmp_path / "audit.toml"
+        path.write_text("[audit]\ngap_max_s = 900\nteleport_min_jump_m = 200\n", encoding="utf-8")
+        c = AuditConfig.load(path, {"gap_max_s": "1200"})
+        assert (c.gap_max_s, c.teleport_min_jump_m) == (1200.0, 200.0)
+        assert AuditConfig.load() == AuditConfig()
+        assert AuditConfig.load(None, {"hotspot_min_vehicles": 4}).hotspot_min_vehicles == 4
+        with pytest.raises(AuditConfigError, match="does not exist"):
+            AuditConfig.load(tmp_path / "nope.toml")
+
+    def test_timezone_must_be_a_name(self):
+        with pytest.raises(AuditConfigError, match=r"must be an IANA zone name like 'Asia/Shanghai' or None"):
+            AuditConfig(timezone=8)  # type: ignore[arg-type]
+        assert AuditConfig().with_overrides({"timezone": "none"}).timezone is None
