@@ -20,7 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from haulwatch.api.auth import TokenRegistry
-from haulwatch.api.deps import Service, ServiceDep
+from haulwatch.api.deps import Clock, Service, ServiceDep, utc_now
 from haulwatch.api.routers_stream import EventHub
 from haulwatch.api.schemas import Health
 from haulwatch.api.settings import Settings
@@ -50,14 +50,19 @@ def read_alerts_file(path: Path) -> Any:
     return alerts_frame_from_geojson(json.loads(path.read_text(encoding="utf-8")))
 
 
-def build_service(settings: Settings) -> Service:
-    """Open the store, load the registry and the start-up alerts, wire live path and drones."""
+def build_service(settings: Settings, *, clock: Clock | None = None) -> Service:
+    """Open the store, load the registry and the start-up alerts, wire live path and drones.
+
+    ``clock`` (default: the wall clock, UTC) is the service's one source of
+    the current time; tests pass a fixed one.
+    """
     store = Store(settings.db_url)
     service = Service(
         settings=settings,
         store=store,
         hub=EventHub(settings.stream_queue_size),
         tokens=TokenRegistry(settings.tokens),
+        clock=clock if clock is not None else utc_now,
     )
     if settings.dataset is not None:
         from haulwatch.api.routers_registry import load_registry
@@ -85,7 +90,7 @@ def build_service(settings: Settings) -> Service:
     return service
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     """Build the haulwatch HTTP service.
 
     Parameters
@@ -93,6 +98,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings : Settings, optional
         Configuration; default :meth:`Settings.from_env` (the ``HAULWATCH_*``
         environment variables).
+    clock : callable, optional
+        Returns the current tz-aware time (default: the wall clock, UTC);
+        drone dispatch plans for it. Tests fix it.
 
     Returns
     -------
@@ -101,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ``app.state.service``.
     """
     settings = Settings.from_env() if settings is None else settings
-    service = build_service(settings)
+    service = build_service(settings, clock=clock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

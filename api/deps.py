@@ -7,7 +7,9 @@ Tests swap parts of it (or the whole) through ``app.dependency_overrides``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
@@ -20,9 +22,22 @@ if TYPE_CHECKING:
     from haulwatch.api.store import Store
 
 
+def utc_now() -> datetime:
+    """The wall clock, tz-aware UTC: the default :attr:`Service.clock`."""
+    return datetime.now(timezone.utc)
+
+
+Clock = Callable[[], datetime]
+"""A callable returning the current time as a tz-aware datetime."""
+
+
 @dataclass
 class Service:
-    """Everything a request may need: settings, store, event hub, registry, live path, drones."""
+    """Everything a request may need: settings, store, event hub, registry, live path, drones.
+
+    ``clock`` is the one place the service reads the current time from (drone
+    dispatch plans for it: daylight, time windows); tests pass a fixed one.
+    """
 
     settings: Settings
     store: Store
@@ -32,6 +47,7 @@ class Service:
     live: Any | None = None
     dispatcher: Any | None = None
     live_runner: Any | None = None
+    clock: Clock = field(default=utc_now)
 
 
 def get_service(request: Request) -> Service:

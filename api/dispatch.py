@@ -21,13 +21,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from haulwatch.errors import UserError
 
 if TYPE_CHECKING:
-    from haulwatch.api.deps import Service
+    from haulwatch.api.deps import Clock, Service
     from haulwatch.drone.mission import Mission
 
 log = logging.getLogger("haulwatch.api.dispatch")
@@ -119,11 +118,16 @@ class DispatchManager:
         Planning parameters (default: ``PlanConfig`` in the dataset timezone).
     progress_interval_s : float, default 1.0
         Least wall time between two stored/streamed progress updates of a flight.
+    clock : callable, optional
+        Returns the tz-aware time missions are planned for (daylight and time
+        windows); default ``service.clock``. Never read the wall clock elsewhere.
     """
 
     def __init__(self, service: Service, *, flyer: Flyer | None = None,
-                 plan_config: Any = None, progress_interval_s: float = 1.0) -> None:
+                 plan_config: Any = None, progress_interval_s: float = 1.0,
+                 clock: Clock | None = None) -> None:
         self.service = service
+        self.clock: Clock = clock if clock is not None else service.clock
         settings = service.settings
         if flyer is None and settings.vehicle_url:
             flyer = link_flyer(settings.vehicle_url, time_scale=settings.time_scale)
@@ -197,7 +201,7 @@ class DispatchManager:
         config = self.plan_config if self.plan_config is not None else PlanConfig(timezone=tz)
         wanted = dock_site_id or self.service.settings.dock_site_id
         target = {"lon": alert["lon"], "lat": alert["lat"], "alert_id": alert_id}
-        now = datetime.now(timezone.utc)
+        now = self.clock()
         mission_id = f"m-{uuid.uuid4().hex[:12]}"
         try:
             if wanted:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from datetime import datetime, timezone
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,11 +13,19 @@ from haulwatch.api.app import create_app
 from haulwatch.api.settings import Settings, parse_tokens
 from haulwatch.drone.plan import docks_from_sites
 from haulwatch.drone.sitl import SimulatedCopter
-from haulwatch.geo.prepare import prepare
 from haulwatch.ingest.dataset import read_dataset
+from haulwatch.ingest.prepare import prepare
 from haulwatch.ingest.synthetic import generate
 
 SPEEDUP = 50.0
+# Missions are planned for this time, never the wall clock: local noon in Zhejiang
+# (UTC+8), a day of the generated fleet, in daylight at every dock of the city.
+NOON = datetime(2026, 3, 2, 4, 0, tzinfo=timezone.utc)
+NIGHT = datetime(2026, 3, 2, 18, 30, tzinfo=timezone.utc)  # 02:30 local
+
+
+def _app(settings, now=NOON):
+    return create_app(settings, clock=lambda: now)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +78,7 @@ def test_dispatch_flies_the_simulator_to_completion(tmp_path, registry, tokens):
                           speedup=SPEEDUP).start()
     try:
         settings = _settings(tmp_path, folder, tokens, vehicle_url=sim.url, time_scale=SPEEDUP)
-        with TestClient(create_app(settings)) as c:
+        with TestClient(_app(settings)) as c:
             hub = c.app.state.service.hub
             events: list[tuple[str, dict]] = []
             publish = hub.publish
@@ -106,7 +115,7 @@ def test_dispatch_flies_the_simulator_to_completion(tmp_path, registry, tokens):
 
 def test_infeasible_dispatch_is_422_with_reason_and_recorded(tmp_path, registry, tokens):
     folder, dock = registry
-    with TestClient(create_app(_settings(tmp_path, folder, tokens))) as c:
+    with TestClient(_app(_settings(tmp_path, folder, tokens))) as c:
         c.post("/api/alerts/import", json=_alert("FAR", dock.lon_deg + 1.0, dock.lat_deg),
                headers=_h(tokens, "admin")).raise_for_status()
         r = c.post("/api/alerts/FAR/dispatch", json={"dock_site_id": dock.site_id},
@@ -127,7 +136,7 @@ def test_infeasible_dispatch_is_422_with_reason_and_recorded(tmp_path, registry,
 
 def test_without_vehicle_mission_waits_and_can_be_aborted(tmp_path, registry, tokens):
     folder, dock = registry
-    with TestClient(create_app(_settings(tmp_path, folder, tokens))) as c:
+    with TestClient(_app(_settings(tmp_path, folder, tokens))) as c:
         c.post("/api/alerts/import", json=_alert("A", dock.lon_deg, dock.lat_deg + 0.003),
                headers=_h(tokens, "admin")).raise_for_status()
         m = c.post("/api/alerts/A/dispatch", json={}, headers=_h(tokens, "dispatcher")).json()
@@ -139,12 +148,12 @@ def test_without_vehicle_mission_waits_and_can_be_aborted(tmp_path, registry, to
 
 def test_unfinished_missions_are_failed_after_restart(tmp_path, registry, tokens):
     folder, dock = registry
-    with TestClient(create_app(_settings(tmp_path, folder, tokens))) as c:
+    with TestClient(_app(_settings(tmp_path, folder, tokens))) as c:
         c.post("/api/alerts/import", json=_alert("B", dock.lon_deg, dock.lat_deg + 0.003),
                headers=_h(tokens, "admin")).raise_for_status()
         m = c.post("/api/alerts/B/dispatch", json={}, headers=_h(tokens, "dispatcher")).json()
         c.app.state.service.store.update_mission(m["mission_id"], status="flying")
-    with TestClient(create_app(_settings(tmp_path, folder, tokens))) as c:
+    with TestClient(_app(_settings(tmp_path, folder, tokens))) as c:
         again = c.get(f"/api/missions/{m['mission_id']}", headers=_h(tokens, "analyst")).json()
     assert again["status"] == "failed" and "restarted" in again["reason"]
 
@@ -155,7 +164,7 @@ def test_abort_while_flying_brings_the_drone_back(tmp_path, registry, tokens):
                           speedup=SPEEDUP).start()
     try:
         settings = _settings(tmp_path, folder, tokens, vehicle_url=sim.url, time_scale=SPEEDUP)
-        with TestClient(create_app(settings)) as c:
+        with TestClient(_app(settings)) as c:
             c.post("/api/alerts/import", json=_alert("AB", dock.lon_deg, dock.lat_deg + 0.02),
                    headers=_h(tokens, "admin")).raise_for_status()
             m = c.post("/api/alerts/AB/dispatch", json={"dock_site_id": dock.site_id},
@@ -172,3 +181,14 @@ def test_abort_while_flying_brings_the_drone_back(tmp_path, registry, tokens):
             assert done["flight_record"]["outcome"] == "aborted"
     finally:
         sim.stop()
+
+
+def test_dispatch_plans_for_the_service_clock_not_the_wall_clock(tmp_path, registry, tokens):
+    folder, dock = registry
+    with TestClient(_app(_settings(tmp_path, folder, tokens), now=NIGHT)) as c:
+        c.post("/api/alerts/import", json=_alert("N", dock.lon_deg, dock.lat_deg + 0.003),
+               headers=_h(tokens, "admin")).raise_for_status()
+        r = c.post("/api/alerts/N/dispatch", json={"dock_site_id": dock.site_id},
+                   headers=_h(tokens, "dispatcher"))
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"][0]["type"] == "daylight"
