@@ -12,6 +12,7 @@ from pathlib import Path
 
 from haulwatch.api.cli.errors import UsageError
 from haulwatch.errors import UserError
+from haulwatch.timezone import DEFAULT_TIMEZONE
 
 __all__ = ["format_table", "register", "run_evaluate"]
 
@@ -23,8 +24,8 @@ light, congestion, gate queue, refuel, depot lunch, empty parking).
 
 DATASET_OR_OUT is an audit output folder (alerts.geojson / alerts.csv), or a
 dataset folder: then the alerts come from --alerts, or, without it, the
-dataset is audited first with the default configuration. The truth defaults
-to DATASET_OR_OUT/truth.csv.
+dataset is audited first (with --config / --set, as `haulwatch audit` takes
+them; defaults otherwise). The truth defaults to DATASET_OR_OUT/truth.csv.
 
 Matching (docs/internals.md): same kind, same normalized vehicle (hotspots:
 within 300 m, same local day), time windows overlapping once widened by
@@ -62,7 +63,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="widen both time windows by this many seconds (default 300)")
     p.add_argument("--timezone", default=None,
                    help="zone of naive times and hotspot days (default: dataset.toml, "
-                        "else Asia/Shanghai)")
+                        f"else {DEFAULT_TIMEZONE})")
+    p.add_argument("--config", "-c", metavar="TOML",
+                   help="audit thresholds when the dataset is audited first (as audit --config)")
+    p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
+                   help="override one threshold when auditing first (as audit --set; repeatable)")
     p.add_argument("--json", metavar="FILE", help="also write the table as JSON")
     p.add_argument("--fail-under", type=float, default=None, metavar="SCORE",
                    help="exit 1 when precision or recall of a kind present in the truth "
@@ -84,8 +89,8 @@ def _timezone(folders: list[Path], given: str | None) -> str:
             import tomli as tomllib
         with toml.open("rb") as fh:
             tz = tomllib.load(fh).get("timezone")
-        return tz if isinstance(tz, str) and tz else "Asia/Shanghai"
-    return "Asia/Shanghai"
+        return tz if isinstance(tz, str) and tz else DEFAULT_TIMEZONE
+    return DEFAULT_TIMEZONE
 
 
 def _read_any_alerts(path: Path, tz: str):
@@ -120,7 +125,9 @@ def format_table(table) -> str:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Run ``haulwatch evaluate``; return the exit status."""
+    from haulwatch.api.cli.audit import parse_overrides
     from haulwatch.routes.alerts import read_alerts
+    from haulwatch.routes.config import AuditConfig
     from haulwatch.routes.evaluate import evaluate, read_truth
 
     # user errors (exit 2) and Ctrl-C (130) are answered by haulwatch.api.cli.main
@@ -132,6 +139,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise UsageError(f"truth file {str(truth_path)!r} not found (use --truth)")
     tz = _timezone([folder if folder.is_dir() else folder.parent, truth_path.parent],
                    args.timezone)
+    config = AuditConfig.load(args.config, parse_overrides(args.overrides))
     try:
         if args.alerts:
             alerts = _read_any_alerts(Path(args.alerts), tz)
@@ -140,10 +148,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
             alerts = read_alerts(folder, timezone=tz)
         else:
             from haulwatch.routes.audit import audit_folder
-            from haulwatch.routes.config import AuditConfig
 
             print(f"no alerts in {folder}: auditing it first", file=sys.stderr)
-            alerts = audit_folder(folder, AuditConfig()).alerts
+            alerts = audit_folder(folder, config).alerts
         table = evaluate(alerts, read_truth(truth_path), tolerance_s=args.tolerance_s,
                          timezone=tz)
     except ValueError as exc:
