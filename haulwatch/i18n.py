@@ -25,6 +25,7 @@ from importlib import resources
 from typing import Any
 
 from haulwatch.errors import HaulwatchError, UserError
+from haulwatch.timezone import DEFAULT_TIMEZONE  # shown when the dataset names no zone
 
 __all__ = [
     "DEFAULT_LANG",
@@ -49,8 +50,6 @@ LANGS: tuple[str, ...] = ("zh-CN", "en")
 #: The language every face uses unless asked otherwise.
 DEFAULT_LANG: str = "zh-CN"
 
-#: The zone times are shown in when the dataset names none (docs/formats.md).
-DEFAULT_TIMEZONE: str = "Asia/Shanghai"
 
 _ALIASES = {
     "zh": "zh-CN",

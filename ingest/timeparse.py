@@ -12,12 +12,12 @@ is classified by regular expressions and handed to slower parsers.
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from haulwatch.timezone import check_timezone as _check_zone
 
 from .cells import as_chunked, blank_to_null, null_mask, numeric_cells, to_string
 from .rejects import SchemaError
@@ -49,7 +49,8 @@ T_OK, T_MISSING, T_BAD, T_RANGE = 0, 1, 2, 3
 def check_timezone(value: object, *, file: str | None = None) -> str:
     """Return ``value`` (stripped) if it names an IANA zone.
 
-    The one timezone check of the input files (``dataset.toml``, tracks, manifests).
+    The input files' face of the project's one zone check
+    (:func:`haulwatch.timezone.check_timezone`), raising :class:`SchemaError`.
 
     Parameters
     ----------
@@ -68,16 +69,8 @@ def check_timezone(value: object, *, file: str | None = None) -> str:
     SchemaError
         If the zone is unknown (e.g. ``"Asia/Shangai"``).
     """
-    name = str(value).strip()
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        where = f"{file}: " if file else ""
-        raise SchemaError(
-            f"{where}timezone {value!r} is not a known IANA timezone; "
-            "expected a name like 'Asia/Shanghai' or 'UTC'"
-        ) from exc
-    return name
+    where = f"{file}: " if file else ""
+    return _check_zone(value, what=f"{where}timezone", error=SchemaError)
 
 
 def _epoch_to_ns(seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

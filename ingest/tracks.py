@@ -34,6 +34,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from haulwatch.timezone import DEFAULT_TIMEZONE
+
 from .cells import as_chunked, cell_texts, numeric_cells, to_string
 from .plates import normalize_plate
 from .rejects import (
@@ -590,7 +592,7 @@ def _check_exists(path: Path) -> None:
 
 
 def read_tracks(
-    path: str | Path, *, timezone: str = "Asia/Shanghai", progress: Progress = None,
+    path: str | Path, *, timezone: str = DEFAULT_TIMEZONE, progress: Progress = None,
     part: TablePart | None = None, encoding: str | None = None, quoting: bool = True,
 ) -> TracksResult:
     """Read and validate ``tracks.csv`` or ``tracks.parquet``, whole or one part.
