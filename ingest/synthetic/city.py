@@ -134,6 +134,7 @@ def build_city(
     n_black: int,
     n_nests: int,
     permit_dates: tuple[str, str, str],
+    large_origins: bool = False,
 ) -> City:
     """Build a random city.
 
@@ -147,6 +148,8 @@ def build_city(
     permit_dates : (str, str, str)
         ``(valid_from, valid_to, expired_to)`` ISO dates: the permit window of
         origins with a permit, and the end of the one expired permit.
+    large_origins : bool, default False
+        Origins 300–600 m across (big excavation sites) instead of 160 m.
 
     Returns
     -------
@@ -216,6 +219,10 @@ def build_city(
             sites.append(Site(sid, "nest", f"{names[kind]}{counters[kind]}", poly))
             continue
         shape = _SITE_SHAPES[kind]
+        if kind == "origin" and large_origins:
+            big = np.random.default_rng([int(abs(mid[0]) * 10), int(abs(mid[1]) * 10)])
+            shape = (float(big.uniform(150.0, 300.0)), shape[1],
+                     shape[1] + float(big.uniform(300.0, 480.0)))
         poly = _rect(mid, along, normal, shape)
         m_id = len(nodes)
         nodes.append(tuple(mid))

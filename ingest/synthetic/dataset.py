@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +49,7 @@ from haulwatch.ingest.synthetic.fleet import (
 
 __all__ = [
     "ASSUMED_CORRIDOR_DEFAULT_M",
+    "CONDITIONS",
     "TRUTH_COLUMNS",
     "GeneratedDataset",
     "SyntheticError",
@@ -63,10 +64,27 @@ TRUTH_COLUMNS: tuple[str, ...] = (
 #: (the audit's ``corridor_default_m``); detours go far beyond any sane value.
 ASSUMED_CORRIDOR_DEFAULT_M = 150.0
 _HOTSPOT_RADIUS_M = 150.0
+#: The sustained-excursion rule the truth assumes for ``route_deviation`` (the audit's
+#: ``deviation_min_points``, ``deviation_min_duration_s``, ``deviation_min_excess_m``).
+_DEVIATION_MIN_POINTS = 2
+_DEVIATION_MIN_S = 120.0
+_DEVIATION_MIN_EXCESS_M = 100.0
 # truth kinds whose window an innocent stop may not overlap
 _STOP_TRUTHS = ("illegal_dump", "gps_gap", "unpermitted_origin")
 _HOTSPOT_MIN_VEHICLES = 3
 
+#: Real-terminal conditions :func:`generate` can switch on (issue 12; docs/internals.md):
+#: night shifts across midnight, 10/30/60/120 s terminals in one fleet, urban canyons
+#: (noisy stretches and 80–300 m multipath jumps), frozen fixes, fast (1.5–4 min) dumps,
+#: rolling dumps (tipping while creeping, lift sensor trucks), two terminals on one truck,
+#: large origins (300–600 m) with gate queues, service roads 44–55 m beside approved
+#: routes (some routes get a 60 m corridor), and dark dumps that end back inside the
+#: origin, loading again.
+CONDITIONS: tuple[str, ...] = (
+    "night_shifts", "mixed_intervals", "urban_canyons", "frozen_fixes", "fast_dumps",
+    "rolling_dumps", "twin_devices", "large_origins", "service_roads", "dark_at_origin",
+)
+_MIXED_INTERVALS_S = (10.0, 30.0, 60.0, 120.0)
 _COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
 _SENSORS = ("all", "none", "mixed")
 _FORMATS = ("csv", "parquet")
@@ -131,6 +149,7 @@ class _Truck:
     sigma_m: float
     time_style: int
     registered: str  # "yes", "false", "missing"
+    twin: bool = False  # a second terminal (video) reports the same plate
     roles: dict[int, str] = field(default_factory=dict)  # day -> role
     innocents: dict[int, str] = field(default_factory=dict)  # day -> forced innocent event
     hot_group: dict[int, int] = field(default_factory=dict)  # day -> hotspot group
@@ -149,6 +168,7 @@ class _Context:
     dumps: dict[int, list[np.ndarray]]  # day -> planned dump places so far
     site_polys: np.ndarray  # every site polygon (incl. black sites), metric
     permitted_polys: np.ndarray  # origins, disposals, depots
+    conditions: frozenset = frozenset()
 
 
 # --------------------------------------------------------------------------- checks
@@ -221,7 +241,8 @@ def _build_routes(city: City, rng: np.random.Generator) -> tuple[dict, dict[str,
 
 def _plan(rng: np.random.Generator, n: int, days: int, city: City, linked: dict,
           sensors: str, interval: tuple[float, float], violation_rate: float,
-          expired_id: str) -> list[_Truck]:
+          expired_id: str, conditions: frozenset = frozenset(),
+          crng: np.random.Generator | None = None) -> list[_Truck]:
     plates = _plates(rng, n)
     depots = [s.site_id for s in city.of_kind("depot")]
     good_origins = [o for o in linked if o != expired_id]
@@ -239,13 +260,22 @@ def _plan(rng: np.random.Generator, n: int, days: int, city: City, linked: dict,
     # every time form appears (one terminal vendor each), the rest at random
     for t, style in zip(rng.permutation(trucks), range(5), strict=False):
         t.time_style = style
+    crng = crng if crng is not None else np.random.default_rng(0)
+    for t in trucks:  # real-terminal conditions: their own stream, defaults unchanged
+        if "night_shifts" in conditions:
+            t.night = bool(crng.random() < 0.5)
+        if "mixed_intervals" in conditions:
+            t.interval_s = float(crng.choice(_MIXED_INTERVALS_S))
+        if "twin_devices" in conditions:
+            t.twin = bool(crng.random() < 0.12)
+    roles_all = _ROLES + (("rolling_dump",) if "rolling_dumps" in conditions else ())
     for day in range(days):
         order = rng.permutation(n)
         slots = n - max(1, n // 4) if n > 1 else 0
         wanted: list[str] = []
         n_groups = int(np.ceil(n / 500))  # dumping gangs: 3-5 trucks at one black spot
         if day == 0:  # every kind, more of each in big fleets
-            wanted = list(_ROLES) * max(1, int(np.ceil(n / 80)))
+            wanted = list(roles_all) * max(1, int(np.ceil(n / 80)))
         else:
             n_groups = int(rng.binomial(n_groups, 0.5)) if n >= 20 else 0
         if n >= 12:
@@ -262,9 +292,11 @@ def _plan(rng: np.random.Generator, n: int, days: int, city: City, linked: dict,
                 role = wanted[k]
                 k += 1
             elif k >= len(wanted) and rng.random() < violation_rate and len(t.roles) < days:
-                role = _ROLES[int(rng.integers(len(_ROLES)))]
+                role = roles_all[int(rng.integers(len(roles_all)))]
             else:
                 continue
+            if role == "rolling_dump" and not t.sensors:
+                role = "illegal_dump"  # without a lift sensor a rolling dump is not observable
             if role.startswith("hotspot#"):
                 t.night = False
                 t.hot_group[day] = int(role.removeprefix("hotspot#"))
@@ -277,7 +309,7 @@ def _plan(rng: np.random.Generator, n: int, days: int, city: City, linked: dict,
         for t, what in zip(free, ("refuel", "park"), strict=False):
             t.innocents[day] = what
     # unregistered trucks: day-shift trucks without other roles, ~3% (at least one)
-    plain = [t for t in trucks if not t.roles and not t.night]
+    plain = [t for t in trucks if not t.roles and (not t.night or "night_shifts" in conditions)]
     # both kinds (missing from the registry, registered = false) once the fleet allows
     n_unreg = min(len(plain), max(2 if n >= 20 else 1, round(0.03 * n))) if n >= 4 else 0
     for j, t in enumerate(rng.permutation(len(plain))[:n_unreg]):
@@ -324,6 +356,14 @@ def _field_point(ctx: _Context, rng: np.random.Generator, anchor: np.ndarray,
 
 def _dwell_point(site: Site, rng: np.random.Generator, spread_m: float) -> np.ndarray:
     return site.centre + rng.uniform(-spread_m, spread_m, 2)
+
+
+def _load_spread(ctx: _Context, site: Site) -> float:
+    """How far from the centre trucks load: 40 m, or across a large origin."""
+    if "large_origins" in ctx.conditions and site.kind == "origin":
+        x0, y0, x1, y1 = site.polygon.bounds
+        return max(40.0, 0.3 * min(x1 - x0, y1 - y0))
+    return 40.0
 
 
 def _simulate_day(ctx: _Context, truck: _Truck, day: int, rng: np.random.Generator):
@@ -375,23 +415,50 @@ def _simulate_day(ctx: _Context, truck: _Truck, day: int, rng: np.random.Generat
             if j is not None:
                 hooks[j] = lambda leg=leg, j=j: tr.roadside_stop(
                     leg[j - 1], leg[j], rng.uniform(20, 60) * 60, "innocent_empty_parking")
+        big = "large_origins" in ctx.conditions and src.kind == "origin"
+        if big and len(leg) >= 2 and rng.random() < 0.5:
+            # empty trucks queue on the driveway outside the gate before entering
+            def queue(src=src):
+                g = ctx.city.nodes[src.gate_node]
+                q = g + np.array(src.normal) * rng.uniform(5.0, max(10.0, src.near_m - 20.0))
+                tr.move_to(q, 3.0)
+                t_q = tr.now
+                tr.wait(rng.uniform(3, 12) * 60)
+                tr.events.append(Event("innocent_origin_queue", t_q, tr.now, q[0], q[1],
+                                       site_id=src.site_id, note="empty, waiting at the gate"))
+            hooks[len(leg) - 2] = queue
         tr.drive(leg, congestion=rng.random() < 0.15, hooks=hooks)
         # loading visit
-        tr.move_to(_dwell_point(src, rng, 40.0), 2.5)
+        spread = _load_spread(ctx, src)
+        tr.move_to(_dwell_point(src, rng, spread), 2.5)
         t_ls = tr.now
         dur = rng.uniform(10, 25) * 60
         if rng.random() < 0.5:  # waits its turn, then moves up to the excavator
             tr.wait(dur * rng.uniform(0.1, 0.3))
-            tr.move_to(_dwell_point(src, rng, 40.0), 1.5)
+            tr.move_to(_dwell_point(src, rng, spread), 1.5)
         tr.wait(max(60.0, dur * rng.uniform(0.3, 0.6) - (tr.now - t_ls)))
-        tr.cur_load = FULL if rng.random() < 0.8 else HALF
+        if tr.pending_dark is not None:
+            # dark since a dump: back on air standing here, already loading (half, then full)
+            tr.cur_load = HALF
+            tr.wait(max(rng.uniform(60, 180), tr.pending_dark[0] + 720.0 - tr.now))
+            t_g0, place, d_mid = tr.pending_dark
+            tr.pending_dark = None
+            _close_dark(tr, t_g0, tr.now - rng.uniform(20, 50), place, d_mid)
+            tr.wait(rng.uniform(60, 120))
+            tr.cur_load = FULL
+        else:
+            tr.cur_load = FULL if rng.random() < 0.8 else HALF
         tr.wait(dur - (tr.now - t_ls))
+        if big and rng.random() < 0.5:  # loaded: queues at the wash bay by the exit
+            g = ctx.city.nodes[src.gate_node]
+            tr.move_to(g + np.array(src.normal) * (src.near_m + rng.uniform(15.0, 40.0)), 2.0)
+            tr.wait(rng.uniform(2, 8) * 60)
         t_le = tr.now
         tr.move_to(src.centre, 2.5)
         trip = {"load_start": t_ls, "load_end": t_le, "origin": src, "unload_end": None,
                 "disposal": None, "black": src.kind == "black", "manifest": mid}
         trips.append(trip)
-        if violate and role in ("illegal_dump", "dark_dump", "hotspot"):
+        if violate and role in ("illegal_dump", "dark_dump", "hotspot", "rolling_dump"):
             pos = _dump(ctx, tr, truck, day, role, src, disposal, mid, rng,
                         last=k == n_trips - 1, depot=depot)
             if pos is not None:
@@ -424,8 +491,15 @@ def _simulate_day(ctx: _Context, truck: _Truck, day: int, rng: np.random.Generat
             if j is not None:
                 hooks[j] = lambda nodes=nodes, j=j: tr.roadside_stop(
                     nodes[j - 1], nodes[j], rng.uniform(5, 12) * 60, "innocent_refuel")
+        frontage: dict[int, float] = {}
+        if ("service_roads" in ctx.conditions and r is not None and done != "route_deviation"
+                and rng.random() < 0.5):
+            cand = [i for i in range(2, len(nodes) - 1) if i not in hooks and i - 1 not in hooks
+                    and city.is_junction[nodes[i - 1]] and city.is_junction[nodes[i]]]
+            for i in rng.permutation(cand)[: int(rng.integers(1, 3))]:
+                frontage[int(i)] = float(rng.choice([-1.0, 1.0]) * rng.uniform(44.0, 55.0))
         t_depart = tr.now
-        tr.drive(nodes, congestion=rng.random() < 0.2, hooks=hooks)
+        tr.drive(nodes, congestion=rng.random() < 0.2, hooks=hooks, frontage=frontage)
         # gate queue, 50-150 m outside the polygon on the driveway
         normal = np.array(dest.normal)
         t_arrive = tr.now
@@ -464,11 +538,26 @@ def _simulate_day(ctx: _Context, truck: _Truck, day: int, rng: np.random.Generat
                                    site_id=depot.site_id))
             tr.move_to(depot.centre, 3.0)
             pos = depot.node
+    t_home = tr.now
     if pos != depot.node:
         tr.drive(city.path(pos, depot.node))
+    if tr.pending_dark is not None:  # no trip left: back on air on the way home
+        t_g0, place, d_mid = tr.pending_dark
+        tr.pending_dark = None
+        _close_dark(tr, t_g0, max(t_g0 + 720.0, (t_home + tr.now) / 2), place, d_mid)
     tr.move_to(_dwell_point(depot, rng, 40.0), 3.0)
     tr.wait(max(600.0, t_off - tr.now), parked=True)
     return tr, trips, done
+
+
+def _close_dark(tr: TrackBuilder, t_g0: float, t_g1: float, place: np.ndarray, mid: str) -> None:
+    """End a dark spell begun around a dump (truth: the gap and the dump in the dark)."""
+    tr.dark(t_g0, t_g1)
+    tr.events.append(Event("gps_gap", t_g0, t_g1, place[0], place[1], manifest_id=mid,
+                           snap="gap", locate_at_gap_start=True, note="dark around a dump"))
+    tr.events.append(Event("illegal_dump", t_g0, t_g1, place[0], place[1], manifest_id=mid,
+                           snap="gap", locate_at_gap_start=True,
+                           note="dumped while dark, back on air loading again at the origin"))
 
 
 def _grid_index(city: City, nodes: list[int], rng, lo: float = 0.2, hi: float = 0.8) -> int | None:
@@ -563,15 +652,37 @@ def _dump(ctx: _Context, tr: TrackBuilder, truck: _Truck, day: int, role: str, s
         t_g0 = next((t0 - u for u in np.sort(rng.uniform(10.0, 300.0, 8))
                      if _clear_of_sites(ctx, tr, t0 - u)), None)
         dark = t_g0 is not None
-    dur = rng.uniform(4, 15) * 60
-    tr.wait(dur * rng.uniform(0.2, 0.5))
-    tr.wait(rng.uniform(60, 150), load=HALF, lift=1)
-    tr.cur_load = EMPTY
-    tr.wait(max(30.0, dur - (tr.now - t0)))
     note = "hotspot" if role == "hotspot" else ("field or roadside")
+    fast = "fast_dumps" in ctx.conditions and rng.random() < 0.5
+    if role == "rolling_dump":  # tipping while creeping along a field edge, no stop
+        ang = rng.uniform(0, 2 * np.pi)
+        creep = rng.uniform(0.5, 1.5)
+        length = creep * rng.uniform(90.0, 180.0)
+        end = place + length * np.array([np.cos(ang), np.sin(ang)])
+        tr.move_to(end, creep, load=HALF, lift=1)
+        tr.cur_load = EMPTY
+        mid_p = (place + end) / 2
+        place = mid_p
+        note = "rolling dump: lift raised while creeping"
+    elif fast:  # a tipper empties in 1.5-4 minutes
+        dur = rng.uniform(1.5, 4.0) * 60
+        tr.wait(dur * rng.uniform(0.15, 0.3))
+        tr.wait(dur * rng.uniform(0.4, 0.6), load=HALF, lift=1)
+        tr.cur_load = EMPTY
+        tr.wait(max(10.0, dur - (tr.now - t0)))
+        note += ", fast dump"
+    else:
+        dur = rng.uniform(4, 15) * 60
+        tr.wait(dur * rng.uniform(0.2, 0.5))
+        tr.wait(rng.uniform(60, 150), load=HALF, lift=1)
+        tr.cur_load = EMPTY
+        tr.wait(max(30.0, dur - (tr.now - t0)))
+    at_origin = (dark and not last and "dark_at_origin" in ctx.conditions
+                 and rng.random() < 0.5)
     if dark:
         total = max(rng.uniform(15, 40) * 60, tr.now - t_g0 + rng.uniform(90, 180))
-        tr.wait(max(0.0, t_g0 + total - tr.now - rng.uniform(60, 120)))
+        if not at_origin:
+            tr.wait(max(0.0, t_g0 + total - tr.now - rng.uniform(60, 120)))
         t_leave = tr.now
     else:
         tr.events.append(Event("illegal_dump", t0, tr.now, place[0], place[1],
@@ -579,6 +690,9 @@ def _dump(ctx: _Context, tr: TrackBuilder, truck: _Truck, day: int, role: str, s
     tr.move_to(city.nodes[access], rng.uniform(3.0, 6.0))
     back = depot if last else src
     tr.drive(city.path(access, back.node))
+    if at_origin:  # stays dark until it stands in the origin, loading again
+        tr.pending_dark = (t_g0, place, mid)
+        return back.node
     if dark:  # back on air on the way home, never already inside a permitted site
         t_g1 = t_g0 + total
         if not _clear_of_sites(ctx, tr, t_g1 + 60.0):
@@ -621,31 +735,56 @@ def _trip_truths(ctx: _Context, truck: _Truck, day: int, trips: list[dict]) -> l
             out.append(Event("route_deviation", tp["depart"], tp["visit_start"], 0.0, 0.0,
                              manifest_id=vid_mid, snap="deviation",
                              extra={"route": tp["deviation"], "origin": o, "disposal": d}))
-    if truck.registered != "yes":
-        loads = [tp["load_start"] for tp in trips]
-        ends = [tp["unload_end"] for tp in trips if tp["unload_end"] is not None]
-        if loads and ends:
-            c = ctx.city.site(truck.depot).centre
-            out.append(Event("unregistered_vehicle", min(loads), max(ends), c[0], c[1],
-                             note=f"registry: {truck.registered}"))
+    return out
+
+
+def _unregistered_truths(ctx: _Context, truck: _Truck, trips: list[dict]) -> list[Event]:
+    """One ``unregistered_vehicle`` row per local day with a loading visit (a night
+    shift's loads before and after midnight fall on two days), window first loading
+    start to the last unloading end of the trips loaded that day."""
+    if truck.registered == "yes" or not trips:
+        return []
+    starts = np.array([tp["load_start"] for tp in trips])
+    days = pd.to_datetime(starts, unit="s", utc=True).tz_convert(ctx.timezone).date
+    out = []
+    c = ctx.city.site(truck.depot).centre
+    for day in sorted(set(days)):
+        sel = [tp for tp, d in zip(trips, days, strict=True) if d == day]
+        ends = [tp["unload_end"] for tp in sel if tp["unload_end"] is not None]
+        if ends:
+            out.append(Event("unregistered_vehicle", min(tp["load_start"] for tp in sel),
+                             max(ends), c[0], c[1], note=f"registry: {truck.registered}"))
     return out
 
 
 def _deviation_window(ev: Event, s: dict[str, np.ndarray]) -> Event | None:
+    """The deviation as the audit must see it (docs/detection.md): runs of consecutive
+    fixes beyond the corridor half-width with at least ``_DEVIATION_MIN_POINTS`` fixes,
+    spanning ``_DEVIATION_MIN_S`` and reaching ``_DEVIATION_MIN_EXCESS_M`` beyond the
+    edge; window first to last fix of those runs, place the farthest fix."""
     r: _Route = ev.extra["route"]
-    m = (s["t"] >= ev.t0) & (s["t"] <= ev.t1) & ~s["spike"]
+    m = (s["t"] >= ev.t0) & (s["t"] <= ev.t1) & ~s["spike"] & ~s["jump"] & ~s["stale"]
+    m &= ~s["twin"]
     idx = np.flatnonzero(m)
     pts = shapely.points(s["x"][idx], s["y"][idx])
     corridor = r.corridor_m or ASSUMED_CORRIDOR_DEFAULT_M
-    off = shapely.distance(r.line, pts) > corridor
+    dist = shapely.distance(r.line, pts)
+    off = dist > corridor
     off &= ~shapely.contains_xy(ev.extra["origin"].polygon, s["x"][idx], s["y"][idx])
     off &= ~shapely.contains_xy(ev.extra["disposal"].polygon, s["x"][idx], s["y"][idx])
-    if off.sum() < 3:
+    edges = np.flatnonzero(np.diff(np.r_[0, off.astype(np.int8), 0]))
+    good = []
+    for a, b in zip(edges[::2], edges[1::2] - 1, strict=True):
+        if (b - a + 1 >= _DEVIATION_MIN_POINTS and s["t"][idx[b]] - s["t"][idx[a]] >= _DEVIATION_MIN_S
+                and dist[a: b + 1].max() >= corridor + _DEVIATION_MIN_EXCESS_M):
+            good.append((a, b))
+    if not good:
         return None
-    i0, i1 = idx[np.flatnonzero(off)[[0, -1]]]
-    return Event("route_deviation", float(s["t"][i0]), float(s["t"][i1]), float(s["x"][i0]),
-                 float(s["y"][i0]), manifest_id=ev.manifest_id, snap="fixed",
-                 note=f"route {r.route_id}, corridor {corridor:.0f} m")
+    a, b = good[0][0], good[-1][1]
+    far = a + int(np.argmax(np.where(off[a: b + 1], dist[a: b + 1], -1.0)))
+    return Event("route_deviation", float(s["t"][idx[a]]), float(s["t"][idx[b]]),
+                 float(s["x"][idx[far]]), float(s["y"][idx[far]]), manifest_id=ev.manifest_id,
+                 snap="fixed", note=f"route {r.route_id}, corridor {corridor:.0f} m")
 
 
 def _hotspot_truths(dumps: pd.DataFrame, timezone: str) -> list[dict]:
@@ -820,6 +959,7 @@ def generate(
     timezone: str = "Asia/Shanghai",
     chunk_trucks: int = 200,
     progress: Callable[[str], None] | None = None,
+    conditions: Iterable[str] = (),
 ) -> GeneratedDataset:
     """Generate a synthetic fleet dataset with ground truth.
 
@@ -860,6 +1000,11 @@ def generate(
         Trucks simulated and written per chunk (bounds memory).
     progress : callable, optional
         Called with a short message after each chunk.
+    conditions : iterable of str, default ()
+        Real-terminal conditions to switch on (any of :data:`CONDITIONS`, or
+        ``"all"``). Each is labelled in truth.csv: violations as the alerts they
+        must raise, the rest as ``innocent_<what>`` rows (service roads, urban
+        canyons, multipath jumps, frozen fixes, origin gate queues).
 
     Returns
     -------
@@ -872,6 +1017,7 @@ def generate(
     """
     lo, hi = _check_params(trucks, days, coord_system, sensors, interval_s, violation_rate,
                            bad_row_fraction, duplicate_fraction, fmt, chunk_trucks)
+    conds = _check_conditions(conditions)
     try:
         day0 = dt.date.fromisoformat(str(start_date))
     except ValueError as exc:
@@ -884,15 +1030,15 @@ def generate(
         raise SyntheticError(f"timezone={timezone!r} is not allowed; must be an IANA zone") from exc
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    city, routes, linked = _setup(seed, trucks, days, day0)
+    city, routes, linked = _setup(seed, trucks, days, day0, conds)
     plan_rng = np.random.default_rng([seed, 29])
     expired_id = city.of_kind("origin")[0].site_id
     fleet = _plan(plan_rng, trucks, days, city, linked, sensors, (lo, hi), violation_rate,
-                  expired_id)
+                  expired_id, conds, np.random.default_rng([seed, 37]))
     ctx = _Context(city, routes, timezone, day0, expired_id, {}, {},
                    np.array([s.polygon for s in city.sites if s.kind != "no_fly"]),
                    np.array([s.polygon for s in city.sites
-                             if s.kind in ("origin", "disposal", "depot")]))
+                             if s.kind in ("origin", "disposal", "depot")]), conds)
     for key in sorted({(d, g) for t in fleet for d, g in t.hot_group.items()}):
         for _ in range(500):
             p = plan_rng.uniform(-6500, 6500, 2)
@@ -920,7 +1066,7 @@ def generate(
             samples, events = _render_truck(ctx, truck, days, rng)
             if samples is None:
                 continue
-            data_end = max(data_end, float(samples["t"][-1]))
+            data_end = max(data_end, float(samples["t"].max()))
             n_spikes += int(samples["spike"].sum())
             for ev in events:
                 truth_events.append({
@@ -999,6 +1145,8 @@ def generate(
         "generator": "haulwatch.ingest.synthetic", "seed": seed, "trucks": trucks, "days": days,
         "start_date": day0.isoformat(), "coord_system": coord_system, "sensors": sensors,
         "timezone": timezone, "format": fmt, "interval_s": [lo, hi],
+        "conditions": sorted(conds),
+        "twin_device_vehicles": sorted(t.vehicle_id for t in fleet if t.twin),
         "points": n_points, "rows_written": n_rows,
         "bad_rows": {k: counts.get(k, 0) for k in _BAD_REASONS},
         "bad_rows_total": sum(counts.get(k, 0) for k in _BAD_REASONS),
@@ -1025,7 +1173,18 @@ def _track_schema(cols: list[str], fmt: str) -> pa.Schema:
     return pa.schema([(c, types[c]) for c in cols])
 
 
-def _setup(seed: int, trucks: int, days: int, day0: dt.date):
+def _check_conditions(conditions: Iterable[str]) -> frozenset:
+    if isinstance(conditions, str):
+        conditions = [conditions]
+    conds = set(conditions)
+    if "all" in conds:
+        conds = (conds - {"all"}) | set(CONDITIONS)
+    bad = sorted(conds - set(CONDITIONS))
+    _check("conditions", bad, not bad, f"a subset of {CONDITIONS} (or 'all')")
+    return frozenset(conds)
+
+
+def _setup(seed: int, trucks: int, days: int, day0: dt.date, conditions: frozenset = frozenset()):
     """The city and its approved routes for a seed and fleet size (deterministic)."""
     city_rng = np.random.default_rng([seed, 17])
     n_origins = int(np.clip(trucks // 8, 5, 40))
@@ -1034,22 +1193,102 @@ def _setup(seed: int, trucks: int, days: int, day0: dt.date):
     city = build_city(
         city_rng, n_origins=n_origins, n_disposals=n_disposals,
         n_depots=int(np.clip(trucks // 60, 2, 10)), n_black=int(np.clip(trucks // 100, 2, 6)),
-        n_nests=2,
+        n_nests=2, large_origins="large_origins" in conditions,
         permit_dates=((day0 - dt.timedelta(days=200)).isoformat(),
                       (last + dt.timedelta(days=150)).isoformat(),
                       (day0 - dt.timedelta(days=30)).isoformat()),
     )
     routes, linked = _build_routes(city, city_rng)
+    if "service_roads" in conditions:  # narrow corridors: a service road lies just inside
+        crng = np.random.default_rng([seed, 41])
+        for r in routes.values():
+            if crng.random() < 0.5:
+                r.corridor_m = 60.0
     return city, routes, linked
+
+
+def _quiet_windows(kn: dict[str, np.ndarray], gaps: list[tuple[float, float]],
+                   rng: np.random.Generator, n: int, dur: tuple[float, float], *,
+                   moving: bool, busy: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Up to ``n`` windows of a truck day, clear of dark spells (300 s) and of ``busy``;
+    ``moving``: start while driving and hold no stay longer than 150 s."""
+    kt = kn["t"]
+    still_seg = kn["still"]
+    out: list[tuple[float, float]] = []
+    for _ in range(n * 20):
+        if len(out) >= n or len(kt) < 3:
+            break
+        t0 = rng.uniform(kt[0] + 600.0, kt[-1] - 600.0) if kt[-1] - kt[0] > 1500 else None
+        if t0 is None:
+            break
+        t1 = t0 + rng.uniform(*dur)
+        if any(t0 - 300 < g1 and g0 < t1 + 300 for g0, g1 in gaps + busy + out):
+            continue
+        if moving:
+            seg = int(np.searchsorted(kt, t0, side="right")) - 1
+            if still_seg[seg] or kn["parked"][seg]:
+                continue
+            a = max(0, int(np.searchsorted(kt, t0)) - 1)
+            b = int(np.searchsorted(kt, t1))
+            d = np.diff(kt[a: b + 1])
+            if np.any(still_seg[a:b] & (d > 150.0)):
+                continue
+        out.append((float(t0), float(t1)))
+    return out
+
+
+def _conditions_of_day(ctx: _Context, tr: TrackBuilder, rng: np.random.Generator) -> dict:
+    """Urban canyons, multipath jumps and frozen fixes of one truck day (issue 12)."""
+    kw: dict = {}
+    if not ctx.conditions & {"urban_canyons", "frozen_fixes"}:
+        return kw
+    kn = tr.knots()
+    busy = [(e.t0 - 120.0, e.t1 + 120.0) for e in tr.events if e.kind in _STOP_TRUTHS]
+    if "frozen_fixes" in ctx.conditions and rng.random() < 0.6:
+        kw["frozen"] = _quiet_windows(kn, tr.gaps, rng, 1, (90.0, 480.0), moving=True,
+                                      busy=busy)
+    if "urban_canyons" in ctx.conditions:
+        wins = _quiet_windows(kn, tr.gaps, rng, int(rng.integers(1, 4)), (180.0, 720.0),
+                              moving=False, busy=kw.get("frozen", []))
+        kw["canyons"] = [(a, b, float(rng.uniform(20.0, 40.0))) for a, b in wins]
+        jumps = []
+        for a, _ in _quiet_windows(kn, tr.gaps, rng, int(rng.integers(2, 6)), (5.0, 35.0),
+                                   moving=False, busy=kw.get("frozen", [])):
+            ang, d = rng.uniform(0, 2 * np.pi), rng.uniform(80.0, 300.0)
+            # multipath lasts seconds: 1-3 fixes of a 10 s terminal, at most one of a slow one
+            jumps.append((a, a + rng.uniform(5.0, 35.0), d * np.cos(ang), d * np.sin(ang)))
+        kw["jumps"] = jumps
+    return kw
+
+
+def _condition_truths(kw: dict, s: dict[str, np.ndarray]) -> list[Event]:
+    """Innocent rows for the canyons, jumps and freezes that fixes actually show."""
+    out = []
+    for kind, wins in (("innocent_urban_canyon", [(a, b) for a, b, _ in kw.get("canyons", [])]),
+                       ("innocent_multipath", [(a, b) for a, b, _, _ in kw.get("jumps", [])]),
+                       ("innocent_frozen_fix", kw.get("frozen", []))):
+        for a, b in wins:
+            m = np.flatnonzero((s["t"] >= a) & (s["t"] <= b))
+            if len(m) == 0:
+                continue
+            i = m[len(m) // 2]
+            out.append(Event(kind, float(s["t"][m[0]]), float(s["t"][m[-1]]), float(s["x"][i]),
+                             float(s["y"][i]), snap="fixed"))
+    return out
 
 
 def _render_truck(ctx: _Context, truck: _Truck, days: int, rng: np.random.Generator):
     parts, events = [], []
+    all_trips: list[dict] = []
     for day in range(days):
         tr, trips, _ = _simulate_day(ctx, truck, day, rng)
+        all_trips += trips
+        kw = _conditions_of_day(ctx, tr, rng)
         s = sample_track(tr.knots(), tr.gaps, interval_s=truck.interval_s, sigma_m=truck.sigma_m,
-                         rng=rng, dropouts=int(rng.poisson(1.0)))
+                         rng=rng, dropouts=int(rng.poisson(1.0)), **kw)
+        s["twin"] = np.zeros(len(s["t"]), bool)
         evs = snap_events(tr.events + _trip_truths(ctx, truck, day, trips), s["t"], s["x"], s["y"])
+        evs += _condition_truths(kw, s)
         # an innocent stop hidden in a dark spell or inside a violation's stop is not innocent
         busy = [(e.t0, e.t1) for e in evs if e.kind in _STOP_TRUTHS]
         evs = [e for e in evs if not e.kind.startswith("innocent_")
@@ -1062,25 +1301,37 @@ def _render_truck(ctx: _Context, truck: _Truck, days: int, rng: np.random.Genera
             else:
                 events.append(ev)
         parts.append(s)
+        if truck.twin:  # the video terminal: own clock offset, noise and dropouts, no sensors
+            r2 = np.random.default_rng(rng.integers(1 << 62))
+            s2 = sample_track(tr.knots(), tr.gaps, interval_s=truck.interval_s,
+                              sigma_m=float(r2.uniform(5.0, 10.0)), rng=r2,
+                              dropouts=int(r2.poisson(1.0)), t_offset_s=float(r2.uniform(1.0, 8.0)),
+                              spikes=False)
+            s2["twin"] = np.ones(len(s2["t"]), bool)
+            parts.append(s2)
     if not parts:
         return None, []
     s = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    main = ~s["twin"]
+    events += snap_events(_unregistered_truths(ctx, truck, all_trips), s["t"][main], s["x"][main],
+                          s["y"][main])
     return s, events
 
 
 def _points_frame(truck: _Truck, s: dict[str, np.ndarray], sensors: str) -> pd.DataFrame:
     n = len(s["t"])
+    twin = s["twin"]
     df = pd.DataFrame({
         "vehicle_id": np.full(n, truck.vehicle_id, dtype=object),
         "_t": s["t"], "x": s["x"], "y": s["y"],
         "speed_kmh": s["speed_kmh"], "heading_deg": s["heading_deg"],
         "_style": np.full(n, truck.time_style, np.int8),
-        "_has_load": np.full(n, truck.sensors and sensors != "none"),
+        "_has_load": np.full(n, truck.sensors and sensors != "none") & ~twin,
     })
     if sensors != "none":
         if truck.sensors:
-            df["load"] = np.asarray(LOAD_CODES, dtype=object)[s["load"]]
-            df["lift"] = pd.array(s["lift"], dtype="Int8")
+            df["load"] = np.where(twin, None, np.asarray(LOAD_CODES, dtype=object)[s["load"]])
+            df["lift"] = pd.array(np.where(twin, pd.NA, s["lift"]), dtype="Int8")
         else:
             df["load"] = None
             df["lift"] = pd.array(np.full(n, pd.NA), dtype="Int8")

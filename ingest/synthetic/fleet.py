@@ -81,6 +81,9 @@ class TrackBuilder:
         self.cur_load = EMPTY
         self.events: list[Event] = []
         self.gaps: list[tuple[float, float]] = []
+        #: a dark spell begun around a dump that ends later, back at the origin:
+        #: (start, dump place, manifest id)
+        self.pending_dark: tuple[float, np.ndarray, str] | None = None
         self.rng = rng
         self.city = city
 
@@ -112,11 +115,11 @@ class TrackBuilder:
             self._knot(self.now + duration_s, self.pos, still=True, load=load, lift=lift,
                        parked=parked)
 
-    def move_to(self, xy, speed_mps: float) -> None:
-        """Drive straight to ``xy`` at ``speed_mps``."""
+    def move_to(self, xy, speed_mps: float, *, load: int | None = None, lift: int = 0) -> None:
+        """Drive straight to ``xy`` at ``speed_mps`` (``lift``: body raised meanwhile)."""
         d = float(np.hypot(*(np.asarray(xy) - self.pos)))
         if d > 0.5:
-            self._knot(self.now + d / speed_mps, xy, still=False)
+            self._knot(self.now + d / speed_mps, xy, still=False, load=load, lift=lift)
 
     def drive(
         self,
@@ -125,12 +128,15 @@ class TrackBuilder:
         light_p: float = 0.3,
         congestion: bool = False,
         hooks: dict[int, Callable[[], None]] | None = None,
+        frontage: dict[int, float] | None = None,
     ) -> None:
         """Drive along a node path of the road graph.
 
         Traffic-light stops (30–120 s) happen at grid crossings with
         probability ``light_p``; ``congestion`` turns one long edge into
         stop-and-go crawling. ``hooks[i]`` runs on arrival at ``nodes[i]``.
+        ``frontage[i]``: the edge into ``nodes[i]`` is driven on a parallel
+        service road that far (metres, signed: left/right) from it.
         """
         city, rng = self.city, self.rng
         hooks = hooks or {}
@@ -153,6 +159,8 @@ class TrackBuilder:
             speed = min(city.edge_speed[(a, b)] * factor * rng.uniform(0.75, 1.15), _MAX_SPEED_MPS)
             if k - 1 == jam:
                 self._jam(xy[k - 1], xy[k])
+            elif frontage and k in frontage:
+                self._frontage(xy[k - 1], xy[k], frontage[k], speed)
             else:
                 self._knot(self.now + seg_len[k - 1] / speed, xy[k], still=False)
             if k in hooks:
@@ -163,6 +171,19 @@ class TrackBuilder:
                 self.events.append(
                     Event("innocent_traffic_light", t0, self.now, xy[k][0], xy[k][1])
                 )
+
+    def _frontage(self, p0: np.ndarray, p1: np.ndarray, offset_m: float, speed: float) -> None:
+        """Drive from ``p0`` to ``p1`` on a service road ``offset_m`` beside the edge."""
+        v = (p1 - p0) / max(np.hypot(*(p1 - p0)), 1e-6)
+        n = np.array([-v[1], v[0]]) * offset_m
+        ramp = min(40.0, float(np.hypot(*(p1 - p0))) / 5)
+        self.move_to(p0 + v * ramp + n, speed * 0.6)
+        t0 = self.now
+        self.move_to(p1 - v * ramp + n, speed * 0.8)
+        mid = (p0 + p1) / 2 + n
+        self.events.append(Event("innocent_service_road", t0, self.now, mid[0], mid[1],
+                                 note=f"{abs(offset_m):.0f} m beside the approved route"))
+        self.move_to(p1, speed * 0.6)
 
     def _jam(self, p0: np.ndarray, p1: np.ndarray) -> None:
         rng = self.rng
@@ -214,6 +235,11 @@ def sample_track(
     sigma_m: float,
     rng: np.random.Generator,
     dropouts: int,
+    t_offset_s: float = 0.0,
+    canyons: list[tuple[float, float, float]] = (),
+    jumps: list[tuple[float, float, float, float]] = (),
+    frozen: list[tuple[float, float]] = (),
+    spikes: bool = True,
 ) -> dict[str, np.ndarray]:
     """Sample the terminal's reports from a truck day's knots (vectorized).
 
@@ -233,6 +259,17 @@ def sample_track(
         Random stream.
     dropouts : int
         Number of short (20–100 s) terminal dropouts to add.
+    t_offset_s : float, default 0
+        Shift of the reporting clock (a second terminal on the same truck).
+    canyons : list of (t0, t1, sigma_m)
+        Urban-canyon stretches: extra correlated noise of ``sigma_m`` in ``[t0, t1]``.
+    jumps : list of (t0, t1, dx, dy)
+        Multipath jumps: every fix in ``[t0, t1]`` is thrown ``(dx, dy)`` metres off.
+    frozen : list of (t0, t1)
+        Frozen terminal: fixes in ``(t0, t1]`` repeat the last fix at or before ``t0``
+        exactly, with speed 0, while the truck drives on.
+    spikes : bool, default True
+        Add the rare km-scale wild points.
 
     Returns
     -------
@@ -240,13 +277,14 @@ def sample_track(
         ``t`` (int64 epoch seconds), ``x``, ``y`` (metres, noisy), ``speed_kmh``,
         ``heading_deg``, ``load`` (int8 code; rare 1–2 report glitches while
         driving), ``lift`` (int8), ``still`` (bool),
-        ``spike`` (bool: a wild multipath point, 400–3000 m off).
+        ``spike`` (bool: a wild multipath point, 400–3000 m off), ``jump`` (bool:
+        a multipath fix of ``jumps``), ``stale`` (bool: a frozen repeated fix).
     """
     kt, kx, ky = knots["t"], knots["x"], knots["y"]
     span = kt[-1] - kt[0]
     n_est = int(span / interval_s * 1.15) + 16
     steps = np.maximum(1.0, np.rint(interval_s * rng.uniform(0.9, 1.1, n_est)))
-    t = np.ceil(kt[0]) + np.r_[0.0, np.cumsum(steps)]
+    t = np.ceil(kt[0]) + float(t_offset_s) + np.r_[0.0, np.cumsum(steps)]
     t = t[t <= kt[-1]]
     keep = np.ones(len(t), bool)
     for g0, g1 in gaps:
@@ -274,8 +312,21 @@ def sample_track(
     scale = np.where(still, 0.5, 1.0) * sigma_m
     x = x + _correlated_noise(rng, len(t), interval_s) * scale
     y = y + _correlated_noise(rng, len(t), interval_s) * scale
+    for c0, c1, c_sigma in canyons:  # urban canyon: noisier stretch
+        m = (t >= c0) & (t <= c1)
+        if m.any():
+            k = int(m.sum())
+            c_scale = np.where(still[m], 0.5, 1.0) * c_sigma
+            x[m] += _correlated_noise(rng, k, interval_s) * c_scale
+            y[m] += _correlated_noise(rng, k, interval_s) * c_scale
+    jump = np.zeros(len(t), bool)
+    for j0, j1, jdx, jdy in jumps:  # multipath: thrown off for a few seconds
+        m = (t >= j0) & (t <= j1)
+        x[m] += jdx
+        y[m] += jdy
+        jump |= m
     # rare single wild points (multipath), never next to a dark spell
-    spike = rng.random(len(t)) < SPIKE_RATE
+    spike = (rng.random(len(t)) < SPIKE_RATE) & bool(spikes)
     spike[[0, -1] if len(t) else []] = False
     for g0, g1 in gaps:
         spike &= (np.abs(t - g0) > 300) & (np.abs(t - g1) > 300)
@@ -295,6 +346,16 @@ def sample_track(
         seg_speed[seg] * 3.6 * (1.0 + rng.normal(0.0, 0.04, len(t))),
     )
     heading = (seg_heading[seg] + rng.normal(0.0, 3.0, len(t))) % 360.0
+    stale = np.zeros(len(t), bool)
+    for f0, f1 in frozen:  # frozen terminal: the last fix repeated, speed 0
+        i0 = int(np.searchsorted(t, f0, side="right")) - 1
+        m = (t > f0) & (t <= f1)
+        if i0 < 0 or not m.any():
+            continue
+        x[m], y[m] = x[i0], y[i0]
+        speed[m] = 0.0
+        heading[m] = heading[i0]
+        stale |= m
     # load-sensor glitches: 1-2 reports flip while driving (never during a stop)
     load = knots["load"][seg].copy()
     moving_idx = np.flatnonzero(~still & (speed > 10))
@@ -313,6 +374,8 @@ def sample_track(
         "lift": knots["lift"][seg],
         "still": still,
         "spike": spike,
+        "jump": jump,
+        "stale": stale,
     }
 
 
