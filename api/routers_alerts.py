@@ -25,6 +25,7 @@ from haulwatch.api.store import (
     StoreInputError,
     alerts_frame_from_geojson,
 )
+from haulwatch.timezone import DEFAULT_TIMEZONE
 
 KINDS: tuple[str, ...] = (
     "illegal_dump", "route_deviation", "unpermitted_origin", "wrong_disposal",
@@ -96,7 +97,7 @@ def alert_filter(
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS-84)")] = None,
 ) -> AlertFilter:
     """Parse the shared alert filters (dependency)."""
-    tz = svc.registry.timezone if svc.registry is not None else "Asia/Shanghai"
+    tz = svc.registry.timezone if svc.registry is not None else DEFAULT_TIMEZONE
     t0, t1 = parse_time(start, tz, "start"), parse_time(end, tz, "end")
     if t0 is not None and t1 is not None and t1 < t0:
         raise field_error(("query", "end"), f"end {end!r} is before start {start!r}")

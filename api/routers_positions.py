@@ -28,6 +28,7 @@ from haulwatch.api.deps import Service, ServiceDep
 from haulwatch.api.routers_alerts import publish_alerts
 from haulwatch.api.schemas import ErrorBody, PositionBatch, PositionResult
 from haulwatch.api.store import plate_key
+from haulwatch.timezone import DEFAULT_TIMEZONE
 
 log = logging.getLogger("haulwatch.api")
 
@@ -273,7 +274,7 @@ async def push_positions(svc: ServiceDep, who: Device, body: PositionBatch) -> d
 
 def _ingest(svc: Service, raw: list[dict[str, Any]],
             ) -> tuple[int, int, list[dict[str, Any]], pd.DataFrame | None]:
-    tz = svc.registry.timezone if svc.registry is not None else "Asia/Shanghai"
+    tz = svc.registry.timezone if svc.registry is not None else DEFAULT_TIMEZONE
     if not raw:
         return 0, 0, [], None
     tracks, rejected, duplicates = validate_points(raw, timezone=tz)

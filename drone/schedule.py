@@ -49,6 +49,7 @@ from haulwatch.drone.plan import (
     plan_mission,
 )
 from haulwatch.errors import UserError
+from haulwatch.timezone import DEFAULT_TIMEZONE, check_timezone
 
 __all__ = [
     "ACTIONS",
@@ -142,7 +143,7 @@ class ScheduleConfig:
     max_retries: int = 2
     max_alert_age_s: float | None = None
     kind_priority: tuple[str, ...] = DEFAULT_KIND_PRIORITY
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
 
     def __post_init__(self) -> None:
         if not _finite(self.recharge_s) or self.recharge_s < 0:
@@ -164,12 +165,7 @@ class ScheduleConfig:
                 f"ScheduleConfig.kind_priority must be a tuple of kind names, "
                 f"got {self.kind_priority!r}"
             )
-        try:
-            ZoneInfo(self.timezone)
-        except Exception as exc:  # ZoneInfoNotFoundError, ValueError, TypeError
-            raise SchedulerError(
-                f"ScheduleConfig.timezone must be an IANA zone name, got {self.timezone!r}"
-            ) from exc
+        check_timezone(self.timezone, what="ScheduleConfig.timezone", error=SchedulerError)
 
 
 def _finite(value: Any) -> bool:
