@@ -1,0 +1,62 @@
+"""The JT/T 808 gateway: terminals report to haulwatch directly over TCP.
+
+:class:`~haulwatch.api.gateway.server.Gateway` (the server) talks to two small
+interfaces — a :class:`~haulwatch.api.gateway.sink.PointSink` (``await
+ingest(points)``, durable on return) and a
+:class:`~haulwatch.api.gateway.terminals.TerminalStore` (registrations and
+auth codes) — and :func:`build_gateway` wires them to the HTTP service. The
+frame codec is :mod:`haulwatch.ingest.jt808`; docs/jt808.md has the field
+mapping and what is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from haulwatch.api.gateway.config import GatewayConfig, GatewayConfigError
+from haulwatch.api.gateway.server import Gateway, GatewayMetrics, location_to_point
+from haulwatch.api.gateway.sink import BatchingSink, Outcome, PointSink, service_store
+from haulwatch.api.gateway.terminals import (
+    MemoryTerminalStore,
+    SqlTerminalStore,
+    Terminal,
+    TerminalStore,
+)
+
+__all__ = [
+    "BatchingSink", "Gateway", "GatewayConfig", "GatewayConfigError", "GatewayMetrics",
+    "MemoryTerminalStore", "Outcome", "PointSink", "SqlTerminalStore", "Terminal",
+    "TerminalStore", "build_gateway", "location_to_point", "service_store",
+]
+
+
+def known_vehicle_check(svc: Any) -> Any:
+    """``plate -> bool``: is the plate (by its comparison key) in the service's vehicles.csv?"""
+    from haulwatch.ingest.plates import normalize_plate
+
+    dataset = getattr(getattr(svc, "registry", None), "dataset", None)
+    vehicles = getattr(dataset, "vehicles", None)
+    if vehicles is None or "vehicle_id" not in getattr(vehicles, "columns", ()):
+        return None
+    keys = {normalize_plate(str(v)) for v in vehicles["vehicle_id"].dropna()}
+    return lambda plate: normalize_plate(plate) in keys
+
+
+def build_gateway(svc: Any, config: GatewayConfig) -> Gateway:
+    """A gateway feeding the HTTP service: its store (points, auth codes) and live audit.
+
+    Parameters
+    ----------
+    svc : haulwatch.api.deps.Service
+        The running service (``svc.store.db`` holds the terminal table).
+    config : GatewayConfig
+
+    Returns
+    -------
+    Gateway
+        Not yet listening: ``await gateway.start()`` on the serving loop.
+    """
+    sink = BatchingSink(service_store(svc, coord_system=config.coord_system),
+                        max_points=config.batch_max_points)
+    return Gateway(config, sink, SqlTerminalStore(svc.store.db),
+                   known_vehicle=known_vehicle_check(svc))

@@ -1,0 +1,189 @@
+"""Where the gateway's points go: one durable store call per group of reports.
+
+The gateway talks to a small interface, :class:`PointSink`: ``await
+sink.ingest(points)`` returns one :class:`Outcome` per point, and returns only
+after the stored points are durably in the store (the gateway acknowledges
+with 0x8001 result 0 after that). :class:`BatchingSink` groups the reports of
+all connections that arrive while a store transaction runs into the next one
+(group commit), so thousands of terminals each sending single reports cost a
+few transactions per second, not one per report.
+
+:func:`service_store` adapts the HTTP service (its validation, store and live
+runner) to the sync ``store(points) -> outcomes`` function the sink runs on a
+worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+__all__ = ["BatchingSink", "Outcome", "PointSink", "service_store"]
+
+log = logging.getLogger("haulwatch.gateway")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one point: ``stored``, ``duplicate`` or ``rejected`` (field, reason)."""
+
+    status: str
+    field: str = ""
+    reason: str = ""
+
+
+STORED = Outcome("stored")
+DUPLICATE = Outcome("duplicate")
+
+
+class PointSink(Protocol):
+    """Async destination of points (dicts of the tracks columns)."""
+
+    async def ingest(self, points: Sequence[dict[str, Any]]) -> list[Outcome]:
+        """Store the points; return one outcome each (after they are durable)."""
+        ...
+
+
+StoreFn = Callable[[list[dict[str, Any]]], list[Outcome]]
+
+
+class BatchingSink:
+    """Group concurrent :meth:`ingest` calls into one ``store`` call on a worker thread.
+
+    Parameters
+    ----------
+    store : callable
+        ``store(points) -> outcomes`` (sync, durable when it returns).
+    max_points : int, default 5000
+        Most points per ``store`` call.
+
+    Notes
+    -----
+    One ``store`` call runs at a time; reports that arrive meanwhile wait and
+    form the next group, so the group size follows the load.
+    """
+
+    def __init__(self, store: StoreFn, *, max_points: int = 5000) -> None:
+        self.store = store
+        self.max_points = max_points
+        self._queue: asyncio.Queue | None = None
+        self._task: asyncio.Task | None = None
+        self.batches = 0
+        self.points = 0
+
+    async def start(self) -> None:
+        """Start the worker (on the running loop)."""
+        if self._task is None:
+            self._queue = asyncio.Queue()
+            self._task = asyncio.create_task(self._run(), name="jt808-sink")
+
+    async def close(self) -> None:
+        """Finish queued work and stop."""
+        if self._task is not None and self._queue is not None:
+            await self._queue.put(None)
+            await self._task
+            self._task = None
+
+    async def ingest(self, points: Sequence[dict[str, Any]]) -> list[Outcome]:
+        """Queue points; resolve to their outcomes once the group holding them is stored."""
+        if not points:
+            return []
+        if self._task is None:
+            await self.start()
+        assert self._queue is not None
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        await self._queue.put((list(points), fut))
+        return await fut
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        q = self._queue
+        stop = False
+        while not stop:
+            item = await q.get()
+            if item is None:
+                break
+            group = [item]
+            n = len(item[0])
+            while n < self.max_points and not q.empty():
+                nxt = q.get_nowait()
+                if nxt is None:
+                    stop = True
+                    break
+                group.append(nxt)
+                n += len(nxt[0])
+            flat = [p for pts, _ in group for p in pts]
+            try:
+                outcomes = await asyncio.to_thread(self.store, flat)
+            except Exception as exc:  # the callers answer "failure"; the terminal re-sends
+                log.exception("storing %d gateway points failed", len(flat))
+                for _, fut in group:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            self.batches += 1
+            self.points += len(flat)
+            pos = 0
+            for pts, fut in group:
+                if not fut.done():
+                    fut.set_result(outcomes[pos:pos + len(pts)])
+                pos += len(pts)
+
+
+def service_store(svc: Any, *, coord_system: str = "wgs84") -> StoreFn:
+    """The ``store(points)`` function of the HTTP service.
+
+    Points are validated by the same reader as ``tracks.csv`` and ``POST
+    /api/positions`` (bad values come back ``rejected`` with field and
+    reason), stored idempotently on (vehicle, time), then handed to the live
+    audit (its alerts are stored and streamed by the live runner).
+
+    Parameters
+    ----------
+    svc : haulwatch.api.deps.Service
+        The running service.
+    coord_system : {"wgs84", "gcj02"}
+        What the terminals send; points are converted to the dataset's
+        ``coord_system`` when it differs.
+    """
+    from haulwatch.api.routers_positions import validate_points
+    from haulwatch.geo.chinacoords import from_wgs84, to_wgs84
+
+    target = "wgs84"
+    dataset = getattr(getattr(svc, "registry", None), "dataset", None)
+    if dataset is not None:
+        target = str(getattr(dataset, "coord_system", "wgs84") or "wgs84").lower()
+
+    def store(points: list[dict[str, Any]]) -> list[Outcome]:
+        n = len(points)
+        if coord_system != target:
+            lon = np.array([p["lon"] for p in points], dtype=float)
+            lat = np.array([p["lat"] for p in points], dtype=float)
+            if coord_system != "wgs84":
+                lon, lat = to_wgs84(lon, lat, coord_system)
+            if target != "wgs84":
+                lon, lat = from_wgs84(lon, lat, target)
+            points = [{**p, "lon": round(float(x), 7), "lat": round(float(y), 7)}
+                      for p, x, y in zip(points, lon, lat, strict=True)]
+        tracks, rejected, _ = validate_points(points, timezone="UTC")
+        out: list[Outcome] = [DUPLICATE] * n  # repeated within the group unless said otherwise
+        for r in rejected:
+            out[int(r["index"])] = Outcome("rejected", str(r["field"]), str(r["reason"]))
+        if len(tracks):
+            tracks = tracks.assign(
+                vehicle_id=tracks["vehicle_id"].astype(str),
+                vehicle_key=tracks["vehicle_key"].astype(str),
+                load=tracks["load"].astype(object).where(tracks["load"].notna(), None))
+            new = svc.store.insert_points(tracks)
+            for row, is_new in zip(tracks["src_row"].to_numpy("int64"), new, strict=True):
+                out[int(row) - 1] = STORED if is_new else DUPLICATE
+            if new.any() and getattr(svc, "live_runner", None) is not None:
+                svc.live_runner.submit(tracks.loc[new].reset_index(drop=True))
+        return out
+
+    return store

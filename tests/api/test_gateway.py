@@ -1,0 +1,475 @@
+"""JT/T 808 gateway: protocol answers, storage semantics and hostile input.
+
+The server runs on a free local port with an in-memory terminal store and a
+fake sink (a dict keyed by plate and time, like the real store); terminals are
+:class:`TerminalClient` or raw bytes. Expected answers come from the
+standard's result tables (0x8001: 0 ok, 1 failure, 2 message error,
+3 unsupported; 0x8100: 0 ok, 2 no such vehicle).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from haulwatch.api.gateway import (
+    BatchingSink,
+    Gateway,
+    GatewayConfig,
+    GatewayConfigError,
+    MemoryTerminalStore,
+    Outcome,
+)
+from haulwatch.api.gateway.client import TerminalClient, TerminalReplyError
+from haulwatch.ingest.jt808 import (
+    FrameSplitter,
+    check_code,
+    decode_frame,
+    decode_general_response,
+    encode_frame,
+    encode_location,
+    escape,
+)
+
+T0 = datetime(2026, 3, 2, 3, 0, 0, tzinfo=timezone.utc)
+
+
+class FakeStore:
+    """``store(points)`` of a dict keyed like the real store (plate, time)."""
+
+    def __init__(self) -> None:
+        self.points: dict[tuple[str, str], dict[str, Any]] = {}
+        self.calls = 0
+        self.fail = False
+
+    def __call__(self, points: list[dict[str, Any]]) -> list[Outcome]:
+        self.calls += 1
+        if self.fail:
+            raise RuntimeError("disk full")
+        out = []
+        for p in points:
+            key = (p["vehicle_id"], p["time"])
+            if key in self.points:
+                out.append(Outcome("duplicate"))
+            else:
+                self.points[key] = p
+                out.append(Outcome("stored"))
+        return out
+
+
+def run(coro_fn: Callable[..., Awaitable[Any]], **cfg: Any) -> tuple[Any, Gateway, FakeStore]:
+    """Start a gateway, run ``coro_fn(gateway)``, stop it; return its result."""
+    store = FakeStore()
+    gw_holder: dict[str, Gateway] = {}
+
+    async def wrapped(gw: Gateway) -> Any:
+        gw_holder["gw"] = gw
+        return await coro_fn(gw)
+
+    result = asyncio.run(asyncio.wait_for(_main(store, wrapped, cfg), 60))
+    return result, gw_holder["gw"], store
+
+
+async def _main(store: FakeStore, fn: Callable[[Gateway], Awaitable[Any]],
+                cfg: dict[str, Any]) -> Any:
+    gw = Gateway(GatewayConfig(port=0, **cfg), BatchingSink(store), MemoryTerminalStore(),
+                 known_vehicle=lambda plate: plate.startswith("浙D"))
+    await gw.start()
+    try:
+        return await fn(gw)
+    finally:
+        await gw.close()
+
+
+async def terminal(gw: Gateway, phone: str = "13900000001", *, version: int = 2019,
+                   plate: str = "浙D·A1234", auth: bool = True) -> TerminalClient:
+    t = TerminalClient(phone, version=version, timeout_s=10)
+    await t.connect("127.0.0.1", gw.port)
+    if auth:
+        r = await t.register(plate)
+        assert r.result == 0 and r.auth_code
+        assert (await t.authenticate()).result == 0
+    return t
+
+
+def loc(seconds: int = 0, **kw: Any) -> bytes:
+    args: dict[str, Any] = {"time": T0.replace(second=seconds % 60, minute=seconds // 60),
+                            "lat": 29.966776, "lon": 120.631384, "speed_kmh": 48.7,
+                            "heading_deg": 269, "load": "full"}
+    args.update(kw)
+    return encode_location(**args)
+
+
+class TestSession:
+    @pytest.mark.parametrize("version", [2013, 2019])
+    def test_register_authenticate_report(self, version: int) -> None:
+        async def go(gw: Gateway) -> list[int]:
+            t = await terminal(gw, version=version)
+            r1 = await t.report(loc(5, extras={0xE1: b"\x01"}))
+            r2 = await t.report(loc(5, extras={0xE1: b"\x01"}))  # re-sent: not a second point
+            r3 = await t.heartbeat()
+            await t.close()
+            return [r1.result, r2.result, r3.result]
+
+        results, gw, store = run(go)
+        assert results == [0, 0, 0]
+        assert list(store.points) == [("浙D·A1234", "2026-03-02T03:00:05Z")]
+        p = store.points[("浙D·A1234", "2026-03-02T03:00:05Z")]
+        assert (p["lat"], p["lon"], p["speed_kmh"], p["heading_deg"]) == (
+            29.966776, 120.631384, 48.7, 269.0)
+        assert (p["load"], p["lift"]) == ("full", 1)
+        assert gw.metrics.points["stored"] == 1 and gw.metrics.points["duplicate"] == 1
+
+    def test_registering_again_gives_the_same_code(self) -> None:
+        async def go(gw: Gateway) -> tuple[str, str, int, int]:
+            t = await terminal(gw, auth=False)
+            a = (await t.register("浙D·A1234")).auth_code
+            await t.close()
+            # the same phone in the other header form, new connection
+            t2 = await terminal(gw, phone="013900000001", version=2013, auth=False)
+            b = (await t2.register("浙D·A1234")).auth_code
+            wrong = (await t2.authenticate("nope")).result
+            right = (await t2.authenticate(a)).result
+            await t2.close()
+            return a, b, wrong, right
+
+        (a, b, wrong, right), _, _ = run(go)
+        assert a == b and len(a) == 16
+        assert (wrong, right) == (1, 0)
+
+    def test_location_before_auth_is_refused_and_not_stored(self) -> None:
+        async def go(gw: Gateway) -> list[int]:
+            t = await terminal(gw, auth=False)
+            out = [(await t.report(loc(1))).result]
+            await t.register("浙D·A1234")
+            out.append((await t.batch([loc(2)])).result)  # registered, not authenticated
+            await t.close()
+            return out
+
+        results, gw, store = run(go)
+        assert results == [1, 1] and store.points == {} and store.calls == 0
+        assert gw.metrics.refused["not_authenticated"] == 2
+
+    def test_logout_forgets_the_registration(self) -> None:
+        async def go(gw: Gateway) -> list[int]:
+            t = await terminal(gw)
+            out = [(await t.logout()).result, (await t.report(loc(1))).result,
+                   (await t.authenticate()).result]
+            await t.close()
+            return out
+
+        results, _, store = run(go)
+        assert results == [0, 1, 1] and store.points == {}
+
+    def test_unknown_message_short_body_encrypted(self) -> None:
+        async def go(gw: Gateway) -> list[int]:
+            t = await terminal(gw)
+            out = [(await t.request(0x0900, b"\x01\x02")).result,   # not supported here
+                   (await t.report(loc(1)[:20])).result]             # 0x0200 needs 28 bytes
+            flow = t._next_flow()
+            fut = asyncio.get_running_loop().create_future()
+            t._pending[flow] = fut
+            await t.send_raw(encode_frame(0x0200, loc(3), phone=t.phone, flow=flow,
+                                          version=2019, encryption=1))
+            out.append((await asyncio.wait_for(fut, 10)).result)
+            await t.close()
+            return out
+
+        results, gw, store = run(go)
+        assert results == [3, 2, 3] and store.points == {}
+        assert gw.metrics.refused["unsupported_message"] == 1
+        assert gw.metrics.refused["short_body"] == 1 and gw.metrics.refused["encrypted"] == 1
+
+
+class TestReports:
+    def test_no_fix_is_recorded_not_stored(self) -> None:
+        async def go(gw: Gateway) -> int:
+            t = await terminal(gw)
+            r = await t.report(loc(1, positioned=False))
+            await t.close()
+            return r.result
+
+        result, gw, store = run(go)
+        assert result == 0 and store.points == {}
+        assert gw.metrics.rejected["no_fix"] == 1
+        assert gw.terminals.rejects[0][3].startswith("no_fix")
+
+    def test_out_of_range_and_bad_time(self) -> None:
+        async def go(gw: Gateway) -> list[int]:
+            t = await terminal(gw)
+            body = bytearray(loc(1))
+            body[22:28] = bytes.fromhex("261399000000")  # month 13
+            out = [(await t.report(loc(2, lat=95.0))).result, (await t.report(bytes(body))).result]
+            await t.close()
+            return out
+
+        results, gw, store = run(go)
+        assert results == [2, 2] and store.points == {}
+        assert gw.metrics.rejected["bad_coordinates"] == 1 and gw.metrics.rejected["bad_time"] == 1
+
+    def test_south_west_and_load_bits(self) -> None:
+        async def go(gw: Gateway) -> None:
+            t = await terminal(gw)
+            for i, load in enumerate(["empty", "half", "full", None]):
+                assert (await t.report(loc(i, lat=-12.5, lon=-45.25, load=load))).result == 0
+            await t.close()
+
+        _, _, store = run(go)
+        pts = sorted(store.points.values(), key=lambda p: p["time"])
+        assert [p["load"] for p in pts] == ["empty", "half", "full", None]
+        assert all(p["lat"] == -12.5 and p["lon"] == -45.25 and p["lift"] is None for p in pts)
+
+    def test_backfill_batch_and_subpackages(self) -> None:
+        async def go(gw: Gateway) -> list[int]:
+            t = await terminal(gw, version=2013)
+            small = await t.batch([loc(1), loc(2, positioned=False), loc(3)], kind=1)
+            # 60 items x (2 + 28) bytes > 1023: sent in sub-packages, answered once stored
+            big = await t.batch([loc(100 + i) for i in range(60)], kind=0)
+            await t.close()
+            return [small.result, big.result]
+
+        results, gw, store = run(go)
+        assert results == [0, 0]
+        assert len(store.points) == 2 + 60
+        assert gw.metrics.rejected["no_fix"] == 1 and gw.metrics.points["backfill_items"] == 3
+
+    def test_refuse_unknown_vehicles_setting(self) -> None:
+        async def go(gw: Gateway) -> list[int]:
+            t = await terminal(gw, auth=False)
+            a = await t.register("沪A99999")
+            b = await t.register("浙D·A1234")
+            await t.close()
+            return [a.result, b.result]
+
+        results, _, _ = run(go, refuse_unknown_vehicles=True)
+        assert results == [2, 0]
+        results, _, _ = run(go)
+        assert results == [0, 0]
+
+    def test_answer_waits_for_the_store(self) -> None:
+        store_gate = asyncio.Event()
+
+        async def go(gw: Gateway) -> tuple[bool, int]:
+            slow = gw.sink.store
+
+            def gated(points: list[dict[str, Any]]) -> list[Outcome]:
+                asyncio.run_coroutine_threadsafe(store_gate.wait(), loop).result(30)
+                return slow(points)
+
+            loop = asyncio.get_running_loop()
+            gw.sink.store = gated
+            t = await terminal(gw)
+            task = asyncio.create_task(t.report(loc(1)))
+            await asyncio.sleep(0.3)
+            answered_early = task.done()
+            store_gate.set()
+            r = await task
+            await t.close()
+            return answered_early, r.result
+
+        (early, result), _, store = run(go)
+        assert not early and result == 0 and len(store.points) == 1
+
+    def test_store_failure_answers_failure(self) -> None:
+        async def go(gw: Gateway) -> int:
+            gw.sink.store.fail = True
+            t = await terminal(gw)
+            r = await t.report(loc(1))
+            await t.close()
+            return r.result
+
+        result, gw, _ = run(go)
+        assert result == 1 and gw.metrics.refused["store_failed"] == 1
+
+
+def _raw_frame(msg_id: int, body: bytes, phone: str = "13900000009", flow: int = 1) -> bytes:
+    return encode_frame(msg_id, body, phone=phone, flow=flow, version=2019)
+
+
+async def _answers(reader: asyncio.StreamReader, n: int) -> list[tuple[int, int]]:
+    """Read ``n`` 0x8001 answers: (answered message id, result)."""
+    s = FrameSplitter()
+    got: list[tuple[int, int]] = []
+    while len(got) < n:
+        data = await asyncio.wait_for(reader.read(4096), 10)
+        if not data:
+            break
+        for cand in s.feed(data):
+            f = decode_frame(cand)
+            r = decode_general_response(f.body)
+            got.append((r.reply_id, r.result))
+    return got
+
+
+class TestHostile:
+    def _fresh_terminal_works(self, gw: Gateway) -> Callable[[], Awaitable[int]]:
+        async def check() -> int:
+            t = await terminal(gw, phone="13999999999", plate="浙D·FRESH1")
+            r = await t.report(loc(30))
+            await t.close()
+            return r.result
+        return check
+
+    def test_every_kind_of_bad_frame(self) -> None:
+        good = _raw_frame(0x0002, b"")
+        data = bytearray(good[1:-1])
+        bad_check = bytes(data[:-1]) + bytes([data[-1] ^ 0x55])
+        lying = bytearray(b"\x00\x02" + (0x4000 | 40).to_bytes(2, "big") + good[5:-2])
+        lying += bytes([check_code(bytes(lying))])
+
+        async def go(gw: Gateway) -> tuple[list[tuple[int, int]], int]:
+            reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+            writer.write(b"\x00garbage without flags\x01" * 10)
+            writer.write(b"\x7e" + bad_check + b"\x7e")          # answered: result 2
+            writer.write(b"\x7e\x00\x02\x7d\x05\x00\x7e")         # broken escape: dropped
+            writer.write(b"\x7e\x00\x02\x40\x7e")                 # truncated: dropped
+            writer.write(b"\x7e" + escape(bytes(lying)) + b"\x7e")  # lying length: result 2
+            writer.write(b"\x7e" + b"\x11" * 5000 + b"\x7e")      # too long: dropped
+            writer.write(good)                                    # still served: result 0
+            await writer.drain()
+            answers = await _answers(reader, 3)
+            writer.close()
+            return answers, await self._fresh_terminal_works(gw)()
+
+        (answers, fresh), gw, _ = run(go)
+        assert answers == [(0x0002, 2), (0x0002, 2), (0x0002, 0)]
+        assert fresh == 0
+        r = gw.metrics.refused
+        for reason in ("bad_check_code", "bad_escape", "truncated", "length_mismatch",
+                       "frame_too_long"):
+            assert r[reason] == 1, reason
+
+    def test_bad_frames_in_a_row_close_the_connection(self) -> None:
+        async def go(gw: Gateway) -> tuple[bytes, int]:
+            reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+            writer.write(b"\x7e\x01\x7e" * 20)
+            await writer.drain()
+            rest = await asyncio.wait_for(reader.read(), 10)  # EOF when closed
+            writer.close()
+            return rest, await self._fresh_terminal_works(gw)()
+
+        (rest, fresh), gw, _ = run(go, max_bad_frames=5)
+        assert rest == b"" and fresh == 0
+        assert gw.metrics.closed["too_many_bad_frames"] == 1
+
+    def test_garbage_flood_closes_without_buffering(self) -> None:
+        async def go(gw: Gateway) -> int:
+            _, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+            try:
+                for _ in range(100):
+                    writer.write(b"\x00" * 10_000)
+                    await writer.drain()
+            except (ConnectionError, OSError):
+                pass
+            writer.close()
+            return await self._fresh_terminal_works(gw)()
+
+        fresh, gw, _ = run(go, max_garbage_bytes=50_000)
+        assert fresh == 0 and gw.metrics.closed["garbage"] == 1
+
+    def test_idle_and_slow_senders_are_cut(self) -> None:
+        async def go(gw: Gateway) -> tuple[bytes, bytes, int]:
+            r1, w1 = await asyncio.open_connection("127.0.0.1", gw.port)   # says nothing
+            r2, w2 = await asyncio.open_connection("127.0.0.1", gw.port)   # one byte at a time
+            frame = _raw_frame(0x0002, b"")
+
+            async def trickle() -> None:
+                try:
+                    for b in frame[:-1]:
+                        w2.write(bytes([b]))
+                        await w2.drain()
+                        await asyncio.sleep(0.2)
+                except (ConnectionError, OSError):
+                    pass
+
+            task = asyncio.create_task(trickle())
+            idle = await asyncio.wait_for(r1.read(), 20)
+            slow = await asyncio.wait_for(r2.read(), 20)
+            task.cancel()
+            w1.close()
+            w2.close()
+            return idle, slow, await self._fresh_terminal_works(gw)()
+
+        (idle, slow, fresh), gw, _ = run(go, idle_timeout_s=0.5)
+        assert idle == b"" and slow == b"" and fresh == 0
+        assert gw.metrics.closed["idle_timeout"] == 2
+
+    def test_connection_cap(self) -> None:
+        async def go(gw: Gateway) -> tuple[bytes, int]:
+            held = [await terminal(gw, phone=f"1390000{i:04d}") for i in range(3)]
+            r, w = await asyncio.open_connection("127.0.0.1", gw.port)
+            refused = await asyncio.wait_for(r.read(), 10)
+            w.close()
+            await held[0].close()
+            await asyncio.sleep(0.2)
+            fresh = await self._fresh_terminal_works(gw)()
+            for t in held[1:]:
+                await t.close()
+            return refused, fresh
+
+        (refused, fresh), gw, _ = run(go, max_connections=3)
+        assert refused == b"" and fresh == 0 and gw.metrics.closed["connection_cap"] == 1
+
+    def test_many_connections_at_once(self) -> None:
+        async def go(gw: Gateway) -> list[int]:
+            ts = await asyncio.gather(*(terminal(gw, phone=f"1380000{i:04d}",
+                                                 plate=f"浙D{i:05d}") for i in range(200)))
+            res = await asyncio.gather(*(t.report(loc(i % 60)) for i, t in enumerate(ts)))
+            for t in ts:
+                await t.close()
+            return [r.result for r in res]
+
+        results, _, store = run(go)
+        assert results == [0] * 200 and len(store.points) == 200
+
+    def test_closed_connection_mid_request(self) -> None:
+        async def go(gw: Gateway) -> int:
+            _, w = await asyncio.open_connection("127.0.0.1", gw.port)
+            w.write(_raw_frame(0x0002, b"")[:10])
+            await w.drain()
+            w.transport.abort()
+            return await self._fresh_terminal_works(gw)()
+
+        fresh, _, _ = run(go)
+        assert fresh == 0
+
+
+class TestConfig:
+    def test_bad_values_named(self) -> None:
+        with pytest.raises(GatewayConfigError, match="coord_system"):
+            GatewayConfig(coord_system="bd09")
+        with pytest.raises(GatewayConfigError, match="port"):
+            GatewayConfig(port=70000)
+        with pytest.raises(GatewayConfigError, match="idle_timeout_s"):
+            GatewayConfig(idle_timeout_s=0)
+
+    def test_from_env(self) -> None:
+        assert GatewayConfig.from_env({}) is None
+        cfg = GatewayConfig.from_env({"HAULWATCH_JT808_PORT": "7000",
+                                      "HAULWATCH_JT808_LIFT_INFO_ID": "0xF3",
+                                      "HAULWATCH_JT808_COORDS": "gcj02",
+                                      "HAULWATCH_JT808_REFUSE_UNKNOWN": "1"})
+        assert cfg is not None
+        assert (cfg.port, cfg.lift_info_id, cfg.coord_system, cfg.refuse_unknown_vehicles) == (
+            7000, 0xF3, "gcj02", True)
+        with pytest.raises(GatewayConfigError, match="HAULWATCH_JT808_PORT"):
+            GatewayConfig.from_env({"HAULWATCH_JT808_PORT": "x"})
+
+
+def test_client_reports_a_closed_connection() -> None:
+    async def go(gw: Gateway) -> str:
+        t = await terminal(gw, auth=False)
+        await t.send_raw(b"\x7e\x01\x7e" * 3)
+        try:
+            await t.heartbeat()
+        except TerminalReplyError as exc:
+            return str(exc)
+        return "answered"
+
+    result, _, _ = run(go, max_bad_frames=2)
+    assert "closed" in result
+
