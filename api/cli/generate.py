@@ -31,7 +31,30 @@ examples:
   haulwatch generate --out data/demo --trucks 25 --days 1 --seed 7 --interval-s 15 20
   haulwatch generate --out /tmp/gcj --trucks 40 --coord-system gcj02 --sensors mixed
   haulwatch generate --out /tmp/big --trucks 2000 --format parquet --bad-row-fraction 0
+  haulwatch generate --out /tmp/real --trucks 200 --days 2 --all-conditions --sensors none
 """
+
+
+#: (flag, help) of every condition switch; the flag's name with "_" is the condition.
+_CONDITION_FLAGS = (
+    ("night-shifts", "half the trucks work 20:00-06:00 local, shifts cross midnight"),
+    ("mixed-intervals", "terminals report every 10, 30, 60 or 120 s (one per truck)"),
+    ("urban-canyons", "noisy stretches (sigma 20-40 m) and 80-300 m multipath jumps of a "
+                      "few seconds"),
+    ("frozen-fixes", "terminals repeat their last fix with speed 0 for 1.5-8 min while "
+                     "the truck drives on"),
+    ("fast-dumps", "half the dumps take 1.5-4 min"),
+    ("rolling-dumps", "dumps while creeping at walking pace with the lift raised "
+                      "(trucks with sensors)"),
+    ("twin-devices", "~12%% of trucks carry a second terminal reporting the same plate, "
+                     "interleaved, a few seconds off"),
+    ("large-origins", "origins 300-600 m across, empty trucks queueing at the gate, "
+                      "loaded ones at the wash bay"),
+    ("service-roads", "loaded trucks use frontage roads 44-55 m beside the approved route; "
+                      "half the routes get a 60 m corridor"),
+    ("dark-at-origin", "half the dark dumps end back on air inside the origin, "
+                       "loading again"),
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,6 +96,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="tracks file format (default csv)")
     p.add_argument("--timezone", default="Asia/Shanghai", metavar="ZONE",
                    help="dataset time zone written to dataset.toml (default Asia/Shanghai)")
+    real = p.add_argument_group(
+        "real-terminal conditions (issue 12; each is labelled in truth.csv, innocent ones as "
+        "innocent_<what>)")
+    for flag, help_text in _CONDITION_FLAGS:
+        real.add_argument(f"--{flag}", action="store_true", help=help_text)
+    real.add_argument("--all-conditions", action="store_true",
+                      help="switch on every condition above")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(handler=run_generate)
 
@@ -89,6 +119,9 @@ def run_generate(args: argparse.Namespace) -> int:
         )
     interval = tuple(args.interval_s) if len(args.interval_s) == 2 else args.interval_s[0]
 
+    conditions = [f.replace("-", "_") for f, _ in _CONDITION_FLAGS
+                  if args.all_conditions or getattr(args, f.replace("-", "_"))]
+
     def progress(msg: str) -> None:
         if not args.quiet:
             print(msg, file=sys.stderr, flush=True)
@@ -99,7 +132,7 @@ def run_generate(args: argparse.Namespace) -> int:
         interval_s=interval, violation_rate=args.violation_rate,
         bad_row_fraction=args.bad_row_fraction, duplicate_fraction=args.duplicate_fraction,
         shuffle=not args.no_shuffle, fmt=args.fmt, timezone=args.timezone,
-        progress=progress,
+        progress=progress, conditions=conditions,
     )
     print(f"wrote {result.folder}: {result.points:,} points in {result.rows:,} track rows")
     for name, size in result.files.items():
