@@ -158,6 +158,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             continue
         app.include_router(module.router)
 
+    from haulwatch.api.tiles import install as install_console_config
+
+    install_console_config(app)  # GET /api/console/config, /api/i18n/{lang}; tile hosts in the CSP
     try:
         from haulwatch.api.web_static import mount_web
     except ModuleNotFoundError as exc:

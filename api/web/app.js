@@ -5,40 +5,42 @@
  * follows the server-sent event stream for new alerts, status changes and
  * drone missions. Data from the server is only ever put in the page as text
  * (textContent / attributes), never as HTML.
+ *
+ * Every visible string comes from the service's catalog (GET api/i18n/{lang},
+ * the same haulwatch/locales/*.json the Python side uses); Simplified Chinese
+ * is the default, the language switch is remembered in localStorage. Times are
+ * shown in the dataset's zone (GET api/console/config), named once above the list.
+ * The map is Leaflet (vendored under web/vendor/leaflet); base maps come from the
+ * deployment (none by default), and with a GCJ-02 base map every overlay is
+ * shifted by web/chinacoords.js (a port of haulwatch.geo.chinacoords).
  */
 "use strict";
 
 (() => {
   // ---------------------------------------------------------------- constants
   const TOKEN_KEY = "haulwatch.token";
+  const LANG_KEY = "haulwatch.lang";
+  const LANGS = ["zh-CN", "en"];
   const PAGE_SIZE = 50;
   const MAP_LIMIT = 500;
-  const EARTH_M_PER_DEG = 111320;
   const SVG_NS = "http://www.w3.org/2000/svg";
-
-  const KIND_LABELS = {
-    illegal_dump: "Illegal dump · 偷倒",
-    route_deviation: "Route deviation · 偏离路线",
-    unpermitted_origin: "Unpermitted origin · 黑工地",
-    wrong_disposal: "Wrong disposal · 非指定消纳",
-    unmanifested_trip: "Unmanifested trip · 无联单",
-    manifest_not_executed: "Manifest not executed · 联单未执行",
-    gps_gap: "GPS gap · 信号中断",
-    unregistered_vehicle: "Unregistered vehicle · 未备案车辆",
-    dump_hotspot: "Dump hotspot · 黑消纳场",
-  };
-  const STATUS_LABELS = {
-    open: "Open",
-    acknowledged: "Acknowledged",
-    confirmed: "Confirmed",
-    dismissed: "Dismissed",
-  };
+  const KINDS = [
+    "illegal_dump", "route_deviation", "unpermitted_origin", "wrong_disposal", "unmanifested_trip",
+    "manifest_not_executed", "gps_gap", "unregistered_vehicle", "dump_hotspot",
+  ];
+  const STATUSES = ["open", "acknowledged", "confirmed", "dismissed"];
   const MISSION_TERMINAL = new Set(["completed", "failed", "aborted", "refused"]);
   const SITE_KINDS = new Set(["origin", "disposal", "depot", "nest", "no_fly"]);
+  const DEFAULT_ZONE = "Asia/Shanghai";
+  // Zhejiang, until the registry says where the data is.
+  const DEFAULT_VIEW = { lat: 30.0, lon: 120.2, zoom: 8 };
 
   // -------------------------------------------------------------------- state
   const state = {
     token: null,
+    lang: "zh-CN",
+    timezone: DEFAULT_ZONE,
+    basemaps: [],
     filters: { kind: "", status: "", vehicle_id: "" },
     offset: 0,
     total: 0,
@@ -58,9 +60,59 @@
     plans: new Map(), // mission_id -> planned path [[lon, lat], ...] (null while loading)
     newUntil: new Map(), // alert_id -> ms epoch until which it is flagged as new
     generation: 0, // bumps on sign-out so late answers are ignored
+    conn: "offline",
   };
 
   const $ = (id) => document.getElementById(id);
+
+  // ------------------------------------------------------------ the catalog
+  const catalogs = new Map(); // lang -> {key: text}
+
+  /** The text of ``key`` in the current language, ``{name}`` filled from ``params``. */
+  function t(key, params) {
+    const cat = catalogs.get(state.lang) || {};
+    let text = Object.prototype.hasOwnProperty.call(cat, key) ? cat[key] : null;
+    if (text === null) {
+      const zh = catalogs.get("zh-CN") || {};
+      text = Object.prototype.hasOwnProperty.call(zh, key) ? zh[key] : key;
+    }
+    if (!params) return text;
+    return text.replace(/\{([A-Za-z0-9_]+)\}/g, (m, name) => (
+      params[name] === undefined || params[name] === null ? m : String(params[name])));
+  }
+
+  /** ``t(key)`` when the catalog has ``key``, else ``fallback``. */
+  function tOr(key, fallback) {
+    const cat = catalogs.get(state.lang) || {};
+    return Object.prototype.hasOwnProperty.call(cat, key) ? cat[key] : fallback;
+  }
+
+  async function loadCatalog(lang) {
+    if (catalogs.has(lang)) return catalogs.get(lang);
+    const response = await fetch("api/i18n/" + encodeURIComponent(lang), {
+      headers: { Accept: "application/json" }, cache: "no-cache",
+    });
+    if (!response.ok) throw new Error("HTTP " + response.status);
+    const data = await response.json();
+    catalogs.set(lang, data);
+    return data;
+  }
+
+  /** Put the catalog's texts into the static page (data-i18n, data-i18n-attr). */
+  function applyStaticTexts() {
+    document.documentElement.lang = state.lang;
+    for (const node of document.querySelectorAll("[data-i18n]")) {
+      node.textContent = t(node.dataset.i18n);
+    }
+    for (const node of document.querySelectorAll("[data-i18n-attr]")) {
+      for (const pair of node.dataset.i18nAttr.split(";")) {
+        const [attr, key] = pair.split(":").map((s) => s.trim());
+        if (attr && key) node.setAttribute(attr, t(key));
+      }
+    }
+    $("zone-note").textContent = t("common.zone_note", { zone: state.timezone });
+    setConn(state.conn);
+  }
 
   // ----------------------------------------------------------------- helpers
   class ApiError extends Error {
@@ -97,7 +149,7 @@
   }
 
   async function api(path, { method = "GET", body, token = state.token } = {}) {
-    const headers = { Accept: "application/json" };
+    const headers = { Accept: "application/json", "Accept-Language": state.lang };
     if (token) headers.Authorization = "Bearer " + token;
     if (body !== undefined) headers["Content-Type"] = "application/json";
     let response;
@@ -109,7 +161,7 @@
         cache: "no-store",
       });
     } catch (err) {
-      throw new ApiError(0, "The service cannot be reached (" + err.message + ")", null);
+      throw new ApiError(0, t("console.unreachable", { error: err.message }), null);
     }
     const text = await response.text();
     let data = null;
@@ -150,26 +202,25 @@
     return node;
   }
 
-  function svg(tag, attrs = {}) {
-    const node = document.createElementNS(SVG_NS, tag);
-    for (const [k, v] of Object.entries(attrs)) {
-      if (v === null || v === undefined) continue;
-      node.setAttribute(k, String(v));
-    }
-    return node;
+  /** Plain text made safe for the few Leaflet options that take HTML (attribution, layer names). */
+  function escapeHtml(text) {
+    return String(text).replace(/[&<>"']/g, (c) => (
+      { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
   }
 
-  const timeFormat = new Intl.DateTimeFormat(undefined, {
-    year: "numeric", month: "2-digit", day: "2-digit",
-    hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
-  });
-  const timeZoneName = (() => {
+  let zoneFormat = null;
+  function makeZoneFormat() {
+    const opts = {
+      year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+      hourCycle: "h23",
+    };
     try {
-      return Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+      zoneFormat = new Intl.DateTimeFormat("en-CA", { ...opts, timeZone: state.timezone });
     } catch (_err) {
-      return "";
+      state.timezone = DEFAULT_ZONE;
+      zoneFormat = new Intl.DateTimeFormat("en-CA", { ...opts, timeZone: DEFAULT_ZONE });
     }
-  })();
+  }
 
   function parseTime(iso) {
     if (!iso) return null;
@@ -177,9 +228,13 @@
     return Number.isNaN(d.getTime()) ? null : d;
   }
 
+  /** ``2026-03-02 11:06`` in the dataset's zone. */
   function fmtTime(iso) {
     const d = parseTime(iso);
-    return d ? timeFormat.format(d) : iso ? String(iso) : "—";
+    if (!d) return iso ? String(iso) : "—";
+    if (!zoneFormat) makeZoneFormat();
+    const p = Object.fromEntries(zoneFormat.formatToParts(d).map((x) => [x.type, x.value]));
+    return `${p.year}-${p.month}-${p.day} ${p.hour === "24" ? "00" : p.hour}:${p.minute}`;
   }
 
   function fmtDuration(seconds) {
@@ -188,13 +243,13 @@
     const h = Math.floor(s / 3600);
     const m = Math.floor((s % 3600) / 60);
     const r = s % 60;
-    if (h) return `${h} h ${m} min`;
-    if (m) return r ? `${m} min ${r} s` : `${m} min`;
-    return `${r} s`;
+    if (h) return t("unit.h_min", { h, m });
+    if (m) return r ? t("unit.min_s", { m, s: r }) : t("unit.min", { m });
+    return t("unit.s", { s: r });
   }
 
   function fmtNumber(x, digits = 1) {
-    return Number(x).toLocaleString(undefined, { maximumFractionDigits: digits });
+    return Number(x).toLocaleString(state.lang, { maximumFractionDigits: digits });
   }
 
   function fmtDistance(m) {
@@ -203,17 +258,50 @@
   }
 
   function kindLabel(kind) {
-    return KIND_LABELS[kind] || String(kind || "unknown");
+    return tOr("kind." + kind, String(kind || t("common.unknown")));
+  }
+
+  function siteKindLabel(kind) {
+    return tOr("site_kind." + kind, String(kind || "?"));
   }
 
   function statusLabel(status) {
-    return STATUS_LABELS[status] || String(status || "unknown");
+    return tOr("status." + status, String(status || t("common.unknown")));
   }
 
+  function severityLabel(sev) {
+    return tOr("severity." + sev, String(sev || "?"));
+  }
+
+  function missionStatusLabel(status) {
+    return tOr("mission_status." + status, String(status || "?"));
+  }
+
+  /** The alert's summary in the page's language (summary_zh / summary_en when the API gives them). */
+  function summaryOf(a) {
+    if (!a) return "";
+    const localized = state.lang === "en" ? a.summary_en : a.summary_zh;
+    return localized || a.summary || "";
+  }
+
+  /** A site's display name (its id when it has none). */
+  function siteName(siteId) {
+    if (!siteId) return "—";
+    const f = ((state.sites && state.sites.features) || []).find(
+      (x) => x.properties && x.properties.site_id === siteId);
+    const name = f && f.properties.name;
+    return name ? `${name} (${siteId})` : String(siteId);
+  }
+
+  const UNIT_SUFFIX = /_(m_s|s|min|m|km|kmh|pct|percent|m3|deg)$/;
+
   function humanKey(key) {
-    // The unit is in the formatted value: drop it from the label (stop_duration_s -> Stop duration).
-    const base = String(key).replace(/_(m_s|s|min|m|km|kmh|pct|percent|m3|deg)$/, "");
-    const s = (base || String(key)).replace(/_/g, " ");
+    // The unit is in the formatted value: drop it from the label (stop_duration_s -> 停留时长).
+    const k = String(key);
+    const base = k.replace(UNIT_SUFFIX, "") || k;
+    const known = tOr("evidence." + base, null) || tOr("evidence." + k, null);
+    if (known) return known;
+    const s = base.replace(/_/g, " ");
     return s.charAt(0).toUpperCase() + s.slice(1);
   }
 
@@ -233,13 +321,15 @@
       if (/_deg$/.test(k)) return fmtNumber(value, 1) + "°";
       return fmtNumber(value, 6);
     }
-    if (typeof value === "boolean") return value ? "yes" : "no";
+    if (typeof value === "boolean") return value ? t("common.yes") : t("common.no");
     if (typeof value === "string") {
-      if (/(^|_)(time|at|start|end|from|to)$/.test(k) && parseTime(value)) return fmtTime(value);
+      if (/(^|_)(time|at|start|end|from|to|since|dark)$/.test(k) && parseTime(value)) return fmtTime(value);
+      if (/(^|_)site_id$/.test(k)) return siteName(value);
+      if (/^load(_|$)/.test(k)) return tOr("load." + value, value);
       return value;
     }
     if (Array.isArray(value) && value.every((v) => typeof v !== "object" || v === null)) {
-      return value.map((v) => fmtValue("", v)).join(", ");
+      return value.map((v) => fmtValue(/site_ids$/.test(k) ? "site_id" : "", v)).join(", ");
     }
     return JSON.stringify(value);
   }
@@ -263,23 +353,7 @@
     window.setTimeout(() => { a.textContent = text; }, 30);
   }
 
-  // ------------------------------------------------------------- projection
-  /** A local equirectangular projection in metres around the area's centre. */
-  const proj = {
-    lon0: null,
-    lat0: null,
-    kx: EARTH_M_PER_DEG,
-    ky: EARTH_M_PER_DEG,
-    ready() { return this.lon0 !== null; },
-    setOrigin(lon, lat) {
-      this.lon0 = lon;
-      this.lat0 = lat;
-      this.kx = EARTH_M_PER_DEG * Math.cos((lat * Math.PI) / 180);
-    },
-    fwd(lon, lat) { return [(lon - this.lon0) * this.kx, -(lat - this.lat0) * this.ky]; },
-    inv(x, y) { return [x / this.kx + this.lon0, -y / this.ky + this.lat0]; },
-  };
-
+  // --------------------------------------------------------------- geometry
   function isLonLat(c) {
     return Array.isArray(c) && c.length >= 2 && Number.isFinite(+c[0]) && Number.isFinite(+c[1])
       && Math.abs(+c[0]) <= 180 && Math.abs(+c[1]) <= 90;
@@ -311,181 +385,184 @@
     return b;
   }
 
-  function ringPath(ring, close) {
-    let d = "";
-    ring.forEach((c, i) => {
-      if (!isLonLat(c)) return;
-      const [x, y] = proj.fwd(+c[0], +c[1]);
-      d += (d ? "L" : "M") + x.toFixed(1) + " " + y.toFixed(1);
-      if (i === ring.length - 1 && close) d += "Z";
-    });
-    return d;
-  }
-
-  /** SVG path data (world metres) of the lines and polygons of a geometry. */
-  function geomPath(geom) {
-    if (!geom || !geom.type) return { d: "", area: false };
-    switch (geom.type) {
-      case "LineString": return { d: ringPath(geom.coordinates || [], false), area: false };
-      case "MultiLineString":
-        return { d: (geom.coordinates || []).map((l) => ringPath(l, false)).join(""), area: false };
-      case "Polygon":
-        return { d: (geom.coordinates || []).map((r) => ringPath(r, true)).join(""), area: true };
-      case "MultiPolygon":
-        return {
-          d: (geom.coordinates || []).flatMap((p) => p.map((r) => ringPath(r, true))).join(""),
-          area: true,
-        };
-      case "GeometryCollection": {
-        const parts = (geom.geometries || []).map(geomPath);
-        return { d: parts.map((p) => p.d).join(""), area: parts.some((p) => p.area) };
-      }
-      default: return { d: "", area: false };
-    }
-  }
-
   // ---------------------------------------------------------------- the map
+  /** Leaflet map: overlays in WGS-84 from the API, shifted to GCJ-02 on a GCJ-02 base map. */
   const map = {
-    svg: null,
-    world: null,
-    scale: 0.05, // screen px per world metre
-    tx: 0,
-    ty: 0,
-    markers: [], // {node, wx, wy, r}
-    evidenceMarks: [],
-    droneMark: null,
-    labels: [],
+    lf: null,
+    datum: "wgs84",
+    groups: {},
+    corridors: [], // {layer, corridor_m}
+    baseEntries: [], // {name, layer, datum}
+    layersControl: null,
+    zoomControl: null,
     fitted: false,
-    drag: null,
-    lastSize: [1, 1],
+    lastPlan: null,
+    lastDrone: null,
+
+    /** WGS-84 [lon, lat] -> Leaflet LatLng in the base map's datum. */
+    ll(lon, lat) {
+      if (this.datum === "gcj02" && window.HaulwatchCoords) {
+        const [x, y] = window.HaulwatchCoords.wgs84ToGcj02(+lon, +lat);
+        return L.latLng(y, x);
+      }
+      return L.latLng(+lat, +lon);
+    },
+
+    /** Leaflet LatLng -> WGS-84 [lon, lat]. */
+    wgs(latlng) {
+      if (this.datum === "gcj02" && window.HaulwatchCoords) {
+        return window.HaulwatchCoords.gcj02ToWgs84(latlng.lng, latlng.lat);
+      }
+      return [latlng.lng, latlng.lat];
+    },
+
+    /** Nested Leaflet LatLngs of a GeoJSON geometry's coordinates. */
+    latlngs(geom) {
+      const conv = (c) => (isLonLat(c) ? this.ll(c[0], c[1]) : null);
+      const ring = (r) => (Array.isArray(r) ? r.map(conv).filter(Boolean) : []);
+      if (!geom || !geom.coordinates) return [];
+      switch (geom.type) {
+        case "LineString": return ring(geom.coordinates);
+        case "MultiLineString": return geom.coordinates.map(ring);
+        case "Polygon": return geom.coordinates.map(ring);
+        case "MultiPolygon": return geom.coordinates.map((p) => p.map(ring));
+        default: return [];
+      }
+    },
 
     init() {
-      this.svg = $("map");
-      this.world = $("map-world");
-      const s = this.svg;
-      s.addEventListener("wheel", (e) => {
-        e.preventDefault();
-        const [px, py] = this.pointer(e);
-        this.zoomAt(px, py, Math.exp(-e.deltaY * (e.deltaMode === 1 ? 0.05 : 0.0015)));
-      }, { passive: false });
-      s.addEventListener("pointerdown", (e) => {
-        if (e.button !== 0) return;
-        this.drag = { x: e.clientX, y: e.clientY, tx: this.tx, ty: this.ty, moved: false, id: e.pointerId };
+      const lf = L.map("map", {
+        zoomControl: false, zoomSnap: 1, zoomDelta: 1, keyboard: true, minZoom: 3, maxZoom: 19,
+        fadeAnimation: false, zoomAnimation: false, markerZoomAnimation: false,
       });
-      s.addEventListener("pointermove", (e) => {
-        const [px, py] = this.pointer(e);
-        if (proj.ready()) {
-          const [lon, lat] = proj.inv((px - this.tx) / this.scale, (py - this.ty) / this.scale);
-          $("cursor-pos").textContent = lon.toFixed(5) + ", " + lat.toFixed(5);
-        }
-        const d = this.drag;
-        if (!d || d.id !== e.pointerId) return;
-        const dx = e.clientX - d.x;
-        const dy = e.clientY - d.y;
-        if (!d.moved && Math.hypot(dx, dy) < 4) return;
-        if (!d.moved) {
-          d.moved = true;
-          s.setPointerCapture(e.pointerId);
-          s.classList.add("dragging");
-        }
-        this.tx = d.tx + dx;
-        this.ty = d.ty + dy;
-        this.apply();
+      this.lf = lf;
+      lf.attributionControl.setPrefix("Leaflet");
+      // One pane per kind of overlay, so the stacking never depends on drawing order.
+      for (const [name, z] of [["routes", 410], ["evidence", 420], ["plan", 430], ["alerts", 440], ["drone", 460]]) {
+        lf.createPane(name).style.zIndex = String(z);
+      }
+      for (const name of ["sites", "routes", "labels", "markers", "evidence", "plan", "drone"]) {
+        this.groups[name] = L.layerGroup().addTo(lf);
+      }
+      lf.setView([DEFAULT_VIEW.lat, DEFAULT_VIEW.lon], DEFAULT_VIEW.zoom);
+      L.control.scale({ imperial: false, position: "bottomleft" }).addTo(lf);
+      this.setControls();
+      lf.on("moveend zoomend", () => this.recordView());
+      lf.on("zoomend", () => this.updateCorridors());
+      lf.on("mousemove", (e) => {
+        const [lon, lat] = this.wgs(e.latlng);
+        $("cursor-pos").textContent = lon.toFixed(5) + ", " + lat.toFixed(5);
       });
-      const end = (e) => {
-        const d = this.drag;
-        if (!d || d.id !== e.pointerId) return;
-        if (d.moved) {
-          s.classList.remove("dragging");
-          // Swallow the click that ends a drag, so panning never selects a marker.
-          const swallow = (ev) => { ev.stopPropagation(); ev.preventDefault(); };
-          s.addEventListener("click", swallow, { capture: true, once: true });
-          window.setTimeout(() => s.removeEventListener("click", swallow, { capture: true }), 0);
-        }
-        this.drag = null;
-      };
-      s.addEventListener("pointerup", end);
-      s.addEventListener("pointercancel", end);
-      s.addEventListener("dblclick", (e) => {
-        const [px, py] = this.pointer(e);
-        this.zoomAt(px, py, 2);
+      lf.on("baselayerchange", (e) => {
+        const entry = this.baseEntries.find((b) => b.layer === e.layer);
+        this.setDatum(entry ? entry.datum : "wgs84");
       });
-      s.addEventListener("keydown", (e) => {
-        const step = 80;
-        const [w, h] = this.size();
-        let handled = true;
-        switch (e.key) {
-          case "ArrowLeft": this.tx += step; break;
-          case "ArrowRight": this.tx -= step; break;
-          case "ArrowUp": this.ty += step; break;
-          case "ArrowDown": this.ty -= step; break;
-          case "+": case "=": this.zoomAt(w / 2, h / 2, 1.5); return e.preventDefault();
-          case "-": case "_": this.zoomAt(w / 2, h / 2, 1 / 1.5); return e.preventDefault();
-          case "0": this.fitAll(); return e.preventDefault();
-          default: handled = false;
-        }
-        if (handled) {
+      lf.getContainer().addEventListener("keydown", (e) => {
+        if (e.key === "0" && !e.target.closest("input, select")) {
+          this.fitAll();
           e.preventDefault();
-          this.apply();
         }
-      });
-      $("zoom-in").addEventListener("click", () => {
-        const [w, h] = this.size();
-        this.zoomAt(w / 2, h / 2, 1.5);
-      });
-      $("zoom-out").addEventListener("click", () => {
-        const [w, h] = this.size();
-        this.zoomAt(w / 2, h / 2, 1 / 1.5);
       });
       $("zoom-fit").addEventListener("click", () => this.fitAll());
       $("zoom-alert").addEventListener("click", () => this.fitSelected());
-      this.lastSize = this.size();
-      if (window.ResizeObserver) {
-        new ResizeObserver(() => {
-          const now = this.size();
-          // Keep the centre where it was (fitBounds records the size it fitted for).
-          this.tx += (now[0] - this.lastSize[0]) / 2;
-          this.ty += (now[1] - this.lastSize[1]) / 2;
-          this.lastSize = now;
-          this.apply();
-        }).observe(s);
+      if (window.ResizeObserver) new ResizeObserver(() => lf.invalidateSize()).observe($("map"));
+      this.recordView();
+    },
+
+    /** Zoom buttons with titles in the page's language (recreated on a language switch). */
+    setControls() {
+      if (this.zoomControl) this.zoomControl.remove();
+      this.zoomControl = L.control.zoom({
+        position: "topright",
+        zoomInTitle: t("console.zoom_in"),
+        zoomOutTitle: t("console.zoom_out"),
+      }).addTo(this.lf);
+      this.setBasemaps(state.basemaps, { keep: true });
+    },
+
+    /** The view as attributes on #map (tests and screen readers read the zoom). */
+    recordView() {
+      const c = this.lf.getCenter();
+      const box = $("map");
+      box.dataset.zoom = String(this.lf.getZoom());
+      box.dataset.center = `${c.lat.toFixed(7)},${c.lng.toFixed(7)}`;
+      box.dataset.datum = this.datum;
+    },
+
+    /** The deployment's base maps (api/console/config); the first is shown, none when empty. */
+    setBasemaps(basemaps, { keep = false } = {}) {
+      const current = keep ? this.baseEntries.findIndex((b) => this.lf.hasLayer(b.layer)) : -1;
+      for (const b of this.baseEntries) this.lf.removeLayer(b.layer);
+      if (this.layersControl) this.layersControl.remove();
+      this.layersControl = null;
+      this.baseEntries = [];
+      if (!basemaps || !basemaps.length) {
+        this.setDatum("wgs84");
+        return;
+      }
+      this.baseEntries.push({ name: t("console.basemap_none"), layer: L.layerGroup(), datum: "wgs84" });
+      for (const b of basemaps) {
+        const layers = (b.layers || []).map((l, i) => L.tileLayer(l.url, {
+          subdomains: l.subdomains || "a",
+          minZoom: 1,
+          maxZoom: 19,
+          maxNativeZoom: Number.isFinite(l.max_zoom) ? l.max_zoom : 18,
+          attribution: i === 0 && b.attribution ? escapeHtml(b.attribution) : "",
+          className: "basemap-tiles",
+        }));
+        this.baseEntries.push({ name: String(b.name || b.id), layer: L.layerGroup(layers), datum: b.datum === "gcj02" ? "gcj02" : "wgs84", id: b.id });
+      }
+      const control = {};
+      for (const b of this.baseEntries) control[escapeHtml(b.name)] = b.layer;
+      this.layersControl = L.control.layers(control, null, { position: "topright", collapsed: true }).addTo(this.lf);
+      const pick = current >= 0 ? current : 1;
+      this.baseEntries[pick].layer.addTo(this.lf);
+      this.setDatum(this.baseEntries[pick].datum);
+    },
+
+    /** Redraw every overlay in the datum of the base map shown. */
+    setDatum(datum) {
+      const changed = datum !== this.datum;
+      this.datum = datum;
+      this.recordView();
+      if (!changed) return;
+      this.drawRegistry();
+      this.drawMarkers();
+      this.drawEvidence(state.detail);
+      this.drawPlan(this.lastPlan);
+      this.drawDrone(this.lastDrone);
+    },
+
+    /** SVG attributes and a hover title on a drawn Leaflet layer. */
+    decorate(layer, attrs, title) {
+      const node = layer.getElement ? layer.getElement() : null;
+      if (!node) return;
+      for (const [k, v] of Object.entries(attrs || {})) {
+        if (v !== null && v !== undefined) node.setAttribute(k, String(v));
+      }
+      if (title) {
+        const isSvg = node.namespaceURI === SVG_NS;
+        if (isSvg) {
+          const tt = document.createElementNS(SVG_NS, "title");
+          tt.textContent = title;
+          node.append(tt);
+        } else {
+          node.setAttribute("title", title);
+        }
       }
     },
 
-    size() {
-      const r = this.svg.getBoundingClientRect();
-      return [Math.max(r.width, 1), Math.max(r.height, 1)];
-    },
-
-    pointer(e) {
-      const r = this.svg.getBoundingClientRect();
-      return [e.clientX - r.left, e.clientY - r.top];
-    },
-
-    zoomAt(px, py, factor) {
-      const next = Math.min(Math.max(this.scale * factor, 1e-5), 50);
-      const f = next / this.scale;
-      this.tx = px - (px - this.tx) * f;
-      this.ty = py - (py - this.ty) * f;
-      this.scale = next;
-      this.apply();
-    },
-
-    /** Show a lon/lat bounding box, with a margin in screen pixels. */
+    /** Show a WGS-84 lon/lat bounding box, at least ``minSpanM`` across. */
     fitBounds(b, { padPx = 40, minSpanM = 400 } = {}) {
-      if (!b || !proj.ready()) return;
-      const [x0, y1] = proj.fwd(b[0], b[1]);
-      const [x1, y0] = proj.fwd(b[2], b[3]);
-      const spanX = Math.max(x1 - x0, minSpanM);
-      const spanY = Math.max(y1 - y0, minSpanM);
-      const [w, h] = this.size();
-      this.lastSize = [w, h];
-      const pad = Math.min(padPx, w / 4, h / 4);
-      this.scale = Math.min((w - 2 * pad) / spanX, (h - 2 * pad) / spanY);
-      if (!Number.isFinite(this.scale) || this.scale <= 0) this.scale = 0.05;
-      this.tx = w / 2 - ((x0 + x1) / 2) * this.scale;
-      this.ty = h / 2 - ((y0 + y1) / 2) * this.scale;
-      this.apply();
+      if (!b) return;
+      const cy = (b[1] + b[3]) / 2;
+      const cx = (b[0] + b[2]) / 2;
+      const halfLat = Math.max((b[3] - b[1]) / 2, minSpanM / 2 / 111320);
+      const halfLon = Math.max((b[2] - b[0]) / 2, minSpanM / 2 / (111320 * Math.cos((cy * Math.PI) / 180)));
+      const box = L.latLngBounds(this.ll(cx - halfLon, cy - halfLat), this.ll(cx + halfLon, cy + halfLat));
+      const size = this.lf.getSize();
+      const pad = Math.min(padPx, size.x / 4, size.y / 4);
+      this.lf.fitBounds(box, { padding: [pad, pad], maxZoom: 18, animate: false });
     },
 
     fitAll() {
@@ -507,144 +584,97 @@
       this.fitBounds(boundsOf(pts), { padPx: 60, minSpanM: 600 });
     },
 
-    /** Make sure the projection has an origin; returns false when nothing to centre on. */
-    ensureOrigin(points) {
-      if (proj.ready()) return true;
-      const b = boundsOf(points);
-      if (!b) return false;
-      proj.setOrigin((b[0] + b[2]) / 2, (b[1] + b[3]) / 2);
-      return true;
-    },
-
-    apply() {
-      const s = this.scale;
-      this.world.setAttribute("transform", `matrix(${s} 0 0 ${s} ${this.tx} ${this.ty})`);
-      for (const m of [...this.markers, ...this.evidenceMarks]) this.place(m);
-      if (this.droneMark) this.place(this.droneMark);
-      const showLabels = s > 0.12 || this.labels.length <= 30;
-      for (const l of this.labels) {
-        const visible = showLabels || l.always;
-        l.node.setAttribute("visibility", visible ? "visible" : "hidden");
-        if (visible) this.place(l);
+    /** Corridors are drawn in metres: their stroke follows the zoom. */
+    updateCorridors() {
+      const z = this.lf.getZoom();
+      for (const c of this.corridors) {
+        const lat = c.layer.getBounds().getCenter().lat;
+        const mPerPx = (40075016.686 * Math.cos((lat * Math.PI) / 180)) / 2 ** (z + 8);
+        c.layer.setStyle({ weight: Math.max(1, (2 * c.corridor_m) / mPerPx) });
       }
-      this.updateScaleBar();
-    },
-
-    place(m) {
-      const x = m.wx * this.scale + this.tx;
-      const y = m.wy * this.scale + this.ty;
-      if (m.node.tagName === "text") {
-        m.node.setAttribute("x", x.toFixed(1));
-        m.node.setAttribute("y", y.toFixed(1));
-      } else if (m.node.tagName === "rect") {
-        m.node.setAttribute("x", (x - m.r).toFixed(1));
-        m.node.setAttribute("y", (y - m.r).toFixed(1));
-      } else {
-        m.node.setAttribute("cx", x.toFixed(1));
-        m.node.setAttribute("cy", y.toFixed(1));
-      }
-    },
-
-    updateScaleBar() {
-      const targetM = 100 / this.scale;
-      const p = Math.pow(10, Math.floor(Math.log10(targetM)));
-      const nice = [1, 2, 5, 10].map((f) => f * p).filter((v) => v <= targetM).pop() || p;
-      $("scale-bar").style.width = Math.round(nice * this.scale) + "px";
-      $("scale-label").textContent = fmtDistance(nice);
     },
 
     drawRegistry() {
-      const sitesLayer = $("layer-sites");
-      const routesLayer = $("layer-routes");
-      const labelsLayer = $("layer-labels");
-      sitesLayer.replaceChildren();
-      routesLayer.replaceChildren();
-      labelsLayer.replaceChildren();
-      this.labels = [];
-      const all = [];
-      if (state.sites) positions(state.sites, all);
-      if (state.routes) positions(state.routes, all);
-      if (!this.ensureOrigin(all)) return;
+      const g = this.groups;
+      g.sites.clearLayers();
+      g.routes.clearLayers();
+      g.labels.clearLayers();
+      this.corridors = [];
       for (const f of (state.routes && state.routes.features) || []) {
         const p = f.properties || {};
-        const { d } = geomPath(f.geometry);
-        if (!d) continue;
+        const lls = this.latlngs(f.geometry);
+        if (!lls.length) continue;
         const corridor = Number(p.corridor_m);
         if (Number.isFinite(corridor) && corridor > 0) {
-          // The corridor band is drawn in world metres, so it scales with the map.
-          routesLayer.append(svg("path", { d, class: "corridor", "stroke-width": 2 * corridor }));
+          const band = L.polyline(lls, { className: "corridor", interactive: false, pane: "routes" });
+          g.routes.addLayer(band);
+          this.corridors.push({ layer: band, corridor_m: corridor });
         }
-        const path = svg("path", {
-          d, class: "route", "vector-effect": "non-scaling-stroke", "data-route-id": p.route_id,
-        });
-        const title = svg("title");
-        title.textContent = `Route ${p.route_id || "?"}: ${p.origin_site_id || "?"} → ${p.disposal_site_id || "?"}`
-          + (Number.isFinite(corridor) ? ` (corridor ±${fmtDistance(corridor)})` : "");
-        path.append(title);
-        routesLayer.append(path);
+        const line = L.polyline(lls, { className: "route", pane: "routes" });
+        g.routes.addLayer(line);
+        const title = t("console.route_title", {
+          id: p.route_id || "?", origin: siteName(p.origin_site_id), disposal: siteName(p.disposal_site_id),
+        }) + (Number.isFinite(corridor) ? t("console.route_corridor", { width: fmtDistance(corridor) }) : "");
+        this.decorate(line, { "data-route-id": p.route_id }, title);
       }
+      const many = ((state.sites && state.sites.features) || []).length > 40;
       for (const f of (state.sites && state.sites.features) || []) {
         const p = f.properties || {};
-        const { d } = geomPath(f.geometry);
-        if (!d) continue;
+        const lls = this.latlngs(f.geometry);
+        if (!lls.length) continue;
         const kind = SITE_KINDS.has(p.kind) ? p.kind : "other";
-        const path = svg("path", {
-          d, class: `site site-${kind}`, "fill-rule": "evenodd",
-          "vector-effect": "non-scaling-stroke", "data-site-id": p.site_id, "data-kind": p.kind,
-        });
-        const title = svg("title");
+        const poly = L.polygon(lls, { className: `site site-${kind}` });
+        g.sites.addLayer(poly);
         const permit = p.permit_from || p.permit_to
-          ? `, permit ${p.permit_from || "…"} – ${p.permit_to || "…"}` : "";
-        title.textContent = `${p.name || p.site_id || "?"} (${p.site_id || "?"}, ${p.kind || "?"}${permit})`;
-        path.append(title);
-        sitesLayer.append(path);
+          ? t("console.site_permit", { from: p.permit_from || "…", to: p.permit_to || "…" }) : "";
+        // Sites by name; the id on hover.
+        this.decorate(poly, { "data-site-id": p.site_id, "data-kind": p.kind }, t("console.site_title", {
+          name: p.name || p.site_id || "?", id: p.site_id || "?", kind: siteKindLabel(p.kind), permit,
+        }));
         const b = boundsOf(positions(f.geometry));
-        if (b) {
-          if (kind === "nest") {
-            // Docks are small: a fixed-size symbol keeps them visible at every zoom.
-            const [cx, cy] = proj.fwd((b[0] + b[2]) / 2, (b[1] + b[3]) / 2);
-            const icon = svg("rect", { width: 10, height: 10, class: "nest-icon", "data-site-id": p.site_id });
-            labelsLayer.append(icon);
-            this.labels.push({ node: icon, wx: cx, wy: cy, r: 5, always: true });
-          }
-          // Under the site, so the label never hides the polygon or an alert on it.
-          const [wx, wy] = proj.fwd((b[0] + b[2]) / 2, b[1]);
-          const text = svg("text", { class: "site-label", "text-anchor": "middle", dy: 13 });
-          text.textContent = p.name || p.site_id || "";
-          labelsLayer.append(text);
-          this.labels.push({ node: text, wx, wy });
+        if (!b) continue;
+        if (kind === "nest") {
+          // Docks are small: a fixed-size symbol keeps them visible at every zoom.
+          const icon = L.marker(this.ll((b[0] + b[2]) / 2, (b[1] + b[3]) / 2), {
+            icon: L.divIcon({ className: "nest-icon", iconSize: [12, 12] }),
+            interactive: false, keyboard: false,
+          });
+          g.labels.addLayer(icon);
+          this.decorate(icon, { "data-site-id": p.site_id });
         }
+        if (many && kind !== "nest" && kind !== "disposal") continue;
+        // Under the site, so the label never hides the polygon or an alert on it.
+        const label = L.tooltip({
+          permanent: true, direction: "bottom", className: "site-label", interactive: false, offset: [0, 2],
+        }).setLatLng(this.ll((b[0] + b[2]) / 2, b[1])).setContent(el("span", { text: p.name || p.site_id || "" }));
+        g.labels.addLayer(label);
       }
-      this.apply();
+      this.updateCorridors();
     },
 
     drawMarkers() {
-      const layer = $("layer-markers");
-      layer.replaceChildren();
-      this.markers = [];
+      const layer = this.groups.markers;
+      if (!layer) return;
+      layer.clearLayers();
       const alerts = [...state.mapAlerts.values()].filter(
         (a) => Number.isFinite(a.lon) && Number.isFinite(a.lat));
-      if (!this.ensureOrigin(alerts.map((a) => [a.lon, a.lat]))) return;
       const sevRank = { low: 0, medium: 1, high: 2 };
       // High severity on top; the selected alert last of all.
       alerts.sort((a, b) => (sevRank[a.severity] ?? 0) - (sevRank[b.severity] ?? 0)
         || (a.alert_id === state.selectedId) - (b.alert_id === state.selectedId));
       for (const a of alerts) {
-        const [wx, wy] = proj.fwd(a.lon, a.lat);
         const selected = a.alert_id === state.selectedId;
-        const node = svg("circle", {
-          r: selected ? 9 : 6,
-          class: `marker sev-${a.severity || "low"} status-${a.status || "open"}${selected ? " selected" : ""}`,
-          "data-alert-id": a.alert_id,
+        const marker = L.circleMarker(this.ll(a.lon, a.lat), {
+          radius: selected ? 9 : 6,
+          className: `marker sev-${a.severity || "low"} status-${a.status || "open"}${selected ? " selected" : ""}`,
+          pane: "alerts",
+          bubblingMouseEvents: false,
         });
-        const title = svg("title");
-        title.textContent = `${kindLabel(a.kind)} — ${a.vehicle_id || "no vehicle"} — ${statusLabel(a.status)}`;
-        node.append(title);
-        node.addEventListener("click", () => selectAlert(a.alert_id, { fromMap: true }));
-        layer.append(node);
-        const m = { node, wx, wy };
-        this.markers.push(m);
-        this.place(m);
+        marker.on("click", () => selectAlert(a.alert_id, { fromMap: true }));
+        layer.addLayer(marker);
+        this.decorate(marker, { "data-alert-id": a.alert_id }, t("console.marker_title", {
+          kind: kindLabel(a.kind), vehicle: a.vehicle_id || t("common.no_vehicle"), status: statusLabel(a.status),
+        }));
       }
       if (!this.fitted && (state.sites || alerts.length)) {
         this.fitted = true;
@@ -654,77 +684,78 @@
 
     /** The planned flight path ([[lon, lat], ...] from the mission's .plan), or none. */
     drawPlan(path) {
-      const layer = $("layer-plan");
-      layer.replaceChildren();
-      if (!path || path.length < 2 || !proj.ready()) return;
-      layer.append(svg("path", {
-        d: ringPath(path, false), class: "plan-path", "vector-effect": "non-scaling-stroke",
-        "data-points": path.length,
-      }));
+      this.lastPlan = path || null;
+      const layer = this.groups.plan;
+      layer.clearLayers();
+      if (!path || path.length < 2) return;
+      const line = L.polyline(path.map(([lon, lat]) => this.ll(lon, lat)), {
+        className: "plan-path", pane: "plan", interactive: false,
+      });
+      layer.addLayer(line);
+      this.decorate(line, { "data-points": path.length });
     },
 
     /** The drone's last reported position (from mission progress), or none. */
     drawDrone(pos) {
-      const layer = $("layer-drone");
-      layer.replaceChildren();
-      this.droneMark = null;
-      if (!pos || !proj.ready()) return;
-      const node = svg("circle", { r: 7, class: "drone", "data-lon": pos[0], "data-lat": pos[1] });
-      const title = svg("title");
-      title.textContent = `Drone at ${pos[0].toFixed(5)}, ${pos[1].toFixed(5)}`;
-      node.append(title);
-      layer.append(node);
-      const [wx, wy] = proj.fwd(pos[0], pos[1]);
-      this.droneMark = { node, wx, wy };
-      this.place(this.droneMark);
+      this.lastDrone = pos || null;
+      const layer = this.groups.drone;
+      layer.clearLayers();
+      if (!pos) return;
+      const m = L.circleMarker(this.ll(pos[0], pos[1]), {
+        radius: 7, className: "drone", pane: "drone", interactive: false,
+      });
+      layer.addLayer(m);
+      this.decorate(m, { "data-lon": pos[0], "data-lat": pos[1] },
+        t("console.drone_title", { lon: pos[0].toFixed(5), lat: pos[1].toFixed(5) }));
     },
 
     drawEvidence(detail) {
-      const lines = $("layer-evidence");
-      const points = $("layer-evidence-points");
-      lines.replaceChildren();
-      points.replaceChildren();
-      this.evidenceMarks = [];
+      const layer = this.groups.evidence;
+      if (!layer) return;
+      layer.clearLayers();
       if (!detail) return;
       const track = evidenceTrack(detail.evidence);
-      const all = [...positions(detail.geometry), ...track];
-      if (Number.isFinite(detail.lon) && Number.isFinite(detail.lat)) all.push([detail.lon, detail.lat]);
-      if (!this.ensureOrigin(all)) return;
-      const geom = geomPath(detail.geometry);
-      if (geom.d) {
-        lines.append(svg("path", {
-          d: geom.d, class: "evidence-geometry" + (geom.area ? " area" : ""),
-          "vector-effect": "non-scaling-stroke", "data-alert-id": detail.alert_id,
-        }));
+      const geom = detail.geometry;
+      if (geom && /LineString|Polygon/.test(geom.type || "")) {
+        const area = /Polygon/.test(geom.type);
+        const lls = this.latlngs(geom);
+        if (lls.length) {
+          const shape = (area ? L.polygon : L.polyline)(lls, {
+            className: "evidence-geometry" + (area ? " area" : ""), pane: "evidence", interactive: false,
+          });
+          layer.addLayer(shape);
+          this.decorate(shape, { "data-alert-id": detail.alert_id });
+        }
       }
       if (track.length >= 2) {
-        lines.append(svg("path", {
-          d: ringPath(track, false), class: "evidence-track",
-          "vector-effect": "non-scaling-stroke", "data-points": track.length,
-        }));
+        const line = L.polyline(track.map(([lon, lat]) => this.ll(lon, lat)), {
+          className: "evidence-track", pane: "evidence", interactive: false,
+        });
+        layer.addLayer(line);
+        this.decorate(line, { "data-points": track.length });
       }
-      const mark = (node, lon, lat, r) => {
-        const [wx, wy] = proj.fwd(lon, lat);
-        const m = { node, wx, wy, r };
-        points.append(node);
-        this.evidenceMarks.push(m);
-        this.place(m);
+      const dot = (lon, lat, r, cls, attrs) => {
+        const m = L.circleMarker(this.ll(lon, lat), { radius: r, className: cls, pane: "evidence", interactive: false });
+        layer.addLayer(m);
+        this.decorate(m, attrs);
       };
       if (track.length <= 300) {
-        for (const [lon, lat] of track) mark(svg("circle", { r: 2.5, class: "evidence-vertex" }), lon, lat, 2.5);
+        for (const [lon, lat] of track) dot(lon, lat, 2.5, "evidence-vertex");
       }
       if (track.length >= 2) {
-        const first = track[0];
+        dot(track[0][0], track[0][1], 5, "evidence-end", { "data-end": "first" });
         const last = track[track.length - 1];
-        mark(svg("circle", { r: 5, class: "evidence-end", "data-end": "first" }), first[0], first[1], 5);
-        mark(svg("circle", { r: 5, class: "evidence-end", "data-end": "last" }), last[0], last[1], 5);
+        dot(last[0], last[1], 5, "evidence-end", { "data-end": "last" });
       }
       if (Number.isFinite(detail.lon) && Number.isFinite(detail.lat)) {
-        // The alert's own point (the stop, the first off-corridor point...): a square.
-        const node = svg("rect", { width: 14, height: 14, class: "evidence-point", "data-alert-id": detail.alert_id });
-        mark(node, detail.lon, detail.lat, 7);
+        // The alert's own point (the stop, the farthest off-corridor point...): a square.
+        const point = L.marker(this.ll(detail.lon, detail.lat), {
+          icon: L.divIcon({ className: "evidence-point", iconSize: [14, 14] }),
+          interactive: false, keyboard: false,
+        });
+        layer.addLayer(point);
+        this.decorate(point, { "data-alert-id": detail.alert_id });
       }
-      this.apply();
     },
   };
 
@@ -742,7 +773,6 @@
     }
     return out;
   }
-
   // ------------------------------------------------------------ alert list
   // The separators ingest.plates.normalize_plate removes (same set, same order of steps).
   const PLATE_SEPARATORS = /[\s\u00b7\u2022\u2027\u2219\u22c5\u30fb\uff65\-\u2010-\u2015\u2212_.]/g;
@@ -789,12 +819,12 @@
         "data-status": a.status,
         "aria-current": selected ? "true" : null,
       },
-      el("span", { class: `sev sev-${a.severity || "low"}`, text: a.severity || "?" }),
+      el("span", { class: `sev sev-${a.severity || "low"}`, text: severityLabel(a.severity) }),
       el("span", { class: "kind", text: kindLabel(a.kind) }),
       el("span", { class: "status-chip", "data-status": a.status, text: statusLabel(a.status) }),
       el("span", { class: "vehicle", text: a.vehicle_id || "—" }),
       el("span", { class: "when", text: fmtTime(a.start) }),
-      el("span", { class: "summary-line", text: a.summary || "" }));
+      el("span", { class: "summary-line", text: summaryOf(a) }));
       btn.addEventListener("click", () => selectAlert(a.alert_id));
       ul.append(el("li", {}, btn));
     }
@@ -802,17 +832,17 @@
     $("alert-count").textContent = state.token ? `(${total})` : "";
     const empty = $("list-empty");
     if (!state.token) {
-      empty.textContent = "Enter an access token to load the alerts.";
+      empty.textContent = t("console.need_token");
       empty.hidden = false;
     } else if (!state.list.length) {
-      empty.textContent = "No alert matches these filters.";
+      empty.textContent = t("console.no_match");
       empty.hidden = false;
     } else {
       empty.hidden = true;
     }
     const from = total ? state.offset + 1 : 0;
     const to = state.offset + state.list.length;
-    $("page-info").textContent = total ? `${from}–${to} of ${total}` : "";
+    $("page-info").textContent = total ? t("console.page_info", { from, to, total }) : "";
     $("page-prev").disabled = state.offset <= 0;
     $("page-next").disabled = state.offset + state.list.length >= total;
   }
@@ -879,7 +909,7 @@
     }
     for (const a of state.list) state.mapAlerts.set(a.alert_id, a);
     const shown = state.mapAlerts.size;
-    $("map-note").textContent = state.total > shown ? `map shows ${shown} of ${state.total} alerts` : "";
+    $("map-note").textContent = state.total > shown ? t("console.map_note", { shown, total: state.total }) : "";
     map.drawMarkers();
   }
 
@@ -909,7 +939,7 @@
         state.newUntil.set(a.alert_id, Date.now() + 2500);
         window.setTimeout(() => state.newUntil.delete(a.alert_id), 3000);
       }
-      if (!quiet) announce(`New alert: ${kindLabel(a.kind)}, ${a.vehicle_id || "no vehicle"}`);
+      if (!quiet) announce(t("console.new_alert", { kind: kindLabel(a.kind), vehicle: a.vehicle_id || t("common.no_vehicle") }));
     }
     if (state.mapAlerts.has(a.alert_id) || (a.kind !== undefined && matchesFilters(a))) {
       state.mapAlerts.set(a.alert_id, mergeAlert(state.mapAlerts.get(a.alert_id), a));
@@ -932,7 +962,7 @@
         if (item) item.scrollIntoView({ block: "nearest" });
       }
     } catch (err) {
-      showMessage(`Could not load alert ${alertId}: ${err.message}`);
+      showMessage(t("console.load_alert_failed", { id: alertId, error: err.message }));
     }
   }
 
@@ -954,28 +984,27 @@
     $("detail-empty").hidden = !!d;
     $("detail").hidden = !d;
     if (!d) {
-      $("detail-heading").textContent = "Alert detail";
+      $("detail-heading").textContent = t("console.detail_heading");
       return;
     }
     $("detail-heading").textContent = `${kindLabel(d.kind)}`;
-    $("detail-summary").textContent = d.summary || "";
+    $("detail-summary").textContent = summaryOf(d);
     const fields = $("detail-fields");
     fields.replaceChildren();
     const start = parseTime(d.start);
     const end = parseTime(d.end);
     const rows = [
-      ["Vehicle", d.vehicle_id || "—"],
-      ["Severity", d.severity || "—"],
-      ["From", fmtTime(d.start)],
-      ["To", fmtTime(d.end) + (start && end ? ` (${fmtDuration((end - start) / 1000)})` : "")],
-      ["Site", d.site_id || "—"],
-      ["Manifest", d.manifest_id || "—"],
-      ["Trip", d.trip_id || "—"],
-      ["Location", Number.isFinite(d.lon) && Number.isFinite(d.lat)
+      [t("console.f_vehicle"), d.vehicle_id || "—"],
+      [t("console.f_severity"), d.severity ? severityLabel(d.severity) : "—"],
+      [t("console.f_from"), fmtTime(d.start)],
+      [t("console.f_to"), fmtTime(d.end) + (start && end ? `（${fmtDuration((end - start) / 1000)}）` : "")],
+      [t("console.f_site"), siteName(d.site_id)],
+      [t("console.f_manifest"), d.manifest_id || "—"],
+      [t("console.f_trip"), d.trip_id || "—"],
+      [t("console.f_location"), Number.isFinite(d.lon) && Number.isFinite(d.lat)
         ? `${d.lon.toFixed(5)}, ${d.lat.toFixed(5)}` : "—"],
-      ["Alert id", d.alert_id],
+      [t("console.f_alert_id"), d.alert_id],
     ];
-    if (timeZoneName) rows.push(["Times in", timeZoneName]);
     for (const [k, v] of rows) fields.append(el("dt", { text: k }), el("dd", { text: v }));
 
     const ev = $("detail-evidence");
@@ -983,23 +1012,23 @@
     const evidence = d.evidence;
     if (evidence && typeof evidence === "object" && !Array.isArray(evidence)) {
       const keys = Object.keys(evidence);
-      if (!keys.length) ev.append(el("dt", { text: "—" }), el("dd", { text: "no evidence recorded" }));
+      if (!keys.length) ev.append(el("dt", { text: "—" }), el("dd", { text: t("console.no_evidence") }));
       for (const k of keys) {
         let text;
         if (k === "track") {
-          const t = evidenceTrack(evidence);
+          const pts = evidenceTrack(evidence);
           const raw = Array.isArray(evidence.track) ? evidence.track : [];
           const t0 = raw.length && Array.isArray(raw[0]) ? raw[0][2] : null;
           const t1 = raw.length && Array.isArray(raw[raw.length - 1]) ? raw[raw.length - 1][2] : null;
-          text = `${t.length} points` + (t0 && t1 ? `, ${fmtTime(t0)} – ${fmtTime(t1)}` : "")
-            + " (dashed line on the map)";
+          text = t("console.track_points", { n: pts.length }) + (t0 && t1 ? `, ${fmtTime(t0)} – ${fmtTime(t1)}` : "")
+            + t("console.track_on_map");
         } else {
           text = fmtValue(k, evidence[k]);
         }
         ev.append(el("dt", { text: humanKey(k) }), el("dd", { text, "data-key": k }));
       }
     } else if (evidence !== undefined && evidence !== null) {
-      ev.append(el("dt", { text: "Evidence" }), el("dd", { text: String(evidence) }));
+      ev.append(el("dt", { text: t("console.evidence") }), el("dd", { text: String(evidence) }));
     }
 
     const chip = $("detail-status");
@@ -1015,7 +1044,7 @@
     for (const h of Array.isArray(d.history) ? d.history : []) {
       const li = el("li", {},
         el("strong", { text: statusLabel(h.status) }),
-        ` by ${h.by || "?"}, ${fmtTime(h.at)}`);
+        t("console.history_by", { by: h.by || "?", at: fmtTime(h.at) }));
       if (h.note) li.append(el("span", { class: "note", text: ` — ${h.note}` }));
       hist.append(li);
     }
@@ -1042,15 +1071,15 @@
         renderDetail();
       }
       upsertAlert(stripDetail(updated));
-      announce(`Status set to ${statusLabel(updated.status)}`);
+      announce(t("console.status_set", { status: statusLabel(updated.status) }));
     } catch (err) {
       if (err.status === 409) {
-        showMessage("Someone changed this alert meanwhile; it was reloaded. Check it and try again.", "info");
+        showMessage(t("console.conflict"), "info");
         await loadDetail(d.alert_id).catch(() => {});
       } else if (err.status === 403) {
-        showMessage("Your token may not change alert status (a dispatcher or admin token is needed).");
+        showMessage(t("console.forbidden_status"));
       } else {
-        showMessage(`Status change failed: ${err.message}`);
+        showMessage(t("console.status_failed", { error: err.message }));
       }
       renderDetail();
     }
@@ -1071,14 +1100,9 @@
     phase: ["phase"],
   };
   const LIVE_ONLY = new Set(["mode", "armed"]);
-  const PROGRESS_LABELS = { t_s: "Flight time", mode: "Flight mode", armed: "Armed", photos: "Photos taken" };
+  const PROGRESS_LABELS = new Set(["t_s", "mode", "armed", "photos"]);
   const POSITION_KEYS = ["position", "lat_deg", "lon_deg", "lat", "lon", "alt_rel_m", "alt_m"];
-  const ESTIMATE_LABELS = {
-    distance_total_m: "Planned distance",
-    duration_s: "Planned duration",
-    battery_used_pct: "Planned battery use",
-    planned_start: "Planned start",
-  };
+  const ESTIMATE_KEYS = ["distance_total_m", "duration_s", "battery_used_pct", "planned_start"];
 
   function progressOf(m) {
     const p = (m && m.progress && typeof m.progress === "object") ? m.progress : {};
@@ -1163,9 +1187,9 @@
     showPlan(m);
     box.hidden = false;
     box.dataset.status = m.status || "";
-    $("mission-id").textContent = `Mission ${m.mission_id}`;
+    $("mission-id").textContent = t("console.mission_title", { id: m.mission_id });
     const chip = $("mission-status");
-    chip.textContent = m.status || "?";
+    chip.textContent = missionStatusLabel(m.status);
     chip.dataset.status = m.status || "";
     const pr = progressOf(m);
     const bar = $("mission-progress");
@@ -1195,39 +1219,45 @@
     }
     const fields = $("mission-fields");
     fields.replaceChildren();
-    const rows = [["Dock", m.dock_site_id || "—"]];
-    if (pr.phase !== undefined && pr.phase !== m.status && !terminal) rows.push(["Phase", String(pr.phase)]);
+    const ofTotal = Number.isFinite(total) ? t("console.m_of_total", { total }) : "";
+    // [data-field id, label, value]
+    const rows = [["dock", t("console.m_dock"), m.dock_site_id ? siteName(m.dock_site_id) : "—"]];
+    if (pr.phase !== undefined && pr.phase !== m.status && !terminal) {
+      rows.push(["phase", t("console.m_phase"), missionStatusLabel(String(pr.phase))]);
+    }
     if (Number.isFinite(reached)) {
       let text = String(reached);
-      if (Number.isFinite(lastSeq)) text += ` (last: item ${lastSeq}${Number.isFinite(total) ? ` of ${total}` : ""})`;
-      rows.push(["Items reached", text]);
+      if (Number.isFinite(lastSeq)) text += t("console.m_last_item", { seq: lastSeq, of: ofTotal });
+      rows.push(["items-reached", t("console.m_items_reached"), text]);
     }
     if (Number.isFinite(current) && !terminal) {
-      rows.push(["Current item", String(current) + (Number.isFinite(total) ? ` of ${total}` : "")]);
+      rows.push(["current-item", t("console.m_current_item"), String(current) + ofTotal]);
     }
     if (pr.battery !== undefined && Number.isFinite(Number(pr.battery))) {
-      rows.push(["Battery", fmtNumber(Number(pr.battery), 0) + " %"]);
+      rows.push(["battery", t("console.m_battery"), fmtNumber(Number(pr.battery), 0) + " %"]);
     }
     if (pr.position && m.status !== "completed") {
       const alt = Number(pr.raw.alt_rel_m ?? (pr.raw.position && pr.raw.position.alt_rel_m));
-      rows.push(["Drone at", `${pr.position[0].toFixed(5)}, ${pr.position[1].toFixed(5)}`
-        + (Number.isFinite(alt) ? `, ${fmtNumber(alt, 0)} m above the dock` : "")]);
+      rows.push(["drone-at", t("console.m_drone_at"), `${pr.position[0].toFixed(5)}, ${pr.position[1].toFixed(5)}`
+        + (Number.isFinite(alt) ? t("console.m_above_dock", { alt: fmtNumber(alt, 0) }) : "")]);
     }
     const known = new Set([...Object.values(PROGRESS_KEYS).flat(), ...POSITION_KEYS]);
     for (const [k, v] of Object.entries(pr.raw)) {
       if (known.has(k) || v === null || v === undefined || typeof v === "object") continue;
       if (terminal && LIVE_ONLY.has(k)) continue; // mode / armed of a flight that is over
-      rows.push([PROGRESS_LABELS[k] || humanKey(k), fmtValue(k, v)]);
+      const label = PROGRESS_LABELS.has(k) ? t(`console.m_${k}`) : humanKey(k);
+      rows.push([k.replace(/_/g, "-"), label, fmtValue(k, v)]);
     }
     const estimate = pr.raw.estimate;
     if (estimate && typeof estimate === "object") {
-      for (const [k, label] of Object.entries(ESTIMATE_LABELS)) {
-        if (estimate[k] !== undefined && estimate[k] !== null) rows.push([label, fmtValue(k, estimate[k])]);
+      for (const k of ESTIMATE_KEYS) {
+        if (estimate[k] !== undefined && estimate[k] !== null) {
+          rows.push(["estimate-" + k.replace(/_/g, "-"), t(`console.m_${k}`), fmtValue(k, estimate[k])]);
+        }
       }
     }
-    for (const [k, v] of rows) {
-      fields.append(el("dt", { text: k }),
-        el("dd", { text: v, "data-field": k.toLowerCase().replace(/[^a-z0-9]+/g, "-") }));
+    for (const [id, label, v] of rows) {
+      fields.append(el("dt", { text: label }), el("dd", { text: v, "data-field": id }));
     }
     const reason = $("mission-reason");
     reason.hidden = !m.reason;
@@ -1262,7 +1292,7 @@
       }
       renderMission();
       if (MISSION_TERMINAL.has(merged.status) && !MISSION_TERMINAL.has(prev.status)) {
-        announce(`Drone mission ${merged.status}`);
+        announce(t("console.mission_announce", { id: merged.mission_id, status: missionStatusLabel(merged.status) }));
       }
     }
   }
@@ -1308,7 +1338,7 @@
       upsertMission(m);
       $("mission").scrollIntoView({ block: "nearest" });
       fitAlertAndDock(d, m.dock_site_id);
-      announce(`Drone mission ${m.mission_id} ${m.status}`);
+      announce(t("console.mission_announce", { id: m.mission_id, status: missionStatusLabel(m.status) }));
       watchMission(m.mission_id);
     } catch (err) {
       let text = err.message;
@@ -1317,11 +1347,12 @@
         const items = err.body && Array.isArray(err.body.detail) ? err.body.detail : [];
         const why = items.map((i) => (i && i.msg ? String(i.msg) : "")).filter(Boolean).join("; ");
         const code = items.map((i) => (i && typeof i.type === "string" ? i.type : "")).find(Boolean);
-        text = "The drone cannot go" + (code ? ` (${code.replace(/_/g, " ")})` : "") + ": "
-          + (why || err.message);
+        text = t("console.dispatch_refused", {
+          code: code ? `（${tOr("refusal." + code, code.replace(/_/g, " "))}）` : "", why: why || err.message,
+        });
       }
-      else if (err.status === 403) text = "Your token may not dispatch drones (a dispatcher or admin token is needed).";
-      else if (err.status === 409) text = "A drone is already on its way: " + err.message;
+      else if (err.status === 403) text = t("console.dispatch_forbidden");
+      else if (err.status === 409) text = t("console.dispatch_busy", { error: err.message });
       errBox.textContent = text;
       errBox.hidden = false;
       errBox.scrollIntoView({ block: "nearest" });
@@ -1362,7 +1393,7 @@
     try {
       upsertMission(await api(`api/missions/${encodeURIComponent(m.mission_id)}/abort`, { method: "POST" }));
     } catch (err) {
-      showMessage(`Abort failed: ${err.message}`);
+      showMessage(t("console.abort_failed", { error: err.message }));
     }
   }
 
@@ -1379,15 +1410,22 @@
       a.remove();
       window.setTimeout(() => URL.revokeObjectURL(url), 1000);
     } catch (err) {
-      showMessage(`No flight plan: ${err.message}`);
+      showMessage(t("console.no_plan", { error: err.message }));
     }
   }
 
   // ----------------------------------------------------------------- stream
-  function setConn(stateName, text) {
+  const CONN_KEYS = {
+    offline: "console.conn_offline", connecting: "console.conn_connecting",
+    reconnecting: "console.conn_reconnecting", live: "console.conn_live",
+  };
+
+  function setConn(stateName) {
+    state.conn = stateName;
     const c = $("conn-status");
-    c.dataset.state = stateName;
-    c.textContent = text;
+    // "reconnecting" is shown as such but is a "connecting" state for the page.
+    c.dataset.state = stateName === "reconnecting" ? "connecting" : stateName;
+    c.textContent = t(CONN_KEYS[stateName] || CONN_KEYS.offline);
   }
 
   function parseEvent(e) {
@@ -1404,12 +1442,12 @@
     if (!state.token) return Promise.resolve();
     let markOpen;
     const opened = new Promise((resolve) => { markOpen = resolve; });
-    setConn("connecting", "Connecting…");
+    setConn("connecting");
     const es = new EventSource("api/stream" + query({ access_token: state.token }));
     state.stream = es;
     es.addEventListener("open", () => {
       markOpen();
-      setConn("live", "Live");
+      setConn("live");
       state.streamRetryMs = 1000;
       if (state.streamWasOpen) {
         // Events may have been missed while we were away: reload what is shown.
@@ -1461,11 +1499,11 @@
     es.addEventListener("error", () => {
       if (state.stream !== es) return;
       if (es.readyState === EventSource.CONNECTING) {
-        setConn("connecting", "Reconnecting…");
+        setConn("reconnecting");
         return;
       }
       // Closed for good by the browser (HTTP error, wrong type): check the token, retry later.
-      setConn("offline", "Offline");
+      setConn("offline");
       es.close();
       state.stream = null;
       const wait = state.streamRetryMs;
@@ -1475,7 +1513,7 @@
           await api("api/alerts" + query({ limit: 1 }));
         } catch (err) {
           if (err.status === 401) {
-            signOut("The token was refused (401); enter a valid token.");
+            signOut(t("console.token_refused_stream"));
             return;
           }
         }
@@ -1499,15 +1537,39 @@
     if (gen !== state.generation) return;
     state.sites = sites.status === "fulfilled" && sites.value && sites.value.features ? sites.value : null;
     state.routes = routes.status === "fulfilled" && routes.value && routes.value.features ? routes.value : null;
+    fillDocks();
+    map.drawRegistry();
+  }
+
+  function fillDocks() {
     const dock = $("dock-select");
-    dock.replaceChildren(el("option", { value: "", text: "Nearest suitable dock (automatic)" }));
+    const chosen = dock.value;
+    dock.replaceChildren(el("option", { value: "", text: t("console.dock_auto") }));
     for (const f of (state.sites && state.sites.features) || []) {
       const p = f.properties || {};
       if (p.kind === "nest" && p.site_id) {
         dock.append(el("option", { value: p.site_id, text: p.name ? `${p.name} (${p.site_id})` : p.site_id }));
       }
     }
-    map.drawRegistry();
+    dock.value = chosen;
+    if (dock.value !== chosen) dock.value = "";
+  }
+
+  /** The dataset's zone and the deployment's base maps. */
+  async function loadConsoleConfig() {
+    const gen = state.generation;
+    let cfg = null;
+    try {
+      cfg = await api("api/console/config");
+    } catch (_err) {
+      cfg = null; // an older service: overlays only, default zone
+    }
+    if (gen !== state.generation) return;
+    state.timezone = (cfg && typeof cfg.timezone === "string" && cfg.timezone) || DEFAULT_ZONE;
+    makeZoneFormat();
+    state.basemaps = cfg && Array.isArray(cfg.basemaps) ? cfg.basemaps : [];
+    $("zone-note").textContent = t("common.zone_note", { zone: state.timezone });
+    map.setBasemaps(state.basemaps);
   }
 
   // ---------------------------------------------------------------- session
@@ -1519,9 +1581,9 @@
       await api("api/alerts" + query({ limit: 1 }));
     } catch (err) {
       state.token = null;
-      if (err.status === 401) showMessage("The token was refused (401). Check it and try again.");
-      else if (err.status === 403) showMessage("This token may not read alerts (403): use an analyst, dispatcher or admin token.");
-      else showMessage(`Cannot connect: ${err.message}`);
+      if (err.status === 401) showMessage(t("console.token_refused"));
+      else if (err.status === 403) showMessage(t("console.token_forbidden"));
+      else showMessage(t("console.cannot_connect", { error: err.message }));
       return false;
     }
     try {
@@ -1534,11 +1596,12 @@
     // overtake the list answer are re-applied to it, see replayStream).
     const opened = openStream();
     await Promise.race([opened, new Promise((resolve) => { window.setTimeout(resolve, 3000); })]);
+    await loadConsoleConfig();
     await loadRegistry();
     try {
       await loadAlerts();
     } catch (err) {
-      showMessage(`Could not load alerts: ${err.message}`);
+      showMessage(t("console.load_alerts_failed", { error: err.message }));
     }
     return true;
   }
@@ -1566,20 +1629,71 @@
     map.drawEvidence(null);
     $("session").hidden = true;
     $("token-form").hidden = false;
-    setConn("offline", "Offline");
+    setConn("offline");
     showMessage(message || "");
     $("token-input").focus();
   }
 
   // ------------------------------------------------------------------ start
-  function init() {
+  /** Kind and status choices of the filters, in the page's language (values kept). */
+  function fillFilterOptions() {
     const kindSelect = $("filter-kind");
-    for (const [k, label] of Object.entries(KIND_LABELS)) kindSelect.append(el("option", { value: k, text: label }));
     const statusSelect = $("filter-status");
-    for (const [k, label] of Object.entries(STATUS_LABELS)) statusSelect.append(el("option", { value: k, text: label }));
+    const kinds = [...new Set([...KINDS, ...[...kindSelect.options].map((o) => o.value).filter(Boolean)])];
+    const kind = kindSelect.value;
+    const status = statusSelect.value;
+    kindSelect.replaceChildren(el("option", { value: "", text: t("console.all_kinds") }),
+      ...kinds.map((k) => el("option", { value: k, text: kindLabel(k) })));
+    statusSelect.replaceChildren(el("option", { value: "", text: t("console.all_statuses") }),
+      ...STATUSES.map((k) => el("option", { value: k, text: statusLabel(k) })));
+    kindSelect.value = kind;
+    statusSelect.value = status;
+  }
+
+  /** Show the whole page in ``lang`` (remembered for the next visit). */
+  async function setLanguage(lang, { remember = true } = {}) {
+    const next = LANGS.includes(lang) ? lang : "zh-CN";
+    try {
+      await loadCatalog(next);
+    } catch (err) {
+      showMessage(t("console.unreachable", { error: err.message }));
+      $("lang-select").value = state.lang;
+      return;
+    }
+    state.lang = next;
+    $("lang-select").value = next;
+    if (remember) {
+      try { localStorage.setItem(LANG_KEY, next); } catch (_err) { /* private mode */ }
+    }
+    applyStaticTexts();
+    fillFilterOptions();
+    fillDocks();
+    map.setControls();
+    map.drawRegistry();
+    renderList();
+    map.drawMarkers();
+    renderDetail();
+    renderMission();
+  }
+
+  async function init() {
+    const kindSelect = $("filter-kind");
+    const statusSelect = $("filter-status");
+    let lang = "zh-CN";
+    try { lang = localStorage.getItem(LANG_KEY) || "zh-CN"; } catch (_err) { lang = "zh-CN"; }
+    if (!LANGS.includes(lang)) lang = "zh-CN";
+    state.lang = lang;
+    $("lang-select").value = lang;
+    try {
+      await loadCatalog("zh-CN");
+      if (lang !== "zh-CN") await loadCatalog(lang);
+    } catch (_err) { /* the page's own Chinese texts stay */ }
+    makeZoneFormat();
+    applyStaticTexts();
+    fillFilterOptions();
+    $("lang-select").addEventListener("change", (e) => setLanguage(e.target.value));
 
     map.init();
-    map.updateScaleBar();
 
     $("token-form").addEventListener("submit", (e) => {
       e.preventDefault();
@@ -1591,7 +1705,7 @@
     const onFilter = () => {
       state.filters = { kind: kindSelect.value, status: statusSelect.value, vehicle_id: vehicleInput.value.trim() };
       state.offset = 0;
-      if (state.token) loadAlerts().catch((err) => showMessage(`Could not load alerts: ${err.message}`));
+      if (state.token) loadAlerts().catch((err) => showMessage(t("console.load_alerts_failed", { error: err.message })));
     };
     kindSelect.addEventListener("change", onFilter);
     let typing = null;

@@ -53,6 +53,8 @@ CHROMIUM_ARGS = [
 VIEWPORT = {"width": 1366, "height": 768}
 UI_TIMEOUT_MS = 15_000
 PAGE_SIZE = 50  # alerts per page of the list (app.js)
+# Screenshots go to each test's tmp folder, and also to $HAULWATCH_SHOTS when it is set.
+SHOTS_ENV = "HAULWATCH_SHOTS"
 SIM_SPEEDUP = 40.0  # simulated seconds per wall second: a ~6 min flight takes ~10 s
 
 # Around Huzhou; coordinates are WGS-84 as the alerts contract has them.
@@ -261,8 +263,16 @@ def page(browser_context: BrowserContext, service: Service) -> Iterator[Page]:
 
 def _sign_in(page: Page, service: Service, role: str) -> None:
     page.goto(service.base_url + "/")
-    page.get_by_label("Access token").fill(service.tokens[role])
-    page.get_by_role("button", name="Connect").click()
+    page.get_by_label("访问令牌").fill(service.tokens[role])
+    page.get_by_role("button", name="连接").click()
+
+
+def _shot(page: Page, tmp_path: Path, name: str) -> None:
+    page.screenshot(path=str(tmp_path / name))
+    if os.environ.get(SHOTS_ENV):
+        folder = Path(os.environ[SHOTS_ENV])
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(tmp_path / name, folder / name)
 
 
 def _alert_id(collection: dict, vehicle_id: str) -> str:
@@ -307,7 +317,8 @@ class TestMountWeb:
     def test_the_service_serves_the_console(self, service: Service) -> None:
         r = httpx.get(service.base_url + "/", timeout=10)
         assert r.status_code == 200
-        assert "dispatcher console" in r.text
+        assert "调度台" in r.text  # Chinese first
+        assert 'src="web/vendor/leaflet/leaflet.js"' in r.text
         assert httpx.get(service.base_url + "/web/app.js", timeout=10).status_code == 200
 
 
@@ -331,6 +342,7 @@ class TestConsole:
         expect(page.locator("#map .site-label", has_text="长兴消纳场")).to_be_visible()
         expect(page.locator('#dock-select option[value="S-N1"]')).to_have_text("机巢甲 (S-N1)")
         page.screenshot(path=str(tmp_path / "web_console_overview.png"))
+        _shot(page, tmp_path, "list.png")
 
         # A new alert imported while the page is open appears live, without reload.
         new = _alerts([_dump_row(service.tmp / "live", "皖K·L0001", 120, 0.004, -0.003)])
@@ -347,7 +359,7 @@ class TestConsole:
         target = _alert_id(service.first_alerts, "浙E·A1234")
         page.locator(f'.alert-item[data-alert-id="{target}"]').click()
         expect(page.locator("#detail-fields")).to_contain_text("浙E·A1234")
-        expect(page.locator('#detail-evidence dd[data-key="stop_duration_s"]')).to_have_text("14 min")
+        expect(page.locator('#detail-evidence dd[data-key="stop_duration_s"]')).to_have_text("14 分钟")
         expect(page.locator("#map .evidence-track")).to_have_attribute("data-points", "4")
         expect(page.locator(f'#map .evidence-point[data-alert-id="{target}"]')).to_have_count(1)
         expect(page.locator(f'#map .marker.selected[data-alert-id="{target}"]')).to_have_count(1)
@@ -359,9 +371,9 @@ class TestConsole:
         assert box["y"] <= point["y"] <= box["y"] + box["height"]
 
         # Acknowledge with a note: shown, in the history, and stored (checked via the API).
-        page.get_by_label("Note (optional)").fill("已通知执法队")
-        page.get_by_role("button", name="Acknowledge", exact=True).click()
-        expect(page.locator("#detail-status")).to_have_text("Acknowledged")
+        page.get_by_label("备注（可选）").fill("已通知执法队")
+        page.get_by_role("button", name="受理", exact=True).click()
+        expect(page.locator("#detail-status")).to_have_text("已受理")
         expect(page.locator("#detail-history")).to_contain_text("dispatcher-user")
         expect(page.locator("#detail-history")).to_contain_text("已通知执法队")
         expect(page.locator(f'.alert-item[data-alert-id="{target}"]')).to_have_attribute(
@@ -374,17 +386,17 @@ class TestConsole:
         # ... and survives a reload of the page (token kept for the tab).
         page.reload()
         page.locator(f'.alert-item[data-alert-id="{target}"]').click()
-        expect(page.locator("#detail-status")).to_have_text("Acknowledged")
+        expect(page.locator("#detail-status")).to_have_text("已受理")
 
         # Send a drone: the dispatch request is made and its answer shown.
         with page.expect_response(lambda r: r.url.endswith(f"/api/alerts/{target}/dispatch")) as resp:
-            page.get_by_role("button", name="Send drone").click()
+            page.get_by_role("button", name="派出无人机").click()
         answer = resp.value
         assert answer.status == 202, answer.text()
         mission = answer.json()
         mission_box = page.locator("#mission")
-        expect(page.locator("#mission-id")).to_have_text(f"Mission {mission['mission_id']}")
-        expect(mission_box).to_contain_text("S-N1")
+        expect(page.locator("#mission-id")).to_have_text(f"任务 {mission['mission_id']}")
+        expect(mission_box).to_contain_text("机巢甲 (S-N1)")
         # The planned flight (from the mission's .plan) is drawn from the dock and back.
         expect(page.locator("#map .plan-path")).to_have_count(1)
         assert int(page.locator("#map .plan-path").get_attribute("data-points")) >= 3
@@ -392,9 +404,10 @@ class TestConsole:
         expect(mission_box).to_have_attribute("data-status", "flying", timeout=60_000)
         expect(page.locator("#map .drone")).to_have_count(1)
         expect(page.locator('#mission-fields dd[data-field="drone-at"]')).to_be_visible()
-        expect(page.get_by_role("button", name="Abort mission")).to_be_visible()
-        expect(page.get_by_role("button", name="Send drone")).to_be_disabled()
+        expect(page.get_by_role("button", name="中止任务")).to_be_visible()
+        expect(page.get_by_role("button", name="派出无人机")).to_be_disabled()
         page.screenshot(path=str(tmp_path / "web_console_flying.png"))
+        _shot(page, tmp_path, "send-drone.png")
         # ... until it is back on its dock.
         expect(mission_box).to_have_attribute(
             "data-status", re.compile("completed|failed|aborted"), timeout=90_000)
@@ -403,14 +416,14 @@ class TestConsole:
         bar = page.locator("#mission-progress")
         assert bar.get_attribute("value") == bar.get_attribute("max")  # full
         reached = page.locator('#mission-fields dd[data-field="items-reached"]').inner_text()
-        assert int(reached.split()[0]) >= 1, reached
+        assert int(re.match(r"\d+", reached).group()) >= 1, reached
         expect(page.locator('#mission-fields dd[data-field="battery"]')).to_have_text(
             re.compile(r"^\d+ %$"))
-        expect(page.get_by_role("button", name="Abort mission")).to_be_hidden()
-        expect(page.get_by_role("button", name="Send drone")).to_be_enabled()
+        expect(page.get_by_role("button", name="中止任务")).to_be_hidden()
+        expect(page.get_by_role("button", name="派出无人机")).to_be_enabled()
         # The QGroundControl plan downloads as a file.
         with page.expect_download() as download:
-            page.get_by_role("button", name="Download .plan").click()
+            page.get_by_role("button", name="下载 .plan").click()
         plan = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
         assert plan["fileType"] == "Plan"
         assert download.value.suggested_filename == f"{mission['mission_id']}.plan"
@@ -430,23 +443,23 @@ class TestConsole:
         page.locator(f'.alert-item[data-alert-id="{far_id}"]').click()
         expect(page.locator("#detail-fields")).to_contain_text("浙E·F0009")
         with page.expect_response(lambda r: r.url.endswith(f"/api/alerts/{far_id}/dispatch")) as resp:
-            page.get_by_role("button", name="Send drone").click()
+            page.get_by_role("button", name="派出无人机").click()
         assert resp.value.status == 422, resp.value.text()
         detail = resp.value.json()["detail"]
         error = page.locator("#dispatch-error")
         expect(error).to_be_visible()
-        expect(error).to_contain_text("The drone cannot go")
+        expect(error).to_contain_text("无人机无法出动")
         # Whatever shape the reason has, the dispatcher reads the service's own words.
         for why in [detail] if isinstance(detail, str) else [d["msg"] for d in detail]:
             expect(error).to_contain_text(why)
-        expect(page.get_by_role("button", name="Send drone")).to_be_enabled()
+        expect(page.get_by_role("button", name="派出无人机")).to_be_enabled()
         # Each refusal is recorded as a mission: reopened later, the newest one is shown.
         with page.expect_response(lambda r: r.url.endswith(f"/api/alerts/{far_id}/dispatch")) as again:
-            page.get_by_role("button", name="Send drone").click()
+            page.get_by_role("button", name="派出无人机").click()
         newest = next(d.get("mission_id") for d in again.value.json()["detail"])
         page.reload()
         page.locator(f'.alert-item[data-alert-id="{far_id}"]').click()
-        expect(page.locator("#mission-id")).to_have_text(f"Mission {newest}")
+        expect(page.locator("#mission-id")).to_have_text(f"任务 {newest}")
         expect(page.locator("#mission")).to_have_attribute("data-status", "refused")
         expect(page.locator("#mission-reason")).not_to_be_empty()
 
@@ -454,14 +467,14 @@ class TestConsole:
         target = _alert_id(service.first_alerts, "浙E·B5678")
         _sign_in(page, service, "analyst")
         page.locator(f'.alert-item[data-alert-id="{target}"]').click()
-        expect(page.locator("#detail-status")).to_have_text("Open")
+        expect(page.locator("#detail-status")).to_have_text("待处理")
         with service.client("dispatcher") as c:
             current = c.get(f"/api/alerts/{target}").json()
             r = c.post(f"/api/alerts/{target}/status", json={
                 "status": "dismissed", "note": "洒水车, 非渣土",
                 "expected_version": current["status_version"]})
             assert r.status_code == 200, r.text
-        expect(page.locator("#detail-status")).to_have_text("Dismissed")
+        expect(page.locator("#detail-status")).to_have_text("已排除")
         expect(page.locator("#detail-history")).to_contain_text("洒水车, 非渣土")
         expect(page.locator(f'.alert-item[data-alert-id="{target}"]')).to_have_attribute(
             "data-status", "dismissed")
@@ -474,7 +487,7 @@ class TestConsole:
             assert c.post("/api/alerts/import", json=fresh).status_code == 200
         _sign_in(page, service, "analyst")
         expect(page.locator("#conn-status")).to_have_attribute("data-state", "live")
-        page.get_by_label("Status", exact=True).select_option("confirmed")
+        page.get_by_label("状态", exact=True).select_option("confirmed")
         # No waiting for the filtered answer on purpose: an event that overtakes it must stick.
         expect(page.locator(f'.alert-item[data-alert-id="{fresh_id}"]')).to_have_count(0)
         with service.client("dispatcher") as c:
@@ -489,39 +502,39 @@ class TestConsole:
         _sign_in(page, service, "analyst")
         page.locator(f'.alert-item[data-alert-id="{target}"]').click()
         expect(page.locator("#map .evidence-geometry")).to_have_count(1)  # the off-route piece
-        page.get_by_role("button", name="Confirm", exact=True).click()
-        expect(page.locator("#message")).to_contain_text("may not change alert status")
+        page.get_by_role("button", name="确认", exact=True).click()
+        expect(page.locator("#message")).to_contain_text("无权更改告警状态")
         with service.client("analyst") as c:
             assert c.get(f"/api/alerts/{target}").json()["status"] == "open"
 
     def test_filters_narrow_list_and_map(self, page: Page, service: Service) -> None:
         _sign_in(page, service, "analyst")
         expect(page.locator(".alert-item")).not_to_have_count(0)
-        page.get_by_label("Kind", exact=True).select_option("route_deviation")
+        page.get_by_label("类型", exact=True).select_option("route_deviation")
         expect(page.locator(".alert-item")).to_have_count(1)
         expect(page.locator(".alert-item")).to_contain_text("沪D·C9999")
         expect(page.locator("#map .marker")).to_have_count(1)
-        page.get_by_label("Kind", exact=True).select_option("")
+        page.get_by_label("类型", exact=True).select_option("")
         with service.client("analyst") as c:
             n_open = c.get("/api/alerts", params={"status": "open", "limit": 1}).json()["total"]
             n_all = c.get("/api/alerts", params={"limit": 1}).json()["total"]
-        page.get_by_label("Status", exact=True).select_option("open")
+        page.get_by_label("状态", exact=True).select_option("open")
         expect(page.locator(".alert-item")).to_have_count(n_open)
         statuses = page.locator(".alert-item").evaluate_all("els => els.map(e => e.dataset.status)")
         assert set(statuses) == {"open"}
-        page.get_by_label("Status", exact=True).select_option("")
+        page.get_by_label("状态", exact=True).select_option("")
         expect(page.locator(".alert-item")).to_have_count(n_all)
 
     @pytest.mark.parametrize(("role", "message"), [
-        ("wrong", "refused (401)"),
-        ("device", "may not read alerts (403)"),
+        ("wrong", "令牌被拒绝（401）"),
+        ("device", "无权读取告警（403）"),
     ])
     def test_unusable_token_is_refused(self, page: Page, service: Service, role: str,
                                        message: str) -> None:
         page.goto(service.base_url + "/")
         token = "not-a-token-" + secrets.token_hex(4) if role == "wrong" else service.tokens[role]
-        page.get_by_label("Access token").fill(token)
-        page.get_by_role("button", name="Connect").click()
+        page.get_by_label("访问令牌").fill(token)
+        page.get_by_role("button", name="连接").click()
         expect(page.locator("#message")).to_contain_text(message)
         expect(page.locator(".alert-item")).to_have_count(0)
         assert page.evaluate("sessionStorage.getItem('haulwatch.token')") is None
@@ -543,7 +556,7 @@ class TestConsole:
     def test_plate_filter_matches_plates_as_typed(self, page: Page, service: Service) -> None:
         _sign_in(page, service, "analyst")
         expect(page.locator(".alert-item")).not_to_have_count(0)
-        page.get_by_label("Plate").fill("浙e a1234")  # as a dispatcher types it
+        page.get_by_label("车牌").fill("浙e a1234")  # as a dispatcher types it
         items = page.locator(".alert-item")
         expect(items).to_have_count(1)
         expect(items).to_contain_text("浙E·A1234")
@@ -570,17 +583,17 @@ class TestConsole:
         with service.client("admin") as c:
             assert c.post("/api/alerts/import", json=many).json()["inserted"] == PAGE_SIZE + 5
         _sign_in(page, service, "analyst")
-        page.get_by_label("Kind", exact=True).select_option("gps_gap")
+        page.get_by_label("类型", exact=True).select_option("gps_gap")
         expect(page.locator(".alert-item")).to_have_count(PAGE_SIZE)
-        expect(page.locator("#page-info")).to_have_text(f"1–{PAGE_SIZE} of {PAGE_SIZE + 5}")
-        expect(page.get_by_role("button", name="Previous")).to_be_disabled()
+        expect(page.locator("#page-info")).to_have_text(f"第 1–{PAGE_SIZE} 条，共 {PAGE_SIZE + 5} 条")
+        expect(page.get_by_role("button", name="上一页")).to_be_disabled()
         first_page = set(page.locator(".alert-item").evaluate_all(
             "els => els.map(e => e.dataset.alertId)"))
-        page.get_by_role("button", name="Next").click()
+        page.get_by_role("button", name="下一页").click()
         expect(page.locator(".alert-item")).to_have_count(5)
         expect(page.locator("#page-info")).to_have_text(
-            f"{PAGE_SIZE + 1}–{PAGE_SIZE + 5} of {PAGE_SIZE + 5}")
-        expect(page.get_by_role("button", name="Next")).to_be_disabled()
+            f"第 {PAGE_SIZE + 1}–{PAGE_SIZE + 5} 条，共 {PAGE_SIZE + 5} 条")
+        expect(page.get_by_role("button", name="下一页")).to_be_disabled()
         second_page = set(page.locator(".alert-item").evaluate_all(
             "els => els.map(e => e.dataset.alertId)"))
         assert not first_page & second_page
@@ -592,27 +605,30 @@ class TestConsole:
         _sign_in(page, service, "analyst")
         expect(page.locator("#map .site")).not_to_have_count(0)
         expect(page.locator("#map .marker")).not_to_have_count(0)  # first fit done
-        world = page.locator("#map-world")
+        box = page.locator("#map")
 
-        def transform() -> list[float]:
-            return [float(x) for x in re.findall(r"-?[\d.]+(?:e-?\d+)?", world.get_attribute("transform"))]
+        def view() -> tuple[float, float, float]:
+            lat, lon = (float(v) for v in box.get_attribute("data-center").split(","))
+            return float(box.get_attribute("data-zoom")), lat, lon
 
-        page.locator("#map").focus()
-        before = transform()
-        scale_label = page.locator("#scale-label").inner_text()
+        box.focus()
+        zoom0, lat0, lon0 = view()
+        scale_label = page.locator(".leaflet-control-scale-line").inner_text()
         page.keyboard.press("+")
-        zoomed = transform()
-        assert zoomed[0] == pytest.approx(before[0] * 1.5)
-        expect(page.locator("#scale-label")).not_to_have_text(scale_label)
-        page.keyboard.press("ArrowLeft")
-        panned = transform()
-        assert panned[4] == pytest.approx(zoomed[4] + 80)
-        assert panned[5] == pytest.approx(zoomed[5])
+        expect(box).to_have_attribute("data-zoom", str(int(zoom0 + 1)))
+        expect(page.locator(".leaflet-control-scale-line")).not_to_have_text(scale_label)
+        _, lat1, lon1 = view()
+        page.keyboard.press("ArrowLeft")  # the view moves west: the centre's longitude drops
+        expect(box).not_to_have_attribute("data-center", f"{lat1:.7f},{lon1:.7f}")
+        zoom2, lat2, lon2 = view()
+        assert zoom2 == zoom0 + 1
+        assert lon2 < lon1
+        assert lat2 == pytest.approx(lat1, abs=1e-4)  # whole-pixel panning
         page.keyboard.press("0")  # back to everything
-        fitted = transform()
-        assert fitted[0] == pytest.approx(before[0])
-        page.get_by_role("button", name="Zoom out").click()
-        assert transform()[0] == pytest.approx(fitted[0] / 1.5)
+        expect(box).to_have_attribute("data-zoom", str(int(zoom0)))
+        assert view()[1:] == pytest.approx((lat0, lon0), abs=1e-4)
+        page.get_by_role("button", name="缩小").click()
+        expect(box).to_have_attribute("data-zoom", str(int(zoom0 - 1)))
 
     def test_stream_drop_reconnects_and_catches_up(self, page: Page, service: Service) -> None:
         _sign_in(page, service, "analyst")
@@ -639,8 +655,8 @@ class TestConsole:
         expect(first).to_have_attribute("aria-current", "true")
         page.keyboard.press("Escape")
         expect(page.locator("#detail")).to_be_hidden()
-        page.get_by_role("button", name="Sign out").click()
-        expect(page.get_by_label("Access token")).to_be_visible()
+        page.get_by_role("button", name="退出").click()
+        expect(page.get_by_label("访问令牌")).to_be_visible()
         expect(page.locator(".alert-item")).to_have_count(0)
         assert page.evaluate("sessionStorage.getItem('haulwatch.token')") is None
 
