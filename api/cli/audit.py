@@ -35,11 +35,12 @@ Progress goes to stderr, a summary table to stdout. Exit status: 0 on success,
 """
 
 _EPILOG = """\
-examples:
+examples (from a checkout; data/demo is the bundled demo):
   haulwatch audit data/demo --out out/demo
-  haulwatch audit fleet/ --out out/fleet --config audit.toml --set gap_max_s=900
-  haulwatch audit big/ --out out/big --engine dask --workers 4
-  haulwatch audit big/ --out out/big --engine dask --scheduler tcp://10.0.0.5:8786
+  haulwatch audit data/demo --out /tmp/demo-900 --set gap_max_s=900 --set hotspot_min_vehicles=4
+  haulwatch audit data/demo --out /tmp/demo-dask --engine dask --workers 2
+  # with a dask scheduler running at that address, whose workers see data/demo:
+  haulwatch audit data/demo --out /tmp/demo-dask --scheduler tcp://127.0.0.1:8786
 """
 
 

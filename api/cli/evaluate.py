@@ -34,10 +34,12 @@ within 300 m, same local day), time windows overlapping once widened by
 
 _EPILOG = """\
 examples:
+  haulwatch audit data/demo --out out/demo
+  haulwatch evaluate out/demo --truth data/demo/truth.csv
+  haulwatch evaluate data/demo --fail-under 0.9 --json /tmp/scores.json
   haulwatch generate --out /tmp/fleet --trucks 25 --seed 1
   haulwatch audit /tmp/fleet --out /tmp/fleet-out
   haulwatch evaluate /tmp/fleet-out --truth /tmp/fleet/truth.csv
-  haulwatch evaluate /tmp/fleet --fail-under 0.9 --json /tmp/scores.json
 """
 
 

@@ -34,12 +34,13 @@ Use --time-scale K when the vehicle runs K times faster than real time
 """
 
 _EPILOG = """\
-examples:
-  haulwatch sim --home 30.70,121.02 &
-  haulwatch fly --connect tcp:127.0.0.1:5760 --lat 30.707 --lon 121.029 \\
-      --sites data/demo/sites.geojson --dock nest-1 --record flight.json
-  haulwatch fly --connect udpin:0.0.0.0:14550 --alert 3f2a9c --alerts out/demo/alerts.geojson \\
-      --sites data/demo/sites.geojson
+examples (the demo's docks are the nests N1 and N2; the simulator starts at N1):
+  haulwatch sim --home 29.99660,120.54914 --speedup 10 &
+  haulwatch fly --connect tcp:127.0.0.1:5760 --time-scale 10 --lat 30.0084 --lon 120.5457 \\
+      --sites data/demo/sites.geojson --dock N1 --no-daylight --record flight.json
+  haulwatch audit data/demo --out out/demo
+  haulwatch fly --connect udpin:0.0.0.0:14550 --alert ID-6e6c393d5b417f6d \\
+      --alerts out/demo/alerts.geojson --sites data/demo/sites.geojson
 """
 
 

@@ -28,7 +28,9 @@ alert kind is present on the first day.
 
 _EPILOG = """\
 examples:
-  haulwatch generate --out data/demo --trucks 25 --days 1 --seed 7 --interval-s 15 20
+  # the bundled demo (data/demo) again, written elsewhere:
+  haulwatch generate --out /tmp/demo-again --trucks 25 --days 1 --seed 7 --interval-s 15 20 \
+      --coord-system gcj02 --sensors mixed
   haulwatch generate --out /tmp/gcj --trucks 40 --coord-system gcj02 --sensors mixed
   haulwatch generate --out /tmp/big --trucks 2000 --format parquet --bad-row-fraction 0
   haulwatch generate --out /tmp/real --trucks 200 --days 2 --all-conditions --sensors none

@@ -35,10 +35,13 @@ Exit status: 0 feasible, 2 refused or bad input (the message says why).
 """
 
 _EPILOG = """\
-examples:
-  haulwatch plan --alert 3f2a9c --alerts out/demo/alerts.geojson --sites data/demo/sites.geojson
-  haulwatch plan --lat 30.71 --lon 121.03 --sites data/demo/sites.geojson --dock nest-1 \\
-      --out mission.plan --waypoints mission.waypoints --altitude-m 80 --orbit-radius-m 40
+examples (the demo's docks are the nests N1 and N2; alert ids come from alerts.csv):
+  haulwatch audit data/demo --out out/demo
+  haulwatch plan --alert ID-6e6c393d5b417f6d --alerts out/demo/alerts.geojson \\
+      --sites data/demo/sites.geojson
+  haulwatch plan --lat 30.0084 --lon 120.5457 --sites data/demo/sites.geojson --dock N1 \\
+      --at 2026-03-02T10:00 --out mission.plan --waypoints mission.waypoints \\
+      --altitude-m 80 --orbit-radius-m 40
 """
 
 

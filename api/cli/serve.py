@@ -9,6 +9,15 @@ from pathlib import Path
 
 from haulwatch.api.cli.options import tcp_port
 
+_EPILOG = """\
+examples (from a checkout; roles: analyst, dispatcher, device, admin):
+  haulwatch audit data/demo --out out/demo
+  export HAULWATCH_TOKENS="desk:dispatcher:$(openssl rand -hex 16)"
+  haulwatch serve --dataset data/demo --load-alerts out/demo/alerts.geojson --port 8000
+  haulwatch sim --home 29.99660,120.54914 &
+  haulwatch serve --dataset data/demo --vehicle-url tcp:127.0.0.1:5760 --dock N1
+"""
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``serve`` sub-command."""
@@ -16,11 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "serve",
         help="run the dispatcher service (HTTP API + web console)",
         description=(
-            "Serve alerts, the live position feed, events and drone dispatch over HTTP. "
-            "Tokens come from HAULWATCH_TOKENS ('name:role:token,...') or "
-            "HAULWATCH_TOKENS_FILE (lines 'name role sha256:<hex>'); flags override the "
+            "Serve alerts, the live position feed, events and drone dispatch over HTTP.\n"
+            "Tokens come from HAULWATCH_TOKENS ('name:role:token,...') or\n"
+            "HAULWATCH_TOKENS_FILE (lines 'name role sha256:<hex>'); flags override the\n"
             "HAULWATCH_* environment variables."
         ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     p.add_argument("--port", type=tcp_port, default=8000,

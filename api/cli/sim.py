@@ -32,10 +32,10 @@ Connect with 'haulwatch fly --connect tcp:127.0.0.1:5760', MAVProxy, QGroundCont
 """
 
 _EPILOG = """\
-examples:
-  haulwatch sim --home 30.70,121.02
-  haulwatch sim --home 30.70,121.02,4 --instance 1 --speedup 10 --battery-wh 60
-  haulwatch sim --home 30.70,121.02 --param FENCE_ENABLE=1 --param FENCE_RADIUS=2000
+examples (home at the demo's dock N1, WGS-84):
+  haulwatch sim --home 29.99660,120.54914
+  haulwatch sim --home 29.99660,120.54914,4 --instance 1 --speedup 10 --battery-wh 60
+  haulwatch sim --home 29.99660,120.54914 --param FENCE_ENABLE=1 --param FENCE_RADIUS=2000
 """
 
 
