@@ -1,8 +1,16 @@
-"""The flight record: what a drone flight did, JSON-serialisable.
+"""A mission flight: the procedure that flies it and the record of what it did.
 
-:class:`FlightRecord` is filled by ``drone.link.VehicleLink.fly_mission`` while
-the vehicle flies and returned at the end; the API stores it with the mission
-and the ``haulwatch fly --record`` command writes it as JSON.
+:func:`fly_mission` drives a :class:`~haulwatch.drone.link.VehicleLink` (the
+MAVLink client) through one mission — wait until the vehicle can arm, upload
+and verify, GUIDED → arm → AUTO → ``MAV_CMD_MISSION_START``, follow it to the
+landing — and fills a :class:`FlightRecord` (JSON-serialisable) as the vehicle
+flies; ``VehicleLink.fly_mission`` is a shortcut for it. The API stores the
+record with the mission and ``haulwatch fly --record`` writes it as JSON.
+
+The flight is *completed* only when the vehicle has flown every navigation
+item and landed and disarmed at the dock. Link loss, a mode the vehicle chose
+itself (RTL/LAND after a failsafe) or disarming early make it *failed* with the
+reason; :meth:`VehicleLink.abort` makes it *aborted*.
 
 Times: ``t_s`` fields are vehicle seconds since boot (``time_boot_ms`` / 1000,
 or the link's vehicle clock when a message carries no timestamp); wall-clock
@@ -11,13 +19,43 @@ instants (``started_at``, ``ended_at``) are ISO 8601 UTC with ``Z``.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import math
+import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-__all__ = ["OUTCOMES", "FlightRecord", "utc_now_iso"]
+from haulwatch.drone.link import (
+    AbortRequested,
+    CommandRefused,
+    LinkLost,
+    VehicleLink,
+    VehicleLinkError,
+    VehicleNotReady,
+)
+from haulwatch.drone.mission import NAV_COMMANDS, Mission
+from haulwatch.drone.protocol import MissionProtocolError, MissionTimeout
+
+__all__ = ["OUTCOMES", "FlightRecord", "Progress", "fly_mission", "utc_now_iso"]
+
+_log = logging.getLogger(__name__)
+Progress = Callable[[dict[str, Any]], None]
+_ON_GROUND = 1  # MAV_LANDED_STATE_ON_GROUND
+_CLEARED_RE = re.compile(r"clear|resolved|disabled|\boff\b", re.IGNORECASE)
+_FAILSAFE_RE = re.compile(r"failsafe|fence breach|battery \d+ is (?:low|critical)", re.IGNORECASE)
+
+
+def _haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_008.8 * math.asin(min(1.0, math.sqrt(a)))
+
 
 #: Allowed final outcomes (``pending`` while flying).
 OUTCOMES: tuple[str, ...] = ("pending", "completed", "failed", "aborted")
@@ -137,3 +175,265 @@ class FlightRecord:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(self.to_json(indent=2) + "\n", encoding="utf-8")
         return out
+
+
+# --------------------------------------------------------------------------- the procedure
+
+
+def fly_mission(
+    link: VehicleLink,
+    mission: Mission,
+    *,
+    progress: Progress | None = None,
+    mission_id: str = "",
+) -> FlightRecord:
+    """Upload, verify, take off and follow ``mission`` to the end.
+
+    Parameters
+    ----------
+    link : VehicleLink
+        The link to the vehicle (connected here when it is not yet).
+    mission : Mission
+        What to fly (home = the dock, first item ``NAV_TAKEOFF``).
+    progress : callable, optional
+        Called with a status dict (``phase``, ``mode``, ``armed``, ``seq``,
+        ``lat_deg``, ``lon_deg``, ``alt_rel_m``, ``battery_pct``,
+        ``items_reached``, ``photos``, ``t_s``) on every change of phase,
+        item or photo and at least once per vehicle second.
+    mission_id : str, default ""
+        Recorded in the flight record.
+
+    Returns
+    -------
+    FlightRecord
+        ``completed``, ``failed`` (reason: link loss, failsafe, refusal...)
+        or ``aborted``. Vehicle-side failures are reported here, not raised.
+    """
+    if link.conn is None:
+        link.connect()
+    record = FlightRecord(
+        mission_id=mission_id,
+        alert_id=mission.alert_id,
+        dock_site_id=mission.dock_site_id,
+        connect=link.url,
+        started_at=utc_now_iso(),
+    )
+    t0 = link.now()
+    phase_start = t0
+    state: dict[str, Any] = {"phase": "ready", "last_report": -math.inf}
+
+    def report(force: bool = False) -> None:
+        if progress is None:
+            return
+        now = link.now()
+        if not force and now - state["last_report"] < 1.0:
+            return
+        state["last_report"] = now
+        pos = link.position
+        status = {
+            "phase": state["phase"],
+            "mode": link.mode,
+            "armed": link.armed,
+            "seq": link.mission_current,
+            "lat_deg": pos[1] if pos else None,
+            "lon_deg": pos[2] if pos else None,
+            "alt_rel_m": pos[3] if pos else None,
+            "battery_pct": link.battery_pct,
+            "items_reached": list(record.items_reached),
+            "photos": len(record.photos),
+            "t_s": round(now - t0, 3),
+        }
+        try:
+            progress(status)
+        except Exception:  # a broken listener must not crash the flight
+            _log.exception("progress callback failed")
+
+    def enter(phase: str) -> None:
+        nonlocal phase_start
+        now = link.now()
+        record.timings_s[state["phase"]] = round(now - phase_start, 3)
+        phase_start = now
+        state["phase"] = phase
+        report(force=True)
+
+    def on_message(msg: Any) -> None:
+        kind = msg.get_type()
+        if kind == "GLOBAL_POSITION_INT":
+            record.track.append(
+                [
+                    msg.time_boot_ms / 1000.0,
+                    msg.lat / 1e7,
+                    msg.lon / 1e7,
+                    round(msg.relative_alt / 1000.0, 3),
+                ]
+            )
+        elif kind == "MISSION_ITEM_REACHED":
+            if not record.items_reached or record.items_reached[-1] != msg.seq:
+                record.items_reached.append(int(msg.seq))
+                report(force=True)
+        elif kind == "CAMERA_FEEDBACK":
+            record.photos.append(
+                {
+                    "t_s": msg.time_usec / 1e6,
+                    "index": int(msg.img_idx),
+                    "lat_deg": msg.lat / 1e7,
+                    "lon_deg": msg.lng / 1e7,
+                    "alt_rel_m": round(float(msg.alt_rel), 3),
+                }
+            )
+            report(force=True)
+        elif kind == "MISSION_CURRENT" and watch["max_current"] >= 0:
+            watch["max_current"] = max(watch["max_current"], int(msg.seq))
+        elif kind == "STATUSTEXT":
+            text = link.texts[-1][2]
+            if _FAILSAFE_RE.search(text) and not _CLEARED_RE.search(text):
+                watch["failsafe"] = watch["failsafe"] or text
+
+    watch: dict[str, Any] = {"failsafe": "", "max_current": -1}
+    link.add_listener(on_message)
+    try:
+        report(force=True)
+        link.wait_ready()
+        record.home = list(link.home) if link.home else None
+        link.check_abort()
+        enter("upload")
+        record.upload_retries = link.upload_mission(mission)
+        enter("verify")
+        link.verify_mission(mission)
+        link.check_abort()
+        enter("arming")
+        if not link.set_current(1):
+            record.notes.append("vehicle did not confirm MISSION_SET_CURRENT 1")
+        link.retry_while_settling(lambda: link.set_mode("GUIDED"))
+        link.retry_while_settling(link.arm)
+        record.battery_start_pct = link.battery_pct
+        # ArduCopter refuses to arm in AUTO, and AUTO on the ground needs a
+        # first NAV_TAKEOFF; MISSION_START (params 0, 0: anything else is
+        # DENIED) sets auto_armed so it climbs with the throttle stick low.
+        link.set_mode("AUTO")
+        watch["max_current"] = 0
+        link.command(300, (0, 0))  # MAV_CMD_MISSION_START
+        enter("flying")
+        _follow(link, mission, record, watch, report)
+    except AbortRequested:
+        record.finish("aborted", link.abort_reason + " (before take-off)")
+    except LinkLost as exc:
+        record.finish("failed", str(exc))
+    except (
+        VehicleNotReady,
+        MissionTimeout,
+        MissionProtocolError,
+        CommandRefused,
+        VehicleLinkError,
+    ) as exc:
+        record.finish("failed", f"{type(exc).__name__}: {exc}")
+    finally:
+        link.remove_listener(on_message)
+    if record.outcome != "failed" and not record.photos and _wants_photos(mission):
+        record.notes.append(
+            "no CAMERA_FEEDBACK received: the vehicle has no camera configured "
+            "(ArduPilot CAM1_TYPE) or it took no photo"
+        )
+    record.timings_s[state["phase"]] = round(link.now() - phase_start, 3)
+    record.timings_s["total"] = round(link.now() - t0, 3)
+    record.battery_end_pct = link.battery_pct
+    record.messages = [[round(t - t0, 3), sev, text] for t, sev, text in link.texts if t >= t0]
+    state["phase"] = record.outcome
+    link.clear_abort()  # a request consumed by this flight must not stop the next
+    report(force=True)
+    return record
+
+
+def _follow(
+    link: VehicleLink,
+    mission: Mission,
+    record: FlightRecord,
+    watch: dict[str, Any],
+    report: Callable[[], None],
+) -> None:
+    """Follow the flight until landed and disarmed (or link loss / timeout)."""
+    nav_seqs = [k for k, item in enumerate(mission.items, start=1) if item.command in NAV_COMMANDS]
+    final_nav = nav_seqs[-1] if nav_seqs else 0
+    landing_cmds = {20, 21}  # NAV_RETURN_TO_LAUNCH, NAV_LAND
+    needed = [
+        s for s in nav_seqs if not (s == final_nav and mission.items[s - 1].command in landing_cmds)
+    ]
+    started = link.now()
+    was_airborne = False
+    requested_mode = "AUTO"
+    landed_since: float | None = None
+    disarm_sent = False
+
+    while True:
+        link.recv(0.2)
+        report()
+        pos = link.position
+        if (pos is not None and pos[3] > 1.0) or link.landed_state in (2, 3, 4):
+            was_airborne = True  # MAV_LANDED_STATE_IN_AIR / TAKEOFF / LANDING
+        if link.abort_requested and record.outcome == "pending":
+            record.finish("aborted", link.abort_reason)
+            requested_mode = "RTL"
+            with contextlib.suppress(CommandRefused, VehicleLinkError):
+                link.set_mode("RTL")
+        if record.outcome == "pending" and link.mode not in (requested_mode, "") and link.armed:
+            why = f"vehicle switched to {link.mode} by itself"
+            record.finish("failed", why + (f": {watch['failsafe']}" if watch["failsafe"] else ""))
+        if record.outcome == "pending" and watch["failsafe"] and was_airborne:
+            record.finish("failed", f"vehicle failsafe: {watch['failsafe']}")
+        if not link.armed:
+            if record.outcome == "pending":
+                _judge_end(link, record, needed, was_airborne, watch["max_current"])
+            return
+        if was_airborne and link.landed_state == _ON_GROUND:
+            landed_since = link.now() if landed_since is None else landed_since
+            if not disarm_sent and link.now() - landed_since > link.config.landed_disarm_s:
+                # ArduCopter with DISARM_DELAY 0 never disarms by itself
+                disarm_sent = True
+                record.notes.append(
+                    f"landed but still armed after {link.config.landed_disarm_s:g} s: disarmed by the link"
+                )
+                with contextlib.suppress(CommandRefused, VehicleLinkError):
+                    link.command(400, (0,), check=False)
+        else:
+            landed_since = None
+        if link.now() - started > link.config.flight_timeout_s:
+            record.finish("failed", f"flight not finished after {link.config.flight_timeout_s:g} s")
+            return
+
+
+def _judge_end(
+    link: VehicleLink, record: FlightRecord, needed: list[int], was_airborne: bool, max_current: int
+) -> None:
+    # MISSION_ITEM_REACHED is one deferred message per link: a lost packet
+    # or two items done in one loop leave a gap. The mission only moves
+    # past a nav item once it is done, so MISSION_CURRENT beyond it counts.
+    missing = [s for s in needed if s not in record.items_reached and s >= max_current]
+    if not was_airborne:
+        record.finish("failed", "vehicle disarmed before taking off")
+        return
+    if missing:
+        record.finish("failed", f"vehicle disarmed before reaching items {missing}")
+        return
+    pos, home = link.position, link.home
+    if pos is not None and home is not None:
+        dist = _haversine_m(pos[1], pos[2], home[0], home[1])
+        if pos[3] > 2.0:
+            record.finish("failed", f"vehicle disarmed {pos[3]:.1f} m above ground")
+            return
+        if dist > link.config.dock_radius_m:
+            record.finish("failed", f"vehicle landed {dist:.0f} m from the dock")
+            return
+    record.finish("completed")
+
+
+def _wants_photos(mission: Mission) -> bool:
+    """True when the mission asks the vehicle's camera for photos.
+
+    ``DO_DIGICAM_CONTROL`` (203), ``IMAGE_START_CAPTURE`` (2000) or
+    ``DO_SET_CAM_TRIGG_DIST`` (206) with a distance or "trigger now".
+    """
+    return any(
+        item.command in (203, 2000)
+        or (item.command == 206 and (item.param1 > 0 or item.param3 == 1))
+        for item in mission.items
+    )

@@ -1,4 +1,4 @@
-"""Fly a mission over MAVLink: ``VehicleLink``, a GCS client built on pymavlink.
+"""The MAVLink client: ``VehicleLink``, a ground-station link built on pymavlink.
 
 Works against ArduPilot Copter (real SITL or a vehicle) and the built-in
 simulator (``drone.sitl``). What it does, in ArduPilot's terms:
@@ -14,15 +14,20 @@ simulator (``drone.sitl``). What it does, in ArduPilot's terms:
 * wait until the vehicle can arm (SYS_STATUS prearm-check health bit and a
   home position), surfacing ``PreArm:`` STATUSTEXT reasons when it cannot;
 * upload with ``drone.protocol.MissionUpload``, read back and compare;
-* GUIDED → arm → AUTO → ``MAV_CMD_MISSION_START``; follow MISSION_CURRENT,
-  MISSION_ITEM_REACHED, GLOBAL_POSITION_INT, SYS_STATUS, CAMERA_FEEDBACK,
-  STATUSTEXT; the flight is *completed* only when the vehicle has flown every
-  navigation item and landed and disarmed at the dock. Link loss, a mode the
-  vehicle chose itself (RTL/LAND after a failsafe) or disarming early make it
-  *failed* with the reason; :meth:`VehicleLink.abort` makes it *aborted*.
+* arm, switch modes, run commands (``COMMAND_LONG`` with re-sends and the
+  vehicle's STATUSTEXT reasons on refusal), retry while the vehicle settles.
+
+The flight procedure itself (GUIDED → arm → AUTO → ``MAV_CMD_MISSION_START``,
+following the flight to the landing, the flight record) lives in
+:mod:`haulwatch.drone.flight`; :meth:`VehicleLink.fly_mission` calls it.
 
 Every timeout is in vehicle seconds: ``time_scale`` (simulated seconds per
-wall second, e.g. the simulator's ``--speedup``) converts them.
+wall second, e.g. the simulator's ``--speedup``) converts them, or a ``clock``
+given by the caller measures them.
+
+Size: one class, the whole client side of the MAVLink conversation (connect,
+streams, receive and state, commands, transfers, readiness); its parts share
+the connection state, so it stays one module.
 """
 
 from __future__ import annotations
@@ -36,21 +41,22 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from haulwatch.drone.flight import FlightRecord, utc_now_iso
-from haulwatch.drone.mission import NAV_COMMANDS, Mission, MissionItem
+from haulwatch.drone.mission import Mission, MissionItem
 from haulwatch.drone.protocol import (
     MissionDownload,
-    MissionProtocolError,
-    MissionTimeout,
     MissionUpload,
     MissionVerifyError,
     compare_items,
 )
 from haulwatch.errors import HaulwatchError
 
+if TYPE_CHECKING:  # drone.flight imports this module; the record is only a return type here
+    from haulwatch.drone.flight import FlightRecord
+
 __all__ = [
+    "AbortRequested",
     "CommandRefused",
     "LinkConfig",
     "LinkLost",
@@ -69,7 +75,6 @@ _AUTOPILOT_COMPONENT = 1  # MAV_COMP_ID_AUTOPILOT1
 # antenna tracker, onboard controller, gimbal, ADSB, camera, charging station,
 # FLARM, servo, ODID, battery, parachute, log, OSD, IMU, GPS, winch, illuminator.
 _NOT_A_VEHICLE = frozenset({6, 5, 18, 26, 27, 30, 31, 32, 33, 34, 36, 37, 38, 39, 40, 41, 42, 44})
-_ON_GROUND = 1  # MAV_LANDED_STATE_ON_GROUND
 # Arming refusals that go away by themselves (EKF/GPS still converging, home not
 # yet set): ArduPilot's "PreArm: Need Position Estimate", "waiting for home",
 # "EKF ... not started/bad", "GPS ...", "AHRS: waiting", "Gyros inconsistent"...
@@ -95,9 +100,7 @@ _COPTER_MODES = {
     "SMART_RTL": 21,
 }
 _MODE_NAMES = {v: k for k, v in _COPTER_MODES.items()}
-_CLEARED_RE = re.compile(r"clear|resolved|disabled|\boff\b", re.IGNORECASE)
-_FAILSAFE_RE = re.compile(r"failsafe|fence breach|battery \d+ is (?:low|critical)", re.IGNORECASE)
-Progress = Callable[[dict[str, Any]], None]
+Progress = Callable[[dict[str, Any]], None]  # drone.flight.Progress
 
 
 class VehicleLinkError(HaulwatchError, RuntimeError):
@@ -230,13 +233,6 @@ class LinkConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"LinkConfig.{name} must be an int >= 0, got {value!r}")
-
-
-def _haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6_371_008.8 * math.asin(min(1.0, math.sqrt(a)))
 
 
 def _open(url: str, *, source_system: int, source_component: int) -> Any:
@@ -697,7 +693,7 @@ class VehicleLink:
                     return True
         return False
 
-    def _retry_while_settling(self, action: Callable[[], None]) -> None:
+    def retry_while_settling(self, action: Callable[[], None]) -> None:
         """Run ``action``; while the vehicle refuses it for a transient reason, retry.
 
         Retries every 2 vehicle seconds until ``ready_timeout_s``: the
@@ -714,7 +710,7 @@ class VehicleLink:
                 if not exc.transient or self.now() > deadline:
                     raise
                 _log.info("vehicle not settled, retrying: %s", exc)
-            self._check_abort()
+            self.check_abort()
             self._drain(2.0)
 
     def return_to_launch(self) -> None:
@@ -860,9 +856,33 @@ class VehicleLink:
         self._abort_reason = reason
         self._abort.set()
 
-    def _check_abort(self) -> None:
+    @property
+    def abort_requested(self) -> bool:
+        """True once :meth:`abort` was called (until :meth:`clear_abort`)."""
+        return self._abort.is_set()
+
+    @property
+    def abort_reason(self) -> str:
+        """The reason given to :meth:`abort`."""
+        return self._abort_reason
+
+    def clear_abort(self) -> None:
+        """Forget an abort request (consumed by the flight it stopped)."""
+        self._abort.clear()
+
+    def check_abort(self) -> None:
+        """Raise :class:`AbortRequested` when :meth:`abort` was called."""
         if self._abort.is_set():
-            raise _Aborted(self._abort_reason)
+            raise AbortRequested(self._abort_reason)
+
+    def add_listener(self, listener: Callable[[Any], None]) -> None:
+        """Call ``listener(msg)`` for every message of the vehicle the link receives."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[Any], None]) -> None:
+        """Stop calling ``listener`` (no error when it was not added)."""
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
 
     def fly_mission(
         self,
@@ -871,264 +891,14 @@ class VehicleLink:
         progress: Progress | None = None,
         mission_id: str = "",
     ) -> FlightRecord:
-        """Upload, verify, take off and follow ``mission`` to the end.
+        """Fly ``mission`` to the end: :func:`haulwatch.drone.flight.fly_mission` on this link."""
+        from haulwatch.drone.flight import fly_mission
 
-        Parameters
-        ----------
-        mission : Mission
-            What to fly (home = the dock, first item ``NAV_TAKEOFF``).
-        progress : callable, optional
-            Called with a status dict (``phase``, ``mode``, ``armed``, ``seq``,
-            ``lat_deg``, ``lon_deg``, ``alt_rel_m``, ``battery_pct``,
-            ``items_reached``, ``photos``, ``t_s``) on every change of phase,
-            item or photo and at least once per vehicle second.
-        mission_id : str, default ""
-            Recorded in the flight record.
-
-        Returns
-        -------
-        FlightRecord
-            ``completed``, ``failed`` (reason: link loss, failsafe, refusal...)
-            or ``aborted``. Vehicle-side failures are reported here, not raised.
-        """
-        if self.conn is None:
-            self.connect()
-        record = FlightRecord(
-            mission_id=mission_id,
-            alert_id=mission.alert_id,
-            dock_site_id=mission.dock_site_id,
-            connect=self.url,
-            started_at=utc_now_iso(),
-        )
-        t0 = self.now()
-        phase_start = t0
-        state: dict[str, Any] = {"phase": "ready", "last_report": -math.inf}
-
-        def report(force: bool = False) -> None:
-            if progress is None:
-                return
-            now = self.now()
-            if not force and now - state["last_report"] < 1.0:
-                return
-            state["last_report"] = now
-            pos = self.position
-            status = {
-                "phase": state["phase"],
-                "mode": self.mode,
-                "armed": self.armed,
-                "seq": self.mission_current,
-                "lat_deg": pos[1] if pos else None,
-                "lon_deg": pos[2] if pos else None,
-                "alt_rel_m": pos[3] if pos else None,
-                "battery_pct": self.battery_pct,
-                "items_reached": list(record.items_reached),
-                "photos": len(record.photos),
-                "t_s": round(now - t0, 3),
-            }
-            try:
-                progress(status)
-            except Exception:  # a broken listener must not crash the flight
-                _log.exception("progress callback failed")
-
-        def enter(phase: str) -> None:
-            nonlocal phase_start
-            now = self.now()
-            record.timings_s[state["phase"]] = round(now - phase_start, 3)
-            phase_start = now
-            state["phase"] = phase
-            report(force=True)
-
-        def on_message(msg: Any) -> None:
-            kind = msg.get_type()
-            if kind == "GLOBAL_POSITION_INT":
-                record.track.append(
-                    [
-                        msg.time_boot_ms / 1000.0,
-                        msg.lat / 1e7,
-                        msg.lon / 1e7,
-                        round(msg.relative_alt / 1000.0, 3),
-                    ]
-                )
-            elif kind == "MISSION_ITEM_REACHED":
-                if not record.items_reached or record.items_reached[-1] != msg.seq:
-                    record.items_reached.append(int(msg.seq))
-                    report(force=True)
-            elif kind == "CAMERA_FEEDBACK":
-                record.photos.append(
-                    {
-                        "t_s": msg.time_usec / 1e6,
-                        "index": int(msg.img_idx),
-                        "lat_deg": msg.lat / 1e7,
-                        "lon_deg": msg.lng / 1e7,
-                        "alt_rel_m": round(float(msg.alt_rel), 3),
-                    }
-                )
-                report(force=True)
-            elif kind == "MISSION_CURRENT" and watch["max_current"] >= 0:
-                watch["max_current"] = max(watch["max_current"], int(msg.seq))
-            elif kind == "STATUSTEXT":
-                text = self.texts[-1][2]
-                if _FAILSAFE_RE.search(text) and not _CLEARED_RE.search(text):
-                    watch["failsafe"] = watch["failsafe"] or text
-
-        watch: dict[str, Any] = {"failsafe": "", "max_current": -1}
-        self._listeners.append(on_message)
-        try:
-            report(force=True)
-            self.wait_ready()
-            record.home = list(self.home) if self.home else None
-            self._check_abort()
-            enter("upload")
-            record.upload_retries = self.upload_mission(mission)
-            enter("verify")
-            self.verify_mission(mission)
-            self._check_abort()
-            enter("arming")
-            if not self.set_current(1):
-                record.notes.append("vehicle did not confirm MISSION_SET_CURRENT 1")
-            self._retry_while_settling(lambda: self.set_mode("GUIDED"))
-            self._retry_while_settling(self.arm)
-            record.battery_start_pct = self.battery_pct
-            # ArduCopter refuses to arm in AUTO, and AUTO on the ground needs a
-            # first NAV_TAKEOFF; MISSION_START (params 0, 0: anything else is
-            # DENIED) sets auto_armed so it climbs with the throttle stick low.
-            self.set_mode("AUTO")
-            watch["max_current"] = 0
-            self.command(300, (0, 0))  # MAV_CMD_MISSION_START
-            enter("flying")
-            self._follow(mission, record, watch, report)
-        except _Aborted:
-            record.finish("aborted", self._abort_reason + " (before take-off)")
-        except LinkLost as exc:
-            record.finish("failed", str(exc))
-        except (
-            VehicleNotReady,
-            MissionTimeout,
-            MissionProtocolError,
-            CommandRefused,
-            VehicleLinkError,
-        ) as exc:
-            record.finish("failed", f"{type(exc).__name__}: {exc}")
-        finally:
-            self._listeners.remove(on_message)
-        if record.outcome != "failed" and not record.photos and _wants_photos(mission):
-            record.notes.append(
-                "no CAMERA_FEEDBACK received: the vehicle has no camera configured "
-                "(ArduPilot CAM1_TYPE) or it took no photo"
-            )
-        record.timings_s[state["phase"]] = round(self.now() - phase_start, 3)
-        record.timings_s["total"] = round(self.now() - t0, 3)
-        record.battery_end_pct = self.battery_pct
-        record.messages = [[round(t - t0, 3), sev, text] for t, sev, text in self.texts if t >= t0]
-        state["phase"] = record.outcome
-        self._abort.clear()  # a request consumed by this flight must not stop the next
-        report(force=True)
-        return record
-
-    def _follow(
-        self,
-        mission: Mission,
-        record: FlightRecord,
-        watch: dict[str, Any],
-        report: Callable[[], None],
-    ) -> None:
-        """Follow the flight until landed and disarmed (or link loss / timeout)."""
-        nav_seqs = [
-            k for k, item in enumerate(mission.items, start=1) if item.command in NAV_COMMANDS
-        ]
-        final_nav = nav_seqs[-1] if nav_seqs else 0
-        landing_cmds = {20, 21}  # NAV_RETURN_TO_LAUNCH, NAV_LAND
-        needed = [
-            s
-            for s in nav_seqs
-            if not (s == final_nav and mission.items[s - 1].command in landing_cmds)
-        ]
-        started = self.now()
-        was_airborne = False
-        requested_mode = "AUTO"
-        landed_since: float | None = None
-        disarm_sent = False
-
-        while True:
-            self.recv(0.2)
-            report()
-            pos = self.position
-            if (pos is not None and pos[3] > 1.0) or self.landed_state in (2, 3, 4):
-                was_airborne = True  # MAV_LANDED_STATE_IN_AIR / TAKEOFF / LANDING
-            if self._abort.is_set() and record.outcome == "pending":
-                record.finish("aborted", self._abort_reason)
-                requested_mode = "RTL"
-                with contextlib.suppress(CommandRefused, VehicleLinkError):
-                    self.set_mode("RTL")
-            if record.outcome == "pending" and self.mode not in (requested_mode, "") and self.armed:
-                why = f"vehicle switched to {self.mode} by itself"
-                record.finish(
-                    "failed", why + (f": {watch['failsafe']}" if watch["failsafe"] else "")
-                )
-            if record.outcome == "pending" and watch["failsafe"] and was_airborne:
-                record.finish("failed", f"vehicle failsafe: {watch['failsafe']}")
-            if not self.armed:
-                if record.outcome == "pending":
-                    self._judge_end(record, needed, was_airborne, watch["max_current"])
-                return
-            if was_airborne and self.landed_state == _ON_GROUND:
-                landed_since = self.now() if landed_since is None else landed_since
-                if not disarm_sent and self.now() - landed_since > self.config.landed_disarm_s:
-                    # ArduCopter with DISARM_DELAY 0 never disarms by itself
-                    disarm_sent = True
-                    record.notes.append(
-                        f"landed but still armed after {self.config.landed_disarm_s:g} s: disarmed by the link"
-                    )
-                    with contextlib.suppress(CommandRefused, VehicleLinkError):
-                        self.command(400, (0,), check=False)
-            else:
-                landed_since = None
-            if self.now() - started > self.config.flight_timeout_s:
-                record.finish(
-                    "failed", f"flight not finished after {self.config.flight_timeout_s:g} s"
-                )
-                return
-
-    def _judge_end(
-        self, record: FlightRecord, needed: list[int], was_airborne: bool, max_current: int
-    ) -> None:
-        # MISSION_ITEM_REACHED is one deferred message per link: a lost packet
-        # or two items done in one loop leave a gap. The mission only moves
-        # past a nav item once it is done, so MISSION_CURRENT beyond it counts.
-        missing = [s for s in needed if s not in record.items_reached and s >= max_current]
-        if not was_airborne:
-            record.finish("failed", "vehicle disarmed before taking off")
-            return
-        if missing:
-            record.finish("failed", f"vehicle disarmed before reaching items {missing}")
-            return
-        pos, home = self.position, self.home
-        if pos is not None and home is not None:
-            dist = _haversine_m(pos[1], pos[2], home[0], home[1])
-            if pos[3] > 2.0:
-                record.finish("failed", f"vehicle disarmed {pos[3]:.1f} m above ground")
-                return
-            if dist > self.config.dock_radius_m:
-                record.finish("failed", f"vehicle landed {dist:.0f} m from the dock")
-                return
-        record.finish("completed")
+        return fly_mission(self, mission, progress=progress, mission_id=mission_id)
 
 
-def _wants_photos(mission: Mission) -> bool:
-    """True when the mission asks the vehicle's camera for photos.
-
-    ``DO_DIGICAM_CONTROL`` (203), ``IMAGE_START_CAPTURE`` (2000) or
-    ``DO_SET_CAM_TRIGG_DIST`` (206) with a distance or "trigger now".
-    """
-    return any(
-        item.command in (203, 2000)
-        or (item.command == 206 and (item.param1 > 0 or item.param3 == 1))
-        for item in mission.items
-    )
-
-
-class _Aborted(HaulwatchError):  # noqa: N818 (internal control flow)
-    """Abort requested before take-off."""
+class AbortRequested(HaulwatchError):  # noqa: N818 (internal control flow)
+    """Abort requested before take-off (raised by :meth:`VehicleLink.check_abort`)."""
 
 
 def _command_name(command: int) -> str:

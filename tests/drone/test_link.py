@@ -10,7 +10,7 @@ import time
 import pytest
 from pymavlink import mavutil
 
-from haulwatch.drone.flight import FlightRecord
+from haulwatch.drone.flight import FlightRecord, _judge_end
 from haulwatch.drone.link import (
     CommandRefused,
     LinkConfig,
@@ -439,7 +439,7 @@ class TestVehicleDifferences:
         sim = make_sim(prearm_delay_s=12.0)
         link = open_link(sim)
         try:
-            link._retry_while_settling(link.arm)  # before the vehicle is ready
+            link.retry_while_settling(link.arm)  # before the vehicle is ready
             assert link.armed
             said = link.recent_texts(-math.inf, prefix="PreArm")
             assert "PreArm: Need Position Estimate" in said  # it was refused first
@@ -487,7 +487,7 @@ class TestJudgeEnd:
         link.home = (HOME[0], HOME[1], HOME[2])
         link.position = (100.0, HOME[0], HOME[1], 0.0)
         record = FlightRecord(items_reached=reached)
-        link._judge_end(record, [1, 2, 4], True, max_current)
+        _judge_end(link, record, [1, 2, 4], True, max_current)
         return record
 
     def test_missing_reached_message_covered_by_mission_current(self):

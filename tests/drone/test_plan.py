@@ -511,7 +511,7 @@ class TestShortestPath:
         from scipy.sparse import coo_matrix
         from scipy.sparse.csgraph import dijkstra
 
-        from haulwatch.drone.plan import _obstacles, _shortest_path
+        from haulwatch.drone.nofly import inflate_zones, shortest_path
 
         rng = np.random.default_rng(seed)
         zones = np.array(
@@ -525,8 +525,8 @@ class TestShortestPath:
             dtype=object,
         )
         start, goal = (-2600.0, -2600.0), (2600.0, 2600.0)
-        obs = _obstacles(zones, [start, goal], PlanConfig())
-        path = _shortest_path(start, goal, obs)
+        obs = inflate_zones(zones, [start, goal], PlanConfig())
+        path = shortest_path(start, goal, obs)
         assert path is not None and len(path) > 2  # a detour was needed
         line = LineString(path)
         assert not line.intersects(obs.blocked)
