@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from haulwatch.api.auth import Reader
@@ -329,23 +329,30 @@ def tile_origins(settings: TileSettings) -> list[str]:
 
 
 class _TileCSP:
-    """ASGI middleware: add the tile hosts to ``img-src`` of the console page's CSP."""
+    """ASGI middleware: add the tile hosts to ``img-src`` of the console page's CSP.
 
-    def __init__(self, app: Any, origins: list[str]) -> None:
+    The hosts are read from ``app.state.tiles`` at each request, so a test (or an
+    embedding application) may replace the settings after :func:`install`.
+    """
+
+    def __init__(self, app: Any) -> None:
         self.app = app
-        self.extra = " ".join(origins).encode("ascii")
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope.get("type") != "http" or not self.extra:
+        owner = scope.get("app")
+        tiles = getattr(getattr(owner, "state", None), "tiles", None)
+        origins = tile_origins(tiles) if isinstance(tiles, TileSettings) else []
+        if scope.get("type") != "http" or not origins:
             await self.app(scope, receive, send)
             return
+        extra = " ".join(origins).encode("ascii")
 
         async def patched(message: dict) -> None:
             if message.get("type") == "http.response.start":
                 headers = []
                 for name, value in message.get("headers", []):
                     if name.lower() == b"content-security-policy":
-                        value = value.replace(b"img-src 'self'", b"img-src 'self' " + self.extra, 1)
+                        value = value.replace(b"img-src 'self'", b"img-src 'self' " + extra, 1)
                     headers.append((name, value))
                 message = {**message, "headers": headers}
             await send(message)
@@ -367,7 +374,8 @@ def install(app: FastAPI, tiles: TileSettings | None = None) -> None:
         The service (``create_app`` calls this).
     tiles : TileSettings, optional
         Base maps; default: ``settings.tiles`` of the service when it has that
-        field, else :meth:`TileSettings.from_env`.
+        field, else :meth:`TileSettings.from_env`. Kept on ``app.state.tiles``
+        (read at each request: it may be replaced before the app serves).
     """
     if getattr(app.state, "haulwatch_console_config", False):
         return
@@ -380,13 +388,14 @@ def install(app: FastAPI, tiles: TileSettings | None = None) -> None:
     router = APIRouter(tags=["console"])
 
     @router.get("/api/console/config", summary="Base maps, time zone and datum for the console")
-    def console_config(svc: ServiceDep, who: Reader) -> dict[str, Any]:
+    def console_config(request: Request, svc: ServiceDep, who: Reader) -> dict[str, Any]:
         """Base maps (none by default), the dataset's time zone and coordinate system."""
         registry = getattr(svc, "registry", None)
+        current = getattr(request.app.state, "tiles", None)
         return {
             "timezone": _timezone(svc),
             "coord_system": str(getattr(registry, "coord_system", "wgs84")),
-            "basemaps": tiles.public(),
+            "basemaps": current.public() if isinstance(current, TileSettings) else [],
             "langs": list(LANGS),
         }
 
@@ -405,7 +414,5 @@ def install(app: FastAPI, tiles: TileSettings | None = None) -> None:
         )
 
     app.include_router(router)
-    origins = tile_origins(tiles)
-    if origins:
-        app.add_middleware(_TileCSP, origins=origins)
+    app.add_middleware(_TileCSP)
     app.state.haulwatch_console_config = True

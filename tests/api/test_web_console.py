@@ -13,15 +13,19 @@ Needs Debian's ``chromium`` (``bash scripts/ensure-browser.sh``) or
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import secrets
 import shutil
 import socket
+import struct
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +40,11 @@ from shapely.geometry import LineString, Point
 
 from haulwatch.api.app import create_app
 from haulwatch.api.settings import Settings, parse_tokens
+from haulwatch.api.tiles import Basemap, TileLayer, TileSettings
 from haulwatch.api.web_static import WebConsoleError, mount_web
 from haulwatch.drone.plan import PlanConfig
 from haulwatch.drone.sitl import SimulatedCopter
+from haulwatch.geo.chinacoords import gcj02_to_wgs84, wgs84_to_gcj02
 from haulwatch.routes.alerts import make_alerts, write_alerts
 
 CHROMIUM_ARGS = [
@@ -660,3 +666,265 @@ class TestConsole:
         expect(page.locator(".alert-item")).to_have_count(0)
         assert page.evaluate("sessionStorage.getItem('haulwatch.token')") is None
 
+
+
+# ------------------------------------------------------------------ base maps
+def _png_tile(x: int, y: int) -> bytes:
+    """A 256-px PNG tile: a pale fill alternating by parity, darker 1-px edges (a visible grid)."""
+    fill = (236, 232, 220) if (x + y) % 2 == 0 else (222, 232, 224)
+    edge = (170, 170, 160)
+    middle = bytes(edge) + bytes(fill) * 254 + bytes(edge)
+    border = bytes(edge) * 256
+    raw = b"".join(b"\x00" + (border if i in (0, 255) else middle) for i in range(256))
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + tag + data
+                + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", 256, 256, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+            + chunk(b"IEND", b""))
+
+
+class TileServer:
+    """A local XYZ tile server: ``/{set}/{z}/{x}/{y}.png``; remembers every tile asked for."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, int, int, int]] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                m = re.fullmatch(r"/(\w+)/(\d+)/(\d+)/(\d+)\.png", self.path)
+                if not m:
+                    self.send_error(404)
+                    return
+                name, z, x, y = m.group(1), *(int(v) for v in m.groups()[1:])
+                owner.requests.append((name, z, x, y))
+                body = _png_tile(x, y)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def tiles(self, name: str, z: int) -> set[tuple[int, int]]:
+        return {(x, y) for n, zz, x, y in list(self.requests) if n == name and zz == z}
+
+
+def _world_px(lon: float, lat: float, z: float) -> tuple[float, float]:
+    """Web-Mercator world pixel of a lon/lat at zoom z (256-px tiles), from the standard formula."""
+    n = 256.0 * 2.0**z
+    phi = math.radians(lat)
+    return (lon + 180.0) / 360.0 * n, (1.0 - math.log(math.tan(phi) + 1.0 / math.cos(phi)) / math.pi) / 2.0 * n
+
+
+@dataclass
+class TiledService:
+    base_url: str
+    tokens: dict[str, str]
+    tiles: TileServer
+    alerts: dict
+
+
+@pytest.fixture(scope="module")
+def tiled_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TiledService]:
+    """The service with two test base maps (wgs84, then gcj02) served by a local tile server."""
+    tmp = tmp_path_factory.mktemp("web_console_tiles")
+    tokens = {role: secrets.token_urlsafe(24) for role in ("analyst", "admin")}
+    tile_server = TileServer()
+    tile_server.thread.start()
+    settings = Settings(
+        db_url=f"sqlite:///{tmp / 'store.db'}", dataset=_write_dataset(tmp / "dataset"),
+        tokens=tuple(parse_tokens(",".join(f"{r}-user:{r}:{t}" for r, t in tokens.items()))),
+        keepalive_s=1.0,
+    )
+    app = create_app(settings)
+    app.state.tiles = TileSettings((
+        Basemap("test-wgs84", "测试底图 WGS-84", "wgs84", "© 测试瓦片 WGS",
+                (TileLayer(tile_server.url + "/wgs84/{z}/{x}/{y}.png", max_zoom=19),)),
+        Basemap("test-gcj02", "测试底图 GCJ-02", "gcj02", "© 测试瓦片 GCJ",
+                (TileLayer(tile_server.url + "/gcj02/{z}/{x}/{y}.png", max_zoom=19),)),
+    ))
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           timeout_graceful_shutdown=3, lifespan="on"))
+    thread = threading.Thread(target=server.run, name="uvicorn-web-tiles", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                pytest.fail("uvicorn did not start")
+            time.sleep(0.05)
+        alerts = _alerts([_dump_row(tmp / "a", "浙E·T0001", 0, 0.010, 0.004)])
+        svc = TiledService(f"http://127.0.0.1:{port}", tokens, tile_server, alerts)
+        with httpx.Client(base_url=svc.base_url, timeout=10,
+                          headers={"Authorization": f"Bearer {tokens['admin']}"}) as c:
+            assert c.post("/api/alerts/import", json=alerts).status_code == 200
+        yield svc
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        tile_server.httpd.shutdown()
+
+
+@pytest.fixture
+def tiled_page(browser_context: BrowserContext, tiled_service: TiledService) -> Iterator[Page]:
+    page = browser_context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text)
+            if "Content Security Policy" in msg.text else None)
+    foreign: list[str] = []
+    allowed = (tiled_service.base_url, tiled_service.tiles.url + "/", "data:", "blob:")
+    page.on("request", lambda req: foreign.append(req.url)
+            if not req.url.startswith(allowed) else None)
+    yield page
+    page.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+    assert foreign == [], f"the page fetched outside the service and its tile server: {foreign}"
+
+
+class TestBaseMaps:
+    def _view(self, page: Page) -> tuple[int, float, float, dict]:
+        box = page.locator("#map")
+        lat, lon = (float(v) for v in box.get_attribute("data-center").split(","))
+        return int(float(box.get_attribute("data-zoom"))), lat, lon, box.bounding_box()
+
+    def _check_alignment(self, page: Page, svc: TiledService, datum: str) -> None:
+        feature = svc.alerts["features"][0]
+        alert_id = feature["properties"]["alert_id"]
+        lon, lat = feature["geometry"]["coordinates"]
+        if datum == "gcj02":
+            glon, glat = wgs84_to_gcj02(lon, lat)
+            lon_d, lat_d = float(glon), float(glat)
+        else:
+            lon_d, lat_d = lon, lat
+        expect(page.locator("#map")).to_have_attribute("data-datum", datum)
+        z, clat, clon, box = self._view(page)
+        # The marker sits where the tiles draw its (shifted) position.
+        cx, cy = _world_px(clon, clat, z)
+        mx, my = _world_px(lon_d, lat_d, z)
+        expected = (box["x"] + box["width"] / 2 + (mx - cx), box["y"] + box["height"] / 2 + (my - cy))
+        marker = page.locator(f'#map .marker[data-alert-id="{alert_id}"]').bounding_box()
+        assert marker is not None
+        got = (marker["x"] + marker["width"] / 2, marker["y"] + marker["height"] / 2)
+        assert got == pytest.approx(expected, abs=1.5), (datum, got, expected)
+        if datum == "gcj02":  # not where the unshifted WGS-84 position would be (~500 m off)
+            ux, uy = _world_px(lon, lat, z)
+            assert math.hypot(ux - mx, uy - my) > 50
+        # Every tile of the view, and the marker's own tile, was asked for at the view's zoom.
+        x0 = math.floor((cx - box["width"] / 2 + 1) / 256)
+        x1 = math.floor((cx + box["width"] / 2 - 1) / 256)
+        y0 = math.floor((cy - box["height"] / 2 + 1) / 256)
+        y1 = math.floor((cy + box["height"] / 2 - 1) / 256)
+        wanted = {(x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)}
+        assert (math.floor(mx / 256), math.floor(my / 256)) in wanted
+        deadline = time.monotonic() + 10
+        while not wanted <= svc.tiles.tiles(datum, z) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert wanted <= svc.tiles.tiles(datum, z), sorted(wanted - svc.tiles.tiles(datum, z))
+        expect(page.locator(".leaflet-control-attribution")).to_contain_text(
+            "测试瓦片 WGS" if datum == "wgs84" else "测试瓦片 GCJ")
+
+    def test_tiles_and_overlay_alignment_for_both_datums(
+            self, tiled_page: Page, tiled_service: TiledService, tmp_path: Path) -> None:
+        page = tiled_page
+        _sign_in(page, tiled_service, "analyst")  # type: ignore[arg-type]
+        alert_id = tiled_service.alerts["features"][0]["properties"]["alert_id"]
+        page.locator(f'.alert-item[data-alert-id="{alert_id}"]').click()
+        expect(page.locator(f'#map .evidence-point[data-alert-id="{alert_id}"]')).to_have_count(1)
+        expect(page.locator(".basemap-tiles img")).not_to_have_count(0)
+        self._check_alignment(page, tiled_service, "wgs84")
+        _shot(page, tmp_path, "detail-basemap-wgs84.png")
+        # Switch to the GCJ-02 base map: every overlay moves with it.
+        page.locator(".leaflet-control-layers").hover()
+        page.get_by_label("测试底图 GCJ-02").check()
+        self._check_alignment(page, tiled_service, "gcj02")
+        route = page.locator('#map .route[data-route-id="R-1"]')
+        expect(route).to_have_count(1)
+        page.get_by_role("button", name="定位告警").click()
+        self._check_alignment(page, tiled_service, "gcj02")
+        _shot(page, tmp_path, "detail-basemap-gcj02.png")
+        # No base map: the overlays alone, back in WGS-84.
+        page.locator(".leaflet-control-layers").hover()
+        page.get_by_label("无底图（仅叠加图层）").check()
+        expect(page.locator("#map")).to_have_attribute("data-datum", "wgs84")
+        expect(page.locator(".basemap-tiles")).to_have_count(0)
+
+    def test_the_page_may_load_tiles_from_the_configured_hosts_only(
+            self, tiled_service: TiledService, service: Service) -> None:
+        csp = httpx.get(tiled_service.base_url + "/", timeout=10).headers["content-security-policy"]
+        assert f"img-src 'self' {tiled_service.tiles.url} data:" in csp
+        assert "script-src 'self';" in csp
+        plain = httpx.get(service.base_url + "/", timeout=10).headers["content-security-policy"]
+        assert "img-src 'self' data:" in plain
+        # Without a configured base map the console has none (overlays only).
+        with service.client("analyst") as c:
+            cfg = c.get("/api/console/config").json()
+        assert cfg["basemaps"] == []
+        assert cfg["timezone"] == "Asia/Shanghai"
+        with httpx.Client(base_url=tiled_service.base_url, timeout=10) as c:
+            assert c.get("/api/console/config").status_code == 401
+            cfg = c.get("/api/console/config", headers={
+                "Authorization": f"Bearer {tiled_service.tokens['analyst']}"}).json()
+        assert [(b["id"], b["datum"]) for b in cfg["basemaps"]] == [
+            ("test-wgs84", "wgs84"), ("test-gcj02", "gcj02")]
+
+    def test_js_datum_port_matches_python(self, page: Page, service: Service) -> None:
+        page.goto(service.base_url + "/")
+        page.wait_for_function("window.HaulwatchCoords !== undefined")
+        lons = [73.5, 87.6, 100.0, 113.26, 120.0912, 121.47, 126.6, 134.9, 60.0, 140.0]
+        lats = [3.9, 18.25, 22.54, 30.8931, 31.23, 39.9, 45.75, 53.5, 10.0, 58.0]
+        pts = [(lo, la) for lo in lons for la in lats]
+        got = page.evaluate(
+            "pts => pts.map(([lo, la]) => [HaulwatchCoords.wgs84ToGcj02(lo, la),"
+            " HaulwatchCoords.gcj02ToWgs84(lo, la)])", pts)
+        fwd_lon, fwd_lat = wgs84_to_gcj02([p[0] for p in pts], [p[1] for p in pts])
+        inv_lon, inv_lat = gcj02_to_wgs84([p[0] for p in pts], [p[1] for p in pts])
+        for i, ((f_js, i_js)) in enumerate(got):
+            assert f_js == pytest.approx([fwd_lon[i], fwd_lat[i]], abs=1e-9), pts[i]
+            assert i_js == pytest.approx([inv_lon[i], inv_lat[i]], abs=1e-9), pts[i]
+        # Outside China the transform is the identity (as in Python).
+        assert got[-1][0] == [140.0, 58.0]
+
+
+class TestLanguage:
+    def test_switch_is_remembered_and_covers_the_page(self, page: Page, service: Service) -> None:
+        _sign_in(page, service, "analyst")
+        expect(page.locator(".alert-item")).not_to_have_count(0)
+        expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+        expect(page.locator("#zone-note")).to_have_text("时间均为 Asia/Shanghai 时区")
+        expect(page.locator("#alert-list")).to_contain_text("偷倒")
+        when = page.locator(".alert-item .when").first.inner_text()
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", when), when
+        page.locator("#lang-select").select_option("en")
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+        expect(page.locator("#alerts-heading")).to_contain_text("Alerts")
+        expect(page.locator("#alert-list")).to_contain_text("Illegal dump")
+        expect(page.locator("#zone-note")).to_have_text("Times are in the Asia/Shanghai time zone")
+        expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+        expect(page.get_by_label("Kind", exact=True)).to_be_visible()
+        # The time format does not change with the language.
+        assert page.locator(".alert-item .when").first.inner_text() == when
+        page.reload()  # remembered
+        expect(page.locator("#alerts-heading")).to_contain_text("Alerts")
+        expect(page.locator("#alert-list")).to_contain_text("Illegal dump")
+        page.locator(".alert-item").first.click()
+        expect(page.locator("#detail-fields")).to_contain_text("Vehicle")
+        page.locator("#lang-select").select_option("zh-CN")
+        expect(page.locator("#detail-fields")).to_contain_text("车辆")
+        expect(page.locator("#alerts-heading")).to_contain_text("告警")
+        # Nothing English is left in what a Chinese reader sees (plates, ids, numbers aside).
+        visible = page.locator("body").inner_text()
+        for word in ("Alerts", "Kind", "Status", "Sign out", "Send drone", "Evidence", "History"):
+            assert word not in visible, word
+        assert page.evaluate("localStorage.getItem('haulwatch.lang')") == "zh-CN"
