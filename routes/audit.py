@@ -339,11 +339,13 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
     places = dump_places(track, trips, result.dumps)
     rows = [
         dump_alerts(track, trips, places, covers, evidence_max_points=config.evidence_max_points),
-        unpermitted_origin_alerts(track, trips, result.loadings, evidence_max_points=config.evidence_max_points),
+        unpermitted_origin_alerts(track, trips, result.loadings, evidence_max_points=config.evidence_max_points,
+                                  covers=covers),
     ]
     lap("dumping")
     rows.append(
-        gap_alerts(track, trips, gap_max_s=config.gap_max_s, evidence_max_points=config.evidence_max_points)
+        gap_alerts(track, trips, gap_max_s=config.gap_max_s, evidence_max_points=config.evidence_max_points,
+                   covers=covers)
     )
     lap("gaps")
     rows.append(manifest_alerts(trips, covers, timezone=tz))
@@ -358,6 +360,7 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
             corridor_default_m=config.corridor_default_m,
             deviation_min_points=config.deviation_min_points,
             deviation_min_duration_s=config.deviation_min_duration_s,
+            deviation_min_excess_m=config.deviation_min_excess_m,
             evidence_max_points=config.evidence_max_points,
         )
     )

@@ -55,6 +55,7 @@ _LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "corridor_default_m": (0.0, False),
     "deviation_min_points": (1.0, True),
     "deviation_min_duration_s": (0.0, True),
+    "deviation_min_excess_m": (0.0, True),
     "gap_max_s": (0.0, False),
     "manifest_slack_s": (0.0, True),
     "hotspot_radius_m": (0.0, False),
@@ -96,10 +97,16 @@ class AuditConfig:
         Two stays in the same site separated by a shorter excursion are one visit, seconds.
     corridor_default_m : float, default 150
         Half-width of a route corridor when the route has no ``corridor_m``, metres.
-    deviation_min_points : int, default 3
-        Consecutive off-corridor points needed for a ``route_deviation``.
-    deviation_min_duration_s : float, default 60
-        ... spanning at least this long, seconds.
+    deviation_min_points : int, default 2
+        Consecutive off-corridor points needed for a ``route_deviation`` (one fix
+        off is indistinguishable from a multipath jump).
+    deviation_min_duration_s : float, default 120
+        ... spanning at least this long, seconds (multipath lasts seconds; a detour
+        through other streets lasts minutes).
+    deviation_min_excess_m : float, default 100
+        ... and reaching this far beyond the corridor edge at its farthest fix,
+        metres: 2.5 σ of urban-canyon GPS noise (σ up to 40 m), so a service road
+        just inside the corridor never alerts on noise.
     gap_max_s : float, default 600
         Longest dark spell between two points that is not a ``gps_gap``, seconds.
     manifest_slack_s : float, default 900
@@ -137,8 +144,9 @@ class AuditConfig:
     depot_buffer_m: float = 50.0
     visit_merge_s: float = 180.0
     corridor_default_m: float = 150.0
-    deviation_min_points: int = 3
-    deviation_min_duration_s: float = 60.0
+    deviation_min_points: int = 2
+    deviation_min_duration_s: float = 120.0
+    deviation_min_excess_m: float = 100.0
     gap_max_s: float = 600.0
     manifest_slack_s: float = 900.0
     hotspot_radius_m: float = 150.0

@@ -8,7 +8,10 @@ against the route line(s) with one vectorized shapely ``distance`` call over all
 judged points of the partition; points at the trip's own origin or disposal site
 (polygon plus buffer) never count. One alert per trip when at least
 ``deviation_min_points`` consecutive points spanning ``deviation_min_duration_s``
-lie outside the corridor (``corridor_m`` of the route, else ``corridor_default_m``).
+lie outside the corridor (``corridor_m`` of the route, else ``corridor_default_m``)
+and the farthest of them lies ``deviation_min_excess_m`` beyond its edge: a
+sustained excursion, not noise carrying fixes of a service road past the edge.
+The alert's point is that farthest fix.
 """
 
 from __future__ import annotations
@@ -124,6 +127,7 @@ def deviation_alerts(
     deviation_min_points: int,
     deviation_min_duration_s: float,
     evidence_max_points: int,
+    deviation_min_excess_m: float = 0.0,
 ) -> pd.DataFrame:
     """Build one ``route_deviation`` alert row per judged trip that leaves its corridor.
 
@@ -147,6 +151,9 @@ def deviation_alerts(
         ... spanning at least this long, seconds.
     evidence_max_points : int
         Longest track piece in the evidence.
+    deviation_min_excess_m : float, default 0
+        ... whose farthest point lies at least this far beyond the corridor edge,
+        metres (a sustained excursion, not GPS noise past the edge).
 
     Returns
     -------
@@ -214,7 +221,9 @@ def deviation_alerts(
     run_off = off[first]
     n_pts = last - first + 1
     span = track.t[i_arr[last]] - track.t[i_arr[first]]
-    good = run_off & (n_pts >= deviation_min_points) & (span >= deviation_min_duration_s)
+    run_excess = np.maximum.reduceat(frame["excess"].to_numpy(), first)
+    good = (run_off & (n_pts >= deviation_min_points) & (span >= deviation_min_duration_s)
+            & (run_excess >= deviation_min_excess_m))
     if not good.any():
         return empty_rows()
     runs = pd.DataFrame({"trip": trip_arr[first[good]], "a": first[good], "b": last[good]})
@@ -230,6 +239,7 @@ def deviation_alerts(
         i0, i1 = int(piece["i"].iat[0]), int(piece["i"].iat[-1])
         max_k = int(off_piece["dist"].to_numpy().argmax())
         max_dist = float(off_piece["dist"].iat[max_k])
+        i_far = int(off_piece["i"].iat[max_k])  # the alert's point: the farthest fix
         pts_idx = np.arange(i0, i1 + 1)
         line = shapely.linestrings(lon_all[pts_idx], lat_all[pts_idx]) if len(pts_idx) > 1 else None
         manifests = manifests_by_trip.get(trip["trip_id"], [])
@@ -252,8 +262,8 @@ def deviation_alerts(
                 "site_id": "",
                 "trip_id": trip["trip_id"],
                 "summary": summary,
-                "lon": float(lon_all[i0]),
-                "lat": float(lat_all[i0]),
+                "lon": float(lon_all[i_far]),
+                "lat": float(lat_all[i_far]),
                 "evidence": {
                     "route_ids": route_list,
                     "corridor_m": float(off_piece["half"].iat[max_k]),

@@ -246,7 +246,7 @@ def dump_alerts(
                 "start": p.start,
                 "end": p.end,
                 "severity": "high",
-                "manifest_id": "",
+                "manifest_id": evidence["manifest_ids"][0] if evidence["manifest_ids"] else "",
                 "site_id": at_site,
                 "trip_id": trip["trip_id"],
                 "summary": summary,
@@ -259,8 +259,15 @@ def dump_alerts(
     return pd.DataFrame(rows, columns=list(ALERT_ROW_COLUMNS))
 
 
+def _first_manifest(covers: dict[str, list[dict]] | None, trip_id: str) -> str:
+    """The id of the first manifest covering ``trip_id``, else ``""``."""
+    cov = (covers or {}).get(trip_id, [])
+    return str(cov[0]["manifest_id"]) if cov else ""
+
+
 def unpermitted_origin_alerts(
-    track: Track, trips: pd.DataFrame, loadings: pd.DataFrame, *, evidence_max_points: int
+    track: Track, trips: pd.DataFrame, loadings: pd.DataFrame, *, evidence_max_points: int,
+    covers: dict[str, list[dict]] | None = None,
 ) -> pd.DataFrame:
     """One ``unpermitted_origin`` alert row per loading visit at a black site or expired origin.
 
@@ -274,6 +281,8 @@ def unpermitted_origin_alerts(
         ``TripsResult.loadings`` (``ev``, ``origin_kind``, ``trip_pos``).
     evidence_max_points : int
         Longest track piece in the evidence.
+    covers : dict, optional
+        ``trip_id`` → covering manifests: the first fills ``manifest_id``.
 
     Returns
     -------
@@ -338,7 +347,7 @@ def unpermitted_origin_alerts(
                 "start": utc(evc["start_s"][e]),
                 "end": utc(evc["end_s"][e]),
                 "severity": severity,
-                "manifest_id": "",
+                "manifest_id": _first_manifest(covers, trip["trip_id"]),
                 "site_id": site,
                 "trip_id": trip["trip_id"],
                 "summary": summary,

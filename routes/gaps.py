@@ -44,7 +44,14 @@ def find_gaps(codes: np.ndarray, t: np.ndarray, *, gap_max_s: float) -> tuple[np
     return (after - 1).astype(np.int64), after.astype(np.int64)
 
 
-def gap_alerts(track: Track, trips: pd.DataFrame, *, gap_max_s: float, evidence_max_points: int) -> pd.DataFrame:
+def _first_manifest(covers: dict[str, list[dict]] | None, trip_id: str) -> str:
+    """The id of the first manifest covering ``trip_id``, else ``""``."""
+    cov = (covers or {}).get(trip_id, [])
+    return str(cov[0]["manifest_id"]) if cov else ""
+
+
+def gap_alerts(track: Track, trips: pd.DataFrame, *, gap_max_s: float, evidence_max_points: int,
+               covers: dict[str, list[dict]] | None = None) -> pd.DataFrame:
     """Build one ``gps_gap`` alert row per dark spell of a loaded truck outside depots.
 
     Parameters
@@ -57,6 +64,8 @@ def gap_alerts(track: Track, trips: pd.DataFrame, *, gap_max_s: float, evidence_
         Longest allowed dark spell, seconds.
     evidence_max_points : int
         Longest track piece in the evidence.
+    covers : dict, optional
+        ``trip_id`` → covering manifests: the first fills ``manifest_id``.
 
     Returns
     -------
@@ -119,7 +128,7 @@ def gap_alerts(track: Track, trips: pd.DataFrame, *, gap_max_s: float, evidence_
                 "start": utc(track.t[b]),
                 "end": utc(track.t[a]),
                 "severity": "medium",
-                "manifest_id": "",
+                "manifest_id": _first_manifest(covers, trip["trip_id"]),
                 "site_id": "",
                 "trip_id": trip["trip_id"],
                 "summary": summary,

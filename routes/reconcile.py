@@ -117,8 +117,9 @@ def manifest_alerts(trips: pd.DataFrame, covers: dict[str, list[dict]], *, timez
                         f"{local_hhmm(t0, timezone)} local to disposal site {trip.disposal_site_id} "
                         "with no manifest covering the trip"
                     ),
-                    "lon": trip.unload_lon,
-                    "lat": trip.unload_lat,
+                    # the alert is about where the load came from: the loading place
+                    "lon": trip.load_lon if np.isfinite(trip.load_lon) else trip.unload_lon,
+                    "lat": trip.load_lat if np.isfinite(trip.load_lat) else trip.unload_lat,
                     "evidence": {
                         "trip_id": trip.trip_id,
                         "origin_site_id": trip.origin_site_id,

@@ -416,7 +416,7 @@ def _simulate_day(ctx: _Context, truck: _Truck, day: int, rng: np.random.Generat
                 hooks[j] = lambda leg=leg, j=j: tr.roadside_stop(
                     leg[j - 1], leg[j], rng.uniform(20, 60) * 60, "innocent_empty_parking")
         big = "large_origins" in ctx.conditions and src.kind == "origin"
-        if big and len(leg) >= 2 and rng.random() < 0.5:
+        if big and len(leg) >= 2 and rng.random() < 0.5 and src.site_id != ctx.expired_id:
             # empty trucks queue on the driveway outside the gate before entering
             def queue(src=src):
                 g = ctx.city.nodes[src.gate_node]

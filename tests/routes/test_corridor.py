@@ -86,9 +86,11 @@ class TestRouteDeviation:
 class TestCorridorEdge:
     def test_a_detour_just_inside_the_corridor_is_not_one_just_outside_is(self):
         # R1's corridor is 150 m: a detour 140 m off stays in it, 165 m off leaves it
-        # (points between 95 % and 100 % of the half-width are measured exactly)
-        assert _alerts(_detour(Truck(PLATE, seed=35), off_m=140)).empty
-        alerts = _alerts(_detour(Truck(PLATE, seed=35), off_m=165))
+        # (points between 95 % and 100 % of the half-width are measured exactly);
+        # the edge itself, without the noise margin (deviation_min_excess_m)
+        edge = AuditConfig(deviation_min_excess_m=0, deviation_min_duration_s=60)
+        assert _alerts(_detour(Truck(PLATE, seed=35), off_m=140), config=edge).empty
+        alerts = _alerts(_detour(Truck(PLATE, seed=35), off_m=165), config=edge)
         assert alerts["kind"].tolist() == ["route_deviation"]
         ev = json.loads(alerts.iloc[0]["evidence"])
         assert ev["max_off_corridor_m"] == pytest.approx(165, abs=10)
