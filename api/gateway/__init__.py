@@ -60,3 +60,40 @@ def build_gateway(svc: Any, config: GatewayConfig) -> Gateway:
                         max_points=config.batch_max_points)
     return Gateway(config, sink, SqlTerminalStore(svc.store.db),
                    known_vehicle=known_vehicle_check(svc))
+
+
+def serve_with_gateway(server: Any, app: Any, config: GatewayConfig) -> None:
+    """Run a ``uvicorn.Server`` and the gateway on one event loop until the server stops.
+
+    The gateway feeds ``app.state.service`` and is exposed as
+    ``app.state.gateway``; ``GET /api/gateway`` is added to the app.
+
+    Parameters
+    ----------
+    server : uvicorn.Server
+        The HTTP server (not yet started).
+    app : fastapi.FastAPI
+        The application made by ``create_app``.
+    config : GatewayConfig
+        Gateway settings.
+    """
+    import asyncio
+    import sys
+
+    from haulwatch.api.gateway.router import router
+
+    if not any(getattr(r, "path", "") == "/api/gateway" for r in app.router.routes):
+        app.include_router(router)
+
+    async def main() -> None:
+        gw = build_gateway(app.state.service, config)
+        app.state.gateway = gw
+        await gw.start()
+        print(f"haulwatch serve: JT/T 808 gateway listening on {config.host}:{gw.port}",
+              file=sys.stderr, flush=True)
+        try:
+            await server.serve()
+        finally:
+            await gw.close()
+
+    asyncio.run(main())

@@ -140,6 +140,19 @@ class TerminalClient:
 
     async def request(self, msg_id: int, body: bytes) -> Reply:
         """Send one message (sub-packaged when longer than 1023 bytes); wait for its answer."""
+        return await self.wait(await self.send(msg_id, body), msg_id)
+
+    async def wait(self, futs: list[asyncio.Future], msg_id: int) -> Reply:
+        """Wait for the answers of a message sent with :meth:`send`; return the last one."""
+        try:
+            replies = await asyncio.wait_for(asyncio.gather(*futs), self.timeout_s)
+        except asyncio.TimeoutError:
+            raise TerminalReplyError(
+                f"no answer to 0x{msg_id:04x} within {self.timeout_s} s") from None
+        return replies[-1]
+
+    async def send(self, msg_id: int, body: bytes) -> list[asyncio.Future]:
+        """Send one message without waiting; return the futures of its answers (one per packet)."""
         if self.writer is None:
             raise TerminalReplyError("not connected")
         parts = [body[i:i + MAX_BODY_LENGTH] for i in range(0, len(body), MAX_BODY_LENGTH)] or [b""]
@@ -154,12 +167,7 @@ class TerminalClient:
             self.writer.write(encode_frame(msg_id, part, phone=self.phone, flow=flow,
                                            version=self.version, packet=packet))
         await self.writer.drain()
-        try:
-            replies = await asyncio.wait_for(asyncio.gather(*futs), self.timeout_s)
-        except asyncio.TimeoutError:
-            raise TerminalReplyError(
-                f"no answer to 0x{msg_id:04x} within {self.timeout_s} s") from None
-        return replies[-1]
+        return futs
 
     async def register(self, plate: str, *, plate_color: int = 2, province: int = 33,
                        city: int = 0, terminal_id: str = "") -> Reply:

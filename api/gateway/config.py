@@ -71,6 +71,9 @@ class GatewayConfig:
     batch_max_points : int, default 5000
         Most points stored in one store transaction (reports arriving while a
         transaction runs are grouped into the next).
+    max_inflight : int, default 64
+        Location messages of one connection being stored at once (a terminal
+        or forwarder that sends without waiting for each answer).
     """
 
     host: str = "127.0.0.1"
@@ -88,12 +91,13 @@ class GatewayConfig:
     coord_system: str = "wgs84"
     refuse_unknown_vehicles: bool = False
     batch_max_points: int = 5000
+    max_inflight: int = 64
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise GatewayConfigError(f"jt808 port: {self.port} is not in 0..65535")
         for name in ("max_connections", "max_bad_frames", "max_terminals_per_connection",
-                     "batch_max_points"):
+                     "batch_max_points", "max_inflight"):
             if getattr(self, name) < 1:
                 raise GatewayConfigError(f"jt808 {name}: {getattr(self, name)} must be >= 1")
         for name in ("idle_timeout_s", "write_timeout_s", "subpackage_timeout_s"):

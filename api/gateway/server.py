@@ -67,6 +67,7 @@ __all__ = ["Gateway", "GatewayMetrics", "location_to_point"]
 log = logging.getLogger("haulwatch.gateway")
 
 MAX_PLATE_CHARS = 32
+_PIPELINED = (b"\x02\x00", b"\x07\x04")
 
 
 class GatewayMetrics:
@@ -169,6 +170,7 @@ class _Conn:
     flow: int = 0
     bad_in_row: int = 0
     close_reason: str = ""
+    inflight: set[asyncio.Task] = field(default_factory=set)
 
     def next_flow(self) -> int:
         self.flow = (self.flow + 1) & 0xFFFF
@@ -278,7 +280,17 @@ class Gateway:
                 for item in conn.splitter.feed(data):
                     if isinstance(item, Jt808Error):
                         self._bad(conn, item, None)
+                    elif item[:2] in _PIPELINED:
+                        # location reports of one connection are stored concurrently (one
+                        # group commit for a burst); other messages wait for them (barrier)
+                        while len(conn.inflight) >= cfg.max_inflight:
+                            await asyncio.wait(conn.inflight, return_when=asyncio.FIRST_COMPLETED)
+                        task = asyncio.create_task(self._frame(conn, item))
+                        conn.inflight.add(task)
+                        task.add_done_callback(conn.inflight.discard)
                     else:
+                        if conn.inflight:
+                            await asyncio.wait(set(conn.inflight))
                         await self._frame(conn, item)
                     if conn.close_reason:
                         break
@@ -293,6 +305,9 @@ class Gateway:
         except asyncio.CancelledError:
             conn.close_reason = conn.close_reason or "shutdown"
         finally:
+            if conn.inflight:  # answers to reports being stored: let them finish (or fail)
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait(set(conn.inflight), timeout=self.config.write_timeout_s)
             m.open_connections -= 1
             m.closed[conn.close_reason or "unknown"] += 1
             if conn.close_reason == "peer_closed":
