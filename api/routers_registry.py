@@ -34,7 +34,7 @@ class Registry:
     routes : dict
         Routes FeatureCollection (WGS-84).
     dataset : object or None
-        The prepared dataset (``geo.prepare.Dataset``) when the ingest room is
+        The prepared dataset (``ingest.prepare.Dataset``) when the ingest room is
         available: the live audit and dispatch use it.
     coord_system : str
         Coordinate system of pushed positions (the dataset's).
@@ -81,7 +81,7 @@ def load_registry(folder: Path) -> Registry:
     folder = Path(folder)
     if not folder.is_dir():
         raise RegistryError(f"dataset: {str(folder)!r} is not a folder")
-    from haulwatch.geo.prepare import prepare
+    from haulwatch.ingest.prepare import prepare
     from haulwatch.ingest.dataset import read_dataset
 
     try:

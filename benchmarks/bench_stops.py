@@ -192,7 +192,7 @@ def fleet_points(n_points: int, *, seed: int = 7) -> pd.DataFrame:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_audit import ensure_dataset
 
-    from haulwatch.geo.prepare import prepare
+    from haulwatch.ingest.prepare import prepare
     from haulwatch.ingest.dataset import read_dataset
 
     folder = ensure_dataset(max(n_points, 1_000_000), seed=seed)

@@ -9,13 +9,22 @@ near the centre instead of blowing up at a zone edge.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import pyproj
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["WGS84", "pick_metric_crs", "project", "unproject"]
+__all__ = [
+    "WGS84",
+    "CoordSummary",
+    "pick_metric_crs",
+    "pick_metric_crs_of_summary",
+    "project",
+    "summarize_coords",
+    "unproject",
+]
 
 #: Geographic WGS-84 (longitude, latitude order with ``always_xy``).
 WGS84 = pyproj.CRS.from_epsg(4326)
@@ -78,6 +87,107 @@ def pick_metric_crs(lon: ArrayLike, lat: ArrayLike) -> pyproj.CRS:
         )
     zone = int(np.floor((lon_med + 180.0) / 6.0)) % 60 + 1
     return pyproj.CRS.from_epsg((32700 if lat_med < 0 else 32600) + zone)
+
+
+@dataclass(frozen=True)
+class CoordSummary:
+    """What :func:`pick_metric_crs_of_summary` needs of some coordinates, mergeable with ``+``.
+
+    Lets the CRS be picked for data spread over many processes without
+    gathering it: counts per UTM zone are exact, the longitudes a sample.
+
+    Attributes
+    ----------
+    zone_counts : numpy.ndarray
+        int64[60], valid coordinates per UTM zone.
+    south : int
+        Valid coordinates with latitude < 0.
+    valid : int
+        Valid coordinates (finite, in range).
+    sample_lon : numpy.ndarray
+        Every ``sample_every``-th longitude (unfiltered).
+    """
+
+    zone_counts: NDArray[np.int64]
+    south: int
+    valid: int
+    sample_lon: NDArray[np.float64]
+
+    def __add__(self, other: CoordSummary) -> CoordSummary:
+        """Summary of both sets of coordinates."""
+        return CoordSummary(self.zone_counts + other.zone_counts, self.south + other.south,
+                            self.valid + other.valid,
+                            np.concatenate([self.sample_lon, other.sample_lon]))
+
+
+def summarize_coords(lon: ArrayLike, lat: ArrayLike, *, sample_every: int = 64) -> CoordSummary:
+    """Summarize WGS-84 coordinates for :func:`pick_metric_crs_of_summary`.
+
+    Parameters
+    ----------
+    lon, lat : array_like
+        WGS-84 degrees; NaN and out-of-range values are not counted.
+    sample_every : int, default 64
+        Keep every n-th longitude as the sample.
+
+    Returns
+    -------
+    CoordSummary
+    """
+    lon_a = np.asarray(lon, dtype="float64").ravel()
+    lat_a = np.asarray(lat, dtype="float64").ravel()
+    ok = (np.isfinite(lon_a) & np.isfinite(lat_a)
+          & (np.abs(lon_a) <= 180.0) & (np.abs(lat_a) <= 90.0))
+    zone = np.floor((lon_a[ok] + 180.0) / 6.0).astype("int64") % 60
+    return CoordSummary(np.bincount(zone, minlength=60).astype("int64"),
+                        int((lat_a[ok] < 0).sum()), int(ok.sum()),
+                        lon_a[::sample_every].copy())
+
+
+def pick_metric_crs_of_summary(summary: CoordSummary) -> pyproj.CRS:
+    """The CRS :func:`pick_metric_crs` picks, from a :class:`CoordSummary`.
+
+    The UTM zone of the median longitude comes from the exact per-zone
+    counts, so it is the zone :func:`pick_metric_crs` picks from all the
+    coordinates; only when the median falls between two zones, or for data
+    spanning more than about two zones (a transverse Mercator on the median
+    longitude), is the median estimated from the sample.
+
+    Parameters
+    ----------
+    summary : CoordSummary
+        Of every coordinate (merged with ``+``).
+
+    Returns
+    -------
+    pyproj.CRS
+
+    Raises
+    ------
+    ValueError
+        If no valid coordinate was summarized.
+    """
+    counts, south, valid = summary.zone_counts, summary.south, summary.valid
+    if valid == 0:
+        return pick_metric_crs(np.empty(0), np.empty(0))  # raises the usual ValueError
+    sample = summary.sample_lon[np.isfinite(summary.sample_lon)
+                                & (np.abs(summary.sample_lon) <= 180)]
+    if sample.size >= 100:
+        lo, hi = np.percentile(sample, [0.5, 99.5])
+    else:
+        lo, hi = (sample.min(), sample.max()) if sample.size else (0.0, 0.0)
+    crs = pick_metric_crs(sample, np.zeros_like(sample) + (-1.0 if south * 2 > valid else 1.0))
+    if hi - lo > _MAX_UTM_SPAN_DEG:
+        return crs  # transverse Mercator on the (sampled) median longitude
+    # exact zone of the median: the zone where the cumulative count crosses half
+    cum = np.cumsum(counts)
+    lower = int(np.searchsorted(cum, (valid + 1) // 2))  # zone of the lower middle value
+    upper = int(np.searchsorted(cum, valid // 2 + 1))  # zone of the upper middle value
+    zone = lower + 1
+    if upper != lower:  # the median falls between zones: let the sample decide
+        zone = int(np.floor((float(np.median(sample)) + 180.0) / 6.0)) % 60 + 1
+    south_median = south * 2 > valid  # lat median < 0 when most points are south
+    return pyproj.CRS.from_epsg((32700 if south_median else 32600) + zone)
 
 
 def _unwrap_antimeridian(lon: NDArray[np.float64]) -> NDArray[np.float64]:

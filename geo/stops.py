@@ -357,7 +357,7 @@ def stops_of_sorted(
             pos = k if order is None else int(order[k])
             raise StopsInputError(
                 f"column {name!r} has a missing or non-finite value at row {pos}; "
-                "allowed: finite numbers / valid times (clean points with geo.prepare first)"
+                "allowed: finite numbers / valid times (clean points with ingest.prepare first)"
             )
     change = np.flatnonzero(codes[1:] != codes[:-1]) + 1
     group_start = np.concatenate(([0], change)).astype(np.int64)

@@ -5,7 +5,7 @@ optional CSV, settings from an optional ``dataset.toml``. Bad features and
 rows are rejected with their feature index (GeoJSON, 0-based as in the
 ``features`` array) or 1-based data row (CSV); the reading goes on.
 Coordinates are kept in the dataset's coordinate system (tagged EPSG:4326);
-``geo.prepare`` converts them to WGS-84.
+``ingest.prepare`` converts them to WGS-84.
 """
 
 from __future__ import annotations

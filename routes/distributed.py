@@ -2,22 +2,28 @@
 
 :func:`audit_dask` gives the same :class:`~haulwatch.routes.audit.AuditResult`
 as :func:`~haulwatch.routes.audit.audit_folder` (same alerts, same ids, same
-rejects and counts), but the tracks never pass through one process:
+rejects and counts), but the tracks never pass through one process. Every
+reading step is the ingest room's, so both engines read alike:
 
-1. **registry** (client): settings, sites, routes, manifests, vehicles are
-   small and read once, exactly as ``ingest.dataset.read_dataset`` reads them;
-2. **read** (workers): the tracks file is cut into chunks (Parquet row groups,
-   of one file or of a folder of ``*.parquet`` files; or newline-aligned byte
-   ranges of a CSV) and each chunk is validated with
-   ``ingest.tracks.tracks_from_table`` and split into ``n_partitions`` buckets
-   by a stable hash (CRC-32) of the normalized plate;
+1. **registry** (client): ``ingest.dataset.read_registry`` (settings, sites,
+   routes, manifests, vehicles and their rejects), once;
+2. **read** (workers): the tracks are cut into parts
+   (``ingest.tables.plan_parts``: Parquet row groups, of one file or of a
+   folder of ``*.parquet`` files; or newline-aligned byte ranges of a CSV)
+   and each part is read by ``ingest.tracks.read_tracks(part=...)`` — the
+   local reader, with its GB18030 / ragged-row / unbalanced-quote retries — and
+   split into ``n_partitions`` buckets by a stable hash (CRC-32) of the
+   normalized plate. When a part needed GB18030 or refused unbalanced quotes,
+   the parts read otherwise are read again that way: the whole-file reader
+   reads the whole file in the mode one bad line asks for;
 3. **shuffle + prepare** (workers): each bucket gathers its pieces from every
-   chunk, numbers rows globally (``src_row``, reject rows), drops duplicates
-   (first in file order wins), converts to WGS-84, projects to the metric CRS
-   and drops teleports — what ``geo.prepare.prepare`` does, per vehicle;
+   part, numbers rows globally (``src_row``, reject rows), drops duplicates
+   (first in file order wins) and runs ``ingest.prepare.prepare_points``
+   (WGS-84, metric CRS, teleports), as ``ingest.prepare.prepare`` does;
 4. **detect** (workers): ``routes.audit.audit_partition`` per bucket;
-5. **combine** (client): ``routes.audit.combine`` (hotspots span vehicles,
-   sorting, ids).
+5. **combine** (client): the dataset's rejects and counts by
+   ``ingest.dataset.dataset_stats`` and ``ingest.prepare.add_teleports``, then
+   ``routes.audit.combine`` (hotspots span vehicles, sorting, ids).
 
 Partitions are whole vehicles, never days: a trip crossing midnight, a gap
 spanning the night and the depot parking that ends a day all belong to one
@@ -29,18 +35,17 @@ give ample parallelism. Intermediate pieces live in worker memory, which
 dask.distributed spills to disk above its memory target, so the tracks may be
 larger than any one machine's memory.
 
-The metric CRS is chosen as ``geo.crs.pick_metric_crs`` chooses it, without
-gathering the points: the UTM zone of the median longitude comes from exact
-per-zone counts (so it is the same zone the single-process audit picks); only
-for data spanning more than about two zones (a transverse Mercator on the
-median longitude) is the median estimated from a sample.
+The metric CRS is the local one (``geo.points.dataset_crs``) chosen without
+gathering the points: ``geo.crs.pick_metric_crs_of_summary`` takes the UTM
+zone of the median longitude from exact per-zone counts (so it is the zone the
+single-process audit picks); only for data spanning more than about two zones
+(a transverse Mercator on the median longitude) is the median estimated from
+a sample.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
-import itertools
 import math
 import time
 import zlib
@@ -53,8 +58,12 @@ import numpy as np
 import pandas as pd
 
 from haulwatch.errors import UserError
+from haulwatch.geo.crs import summarize_coords
+from haulwatch.geo.points import convert_geometries, dataset_crs_of_summary, geometry_centroids
+from haulwatch.ingest.dataset import check_folder, read_registry
 from haulwatch.ingest.dataset import tracks_path as tracks_path_of
-from haulwatch.ingest.tables import parquet_parts
+from haulwatch.ingest.tables import TablePart, plan_parts
+from haulwatch.ingest.tracks import check_tracks
 
 __all__ = ["DistributedError", "audit_dask", "bucket_of_keys"]
 
@@ -62,7 +71,6 @@ __all__ = ["DistributedError", "audit_dask", "bucket_of_keys"]
 DEFAULT_CHUNK_ROWS = 250_000
 #: Target rows per partition (bucket) when ``n_partitions`` is not given.
 DEFAULT_PARTITION_ROWS = 2_000_000
-_CSV_BYTES_PER_ROW = 70  # rough, only to size chunks and partitions
 _SAMPLE_EVERY = 64
 
 
@@ -111,25 +119,14 @@ def bucket_of_keys(keys: pd.Series | pd.Categorical, n_partitions: int) -> np.nd
     return out
 
 
-def _zone_counts(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, int, int]:
-    """Counts per UTM zone of the valid coordinates, count of lat < 0, count valid."""
-    ok = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180.0) & (np.abs(lat) <= 90.0)
-    lon = lon[ok]
-    zone = np.floor((lon + 180.0) / 6.0).astype("int64") % 60
-    return np.bincount(zone, minlength=60), int((lat[ok] < 0).sum()), int(ok.sum())
-
 
 @dataclasses.dataclass(frozen=True)
 class _Chunk:
-    """One unit of reading: a Parquet file's row groups, or a CSV byte range."""
+    """One unit of reading: a part of the tracks table and its place in the file."""
 
     index: int
-    path: str
-    kind: str  # "parquet" | "csv"
-    row_groups: tuple[int, ...] = ()
-    start: int = 0
-    end: int = 0
-    row_offset: int | None = None  # known up front for Parquet
+    path: str  # the tracks table (its name is the file of the rejects)
+    part: TablePart
 
 
 @dataclasses.dataclass
@@ -140,161 +137,29 @@ class _ChunkOut:
     rejects: pd.DataFrame
     rows_read: int
     duplicates: int
-    zone_counts: np.ndarray
-    south: int
-    valid: int
-    sample_lon: np.ndarray
+    coords: Any  # geo.crs.CoordSummary of the WGS-84 points
     has_load: bool
     has_lift: bool
-
-
-# --------------------------------------------------------------------------- chunking
-
-
-def _check_columns(path: Path) -> None:
-    """Fail early, as the reader does, when the tracks lack a required column."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from haulwatch.ingest.rejects import SchemaError
-    from haulwatch.ingest.tables import _match_columns, _sniff_header
-    from haulwatch.ingest.tracks import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
-
-    if path.suffix == ".parquet":
-        for f in parquet_parts(path):
-            try:
-                names = list(pq.read_schema(f).names)
-            except (pa.ArrowInvalid, OSError) as exc:
-                raise SchemaError(f"{f.name}: not a readable Parquet file ({exc})") from exc
-            _match_columns(names, path.name, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
-    else:
-        header, _, _ = _sniff_header(path)
-        _match_columns(header, path.name, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
-
-
-def _plan_parquet(path: Path, chunk_rows: int) -> list[_Chunk]:
-    import pyarrow.parquet as pq
-
-    files = parquet_parts(path)
-    chunks: list[_Chunk] = []
-    offset = 0
-    for f in files:
-        meta = pq.ParquetFile(f).metadata
-        groups: list[int] = []
-        rows = 0
-        start = offset
-        for g in range(meta.num_row_groups):
-            groups.append(g)
-            rows += meta.row_group(g).num_rows
-            if rows >= chunk_rows:
-                chunks.append(
-                    _Chunk(len(chunks), str(f), "parquet", tuple(groups), row_offset=start)
-                )
-                start += rows
-                groups, rows = [], 0
-        if groups or meta.num_row_groups == 0:
-            chunks.append(_Chunk(len(chunks), str(f), "parquet", tuple(groups), row_offset=start))
-            start += rows
-        offset = start
-    return chunks
-
-
-def _plan_csv(path: Path, chunk_rows: int) -> tuple[list[_Chunk], int]:
-    """Newline-aligned byte ranges of the data rows; also the header's byte length."""
-    size = path.stat().st_size
-    with path.open("rb") as fh:
-        header = fh.readline()
-        first = len(header)
-        step = max(chunk_rows * _CSV_BYTES_PER_ROW, 1 << 20)
-        bounds = [first]
-        pos = first + step
-        while pos < size:
-            fh.seek(pos)
-            fh.readline()  # move to the start of the next line
-            nxt = fh.tell()
-            if nxt >= size:
-                break
-            if nxt > bounds[-1]:
-                bounds.append(nxt)
-            pos = nxt + step
-    bounds.append(size)
-    chunks = [
-        _Chunk(i, str(path), "csv", start=a, end=b)
-        for i, (a, b) in enumerate(itertools.pairwise(bounds))
-        if b > a
-    ]
-    return chunks, first
+    encoding: str
+    quoting: bool
 
 
 # --------------------------------------------------------------------------- tasks
 
 
-def _read_columns(chunk: _Chunk) -> tuple[dict[str, Any], int, str]:
-    """Read one chunk's wanted columns as pyarrow arrays (the reader's types and rules)."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
-
-    from haulwatch.ingest.rejects import SchemaError
-    from haulwatch.ingest.tables import _match_columns, _sniff_header
-    from haulwatch.ingest.tracks import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
-
-    path = Path(chunk.path)
-    file = "tracks.parquet" if chunk.kind == "parquet" else path.name
-    if chunk.kind == "parquet":
-        pf = pq.ParquetFile(path)
-        mapping = _match_columns(
-            list(pf.schema_arrow.names), file, REQUIRED_COLUMNS, OPTIONAL_COLUMNS
-        )
-        table = pf.read_row_groups(list(chunk.row_groups), columns=list(mapping.values()))
-        return {c: table.column(a) for c, a in mapping.items()}, table.num_rows, file
-    header, delimiter, encoding = _sniff_header(path)
-    mapping = _match_columns(header, file, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
-    wanted = set(mapping.values())
-    types = {
-        name: (
-            pa.dictionary(pa.int32(), pa.string())
-            if mapping.get("vehicle_id") == name
-            else pa.string()
-        )
-        for name in header
-        if name in wanted
-    }
-    with path.open("rb") as fh:
-        fh.seek(chunk.start)
-        data = fh.read(chunk.end - chunk.start)
-    try:
-        table = pacsv.read_csv(
-            io.BytesIO(data),
-            read_options=pacsv.ReadOptions(
-                column_names=header, encoding=encoding, block_size=1 << 24
-            ),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False),
-            convert_options=pacsv.ConvertOptions(
-                column_types=types,
-                include_columns=list(mapping.values()),
-                null_values=[""],
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-            ),
-        )
-    except pa.ArrowInvalid as exc:
-        raise SchemaError(f"{file}: cannot parse the CSV near byte {chunk.start} ({exc})") from exc
-    return {c: table.column(a) for c, a in mapping.items()}, table.num_rows, file
-
-
-def _read_chunk(chunk: _Chunk, timezone: str, coord_system: str, n_partitions: int) -> _ChunkOut:
-    """Read, validate and bucket one chunk (runs on a worker)."""
+def _read_chunk(chunk: _Chunk, timezone: str, coord_system: str, n_partitions: int,
+                encoding: str | None = None, quoting: bool = True) -> _ChunkOut:
+    """Read, validate and bucket one part with the local reader (runs on a worker)."""
     from haulwatch.geo.chinacoords import to_wgs84
-    from haulwatch.ingest.tracks import tracks_from_table
+    from haulwatch.geo.crs import summarize_coords
+    from haulwatch.ingest.tracks import read_tracks
 
-    cols, n, file = _read_columns(chunk)
-    res = tracks_from_table(cols, n, file=file, timezone=timezone)
+    res = read_tracks(chunk.path, timezone=timezone, part=chunk.part, encoding=encoding,
+                      quoting=quoting)
     tracks = res.tracks
     lon, lat = to_wgs84(
         tracks["lon"].to_numpy("float64"), tracks["lat"].to_numpy("float64"), coord_system
     )
-    zone_counts, south, valid = _zone_counts(np.asarray(lon), np.asarray(lat))
     bucket = bucket_of_keys(tracks["vehicle_key"], n_partitions)
     order = np.argsort(bucket, kind="stable")
     sorted_b = bucket[order]
@@ -310,12 +175,11 @@ def _read_chunk(chunk: _Chunk, timezone: str, coord_system: str, n_partitions: i
         rejects=res.rejects,
         rows_read=res.rows_read,
         duplicates=res.duplicates_dropped,
-        zone_counts=zone_counts,
-        south=south,
-        valid=valid,
-        sample_lon=np.asarray(lon)[::_SAMPLE_EVERY].copy(),
+        coords=summarize_coords(np.asarray(lon), np.asarray(lat), sample_every=_SAMPLE_EVERY),
         has_load=res.has_load,
         has_lift=res.has_lift,
+        encoding=res.encoding,
+        quoting=res.quoting,
     )
 
 
@@ -332,27 +196,23 @@ def _prepare_bucket(
     pieces: list[pd.DataFrame | None],
     offsets: np.ndarray,
     coord_system: str,
-    timezone: str,
     file: str,
     crs_wkt: str,
-    max_speed_kmh: float,
+    teleport_rule: dict[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """Gather one bucket: global rows, dedupe, then ``geo.prepare.prepare`` it (worker).
+    """Gather one bucket: global rows, dedupe, then ``ingest.prepare.prepare_points`` (worker).
 
     Returns the points, the teleport rejects (with ``_key``, ``_time`` to order
     them as the single-process audit does) and the duplicates dropped here.
     """
-    import geopandas as gpd
     import pyproj
 
-    from haulwatch.geo.prepare import prepare
-    from haulwatch.ingest.dataset import RawDataset
-    from haulwatch.ingest.manifests import empty_manifests
+    from haulwatch.ingest.prepare import empty_points, prepare_points
     from haulwatch.ingest.rejects import empty_rejects
 
     parts = [p for p in pieces if p is not None and len(p)]
     if not parts:
-        return _empty_points(), _empty_teleports(), 0
+        return empty_points(), empty_rejects(), 0
     key_codes, key_cats = _merged_codes([p["vehicle_key"] for p in parts])
     id_codes, id_cats = _merged_codes([p["vehicle_id"] for p in parts])
     frame = pd.concat(
@@ -385,28 +245,16 @@ def _prepare_bucket(
         }
     )
     del frame, src
-    empty_geo = gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs="EPSG:4326"))
-    raw = RawDataset(
-        folder=Path("."),
-        coord_system=coord_system,
-        timezone=timezone,
-        tracks=tracks,
-        sites=empty_geo,
-        routes=empty_geo,
-        manifests=empty_manifests(),
-        vehicles=None,
-        rejects=empty_rejects(),
-        stats={"tracks_file": file},
-    )
-    # exactly what the single-process audit does to the points (audit_folder's call)
-    prepared = prepare(raw, max_speed_kmh=max_speed_kmh, crs=pyproj.CRS.from_wkt(crs_wkt))
-    tele = prepared.rejects.reset_index(drop=True)
+    # exactly what the single-process audit does to the points
+    points, tele, _ = prepare_points(tracks, coord_system, pyproj.CRS.from_wkt(crs_wkt),
+                                     file=file, **teleport_rule)
+    tele = tele.reset_index(drop=True)
     if len(tele):
         where = pd.Series(np.arange(len(tracks)), index=tracks["src_row"].to_numpy())
         pos = where.loc[tele["row"].to_numpy()].to_numpy()
         tele["_key"] = tracks["vehicle_key"].iloc[pos].astype("str").to_numpy()
         tele["_time"] = tracks["time"].array.asi8[pos]  # int ns: no Timestamp objects
-    return prepared.points, tele, n_dup
+    return points, tele, n_dup
 
 
 def _merged_codes(columns: list[pd.Series]) -> tuple[np.ndarray, pd.Index]:
@@ -426,34 +274,6 @@ def _merged_codes(columns: list[pd.Series]) -> tuple[np.ndarray, pd.Index]:
     return np.concatenate(out), merged
 
 
-def _empty_points() -> pd.DataFrame:
-    from haulwatch.ingest.tracks import empty_tracks
-
-    base = empty_tracks()
-    out = pd.DataFrame(
-        {
-            "vehicle_id": base["vehicle_id"],
-            "vehicle_key": base["vehicle_key"],
-            "time": base["time"],
-            "lon": pd.Series([], dtype="float64"),
-            "lat": pd.Series([], dtype="float64"),
-            "x": pd.Series([], dtype="float64"),
-            "y": pd.Series([], dtype="float64"),
-            "speed_kmh": pd.Series([], dtype="float64"),
-            "heading_deg": pd.Series([], dtype="float64"),
-            "load": base["load"],
-            "lift": pd.Series([], dtype="float64"),
-            "src_row": pd.Series([], dtype="int64"),
-        }
-    )
-    return out
-
-
-def _empty_teleports() -> pd.DataFrame:
-    from haulwatch.ingest.rejects import empty_rejects
-
-    return empty_rejects()
-
 
 def _audit_bucket(points: pd.DataFrame, context: Any, config: Any) -> Any:
     from haulwatch.routes.audit import audit_partition
@@ -462,77 +282,6 @@ def _audit_bucket(points: pd.DataFrame, context: Any, config: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- the client
-
-
-def _pick_crs(outs: list[_ChunkOut], registry_lon: np.ndarray, registry_lat: np.ndarray) -> Any:
-    """The CRS ``geo.crs.pick_metric_crs`` picks for all points + registry centroids."""
-    import pyproj
-
-    from haulwatch.geo.crs import pick_metric_crs
-
-    counts = np.zeros(60, dtype="int64")
-    south = 0
-    valid = 0
-    for o in outs:
-        counts += o.zone_counts
-        south += o.south
-        valid += o.valid
-    rc, rs, rv = _zone_counts(registry_lon, registry_lat)
-    counts += rc
-    south += rs
-    valid += rv
-    if valid == 0:
-        return pick_metric_crs(registry_lon, registry_lat)  # raises the usual ValueError
-    sample = np.concatenate([o.sample_lon for o in outs] + [registry_lon])
-    sample = sample[np.isfinite(sample) & (np.abs(sample) <= 180)]
-    if sample.size >= 100:
-        lo, hi = np.percentile(sample, [0.5, 99.5])
-    else:
-        lo, hi = (sample.min(), sample.max()) if sample.size else (0.0, 0.0)
-    crs = pick_metric_crs(sample, np.zeros_like(sample) + (-1.0 if south * 2 > valid else 1.0))
-    if hi - lo > 12.0:
-        return crs  # transverse Mercator on the (sampled) median longitude
-    # exact zone of the median: the zone where the cumulative count crosses half
-    cum = np.cumsum(counts)
-    lower = int(np.searchsorted(cum, (valid + 1) // 2))  # zone of the lower middle value
-    upper = int(np.searchsorted(cum, valid // 2 + 1))  # zone of the upper middle value
-    zone = lower + 1
-    if upper != lower:  # the median falls between zones: let the sample decide
-        zone = int(np.floor((float(np.median(sample)) + 180.0) / 6.0)) % 60 + 1
-    south_median = south * 2 > valid  # lat median < 0 when most points are south
-    return pyproj.CRS.from_epsg((32700 if south_median else 32600) + zone)
-
-
-def _registry(folder: Path, progress: Callable[..., None]) -> dict[str, Any]:
-    """Read everything but the tracks, as ``read_dataset`` does."""
-    from haulwatch.ingest.manifests import read_manifests
-    from haulwatch.ingest.registry import read_routes, read_settings, read_sites, read_vehicles
-
-    _check_folder(folder)
-    settings = read_settings(folder)
-    sites = read_sites(folder / "sites.geojson", timezone=settings.timezone)
-    routes = read_routes(folder / "routes.geojson", site_ids=sites.frame["site_id"])
-    manifests = read_manifests(
-        folder / "manifests.csv",
-        site_ids=sites.frame["site_id"],
-        route_ids=routes.frame["route_id"],
-        timezone=settings.timezone,
-    )
-    vehicles = None
-    if (folder / "vehicles.csv").is_file():
-        vehicles = read_vehicles(folder / "vehicles.csv")
-    progress(
-        "registry",
-        f"{len(sites.frame)} sites, {len(routes.frame)} routes, "
-        f"{len(manifests.manifests)} manifests",
-    )
-    return {
-        "settings": settings,
-        "sites": sites,
-        "routes": routes,
-        "manifests": manifests,
-        "vehicles": vehicles,
-    }
 
 
 def _close(starting: Any) -> None:
@@ -544,16 +293,6 @@ def _close(starting: Any) -> None:
     client.close()
     if cluster is not None:
         cluster.close()
-
-
-def _check_folder(folder: Path) -> None:
-    from haulwatch.ingest.rejects import SchemaError
-
-    if not folder.is_dir():
-        raise SchemaError(f"dataset folder not found: {folder}")
-    for name in ("sites.geojson", "routes.geojson", "manifests.csv"):
-        if not (folder / name).is_file():
-            raise SchemaError(f"{name}: required file missing from {folder}")
 
 
 def _client(scheduler: str | None, n_workers: int, processes: bool) -> tuple[Any, Any]:
@@ -640,9 +379,9 @@ def audit_dask(
     say = progress if progress is not None else (lambda *a, **k: None)
     t_start = time.perf_counter()
     folder = Path(folder)
-    _check_folder(folder)  # fail fast, before any cluster starts
+    check_folder(folder)  # fail fast, before any cluster starts
     tracks_path = tracks_path_of(folder)
-    _check_columns(tracks_path)
+    check_tracks(tracks_path)
 
     own_client = client is None
     starting = None
@@ -653,17 +392,13 @@ def audit_dask(
         pool = ThreadPoolExecutor(max_workers=1)
         starting = pool.submit(_client, scheduler, n_workers, processes)
     try:
-        reg = _registry(folder, say)
-        settings = reg["settings"]
-        timezone = settings.timezone  # naive track times are local to the dataset
-        if tracks_path.suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            chunks = _plan_parquet(tracks_path, chunk_rows)
-            est_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in parquet_parts(tracks_path))
-        else:
-            chunks, _ = _plan_csv(tracks_path, chunk_rows)
-            est_rows = tracks_path.stat().st_size // _CSV_BYTES_PER_ROW
+        reg = read_registry(folder)
+        say("registry", f"{len(reg.sites.frame)} sites, {len(reg.routes.frame)} routes, "
+            f"{len(reg.manifests.manifests)} manifests")
+        timezone = reg.timezone  # naive track times are local to the dataset
+        coord_system = reg.coord_system
+        table_parts, est_rows = plan_parts(tracks_path, chunk_rows)
+        chunks = [_Chunk(i, str(tracks_path), p) for i, p in enumerate(table_parts)]
         if starting is not None:
             client = starting.result()[0]
         workers = max(1, len(client.scheduler_info().get("workers", {})) or n_workers)
@@ -675,32 +410,43 @@ def audit_dask(
         say("read", f"{tracks_path.name}: {len(chunks)} chunks → {parts} vehicle partitions")
         t_read = time.perf_counter()
         chunk_futs = [
-            client.submit(_read_chunk, c, timezone, settings.coord_system, parts, pure=False)
+            client.submit(_read_chunk, c, timezone, coord_system, parts, pure=False)
             for c in chunks
         ]
         outs = client.gather([client.submit(_summary_of, f) for f in chunk_futs])
+        # one reading mode for the whole file, as the whole-file reader has: GB18030 if
+        # any part needed it, unbalanced quotes refused by line if any part met one
+        encoding = "gb18030" if any(o.encoding == "gb18030" for o in outs) else None
+        quoting = all(o.quoting for o in outs)
+        again = [i for i, o in enumerate(outs)
+                 if (encoding is not None and o.encoding != encoding) or o.quoting != quoting]
+        if again:
+            say("read", f"{len(again)} chunks again ({encoding or 'utf-8'}"
+                f"{', unbalanced quotes refused by line' if not quoting else ''})")
+            for i in again:
+                chunk_futs[i] = client.submit(_read_chunk, chunks[i], timezone, coord_system,
+                                              parts, encoding, quoting, pure=False)
+            for i, o in zip(again, client.gather([client.submit(_summary_of, chunk_futs[i])
+                                                  for i in again]), strict=True):
+                outs[i] = o
         rows_per_chunk = np.array([o.rows_read for o in outs], dtype="int64")
         offsets = np.concatenate(([0], np.cumsum(rows_per_chunk)))[:-1].astype("int64")
         rows_read = int(rows_per_chunk.sum())
         say("read", f"{rows_read:,} rows")
         t_prepare = time.perf_counter()
 
-        # registry in WGS-84 for the CRS choice (same inputs as geo.prepare.prepare)
-        import shapely
-
-        from haulwatch.geo.prepare import convert_geometries
-
-        reg_lon, reg_lat = [], []
-        for res in (reg["sites"], reg["routes"]):
-            gdf = convert_geometries(res.frame, settings.coord_system)
-            if len(gdf):
-                cent = shapely.centroid(np.asarray(gdf.geometry.values, dtype=object))
-                reg_lon.append(shapely.get_x(cent))
-                reg_lat.append(shapely.get_y(cent))
-        reg_lon_a = np.concatenate(reg_lon) if reg_lon else np.empty(0)
-        reg_lat_a = np.concatenate(reg_lat) if reg_lat else np.empty(0)
-        crs = _pick_crs(outs, reg_lon_a, reg_lat_a)
+        # the local CRS rule over every point and the registry's centroids (WGS-84)
+        sites = convert_geometries(reg.sites.frame, coord_system)
+        routes = convert_geometries(reg.routes.frame, coord_system)
+        coords = outs[0].coords
+        for o in outs[1:]:
+            coords = coords + o.coords
+        # the points first, then the centroids, as the local sample has them
+        coords = coords + summarize_coords(*geometry_centroids(sites, routes), sample_every=1)
+        crs = dataset_crs_of_summary(coords)
         say("prepare", f"metric CRS {crs.name}")
+        rule = getattr(config, "teleport_rule", None) or {
+            "max_speed_kmh": float(config.max_speed_kmh)}
 
         prep_futs = []
         for b in range(parts):
@@ -710,11 +456,10 @@ def audit_dask(
                     _prepare_bucket,
                     pieces,
                     offsets,
-                    settings.coord_system,
-                    settings.timezone,
+                    coord_system,
                     tracks_path.name,
                     crs.to_wkt(),
-                    float(config.max_speed_kmh),
+                    dict(rule),
                     pure=False,
                 )
             )
@@ -725,16 +470,8 @@ def audit_dask(
         )
         del prep_futs
 
-        dataset = _dataset(
-            reg,
-            outs,
-            offsets,
-            small,
-            crs,
-            settings,
-            tracks_path,
-            rows_read,
-        )
+        dataset = _dataset(reg, sites, routes, outs, offsets, small, crs, tracks_path.name,
+                           rows_read)
         say("detect", f"{parts} partitions")
         t_detect = time.perf_counter()
         from haulwatch.routes.audit import combine, make_context
@@ -796,12 +533,17 @@ def _canonical_partials(partials: list[Any]) -> list[Any]:
     return [first, *rest]
 
 
-def _dataset(reg, outs, offsets, small, crs, settings, tracks_path, rows_read) -> Any:
-    """The prepared Dataset (without points) the context and combine need."""
-    from haulwatch.geo.prepare import Dataset, convert_geometries
-    from haulwatch.ingest.rejects import ACTION_DROPPED, concat_rejects
+def _dataset(reg: Any, sites: Any, routes: Any, outs: list[_ChunkOut], offsets: np.ndarray,
+             small: list[tuple[pd.DataFrame, int]], crs: Any, file: str, rows_read: int) -> Any:
+    """The prepared Dataset (without points) the context and combine need.
 
-    file = tracks_path.name
+    Rejects and counts as ``read_dataset`` + ``prepare`` make them: registry
+    rejects, track rejects in file row order, teleports in points order.
+    """
+    from haulwatch.ingest.dataset import dataset_stats
+    from haulwatch.ingest.prepare import add_teleports, assemble, empty_points
+    from haulwatch.ingest.rejects import ACTION_DROPPED, concat_rejects, empty_rejects
+
     track_rejects = []
     for o, off in zip(outs, offsets, strict=True):
         if len(o.rejects):
@@ -811,73 +553,23 @@ def _dataset(reg, outs, offsets, small, crs, settings, tracks_path, rows_read) -
     tr = concat_rejects(track_rejects)
     if len(tr):
         tr = tr.sort_values(["row", "action"], kind="stable").reset_index(drop=True)
-    parts = [reg["sites"].rejects, reg["routes"].rejects, reg["manifests"].rejects]
-    if reg["vehicles"] is not None:
-        parts.append(reg["vehicles"].rejects)
-    parts.append(tr)
-    rejects = concat_rejects(parts)
+    rejects = concat_rejects([reg.rejects(), tr])
     duplicates = sum(o.duplicates for o in outs) + sum(int(s[1]) for s in small)
-    tele = (
-        pd.concat([s[0] for s in small if len(s[0])], ignore_index=True)
-        if any(len(s[0]) for s in small)
-        else _empty_teleports()
-    )
-    n_tele = len(tele)
-    if n_tele:
+    dropped = int(((tr["file"] == file) & (tr["action"] == ACTION_DROPPED)).sum())
+    stats = dataset_stats(reg, rejects, tracks_file=file, tracks_read=rows_read,
+                          tracks_kept=rows_read - dropped - duplicates, duplicates=duplicates)
+    tele = [s[0] for s in small if len(s[0])]
+    if tele:
         # the single-process order: points order (plate, time)
-        tele = tele.sort_values(["_key", "_time"], kind="stable").reset_index(drop=True)
-        rejects = concat_rejects([rejects, tele.drop(columns=["_key", "_time"])])
-
-    def dropped(name: str) -> int:
-        sel = (rejects["file"] == name) & (rejects["action"] == ACTION_DROPPED)
-        return int(sel.sum())
-
-    kept = (
-        rows_read
-        - int(((rejects["file"] == file) & (rejects["action"] == ACTION_DROPPED)).sum())
-        - duplicates
-    )
-    rows_read_d = {
-        "sites.geojson": reg["sites"].rows_read,
-        "routes.geojson": reg["routes"].rows_read,
-        "manifests.csv": reg["manifests"].rows_read,
-        file: rows_read,
-    }
-    rows_kept = {
-        "sites.geojson": len(reg["sites"].frame),
-        "routes.geojson": len(reg["routes"].frame),
-        "manifests.csv": len(reg["manifests"].manifests),
-        file: kept,
-    }
-    if reg["vehicles"] is not None:
-        rows_read_d["vehicles.csv"] = reg["vehicles"].rows_read
-        rows_kept["vehicles.csv"] = len(reg["vehicles"].frame)
-    stats = {
-        "rows_read": rows_read_d,
-        "rows_kept": rows_kept,
-        "rows_dropped": {f: dropped(f) for f in rows_read_d},
-        "duplicates_dropped": duplicates,
-        "tracks_file": file,
-        "teleports_dropped": n_tele,
-    }
-    sites = convert_geometries(reg["sites"].frame, settings.coord_system)
-    routes = convert_geometries(reg["routes"].frame, settings.coord_system)
-    sites_m = sites.to_crs(crs) if len(sites) else sites.set_crs(crs, allow_override=True)
-    routes_m = routes.to_crs(crs) if len(routes) else routes.set_crs(crs, allow_override=True)
-    return Dataset(
-        folder=Path(tracks_path).parent,
-        coord_system=settings.coord_system,
-        timezone=settings.timezone,
-        sites=sites,
-        routes=routes,
-        manifests=reg["manifests"].manifests,
-        vehicles=reg["vehicles"].frame if reg["vehicles"] is not None else None,
-        rejects=rejects,
-        crs=crs,
-        sites_m=sites_m,
-        routes_m=routes_m,
-        points=_empty_points(),
-        stats=stats,
-        has_load=any(o.has_load for o in outs),
-        has_lift=any(o.has_lift for o in outs),
-    )
+        both = pd.concat(tele, ignore_index=True)
+        both = both.sort_values(["_key", "_time"], kind="stable").reset_index(drop=True)
+        teleports = both.drop(columns=["_key", "_time"])
+    else:
+        teleports = empty_rejects()
+    rejects, stats = add_teleports(rejects, stats, teleports)
+    return assemble(
+        folder=reg.folder, coord_system=reg.coord_system, timezone=reg.timezone, sites=sites,
+        routes=routes, manifests=reg.manifests.manifests,
+        vehicles=reg.vehicles.frame if reg.vehicles is not None else None, rejects=rejects,
+        crs=crs, points=empty_points(), stats=stats,
+        has_load=any(o.has_load for o in outs), has_lift=any(o.has_lift for o in outs))

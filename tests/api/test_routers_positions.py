@@ -15,7 +15,7 @@ from test_routers_stream import ServerThread, next_matching, read_events
 
 from haulwatch.api.app import create_app
 from haulwatch.api.settings import Settings, parse_tokens
-from haulwatch.geo.prepare import prepare
+from haulwatch.ingest.prepare import prepare
 from haulwatch.ingest.dataset import read_dataset
 from haulwatch.ingest.synthetic import generate
 from haulwatch.routes.audit import audit

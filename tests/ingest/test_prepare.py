@@ -1,4 +1,4 @@
-"""Tests for haulwatch.geo.prepare on hand-written dataset folders."""
+"""Tests for haulwatch.ingest.prepare on hand-written dataset folders."""
 
 import json
 
@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from haulwatch.geo.prepare import POINT_COLUMNS, Dataset, prepare
 from haulwatch.ingest.dataset import read_dataset
+from haulwatch.ingest.prepare import POINT_COLUMNS, Dataset, prepare
 
 # Beijing railway station in the three systems (published reference values, lon/lat).
 REF = {"wgs84": (116.42079, 39.90105), "gcj02": (116.42703, 39.90245),

@@ -1,7 +1,7 @@
 """A tiny hand-built world for the detector tests: sites, a route, a track builder.
 
 Coordinates are metres in UTM 51N around Shaoxing (x0, y0 below); lon/lat are
-derived with pyproj, so frames look like the canonical ones of ``geo.prepare``.
+derived with pyproj, so frames look like the canonical ones of ``ingest.prepare``.
 Layout (metres from the base point):
 
 * origin O1: 200 × 200 square centred on (0, 0)
@@ -166,7 +166,7 @@ def manifest(mid: str, plate: str, origin: str = "O1", disposal: str = "D1", rou
 
 def dataset(points: pd.DataFrame, manifests: list[dict] | None = None, vehicles: list[tuple] | None = None,
             extra_sites: list | None = None) -> SimpleNamespace:
-    """An object with the fields of geo.prepare.Dataset that the audit reads."""
+    """An object with the fields of ingest.prepare.Dataset that the audit reads."""
     sm = sites_m(extra_sites)
     man = pd.DataFrame(manifests or [], columns=list(manifest("M", "X").keys()))
     for c in ("valid_from", "valid_to"):

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from haulwatch.geo.prepare import prepare
+from haulwatch.ingest.prepare import prepare
 from haulwatch.ingest.dataset import read_dataset
 from haulwatch.ingest.plates import normalize_plate
 from haulwatch.ingest.synthetic import generate

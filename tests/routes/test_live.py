@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from haulwatch.geo.prepare import prepare
+from haulwatch.ingest.prepare import prepare
 from haulwatch.ingest.dataset import read_dataset
 from haulwatch.ingest.synthetic import generate
 from haulwatch.routes.audit import audit
