@@ -114,14 +114,16 @@ class GatewayConfig:
                 f"jt808 coord_system: {self.coord_system!r} must be one of 'wgs84', 'gcj02'")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None,
+    def from_env(cls, environ: Mapping[str, str] | None = None, *,
+                 defaults: Mapping[str, object] | None = None,
                  **overrides: object) -> GatewayConfig | None:
         """Build the configuration from ``HAULWATCH_JT808_*`` variables and overrides.
 
-        Returns None when no port is given (no gateway).
+        ``defaults`` lose to the environment, ``overrides`` (flags; None = not
+        given) win over it. Returns None when no port is given (no gateway).
         """
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
+        values: dict[str, object] = dict(defaults or {})
         conv = {f.name: f.type for f in fields(cls)}
         for var, name in (("PORT", "port"), ("HOST", "host"),
                           ("MAX_CONNECTIONS", "max_connections"),

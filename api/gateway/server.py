@@ -61,12 +61,12 @@ from haulwatch.ingest.jt808 import (
     unescape,
 )
 from haulwatch.ingest.jt808.frame import Header, decode_header
+from haulwatch.ingest.limits import check_lon_lat, check_plate, check_time
 
 __all__ = ["Gateway", "GatewayMetrics", "location_to_point"]
 
 log = logging.getLogger("haulwatch.gateway")
 
-MAX_PLATE_CHARS = 32
 _PIPELINED = (b"\x02\x00", b"\x07\x04")
 
 
@@ -134,9 +134,13 @@ def location_to_point(loc: Location, plate: str, *, lift_info_id: int,
         return None, "no_fix: status bit 1 (positioned) is 0"
     if loc.time is None:
         return None, f"bad_time: {loc.time_error}"
+    problem = check_time(loc.time, "time")
+    if problem is not None:
+        return None, f"bad_time: {problem[1]}"
     lat, lon = loc.lat, loc.lon
-    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
-        return None, f"bad_coordinates: lat {lat}, lon {lon} out of range"
+    problem = check_lon_lat(lon, lat)
+    if problem is not None:
+        return None, f"bad_coordinates: {problem[0]} {problem[1]}"
     lift_raw = loc.extra_int(lift_info_id)
     return {
         "vehicle_id": plate,
@@ -436,7 +440,7 @@ class Gateway:
         reason = ""
         if not plate:
             reason = "no_plate"
-        elif len(plate) > MAX_PLATE_CHARS or not plate.isprintable():
+        elif check_plate(plate) is not None or not plate.isprintable():
             reason = "bad_plate"
         elif (self.config.refuse_unknown_vehicles and self.known_vehicle is not None
               and not self.known_vehicle(plate)):
