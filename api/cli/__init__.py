@@ -35,6 +35,7 @@ _COMMANDS: tuple[str, ...] = (
     "generate",
     "evaluate",
     "serve",
+    "replay",
     "plan",
     "fly",
     "sim",

@@ -51,6 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--shutdown-timeout-s", type=float, default=5.0,
                    help="on Ctrl-C, how long open requests may take to finish before they are "
                         "cancelled (event streams end at once; default 5)")
+    p.add_argument("--jt808-port", type=tcp_port, default=None,
+                   help="also accept JT/T 808 truck terminals on this TCP port (e.g. 6808; "
+                        "settings: HAULWATCH_JT808_*, docs/jt808.md)")
     p.set_defaults(handler=_run)
 
 
@@ -81,6 +84,12 @@ def _run(args: argparse.Namespace) -> int:
 
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info",
                             timeout_graceful_shutdown=args.shutdown_timeout_s)
+    from haulwatch.api.gateway import GatewayConfig, serve_with_gateway
+
+    gateway = GatewayConfig.from_env(port=args.jt808_port, defaults={"host": args.host})
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
-        Server(config).run()
+        if gateway is not None:
+            serve_with_gateway(Server(config), app, gateway)
+        else:
+            Server(config).run()
     return 0
