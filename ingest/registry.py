@@ -309,7 +309,8 @@ def read_sites(path: str | Path, *, timezone: str = DEFAULT_TIMEZONE) -> Registr
     RegistryResult
         ``frame`` is a GeoDataFrame (EPSG:4326 tag, coordinates still in the
         dataset's system) with ``site_id, kind, name, permit_from, permit_to,
-        geometry``. ``permit_from`` is the start of its local day (or the time
+        declared_volume_m3, geometry`` (``declared_volume_m3``: optional, NaN when
+        absent; a bad value is cleared and reported). ``permit_from`` is the start of its local day (or the time
         given), ``permit_to`` the end of its local day (next local midnight),
         both ``datetime64[ns, UTC]``, NaT when open. Rejected: missing or
         duplicate ``site_id``, unknown ``kind``, non-polygon or unrepairable
@@ -326,6 +327,7 @@ def read_sites(path: str | Path, *, timezone: str = DEFAULT_TIMEZONE) -> Registr
     feats = _load_features(path)
     rows: list[dict[str, Any]] = []
     rej: list[tuple[int, str, Any, str]] = []
+    cleared: list[tuple[int, str, Any, str]] = []
     seen: dict[str, int] = {}
     for i, feat in enumerate(feats):
         geom, why = _geometry(feat)
@@ -368,13 +370,20 @@ def read_sites(path: str | Path, *, timezone: str = DEFAULT_TIMEZONE) -> Registr
         if p_from is not pd.NaT and p_to is not pd.NaT and p_to <= p_from:
             rej.append((i, "permit_to", props.get("permit_to"), "permit_to before permit_from"))
             continue
+        declared, ok_declared = _number(props.get("declared_volume_m3"))
+        if not ok_declared or declared < 0:
+            cleared.append((i, "declared_volume_m3", props.get("declared_volume_m3"),
+                            "declared_volume_m3 must be a number >= 0; ignored"))
+            declared = math.nan
         seen[site_id] = i
         rows.append({
             "site_id": site_id, "kind": kind, "name": _text(props.get("name")) or "",
-            "permit_from": p_from, "permit_to": p_to, "geometry": geom,
+            "permit_from": p_from, "permit_to": p_to, "declared_volume_m3": declared,
+            "geometry": geom,
         })
     frame = _sites_frame(rows)
-    return RegistryResult(frame=frame, rejects=_rejects(file, rej), rows_read=len(feats))
+    rejects = concat_rejects([_rejects(file, rej), _rejects(file, cleared, ACTION_CLEARED)])
+    return RegistryResult(frame=frame, rejects=rejects, rows_read=len(feats))
 
 
 def _sites_frame(rows: list[dict[str, Any]]) -> gpd.GeoDataFrame:
@@ -386,6 +395,8 @@ def _sites_frame(rows: list[dict[str, Any]]) -> gpd.GeoDataFrame:
             "permit_from": pd.Series([r["permit_from"] for r in rows],
                                      dtype="datetime64[ns, UTC]"),
             "permit_to": pd.Series([r["permit_to"] for r in rows], dtype="datetime64[ns, UTC]"),
+            "declared_volume_m3": pd.Series([r["declared_volume_m3"] for r in rows],
+                                            dtype="float64"),
         },
         geometry=gpd.GeoSeries([r["geometry"] for r in rows], crs="EPSG:4326"),
         crs="EPSG:4326",
@@ -503,7 +514,9 @@ def read_vehicles(path: str | Path) -> RegistryResult:
     Returns
     -------
     RegistryResult
-        ``frame`` has ``vehicle_id, vehicle_key, company, registered`` (bool).
+        ``frame`` has ``vehicle_id, vehicle_key, company, registered`` (bool),
+        ``capacity_m3`` (optional body volume, NaN when absent; a bad value is
+        cleared and reported).
         Without a ``registered`` column every listed truck is registered; a
         blank or unreadable value counts as not registered (``value_cleared``).
         Rows without a vehicle id and later duplicates of a plate (same
@@ -516,7 +529,8 @@ def read_vehicles(path: str | Path) -> RegistryResult:
     """
     path = Path(path)
     file = path.name
-    df, rows, ragged = _read_small_csv(path, ("vehicle_id",), ("company", "registered"))
+    df, rows, ragged = _read_small_csv(path, ("vehicle_id",),
+                                       ("company", "registered", "capacity_m3"))
     n = len(df)
     vid = df["vehicle_id"]
     key = normalize_plate(vid)
@@ -545,11 +559,19 @@ def read_vehicles(path: str | Path) -> RegistryResult:
     else:
         registered = np.ones(n, dtype=bool)
     company = df["company"] if "company" in df.columns else pd.Series([None] * n, dtype=object)
+    capacity = np.full(n, np.nan)
+    if "capacity_m3" in df.columns:
+        capacity = pd.to_numeric(df["capacity_m3"], errors="coerce").to_numpy(dtype="float64")
+        bad_cap = keep & df["capacity_m3"].notna().to_numpy() & ~(capacity > 0)
+        parts.append(make_rejects(file, rows[bad_cap], "capacity_m3", df["capacity_m3"][bad_cap],
+                                  "capacity_m3 must be a number > 0; ignored", ACTION_CLEARED))
+        capacity = np.where(capacity > 0, capacity, np.nan)
     frame = pd.DataFrame({
         "vehicle_id": pd.Series(vid[keep].to_numpy(dtype=object), dtype=object),
         "vehicle_key": pd.Series(key[keep].to_numpy(dtype=object), dtype=object),
         "company": pd.Series(company[keep].to_numpy(dtype=object), dtype=object),
         "registered": registered[keep].astype(bool),
+        "capacity_m3": capacity[keep],
     })
     rejects = concat_rejects(parts)
     if len(rejects):

@@ -1,6 +1,7 @@
 """Tests for haulwatch.ingest.registry (sites, routes, vehicles, dataset.toml)."""
 
 import json
+import math
 
 import pandas as pd
 import pytest
@@ -142,7 +143,19 @@ class TestSites:
         res = read_sites(write_fc(tmp_path / "sites.geojson", []))
         assert len(res.frame) == 0
         assert list(res.frame.columns) == ["site_id", "kind", "name", "permit_from", "permit_to",
-                                           "geometry"]
+                                           "declared_volume_m3", "geometry"]
+
+    def test_declared_volume_is_optional_and_bad_values_are_cleared(self, tmp_path):
+        sq = {"type": "Polygon", "coordinates": [[[0, 0], [0.01, 0], [0.01, 0.01], [0, 0.01], [0, 0]]]}
+        feats = [{"type": "Feature", "geometry": sq, "properties": {"site_id": sid, "kind": "origin", **p}}
+                 for sid, p in [("A", {"declared_volume_m3": 1200}), ("B", {}),
+                                ("C", {"declared_volume_m3": "lots"}), ("D", {"declared_volume_m3": -5})]]
+        res = read_sites(write_fc(tmp_path / "sites.geojson", feats))
+        vol = dict(zip(res.frame["site_id"], res.frame["declared_volume_m3"], strict=True))
+        assert vol["A"] == 1200.0
+        assert all(math.isnan(vol[k]) for k in "BCD")  # the sites stay, the value goes
+        assert sorted(res.rejects["value"].astype(str)) == ["-5", "lots"]
+        assert set(res.rejects["action"]) == {"value_cleared"}
 
 
 class TestRoutes:
@@ -179,6 +192,11 @@ class TestRoutes:
         assert rej.loc[8, "action"] == "value_cleared"
 
 
+def _without_capacity(folder):
+    (folder / "v2.csv").write_text("vehicle_id\nA1\n", encoding="utf-8")
+    return folder / "v2.csv"
+
+
 class TestVehicles:
     def test_vehicles(self, tmp_path):
         (tmp_path / "vehicles.csv").write_text(
@@ -198,6 +216,17 @@ class TestVehicles:
         assert rej.loc[3, "reason"] == "missing vehicle_id"
         assert "row 1" in rej.loc[4, "reason"]
         assert rej.loc[5, "action"] == "value_cleared"
+
+    def test_capacity_is_optional_and_bad_values_are_cleared(self, tmp_path):
+        (tmp_path / "vehicles.csv").write_text(
+            "vehicle_id,capacity_m3\nA1,18.5\nB2,\nC3,big\nD4,0\n", encoding="utf-8")
+        res = read_vehicles(tmp_path / "vehicles.csv")
+        cap = res.frame["capacity_m3"].tolist()
+        assert cap[0] == 18.5
+        assert all(math.isnan(c) for c in cap[1:])
+        assert len(res.frame) == 4  # the trucks stay, the value goes
+        assert res.rejects.set_index("row").loc[[3, 4], "action"].tolist() == ["value_cleared"] * 2
+        assert math.isnan(read_vehicles(_without_capacity(tmp_path)).frame["capacity_m3"][0])
 
     def test_without_registered_column_all_registered(self, tmp_path):
         (tmp_path / "vehicles.csv").write_text("vehicle_id\nA1\nB2\n")
