@@ -128,6 +128,10 @@ class AuditResult:
     summary: dict[str, Any]
     sites: pd.DataFrame | None = None
     routes: pd.DataFrame | None = None
+    manifests: pd.DataFrame | None = None
+    """The manifests audited (the report's reconciliation reads their volumes)."""
+    vehicles: pd.DataFrame | None = None
+    """The vehicle registry (company, capacity_m3), when the dataset has one."""
 
 
 # --------------------------------------------------------------------------- context
@@ -571,6 +575,7 @@ def combine(
     return AuditResult(
         alerts=alerts, stops=stops, trips=trips, rejects=rejects, summary=summary,
         sites=context.sites, routes=context.routes,
+        manifests=context.manifests, vehicles=context.vehicles,
     )
 
 
