@@ -88,6 +88,14 @@ def serve_with_gateway(server: Any, app: Any, config: GatewayConfig) -> None:
     async def main() -> None:
         gw = build_gateway(app.state.service, config)
         app.state.gateway = gw
+        shutdown = server.shutdown
+
+        async def gateway_first(*args: Any, **kwargs: Any) -> None:
+            # stop taking reports before the service (and its live audit) shuts down
+            await gw.close()
+            await shutdown(*args, **kwargs)
+
+        server.shutdown = gateway_first
         await gw.start()
         print(f"haulwatch serve: JT/T 808 gateway listening on {config.host}:{gw.port}",
               file=sys.stderr, flush=True)

@@ -151,10 +151,7 @@ def service_store(svc: Any, *, coord_system: str = "wgs84") -> StoreFn:
         What the terminals send; points are converted to the dataset's
         ``coord_system`` when it differs.
     """
-    try:
-        from haulwatch.api.services.positions import validate_points
-    except ModuleNotFoundError:  # before the api/services/ restructuring
-        from haulwatch.api.routers_positions import validate_points  # type: ignore[no-redef]
+    from haulwatch.api.services.positions import validate_points
     from haulwatch.geo.chinacoords import from_wgs84, to_wgs84
 
     target = "wgs84"

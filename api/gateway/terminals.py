@@ -110,7 +110,7 @@ class SqlTerminalStore:
 
     Parameters
     ----------
-    db : haulwatch.api.store_sql.Database
+    db : haulwatch.api.services.store_sql.Database
         The store's database (its tables ``jt808_terminals`` and
         ``jt808_rejects`` are created when missing).
     """
