@@ -60,6 +60,7 @@ _BATCH_ROWS = 1 << 18
 _BLOCK_BYTES = 1 << 24
 #: Rough CSV bytes per row, only to size the byte ranges of :func:`plan_parts`.
 CSV_BYTES_PER_ROW = 70
+_MIN_PART_BYTES = 1 << 20
 
 def file_rows(seq_rows: np.ndarray, skipped_rows: np.ndarray) -> np.ndarray:
     """Map 1-based rows among the rows parsed to rows of the file (skipped rows between).
@@ -397,7 +398,7 @@ def plan_parts(path: Path, rows_per_part: int) -> tuple[list[TablePart], int]:
             return [TablePart(str(path))], size // CSV_BYTES_PER_ROW
         fh.seek(0)
         first = len(fh.readline())
-        step = max(rows_per_part * CSV_BYTES_PER_ROW, 1 << 20)
+        step = max(rows_per_part * CSV_BYTES_PER_ROW, _MIN_PART_BYTES)
         bounds = [0]
         pos = first + step
         while pos < size:

@@ -236,3 +236,64 @@ def test_same_alerts_gcj02_parquet_dataset(client, tmp_path):
     remote = audit_dask(folder, AuditConfig(), client=client, chunk_rows=4000, n_partitions=3)
     _assert_same_alerts(local.alerts, remote.alerts)
     pd.testing.assert_frame_equal(local.rejects, remote.rejects)
+
+
+def _write_lines(path, header, lines, encoding):
+    path.write_bytes((header + "\n" + "\n".join(lines) + "\n").encode(encoding))
+
+
+@pytest.fixture
+def small_parts(monkeypatch):
+    """CSV parts of ~64 KiB, so that a bad line lands in a middle part."""
+    from haulwatch.ingest import tables
+
+    monkeypatch.setattr(tables, "_MIN_PART_BYTES", 1 << 16)
+
+
+def test_gb18030_file_with_unbalanced_quote_local_and_dask_agree(
+        dataset, client, tmp_path, small_parts):
+    # GB18030 as Chinese fleet platforms export it, and one line whose quote is never
+    # closed: the reader refuses that line alone (every other line kept), in both engines
+    folder = tmp_path / "gb"
+    shutil.copytree(dataset, folder)
+    header, *lines = (dataset / "tracks.csv").read_text(encoding="utf-8").splitlines()
+    at = len(lines) * 2 // 3
+    bad = lines[at].replace(",", ',"', 1)  # vehicle_id,"time,... : the quote never closes
+    lines[at] = bad
+    _write_lines(folder / "tracks.csv", header, lines, "gb18030")
+    assert b'\xd5\xe3' in (folder / "tracks.csv").read_bytes()  # 浙 in GB18030
+    with pytest.raises(UnicodeDecodeError):
+        (folder / "tracks.csv").read_bytes().decode("utf-8")
+
+    local = audit_folder(folder, AuditConfig())
+    remote = audit_dask(folder, AuditConfig(), client=client, chunk_rows=1000, n_partitions=3)
+    _check_same(local, remote)
+    quote = local.rejects[local.rejects["reason"].str.startswith("unbalanced quote")]
+    assert list(quote["row"]) == [at + 1]
+    assert quote["value"].iloc[0] == bad
+    # nothing else refused as a ragged row: no line was swallowed by the open quote
+    assert (local.rejects["field"] == "row").sum() == 1
+    # the plates are read as written (GB18030 decoded), so the same vehicles as in UTF-8
+    utf8 = audit_folder(dataset, AuditConfig())
+    assert local.summary["vehicles"] == utf8.summary["vehicles"]
+    assert local.summary["points_read"] == utf8.summary["points_read"]
+    assert set(local.alerts["kind"]) == set(utf8.alerts["kind"])
+
+
+def test_non_utf8_line_after_the_sniffed_bytes_local_and_dask_agree(
+        dataset, client, tmp_path, small_parts):
+    # UTF-8 at the start (the sniffed 64 KiB), one GB18030 line near the end: the whole
+    # file is read again as GB18030, and every Dask part is read the same way
+    folder = tmp_path / "mixed"
+    shutil.copytree(dataset, folder)
+    header, *lines = (dataset / "tracks.csv").read_text(encoding="utf-8").splitlines()
+    at = len(lines) - 10
+    data = ("\n".join([header, *lines[:at]]) + "\n").encode("utf-8") \
+        + lines[at].encode("gb18030") + b"\n" \
+        + ("\n".join(lines[at + 1:]) + "\n").encode("utf-8")
+    (folder / "tracks.csv").write_bytes(data)
+
+    local = audit_folder(folder, AuditConfig())
+    remote = audit_dask(folder, AuditConfig(), client=client, chunk_rows=1000, n_partitions=3)
+    _check_same(local, remote)
+    assert local.summary["points_read"] == len(lines)
