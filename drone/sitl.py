@@ -511,8 +511,6 @@ class SimulatedCopter:
             if kind == "text":
                 self._note(event[2])
                 self._broadcast(self._statustext(event[1], event[2]))
-            elif kind == "reached":
-                self._broadcast(_M.MAVLink_mission_item_reached_message(event[1]))
             elif kind == "photo":
                 p = event[1]
                 self._broadcast(
@@ -537,6 +535,9 @@ class SimulatedCopter:
                 self._broadcast(self._message(_M.MAVLINK_MSG_ID_HOME_POSITION))
             elif kind == "param":
                 self._broadcast(self._param_value(event[1]))
+        if model.reached_slot is not None:  # one deferred slot per link, sent once per step
+            self._broadcast(_M.MAVLink_mission_item_reached_message(model.reached_slot))
+            model.reached_slot = None
 
     def _periodic(self) -> None:
         model = self.model

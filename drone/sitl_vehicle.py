@@ -7,7 +7,9 @@ serves them over TCP. Behaviour follows ArduCopter 4.x (see
 docs/architecture.md, "The drone simulator"): arming refused with
 ``PreArm: Need Position Estimate`` until ``prearm_delay_s``, AUTO not armable,
 AUTO on the ground needs a first ``NAV_TAKEOFF`` and ``MISSION_START``, do
-commands run when the preceding nav command starts, the copter hovers after
+commands sequenced as ``AP_Mission`` does (those between two nav commands run
+when the second one starts, one per update; "Mission: N <type>" for each
+command started; one MISSION_ITEM_REACHED slot), the copter hovers after
 the last item, disarms by itself after landing, battery and fence failsafes.
 
 Positions are kept in a local east/north frame around home (metres, flat
@@ -131,6 +133,34 @@ _SUPPORTED_CMDS = LOCATION_COMMANDS | {
     _M.MAV_CMD_IMAGE_STOP_CAPTURE,
     _M.MAV_CMD_VIDEO_START_CAPTURE,
     _M.MAV_CMD_VIDEO_STOP_CAPTURE,
+}
+# AP_Mission::Mission_Command::type(): the names of "Mission: N <type>".
+_COMMAND_TYPES: dict[int, str] = {
+    _M.MAV_CMD_NAV_WAYPOINT: "WP",
+    _M.MAV_CMD_NAV_SPLINE_WAYPOINT: "SplineWP",
+    _M.MAV_CMD_NAV_RETURN_TO_LAUNCH: "RTL",
+    _M.MAV_CMD_NAV_LOITER_UNLIM: "LoitUnlim",
+    _M.MAV_CMD_NAV_LOITER_TIME: "LoitTime",
+    _M.MAV_CMD_NAV_LOITER_TURNS: "LoitTurns",
+    _M.MAV_CMD_NAV_TAKEOFF: "Takeoff",
+    _M.MAV_CMD_NAV_LAND: "Land",
+    _M.MAV_CMD_NAV_DELAY: "Delay",
+    _M.MAV_CMD_CONDITION_DELAY: "CondDelay",
+    _M.MAV_CMD_CONDITION_YAW: "CondYaw",
+    _M.MAV_CMD_DO_CHANGE_SPEED: "ChangeSpeed",
+    _M.MAV_CMD_DO_SET_HOME: "SetHome",
+    _M.MAV_CMD_DO_SET_SERVO: "SetServo",
+    _M.MAV_CMD_DO_SET_RELAY: "SetRelay",
+    _M.MAV_CMD_DO_DIGICAM_CONFIGURE: "DigiCamCfg",
+    _M.MAV_CMD_DO_DIGICAM_CONTROL: "DigiCamCtrl",
+    _M.MAV_CMD_DO_SET_CAM_TRIGG_DIST: "SetCamTrigDst",
+    _M.MAV_CMD_DO_SET_ROI: "SetROI",
+    _M.MAV_CMD_DO_SET_ROI_LOCATION: "SetROI",  # name assumed (not in the excerpt read)
+    _M.MAV_CMD_DO_SET_ROI_NONE: "SetROI",  # name assumed (not in the excerpt read)
+    _M.MAV_CMD_DO_LAND_START: "LandStart",
+    _M.MAV_CMD_DO_MOUNT_CONTROL: "MountControl",
+    _M.MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW: "GimbalPitchYaw",
+    _M.MAV_CMD_DO_JUMP: "Jump",
 }
 # Do commands AP_Mission verifies itself: no MISSION_ITEM_REACHED for them.
 _SILENT_DO = frozenset(
@@ -257,7 +287,7 @@ class CopterModel:
     ----------
     events : list of tuple
         Queued notifications for the ground, drained by the server:
-        ``("text", severity, text)``, ``("reached", seq)``,
+        ``("text", severity, text)``,
         ``("photo", dict)``, ``("home",)``, ``("param", name)``.
     """
 
@@ -314,7 +344,13 @@ class CopterModel:
         self.auto_armed = False
         self._nav: dict[str, Any] | None = None  # active navigation target
         self._nav_index = 0
-        self._last_do = 0  # highest do-command index already run
+        # AP_Mission's do-command state: the active do command, whether it is verified,
+        # and whether none is left before the next nav command
+        self._do_index: int | None = None
+        self._do_done = True
+        self._do_all_done = True
+        self._do_started = 0.0
+        self.reached_slot: int | None = None  # GCS_MAVLINK mission_item_reached_index
         self._guided_target: tuple[float, float, float] | None = None
         self._roi: tuple[float, float] | None = None
         self._speed_override: float | None = None
@@ -577,13 +613,11 @@ class CopterModel:
         if not self.mission_running:
             return
         start = self.mission_current if resume and self.mission_current >= 1 else 1
-        self._last_do = start - 1
         self._advance_nav(start)
 
     def set_current(self, seq: int) -> None:
         """``MISSION_SET_CURRENT``: continue the mission from item ``seq``."""
         self.mission_current = seq
-        self._last_do = seq - 1
         if self.mode == "AUTO" and self.mission_running:
             self._advance_nav(seq)
 
@@ -601,23 +635,36 @@ class CopterModel:
         return east, north, alt
 
     def _advance_nav(self, start: int) -> None:
-        """Run do commands up to the next nav command from ``start`` and start it."""
+        """``AP_Mission::advance_current_nav_cmd``: start the next nav command from ``start``.
+
+        Walking from ``start``, the *first* do command met before the nav
+        command is started at once (only one do command is active at a time),
+        then the nav command starts. The do commands between a nav command
+        and the next one therefore run when that next one starts — i.e. when
+        the preceding nav command has *completed* — one per update
+        (:meth:`_update_do`), never past the next nav command.
+        """
+        self._do_index = None
+        self._do_all_done = False
         index = start
         while index < len(self.mission):
             item = self.mission[index]
+            if item.command == _M.MAV_CMD_DO_JUMP:  # not simulated: skipped
+                index += 1
+                continue
             if item.is_nav:
                 self._nav_index = index
                 self.mission_current = index
+                self._start_command(index, item)
                 self._start_nav(item)
-                # do commands after this nav command run while it flies
-                j = index + 1
-                while j < len(self.mission) and not self.mission[j].is_nav:
-                    if j > self._last_do:
-                        self._run_do(j, self.mission[j])
-                    j += 1
+                if self._do_index is None:
+                    self._do_all_done = True  # no do command before this nav completes
                 return
-            if item.command != _M.MAV_CMD_DO_JUMP and index > self._last_do:
-                self._run_do(index, item)  # DO_JUMP is not simulated: skipped
+            if self._do_index is None:
+                self._do_index = index
+                self._do_started = self.t_s
+                self._start_command(index, item)
+                self._run_do(index, item)
             index += 1
         # no nav command left: mission complete, hover (or disarm if landed)
         self.mission_running = False
@@ -627,6 +674,52 @@ class CopterModel:
             self.disarm(reason="mission complete")
         else:
             self._guided_target = (self.east_m, self.north_m, self.alt_m)
+
+    def _start_command(self, seq: int, item: StoredItem) -> None:
+        """``AP_Mission::start_command``: announce "Mission: N <type>"."""
+        name = _COMMAND_TYPES.get(item.command, "?")
+        self.text(_M.MAV_SEVERITY_INFO, f"Mission: {seq} {name}")
+
+    def _update_do(self) -> None:
+        """The do half of ``AP_Mission::update``: verify the active do command or start the next.
+
+        A loaded do command is verified (CONDITION_DELAY waits its seconds,
+        the others are done at once; ``MISSION_ITEM_REACHED`` for those the
+        vehicle code verifies); otherwise the next do command *before the next
+        nav command* is started (``advance_current_do_cmd``).
+        """
+        if not self.mission_running or self.mode != "AUTO":
+            return
+        if self._do_index is not None and not self._do_done:
+            item = self.mission[self._do_index]
+            waiting = self.t_s - self._do_started < max(item.param1, 0.0)
+            if item.command == _M.MAV_CMD_CONDITION_DELAY and waiting:
+                return
+            self._do_done = True
+            if item.command not in _SILENT_DO:
+                self.send_reached(self._do_index)
+            return
+        if self._do_all_done or self._do_index is None:
+            return
+        index = self._do_index + 1
+        while index < len(self.mission) and self.mission[index].command == _M.MAV_CMD_DO_JUMP:
+            index += 1
+        if index >= len(self.mission) or self.mission[index].is_nav:
+            self._do_all_done = True
+            return
+        self._do_index = index
+        self._do_started = self.t_s
+        self._start_command(index, self.mission[index])
+        self._run_do(index, self.mission[index])
+
+    def send_reached(self, seq: int) -> None:
+        """``GCS::send_mission_item_reached_message``: fill the one deferred slot.
+
+        Each link keeps one ``mission_item_reached_index``; a second item
+        reached before the message went out overwrites the first (the server
+        sends the slot once per step).
+        """
+        self.reached_slot = seq
 
     def _start_nav(self, item: StoredItem) -> None:
         cmd = item.command
@@ -674,7 +767,7 @@ class CopterModel:
             self._nav = {"kind": "instant"}
 
     def _run_do(self, seq: int, item: StoredItem) -> None:
-        self._last_do = seq
+        self._do_done = False
         cmd = item.command
         if cmd == _M.MAV_CMD_DO_CHANGE_SPEED and item.param2 > 0:
             self._speed_override = float(item.param2)
@@ -694,12 +787,10 @@ class CopterModel:
             self.start_capture(item.param2, item.param3)
         elif cmd == _M.MAV_CMD_IMAGE_STOP_CAPTURE:
             self._capture = None
-        if cmd not in _SILENT_DO:
-            self.events.append(("reached", seq))
 
     def _nav_complete(self) -> None:
         seq = self._nav_index
-        self.events.append(("reached", seq))
+        self.send_reached(seq)
         self._nav = None
         if self.mode == "AUTO" and self.mission_running:
             self._advance_nav(seq + 1)
@@ -822,7 +913,7 @@ class CopterModel:
         ):
             seq = self._nav_index
             self._nav = None
-            self.events.append(("reached", seq))
+            self.send_reached(seq)
             self.mission_running = False
         self._nav = None
         self.text(_M.MAV_SEVERITY_INFO, "Land complete")
@@ -937,6 +1028,7 @@ class CopterModel:
         if self.armed:
             if (self.mode == "AUTO" and self.mission_running) or self.mode in ("RTL", "LAND"):
                 self._fly_nav(dt)
+                self._update_do()
             elif self._guided_target is not None:
                 if self.landed and self.mode == "GUIDED" and self._guided_target[2] > 0:
                     self.landed = False

@@ -337,14 +337,26 @@ def item(
 
 
 def run(model: CopterModel, seconds: float, until=None) -> None:
+    """Step ``model``; what its one MISSION_ITEM_REACHED slot holds after each step goes
+    to ``model.reached_log`` (what the server would send)."""
+    log = model.__dict__.setdefault("reached_log", [])
     for _ in range(int(seconds / 0.05)):
         model.step(0.05)
+        if model.reached_slot is not None:
+            log.append(model.reached_slot)
+            model.reached_slot = None
         if until is not None and until(model):
             return
 
 
+def mission_texts(model: CopterModel) -> list[str]:
+    return [e[2] for e in model.events if e[0] == "text" and e[2].startswith("Mission: ")]
+
+
 class TestCopterModel:
-    def test_do_commands_run_when_the_previous_nav_item_starts(self):
+    def test_do_commands_run_when_the_next_nav_item_starts(self):
+        # AP_Mission::advance_current_nav_cmd: the do commands between two nav commands
+        # start when the second one starts, i.e. once the first one has completed
         model = model_ready()
         target = (30.702, 121.02)
         model.mission += [
@@ -359,23 +371,76 @@ class TestCopterModel:
         model.mission_start()
         run(model, 300, until=lambda m: not m.armed)
         photos = [e[1] for e in model.events if e[0] == "photo"]
-        reached = [e[1] for e in model.events if e[0] == "reached"]
         assert len(photos) == 1
-        # the photo was taken on the way to the waypoint (when it started), not at it
-        lat_takeoff = HOME[0]
-        assert abs(photos[0]["lat"] - lat_takeoff) < 1e-5 and photos[0]["alt_rel"] >= 19.0
-        assert reached == [1, 2, 4]  # DIGICAM_CONTROL is verified silently (AP_Mission)
+        # the photo was taken at the waypoint (when NAV_LAND started), not on the way to it
+        assert photos[0]["lat"] == pytest.approx(target[0], abs=2e-5)
+        assert photos[0]["alt_rel"] >= 19.0
+        assert model.reached_log == [1, 2, 4]  # DIGICAM_CONTROL is verified silently (AP_Mission)
+        assert mission_texts(model) == [
+            "Mission: 1 Takeoff",
+            "Mission: 2 WP",
+            "Mission: 3 DigiCamCtrl",
+            "Mission: 4 Land",
+        ]
         assert not model.armed and model.landed
         lat, _ = model.lat_lon
         assert lat == pytest.approx(target[0], abs=2e-5)  # landed where it was (NAV_LAND 0,0)
+
+    def test_do_commands_start_one_per_update_and_stop_at_the_next_nav(self):
+        model = model_ready()
+        model.mission += [
+            item(M.MAV_CMD_NAV_TAKEOFF, alt=10),
+            item(M.MAV_CMD_NAV_WAYPOINT, lat=30.7005, lon=121.02, alt=10),
+            item(M.MAV_CMD_DO_SET_ROI_LOCATION, lat=30.701, lon=121.021),
+            item(M.MAV_CMD_DO_SET_CAM_TRIGG_DIST, M.MAV_FRAME_MISSION, p1=5.0),
+            item(M.MAV_CMD_NAV_WAYPOINT, lat=30.701, lon=121.02, alt=10),
+            item(M.MAV_CMD_DO_SET_CAM_TRIGG_DIST, M.MAV_FRAME_MISSION, p1=0.0),
+            item(M.MAV_CMD_NAV_LAND, M.MAV_FRAME_MISSION),
+        ]
+        model.set_mode("GUIDED")
+        model.arm()
+        model.set_mode("AUTO")
+        model.mission_start()
+        run(model, 100, until=lambda m: m.mission_current == 2)
+        assert model._roi is None and model._trigg_dist_m == 0  # nothing of 3/4 while 2 flies
+        run(model, 100, until=lambda m: m.mission_current == 5)
+        # ROI started with nav 5 (same update); the trigger distance one update later
+        assert model._roi is not None and model._trigg_dist_m == 0
+        run(model, 0.05)
+        assert model._trigg_dist_m == 5.0
+        run(model, 100, until=lambda m: m.mission_current == 7)
+        run(model, 0.1)
+        assert model._trigg_dist_m == 0.0
+        texts = mission_texts(model)
+        assert texts.index("Mission: 3 SetROI") < texts.index("Mission: 5 WP")
+        assert texts.index("Mission: 5 WP") < texts.index("Mission: 4 SetCamTrigDst")
+
+    def test_one_mission_item_reached_slot(self):
+        # GCS_MAVLINK keeps one mission_item_reached_index: a do command the vehicle
+        # verifies in the same update as a nav command overwrites it (1 and 3 lost)
+        model = model_ready()
+        model.mission += [
+            item(M.MAV_CMD_NAV_TAKEOFF, alt=10),
+            item(M.MAV_CMD_DO_CHANGE_SPEED, M.MAV_FRAME_MISSION, p1=1, p2=5),
+            item(M.MAV_CMD_NAV_WAYPOINT, lat=30.7005, lon=121.02, alt=10),
+            item(M.MAV_CMD_DO_SET_ROI_LOCATION, lat=30.701, lon=121.021),
+            item(M.MAV_CMD_NAV_LAND, M.MAV_FRAME_MISSION),
+        ]
+        model.set_mode("GUIDED")
+        model.arm()
+        model.set_mode("AUTO")
+        model.mission_start()
+        run(model, 300, until=lambda m: not m.armed)
+        assert model.reached_log == [2, 4, 5]
 
     def test_loiter_turns_orbit_radius_and_direction(self):
         model = model_ready()
         center = (30.703, 121.023)
         model.mission += [
             item(M.MAV_CMD_NAV_TAKEOFF, alt=30),
-            item(M.MAV_CMD_NAV_LOITER_TURNS, p1=2, p3=-60, lat=center[0], lon=center[1], alt=30),
+            # before the loiter: starts when the loiter starts (AP_Mission)
             item(M.MAV_CMD_IMAGE_START_CAPTURE, M.MAV_FRAME_MISSION, p2=5.0, p3=0),
+            item(M.MAV_CMD_NAV_LOITER_TURNS, p1=2, p3=-60, lat=center[0], lon=center[1], alt=30),
             item(M.MAV_CMD_NAV_WAYPOINT, lat=center[0], lon=center[1], alt=30),
         ]
         model.set_mode("GUIDED")
