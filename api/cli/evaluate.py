@@ -81,17 +81,11 @@ def _timezone(folders: list[Path], given: str | None) -> str:
     """--timezone, else the first dataset.toml found (dataset, then the truth's folder)."""
     if given:
         return given
+    from haulwatch.ingest.registry import read_settings  # the one dataset.toml reader
+
     for folder in folders:
-        toml = folder / "dataset.toml"
-        if not toml.is_file():
-            continue
-        try:
-            import tomllib
-        except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-            import tomli as tomllib
-        with toml.open("rb") as fh:
-            tz = tomllib.load(fh).get("timezone")
-        return tz if isinstance(tz, str) and tz else DEFAULT_TIMEZONE
+        if (folder / "dataset.toml").is_file():
+            return read_settings(folder).timezone
     return DEFAULT_TIMEZONE
 
 

@@ -155,9 +155,7 @@ def load_sites(path: str | Path) -> tuple[Any, str]:
     (GeoDataFrame, str)
         Sites with ``site_id, kind, name, geometry`` in WGS-84, and the timezone.
     """
-    import shapely
-
-    from haulwatch.geo.chinacoords import to_wgs84
+    from haulwatch.geo.points import convert_geometries
     from haulwatch.ingest.registry import read_settings, read_sites
 
     p = Path(path)
@@ -165,18 +163,7 @@ def load_sites(path: str | Path) -> tuple[Any, str]:
         raise UsageError(f"option --sites: file {str(p)!r} does not exist")
     settings = read_settings(p.parent)
     result = read_sites(p, timezone=settings.timezone)
-    frame = result.frame
-    if settings.coord_system != "wgs84" and len(frame):
-        system = settings.coord_system
-
-        def conv(coords: Any) -> Any:
-            import numpy as np
-
-            lon, lat = to_wgs84(coords[:, 0], coords[:, 1], system)
-            return np.column_stack([lon, lat])
-
-        frame = frame.set_geometry(shapely.transform(frame.geometry.values, conv), crs=4326)
-    return frame, settings.timezone
+    return convert_geometries(result.frame, settings.coord_system), settings.timezone
 
 
 def target_from_args(args: argparse.Namespace, timezone: str) -> dict[str, Any]:
