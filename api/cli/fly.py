@@ -39,7 +39,7 @@ examples (the demo's docks are the nests N1 and N2; the simulator starts at N1):
   haulwatch fly --connect tcp:127.0.0.1:5760 --time-scale 10 --lat 30.0084 --lon 120.5457 \\
       --sites data/demo/sites.geojson --dock N1 --no-daylight --record flight.json
   haulwatch audit data/demo --out out/demo
-  haulwatch fly --connect udpin:0.0.0.0:14550 --alert ID-6e6c393d5b417f6d \\
+  haulwatch fly --connect udpin:0.0.0.0:14550 --alert ID-b8ecbfb4fdd6a1c4 \\
       --alerts out/demo/alerts.geojson --sites data/demo/sites.geojson
 """
 

@@ -37,7 +37,7 @@ Exit status: 0 feasible, 2 refused or bad input (the message says why).
 _EPILOG = """\
 examples (the demo's docks are the nests N1 and N2; alert ids come from alerts.csv):
   haulwatch audit data/demo --out out/demo
-  haulwatch plan --alert ID-6e6c393d5b417f6d --alerts out/demo/alerts.geojson \\
+  haulwatch plan --alert ID-b8ecbfb4fdd6a1c4 --alerts out/demo/alerts.geojson \\
       --sites data/demo/sites.geojson
   haulwatch plan --lat 30.0084 --lon 120.5457 --sites data/demo/sites.geojson --dock N1 \\
       --at 2026-03-02T10:00 --out mission.plan --waypoints mission.waypoints \\

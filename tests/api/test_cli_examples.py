@@ -48,6 +48,9 @@ def examples_of(epilog: str) -> list[list[str]]:
         lines.append(text)
     commands = []
     for text in lines:
+        label, sep, rest = text.partition(": ")
+        if sep and label in ("example", "examples") and rest.startswith("haulwatch "):
+            text = rest  # a one-line epilog: "example: haulwatch ..."
         if not text.startswith("haulwatch "):
             continue  # headings, comments, `export ...`
         text = text.removesuffix("&").strip()
@@ -108,6 +111,7 @@ def test_every_subcommand_has_examples():
 def test_the_parser_finds_continuation_lines():
     epilog = "examples:\n  haulwatch plan --a 1 \\\n      --b 2\n  # note\n  haulwatch sim --x &\n"
     assert examples_of(epilog) == [["plan", "--a", "1", "--b", "2"], ["sim", "--x"]]
+    assert examples_of("example: haulwatch replay d --x 1") == [["replay", "d", "--x", "1"]]
 
 
 @pytest.mark.parametrize("command,argv", EXAMPLES, ids=IDS)
