@@ -61,16 +61,13 @@ def _run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from haulwatch.api.app import create_app
-    from haulwatch.api.settings import Settings, SettingsError
+    from haulwatch.api.settings import Settings
 
-    try:
-        settings = Settings.from_env(
-            db_url=args.db_url, dataset=args.dataset, vehicle_url=args.vehicle_url,
-            dock_site_id=args.dock_site_id, time_scale=args.time_scale,
-            load_alerts=args.load_alerts)
-    except SettingsError as exc:
-        print(f"haulwatch serve: {exc}", file=sys.stderr)
-        return 2
+    # a SettingsError (a UserError) is answered by haulwatch.api.cli.main: one line, exit 2
+    settings = Settings.from_env(
+        db_url=args.db_url, dataset=args.dataset, vehicle_url=args.vehicle_url,
+        dock_site_id=args.dock_site_id, time_scale=args.time_scale,
+        load_alerts=args.load_alerts)
     if not settings.tokens:
         print("haulwatch serve: warning: no tokens configured (HAULWATCH_TOKENS or "
               "HAULWATCH_TOKENS_FILE); every /api endpoint will answer 401", file=sys.stderr)
