@@ -5,7 +5,13 @@ import json
 import pandas as pd
 import pytest
 
-from haulwatch.ingest.dataset import RawDataset, SchemaError, read_dataset
+from haulwatch.ingest.dataset import (
+    RawDataset,
+    SchemaError,
+    dataset_stats,
+    read_dataset,
+    read_registry,
+)
 
 
 def square(x0, y0, d=0.01):
@@ -171,3 +177,35 @@ class TestParquetFolder:
         (folder / "tracks.parquet").mkdir()
         with pytest.raises(SchemaError, match=r"no \*\.parquet file"):
             read_dataset(folder)
+
+
+class TestReadRegistry:
+    def test_everything_but_the_tracks_never_opened(self, tmp_path):
+        folder = make_folder(tmp_path / "ds", toml='coord_system = "gcj02"\nowner = "x"\n')
+        (folder / "tracks.csv").write_bytes(b"\xff\xfe not a CSV at all")  # never read
+        reg = read_registry(folder)
+        assert (reg.coord_system, reg.timezone) == ("gcj02", "Asia/Shanghai")
+        assert reg.sites.frame["site_id"].tolist() == ["O1", "D1"]
+        assert reg.manifests.manifests["manifest_id"].tolist() == ["M1"]  # M2: unknown D7
+        assert reg.vehicles is not None and len(reg.vehicles.frame) == 1
+        rej = reg.rejects()
+        assert set(rej["file"]) == {"dataset.toml", "manifests.csv"}
+        assert rej.loc[rej["file"] == "dataset.toml", "field"].tolist() == ["owner"]
+
+    def test_same_registry_rejects_as_the_whole_dataset(self, tmp_path):
+        folder = make_folder(tmp_path / "ds", toml='owner = "x"\n')
+        raw = read_dataset(folder)
+        reg = read_registry(folder)
+        expected = raw.rejects[raw.rejects["file"] != "tracks.csv"].reset_index(drop=True)
+        pd.testing.assert_frame_equal(reg.rejects(), expected)
+        stats = dataset_stats(reg, raw.rejects, tracks_file="tracks.csv", tracks_read=5,
+                              tracks_kept=3, duplicates=1)
+        assert stats == raw.stats
+
+    def test_missing_registry_file_is_a_schema_error(self, tmp_path):
+        folder = make_folder(tmp_path / "ds")
+        (folder / "routes.geojson").unlink()
+        with pytest.raises(SchemaError, match=r"routes\.geojson"):
+            read_registry(folder)
+        with pytest.raises(SchemaError, match="not found"):
+            read_registry(tmp_path / "nope")

@@ -1,5 +1,8 @@
 """Tests for haulwatch.ingest.tracks."""
 
+import io
+import itertools
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -7,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from haulwatch.ingest import tables as tables_mod
-from haulwatch.ingest.rejects import SchemaError
+from haulwatch.ingest.rejects import SchemaError, concat_rejects
 from haulwatch.ingest.tracks import TRACK_COLUMNS, parse_times, read_tracks, tracks_from_table
 
 HEADER = "vehicle_id,time,lon,lat,speed_kmh,heading_deg,load,lift\n"
@@ -476,3 +479,83 @@ class TestTracksFromTable:
                 "lon": pa.array([1.0]), "lat": pa.array([1.0])}
         with pytest.raises(ValueError, match="rows_read=2"):
             tracks_from_table(cols, 2, file="positions", timezone="UTC")
+
+
+class TestParts:
+    """A file read part by part (the Dask engine's read tasks) gives the whole-file result."""
+
+    @staticmethod
+    def _lines():
+        lines = [f"浙A{i % 7:05d},{1714521600 + 60 * i},121.{i:04d},31,{i % 50},full\n"
+                 for i in range(3000)]
+        lines[40] = "浙A00005,1714524000,121.0040,31,oops,full,extra\n"  # ragged row
+        lines[1500] = '浙A00002,"1714611600,121.1500,31,10,full\n'         # quote never closed
+        lines[2600] = '浙A00003,1714677600,121.26"00,31,10,full\n'         # quote inside a cell
+        lines[2700] = "浙A00004,1714683600,121.2700,95,10,full\n"           # lat out of range
+        return lines
+
+    @staticmethod
+    def _read_by_parts(path, parts):
+        res = [read_tracks(path, part=p) for p in parts]
+        # the file's mode: GB18030 if a part needed it, quotes refused if a part met one
+        enc = "gb18030" if any(r.encoding == "gb18030" for r in res) else None
+        quoting = all(r.quoting for r in res)
+        res = [r if (enc is None or r.encoding == enc) and r.quoting == quoting
+               else read_tracks(path, part=p, encoding=enc, quoting=quoting)
+               for r, p in zip(res, parts, strict=True)]
+        offsets = np.cumsum([0] + [r.rows_read for r in res])[:-1]
+        tracks = pd.concat([r.tracks.assign(src_row=r.tracks["src_row"] + o)
+                            for r, o in zip(res, offsets, strict=True)], ignore_index=True)
+        rejects = concat_rejects([r.rejects.assign(row=r.rejects["row"] + o)
+                                  for r, o in zip(res, offsets, strict=True)])
+        return res, tracks, rejects
+
+    def test_parts_tile_the_file(self, tmp_path, monkeypatch):
+        monkeypatch.setattr(tables_mod, "_MIN_PART_BYTES", 4096)
+        path = write(tmp_path, "".join(self._lines()),
+                     header="vehicle_id,time,lon,lat,speed_kmh,load\n", encoding="gb18030")
+        parts, _ = tables_mod.plan_parts(path, 100)
+        assert len(parts) > 5
+        assert parts[0].start == 0 and parts[-1].end == -1
+        assert all(a.end == b.start for a, b in itertools.pairwise(parts))
+        data = path.read_bytes()
+        assert all(data[p.start - 1:p.start] == b"\n" for p in parts[1:])  # at line starts
+
+    @pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+    def test_parts_read_as_the_whole_file(self, tmp_path, monkeypatch, encoding):
+        monkeypatch.setattr(tables_mod, "_MIN_PART_BYTES", 4096)
+        path = write(tmp_path, "".join(self._lines()),
+                     header="vehicle_id,time,lon,lat,speed_kmh,load\n", encoding=encoding)
+        whole = read_tracks(path)
+        assert not whole.quoting and whole.encoding == encoding
+        assert sorted(whole.rejects["row"]) == [41, 1501, 2601, 2701]
+        parts, _ = tables_mod.plan_parts(path, 100)
+        res, tracks, rejects = self._read_by_parts(path, parts)
+        assert sum(r.rows_read for r in res) == whole.rows_read == 3000
+        pd.testing.assert_frame_equal(
+            rejects.sort_values(["row", "action"], kind="stable").reset_index(drop=True),
+            whole.rejects)
+        tracks = tracks.sort_values(["vehicle_key", "time"], kind="stable").reset_index(drop=True)
+        for col in ("vehicle_id", "vehicle_key", "load"):
+            assert tracks[col].astype(str).tolist() == whole.tracks[col].astype(str).tolist()
+        for col in ("time", "lon", "lat", "speed_kmh", "src_row"):
+            assert tracks[col].tolist() == whole.tracks[col].tolist(), col
+        assert "浙A00001" in set(whole.tracks["vehicle_id"].astype(str))
+
+    def test_parquet_row_groups(self, tmp_path):
+        lines = [f"A{i % 3},{1714521600 + 60 * i},121.{i:04d},31\n" for i in range(500)]
+        frame = pd.read_csv(io.StringIO("vehicle_id,time,lon,lat\n" + "".join(lines)))
+        folder = tmp_path / "tracks.parquet"
+        folder.mkdir()
+        pq.write_table(pa.Table.from_pandas(frame.iloc[:300]), folder / "a.parquet",
+                       row_group_size=70)
+        pq.write_table(pa.Table.from_pandas(frame.iloc[300:]), folder / "b.parquet",
+                       row_group_size=70)
+        whole = read_tracks(folder)
+        parts, rows = tables_mod.plan_parts(folder, 100)
+        # a: groups of 70+70, 70+70, 20; b: 70+70, 60 (parts never span files)
+        assert rows == 500 and len(parts) == 5
+        _, tracks, _ = self._read_by_parts(folder, parts)
+        tracks = tracks.sort_values(["vehicle_key", "time"], kind="stable").reset_index(drop=True)
+        assert tracks["src_row"].tolist() == whole.tracks["src_row"].tolist()
+        assert tracks["lon"].tolist() == whole.tracks["lon"].tolist()
