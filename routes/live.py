@@ -1,27 +1,48 @@
-"""The live audit: positions pushed in batches run the batch detectors.
+"""The live audit: positions pushed as they arrive run the batch detectors.
 
 :class:`LiveAuditor` keeps, per vehicle, an *open window* of points (since the
 vehicle's last settled state) and re-runs exactly the batch audit's
 :func:`~haulwatch.routes.audit.audit_partition` on the windows of the vehicles
-that got points, then :func:`~haulwatch.routes.audit.combine` over every
-vehicle's results, so a day replayed through it yields the batch audit's alerts
-(same ids, same content). Alert ids do not depend on ``end``: an alert whose
-window grows comes back as *changed* with the same id.
+that got points, so a day replayed through it yields the batch audit's alerts
+(same ids, same content), whatever the order and grouping of the pushes. Alert
+ids do not depend on ``end``: an alert whose window grows comes back as
+*changed* with the same id.
 
-Settling keeps the cost bounded. After each run, a vehicle's window is cut at
+Work per push is proportional to the open windows of the vehicles that got
+points, never to the fleet:
+
+* each vehicle's window is held as its own arrays; a push gathers the windows of
+  its vehicles into one frame, audits them together (one vectorized run, so
+  many single reports arriving together cost one run — the caller batches what
+  arrived while the previous run was going) and splits the result back;
+* alerts are made only from the open results of those vehicles and compared
+  with what those vehicles had (new, changed, withdrawn); frozen results keep
+  their alerts;
+* the cross-vehicle kinds are updated incrementally, as ``combine`` would give
+  them: ``dump_hotspot`` is recomputed only when a dump place changed, and
+  ``manifest_not_executed`` only for the vehicles whose loading visits changed
+  and the manifests whose window the data has just passed; the per-day
+  ``unregistered_vehicle`` from the frozen and open trips of the pushed vehicles.
+
+Settling keeps the windows short. After each run, a vehicle's window is cut at
 the end of its last *delivered* trip (the truck has left a disposal site
-empty): what lies before the cut cannot change any more, so its alert rows,
-dump places, loading visits and trips are frozen and its points dropped. The
-per-day ``unregistered_vehicle`` kind is recomputed from the frozen and open
-trips and loading visits together (same detector function), and the
-cross-vehicle kinds (``dump_hotspot``, ``manifest_not_executed``) come from
-``combine`` over frozen + open parts, as in the batch. A window is also cut at
-``max_window_s`` so a vehicle that never delivers cannot grow it forever.
+empty), before an empty truck's depot stay, or ``max_window_s`` before its
+newest point: what lies before the cut cannot change any more, so its alert
+rows, dump places, loading visits and trips are frozen and its points leave the
+window.
+
+Points that arrive late — a blind-area back-fill (JT/T 808 0x0704) or a terminal
+reconnecting after a dead zone — are audited in time order: the vehicle is
+rolled back to the last settled state taken before the late point (settled
+points are kept ``backfill_s`` for that), the results frozen since are reopened,
+and the window is audited again with the late points in place; alerts the late
+points change come back as changed, new or withdrawn, exactly as if the points
+had come in time. Only points older than that (more than ``backfill_s`` behind
+the vehicle's newest point) are counted ``late`` and not audited. A re-sent
+point (same vehicle and time as a held one) is ignored.
 
 Teleport outliers are dropped from each window with the batch rule
-(:func:`haulwatch.geo.clean.drop_teleports`). Points older than a vehicle's
-cut (arriving after their part was settled) are counted in ``late`` and not
-audited.
+(:attr:`AuditConfig.teleport_rule`, :func:`haulwatch.geo.clean.drop_teleports`).
 """
 
 from __future__ import annotations
@@ -38,24 +59,32 @@ from haulwatch.errors import UserError
 from haulwatch.geo.chinacoords import to_wgs84
 from haulwatch.geo.clean import drop_teleports
 from haulwatch.geo.crs import project
-from haulwatch.routes.alerts import ALERT_COLUMNS, ALERT_ROW_COLUMNS, empty_alerts, empty_rows
+from haulwatch.routes.alerts import (
+    ALERT_COLUMNS,
+    ALERT_ROW_COLUMNS,
+    empty_alerts,
+    empty_rows,
+    make_alerts,
+)
 from haulwatch.routes.audit import (
-    Partial,
     audit_partition,
-    combine,
     dump_places_empty,
     make_context,
     trips_frame_empty,
 )
 from haulwatch.routes.config import AuditConfig
-from haulwatch.routes.reconcile import unregistered_alerts
+from haulwatch.routes.hotspots import hotspot_alerts
+from haulwatch.routes.reconcile import not_executed_alerts, unregistered_alerts
 
 __all__ = ["LiveAuditor", "LiveInputError", "LiveUpdate"]
 
 _PER_DAY_KIND = "unregistered_vehicle"
 _INPUT_COLUMNS = ("vehicle_id", "vehicle_key", "time", "lon", "lat")
-_POINT_COLUMNS = ("vehicle_id", "vehicle_key", "time", "lon", "lat", "x", "y", "speed_kmh",
-                  "heading_deg", "load", "lift", "src_row")
+#: Float columns of a held point, in the order of a vehicle's ``f`` array.
+_FLOATS = ("lon", "lat", "x", "y", "speed_kmh", "heading_deg", "lift")
+_RESULTS = ("rows", "dumps", "loadings", "trips")
+#: Order of an alerts frame (as ``routes.alerts.make_alerts`` sorts it).
+_ALERT_ORDER = ["start", "kind", "vehicle_id", "alert_id", "end", "summary", "evidence"]
 
 
 class LiveInputError(UserError, ValueError):
@@ -74,12 +103,17 @@ class LiveUpdate:
     new_ids : list of str
         Ids in ``changed`` that did not exist before.
     withdrawn : list of str
-        Ids of earlier alerts the data no longer supports (e.g. a hotspot whose
-        rounded place moved as more trucks joined it).
+        Ids of earlier alerts the data no longer supports (e.g. a dump that a
+        back-filled track shows was a delivery, or a hotspot whose rounded place
+        moved as more trucks joined it).
     audited_points : int
         Points re-audited in this push (the open windows of the vehicles that moved).
     late : int
-        Points older than their vehicle's settled cut (not audited).
+        Points too old to audit (more than ``backfill_s`` behind their vehicle's
+        newest point, before a settled state no longer held).
+    backfilled : int
+        Points older than their vehicle's settled cut that were audited after
+        rolling the vehicle back (back-fill, reconnect).
     """
 
     changed: gpd.GeoDataFrame
@@ -87,10 +121,45 @@ class LiveUpdate:
     withdrawn: list[str] = field(default_factory=list)
     audited_points: int = 0
     late: int = 0
+    backfilled: int = 0
 
 
-def _empty_loadings_like(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.iloc[:0].copy()
+class _Vehicle:
+    """One vehicle's held points and settled states.
+
+    ``t`` (int64 ns, ascending, unique), ``f`` (n × len(_FLOATS) float64),
+    ``load``, ``vid`` (object) and ``src`` (int64) hold the points; the first
+    ``w0`` are settled (kept for back-fill), the rest are the open window.
+    ``settles`` lists ``(seed_ns, cut_ns, newest_ns)`` of each settled state
+    still held, oldest first; ``complete`` says whether the points go back to the
+    vehicle's first one (so it may be rolled back to no settled state at all).
+    """
+
+    __slots__ = ("complete", "f", "load", "settles", "src", "t", "vid", "w0")
+
+    def __init__(self) -> None:
+        self.t = np.empty(0, dtype=np.int64)
+        self.f = np.empty((0, len(_FLOATS)), dtype=np.float64)
+        self.load = np.empty(0, dtype=object)
+        self.vid = np.empty(0, dtype=object)
+        self.src = np.empty(0, dtype=np.int64)
+        self.w0 = 0
+        self.settles: list[tuple[int, int, int]] = []
+        self.complete = True
+
+    @property
+    def seed(self) -> int | None:
+        return self.settles[-1][0] if self.settles else None
+
+    @property
+    def cut(self) -> int | None:
+        return self.settles[-1][1] if self.settles else None
+
+    def take(self, lo: int, hi: int | None = None) -> None:
+        """Keep points ``lo:hi`` only."""
+        sl = slice(lo, hi)
+        self.t, self.f, self.load = self.t[sl].copy(), self.f[sl].copy(), self.load[sl].copy()
+        self.vid, self.src = self.vid[sl].copy(), self.src[sl].copy()
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -102,15 +171,8 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
         drop=True)
 
 
-def _by_vehicle(frame: pd.DataFrame) -> pd.DataFrame:
-    """Order as one batch partition lists them (vehicle, then time)."""
-    if len(frame) < 2:
-        return frame
-    return frame.sort_values(["vehicle_key", "start"], kind="stable", ignore_index=True)
-
-
 def _content_hash(alerts: pd.DataFrame) -> pd.Series:
-    """One uint64 per alert over every column (geometry as WKB)."""
+    """One uint64 per alert over every column (geometry as WKB), indexed by id."""
     if len(alerts) == 0:
         return pd.Series([], dtype="uint64", index=pd.Index([], dtype=object))
     cols = [c for c in ALERT_COLUMNS if c != "geometry"]
@@ -119,6 +181,25 @@ def _content_hash(alerts: pd.DataFrame) -> pd.Series:
     h = pd.util.hash_pandas_object(text, index=False)
     h.index = alerts["alert_id"].to_numpy()
     return h
+
+
+def _keyed_alerts(rows: pd.DataFrame, tz: str) -> gpd.GeoDataFrame:
+    """``make_alerts`` of some rows, plus ``_key`` (the rows' vehicle key; "" for hotspots)."""
+    if len(rows) == 0:
+        out = empty_alerts()
+        out["_key"] = pd.Series([], dtype=object)
+        return out
+    alerts = make_alerts(rows[list(ALERT_ROW_COLUMNS)], timezone=tz)
+    key_of = dict(zip(rows["vehicle_id"].astype(str), rows["vehicle_key"].astype(str), strict=True))
+    alerts["_key"] = alerts["vehicle_id"].astype(str).map(key_of).fillna("").to_numpy(dtype=object)
+    return alerts
+
+
+def _in(frame: pd.DataFrame, keys: Any, column: str = "vehicle_key") -> np.ndarray:
+    """Mask of the rows of ``frame`` whose ``column`` is one of ``keys``."""
+    if frame is None or not len(frame):
+        return np.zeros(0 if frame is None else len(frame), dtype=bool)
+    return frame[column].astype(str).isin(keys).to_numpy()
 
 
 class LiveAuditor:
@@ -130,7 +211,8 @@ class LiveAuditor:
         The service dataset (sites, routes, manifests, vehicles, CRS, timezone,
         ``coord_system`` of pushed coordinates); its ``points`` are not used.
     config : AuditConfig, optional
-        Thresholds (default ``AuditConfig()``), the same the batch audit uses.
+        Thresholds (default ``AuditConfig()``), the same the batch audit uses
+        (its teleport rule included).
     max_window_s : float, default 172800
         Longest open window kept per vehicle (seconds); older points are settled.
     depot_keep_s : float, default 900
@@ -140,58 +222,93 @@ class LiveAuditor:
         before the newest point, then retired: their alerts stay in the
         caller's store but are no longer recomputed (a service running for
         months keeps a bounded state). At least one day.
-
-    The teleport rule is the config's (:attr:`AuditConfig.teleport_rule`), as the
-    batch audit applies it when preparing.
+    backfill_s : float, default 7200
+        How far behind a vehicle's newest point a late point is still audited in
+        time order (settled points are held this long, plus the trip before).
+        0 keeps no settled point: every point older than its vehicle's cut is late.
     """
 
     def __init__(self, dataset: Any, config: AuditConfig | None = None, *,
                  max_window_s: float = 172_800.0, depot_keep_s: float = 900.0,
-                 retain_s: float = 172_800.0) -> None:
+                 retain_s: float = 172_800.0, backfill_s: float = 7_200.0) -> None:
         if not max_window_s > 0:
             raise LiveInputError(f"max_window_s: {max_window_s!r} must be > 0")
         if not depot_keep_s >= 0:
             raise LiveInputError(f"depot_keep_s: {depot_keep_s!r} must be >= 0")
-        self.depot_keep_s = float(depot_keep_s)
         if not retain_s >= 86_400:
             raise LiveInputError(f"retain_s: {retain_s!r} must be >= 86400 (one day)")
+        if not (backfill_s >= 0 and np.isfinite(backfill_s)):
+            raise LiveInputError(f"backfill_s: {backfill_s!r} must be a number >= 0")
+        self.depot_keep_s = float(depot_keep_s)
         self.retain_s = float(retain_s)
-        self._horizon: pd.Timestamp | None = None
+        self.max_window_s = float(max_window_s)
+        self.backfill_s = float(backfill_s)
         self.config = config or AuditConfig()
         self.context = make_context(dataset, self.config)
         self.crs = dataset.crs
         self.coord_system = str(getattr(dataset, "coord_system", "wgs84"))
-        self.max_window_s = float(max_window_s)
         sites = self.context.sites_m
         self._depots = set(sites.loc[sites["kind"].astype(str) == "depot", "site_id"].astype(str)) \
             if len(sites) else set()
         self._lock = threading.Lock()
-        self._window = pd.DataFrame({
-            c: pd.Series([], dtype="datetime64[ns, UTC]" if c == "time" else "int64"
-                         if c == "src_row" else object if c in ("vehicle_id", "vehicle_key", "load")
-                         else "float64") for c in _POINT_COLUMNS})
-        self._cut: dict[str, pd.Timestamp] = {}
-        self._seed: dict[str, pd.Timestamp] = {}
-        self._frozen = {"rows": empty_rows(), "dumps": dump_places_empty(),
-                        "loadings": None, "trips": trips_frame_empty()}
-        self._open = {"rows": empty_rows(), "dumps": dump_places_empty(),
-                      "loadings": None, "trips": trips_frame_empty()}
-        self._stops_empty: pd.DataFrame | None = None
+        self._vehicles: dict[str, _Vehicle] = {}
+        self._frozen: dict[str, pd.DataFrame | None] = {
+            "rows": empty_rows(), "dumps": dump_places_empty(), "loadings": None,
+            "trips": trips_frame_empty()}
+        self._open: dict[str, pd.DataFrame | None] = {
+            "rows": empty_rows(), "dumps": dump_places_empty(), "loadings": None,
+            "trips": trips_frame_empty()}
+        self._horizon: pd.Timestamp | None = None
         self._time_min: pd.Timestamp | None = None
         self._time_max: pd.Timestamp | None = None
-        self._alerts: gpd.GeoDataFrame = empty_alerts()
-        self._hashes = _content_hash(self._alerts)
+        # alerts: of frozen rows, of open rows (per-vehicle kinds), hotspots, manifests
+        self._frozen_alerts = _keyed_alerts(empty_rows(), self.context.timezone)
+        self._open_alerts = self._frozen_alerts.copy()
+        self._hot_alerts = self._frozen_alerts.copy()
+        self._ne_alerts = self._frozen_alerts.copy()
+        self._ne_span: tuple[float, float] | None = None  # (data_start, data_end) judged last
+        man = self.context.manifests
+        if man is not None and len(man):
+            vt = pd.to_datetime(man["valid_to"], utc=True)
+            self._man_vt = (vt.astype("int64") / 1e9).to_numpy(dtype=np.float64)
+            self._man_keys = man["vehicle_key"].astype(str).to_numpy(dtype=object)
+        else:
+            self._man_vt = np.empty(0)
+            self._man_keys = np.empty(0, dtype=object)
 
     # ------------------------------------------------------------------ state
     @property
     def alerts(self) -> gpd.GeoDataFrame:
         """Every current alert (frozen and open), as the batch audit would report them."""
-        return self._alerts.copy()
+        parts = [a for a in (self._frozen_alerts, self._open_alerts, self._hot_alerts,
+                             self._ne_alerts) if len(a)]
+        if not parts:
+            return empty_alerts()
+        out = pd.concat(parts, ignore_index=True).drop(columns="_key")
+        out = out.sort_values(_ALERT_ORDER, kind="mergesort").reset_index(drop=True)
+        return gpd.GeoDataFrame(out, geometry="geometry", crs="EPSG:4326")[list(ALERT_COLUMNS)]
 
     @property
     def window_points(self) -> int:
         """Points currently held in open windows."""
-        return len(self._window)
+        return sum(len(v.t) - v.w0 for v in self._vehicles.values())
+
+    @property
+    def held_points(self) -> int:
+        """Points held in all (open windows and settled points kept for back-fill)."""
+        return sum(len(v.t) for v in self._vehicles.values())
+
+    @property
+    def vehicles(self) -> int:
+        """Vehicles seen."""
+        return len(self._vehicles)
+
+    def cut_of(self, vehicle_key: str) -> pd.Timestamp | None:
+        """The time up to which a vehicle's points are settled (None: nothing settled)."""
+        v = self._vehicles.get(str(vehicle_key))
+        if v is None or v.cut is None:
+            return None
+        return pd.Timestamp(v.cut, unit="ns", tz="UTC")
 
     # ------------------------------------------------------------------- push
     def _canonical(self, points: pd.DataFrame) -> pd.DataFrame:
@@ -215,15 +332,15 @@ class LiveAuditor:
             return np.full(n, np.nan) if dtype else np.full(n, None, dtype=object)
 
         return pd.DataFrame({
-            "vehicle_id": points["vehicle_id"].astype(str).to_numpy(),
-            "vehicle_key": points["vehicle_key"].astype(str).to_numpy(),
-            "time": time.dt.tz_convert("UTC").astype("datetime64[ns, UTC]").to_numpy(),
+            "vehicle_id": points["vehicle_id"].astype(str).to_numpy(dtype=object),
+            "vehicle_key": points["vehicle_key"].astype(str).to_numpy(dtype=object),
+            "time": time.dt.tz_convert("UTC").astype("datetime64[ns, UTC]").astype("int64").to_numpy(),
             "lon": lon, "lat": lat, "x": x, "y": y,
             "speed_kmh": opt("speed_kmh"), "heading_deg": opt("heading_deg"),
             "load": opt("load", None), "lift": opt("lift"),
             "src_row": (points["src_row"].to_numpy("int64") if "src_row" in points.columns
                         else np.arange(1, n + 1, dtype="int64")),
-        }).assign(time=lambda f: pd.to_datetime(f["time"], utc=True))
+        })
 
     def push(self, points: pd.DataFrame) -> LiveUpdate:
         """Add points and re-audit the vehicles that got them.
@@ -233,8 +350,8 @@ class LiveAuditor:
         points : DataFrame
             Tracks rows (``vehicle_id, vehicle_key, time`` tz-aware, ``lon, lat``
             in the dataset's ``coord_system``, optional ``speed_kmh, heading_deg,
-            load, lift``), any order; duplicates of held points are ignored.
-            Not changed.
+            load, lift``), any vehicles, any order, late ones included;
+            duplicates of held points are ignored. Not changed.
 
         Returns
         -------
@@ -252,73 +369,260 @@ class LiveAuditor:
         if len(points) == 0:
             return LiveUpdate(changed=empty_alerts())
         new = self._canonical(points)
-        cut = pd.Series(self._cut, dtype="datetime64[ns, UTC]")
-        if len(cut):
-            limit = new["vehicle_key"].map(cut)
-            late = (limit.notna() & (new["time"] <= limit)).to_numpy()
-        else:
-            late = np.zeros(len(new), dtype=bool)
-        n_late = int(late.sum())
-        new = new.loc[~late]
-        if len(new) == 0:
+        new, n_late, n_back, rolled = self._admit(new)
+        if len(new) == 0 and not rolled:
             return LiveUpdate(changed=empty_alerts(), late=n_late)
-        affected = pd.unique(new["vehicle_key"])
-        in_aff = self._window["vehicle_key"].isin(affected).to_numpy()
-        win = pd.concat([self._window.loc[in_aff], new], ignore_index=True) if in_aff.any() \
-            else new.reset_index(drop=True)
-        win = win.drop_duplicates(["vehicle_key", "time"], keep="first")
-        win = win.sort_values(["vehicle_key", "time"], kind="stable", ignore_index=True)
-        tmin, tmax = new["time"].min(), new["time"].max()
-        self._time_min = tmin if self._time_min is None else min(self._time_min, tmin)
-        self._time_max = tmax if self._time_max is None else max(self._time_max, tmax)
+        affected = np.array(sorted(set(new["vehicle_key"]) | rolled), dtype=object)
+        if len(new):
+            tmin = pd.Timestamp(int(new["time"].min()), unit="ns", tz="UTC")
+            tmax = pd.Timestamp(int(new["time"].max()), unit="ns", tz="UTC")
+            self._time_min = tmin if self._time_min is None else min(self._time_min, tmin)
+            self._time_max = tmax if self._time_max is None else max(self._time_max, tmax)
 
+        win = self._gather(affected, new)
         kept, _ = drop_teleports(win, **self.config.teleport_rule)
         part = audit_partition(win.loc[kept].reset_index(drop=True), self.context, self.config)
-        if self._stops_empty is None:
-            self._stops_empty = part.stops.iloc[:0].copy()
         if self._open["loadings"] is None:
-            self._open["loadings"] = _empty_loadings_like(part.loadings)
-            self._frozen["loadings"] = _empty_loadings_like(part.loadings)
+            self._open["loadings"] = part.loadings.iloc[:0].copy()
+            self._frozen["loadings"] = part.loadings.iloc[:0].copy()
 
         # replace the open results of the affected vehicles
+        old_dumps = self._open["dumps"].loc[_in(self._open["dumps"], affected)]
+        old_load = self._open["loadings"].loc[_in(self._open["loadings"], affected)]
         for name, fresh in (("rows", part.rows), ("dumps", part.dumps),
                             ("loadings", part.loadings), ("trips", part.trips)):
             old = self._open[name]
-            keep = ~old["vehicle_key"].astype(str).isin(affected).to_numpy() if len(old) else None
             fresh = self._drop_seeded(fresh)
-            self._open[name] = _concat([old.loc[keep] if keep is not None else old, fresh])
+            self._open[name] = _concat([old.loc[~_in(old, affected)], fresh])
         self._recompute_per_day(affected)
-        self._window = pd.concat([self._window.loc[~in_aff], win], ignore_index=True)
+        update = self._diff_vehicles(affected)
+        dumps_moved = not _same(old_dumps, self._open["dumps"].loc[_in(self._open["dumps"], affected)],
+                                ("vehicle_key", "start", "end", "x", "y"))
+        loads_moved = not _same(old_load, self._open["loadings"].loc[
+            _in(self._open["loadings"], affected)], ("vehicle_key", "start"))
         self._settle(affected, part, win)
-
-        self._retire()
-        update = self._combine()
+        retired = self._retire()
+        self._cross_vehicle(update, affected if (loads_moved or rolled) else np.array([], dtype=object),
+                            hot=dumps_moved or retired or bool(rolled))
         update.audited_points = len(win)
         update.late = n_late
+        update.backfilled = n_back
         return update
+
+    # ---------------------------------------------------------------- windows
+    def _admit(self, new: pd.DataFrame) -> tuple[pd.DataFrame, int, int, set[str]]:
+        """Sort new points into held vehicles; roll back vehicles that got late points.
+
+        Returns the points to add to the windows, the count of points too late to
+        audit, the count of late points audited after a roll-back, and the keys of
+        the vehicles rolled back.
+        """
+        keys = new["vehicle_key"].to_numpy(dtype=object)
+        t = new["time"].to_numpy(dtype=np.int64)
+        uniq, inverse = np.unique(keys.astype(str), return_inverse=True)
+        never = np.iinfo(np.int64).min
+        cuts = np.empty(len(uniq), dtype=np.int64)
+        for i, key in enumerate(uniq):
+            v = self._vehicles.get(key)
+            if v is None:
+                v = self._vehicles[key] = _Vehicle()
+            cuts[i] = never if v.cut is None else v.cut
+        behind = t <= cuts[inverse]
+        if not behind.any():
+            return new, 0, 0, set()
+        drop = np.zeros(len(new), dtype=bool)
+        n_late = n_back = 0
+        rolled: set[str] = set()
+        for i in np.unique(inverse[behind]):
+            key = str(uniq[i])
+            v = self._vehicles[key]
+            old = np.flatnonzero(behind & (inverse == i))
+            held = np.isin(t[old], v.t[: v.w0])  # re-sent points already held are ignored
+            drop[old[held]] = True
+            old = old[~held]
+            if not v.complete:
+                # only the settled states still held can be returned to
+                gone = t[old] <= v.settles[0][2]
+                drop[old[gone]] = True
+                n_late += int(gone.sum())
+                old = old[~gone]
+            if len(old) == 0:
+                continue
+            earliest = int(t[old].min())
+            j = len(v.settles) - 1
+            while j >= 0 and v.settles[j][2] >= earliest:
+                j -= 1
+            self._rollback(key, v, j)
+            rolled.add(key)
+            n_back += len(old)
+        return new.loc[~drop].reset_index(drop=True), n_late, n_back, rolled
+
+    def _rollback(self, key: str, v: _Vehicle, j: int) -> None:
+        """Return a vehicle to its ``j``-th settled state (-1: none), reopening what froze since."""
+        seed = v.settles[j][0] if j >= 0 else None
+        cut = v.settles[j][1] if j >= 0 else None
+        del v.settles[j + 1:]
+        v.w0 = 0 if cut is None else int(np.searchsorted(v.t, cut, side="right"))
+        mine = {key}
+        for name in _RESULTS:
+            frame = self._frozen[name]
+            if frame is None or not len(frame):
+                continue
+            sel = _in(frame, mine)
+            if seed is not None:
+                sel = sel & (pd.to_datetime(frame["start"], utc=True)
+                             >= pd.Timestamp(seed, unit="ns", tz="UTC")).to_numpy()
+            if sel.any():
+                self._frozen[name] = frame.loc[~sel].reset_index(drop=True)
+        fa = self._frozen_alerts
+        sel = (fa["_key"] == key).to_numpy() if len(fa) else np.zeros(0, dtype=bool)
+        if seed is not None and len(fa):
+            sel = sel & (pd.to_datetime(fa["start"], utc=True)
+                         >= pd.Timestamp(seed, unit="ns", tz="UTC")).to_numpy()
+        if sel.any():
+            # reopened: compared with what the re-run gives, like open alerts
+            self._open_alerts = _concat([self._open_alerts, fa.loc[sel]])
+            self._frozen_alerts = fa.loc[~sel].reset_index(drop=True)
+
+    def _gather(self, affected: np.ndarray, new: pd.DataFrame) -> pd.DataFrame:
+        """The open windows of ``affected`` with the new points merged in, and write them back."""
+        vs = [self._vehicles[k] for k in affected]
+        lens = np.array([len(v.t) - v.w0 for v in vs], dtype=np.int64)
+        code_new = np.searchsorted(affected, new["vehicle_key"].to_numpy(dtype=object))
+        t = np.concatenate([*(v.t[v.w0:] for v in vs), new["time"].to_numpy(np.int64)])
+        code = np.concatenate([np.repeat(np.arange(len(vs)), lens), code_new])
+        prio = np.r_[np.zeros(int(lens.sum()), dtype=np.int8), np.ones(len(new), dtype=np.int8)]
+        f = np.concatenate([*(v.f[v.w0:] for v in vs),
+                            np.column_stack([new[c].to_numpy(np.float64) for c in _FLOATS])
+                            if len(new) else np.empty((0, len(_FLOATS)))])
+        load = np.concatenate([*(v.load[v.w0:] for v in vs), new["load"].to_numpy(dtype=object)])
+        vid = np.concatenate([*(v.vid[v.w0:] for v in vs), new["vehicle_id"].to_numpy(dtype=object)])
+        src = np.concatenate([*(v.src[v.w0:] for v in vs), new["src_row"].to_numpy(np.int64)])
+        order = np.lexsort((prio, t, code))
+        t, code = t[order], code[order]
+        keep = np.ones(len(t), dtype=bool)
+        keep[1:] = (t[1:] != t[:-1]) | (code[1:] != code[:-1])  # first of a (vehicle, time) wins
+        order = order[keep]
+        t, code = t[keep], code[keep]
+        f, load, vid, src = f[order], load[order], vid[order], src[order]
+        bounds = np.searchsorted(code, np.arange(len(vs) + 1))
+        for i, v in enumerate(vs):
+            a, b = bounds[i], bounds[i + 1]
+            v.t = np.concatenate([v.t[: v.w0], t[a:b]])
+            v.f = np.concatenate([v.f[: v.w0], f[a:b]])
+            v.load = np.concatenate([v.load[: v.w0], load[a:b]])
+            v.vid = np.concatenate([v.vid[: v.w0], vid[a:b]])
+            v.src = np.concatenate([v.src[: v.w0], src[a:b]])
+        data: dict[str, Any] = {
+            "vehicle_id": vid,
+            "vehicle_key": affected[code],
+            "time": pd.to_datetime(t, unit="ns", utc=True),
+        }
+        for k, c in enumerate(_FLOATS):
+            if c == "lift":
+                data["load"] = load
+            data[c] = f[:, k]
+        data["src_row"] = src
+        return pd.DataFrame(data)
+
+    # ---------------------------------------------------------------- results
+    def _drop_seeded(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Results of a re-run that start before their vehicle's seed are already frozen."""
+        if not len(frame):
+            return frame
+        keys = frame["vehicle_key"].astype(str)
+        seeds = {k: self._vehicles[k].seed for k in pd.unique(keys)
+                 if k in self._vehicles and self._vehicles[k].seed is not None}
+        if not seeds:
+            return frame
+        limit = keys.map(pd.Series(pd.to_datetime(list(seeds.values()), unit="ns", utc=True),
+                                   index=list(seeds.keys())))
+        before = (limit.notna() & (pd.to_datetime(frame["start"], utc=True) < limit)).to_numpy()
+        return frame.loc[~before].reset_index(drop=True) if before.any() else frame
 
     def _recompute_per_day(self, affected: np.ndarray) -> None:
         """``unregistered_vehicle`` from frozen + open trips and loadings of these vehicles."""
         rows = self._open["rows"]
         if len(rows):
-            drop = (rows["kind"] == _PER_DAY_KIND).to_numpy() & \
-                rows["vehicle_key"].astype(str).isin(affected).to_numpy()
+            drop = (rows["kind"] == _PER_DAY_KIND).to_numpy() & _in(rows, affected)
             rows = rows.loc[~drop]
         parts = []
         for name in ("trips", "loadings"):
-            both = _concat([self._frozen[name], self._open[name]])
-            parts.append(both[both["vehicle_key"].astype(str).isin(affected)] if len(both) else both)
+            both = _concat([self._frozen[name].loc[_in(self._frozen[name], affected)],
+                            self._open[name].loc[_in(self._open[name], affected)]])
+            parts.append(both)
         extra = unregistered_alerts(parts[0], parts[1], self.context.vehicles,
                                     timezone=self.context.timezone)
-        self._open["rows"] = _concat([rows, extra]) if len(extra) else rows
+        self._open["rows"] = _concat([rows, extra]) if len(extra) else rows.reset_index(drop=True)
 
-    def _settle(self, affected: np.ndarray, part: Partial, win: pd.DataFrame) -> None:
+    def _diff_vehicles(self, affected: np.ndarray) -> LiveUpdate:
+        """Alerts of the affected vehicles' open rows against what they had."""
+        rows = self._open["rows"]
+        fresh = _keyed_alerts(rows.loc[_in(rows, affected)], self.context.timezone)
+        oa = self._open_alerts
+        mine = _in(oa, affected, "_key")
+        old = oa.loc[mine]
+        self._open_alerts = _concat([oa.loc[~mine], fresh])
+        return _diff(old, fresh, self._horizon)
+
+    def _cross_vehicle(self, update: LiveUpdate, loads_of: np.ndarray, *, hot: bool) -> None:
+        """Update ``dump_hotspot`` and ``manifest_not_executed`` as ``combine`` gives them."""
+        tz, cfg = self.context.timezone, self.config
+        if hot:
+            dumps = _concat([self._frozen["dumps"], self._open["dumps"]])
+            if len(dumps):
+                dumps = dumps.sort_values(["vehicle_key", "start"], kind="stable", ignore_index=True)
+            rows = hotspot_alerts(dumps, hotspot_radius_m=cfg.hotspot_radius_m,
+                                  hotspot_min_vehicles=cfg.hotspot_min_vehicles, timezone=tz)
+            fresh = _keyed_alerts(rows, tz)
+            _merge(update, _diff(self._hot_alerts, fresh, self._horizon))
+            self._hot_alerts = fresh
+        # manifests: the vehicles whose loading visits changed, and those whose
+        # window the data has just passed (or all, when the data's start moved)
+        man = self.context.manifests
+        if man is None or not len(man) or self._time_max is None:
+            return
+        start, end = self._data_span()
+        keys: set[str] = set(map(str, loads_of))
+        if self._ne_span is None or start != self._ne_span[0]:
+            keys = set(self._man_keys)
+        else:
+            passed = (self._man_vt > self._ne_span[1]) & (self._man_vt <= end)
+            keys |= set(self._man_keys[passed])
+        self._ne_span = (start, end)
+        if not keys:
+            return
+        key_list = sorted(keys)
+        loadings = _concat([self._frozen["loadings"], self._open["loadings"]])
+        if loadings is not None and len(loadings):
+            loadings = loadings.loc[_in(loadings, key_list)]
+            loadings = loadings.sort_values(["vehicle_key", "start"], kind="stable", ignore_index=True)
+        rows = not_executed_alerts(
+            man.loc[_in(man, key_list)], loadings, self.context.sites,
+            data_start=pd.Timestamp(start, unit="s", tz="UTC"),
+            data_end=pd.Timestamp(end, unit="s", tz="UTC"),
+            manifest_slack_s=cfg.manifest_slack_s, timezone=tz)
+        fresh = _keyed_alerts(rows, tz)
+        na = self._ne_alerts
+        mine = _in(na, key_list, "_key")
+        _merge(update, _diff(na.loc[mine], fresh, self._horizon))
+        self._ne_alerts = _concat([na.loc[~mine], fresh])
+
+    def _data_span(self) -> tuple[float, float]:
+        """``data_start``, ``data_end`` (epoch s) as ``combine`` gets them from the held data."""
+        tmin = self._time_min
+        if self._horizon is not None and tmin is not None:
+            tmin = max(tmin, self._horizon)
+        return tmin.timestamp(), self._time_max.timestamp()
+
+    # ---------------------------------------------------------------- settle
+    def _settle(self, affected: np.ndarray, part: Any, win: pd.DataFrame) -> None:
         """Freeze what can no longer change for each affected vehicle.
 
         Two times per vehicle: the *seed* (results starting before it are
-        final and frozen) and the *cut* (points at or before it are dropped).
-        The window keeps a little before the seed so that the detectors start
-        from a known state (empty truck), as they do in the batch:
+        final and frozen) and the *cut* (points at or before it leave the
+        window). The window keeps a little before the seed so that the
+        detectors start from a known state (empty truck), as they do in the batch:
 
         * last delivered trip: seed = its end, cut = just before its unloading
           visit (the window starts with that visit, so the truck is known empty;
@@ -333,6 +637,8 @@ class LiveAuditor:
         Only depot stays qualify as plain stops: elsewhere a track-only truck's
         dwell may yet turn out to be a loading visit once it reaches a
         disposal site. Seeds only move forward and stay before the newest point.
+        Each settled state is remembered with the newest point it was taken at,
+        so late points can roll the vehicle back to the last state taken before them.
         """
         trips, stops = part.trips, part.stops
         last_t = win.groupby("vehicle_key")["time"].max()
@@ -372,13 +678,16 @@ class LiveAuditor:
             return
         best = allc.sort_values("seed", kind="stable").groupby("key").last()
         newest = last_t.reindex(best.index)
-        prev = pd.Series(self._seed, dtype="datetime64[ns, UTC]").reindex(best.index)
+        prev = pd.Series({k: self._vehicles[k].seed for k in best.index
+                          if self._vehicles[k].seed is not None}, dtype="int64")
+        prev = pd.to_datetime(prev, unit="ns", utc=True).reindex(best.index)
         ok = (best["seed"] < newest) & (best["cut"] < newest) & (prev.isna() | (best["seed"] > prev))
         best = best.loc[ok.to_numpy()]
         if best.empty:
             return
         seed = best["seed"]
-        for name in ("rows", "dumps", "loadings", "trips"):
+        frozen_rows = None
+        for name in _RESULTS:
             frame = self._open[name]
             if not len(frame):
                 continue
@@ -389,36 +698,59 @@ class LiveAuditor:
                 frozen = frame.loc[before & ~per_day]
                 # the per-day kind stays open (recomputed from frozen + open parts)
                 self._open[name] = frame.loc[~before | per_day].reset_index(drop=True)
+                frozen_rows = frozen
             else:
                 frozen = frame.loc[before]
                 self._open[name] = frame.loc[~before].reset_index(drop=True)
             self._frozen[name] = _concat([self._frozen[name], frozen])
-        cut = best["cut"]
-        wlimit = self._window["vehicle_key"].map(cut)
-        old = (wlimit.notna() & (self._window["time"] <= wlimit)).to_numpy()
-        self._window = self._window.loc[~old].reset_index(drop=True)
-        prev_cut = pd.Series(self._cut, dtype="datetime64[ns, UTC]").reindex(cut.index)
-        self._cut.update(cut.where(prev_cut.isna() | (cut > prev_cut), prev_cut).to_dict())
-        self._seed.update(seed.to_dict())
+        if frozen_rows is not None and len(frozen_rows):
+            made = _keyed_alerts(frozen_rows, self.context.timezone)
+            oa = self._open_alerts
+            self._open_alerts = oa.loc[~oa["alert_id"].isin(made["alert_id"]).to_numpy()].reset_index(
+                drop=True)
+            self._frozen_alerts = _concat([self._frozen_alerts, made])
+        seed_ns = seed.astype("datetime64[ns, UTC]").astype("int64")
+        cut_ns = best["cut"].astype("datetime64[ns, UTC]").astype("int64")
+        new_ns = newest.loc[best.index].astype("datetime64[ns, UTC]").astype("int64")
+        for key in best.index:
+            v = self._vehicles[key]
+            c = int(cut_ns[key])
+            if v.cut is not None:
+                c = max(c, v.cut)
+            v.settles.append((int(seed_ns[key]), c, int(new_ns[key])))
+            v.w0 = int(np.searchsorted(v.t, c, side="right"))
+            self._trim(v)
 
-    def _drop_seeded(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Results of a re-run that start before their vehicle's seed are already frozen."""
-        if not len(frame) or not self._seed:
-            return frame
-        limit = frame["vehicle_key"].astype(str).map(
-            pd.Series(self._seed, dtype="datetime64[ns, UTC]"))
-        before = (limit.notna() & (pd.to_datetime(frame["start"], utc=True) < limit)).to_numpy()
-        return frame.loc[~before].reset_index(drop=True) if before.any() else frame
-
-    def _retire(self) -> None:
-        """Drop frozen results older than ``retain_s`` (whole local days)."""
-        if self._time_max is None:
+    def _trim(self, v: _Vehicle) -> None:
+        """Forget settled points and states older than the back-fill reach."""
+        if not v.settles:
             return
+        limit = v.settles[-1][2] - int(self.backfill_s * 1e9)
+        # the restore point: the latest state taken before the limit
+        r = -1
+        for j, s in enumerate(v.settles):
+            if s[2] < limit:
+                r = j
+        if r < 0:
+            return
+        if self.backfill_s == 0:
+            r = len(v.settles) - 1
+        del v.settles[:r]
+        lo = int(np.searchsorted(v.t, v.settles[0][1], side="right"))
+        if lo > 0:
+            v.take(lo)
+            v.w0 -= lo
+        v.complete = False
+
+    def _retire(self) -> bool:
+        """Drop frozen results older than ``retain_s`` (whole local days); True when it moved."""
+        if self._time_max is None:
+            return False
         tz = self.context.timezone
         horizon = (self._time_max - pd.Timedelta(seconds=self.retain_s)).tz_convert(tz).floor(
             "D", ambiguous=False, nonexistent="shift_forward").tz_convert("UTC")
         if self._horizon is not None and horizon <= self._horizon:
-            return
+            return False
         self._horizon = horizon
         keep_loadings = horizon - pd.Timedelta(days=31)  # manifests may span weeks
         for name, col, limit in (("rows", "end", horizon), ("dumps", "start", horizon),
@@ -429,34 +761,51 @@ class LiveAuditor:
             old = (pd.to_datetime(frame[col], utc=True) < limit).to_numpy()
             if old.any():
                 self._frozen[name] = frame.loc[~old].reset_index(drop=True)
+        fa = self._frozen_alerts
+        if len(fa):
+            old = (pd.to_datetime(fa["end"], utc=True) < horizon).to_numpy()
+            if old.any():
+                self._frozen_alerts = fa.loc[~old].reset_index(drop=True)
+        return True
 
-    def _combine(self) -> LiveUpdate:
-        partial = Partial(
-            rows=_concat([self._frozen["rows"], self._open["rows"]])[list(ALERT_ROW_COLUMNS)],
-            stops=self._stops_empty if self._stops_empty is not None else pd.DataFrame(),
-            trips=_concat([self._frozen["trips"], self._open["trips"]]),
-            dumps=_by_vehicle(_concat([self._frozen["dumps"], self._open["dumps"]])),
-            loadings=_by_vehicle(_concat([self._frozen["loadings"], self._open["loadings"]])),
-            n_points=0, time_max=self._time_max,
-            time_min=(self._time_min if self._horizon is None or self._time_min is None
-                      else max(self._time_min, self._horizon)),
-        )
-        alerts = combine([partial], self.context, self.config).alerts
-        hashes = _content_hash(alerts)
-        prev = self._hashes
-        is_new = ~hashes.index.isin(prev.index)
-        differs = ~is_new & (hashes.to_numpy() != prev.reindex(hashes.index).to_numpy())
-        changed_mask = is_new | differs
-        gone = ~prev.index.isin(hashes.index)
-        if self._horizon is not None and gone.any() and len(self._alerts):
-            # alerts that ended before the retention horizon are retired, not withdrawn
-            ends = pd.Series(pd.to_datetime(self._alerts["end"], utc=True).to_numpy(),
-                             index=self._alerts["alert_id"].to_numpy())
-            gone &= ~(ends.reindex(prev.index) < self._horizon).to_numpy()
-        withdrawn = [str(a) for a in prev.index[gone]]
-        self._alerts, self._hashes = alerts, hashes
-        return LiveUpdate(
-            changed=alerts.loc[changed_mask].reset_index(drop=True),
-            new_ids=[str(a) for a in hashes.index[is_new]],
-            withdrawn=withdrawn,
-        )
+
+def _same(a: pd.DataFrame, b: pd.DataFrame, cols: tuple[str, ...]) -> bool:
+    """Whether two result subsets hold the same values in ``cols`` (order-insensitive)."""
+    if len(a) != len(b):
+        return False
+    if len(a) == 0:
+        return True
+    cols = [c for c in cols if c in a.columns and c in b.columns]
+    x = a[cols].astype(str).sort_values(cols, kind="stable").reset_index(drop=True)
+    y = b[cols].astype(str).sort_values(cols, kind="stable").reset_index(drop=True)
+    return x.equals(y)
+
+
+def _diff(old: pd.DataFrame, fresh: pd.DataFrame, horizon: pd.Timestamp | None) -> LiveUpdate:
+    """New, changed and withdrawn alerts between two keyed alert frames of the same scope.
+
+    Alerts gone because they ended before the retention ``horizon`` are retired,
+    not withdrawn.
+    """
+    ho, hn = _content_hash(old.drop(columns="_key")), _content_hash(fresh.drop(columns="_key"))
+    is_new = ~hn.index.isin(ho.index)
+    differs = ~is_new & (hn.to_numpy() != ho.reindex(hn.index).to_numpy())
+    gone = ~ho.index.isin(hn.index)
+    if horizon is not None and gone.any():
+        ends = pd.Series(pd.to_datetime(old["end"], utc=True).to_numpy(), index=old["alert_id"].to_numpy())
+        gone = gone & ~(ends.reindex(ho.index) < horizon).to_numpy()
+    changed = fresh.loc[is_new | differs].drop(columns="_key").reset_index(drop=True)
+    return LiveUpdate(
+        changed=gpd.GeoDataFrame(changed, geometry="geometry", crs="EPSG:4326"),
+        new_ids=[str(a) for a in hn.index[is_new]],
+        withdrawn=[str(a) for a in ho.index[gone]],
+    )
+
+
+def _merge(into: LiveUpdate, other: LiveUpdate) -> None:
+    """Add ``other``'s changes to ``into``."""
+    if len(other.changed):
+        into.changed = gpd.GeoDataFrame(_concat([into.changed, other.changed]), geometry="geometry",
+                                        crs="EPSG:4326")
+    into.new_ids += other.new_ids
+    into.withdrawn += other.withdrawn

@@ -1,4 +1,4 @@
-"""The live audit: a day pushed in batches gives the batch audit's alerts."""
+"""The live audit: a day pushed in batches, out of order or back-filled gives the batch audit's alerts."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from haulwatch.ingest.prepare import prepare
 from haulwatch.ingest.dataset import read_dataset
+from haulwatch.ingest.prepare import prepare
 from haulwatch.ingest.synthetic import generate
 from haulwatch.routes.audit import audit
 from haulwatch.routes.live import LiveAuditor, LiveInputError
@@ -88,18 +88,98 @@ def test_replay_in_batches_equals_batch_audit(day):
     assert_same_alerts(batch, live.alerts)
 
 
-def test_late_points_before_the_cut_are_counted_not_audited(day):
-    raw, dataset, _ = day
+def _dead_zones(tracks: pd.DataFrame, batch: pd.DataFrame, pad: str = "15min") -> pd.Series:
+    """Mask of the points of a dead zone per dumping truck: around each of its dumps."""
+    hidden = pd.Series(False, index=tracks.index)
+    dumps = batch[batch["kind"] == "illegal_dump"]
+    keys = tracks["vehicle_key"].astype(str)
+    for vid, start, end in zip(dumps["vehicle_id"], dumps["start"], dumps["end"], strict=True):
+        key = keys[tracks["vehicle_id"].astype(str) == vid]
+        mine = keys.index.isin(key.index)
+        hidden |= mine & (tracks["time"] >= start - pd.Timedelta(pad)) & \
+            (tracks["time"] <= end + pd.Timedelta(pad))
+    return hidden
+
+
+def test_backfilled_dead_zone_is_audited_in_time_order(day):
+    # Trucks go dark around their dumps; the terminals send the blind-area points
+    # hours later (JT/T 808 0x0704). The back-filled points are audited in time
+    # order: the dumps appear when the back-fill arrives, the gaps the silence
+    # raised are withdrawn, and the end state is the batch audit's.
+    raw, dataset, batch = day
+    tracks = raw.tracks
+    hidden = _dead_zones(tracks, batch)
+    assert hidden.any() and (batch["kind"] == "illegal_dump").sum() >= 1
+    live = LiveAuditor(dataset, backfill_s=6 * 3600)
+    chunks = _slices(tracks[~hidden], "20min")
+    later = _slices(tracks[hidden], "60min")  # each back-fill sent ~2 h after its zone
+    dump_ids = set(batch.loc[batch["kind"] == "illegal_dump", "alert_id"])
+    seen: set[str] = set()
+    withdrawn: set[str] = set()
+    backfilled = late = 0
+    for chunk in chunks:
+        t_now = chunk["time"].max()
+        while later and later[0]["time"].max() < t_now - pd.Timedelta("2h"):
+            fill = later.pop(0).sample(frac=1.0, random_state=1)  # any order inside the upload
+            upd = live.push(fill)
+            backfilled += upd.backfilled
+            late += upd.late
+            seen.update(upd.new_ids)
+            withdrawn.update(upd.withdrawn)
+        upd = live.push(chunk)
+        seen.update(upd.new_ids)
+        withdrawn.update(upd.withdrawn)
+    for fill in later:
+        upd = live.push(fill)
+        backfilled += upd.backfilled
+        late += upd.late
+        seen.update(upd.new_ids)
+        withdrawn.update(upd.withdrawn)
+    assert late == 0 and backfilled > 0
+    assert dump_ids <= seen  # the dark dumps were found when their points came
+    assert withdrawn  # what the silence alone suggested (gaps) was withdrawn
+    assert_same_alerts(batch, live.alerts)
+
+
+def test_out_of_order_pushes_equal_batch_audit(day):
+    # Reports of each 30 minutes arrive shuffled, vehicles interleaved, some
+    # points a few minutes late: same alerts as the batch audit.
+    raw, dataset, batch = day
+    rng = np.random.default_rng(5)
+    tracks = raw.tracks.assign(_arrive=raw.tracks["time"] + pd.to_timedelta(
+        rng.exponential(60.0, len(raw.tracks)), unit="s"))
     live = LiveAuditor(dataset)
+    for chunk in _slices(tracks.rename(columns={"time": "_t", "_arrive": "time"}), "30min"):
+        chunk = chunk.rename(columns={"time": "_arrive", "_t": "time"}).sample(frac=1.0, random_state=2)
+        live.push(chunk.drop(columns="_arrive"))
+    assert_same_alerts(batch, live.alerts)
+
+
+def test_points_too_late_are_counted_and_resent_points_ignored(day):
+    raw, dataset, _ = day
+    live = LiveAuditor(dataset, backfill_s=0)  # keeps no settled point
     for chunk in _slices(raw.tracks, "3h"):
         live.push(chunk)
-    key, cut = next(iter(live._cut.items()))
-    early = raw.tracks[(raw.tracks["vehicle_key"].astype(str) == key)
-                       & (raw.tracks["time"] <= cut)].head(3).copy()
+    settled = [k for k in raw.tracks["vehicle_key"].astype(str).unique() if live.cut_of(k) is not None]
+    assert settled
+    key = settled[0]
+    cut = live.cut_of(key)
+    mine = raw.tracks[(raw.tracks["vehicle_key"].astype(str) == key) & (raw.tracks["time"] <= cut)]
+    early = mine.head(3).copy()
     early["time"] = early["time"] - pd.Timedelta(milliseconds=1)  # new times, long settled
+    before = live.alerts
     update = live.push(early)
-    assert update.late == len(early) == 3
-    assert len(update.changed) == 0
+    assert update.late == 3 and update.backfilled == 0 and len(update.changed) == 0
+    # with the default reach, a re-sent settled point is a duplicate: nothing happens
+    live2 = LiveAuditor(dataset)
+    for chunk in _slices(raw.tracks, "3h"):
+        live2.push(chunk)
+    cut2 = live2.cut_of(key)
+    again = raw.tracks[(raw.tracks["vehicle_key"].astype(str) == key)
+                       & (raw.tracks["time"] <= cut2)].tail(2)
+    update = live2.push(again)
+    assert (update.late, update.backfilled, len(update.changed), update.withdrawn) == (0, 0, 0, [])
+    assert len(live.alerts) == len(before)
 
 
 def test_empty_push(day):
@@ -116,6 +196,8 @@ def test_bad_input_and_parameters(day):
         LiveAuditor(dataset, max_window_s=0)
     with pytest.raises(LiveInputError, match="depot_keep_s: -1"):
         LiveAuditor(dataset, depot_keep_s=-1)
+    with pytest.raises(LiveInputError, match="backfill_s: -1"):
+        LiveAuditor(dataset, backfill_s=-1)
     live = LiveAuditor(dataset)
     naive = raw.tracks.head(5).assign(time=lambda f: f["time"].dt.tz_localize(None))
     with pytest.raises(LiveInputError, match=r"time: dtype .* not tz-aware"):
