@@ -50,7 +50,9 @@ from haulwatch.routes.reconcile import (
 from haulwatch.routes.track import PERMITTED_KINDS, Track
 from haulwatch.routes.trips import (
     build_events,
+    frozen_fixes,
     loaded_state,
+    merge_split_stops,
     run_trips,
     trips_frame,
 )
@@ -300,10 +302,22 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
     site_pos = site_of_points(x, y, sites_m, buffer_m=config.site_buffer_m, kinds=PERMITTED_KINDS)
     site_kinds = sites_m["kind"].astype(str).to_numpy() if len(sites_m) else np.array([], dtype=object)
     lap("sites")
+    # stops as short as a fast dump may be (dump_min_duration_s); pieces of one dwell
+    # that noise split are merged; "stops" made of a frozen terminal's repeats are none
     stops = stops_of_sorted(
         pts, codes, t, order=None, diameter_m=config.stop_diameter_m,
-        min_duration_s=config.stop_min_duration_s,
+        min_duration_s=min(config.stop_min_duration_s, config.dump_min_duration_s),
     )
+    stops = merge_split_stops(
+        stops, codes, t, x, y, pts["lon"].to_numpy(dtype=np.float64), pts["lat"].to_numpy(dtype=np.float64),
+        diameter_m=config.stop_diameter_m,
+    )
+    stale = frozen_fixes(codes, t, x, y, max_speed_kmh=config.max_speed_kmh)
+    if stale.any() and len(stops):
+        cum = np.r_[0, np.cumsum(stale)]
+        sf = stops["i_first"].to_numpy(dtype=np.int64)
+        sl = stops["i_last"].to_numpy(dtype=np.int64)
+        stops = stops[(cum[sl + 1] - cum[sf]) * 2 < (sl - sf + 1)].reset_index(drop=True)
     lap("stops")
     loaded, has_load, lift = loaded_state(
         pts, codes, t, n_vehicles=n_codes, sensor_min_duration_s=config.sensor_min_duration_s
@@ -319,6 +333,8 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
         visit_merge_s=config.visit_merge_s,
         gap_max_s=config.gap_max_s,
         in_core=inside_own_site(x, y, site_pos, sites_m),
+        lift_known=(pd.to_numeric(pts["lift"], errors="coerce").notna().to_numpy()
+                    if "lift" in pts.columns else None),
     )
     result = run_trips(
         events, site_kinds, _permit_checks(sites_m, tz), has_load, has_lift,
@@ -372,7 +388,7 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
     rows = [r for r in rows if len(r)]
     all_rows = pd.concat(rows, ignore_index=True) if rows else empty_rows()
 
-    stops_out = _stops_out(stops, sites_m, config)
+    stops_out = _stops_out(stops[stops["duration_s"] >= config.stop_min_duration_s], sites_m, config)
     trips_out = trips.drop(columns=["i_first", "i_last", "ev_load", "ev_close", "ev_dump", "load_x", "load_y"])
     dumps_out = places.drop(columns=["ev", "trip_pos"])
     return Partial(

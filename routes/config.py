@@ -86,10 +86,12 @@ class AuditConfig:
     unload_min_duration_s : float, default 120
         Shortest stay in a disposal site (with its buffer) that counts as an
         unloading visit, seconds.
-    dump_min_duration_s : float, default 120
+    dump_min_duration_s : float, default 60
         Shortest stop of a loaded truck outside permitted sites that may be a dump,
-        seconds (measured first to last fix: a 4-minute tip seen by a terminal
-        reporting every 60 s lasts ~3 minutes).
+        seconds (measured first to last fix: a tipper empties in 1.5–4 minutes, and
+        a 1.5-minute tip seen by a 30 s terminal lasts 60 s). Stops are detected
+        down to this length for that purpose; ``stops.csv`` keeps those of at least
+        ``stop_min_duration_s``.
     disposal_buffer_m, origin_buffer_m, depot_buffer_m : float, default 150, 50, 50
         Distance around a site polygon that still counts as being at the site
         (gate queues, kerb-side waits), metres, per site kind.
@@ -138,7 +140,7 @@ class AuditConfig:
     stop_min_duration_s: float = 120.0
     load_min_duration_s: float = 300.0
     unload_min_duration_s: float = 120.0
-    dump_min_duration_s: float = 120.0
+    dump_min_duration_s: float = 60.0
     disposal_buffer_m: float = 150.0
     origin_buffer_m: float = 50.0
     depot_buffer_m: float = 50.0

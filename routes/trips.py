@@ -51,7 +51,9 @@ __all__ = [
     "TripsInputError",
     "TripsResult",
     "build_events",
+    "frozen_fixes",
     "loaded_state",
+    "merge_split_stops",
     "run_trips",
     "trips_frame",
 ]
@@ -60,7 +62,7 @@ __all__ = [
 EVENT_COLUMNS: tuple[str, ...] = (
     "vehicle_code", "kind", "site_pos", "i_first", "i_last", "start_s", "end_s",
     "duration_s", "x", "y", "up", "down", "lift", "has_gap", "gap_i", "core_s",
-    "entered", "dwell_s",
+    "entered", "dwell_s", "turn_back",
 )
 
 #: Columns of the trips frame.
@@ -71,6 +73,14 @@ TRIP_COLUMNS: tuple[str, ...] = (
 )
 
 _LOAD_CODES = {"empty": 0.0, "half": 1.0, "full": 1.0}
+
+#: A load reading sent at this speed or faster came while driving, km/h (loading and
+#: tipping happen standing or creeping at walking pace).
+_LOAD_MOVING_KMH = 10.0
+
+#: The way out of a stop within this cosine of the way in (about 120° or more) is the
+#: truck turning back.
+_TURN_BACK_COS = -0.5
 
 #: A load change first reported this long after the truck left a stop or visit still
 #: belongs to it (terminals report the new state late), seconds.
@@ -138,7 +148,11 @@ def loaded_state(
         loaded = np.full(n, np.nan)
     # Which vehicles report at all; then the short runs of one state among a
     # vehicle's readings (glitches) are blanked, in one pass without subsets.
-    has = _drop_short_runs(loaded, codes, t, float(sensor_min_duration_s), n_codes)
+    if "speed_kmh" in points.columns:
+        moving = pd.to_numeric(points["speed_kmh"], errors="coerce").to_numpy(dtype=np.float64) >= _LOAD_MOVING_KMH
+    else:
+        moving = np.zeros(n, dtype=bool)
+    has = _drop_short_runs(loaded, codes, t, float(sensor_min_duration_s), n_codes, moving)
     if n:
         _ffill_by_code(loaded, codes)
         # a sensor that never changes state (stuck, or a truck that did not haul) tells
@@ -152,22 +166,29 @@ def loaded_state(
 
 
 @numba.njit(cache=True, nogil=True)
-def _drop_short_runs(values, codes, t, min_duration_s, n_codes):  # pragma: no cover - numba
-    """Blank (NaN, in place) the runs of one reading that last under ``min_duration_s``.
+def _drop_short_runs(values, codes, t, min_duration_s, n_codes, moving):  # pragma: no cover - numba
+    """Blank (NaN, in place) the runs of one reading that are glitches.
 
     A run is a sequence of equal non-NaN readings of one code; it lasts from its
-    first reading to the first reading of the next run. The last run of a code
-    is always kept (nothing contradicts it). Returns, per code, whether it has
-    any reading.
+    first reading to the first reading of the next run. It is a glitch when it lasts
+    under ``min_duration_s``, or when every reading of it came while driving
+    (``moving``): a load changes only where the truck stands or creeps (loading,
+    tipping), so a state that begins and ends on the road is the sensor's error
+    whatever the reporting interval. The first and last run of a code are always
+    kept (nothing before / after contradicts them). Returns, per code, whether it
+    has any reading.
     """
     has = np.zeros(n_codes, dtype=np.bool_)
     prev = -1
     run_i = -1
     run_v = np.nan
+    run_moving = True
+    first_run = True
     for i in range(values.shape[0]):
         if codes[i] != prev:
             prev = codes[i]
             run_i = -1
+            first_run = True
         v = values[i]
         if np.isnan(v):
             continue
@@ -175,12 +196,18 @@ def _drop_short_runs(values, codes, t, min_duration_s, n_codes):  # pragma: no c
         if run_i < 0:
             run_i = i
             run_v = v
+            run_moving = moving[i]
         elif v != run_v:
-            if t[i] - t[run_i] < min_duration_s:
+            if t[i] - t[run_i] < min_duration_s or (run_moving and not first_run):
                 for j in range(run_i, i):
                     values[j] = np.nan
+            else:
+                first_run = False
             run_i = i
             run_v = v
+            run_moving = moving[i]
+        else:
+            run_moving = run_moving and moving[i]
     return has
 
 
@@ -208,6 +235,203 @@ def _state_changed(values, codes, n_codes):  # pragma: no cover - numba
         b = values[i]
         if codes[i] == codes[i - 1] and a != b and not np.isnan(a) and not np.isnan(b):
             out[codes[i]] = True
+    return out
+
+
+# --------------------------------------------------------------------------- stops
+
+#: Between two pieces of one dwell (split by a noisy fix or a creeping entry) the truck
+#: went nowhere: at most this many fixes ...
+_SPLIT_MAX_FIXES = 3
+#: ... within this long, seconds (three fixes of a 60 s terminal, two of a 120 s one).
+_SPLIT_MAX_GAP_S = 300.0
+#: Acceleration of a haul truck starting from standstill, m/s² (a laden tipper manages
+#: ~1 m/s²; 1.5 is generous): how far it can be from a place it stood at Δt ago.
+_MAX_ACCEL_MPS2 = 1.5
+
+
+def merge_split_stops(
+    stops: pd.DataFrame, codes: np.ndarray, t: np.ndarray, x: np.ndarray, y: np.ndarray,
+    lon: np.ndarray | None = None, lat: np.ndarray | None = None, *, diameter_m: float,
+) -> pd.DataFrame:
+    """Merge pieces of one dwell that noise split into consecutive stops.
+
+    A creeping entry opens a stop and one noisy fix (multipath, a jump of a second
+    terminal) pushes its extent past the diameter, so a new stop begins: the truck
+    cannot have gone anywhere in a few seconds. Two consecutive stops of one vehicle
+    are one when at most ``_SPLIT_MAX_FIXES`` fixes within ``_SPLIT_MAX_GAP_S``
+    separate them and their centres lie within ``diameter_m`` of each other.
+
+    Parameters
+    ----------
+    stops : pandas.DataFrame
+        :func:`haulwatch.geo.stops.stops_of_sorted` output (``i_first``, ``i_last`` into
+        the sorted points).
+    codes, t, x, y : numpy.ndarray
+        Vehicle code, epoch seconds and metric position per sorted point.
+    lon, lat : numpy.ndarray, optional
+        WGS-84 per point (the merged stops' ``lon``/``lat``).
+    diameter_m : float
+        The stop diameter, metres.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The stops frame with split dwells merged (same columns; unchanged when none is).
+    """
+    if len(stops) < 2:
+        return stops
+    f = stops["i_first"].to_numpy(dtype=np.int64)
+    la = stops["i_last"].to_numpy(dtype=np.int64)
+    sx = stops["x"].to_numpy(dtype=np.float64)
+    sy = stops["y"].to_numpy(dtype=np.float64)
+    join = np.zeros(len(stops), dtype=bool)
+    join[1:] = (
+        (codes[f[1:]] == codes[la[:-1]])
+        & (f[1:] - la[:-1] - 1 <= _SPLIT_MAX_FIXES)
+        & (t[f[1:]] - t[la[:-1]] <= _SPLIT_MAX_GAP_S)
+        & (np.hypot(sx[1:] - sx[:-1], sy[1:] - sy[:-1]) <= diameter_m)
+    )
+    if not join.any():
+        return stops
+    group = np.cumsum(~join) - 1
+    heads = np.flatnonzero(~join)
+    tails = np.r_[heads[1:] - 1, len(stops) - 1]
+    out = stops.iloc[heads].reset_index(drop=True)
+    new_last = la[tails]
+    out["i_last"] = new_last
+    out["end"] = stops["end"].iloc[tails].to_numpy()
+    out["duration_s"] = t[new_last] - t[out["i_first"].to_numpy()]
+    out["n_points"] = new_last - out["i_first"].to_numpy() + 1
+    first = out["i_first"].to_numpy(dtype=np.int64)
+    out["x"] = segment_means(x, first, new_last)
+    out["y"] = segment_means(y, first, new_last)
+    if lon is not None and lat is not None and "lon" in out.columns:
+        out["lon"] = segment_means(np.asarray(lon, dtype=np.float64), first, new_last)
+        out["lat"] = segment_means(np.asarray(lat, dtype=np.float64), first, new_last)
+    del group
+    return out
+
+
+def frozen_fixes(codes: np.ndarray, t: np.ndarray, x: np.ndarray, y: np.ndarray, *,
+                 max_speed_kmh: float) -> np.ndarray:
+    """Fixes that repeat the previous position while the truck drove on (a frozen terminal).
+
+    A terminal in a tunnel or under a covered antenna keeps sending its last position
+    (speed 0) while the truck drives on; fixes then resume further along. A run of
+    identical positions is stale when the next fresh fix is farther from it than a
+    truck starting from standstill at the run's last fix could have got
+    (``_MAX_ACCEL_MPS2``, at most ``max_speed_kmh``): it did not stand there. A truck
+    that really stood (terminals that hold the position when stationary) leaves from
+    the spot, so its run is kept. The first fix of a stale run is genuine; the repeats
+    are flagged.
+
+    Parameters
+    ----------
+    codes, t, x, y : numpy.ndarray
+        Vehicle code, epoch seconds and metric position per point, sorted by vehicle
+        and time.
+    max_speed_kmh : float
+        Top speed of a haul truck, km/h.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True for the stale repeats.
+    """
+    n = len(t)
+    stale = np.zeros(n, dtype=bool)
+    if n < 3:
+        return stale
+    same = (codes[1:] == codes[:-1]) & (x[1:] == x[:-1]) & (y[1:] == y[:-1])
+    rep = np.zeros(n, dtype=bool)
+    rep[1:] = same  # point i repeats point i - 1
+    if not rep.any():
+        return stale
+    start_run = rep & ~np.r_[False, rep[:-1]]
+    end_run = rep & ~np.r_[rep[1:], False]
+    r0 = np.flatnonzero(start_run)  # first repeat
+    r1 = np.flatnonzero(end_run)  # last repeat
+    nxt = r1 + 1
+    ok = (nxt < n)
+    nxt_c = np.minimum(nxt, n - 1)
+    ok &= codes[nxt_c] == codes[r1]
+    dt = np.maximum(t[nxt_c] - t[r1], 0.0)
+    vmax = max_speed_kmh / 3.6
+    t_acc = vmax / _MAX_ACCEL_MPS2
+    reach = np.where(dt <= t_acc, 0.5 * _MAX_ACCEL_MPS2 * dt**2,
+                     0.5 * _MAX_ACCEL_MPS2 * t_acc**2 + vmax * (dt - t_acc))
+    d = np.hypot(x[nxt_c] - x[r1], y[nxt_c] - y[r1])
+    bad = ok & (d > reach)
+    if bad.any():
+        cover = np.zeros(n + 1, dtype=np.int32)
+        np.add.at(cover, r0[bad], 1)
+        np.add.at(cover, r1[bad] + 1, -1)
+        stale = np.cumsum(cover[:n]) > 0
+    return stale
+
+
+def lift_runs(codes: np.ndarray, lift: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last point of each run of raised-body readings (unknown readings,
+    e.g. a second terminal without sensors, are skipped, not breaking a run)."""
+    k = np.flatnonzero(known)
+    if len(k) == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    up_ = lift[k]
+    ck = codes[k]
+    new = up_ & ~np.r_[False, up_[:-1] & (ck[1:] == ck[:-1])]
+    end = up_ & ~np.r_[up_[1:] & (ck[1:] == ck[:-1]), False]
+    return k[new].astype(np.int64), k[end].astype(np.int64)
+
+
+@numba.njit(cache=True, nogil=True)
+def _turn_back(x, y, codes, fi, la, reach_m, max_steps):  # pragma: no cover - numba
+    """Per event: cosine between the way in and the way out (-1: the truck turned back).
+
+    The way in runs from the last fix at least ``reach_m`` before the event's centre,
+    the way out to the first fix that far after (at most ``max_steps`` fixes away);
+    2.0 when either is missing.
+    """
+    out = np.full(fi.shape[0], 2.0)
+    n = x.shape[0]
+    for e in range(fi.shape[0]):
+        a = fi[e]
+        b = la[e]
+        cx = 0.0
+        cy = 0.0
+        for i in range(a, b + 1):
+            cx += x[i]
+            cy += y[i]
+        cx /= b - a + 1
+        cy /= b - a + 1
+        i0 = -1
+        i = a - 1
+        steps = 0
+        while i >= 0 and codes[i] == codes[a] and steps < max_steps:
+            if (x[i] - cx) ** 2 + (y[i] - cy) ** 2 >= reach_m * reach_m:
+                i0 = i
+                break
+            i -= 1
+            steps += 1
+        i1 = -1
+        i = b + 1
+        steps = 0
+        while i < n and codes[i] == codes[b] and steps < max_steps:
+            if (x[i] - cx) ** 2 + (y[i] - cy) ** 2 >= reach_m * reach_m:
+                i1 = i
+                break
+            i += 1
+            steps += 1
+        if i0 < 0 or i1 < 0:
+            continue
+        ux = cx - x[i0]
+        uy = cy - y[i0]
+        vx = x[i1] - cx
+        vy = y[i1] - cy
+        nu = np.sqrt(ux * ux + uy * uy)
+        nv = np.sqrt(vx * vx + vy * vy)
+        if nu > 0 and nv > 0:
+            out[e] = (ux * vx + uy * vy) / (nu * nv)
     return out
 
 
@@ -269,6 +493,7 @@ def build_events(
     visit_merge_s: float,
     gap_max_s: float,
     in_core: np.ndarray | None = None,
+    lift_known: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Build the time-ordered events (visits, open stops, dark gaps) of every vehicle.
 
@@ -301,8 +526,15 @@ def build_events(
         last point inside the site polygon proper (not its buffer), seconds; 0 when
         the truck only touched the buffer, and ``entered`` (at least one point inside
         the polygon proper). Without it ``core_s`` is the duration and ``entered`` True.
+    lift_known : numpy.ndarray, optional
+        Per point: the ``lift`` reading is present (a second terminal on the truck may
+        send none). A run of raised-body readings outside every visit and stop — a
+        dump while creeping, no stop — becomes an open-stop event of its own (``lift``
+        set). Default: every reading known.
 
-    Every event also gets ``dwell_s``: the longest stop of ``stops`` (standing within
+    Every event also gets ``turn_back``: the cosine between the way into the event and
+    the way out of it (``-1``: the truck left the way it came, as from a dead end in a
+    field; ``2``: unknown), and ``dwell_s``: the longest stop of ``stops`` (standing within
     the stop diameter) inside it, seconds — a visit crossed at walking pace has none.
 
     Returns
@@ -400,6 +632,25 @@ def build_events(
     in_stop = np.cumsum(stop_cover, dtype=np.int32)[:n] > 0
     del stop_cover
 
+    # ---- rolling dumps: the body raised while moving, in no visit and no stop
+    known = np.ones(n, dtype=bool) if lift_known is None else np.asarray(lift_known, dtype=bool)
+    l_first, l_last = lift_runs(codes, np.asarray(lift, dtype=bool) & known, known)
+    if len(l_first):
+        busy = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(in_visit | in_stop, dtype=np.int32, out=busy[1:])
+        free = (busy[l_last + 1] - busy[l_first]) == 0
+        l_first, l_last = l_first[free], l_last[free]
+        if len(l_first):
+            s_first = np.r_[s_first, l_first]
+            s_last = np.r_[s_last, l_last]
+            order_s = np.argsort(s_first, kind="stable")
+            s_first, s_last = s_first[order_s], s_last[order_s]
+            stop_cover = np.zeros(n + 1, dtype=np.int32)
+            np.add.at(stop_cover, s_first, 1)
+            np.add.at(stop_cover, s_last + 1, -1)
+            in_stop = np.cumsum(stop_cover, dtype=np.int32)[:n] > 0
+            del stop_cover
+
     # ---- gaps: long dark spells between consecutive points of one vehicle
     dt = np.diff(t)
     g_after = np.flatnonzero((dt > gap_max_s) & (codes[1:] == codes[:-1])) + 1
@@ -471,6 +722,8 @@ def build_events(
 
     # ---- sensors: lift raised inside the event; load transitions given to events
     events["lift"] = segment_means(lift, fi.astype(np.int64), la.astype(np.int64)) > 0
+    turn = _turn_back(x, y, codes, fi.astype(np.int64), la.astype(np.int64), 150.0, 60)
+    events["turn_back"] = np.where(gap_ev, 2.0, turn) if len(fi) else np.empty(0)
     events["dwell_s"] = _longest_stop_inside(
         fi.astype(np.int64), la.astype(np.int64), stops["i_first"].to_numpy(dtype=np.int64),
         stops["i_last"].to_numpy(dtype=np.int64), t,
@@ -604,6 +857,7 @@ def run_trips(
     lift = events["lift"].to_numpy()
     core = events["core_s"].to_numpy() if "core_s" in events.columns else dur
     dwell = events["dwell_s"].to_numpy() if "dwell_s" in events.columns else dur
+    turn = events["turn_back"].to_numpy() if "turn_back" in events.columns else np.full(len(events), 2.0)
     entered = events["entered"].to_numpy(dtype=bool) if "entered" in events.columns else np.ones(len(events), bool)
     # a disposal site outside its permit dates is no permitted place: a stay there is
     # a stop in the open (where a load may be dumped), not an unloading visit
@@ -627,16 +881,25 @@ def run_trips(
     def candidate(e: int) -> bool:
         return (kind[e] == "stop" and dur[e] >= dump_min_duration_s) or kind[e] == "gap"
 
-    def close_undelivered(trip: dict, e_close: int, after: str, sensed_at: int = -1) -> None:
+    def close_undelivered(trip: dict, e_close: int, after: str, sensed_at: int = -1,
+                          forced: int = -1) -> None:
         trip["ev_close"] = e_close
         cands = trip["cands"]
         trip["status"] = "undelivered"
         if sensed_at >= 0 and sensed_at not in cands:
             cands.append(sensed_at)
-        if cands:
+        if forced >= 0:
+            dumps.append({"trip_pos": len(trips), "ev": forced, "reason": "track", "after": after})
+            trip["status"] = "dumped"
+            trip["ev_dump"] = forced
+        elif cands:
             sensed = [c for c in cands if c == sensed_at or lift[c] or down[c]]
+            # without a sensor: a dark spell, or a stop the truck left the way it came
+            # (a dead end in a field), before any stop on the way (a red light, a queue),
+            # then the longest
             pick = sensed_at if sensed_at >= 0 else (
-                sensed[0] if sensed else max(cands, key=lambda c: (dur[c], -c))
+                sensed[0] if sensed else max(
+                    cands, key=lambda c: (kind[c] == "gap" or turn[c] < _TURN_BACK_COS, dur[c], -c))
             )
             reason = "sensor" if sensed else "track"
             dumps.append({"trip_pos": len(trips), "ev": pick, "reason": reason, "after": after})
@@ -678,6 +941,15 @@ def run_trips(
                     state = "loaded"
                     if down[e] and k != "origin":
                         pass  # loaded and unloaded at one place: keep loaded (next event decides)
+                    continue
+                if (state == "loaded" and trip is not None and k == "origin" and not up[e]
+                        and not down[e] and e > i and kind[e - 1] == "gap" and (e - 1) in trip["cands"]
+                        and core[e] >= load_min_duration_s and dwell[e] >= stop_min_duration_s):
+                    # went dark loaded in the open and came back on air standing in an
+                    # origin, loading again: the load did not come back with it (the
+                    # sensor never saw "empty" because the terminal was off)
+                    close_undelivered(trip, e, "origin", forced=e - 1)
+                    trip = open_trip(e, origin_kind_of(e), "sensor")
                     continue
                 # the load sensor decides; a raised body alone closes the trip only at a
                 # disposal site (elsewhere it marks the stop, and the sensor must agree)
