@@ -94,7 +94,8 @@ class CoordSummary:
     """What :func:`pick_metric_crs_of_summary` needs of some coordinates, mergeable with ``+``.
 
     Lets the CRS be picked for data spread over many processes without
-    gathering it: counts per UTM zone are exact, the longitudes a sample.
+    gathering it: counts, smallest and largest longitude per UTM zone are
+    exact, the longitudes a sample.
 
     Attributes
     ----------
@@ -106,18 +107,24 @@ class CoordSummary:
         Valid coordinates (finite, in range).
     sample_lon : numpy.ndarray
         Every ``sample_every``-th longitude (unfiltered).
+    zone_min, zone_max : numpy.ndarray
+        float64[60], smallest / largest valid longitude per zone (+inf / -inf when none).
     """
 
     zone_counts: NDArray[np.int64]
     south: int
     valid: int
     sample_lon: NDArray[np.float64]
+    zone_min: NDArray[np.float64]
+    zone_max: NDArray[np.float64]
 
     def __add__(self, other: CoordSummary) -> CoordSummary:
         """Summary of both sets of coordinates."""
         return CoordSummary(self.zone_counts + other.zone_counts, self.south + other.south,
                             self.valid + other.valid,
-                            np.concatenate([self.sample_lon, other.sample_lon]))
+                            np.concatenate([self.sample_lon, other.sample_lon]),
+                            np.minimum(self.zone_min, other.zone_min),
+                            np.maximum(self.zone_max, other.zone_max))
 
 
 def summarize_coords(lon: ArrayLike, lat: ArrayLike, *, sample_every: int = 64) -> CoordSummary:
@@ -138,20 +145,27 @@ def summarize_coords(lon: ArrayLike, lat: ArrayLike, *, sample_every: int = 64) 
     lat_a = np.asarray(lat, dtype="float64").ravel()
     ok = (np.isfinite(lon_a) & np.isfinite(lat_a)
           & (np.abs(lon_a) <= 180.0) & (np.abs(lat_a) <= 90.0))
-    zone = np.floor((lon_a[ok] + 180.0) / 6.0).astype("int64") % 60
+    lon_ok = lon_a[ok]
+    zone = np.floor((lon_ok + 180.0) / 6.0).astype("int64") % 60
+    zone_min = np.full(60, np.inf)
+    zone_max = np.full(60, -np.inf)
+    np.minimum.at(zone_min, zone, lon_ok)
+    np.maximum.at(zone_max, zone, lon_ok)
     return CoordSummary(np.bincount(zone, minlength=60).astype("int64"),
                         int((lat_a[ok] < 0).sum()), int(ok.sum()),
-                        lon_a[::sample_every].copy())
+                        lon_a[::sample_every].copy(), zone_min, zone_max)
 
 
 def pick_metric_crs_of_summary(summary: CoordSummary) -> pyproj.CRS:
     """The CRS :func:`pick_metric_crs` picks, from a :class:`CoordSummary`.
 
     The UTM zone of the median longitude comes from the exact per-zone
-    counts, so it is the zone :func:`pick_metric_crs` picks from all the
-    coordinates; only when the median falls between two zones, or for data
-    spanning more than about two zones (a transverse Mercator on the median
-    longitude), is the median estimated from the sample.
+    counts (and, when the two middle values lie in two zones, from their
+    exact mean: the largest longitude of the lower zone and the smallest of
+    the upper), so it is the zone :func:`pick_metric_crs` picks from all the
+    coordinates. Only for data spanning more than about two zones (a
+    transverse Mercator on the median longitude) is the median estimated from
+    the sample. Data straddling the antimeridian are not unwrapped here.
 
     Parameters
     ----------
@@ -184,8 +198,9 @@ def pick_metric_crs_of_summary(summary: CoordSummary) -> pyproj.CRS:
     lower = int(np.searchsorted(cum, (valid + 1) // 2))  # zone of the lower middle value
     upper = int(np.searchsorted(cum, valid // 2 + 1))  # zone of the upper middle value
     zone = lower + 1
-    if upper != lower:  # the median falls between zones: let the sample decide
-        zone = int(np.floor((float(np.median(sample)) + 180.0) / 6.0)) % 60 + 1
+    if upper != lower:  # the two middle values lie in two zones: their mean decides
+        median = (float(summary.zone_max[lower]) + float(summary.zone_min[upper])) / 2.0
+        zone = int(np.floor((median + 180.0) / 6.0)) % 60 + 1
     south_median = south * 2 > valid  # lat median < 0 when most points are south
     return pyproj.CRS.from_epsg((32700 if south_median else 32600) + zone)
 

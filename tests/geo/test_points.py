@@ -82,12 +82,27 @@ class TestSummary:
             assert params["proj"] == "tmerc" and want.to_dict()["proj"] == "tmerc"
             assert abs(params["lon_0"] - np.median(lon)) < 3.0
 
+    @pytest.mark.parametrize("right", [120.005, 120.02])
+    def test_two_middle_values_in_two_zones(self, right):
+        # even count, the lower half west of 120 E, the upper half east: the median is
+        # the mean of the two middle values, west of 120 E (zone 50) for 119.99 | 120.005
+        lon = np.concatenate([np.linspace(119.0, 119.99, 1000), np.linspace(right, 121.0, 1000)])
+        lat = np.full(lon.size, 30.0)
+        rng = np.random.default_rng(1)
+        order = rng.permutation(lon.size)
+        lon, lat = lon[order], lat[order]
+        summary = summarize_coords(lon[:777], lat[:777]) + summarize_coords(lon[777:], lat[777:])
+        want = pick_metric_crs(lon, lat)
+        assert want.to_epsg() == (32650 if right == 120.005 else 32651)
+        assert pick_metric_crs_of_summary(summary).to_epsg() == want.to_epsg()
+
     def test_counts_merge_exactly_and_bad_values_are_not_counted(self):
         a = summarize_coords([120.1, np.nan, 200.0, 121.0], [30.0, 30.0, 30.0, -1.0])
         b = summarize_coords([10.0], [50.0])
         ab = a + b
         assert (a.valid, a.south, ab.valid) == (2, 1, 3)
         assert ab.zone_counts.sum() == 3 and ab.zone_counts[50] == 2 and ab.zone_counts[31] == 1
+        assert (ab.zone_min[50], ab.zone_max[50], ab.zone_min[31]) == (120.1, 121.0, 10.0)
 
     def test_nothing_valid(self):
         empty = summarize_coords([np.nan], [np.nan])
