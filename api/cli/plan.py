@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from haulwatch.api.cli.errors import UsageError
+from haulwatch.ingest.limits import check_id, check_lon_lat, check_time
 
 __all__ = ["format_items", "load_sites", "register", "run_plan"]
 
@@ -166,6 +167,13 @@ def load_sites(path: str | Path) -> tuple[Any, str]:
     return convert_geometries(result.frame, settings.coord_system), settings.timezone
 
 
+def _require_option(problem: tuple[str, str] | None) -> None:
+    """Raise a :class:`UsageError` naming the option for a problem of ``ingest.limits``."""
+    if problem is not None:
+        field, reason = problem
+        raise UsageError(f"option --{field.replace('_', '-')}: {reason}")
+
+
 def target_from_args(args: argparse.Namespace, timezone: str) -> dict[str, Any]:
     by_alert = args.alert is not None or args.alerts is not None
     by_point = args.lat is not None or args.lon is not None
@@ -175,10 +183,7 @@ def target_from_args(args: argparse.Namespace, timezone: str) -> dict[str, Any]:
         if args.lat is None or args.lon is None:
             raise UsageError("options --lat and --lon must be given together")
         lat, lon = args.lat, args.lon
-        if not (math.isfinite(lat) and -90 <= lat <= 90):
-            raise UsageError(f"option --lat: value {lat!r} is not allowed; allowed: -90..90")
-        if not (math.isfinite(lon) and -180 <= lon <= 180):
-            raise UsageError(f"option --lon: value {lon!r} is not allowed; allowed: -180..180")
+        _require_option(check_lon_lat(lon, lat))
         if args.coord_system != "wgs84":
             from haulwatch.geo.chinacoords import to_wgs84
 
@@ -189,6 +194,7 @@ def target_from_args(args: argparse.Namespace, timezone: str) -> dict[str, Any]:
         raise UsageError("a target is required: --alert ID --alerts FILE, or --lat and --lon")
     if args.alert is None or args.alerts is None:
         raise UsageError("options --alert and --alerts must be given together")
+    _require_option(check_id(args.alert, "alert"))
     from haulwatch.routes.alerts import read_alerts
 
     path = Path(args.alerts)
@@ -260,6 +266,7 @@ def takeoff_time_from_args(args: argparse.Namespace, timezone: str) -> dt.dateti
         ) from exc
     if when.tzinfo is None:
         when = when.replace(tzinfo=ZoneInfo(timezone))
+    _require_option(check_time(when, "at"))
     return when.astimezone(dt.timezone.utc)
 
 
@@ -333,6 +340,7 @@ def plan_from_args(args: argparse.Namespace, *, stderr: TextIO) -> PlannedMissio
     label = f"{what} ({target['lat']:.6f}, {target['lon']:.6f})"
     try:
         if args.dock is not None:
+            _require_option(check_id(args.dock, "dock"))
             dock = next((d for d in docks if d.site_id == args.dock), None)
             if dock is None:
                 known = ", ".join(d.site_id for d in docks)

@@ -207,6 +207,12 @@ def test_gcj02_sites_are_converted(tmp_path, capsys):
         (["--lat", "30.71", "--lon", "121.03", "--dock", "nest-9"], "nest-1, nest-2"),
         (["--lat", "30.71", "--lon", "121.03", "--altitude-m", "150"], "transit_alt_m"),
         (["--lat", "30.71", "--lon", "121.03", "--at", "noon"], "--at"),
+        # the limits every entry point shares (haulwatch.ingest.limits)
+        (["--lat", "nan", "--lon", "121"], "option --lat: nan out of range [-90, 90]"),
+        (["--lat", "30.71", "--lon", "181"], "option --lon: 181.0 out of range"),
+        (["--lat", "30.71", "--lon", "121.03", "--at", "1900-01-01T10:00Z"], "outside 1990"),
+        (["--alert", "a/b", "--alerts", "x.geojson"], "option --alert: 'a/b' has character '/'"),
+        (["--lat", "30.71", "--lon", "121.03", "--dock", "x" * 65], "option --dock: too long"),
     ],
 )
 def test_bad_options(sites, capsys, extra, match):
