@@ -11,21 +11,30 @@ anything with the same fields: ``alerts``, ``stops``, ``trips``, ``rejects``,
 ``trips.csv``      the haul trips found
 ``stops.csv``      the stops found
 ``summary.json``   counts: points, rejects by reason, duplicates, trips, alerts by kind
-``report.html``    a self-contained report for analysts (offline; inline SVG map)
+``scorecard.csv``  the company scorecard (``routes.report.company_scorecard``)
+``reconciliation.csv`` the origin reconciliation (``routes.report.origin_reconciliation``)
+``report.html``    the analyst's report (offline, Chinese first; Leaflet map, charts)
+``audit.xlsx``     with ``xlsx=True``: sheets alerts, scorecard, reconciliation and
+                   rejects with headers in the report's language (Chinese by default)
 ================  ==========================================================
 
-Times are ISO 8601 UTC with ``Z``; geometry columns are WKT. Each file is
+Times are ISO 8601 UTC with ``Z`` in the CSV files (shown in the dataset's zone
+in the report and the workbook); geometry columns are WKT. Each file is
 written to a temporary name first and then renamed, so a crash never leaves a
-half-written file behind. The same result always gives byte-identical files.
+half-written file behind. The same result always gives byte-identical files
+(the workbook included: its zip and document times are fixed).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
+import re
 import tempfile
 import threading
+import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -42,11 +51,13 @@ from haulwatch.routes.alerts import KINDS, SEVERITIES, empty_alerts, write_alert
 __all__ = [
     "OUTPUT_FILES",
     "REJECT_COLUMNS",
+    "XLSX_FILE",
     "OutputError",
     "frame_to_csv",
     "result_parts",
     "summary_counts",
     "write_outputs",
+    "write_workbook",
 ]
 
 #: Files :func:`write_outputs` writes, in order.
@@ -57,8 +68,13 @@ OUTPUT_FILES: tuple[str, ...] = (
     "trips.csv",
     "stops.csv",
     "summary.json",
+    "scorecard.csv",
+    "reconciliation.csv",
     "report.html",
 )
+
+#: The workbook :func:`write_outputs` adds with ``xlsx=True``.
+XLSX_FILE: str = "audit.xlsx"
 
 #: Columns of ``rejects.csv``.
 REJECT_COLUMNS: tuple[str, ...] = ("file", "row", "field", "value", "reason", "action")
@@ -74,7 +90,7 @@ class OutputError(UserError, ValueError):
 
 
 def result_parts(result: Any) -> dict[str, Any]:
-    """Return ``alerts, stops, trips, rejects, summary`` (+ ``sites, routes``) of a result.
+    """Return ``alerts, stops, trips, rejects, summary`` (+ registry parts) of a result.
 
     Parameters
     ----------
@@ -82,7 +98,8 @@ def result_parts(result: Any) -> dict[str, Any]:
         Object with those attributes, or a mapping with those keys. ``stops``,
         ``trips`` and ``rejects`` may be missing (empty frames are used);
         ``sites`` / ``routes`` (WGS-84 GeoDataFrames, used by the report map)
-        are taken from the result, or from its ``dataset``, when present.
+        and ``manifests`` / ``vehicles`` (the scorecard and reconciliation) are
+        taken from the result, or from its ``dataset``, when present.
 
     Returns
     -------
@@ -137,6 +154,11 @@ def result_parts(result: Any) -> dict[str, Any]:
         if value is None and dataset is not None:
             value = getattr(dataset, name, None)
         parts[name] = value if isinstance(value, gpd.GeoDataFrame) else None
+    for name in ("manifests", "vehicles"):
+        value = get(name)
+        if value is None and dataset is not None:
+            value = getattr(dataset, name, None)
+        parts[name] = value if isinstance(value, pd.DataFrame) else None
     return parts
 
 
@@ -322,6 +344,172 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
             tmp_path.unlink()
 
 
+def _fixed_zip(data: bytes, stamp: str) -> bytes:
+    """Re-pack an .xlsx with fixed member times and document dates (byte-identical output)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                text = body.decode("utf-8")
+                text = re.sub(r"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms:\2>)",
+                              lambda m: m.group(1) + stamp + m.group(3), text)
+                body = text.encode("utf-8")
+            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = 0o600 << 16
+            dst.writestr(fixed, body)
+    return out.getvalue()
+
+
+def _local(values: pd.Series, timezone: str) -> list[Any]:
+    """Times as naive local datetimes (Excel has no zones; the sheet names the zone)."""
+    ts = pd.to_datetime(values, utc=True, errors="coerce").dt.tz_convert(timezone)
+    ts = ts.dt.floor("s").dt.tz_localize(None)
+    return [None if pd.isna(v) else v.to_pydatetime() for v in ts]
+
+
+def _cell(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def write_workbook(
+    path: str | Path,
+    *,
+    alerts: pd.DataFrame,
+    scorecard: pd.DataFrame,
+    reconciliation: pd.DataFrame,
+    rejects: pd.DataFrame,
+    sites: pd.DataFrame | None = None,
+    lang: str = "zh-CN",
+    timezone: str = "Asia/Shanghai",
+    truck_capacity_m3: float = 15.0,
+) -> Path:
+    """Write ``audit.xlsx``: sheets alerts, scorecard, reconciliation, rejects (openpyxl).
+
+    Headers, kinds, severities, companies and flags are in ``lang`` (Chinese by
+    default), times are local to ``timezone`` (named in the alert sheet's header),
+    sites by name beside their id. The figures are those of the report: the same
+    frames (``routes.report.company_scorecard`` / ``origin_reconciliation``).
+
+    Parameters
+    ----------
+    path : str or Path
+        The workbook to write (replaced atomically).
+    alerts, scorecard, reconciliation, rejects : pandas.DataFrame
+        The tables.
+    sites : pandas.DataFrame, optional
+        Site names for the alert sheet.
+    lang : str
+        ``zh-CN`` or ``en``.
+    timezone : str
+        Zone the times are shown in.
+    truck_capacity_m3 : float
+        The capacity setting (named in the reconciliation's volume basis).
+
+    Returns
+    -------
+    Path
+    """
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    from haulwatch.i18n import kind_label, normalize_lang, t
+    from haulwatch.routes.report import (
+        KINDS as _KINDS,
+    )
+    from haulwatch.routes.report import (
+        basis_text,
+        flag_text,
+        reconciliation_headers,
+        scorecard_headers,
+    )
+
+    lang = normalize_lang(lang)
+    names: dict[str, str] = {}
+    if sites is not None and len(sites) and "name" in sites.columns:
+        names = dict(zip(sites["site_id"].astype(str), sites["name"].fillna("").astype(str),
+                         strict=True))
+    wb = Workbook()
+    bold = Font(bold=True)
+
+    def sheet(title: str, headers: list[str], rows: list[list[Any]], widths: list[int]) -> None:
+        ws = wb.create_sheet(title)
+        ws.append(headers)
+        for c in ws[1]:
+            c.font = bold
+        for row in rows:
+            ws.append([_cell(v) for v in row])
+        ws.freeze_panes = "A2"
+        for i, w in enumerate(widths):
+            ws.column_dimensions[ws.cell(1, i + 1).column_letter].width = w
+
+    wb.remove(wb.active)
+    a = pd.DataFrame(alerts)
+    zone = f"（{timezone}）" if lang != "en" else f" ({timezone})"
+    heads = [t("report.col_alert_id", lang), t("report.col_kind", lang), t("report.col_severity", lang),
+             t("report.col_vehicle", lang), t("report.col_start", lang) + zone,
+             t("report.col_end", lang) + zone, t("report.col_site", lang), t("report.col_site_id", lang),
+             t("report.col_manifest", lang), t("report.col_trip", lang), t("report.col_lon", lang),
+             t("report.col_lat", lang), t("report.col_summary", lang)]
+    rows = []
+    if len(a):
+        starts, ends = _local(a["start"], timezone), _local(a["end"], timezone)
+        summaries = a["summary_en" if lang == "en" else "summary_zh"] if (
+            ("summary_en" if lang == "en" else "summary_zh") in a.columns) else a["summary"]
+        for i, rec in enumerate(a.itertuples(index=False)):
+            site = "" if rec.site_id is None or pd.isna(rec.site_id) else str(rec.site_id)
+            sev = str(rec.severity) if isinstance(rec.severity, str) else ""
+            rows.append([
+                rec.alert_id, kind_label(rec.kind, lang),
+                t(f"severity.{sev}", lang) if sev in ("high", "medium", "low") else sev,
+                rec.vehicle_id or None, starts[i], ends[i], names.get(site, site) or None,
+                site or None, rec.manifest_id or None, getattr(rec, "trip_id", None) or None,
+                _cell(rec.lon), _cell(rec.lat),
+                summaries.iat[i] if isinstance(summaries.iat[i], str) and summaries.iat[i]
+                else a["summary"].iat[i],
+            ])
+    sheet(t("report.sheet_alerts", lang), heads, rows, [20, 16, 6, 12, 17, 17, 18, 10, 16, 22, 11, 10, 60])
+    for row in wb[t("report.sheet_alerts", lang)].iter_rows(min_row=2, min_col=5, max_col=6):
+        for c in row:
+            c.number_format = "yyyy-mm-dd hh:mm"
+    card = pd.DataFrame(scorecard)
+    sheet(t("report.sheet_scorecard", lang), scorecard_headers(lang), [
+        [r["rank"] or None, r["company"] or t("report.unregistered_company", lang), r["trucks"],
+         r["active_trucks"], r["trips"], *(r[f"alerts_{k}"] for k in _KINDS), r["alerts_total"],
+         r["alerts_per_100_trips"]]
+        for r in card.to_dict("records")], [6, 24, 8, 8, 8, *([10] * len(_KINDS)), 9, 11])
+    rec_ = pd.DataFrame(reconciliation)
+    sheet(t("report.sheet_reconciliation", lang), reconciliation_headers(lang), [
+        [r["origin_site_id"] or None,
+         r["origin_name"] or (t("report.unknown_origin", lang) if not r["origin_site_id"] else None),
+         r["trips"], r["trucks"], basis_text(r["capacity_basis"], lang, truck_capacity_m3),
+         r["hauled_m3"], r["manifests"], r["declared_m3"], r["permit_m3"],
+         r["hauled_vs_declared_pct"], r["hauled_vs_permit_pct"], flag_text(r["flag"], lang)]
+        for r in rec_.to_dict("records")], [12, 20, 8, 8, 18, 12, 8, 12, 12, 12, 12, 16])
+    rej = pd.DataFrame(rejects)
+    cols = list(REJECT_COLUMNS)
+    sheet(t("report.sheet_rejects", lang),
+          [t(f"report.col_{c}", lang) for c in ("file", "row", "field", "raw_value", "reason", "action")],
+          [[r.get(c) if not (isinstance(r.get(c), float) and math.isnan(r.get(c))) else None
+            for c in cols] for r in rej.to_dict("records")] if len(rej) else [],
+          [16, 8, 14, 20, 50, 14])
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    data = _fixed_zip(buffer.getvalue(), "2000-01-01T00:00:00Z")
+    target = Path(path)
+    _atomic_write(target, lambda p: p.write_bytes(data))
+    return target
+
+
 def write_outputs(
     result: Any,
     out_dir: str | Path,
@@ -329,6 +517,9 @@ def write_outputs(
     sites: gpd.GeoDataFrame | None = None,
     routes: gpd.GeoDataFrame | None = None,
     title: str | None = None,
+    lang: str = "zh-CN",
+    xlsx: bool = False,
+    truck_capacity_m3: float | None = None,
 ) -> dict[str, Path]:
     """Write the audit's output files into ``out_dir``.
 
@@ -341,20 +532,41 @@ def write_outputs(
     sites, routes : geopandas.GeoDataFrame, optional
         WGS-84 registry drawn on the report map; default: the result's own.
     title : str, optional
-        Report title (default: "haulwatch audit" + the dataset folder name if known).
+        Report title (default: the catalog's title + the dataset folder name if known).
+    lang : str
+        Language of ``report.html`` and ``audit.xlsx``: ``zh-CN`` (default) or ``en``.
+    xlsx : bool
+        Also write ``audit.xlsx`` (default False).
+    truck_capacity_m3 : float, optional
+        Volume per trip of a truck without a registry ``capacity_m3``
+        (default :data:`routes.report.DEFAULT_TRUCK_CAPACITY_M3`).
 
     Returns
     -------
     dict
-        File name → path, for every file of :data:`OUTPUT_FILES`.
+        File name → path, for every file of :data:`OUTPUT_FILES` (+ :data:`XLSX_FILE`).
 
     Raises
     ------
     OutputError
         When the result does not have the documented shape.
+    LanguageError
+        When ``lang`` has no catalog.
     """
-    from haulwatch.routes.report import render_report
+    from haulwatch.i18n import normalize_lang, t
+    from haulwatch.routes.report import (
+        DEFAULT_TRUCK_CAPACITY_M3,
+        company_scorecard,
+        origin_reconciliation,
+        render_report,
+    )
 
+    lang = normalize_lang(lang)
+    capacity = DEFAULT_TRUCK_CAPACITY_M3 if truck_capacity_m3 is None else truck_capacity_m3
+    if not (isinstance(capacity, int | float) and not isinstance(capacity, bool) and capacity > 0):
+        raise OutputError(
+            f"truck_capacity_m3: value {capacity!r} is not allowed; allowed: a number > 0"
+        )
     parts = result_parts(result)
     if sites is not None:
         parts["sites"] = sites
@@ -372,7 +584,8 @@ def write_outputs(
     def csv_writer(table: pd.DataFrame) -> Callable[[Path], None]:
         return lambda p: table.to_csv(p, index=False, encoding="utf-8")
 
-    _atomic_write(paths["rejects.csv"], csv_writer(_rejects_table(parts["rejects"])))
+    rejects_table = _rejects_table(parts["rejects"])
+    _atomic_write(paths["rejects.csv"], csv_writer(rejects_table))
     _atomic_write(paths["trips.csv"], csv_writer(frame_to_csv(parts["trips"])))
     _atomic_write(paths["stops.csv"], csv_writer(frame_to_csv(parts["stops"])))
 
@@ -380,17 +593,36 @@ def write_outputs(
     text = json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=False, allow_nan=False)
     _atomic_write(paths["summary.json"], lambda p: p.write_text(text + "\n", encoding="utf-8"))
 
+    scorecard = company_scorecard(parts["alerts"], trips=parts["trips"], vehicles=parts["vehicles"])
+    reconciliation = origin_reconciliation(
+        parts["trips"], manifests=parts["manifests"], vehicles=parts["vehicles"],
+        sites=parts["sites"], truck_capacity_m3=capacity,
+    )
+    _atomic_write(paths["scorecard.csv"], csv_writer(scorecard))
+    _atomic_write(paths["reconciliation.csv"], csv_writer(reconciliation))
+
     if title is None:
         folder = summary.get("dataset") or summary.get("folder")
-        title = f"haulwatch audit — {Path(str(folder)).name}" if folder else "haulwatch audit"
+        title = t("report.title", lang) + (f" — {Path(str(folder)).name}" if folder else "")
     html = render_report(
         parts["alerts"],
         summary=summary,
         rejects=parts["rejects"],
         trips=parts["trips"],
+        stops=parts["stops"],
         sites=parts["sites"],
         routes=parts["routes"],
+        manifests=parts["manifests"],
+        vehicles=parts["vehicles"],
         title=title,
+        lang=lang,
+        truck_capacity_m3=capacity,
     )
     _atomic_write(paths["report.html"], lambda p: p.write_text(html, encoding="utf-8"))
+    if xlsx:
+        paths[XLSX_FILE] = write_workbook(
+            out / XLSX_FILE, alerts=parts["alerts"], scorecard=scorecard,
+            reconciliation=reconciliation, rejects=rejects_table, sites=parts["sites"], lang=lang,
+            timezone=str(summary.get("timezone") or "Asia/Shanghai"), truck_capacity_m3=capacity,
+        )
     return paths

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from types import SimpleNamespace
 
 import geopandas as gpd
 import pandas as pd
 import pytest
+import report_world as world
 import shapely
 
 from haulwatch.routes.alerts import KINDS, make_alerts, read_alerts
 from haulwatch.routes.outputs import (
     OUTPUT_FILES,
+    XLSX_FILE,
     OutputError,
     frame_to_csv,
     summary_counts,
@@ -133,7 +136,7 @@ class TestWriteOutputs:
         assert summary["alerts_total"] == 0 and summary["rows_rejected"] == 0
         doc = json.loads((tmp_path / "alerts.geojson").read_text(encoding="utf-8"))
         assert doc["features"] == []
-        assert "No alerts" in (tmp_path / "report.html").read_text(encoding="utf-8")
+        assert "无告警" in (tmp_path / "report.html").read_text(encoding="utf-8")
 
     def test_deterministic_and_input_unchanged(self, tmp_path):
         result = _result()
@@ -192,3 +195,94 @@ def test_files_get_the_usual_permissions(tmp_path):
     for name in OUTPUT_FILES:
         mode = stat.S_IMODE((tmp_path / name).stat().st_mode)
         assert mode == 0o644, (name, oct(mode))
+
+
+# --------------------------------------------------------------------------- report tables
+
+
+def _html_rows(text: str, table_id: str) -> list[list[str]]:
+    import html
+    import re
+
+    body = re.search(rf"<table id='{table_id}'>.*?<tbody>(.*?)</tbody>", text, flags=re.S).group(1)
+    return [[html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
+             for c in re.findall(r"<td[^>]*>(.*?)</td>", r, flags=re.S)]
+            for r in re.findall(r"<tr[^>]*>(.*?)</tr>", body, flags=re.S)]
+
+
+class TestReportTables:
+    def test_scorecard_and_reconciliation_csv(self, tmp_path):
+        write_outputs(world.result(), tmp_path, truck_capacity_m3=world.CAPACITY_M3)
+        card = pd.read_csv(tmp_path / "scorecard.csv", dtype={"company": str},
+                           keep_default_na=False)
+        assert card["company"].tolist() == [c for _, c, *_ in world.SCORECARD]
+        assert card["alerts_per_100_trips"].tolist() == [p for *_, p in world.SCORECARD]
+        rec = pd.read_csv(tmp_path / "reconciliation.csv", dtype={"origin_site_id": str},
+                          keep_default_na=False)
+        assert rec["origin_site_id"].tolist() == [o for o, *_ in world.RECONCILIATION]
+        assert rec["hauled_m3"].tolist() == [h for _, _, h, *_ in world.RECONCILIATION]
+        assert rec["flag"].tolist() == [f for *_, f in world.RECONCILIATION]
+
+    def test_workbook_reads_back_with_the_report_figures(self, tmp_path):
+        from openpyxl import load_workbook
+
+        paths = write_outputs(world.result(), tmp_path, xlsx=True,
+                              truck_capacity_m3=world.CAPACITY_M3)
+        assert paths[XLSX_FILE] == tmp_path / XLSX_FILE
+        wb = load_workbook(tmp_path / XLSX_FILE)
+        assert wb.sheetnames == ["告警", "企业考核", "出土量核对", "拒收记录"]
+        page = (tmp_path / "report.html").read_text(encoding="utf-8")
+
+        card = [list(r) for r in wb["企业考核"].iter_rows(values_only=True)]
+        assert card[0][:5] == ["排名", "运输企业", "车辆数", "出车车辆", "趟次"]
+        assert card[0][-1] == "每百趟告警"
+        html_card = _html_rows(page, "scorecard")
+        assert len(card) - 1 == len(html_card) == len(world.SCORECARD)
+        for row, html_row, (rank, company, trucks, active, trips, kinds, per100) in zip(
+                card[1:], html_card, world.SCORECARD, strict=True):
+            assert row[:5] == [rank, company or "未备案车辆", trucks, active, trips]
+            assert row[-2] == sum(kinds.values()) and row[-1] == per100
+            # The same figures as the page, cell by cell.
+            assert len(row) == len(html_row)
+            for v, h in zip(row, html_row, strict=True):
+                assert (float(h.replace(",", "")) == v) if isinstance(v, int | float) else str(v) == h
+
+        rec = [list(r) for r in wb["出土量核对"].iter_rows(values_only=True)]
+        assert rec[0][5] == "实运方量 (m³)" and rec[0][-1] == "核对结果"
+        html_rec = _html_rows(page, "reconciliation")
+        for row, html_row, (origin, trips, hauled, n_man, declared, permit, flag) in zip(
+                rec[1:], html_rec, world.RECONCILIATION, strict=True):
+            assert (row[0] or "") == origin and row[2] == trips and row[6] == n_man
+            assert row[5] == hauled and row[7] == declared and row[8] == permit
+            assert row[-1] == html_row[-1] == {
+                "over_permit": "超出许可方量", "over_declared": "实运多于申报", "not_hauled": "有联单无运输",
+                "": "一致", "unknown_origin": "非法产生点"}[flag]
+            assert f"{row[5]:.1f}" == html_row[5]
+
+        alerts = [list(r) for r in wb["告警"].iter_rows(values_only=True)]
+        assert alerts[0][4] == "开始（Asia/Shanghai）"
+        assert len(alerts) - 1 == len(world.alerts())
+        deviation = next(r for r in alerts[1:] if r[1] == "偏离路线")
+        assert deviation[4] == dt.datetime(2026, 3, 2, 11, 6)  # local time, as on the page
+        rejects = [list(r) for r in wb["拒收记录"].iter_rows(values_only=True)]
+        assert rejects[0] == ["文件", "行号", "字段", "原值", "原因", "处理"]
+        assert rejects[1][:3] == ["tracks.csv", 7, "lat"]
+
+    def test_workbook_is_byte_identical_and_english_on_request(self, tmp_path):
+        from openpyxl import load_workbook
+
+        write_outputs(world.result(), tmp_path / "a", xlsx=True)
+        write_outputs(world.result(), tmp_path / "b", xlsx=True)
+        assert (tmp_path / "a" / XLSX_FILE).read_bytes() == (tmp_path / "b" / XLSX_FILE).read_bytes()
+        write_outputs(world.result(), tmp_path / "en", xlsx=True, lang="en")
+        wb = load_workbook(tmp_path / "en" / XLSX_FILE)
+        assert wb.sheetnames == ["alerts", "scorecard", "reconciliation", "rejects"]
+        assert next(wb["scorecard"].iter_rows(values_only=True))[1] == "Company"
+        assert "<html lang='en'>" in (tmp_path / "en" / "report.html").read_text(encoding="utf-8")
+        assert not (tmp_path / "c").exists()
+        write_outputs(world.result(), tmp_path / "c")
+        assert not (tmp_path / "c" / XLSX_FILE).exists()  # only on request
+
+    def test_bad_capacity_setting(self, tmp_path):
+        with pytest.raises(OutputError, match="truck_capacity_m3"):
+            write_outputs(world.result(), tmp_path, truck_capacity_m3=0)
