@@ -40,6 +40,7 @@ from haulwatch.drone.link import (
 )
 from haulwatch.drone.mission import NAV_COMMANDS, Mission
 from haulwatch.drone.protocol import MissionProtocolError, MissionTimeout
+from haulwatch.errors import HaulwatchError
 
 __all__ = ["OUTCOMES", "FlightRecord", "Progress", "fly_mission", "utc_now_iso"]
 
@@ -47,6 +48,8 @@ _log = logging.getLogger(__name__)
 Progress = Callable[[dict[str, Any]], None]
 _ON_GROUND = 1  # MAV_LANDED_STATE_ON_GROUND
 _CLEARED_RE = re.compile(r"clear|resolved|disabled|\boff\b", re.IGNORECASE)
+_MISSION_TEXT_RE = re.compile(r"^Mission: (\d+) ")  # AP_Mission::start_command
+_REACHED_TEXT_RE = re.compile(r"Reached command #(\d+)")  # ArduCopter verify_nav_wp
 _FAILSAFE_RE = re.compile(r"failsafe|fence breach|battery \d+ is (?:low|critical)", re.IGNORECASE)
 
 
@@ -86,11 +89,21 @@ class FlightRecord:
         Vehicle-clock durations per phase: ``connect``, ``ready``, ``upload``,
         ``verify``, ``flight``, ``total``.
     track : list of [t_s, lat_deg, lon_deg, alt_rel_m]
-        Positions flown (``GLOBAL_POSITION_INT``), altitude above home.
+        Positions flown (``GLOBAL_POSITION_INT``), altitude above home; the fixes
+        at lat = lon = 0 ArduPilot sends before its GPS lock are left out.
     items_reached : list of int
-        Mission sequence numbers in the order ``MISSION_ITEM_REACHED`` reported them.
+        Mission sequence numbers known done, ascending. ``MISSION_ITEM_REACHED``
+        alone is not enough (ArduPilot keeps one slot per link: a do command
+        verified in the same update overwrites a nav item), so also: the
+        "Reached command #N" text, and every nav item before the one that
+        "Mission: N <type>" or ``MISSION_CURRENT`` shows started; a do item counts
+        once started.
     photos : list of dict
-        ``{"t_s", "index", "lat_deg", "lon_deg", "alt_rel_m"}`` per ``CAMERA_FEEDBACK``.
+        Per ``CAMERA_FEEDBACK``: ``index``, ``lat_deg``, ``lon_deg``, ``alt_rel_m``,
+        ``alt_msl_m``, ``yaw_deg`` (heading), ``time_utc`` (ISO 8601 ``Z`` from
+        ``time_usec``, which ArduPilot's AP_Camera fills with GPS Unix time; None when
+        the vehicle had no time yet) and ``t_s`` (vehicle seconds since boot of the
+        last position before the photo).
     messages : list of [t_s, severity, text]
         The vehicle's ``STATUSTEXT`` messages.
     battery_start_pct, battery_end_pct : float or None
@@ -102,7 +115,11 @@ class FlightRecord:
     notes : list of str
         What the operator should know without it changing the outcome
         (e.g. no ``CAMERA_FEEDBACK`` because the vehicle has no camera
-        configured, or the link disarmed a landed vehicle itself).
+        configured, the link disarmed a landed vehicle itself, or a failsafe
+        parameter is off).
+    final_status : dict
+        The last progress status (``phase`` = the outcome), as sent to the
+        ``progress`` callback at the end.
     """
 
     mission_id: str = ""
@@ -123,6 +140,7 @@ class FlightRecord:
     home: list[float] | None = None
     upload_retries: int = 0
     notes: list[str] = field(default_factory=list)
+    final_status: dict[str, Any] = field(default_factory=dict)
 
     def finish(self, outcome: str, reason: str = "") -> None:
         """Set the final outcome (first call wins) and the end time.
@@ -186,6 +204,8 @@ def fly_mission(
     *,
     progress: Progress | None = None,
     mission_id: str = "",
+    min_battery_pct: float | None = 40.0,
+    check_failsafes: bool = True,
 ) -> FlightRecord:
     """Upload, verify, take off and follow ``mission`` to the end.
 
@@ -202,6 +222,14 @@ def fly_mission(
         item or photo and at least once per vehicle second.
     mission_id : str, default ""
         Recorded in the flight record.
+    min_battery_pct : float or None, default 40.0
+        Refuse to arm (outcome ``failed``, reason ``battery ...``) when the
+        vehicle reports less charge than this; None = no check. ArduPilot's own
+        gate (``BATT_ARM_MAH`` / ``BATT_ARM_VOLT``) is off by default, and a
+        real SITL armed and flew from 0 %.
+    check_failsafes : bool, default True
+        Read the failsafe parameters after connecting and note each one that
+        is off (:func:`~haulwatch.drone.link.failsafe_warnings`).
 
     Returns
     -------
@@ -209,6 +237,10 @@ def fly_mission(
         ``completed``, ``failed`` (reason: link loss, failsafe, refusal...)
         or ``aborted``. Vehicle-side failures are reported here, not raised.
     """
+    if min_battery_pct is not None and not (
+        isinstance(min_battery_pct, (int, float)) and 0 <= min_battery_pct <= 100
+    ):
+        raise ValueError(f"min_battery_pct must be None or in [0, 100], got {min_battery_pct!r}")
     if link.conn is None:
         link.connect()
     record = FlightRecord(
@@ -222,15 +254,22 @@ def fly_mission(
     phase_start = t0
     state: dict[str, Any] = {"phase": "ready", "last_report": -math.inf}
 
-    def report(force: bool = False) -> None:
-        if progress is None:
-            return
-        now = link.now()
-        if not force and now - state["last_report"] < 1.0:
-            return
-        state["last_report"] = now
+    nav_seqs = [k for k, item in enumerate(mission.items, start=1) if item.command in NAV_COMMANDS]
+    n_items = len(mission.items)
+
+    def mark(seqs: Any) -> None:
+        new = {int(q) for q in seqs if 1 <= int(q) <= n_items} - set(record.items_reached)
+        if new:
+            record.items_reached = sorted({*record.items_reached, *new})
+            report(force=True)
+
+    def started(seq: int) -> None:
+        """Item ``seq`` started: every nav item before it is done (no DO_JUMP in our plans)."""
+        mark([q for q in nav_seqs if q < seq])
+
+    def status_now() -> dict[str, Any]:
         pos = link.position
-        status = {
+        return {
             "phase": state["phase"],
             "mode": link.mode,
             "armed": link.armed,
@@ -241,8 +280,17 @@ def fly_mission(
             "battery_pct": link.battery_pct,
             "items_reached": list(record.items_reached),
             "photos": len(record.photos),
-            "t_s": round(now - t0, 3),
+            "t_s": round(link.now() - t0, 3),
         }
+
+    def report(force: bool = False) -> None:
+        if progress is None:
+            return
+        now = link.now()
+        if not force and now - state["last_report"] < 1.0:
+            return
+        state["last_report"] = now
+        status = status_now()
         try:
             progress(status)
         except Exception:  # a broken listener must not crash the flight
@@ -259,6 +307,8 @@ def fly_mission(
     def on_message(msg: Any) -> None:
         kind = msg.get_type()
         if kind == "GLOBAL_POSITION_INT":
+            if msg.lat == 0 and msg.lon == 0:
+                return  # ArduPilot's fix before the GPS lock
             record.track.append(
                 [
                     msg.time_boot_ms / 1000.0,
@@ -268,26 +318,30 @@ def fly_mission(
                 ]
             )
         elif kind == "MISSION_ITEM_REACHED":
-            if not record.items_reached or record.items_reached[-1] != msg.seq:
-                record.items_reached.append(int(msg.seq))
-                report(force=True)
+            if watch["max_current"] >= 0:
+                mark([msg.seq])
         elif kind == "CAMERA_FEEDBACK":
-            record.photos.append(
-                {
-                    "t_s": msg.time_usec / 1e6,
-                    "index": int(msg.img_idx),
-                    "lat_deg": msg.lat / 1e7,
-                    "lon_deg": msg.lng / 1e7,
-                    "alt_rel_m": round(float(msg.alt_rel), 3),
-                }
-            )
+            record.photos.append(_photo(msg, link.position))
             report(force=True)
         elif kind == "MISSION_CURRENT" and watch["max_current"] >= 0:
             watch["max_current"] = max(watch["max_current"], int(msg.seq))
+            if msg.seq > 0:
+                started(int(msg.seq))
         elif kind == "STATUSTEXT":
             text = link.texts[-1][2]
             if _FAILSAFE_RE.search(text) and not _CLEARED_RE.search(text):
                 watch["failsafe"] = watch["failsafe"] or text
+            if watch["max_current"] < 0:
+                return
+            hit = _MISSION_TEXT_RE.match(text)
+            if hit:  # AP_Mission::start_command
+                seq = int(hit.group(1))
+                started(seq)
+                if seq not in nav_seqs:
+                    mark([seq])  # a do command started has run
+            hit = _REACHED_TEXT_RE.search(text)
+            if hit:  # ArduCopter's verify of a waypoint
+                mark([int(hit.group(1))])
 
     watch: dict[str, Any] = {"failsafe": "", "max_current": -1}
     link.add_listener(on_message)
@@ -295,6 +349,17 @@ def fly_mission(
         report(force=True)
         link.wait_ready()
         record.home = list(link.home) if link.home else None
+        if check_failsafes:
+            for warning in link.failsafe_warnings():
+                _log.warning("vehicle %s: %s", link.url, warning)
+                record.notes.append(f"failsafe: {warning}")
+        battery = link.battery_pct
+        if min_battery_pct is not None and battery is not None and battery < min_battery_pct:
+            record.battery_start_pct = battery
+            raise _BatteryTooLow(
+                f"battery {battery:.0f}% is below the {min_battery_pct:g}% needed to arm "
+                "(min_battery_pct): charge or swap the battery"
+            )
         link.check_abort()
         enter("upload")
         record.upload_retries = link.upload_mission(mission)
@@ -317,6 +382,8 @@ def fly_mission(
         _follow(link, mission, record, watch, report)
     except AbortRequested:
         record.finish("aborted", link.abort_reason + " (before take-off)")
+    except _BatteryTooLow as exc:
+        record.finish("failed", str(exc))
     except LinkLost as exc:
         record.finish("failed", str(exc))
     except (
@@ -340,8 +407,40 @@ def fly_mission(
     record.messages = [[round(t - t0, 3), sev, text] for t, sev, text in link.texts if t >= t0]
     state["phase"] = record.outcome
     link.clear_abort()  # a request consumed by this flight must not stop the next
+    record.final_status = status_now()
     report(force=True)
     return record
+
+
+class _BatteryTooLow(HaulwatchError):  # noqa: N818 (internal control flow: refused before arming)
+    """The vehicle's charge is below ``min_battery_pct``."""
+
+
+_UNIX_2000_S = 946_684_800.0
+
+
+def _photo(msg: Any, position: tuple[float, float, float, float] | None) -> dict[str, Any]:
+    """One photo of the record from a ``CAMERA_FEEDBACK``.
+
+    ArduPilot's AP_Camera stamps ``time_usec`` with the GPS clock as Unix
+    microseconds (``AP::rtc()``), not time since boot; a value before 2000
+    means the vehicle had no time yet and is left out.
+    """
+    unix_s = msg.time_usec / 1e6
+    time_utc = None
+    if unix_s >= _UNIX_2000_S:
+        when = datetime.fromtimestamp(unix_s, tz=timezone.utc)
+        time_utc = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {
+        "t_s": position[0] if position is not None else None,
+        "time_utc": time_utc,
+        "index": int(msg.img_idx),
+        "lat_deg": msg.lat / 1e7,
+        "lon_deg": msg.lng / 1e7,
+        "alt_rel_m": round(float(msg.alt_rel), 3),
+        "alt_msl_m": round(float(msg.alt_msl), 3),
+        "yaw_deg": round(float(msg.yaw) % 360.0, 1),
+    }
 
 
 def _follow(

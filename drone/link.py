@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # drone.flight imports this module; the record is only a retu
     from haulwatch.drone.flight import FlightRecord
 
 __all__ = [
+    "FAILSAFE_PARAMS",
     "AbortRequested",
     "CommandRefused",
     "LinkConfig",
@@ -64,6 +65,7 @@ __all__ = [
     "VehicleLinkError",
     "VehicleNotReady",
     "command_result_name",
+    "failsafe_warnings",
 ]
 
 _log = logging.getLogger(__name__)
@@ -259,7 +261,63 @@ def _open(url: str, *, source_system: int, source_component: int) -> Any:
     )
     with contextlib.suppress(AttributeError):
         conn.mav.WIRE_PROTOCOL_VERSION = "2.0"
+    if isinstance(conn, mavutil.mavtcp):
+        # Without autoreconnect pymavlink prints "EOF on TCP socket" and returns no
+        # data on every read of a closed connection (~1.5 million prints in 11 s when
+        # ArduPilot died). A closed connection is link loss at once, and quiet.
+        def closed(what: str) -> Callable[[], None]:
+            def handler() -> None:
+                raise ConnectionAbortedError(f"{what} ({url})")
+
+            return handler
+
+        conn.handle_eof = closed("connection closed by the vehicle")
+        conn.handle_disconnect = closed("connection reset by the vehicle")
     return conn
+
+
+#: Parameters :meth:`VehicleLink.failsafe_warnings` reads.
+FAILSAFE_PARAMS: tuple[str, ...] = (
+    "FS_GCS_ENABLE",
+    "BATT_FS_LOW_ACT",
+    "BATT_FS_CRT_ACT",
+    "BATT_LOW_MAH",
+    "BATT_LOW_VOLT",
+    "FENCE_ENABLE",
+)
+
+
+def failsafe_warnings(params: dict[str, float]) -> list[str]:
+    """Warnings for failsafe parameters (ArduCopter names) that are off or unknown.
+
+    Parameters
+    ----------
+    params : dict
+        Parameter values read from the vehicle (missing names = not answered).
+
+    Returns
+    -------
+    list of str
+        One sentence per problem, naming the parameter and what to set.
+    """
+    out = []
+    missing = [n for n in FAILSAFE_PARAMS if n not in params]
+    if missing:
+        out.append(f"could not read {', '.join(missing)}: failsafe settings unknown")
+    if params.get("FS_GCS_ENABLE", 1) == 0:
+        out.append(
+            "FS_GCS_ENABLE is 0: if the ground link dies the vehicle carries on with the "
+            "mission alone (set 1 = RTL)"
+        )
+    if params.get("BATT_FS_LOW_ACT", 1) == 0:
+        out.append("BATT_FS_LOW_ACT is 0: no action on a low battery (set 2 = RTL)")
+    if params.get("BATT_FS_CRT_ACT", 1) == 0:
+        out.append("BATT_FS_CRT_ACT is 0: no action on a critical battery (set 1 = LAND)")
+    if params.get("BATT_LOW_MAH", 1) == 0 and params.get("BATT_LOW_VOLT", 1) == 0:
+        out.append("BATT_LOW_MAH and BATT_LOW_VOLT are 0: the low-battery failsafe never triggers")
+    if params.get("FENCE_ENABLE", 1) == 0:
+        out.append("FENCE_ENABLE is 0: no geofence keeps the vehicle near the dock")
+    return out
 
 
 class VehicleLink:
@@ -572,12 +630,13 @@ class VehicleLink:
             self.armed = bool(msg.base_mode & _ARMED_FLAG)
             self.mode = _MODE_NAMES.get(int(msg.custom_mode), str(msg.custom_mode))
         elif kind == "GLOBAL_POSITION_INT":
-            self.position = (
-                msg.time_boot_ms / 1000.0,
-                msg.lat / 1e7,
-                msg.lon / 1e7,
-                msg.relative_alt / 1000.0,
-            )
+            if msg.lat != 0 or msg.lon != 0:  # lat = lon = 0: ArduPilot before the GPS lock
+                self.position = (
+                    msg.time_boot_ms / 1000.0,
+                    msg.lat / 1e7,
+                    msg.lon / 1e7,
+                    msg.relative_alt / 1000.0,
+                )
         elif kind == "SYS_STATUS":
             self._sys_status_seen = True
             self.sensors_present = msg.onboard_control_sensors_present
@@ -599,6 +658,52 @@ class VehicleLink:
     def recent_texts(self, since: float, *, prefix: str = "") -> list[str]:
         """STATUSTEXT messages received since vehicle-clock ``since`` (optionally by prefix)."""
         return [t for when, _, t in self.texts if when >= since and t.startswith(prefix)]
+
+    # ------------------------------------------------------------------ parameters
+    def read_params(self, names: Sequence[str], timeout_s: float = 5.0) -> dict[str, float]:
+        """Read parameters by name (``PARAM_REQUEST_READ``); missing ones are left out.
+
+        Each unanswered name is asked again every ``command_timeout_s`` until
+        ``timeout_s`` (vehicle seconds). Values are ArduPilot's units (e.g.
+        ``WPNAV_SPEED`` cm/s, ``BATT_CAPACITY`` mAh).
+        """
+        if self.conn is None:
+            raise LinkLost("link is closed")
+        wanted = [str(n) for n in names]
+        found: dict[str, float] = {}
+        deadline = self.now() + self._vt(timeout_s)
+        while True:
+            missing = [n for n in wanted if n not in found]
+            if not missing or self.now() > deadline:
+                return found
+            for name in missing:
+                self.send(
+                    self.conn.mav.param_request_read_encode(
+                        self.target_system, self.target_component, name.encode(), -1
+                    )
+                )
+            ask_again = self.now() + self._vt(self.config.command_timeout_s)
+            while self.now() < min(ask_again, deadline) and any(n not in found for n in wanted):
+                msg = self.recv(0.2)
+                if msg is None or msg.get_type() != "PARAM_VALUE":
+                    continue
+                pid = msg.param_id
+                name = (pid if isinstance(pid, str) else pid.decode(errors="replace")).rstrip(
+                    "\x00"
+                )
+                if name in wanted and math.isfinite(msg.param_value):
+                    found[name] = float(msg.param_value)
+
+    def failsafe_warnings(self, timeout_s: float = 5.0) -> list[str]:
+        """Warnings about failsafe parameters that leave the vehicle alone when the link dies.
+
+        Checks ``FS_GCS_ENABLE`` (GCS failsafe), ``BATT_FS_LOW_ACT`` /
+        ``BATT_FS_CRT_ACT`` with ``BATT_LOW_MAH``/``BATT_LOW_VOLT`` (battery
+        failsafe) and ``FENCE_ENABLE`` (geofence); see docs/architecture.md,
+        "Vehicle parameters a deployment must set". An empty list = all set.
+        """
+        values = self.read_params(FAILSAFE_PARAMS, timeout_s=timeout_s)
+        return failsafe_warnings(values)
 
     # ------------------------------------------------------------------ commands
     def command(

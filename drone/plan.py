@@ -9,18 +9,21 @@
    over the zones offset by the clearance, shortest path by A*; none when the
    straight line is clear);
 3. a ``NAV_WAYPOINT`` at the orbit entry (on the circle, approach side, orbit
-   altitude) followed by ``DO_SET_ROI_LOCATION`` on the target (executed on
-   the approach to the entry, so the camera/vehicle faces it);
-   ``NAV_LOITER_TURNS`` around the target, then ``DO_SET_CAM_TRIGG_DIST``
-   (photos every ``photo_spacing_m`` from the start of the orbit; supported by
-   ArduPilot's AP_Mission camera commands);
-4. an egress ``NAV_WAYPOINT`` on the orbit circle, which carries
-   ``DO_SET_CAM_TRIGG_DIST 0`` (stop photos) and ``DO_SET_ROI_NONE``;
+   altitude), then ``DO_SET_ROI_LOCATION`` on the target and
+   ``DO_SET_CAM_TRIGG_DIST`` (a photo every ``photo_spacing_m``), then
+   ``NAV_LOITER_TURNS`` around the target;
+4. ``DO_SET_CAM_TRIGG_DIST 0`` (stop photos) and ``DO_SET_ROI_NONE``, then an
+   egress ``NAV_WAYPOINT`` on the orbit circle;
 5. the detour back and ``NAV_RETURN_TO_LAUNCH`` (or ``NAV_LAND`` at the dock).
 
-ArduPilot runs the DO items that follow a NAV item while that NAV item is
-active, which is why the camera start follows the loiter and the stop follows
-the egress waypoint.
+Where the DO items sit follows ArduPilot's ``AP_Mission``
+(``advance_current_nav_cmd`` / ``advance_current_do_cmd``): the DO items
+*between* two NAV items are started when the second NAV item starts — the first
+one in the same update, the next ones one per update — and never run past the
+next NAV item. So the ROI and the camera placed before the loiter run as the
+orbit begins, and the stop placed before the egress waypoint runs as the orbit
+ends. (Placed after the loiter, the camera would start only when the orbit is
+over: the photos would be taken on the way home.)
 
 The mission is refused (:class:`MissionRefused`, a ``ValueError`` with a
 ``reason`` code) when the target is beyond ``max_range_m``, when the estimated
@@ -274,8 +277,8 @@ def plan_mission(
 
     # Orbit entry point: on the circle, on the side the approach comes from
     # (the last leg runs towards the centre, so the leg up to the circle is
-    # clear too). ArduPilot starts the DO items that follow NAV_LOITER_TURNS as
-    # soon as the loiter starts, so the copter must already be on the circle.
+    # clear too). The camera starts with the loiter (AP_Mission), so the copter
+    # must already be on the circle.
     prev = path_out[-2]
     bearing_in = math.atan2(prev[1] - target_m[1], prev[0] - target_m[0])
     if math.hypot(prev[0] - target_m[0], prev[1] - target_m[1]) < 1e-6:
@@ -413,8 +416,14 @@ def _mission_items(
             lon_deg=out_lon[-1],
             alt_m=config.orbit_alt_m,
         ),
-        # Runs during the approach to the entry: face the ground under the target.
+        # AP_Mission starts the do commands between two nav commands when the second
+        # one starts: these two run as the orbit begins (ROI with it, the camera one
+        # update later). Face the ground under the target...
         MissionItem(_MAV.MAV_CMD_DO_SET_ROI_LOCATION, rel, lat_deg=lat_t, lon_deg=lon_t, alt_m=0.0),
+        # ...and take one photo now, then one every photo_spacing_m.
+        MissionItem(
+            _MAV.MAV_CMD_DO_SET_CAM_TRIGG_DIST, cmd_frame, config.photo_spacing_m, 0.0, 1.0
+        ),
         # param1 turns, param3 radius (> 0 clockwise); starts at the entry point.
         MissionItem(
             _MAV.MAV_CMD_NAV_LOITER_TURNS,
@@ -427,15 +436,12 @@ def _mission_items(
             lon_deg=lon_t,
             alt_m=config.orbit_alt_m,
         ),
-        # Runs while the orbit is active: one photo now, then one every photo_spacing_m.
-        MissionItem(
-            _MAV.MAV_CMD_DO_SET_CAM_TRIGG_DIST, cmd_frame, config.photo_spacing_m, 0.0, 1.0
-        ),
+        # Run when the egress waypoint starts, i.e. as soon as the orbit is complete.
+        MissionItem(_MAV.MAV_CMD_DO_SET_CAM_TRIGG_DIST, cmd_frame, 0.0, 0.0, 0.0),
+        MissionItem(_MAV.MAV_CMD_DO_SET_ROI_NONE, cmd_frame),
         MissionItem(
             _MAV.MAV_CMD_NAV_WAYPOINT, rel, lat_deg=back_lat[0], lon_deg=back_lon[0], alt_m=alt
         ),
-        MissionItem(_MAV.MAV_CMD_DO_SET_CAM_TRIGG_DIST, cmd_frame, 0.0, 0.0, 0.0),
-        MissionItem(_MAV.MAV_CMD_DO_SET_ROI_NONE, cmd_frame),
     ]
     for lon, lat in zip(back_lon[1:-1], back_lat[1:-1], strict=True):
         items.append(

@@ -139,8 +139,10 @@ class SimulatedCopter:
         Address to bind.
     speedup : float, default 1.0
         Simulated seconds per wall-clock second.
-    battery_wh : float, default 100.0
-        Battery energy, watt-hours.
+    battery_wh : float, optional
+        Battery energy, watt-hours (``BATT_CAPACITY`` = it at 14.8 V).
+    battery_mah : float, optional
+        Battery capacity; default (neither given) ArduPilot's 3300 mAh.
     prearm_delay_s : float, default 42.0
         Simulated seconds before a position estimate (arming possible).
     sysid : int, default 1
@@ -178,12 +180,13 @@ class SimulatedCopter:
         instance: int = 0,
         host: str = "127.0.0.1",
         speedup: float = 1.0,
-        battery_wh: float = 100.0,
+        battery_wh: float | None = None,
         prearm_delay_s: float = 42.0,
         sysid: int = 1,
         params: dict[str, float] | None = None,
         drop_mission_items: Collection[int] = (),
         foreign_traffic: bool = False,
+        battery_mah: float | None = None,
     ) -> None:
         if not (
             isinstance(speedup, (int, float)) and math.isfinite(speedup) and 0 < speedup <= 1000
@@ -200,6 +203,7 @@ class SimulatedCopter:
             home_lon_deg=home_lon_deg,
             home_alt_m=home_alt_m,
             battery_wh=battery_wh,
+            battery_mah=battery_mah,
             prearm_delay_s=prearm_delay_s,
             params=params,
         )
@@ -219,6 +223,7 @@ class SimulatedCopter:
         self._actions: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._booted = threading.Event()
         self._wall0 = 0.0
+        self._unix0 = time.time()
         self._link_cut_until: float | None = None  # sim time; inf = until restored
         self._next_heartbeat = 0.0
         self._next_timesync = 0.0
@@ -360,6 +365,7 @@ class SimulatedCopter:
         self._clients.append(client)
         if not self._booted.is_set():
             self._wall0 = time.monotonic()
+            self._unix0 = time.time()
             self._booted.set()
             self._note("boot: client connected")
         if self.foreign_traffic:  # the other components speak first
@@ -515,7 +521,8 @@ class SimulatedCopter:
                 p = event[1]
                 self._broadcast(
                     _M.MAVLink_camera_feedback_message(
-                        int(model.t_s * 1e6),
+                        # AP_Camera: GPS Unix time (AP_RTC), not time since boot
+                        self._unix_us(),
                         0,
                         0,
                         p["index"],
@@ -596,6 +603,8 @@ class SimulatedCopter:
         if msgid == _M.MAVLINK_MSG_ID_HEARTBEAT:
             return self._heartbeat()
         if msgid == _M.MAVLINK_MSG_ID_GLOBAL_POSITION_INT:
+            if not model.gps_lock:  # ArduPilot before its GPS lock: lat = lon = 0
+                lat = lon = 0.0
             return _M.MAVLink_global_position_int_message(
                 now_ms,
                 round(lat * 1e7),
@@ -608,7 +617,7 @@ class SimulatedCopter:
                 round(model.yaw_deg * 100) % 36000,
             )
         if msgid == _M.MAVLINK_MSG_ID_SYS_STATUS:
-            health = _SENSORS | (_PREARM_BIT if model.prearm_failure() is None else 0)
+            health = _SENSORS | (_PREARM_BIT if model.prearm_healthy else 0)
             return _M.MAVLink_sys_status_message(
                 _SENSORS | _PREARM_BIT,
                 _SENSORS | _PREARM_BIT,
@@ -675,7 +684,7 @@ class SimulatedCopter:
                 vu,
             )
         if msgid == _M.MAVLINK_MSG_ID_SYSTEM_TIME:
-            return _M.MAVLink_system_time_message(int(time.time() * 1e6), now_ms)
+            return _M.MAVLink_system_time_message(self._unix_us(), now_ms)
         if msgid == _M.MAVLINK_MSG_ID_EXTENDED_SYS_STATE:
             if not model.armed or model.landed:
                 landed = _M.MAV_LANDED_STATE_ON_GROUND
@@ -741,6 +750,10 @@ class SimulatedCopter:
                 0,
             )
         return None
+
+    def _unix_us(self) -> int:
+        """The vehicle's Unix clock (µs): the wall time at boot plus simulated seconds."""
+        return int((self._unix0 + self.model.t_s) * 1e6)
 
     def _param_value(self, name: str) -> Any:
         names = list(self.model.params)

@@ -76,7 +76,7 @@ DEFAULT_PARAMS: dict[str, float] = {
     "FENCE_ALT_MAX": 100,  # m
     "FENCE_MARGIN": 2,  # m
     "BATT_MONITOR": 4,
-    "BATT_CAPACITY": 5000,  # mAh
+    "BATT_CAPACITY": 3300,  # mAh (ArduPilot's default)
     "BATT_LOW_MAH": 1000,  # mAh remaining that triggers the low failsafe
     "BATT_CRT_MAH": 500,  # mAh remaining that triggers the critical failsafe
     "BATT_LOW_VOLT": 0,
@@ -95,6 +95,33 @@ DEFAULT_PARAMS: dict[str, float] = {
 }
 
 _NOMINAL_V = 14.8  # 4S pack
+DEFAULT_CAPACITY_MAH = 3300.0  # ArduPilot's BATT_CAPACITY default
+_HOME_ALT_OFFSET_M = 0.08  # EKF altitude above the ground when a real SITL set its home
+_LAND_DISARM_S = 2.0  # "SIM Hit ground" -> "Disarming motors" on a real SITL
+# What a real ArduCopter SITL says while it boots (17 texts), at its simulated
+# times for a 42 s position estimate; scaled with ``prearm_delay_s``. "healthy" =
+# the prearm health bit (~22 s), "position" = arming possible (~41 s).
+_BOOT_TEXTS: tuple[tuple[float, str], ...] = (
+    (0.0, "ArduCopter V4.7.0-dev"),
+    (0.0, "Frame: QUAD/PLUS"),
+    (0.2, "Barometer 1 calibration complete"),
+    (0.2, "Barometer 2 calibration complete"),
+    (1.0, "EKF3 IMU0 initialised"),
+    (1.0, "EKF3 IMU1 initialised"),
+    (1.0, "AHRS: EKF3 active"),
+    (2.0, "EKF3 IMU0 tilt alignment complete"),
+    (2.0, "EKF3 IMU1 tilt alignment complete"),
+    (2.0, "EKF3 IMU0 MAG0 initial yaw alignment complete"),
+    (2.0, "EKF3 IMU1 MAG0 initial yaw alignment complete"),
+    (3.0, "GPS 1: detected u-blox"),
+    (8.0, "EKF3 IMU0 origin set"),
+    (8.0, "EKF3 IMU1 origin set"),
+    (22.0, "Field Elevation Set: 0m"),
+    (42.0, "EKF3 IMU0 is using GPS"),
+    (42.0, "EKF3 IMU1 is using GPS"),
+)
+_GPS_LOCK_AT = 8.0 / 42.0  # shares of prearm_delay_s: lat/lon 0 before the lock
+_HEALTHY_AT = 22.0 / 42.0
 _FULL_V, _EMPTY_V = 16.8, 13.2
 
 # Commands ArduCopter stores in a Location (frame checked on upload).
@@ -276,10 +303,16 @@ class CopterModel:
         estimate is ready.
     home_alt_m : float, default 0.0
         Ground altitude AMSL at home, metres.
-    battery_wh : float, default 100.0
+    battery_wh : float, optional
         Battery energy, watt-hours (sets ``BATT_CAPACITY`` at 14.8 V).
+    battery_mah : float, optional
+        Battery capacity; default (neither given) ArduPilot's ``BATT_CAPACITY``
+        3300 mAh.
     prearm_delay_s : float, default 42.0
-        Simulated seconds after boot before a position estimate exists.
+        Simulated seconds after boot before a position estimate exists (arming
+        possible). Earlier shares of it: the GPS lock (8/42: GLOBAL_POSITION_INT
+        at lat = lon = 0 before) and the prearm health bit and home (22/42:
+        arming then fails with "Arm: Need Position Estimate" until the estimate).
     params : dict, optional
         Parameter overrides (ArduPilot names).
 
@@ -297,25 +330,33 @@ class CopterModel:
         home_lat_deg: float,
         home_lon_deg: float,
         home_alt_m: float = 0.0,
-        battery_wh: float = 100.0,
+        battery_wh: float | None = None,
         prearm_delay_s: float = 42.0,
         params: dict[str, float] | None = None,
+        battery_mah: float | None = None,
     ) -> None:
         if not (math.isfinite(home_lat_deg) and -90.0 < home_lat_deg < 90.0):
             raise ValueError(f"home_lat_deg must be in (-90, 90), got {home_lat_deg!r}")
         if not (math.isfinite(home_lon_deg) and -180.0 <= home_lon_deg <= 180.0):
             raise ValueError(f"home_lon_deg must be in [-180, 180], got {home_lon_deg!r}")
-        if not (math.isfinite(battery_wh) and battery_wh > 0):
+        if battery_wh is not None and not (math.isfinite(battery_wh) and battery_wh > 0):
             raise ValueError(
                 f"battery_wh must be a positive number of watt-hours, got {battery_wh!r}"
             )
+        if battery_mah is not None and not (math.isfinite(battery_mah) and battery_mah > 0):
+            raise ValueError(f"battery_mah must be a positive number of mAh, got {battery_mah!r}")
+        if battery_mah is None:
+            battery_mah = (
+                DEFAULT_CAPACITY_MAH if battery_wh is None else battery_wh / _NOMINAL_V * 1000.0
+            )
+        battery_wh = battery_mah * _NOMINAL_V / 1000.0
         if not (math.isfinite(prearm_delay_s) and prearm_delay_s >= 0):
             raise ValueError(f"prearm_delay_s must be >= 0 seconds, got {prearm_delay_s!r}")
         self.origin_lat = float(home_lat_deg)
         self.origin_lon = float(home_lon_deg)
         self.ground_alt_m = float(home_alt_m)
         self.params: dict[str, float] = dict(DEFAULT_PARAMS)
-        self.params["BATT_CAPACITY"] = round(battery_wh / _NOMINAL_V * 1000.0)
+        self.params["BATT_CAPACITY"] = round(battery_mah)
         self.params["BATT_LOW_MAH"] = round(0.2 * self.params["BATT_CAPACITY"])
         self.params["BATT_CRT_MAH"] = round(0.1 * self.params["BATT_CAPACITY"])
         for name, value in (params or {}).items():
@@ -362,6 +403,8 @@ class CopterModel:
         self._trigg_last: tuple[float, float] | None = None
         self._capture: dict[str, float] | None = None
         self.photo_count = 0
+        self._boot_texts = [(at * self.prearm_delay_s / 42.0, text) for at, text in _BOOT_TEXTS]
+        self._touchdown_at: float | None = None
         self.last_gcs_heartbeat_s = 0.0
         self._gcs_failsafe = False
 
@@ -406,8 +449,25 @@ class CopterModel:
     # ------------------------------------------------------------------ status
     @property
     def position_ok(self) -> bool:
-        """True once the (simulated) EKF has a position estimate."""
+        """True once the (simulated) EKF has a position estimate (arming possible)."""
         return self.t_s >= self.prearm_delay_s
+
+    @property
+    def gps_lock(self) -> bool:
+        """True once the GPS has a fix (before it, GLOBAL_POSITION_INT is at lat = lon = 0)."""
+        return self.t_s >= self.prearm_delay_s * _GPS_LOCK_AT
+
+    @property
+    def prearm_healthy(self) -> bool:
+        """The SYS_STATUS prearm health bit: on at ~22 s, before arming is possible (~42 s)."""
+        if self.params["ARMING_CHECK"] == 0:
+            return True
+        return self.t_s >= self.prearm_delay_s * _HEALTHY_AT and self._battery_ok()
+
+    def _battery_ok(self) -> bool:
+        return self._batt_level == 0 and not (
+            self.params["BATT_ARM_MAH"] > 0 and self.remaining_mah < self.params["BATT_ARM_MAH"]
+        )
 
     @property
     def battery_remaining_pct(self) -> float:
@@ -448,9 +508,7 @@ class CopterModel:
             return None
         if not self.position_ok:
             return "Need Position Estimate"
-        if self._batt_level > 0 or (
-            self.params["BATT_ARM_MAH"] > 0 and self.remaining_mah < self.params["BATT_ARM_MAH"]
-        ):
+        if not self._battery_ok():
             return "Battery 1 below minimum arming capacity"
         return None
 
@@ -465,9 +523,11 @@ class CopterModel:
 
     # ------------------------------------------------------------------ speeds
     def _wp_speed(self) -> float:
+        # observed on a real SITL: DO_CHANGE_SPEED 12 with WPNAV_SPEED 1000 flew 10 m/s
+        limit = self.params["WPNAV_SPEED"] / 100.0
         if self._speed_override:
-            return self._speed_override
-        return self.params["WPNAV_SPEED"] / 100.0
+            return min(self._speed_override, limit)
+        return limit
 
     def _up_speed(self) -> float:
         return self.params["WPNAV_SPEED_UP"] / 100.0
@@ -492,7 +552,10 @@ class CopterModel:
         if not force:
             failure = self.prearm_failure()
             if failure:
-                msg = f"PreArm: {failure}"
+                # AP_Arming: the periodic pre-arm checks say "PreArm:", the checks run
+                # when arming "Arm:" — a real SITL's prearm bit is on from ~22 s while
+                # arming is refused with "Arm: Need Position Estimate" until ~41 s
+                msg = f"{'Arm' if self.prearm_healthy else 'PreArm'}: {failure}"
                 self.text(_M.MAV_SEVERITY_CRITICAL, msg)
                 return False, msg
             if self.mode in ("AUTO", "RTL", "LAND", "BRAKE"):
@@ -522,14 +585,14 @@ class CopterModel:
         self.vel = (0.0, 0.0, 0.0)
         if not self.landed:
             self.landed = self.alt_m <= 0.1
-        self.text(_M.MAV_SEVERITY_INFO, "Disarming motors" + (f" ({reason})" if reason else ""))
+        self.text(_M.MAV_SEVERITY_INFO, "Disarming motors")
         return True, ""
 
     def set_mode(self, name: str, *, reason: str = "") -> tuple[bool, str]:
         """Change flight mode as ArduCopter would; return (accepted, reason text)."""
         if name not in COPTER_MODES:
             return False, f"Mode change failed: unknown mode {name!r}"
-        if name in _NEEDS_POSITION and not self.position_ok:
+        if name in _NEEDS_POSITION and self.t_s < self.prearm_delay_s * _HEALTHY_AT:
             msg = f"Mode change to {name} failed: requires position"  # Copter::mode_change_failed
             self.text(_M.MAV_SEVERITY_WARNING, msg)
             return False, msg
@@ -893,6 +956,9 @@ class CopterModel:
         )
 
     def _descend(self, dt: float) -> None:
+        if self._touchdown_at is not None:  # on the ground, waiting for the land detector
+            self.vel = (0.0, 0.0, 0.0)
+            return
         rate = self.params["LAND_SPEED"] / 100.0
         if self.alt_m > self.params["LAND_ALT_LOW"] / 100.0:
             rate = self.params["WPNAV_SPEED_DN"] / 100.0
@@ -902,18 +968,25 @@ class CopterModel:
             self._touchdown()
 
     def _touchdown(self) -> None:
+        """Ground contact: "SIM Hit ground", then land complete and disarm 2 s later."""
+        speed = abs(self.vel[2])
         self.alt_m = 0.0
         self.vel = (0.0, 0.0, 0.0)
         self.landed = True
         self._landed_since = self.t_s
+        self._touchdown_at = self.t_s
+        self.text(_M.MAV_SEVERITY_INFO, f"SIM Hit ground at {speed:.1f} m/s")
+        if self._nav is not None:
+            self._nav["phase"] = "landed"
+
+    def _land_complete(self) -> None:
+        self._touchdown_at = None
         if (
             self.mode == "AUTO"
             and self._nav is not None
             and self._nav.get("kind") in ("land", "rtl")
         ):
-            seq = self._nav_index
-            self._nav = None
-            self.send_reached(seq)
+            self.send_reached(self._nav_index)
             self.mission_running = False
         self._nav = None
         self.text(_M.MAV_SEVERITY_INFO, "Land complete")
@@ -963,6 +1036,8 @@ class CopterModel:
             if self._move_toward(edge, dt) <= wp_radius:
                 nav["phase"] = "orbit"
                 nav["theta"] = math.atan2(self.north_m - cy, self.east_m - cx)
+                nav["turn"] = 1
+                self.text(_M.MAV_SEVERITY_INFO, f"starting circle 1/{nav['turns']}")
             return
         speed = self._wp_speed()
         accel = self.params["WPNAV_ACCEL"] / 100.0
@@ -981,6 +1056,10 @@ class CopterModel:
         self.alt_m += step_z
         self.vel = ((self.east_m - old[0]) / dt, (self.north_m - old[1]) / dt, step_z / dt)
         self.yaw_deg = math.degrees(math.atan2(self.vel[0], self.vel[1])) % 360.0
+        if nav["angle"] >= 2.0 * math.pi * nav["turn"]:
+            # a text per turn begun, as a real SITL says it (up to "3/2" for 2 turns)
+            nav["turn"] += 1
+            self.text(_M.MAV_SEVERITY_INFO, f"starting circle {nav['turn']}/{nav['turns']}")
         if nav["angle"] >= 2.0 * math.pi * nav["turns"]:
             self._nav_complete()
 
@@ -1012,15 +1091,15 @@ class CopterModel:
         """Advance the simulation by ``dt`` simulated seconds."""
         if dt <= 0:
             return
-        was_ok = self.position_ok
         self.t_s += dt
-        if self.position_ok and not was_ok and not self.home_set:
+        while self._boot_texts and self._boot_texts[0][0] <= self.t_s:
+            self.text(_M.MAV_SEVERITY_INFO, self._boot_texts.pop(0)[1])
+        if self.prearm_healthy and not self.home_set:
             self.home_set = True
-            self.home = (self.origin_lat, self.origin_lon, self.ground_alt_m)
+            self.home = (self.origin_lat, self.origin_lon, self.ground_alt_m + _HOME_ALT_OFFSET_M)
             self.mission[0] = self._home_item()
-            self.text(_M.MAV_SEVERITY_INFO, "EKF3 IMU0 is using GPS")
             self.events.append(("home",))
-        if not self.armed and self.t_s - self._last_prearm_text >= 30.0:
+        if not self.armed and not self.prearm_healthy and self.t_s - self._last_prearm_text >= 30.0:
             failure = self.prearm_failure()
             if failure:
                 self._last_prearm_text = self.t_s
@@ -1037,6 +1116,8 @@ class CopterModel:
             else:
                 self.vel = (0.0, 0.0, 0.0)
             self._yaw_to_roi()
+            if self._touchdown_at is not None and self.t_s - self._touchdown_at >= _LAND_DISARM_S:
+                self._land_complete()
             self.energy_used_wh += self.power_w() * dt / 3600.0
             self._camera_update()
             self._check_battery()

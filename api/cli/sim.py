@@ -117,8 +117,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--speedup", type=float, default=1.0, metavar="K", help="simulated seconds per second (1)"
     )
     p.add_argument(
-        "--battery-wh", type=float, default=100.0, metavar="WH",
-        help="battery energy (100 Wh: about 30 min at 12 m/s, the planner's default endurance)"
+        "--battery-wh", type=float, default=None, metavar="WH",
+        help="battery energy (default: ArduPilot's BATT_CAPACITY 3300 mAh at 14.8 V = 48.8 Wh, "
+        "about 15 min of flight)"
     )
     p.add_argument(
         "--prearm-delay-s",

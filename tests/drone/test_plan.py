@@ -72,12 +72,14 @@ class TestMissionShape:
             MAV.MAV_CMD_NAV_TAKEOFF,
             MAV.MAV_CMD_DO_CHANGE_SPEED,
             MAV.MAV_CMD_NAV_WAYPOINT,
+            # AP_Mission starts these two as the loiter starts (see test_sitl)
             MAV.MAV_CMD_DO_SET_ROI_LOCATION,
-            MAV.MAV_CMD_NAV_LOITER_TURNS,
             MAV.MAV_CMD_DO_SET_CAM_TRIGG_DIST,
-            MAV.MAV_CMD_NAV_WAYPOINT,
+            MAV.MAV_CMD_NAV_LOITER_TURNS,
+            # ... and these two as the egress waypoint starts: when the orbit is complete
             MAV.MAV_CMD_DO_SET_CAM_TRIGG_DIST,
             MAV.MAV_CMD_DO_SET_ROI_NONE,
+            MAV.MAV_CMD_NAV_WAYPOINT,
             MAV.MAV_CMD_NAV_RETURN_TO_LAUNCH,
         ]
 
@@ -113,9 +115,9 @@ class TestMissionShape:
         m = plan_mission(TARGET, DOCK, config=NO_SUN)
         k = _commands(m).index(MAV.MAV_CMD_NAV_LOITER_TURNS)
         # the copter is on the circle when the loiter (and so the camera) starts
-        entry = m.items[k - 2]
+        entry = m.items[k - 3]
         assert entry.command == MAV.MAV_CMD_NAV_WAYPOINT and entry.alt_m == m.meta["orbit_alt_m"]
-        egress = m.items[k + 2]
+        egress = m.items[k + 3]
         assert egress.command == MAV.MAV_CMD_NAV_WAYPOINT
         for wp in (entry, egress):
             d = _haversine_m(wp.lat_deg, wp.lon_deg, 30.71, 121.03)
@@ -128,7 +130,7 @@ class TestMissionShape:
     def test_entry_faces_the_last_detour_vertex(self):
         m = plan_mission(TARGET, DOCK, no_fly=[ZONE], config=NO_SUN)
         k = _commands(m).index(MAV.MAV_CMD_NAV_LOITER_TURNS)
-        last_detour, entry = m.items[k - 3], m.items[k - 2]
+        last_detour, entry = m.items[k - 4], m.items[k - 3]
         assert last_detour.command == entry.command == MAV.MAV_CMD_NAV_WAYPOINT
         leg = LineString([(last_detour.lon_deg, last_detour.lat_deg), (121.03, 30.71)])
         assert leg.distance(Point(entry.lon_deg, entry.lat_deg)) < 1e-6
