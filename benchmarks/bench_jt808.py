@@ -131,6 +131,8 @@ class _Server:
                 httpx.get(f"{base}/health", timeout=2).raise_for_status()
                 with socket.create_connection(("127.0.0.1", self.jt808_port), timeout=2):
                     pass
+                # keep reading its log so a full pipe never blocks the service
+                threading.Thread(target=self.proc.stderr.read, daemon=True).start()
                 return base
             except (httpx.HTTPError, OSError):
                 if self.proc.poll() is not None or time.monotonic() > deadline:
