@@ -8,23 +8,21 @@ mounted at ``/`` when it is installed.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from haulwatch.api.auth import TokenRegistry
 from haulwatch.api.deps import Clock, Service, ServiceDep, utc_now
-from haulwatch.api.routers_stream import EventHub
 from haulwatch.api.schemas import Health
+from haulwatch.api.services.auth import TokenRegistry
+from haulwatch.api.services.events import EventHub
+from haulwatch.api.services.store import Store, StoreInputError
 from haulwatch.api.settings import Settings
-from haulwatch.api.store import Store, StoreInputError, alerts_frame_from_geojson
 
 log = logging.getLogger("haulwatch.api")
 
@@ -34,20 +32,6 @@ def _version() -> str:
         return metadata.version("haulwatch")
     except metadata.PackageNotFoundError:
         return "0+unknown"
-
-
-def read_alerts_file(path: Path) -> Any:
-    """Read an alerts.geojson / alerts.csv written by the batch audit into a frame."""
-    path = Path(path)
-    try:
-        from haulwatch.routes.alerts import read_alerts
-    except ImportError:
-        read_alerts = None
-    if read_alerts is not None:
-        return read_alerts(path)
-    if path.suffix.lower() not in (".geojson", ".json"):
-        raise StoreInputError(f"load_alerts: {str(path)!r} must be an alerts.geojson file")
-    return alerts_frame_from_geojson(json.loads(path.read_text(encoding="utf-8")))
 
 
 def build_service(settings: Settings, *, clock: Clock | None = None) -> Service:
@@ -65,21 +49,23 @@ def build_service(settings: Settings, *, clock: Clock | None = None) -> Service:
         clock=clock if clock is not None else utc_now,
     )
     if settings.dataset is not None:
-        from haulwatch.api.routers_registry import load_registry
+        from haulwatch.api.services.registry import load_registry
 
         service.registry = load_registry(settings.dataset)
     if settings.load_alerts is not None:
-        result = store.upsert_alerts(read_alerts_file(settings.load_alerts), by="startup")
+        from haulwatch.api.services.alerts import import_file
+
+        result = import_file(service, settings.load_alerts, by="startup")
         log.info("loaded %s: %d new, %d updated, %d unchanged", settings.load_alerts,
                  len(result.inserted), len(result.updated), result.unchanged)
     try:
-        from haulwatch.api.dispatch import DispatchManager
+        from haulwatch.api.services.dispatch import DispatchManager
     except ImportError:
         DispatchManager = None  # noqa: N806
     if DispatchManager is not None:
         service.dispatcher = DispatchManager(service)
     if service.registry is not None and service.registry.dataset is not None:
-        from haulwatch.api.routers_positions import LiveRunner, restore_live
+        from haulwatch.api.services.live import LiveRunner, restore_live
         from haulwatch.routes.live import LiveAuditor
 
         service.live = LiveAuditor(service.registry.dataset)
@@ -150,12 +136,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     import importlib
 
     for name in ("alerts", "positions", "stream", "missions", "registry"):
-        try:
-            module = importlib.import_module(f"haulwatch.api.routers_{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"haulwatch.api.routers_{name}":
-                raise
-            continue
+        module = importlib.import_module(f"haulwatch.api.routers.{name}")
         app.include_router(module.router)
 
     from haulwatch.api.tiles import install as install_console_config

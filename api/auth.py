@@ -1,7 +1,8 @@
 """Bearer-token authentication and role checks, as FastAPI dependencies.
 
 Tokens come from :class:`haulwatch.api.settings.Settings` (only their SHA-256
-digests are kept). Each role requirement is one ``Annotated`` alias, so a route
+digests are kept); :class:`~haulwatch.api.services.auth.TokenRegistry` looks
+them up. Each role requirement is one ``Annotated`` alias, so a route
 states what it needs in its signature (``who: Dispatcher``) and no route
 repeats a check:
 
@@ -21,55 +22,14 @@ the token is valid but its role may not do this.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from haulwatch.api.settings import ROLES, TokenEntry
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who made a request: the token holder's name and role."""
-
-    name: str
-    role: str
-
-
-class TokenRegistry:
-    """The accepted tokens; looks a presented token up in constant time.
-
-    Parameters
-    ----------
-    entries : iterable of TokenEntry
-        Name, role and SHA-256 digest of each accepted token.
-    """
-
-    def __init__(self, entries: Iterable[TokenEntry]) -> None:
-        self._entries = tuple(entries)
-        self._digests = tuple(bytes.fromhex(e.sha256_hex) for e in self._entries)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def authenticate(self, token: str) -> Principal | None:
-        """Return the principal holding ``token``, or None when no entry matches.
-
-        Every entry is compared (``hmac.compare_digest`` on SHA-256 digests), so
-        the time taken does not reveal which entry or how much of it matched.
-        """
-        presented = hashlib.sha256(token.encode("utf-8")).digest()
-        found: TokenEntry | None = None
-        for entry, digest in zip(self._entries, self._digests, strict=True):
-            if hmac.compare_digest(presented, digest) and found is None:
-                found = entry
-        return None if found is None else Principal(name=found.name, role=found.role)
-
+from haulwatch.api.services.auth import Principal, TokenRegistry
+from haulwatch.api.settings import ROLES
 
 _bearer = HTTPBearer(
     auto_error=False,

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Depends, Request
 
 if TYPE_CHECKING:
-    from haulwatch.api.auth import TokenRegistry
-    from haulwatch.api.routers_registry import Registry
-    from haulwatch.api.routers_stream import EventHub
+    from haulwatch.api.services.auth import TokenRegistry
+    from haulwatch.api.services.events import EventHub
+    from haulwatch.api.services.registry import Registry
+    from haulwatch.api.services.store import Store
     from haulwatch.api.settings import Settings
-    from haulwatch.api.store import Store
 
 
 def utc_now() -> datetime:

@@ -46,6 +46,7 @@ __all__ = [
     "SEVERITIES",
     "AlertSchemaError",
     "alert_id_for",
+    "alerts_from_geojson",
     "empty_alerts",
     "empty_rows",
     "evidence_to_json",
@@ -786,20 +787,53 @@ def _read_geojson(p: Path) -> pd.DataFrame:
         doc = json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise AlertSchemaError(f"alerts file {str(p)!r} is not JSON: {exc.msg}") from None
+    return _geojson_table(doc, f"alerts file {str(p)!r}")
+
+
+def alerts_from_geojson(doc: Any, *, timezone: str = DEFAULT_TIMEZONE,
+                        source: str = "alerts") -> gpd.GeoDataFrame:
+    """Parsed GeoJSON (a FeatureCollection as :func:`write_alerts` writes) → the alerts frame.
+
+    The one alert-GeoJSON parser: :func:`read_alerts` reads files through it,
+    the service's import reads request bodies through it.
+
+    Parameters
+    ----------
+    doc : dict
+        The FeatureCollection (``json.loads`` of the file or body).
+    timezone : str
+        Zone of times written without an offset.
+    source : str
+        How messages name the input (``"alerts file 'x.geojson'"``, ``"body"``).
+
+    Raises
+    ------
+    AlertSchemaError
+        When the content does not follow the alerts contract.
+    """
+    return _from_table(_geojson_table(doc, source), timezone=timezone)
+
+
+def _geojson_table(doc: Any, source: str) -> pd.DataFrame:
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
         raise AlertSchemaError(
-            f"alerts file {str(p)!r}: type {doc.get('type') if isinstance(doc, dict) else doc!r} "
+            f"{source}: type {doc.get('type') if isinstance(doc, dict) else type(doc).__name__!r} "
             "is not allowed; allowed: a GeoJSON FeatureCollection"
         )
     rows = []
     for i, feat in enumerate(doc.get("features") or []):
         if not isinstance(feat, dict) or not isinstance(feat.get("properties"), dict):
-            raise AlertSchemaError(f"alerts file {str(p)!r}: feature {i} has no properties object")
+            raise AlertSchemaError(f"{source}: feature {i} has no properties object")
         props = dict(feat["properties"])
         if not props.get("alert_id") and feat.get("id") is not None:
             props["alert_id"] = str(feat["id"])
         gj = feat.get("geometry")
-        props["geometry"] = shapely.geometry.shape(gj) if gj else None
+        try:
+            props["geometry"] = shapely.geometry.shape(gj) if gj else None
+        except (AttributeError, KeyError, IndexError, TypeError, ValueError,
+                shapely.errors.GEOSException) as exc:
+            raise AlertSchemaError(
+                f"{source}: feature {i} geometry is not GeoJSON ({type(exc).__name__})") from None
         rows.append(props)
     return pd.DataFrame(rows)
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import unicodedata
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from haulwatch.api.cli.errors import UsageError
+from haulwatch.i18n import DEFAULT_LANG, LANGS
 
 __all__ = ["Progress", "format_summary", "parse_overrides", "register", "run_audit"]
 
@@ -28,7 +30,9 @@ docs/formats.md) against the "two points, one line" rule, and write into --out:
   rejects.csv     every refused row: file, row, field, value, reason, action
   trips.csv       haul trips found        stops.csv  stops found
   summary.json    counts (points, rejects by reason, trips, alerts by kind)
-  report.html     offline report: summary tables, map, alert table
+  scorecard.csv   company scorecard       reconciliation.csv  origin reconciliation
+  report.html     offline report (Chinese; --lang en): map, charts, scorecard, tables
+  audit.xlsx      with --xlsx: alerts, scorecard, reconciliation, rejects sheets
 
 Progress goes to stderr, a summary table to stdout. Exit status: 0 on success,
 2 on bad input (the message names the file, field and value), 130 if interrupted.
@@ -110,12 +114,62 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "sqlite:///haulwatch.db or postgresql://user@host/db (re-running keeps statuses)",
     )
     p.add_argument(
+        "--xlsx", action="store_true", help="also write audit.xlsx (Excel workbook of the tables)"
+    )
+    p.add_argument(
+        "--truck-capacity-m3",
+        metavar="M3",
+        type=float,
+        default=None,
+        help="volume one trip hauls for trucks without capacity_m3 in vehicles.csv, for the "
+        "origin reconciliation (default 15)",
+    )
+    p.add_argument(
+        "--lang",
+        type=_lang,
+        default=None,
+        metavar="LANG",
+        help=f"language of report.html, audit.xlsx and the summary table: {', '.join(LANGS)} "
+        f"(default $HAULWATCH_LANG, else {DEFAULT_LANG})",
+    )
+    p.add_argument(
         "--quiet", "-q", action="store_true", help="print no progress, only the summary table"
     )
     p.set_defaults(handler=_handle)
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _lang(text: str) -> str:
+    """argparse type of ``--lang``: a language with a catalog (aliases such as ``zh`` accepted)."""
+    from haulwatch.i18n import LanguageError, normalize_lang
+
+    try:
+        return normalize_lang(text)
+    except LanguageError as exc:
+        raise argparse.ArgumentTypeError(
+            f"value {text!r} is not allowed; allowed: {', '.join(LANGS)}"
+        ) from exc
+
+
+def output_lang(given: str | None) -> str:
+    """``--lang``, else ``$HAULWATCH_LANG``, else the default language (Chinese)."""
+    import os
+
+    from haulwatch.i18n import normalize_lang
+
+    if given:
+        return given
+    env = os.environ.get("HAULWATCH_LANG", "").strip()
+    if env:
+        try:
+            return normalize_lang(env)
+        except ValueError as exc:
+            raise UsageError(
+                f"HAULWATCH_LANG: value {env!r} is not allowed; allowed: {', '.join(LANGS)}"
+            ) from exc
+    return DEFAULT_LANG
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, str]:
@@ -193,30 +247,53 @@ def _first(summary: Mapping[str, Any], *keys: str) -> Any:
 _LABEL_MAX = 56
 
 
+def _display_width(text: str) -> int:
+    """Terminal columns of ``text``: East Asian wide and full-width characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+
 def _shorten(label: str) -> str:
     """Cut long labels (reject reasons can be sentences) to keep the table narrow."""
-    return label if len(label) <= _LABEL_MAX else label[: _LABEL_MAX - 1].rstrip() + "…"
+    if _display_width(label) <= _LABEL_MAX:
+        return label
+    out = ""
+    for c in label:
+        if _display_width(out + c) > _LABEL_MAX - 1:
+            break
+        out += c
+    return out.rstrip() + "…"
 
 
-def format_summary(summary: Mapping[str, Any]) -> str:
+def format_summary(summary: Mapping[str, Any], lang: str = DEFAULT_LANG) -> str:
     """Return the plain-text summary table printed after an audit.
 
     Parameters
     ----------
     summary : Mapping
         ``routes.outputs.summary_counts`` of the result.
+    lang : str, default "zh-CN"
+        Language of the labels (the string catalog's ``report.fig_*`` figures and
+        alert kind names; ``en`` shows the kind codes of alerts.csv). Reject
+        reasons are shown as the readers wrote them.
 
     Returns
     -------
     str
-        Lines ``label  value``. The point lines add up: points read = points
-        kept + points dropped (by reason) + duplicates dropped; values cleared
-        (their rows are kept) are listed apart, then rows dropped in the other
-        files, rows rejected in all (the lines of rejects.csv), stops, trips,
-        alerts by kind and the total. A summary without the split (written by
-        an older version) gives rows rejected by reason instead.
+        Lines ``label  value``, aligned in terminal columns. The point lines add
+        up: points read = points kept + points dropped (by reason) + duplicates
+        dropped; values cleared (their rows are kept) are listed apart, then rows
+        dropped in the other files, rows rejected in all (the lines of
+        rejects.csv), stops, trips, alerts by kind and the total. A summary
+        without the split (written by an older version) gives rows rejected by
+        reason instead.
     """
+    from haulwatch.i18n import kind_label, normalize_lang, t
+
+    lang = normalize_lang(lang)
     rows: list[tuple[str, str]] = []
+
+    def fig(name: str) -> str:
+        return t(f"report.fig_{name}", lang)
 
     def add(label: str, value: Any) -> None:
         if value is None:
@@ -233,35 +310,38 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     points_read = _first(summary, "points_read", "rows_read")
     if isinstance(points_read, Mapping):
         points_read = _first(points_read, "tracks.csv", "tracks.parquet", "tracks")
-    add("points read", points_read)
+    add(fig("points_read"), points_read)
     if "points_dropped" in summary:
-        add("  points kept", _first(summary, "points_kept", "points"))
-        add("  points dropped", summary["points_dropped"])
+        add("  " + fig("points_kept"), _first(summary, "points_kept", "points"))
+        add("  " + fig("points_dropped"), summary["points_dropped"])
         add_counts("    ", summary.get("points_dropped_by_reason"))
-        add("  duplicates dropped", _first(summary, "duplicates_dropped", "duplicates"))
-        add("values cleared (row kept)", summary.get("values_cleared"))
+        add("  " + fig("duplicates_dropped"), _first(summary, "duplicates_dropped", "duplicates"))
+        add(fig("values_cleared"), summary.get("values_cleared"))
         add_counts("  ", summary.get("values_cleared_by_reason"))
         other = summary.get("rows_dropped_by_file") or {}
         if isinstance(other, Mapping) and other:
-            add("rows dropped in other files", sum(int(n) for n in other.values()))
+            add(fig("rows_dropped_other_files"), sum(int(n) for n in other.values()))
             add_counts("  ", other)
-        add("rows rejected", _first(summary, "rows_rejected", "rejects"))
+        add(fig("rows_rejected"), _first(summary, "rows_rejected", "rejects"))
     else:
-        add("points kept", _first(summary, "points_kept", "points"))
-        add("rows rejected", _first(summary, "rows_rejected", "rejects"))
+        add(fig("points_kept"), _first(summary, "points_kept", "points"))
+        add(fig("rows_rejected"), _first(summary, "rows_rejected", "rejects"))
         add_counts("  ", summary.get("rejects_by_reason"))
-        add("duplicates dropped", _first(summary, "duplicates_dropped", "duplicates"))
-    add("stops", summary.get("stops"))
-    add("trips found", summary.get("trips"))
+        add(fig("duplicates_dropped"), _first(summary, "duplicates_dropped", "duplicates"))
+    add(fig("stops"), summary.get("stops"))
+    add(fig("trips"), summary.get("trips"))
     by_kind = summary.get("alerts_by_kind") or {}
-    add("alerts", summary.get("alerts_total"))
+    add(fig("alerts"), summary.get("alerts_total"))
     if isinstance(by_kind, Mapping):
         for kind, n in by_kind.items():
-            add(f"  {kind}", n)
+            add("  " + (str(kind) if lang == "en" else kind_label(str(kind), lang)), n)
     rows = [(_shorten(label), value) for label, value in rows]
-    width = max((len(label) for label, _ in rows), default=0)
+    width = max((_display_width(label) for label, _ in rows), default=0)
     vwidth = max((len(v) for _, v in rows), default=0)
-    return "\n".join(f"{label:<{width}}  {value:>{vwidth}}" for label, value in rows)
+    return "\n".join(
+        f"{label}{' ' * (width - _display_width(label))}  {value:>{vwidth}}"
+        for label, value in rows
+    )
 
 
 def _load_config(args: argparse.Namespace) -> Any:
@@ -282,6 +362,9 @@ def run_audit(
     n_workers: int = 2,
     progress: Progress | None = None,
     store_url: str | None = None,
+    lang: str = DEFAULT_LANG,
+    xlsx: bool = False,
+    truck_capacity_m3: float | None = None,
 ) -> dict[str, Any]:
     """Audit ``dataset`` with the chosen engine, write the outputs, return the summary.
 
@@ -304,6 +387,12 @@ def run_audit(
     store_url : str, optional
         When given, the alerts are also loaded into the service's store at this URL
         (``sqlite:///FILE`` or ``postgresql://...``; statuses of known alerts are kept).
+    lang : str
+        Language of report.html and audit.xlsx (``zh-CN`` or ``en``).
+    xlsx : bool
+        Also write ``audit.xlsx``.
+    truck_capacity_m3 : float, optional
+        Volume per trip of trucks without a registry capacity (default 15 m³).
 
     Returns
     -------
@@ -356,11 +445,11 @@ def run_audit(
 
         result = audit_folder(folder, config, progress=progress)
     progress("writing outputs", str(out_dir))
-    write_outputs(result, out_dir)
+    write_outputs(result, out_dir, lang=lang, xlsx=xlsx, truck_capacity_m3=truck_capacity_m3)
     summary = summary_counts(result_parts(result))
     if store_url is not None:
-        from haulwatch.api.store import import_alerts
-        from haulwatch.api.store_sql import StoreError
+        from haulwatch.api.services.store import import_alerts
+        from haulwatch.api.services.store_sql import StoreError
 
         try:
             counts = import_alerts(result.alerts, store_url)
@@ -378,6 +467,7 @@ def run_audit(
 def _handle(args: argparse.Namespace) -> int:
     progress = Progress(None if args.quiet else sys.stderr)
     engine = "dask" if args.scheduler else args.engine
+    lang = output_lang(args.lang)
     # user errors (exit 2) and Ctrl-C (130) are answered by haulwatch.api.cli.main
     config = _load_config(args)
     summary = run_audit(
@@ -389,8 +479,11 @@ def _handle(args: argparse.Namespace) -> int:
         n_workers=args.workers,
         progress=progress,
         store_url=args.store,
+        lang=lang,
+        xlsx=args.xlsx,
+        truck_capacity_m3=args.truck_capacity_m3,
     )
-    print(format_summary(summary))
+    print(format_summary(summary, lang))
     if not args.quiet:
         print(f"outputs written to {args.out}", file=sys.stderr)
     return 0

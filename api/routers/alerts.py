@@ -8,7 +8,8 @@ import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 
 from haulwatch.api.auth import Admin, Dispatcher, Reader
-from haulwatch.api.deps import Service, ServiceDep
+from haulwatch.api.deps import ServiceDep
+from haulwatch.api.routers.errors import field_error, parse_time
 from haulwatch.api.schemas import (
     AlertDetail,
     AlertPage,
@@ -17,13 +18,13 @@ from haulwatch.api.schemas import (
     ImportResult,
     StatusUpdate,
 )
-from haulwatch.api.store import (
+from haulwatch.api.services.alerts import import_geojson
+from haulwatch.api.services.store import (
     STATUSES,
     AlertFilter,
     AlertNotFoundError,
     StatusConflictError,
     StoreInputError,
-    alerts_frame_from_geojson,
 )
 from haulwatch.timezone import DEFAULT_TIMEZONE
 
@@ -32,31 +33,6 @@ KINDS: tuple[str, ...] = (
     "unmanifested_trip", "manifest_not_executed", "gps_gap", "unregistered_vehicle",
     "dump_hotspot",
 )
-
-
-def field_error(loc: tuple[str, ...], reason: str, code: int = 422) -> HTTPException:
-    """An HTTP error naming the field (FastAPI's ``detail`` list shape)."""
-    return HTTPException(
-        status_code=code,
-        detail=[{"loc": list(loc), "msg": reason, "type": "value_error"}],
-    )
-
-
-def parse_time(value: str | None, tz: str, name: str) -> pd.Timestamp | None:
-    """ISO 8601 (naive = ``tz``) or epoch seconds → UTC timestamp; 422 naming ``name``."""
-    if value is None or value == "":
-        return None
-    try:
-        if value.lstrip("-").replace(".", "", 1).isdigit():
-            t = pd.Timestamp(float(value), unit="s", tz="UTC")
-        else:
-            t = pd.Timestamp(value)
-            t = t.tz_localize(tz) if t.tzinfo is None else t
-    except (ValueError, TypeError, OverflowError):
-        raise field_error(("query", name), f"{value!r} is not an ISO 8601 time or epoch seconds") from None
-    if t is pd.NaT or pd.isna(t):
-        raise field_error(("query", name), f"{value!r} is not a time")
-    return t.tz_convert("UTC")
 
 
 def _split(value: str | None, allowed: tuple[str, ...], name: str) -> tuple[str, ...]:
@@ -153,15 +129,30 @@ def alerts_geojson(
              responses={**_ERRORS, 422: {"model": ErrorBody, "description": "not an alerts FeatureCollection"}},
              summary="Import a batch audit's alerts.geojson (statuses are kept)")
 def import_alerts(svc: ServiceDep, who: Admin, body: FeatureCollection) -> dict[str, int]:
-    """Insert new alerts, update changed ones in place; statuses and history stay."""
+    """Insert new alerts, update changed ones in place; statuses and history stay.
+
+    Times must carry their zone (``Z`` or ``+08:00``); ids, times, coordinates and
+    texts must be within the service limits (422 names the field otherwise).
+    """
     try:
-        frame = alerts_frame_from_geojson(body.model_dump())
-        result = svc.store.upsert_alerts(frame, by=who.name)
+        result = import_geojson(svc, body.model_dump(), by=who.name)
     except StoreInputError as exc:
-        raise field_error(("body",), str(exc)) from None
-    publish_alerts(svc, [*result.inserted, *result.updated])
+        raise field_error(("body", *_json_path(exc.field)), str(exc)) from None
     return {"inserted": len(result.inserted), "updated": len(result.updated),
             "unchanged": result.unchanged}
+
+
+def _json_path(field: str) -> tuple[str | int, ...]:
+    """``features[3].properties.start`` → ``("features", 3, "properties", "start")``."""
+    out: list[str | int] = []
+    for part in field.replace("]", "").split("."):
+        if not part:
+            continue
+        name, _, index = part.partition("[")
+        out.append(name)
+        if index.isdigit():
+            out.append(int(index))
+    return tuple(out)
 
 
 @router.get("/api/alerts/{alert_id}", response_model=AlertDetail,
@@ -199,10 +190,3 @@ def set_status(svc: ServiceDep, who: Dispatcher, alert_id: str, body: StatusUpda
                                    k: last[k] for k in ("by", "at", "note")}})
     return detail
 
-
-def publish_alerts(svc: Service, alert_ids: list[str]) -> None:
-    """Send ``alert`` events for these alerts (new or changed)."""
-    if not alert_ids:
-        return
-    for rec in svc.store.get_alerts(alert_ids):
-        svc.hub.publish("alert", rec)

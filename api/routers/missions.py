@@ -8,10 +8,10 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from haulwatch.api.auth import Dispatcher, Reader
 from haulwatch.api.deps import ServiceDep
-from haulwatch.api.dispatch import DispatchRefused
-from haulwatch.api.routers_alerts import field_error
+from haulwatch.api.routers.errors import field_error
 from haulwatch.api.schemas import DispatchRequest, ErrorBody, MissionPage, MissionPublic
-from haulwatch.api.store import AlertNotFoundError, MissionNotFoundError
+from haulwatch.api.services.dispatch import DispatchRefused
+from haulwatch.api.services.store import AlertNotFoundError, MissionNotFoundError
 
 router = APIRouter(tags=["missions"])
 

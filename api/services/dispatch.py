@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from haulwatch.api.deps import Clock, Service
     from haulwatch.drone.mission import Mission
 
-log = logging.getLogger("haulwatch.api.dispatch")
+log = logging.getLogger("haulwatch.api.services.dispatch")
 
 Flyer = Callable[..., Any]
 
@@ -185,7 +185,7 @@ class DispatchManager:
 
         Raises
         ------
-        haulwatch.api.store.AlertNotFoundError
+        haulwatch.api.services.store.AlertNotFoundError
             Unknown alert.
         DispatchRefused
             When no mission can be planned (the refusal is stored too).
@@ -247,7 +247,7 @@ class DispatchManager:
 
         Raises
         ------
-        haulwatch.api.store.MissionNotFoundError
+        haulwatch.api.services.store.MissionNotFoundError
         """
         store = self.service.store
         rec = store.get_mission(mission_id)

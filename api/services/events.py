@@ -1,4 +1,4 @@
-"""Server-sent events: ``GET /api/stream`` and the in-process event hub behind it.
+"""The in-process event hub behind ``GET /api/stream`` (server-sent events).
 
 Events (``event:`` field): ``alert`` (AlertPublic JSON, new or updated),
 ``status`` (a status change: alert_id, status, status_version, by, at, note),
@@ -15,13 +15,12 @@ import contextlib
 import itertools
 import threading
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from haulwatch.api.services.store import dumps
 
-from haulwatch.api.auth import StreamReader
-from haulwatch.api.store import dumps
+if TYPE_CHECKING:
+    from haulwatch.api.deps import Service
 
 EVENTS: tuple[str, ...] = ("alert", "status", "mission")
 
@@ -125,7 +124,8 @@ class EventHub:
                     self._clients.discard(client)
 
 
-async def _events(hub: EventHub, keepalive_s: float) -> AsyncIterator[str]:
+async def sse_messages(hub: EventHub, keepalive_s: float) -> AsyncIterator[str]:
+    """The text/event-stream chunks of one client, until the hub ends its stream."""
     # Subscribed before the first chunk: a client that has read ": connected" misses
     # no later event. After hub.shutdown() a new subscriber's stream ends at once.
     client = hub.subscribe()
@@ -146,26 +146,9 @@ async def _events(hub: EventHub, keepalive_s: float) -> AsyncIterator[str]:
         hub.unsubscribe(client)
 
 
-router = APIRouter(tags=["stream"])
-
-
-@router.get(
-    "/api/stream",
-    summary="Live events (server-sent events)",
-    description=(
-        "`text/event-stream` with events `alert` (AlertPublic, new or updated), `status` "
-        "(alert status change), `mission` (mission progress), and `: keep-alive` comments. "
-        "The token may be passed as `?access_token=` (EventSource cannot set headers)."
-    ),
-    response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "event stream"}},
-)
-async def stream(request: Request, who: StreamReader) -> StreamingResponse:
-    """Open an event stream."""
-    hub: EventHub = request.app.state.service.hub
-    keepalive_s: float = request.app.state.service.settings.keepalive_s
-    return StreamingResponse(
-        _events(hub, keepalive_s),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+def publish_alerts(svc: Service, alert_ids: list[str]) -> None:
+    """Send ``alert`` events for these alerts (new or changed)."""
+    if not alert_ids:
+        return
+    for rec in svc.store.get_alerts(alert_ids):
+        svc.hub.publish("alert", rec)

@@ -1,7 +1,7 @@
-"""The registry for the map: ``GET /api/sites.geojson`` and ``GET /api/routes.geojson``.
+"""The service's registry: the dataset's sites and routes (``HAULWATCH_DATASET``) in WGS-84.
 
-The registry is the service dataset's sites and routes (``HAULWATCH_DATASET``),
-always served in WGS-84 whatever the dataset's ``coord_system``.
+Loaded once at start-up by :func:`load_registry`; served by
+:mod:`haulwatch.api.routers.registry` whatever the dataset's ``coord_system``.
 """
 
 from __future__ import annotations
@@ -11,11 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter
-
-from haulwatch.api.auth import Reader
-from haulwatch.api.deps import ServiceDep
-from haulwatch.api.schemas import FeatureCollection
 from haulwatch.errors import UserError
 
 
@@ -81,8 +76,8 @@ def load_registry(folder: Path) -> Registry:
     folder = Path(folder)
     if not folder.is_dir():
         raise RegistryError(f"dataset: {str(folder)!r} is not a folder")
-    from haulwatch.ingest.prepare import prepare
     from haulwatch.ingest.dataset import read_dataset
+    from haulwatch.ingest.prepare import prepare
 
     try:
         dataset = prepare(read_dataset(folder))
@@ -96,27 +91,3 @@ def load_registry(folder: Path) -> Registry:
         timezone=str(dataset.timezone),
     )
 
-
-router = APIRouter(tags=["registry"])
-
-_EMPTY = {"type": "FeatureCollection", "features": []}
-
-
-@router.get(
-    "/api/sites.geojson",
-    response_model=FeatureCollection,
-    summary="Permitted sites, depots, nests and no-fly zones (WGS-84)",
-)
-def sites(svc: ServiceDep, who: Reader) -> dict[str, Any]:
-    """The dataset's sites as a GeoJSON FeatureCollection (empty without a dataset)."""
-    return svc.registry.sites if svc.registry is not None else _EMPTY
-
-
-@router.get(
-    "/api/routes.geojson",
-    response_model=FeatureCollection,
-    summary="Approved routes (WGS-84)",
-)
-def routes(svc: ServiceDep, who: Reader) -> dict[str, Any]:
-    """The dataset's approved routes as a GeoJSON FeatureCollection (empty without a dataset)."""
-    return svc.registry.routes if svc.registry is not None else _EMPTY

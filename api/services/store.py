@@ -1,13 +1,13 @@
 """The alert and mission store: alerts, their status history, missions, points.
 
 SQLite file by default (WAL mode, created on first start), PostgreSQL when a
-``postgresql://`` URL is given (see :mod:`haulwatch.api.store_sql`). Times are
+``postgresql://`` URL is given (see :mod:`haulwatch.api.services.store_sql`). Times are
 stored as UTC epoch microseconds; alert geometry as GeoJSON text, evidence as
 JSON text. Status history is append-only: one row per status version.
 
 The batch audit loads its results with :func:`import_alerts`::
 
-    from haulwatch.api.store import import_alerts
+    from haulwatch.api.services.store import import_alerts
     counts = import_alerts(result.alerts, "sqlite:///haulwatch.db")
 """
 
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from haulwatch.api.store_sql import Database, migrate
+from haulwatch.api.services.store_sql import Database, migrate
 from haulwatch.errors import HaulwatchError, UserError
 
 STATUSES: tuple[str, ...] = ("open", "acknowledged", "confirmed", "dismissed")
@@ -48,7 +48,19 @@ _MISSION_COLS = (
 
 
 class StoreInputError(UserError, ValueError):
-    """Data handed to the store is not usable (the message names the field)."""
+    """Data handed to the store is not usable (the message names the field).
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, naming the field and the value.
+    field : str
+        The field concerned (``alert_id``, ``start``, ``lat``...), "" if unknown.
+    """
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class AlertNotFoundError(HaulwatchError, LookupError):
@@ -161,6 +173,48 @@ def _content_hash(row: Mapping[str, Any]) -> str:
     return hashlib.sha256(dumps(content).encode("utf-8")).hexdigest()
 
 
+def _check_limits(ids: np.ndarray, start: pd.Series, end: pd.Series,
+                  text: Mapping[str, np.ndarray], lon: np.ndarray, lat: np.ndarray) -> None:
+    """Refuse alerts outside :mod:`haulwatch.ingest.limits` (the first problem, by alert)."""
+    from haulwatch.ingest import limits
+
+    def refuse(i: int, field: str, reason: str) -> None:
+        raise StoreInputError(f"{field}: alert {i} ({limits.snippet(ids[i])}): {reason}",
+                              field=field)
+
+    if len(ids) > limits.IMPORT_MAX_FEATURES:
+        raise StoreInputError(f"alerts: {len(ids):,} alerts, at most "
+                              f"{limits.IMPORT_MAX_FEATURES:,} per import", field="features")
+    for i, v in enumerate(ids):
+        problem = limits.check_id(v, "alert_id")
+        if problem is not None:
+            refuse(i, *problem)
+    for name, col in (("start", start), ("end", end)):
+        ns = col.astype("datetime64[ns, UTC]").astype("int64").to_numpy() if len(col) else \
+            np.zeros(0, dtype="int64")
+        bad = ~limits.times_in_range_ns(ns)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            refuse(i, name, f"{col.iloc[i].isoformat()} is outside "
+                   f"{limits.TIME_MIN:%Y-%m-%d}..{limits.TIME_MAX:%Y-%m-%d} UTC")
+    later = (start > end).to_numpy()
+    if later.any():
+        i = int(np.flatnonzero(later)[0])
+        refuse(i, "end", f"end {end.iloc[i].isoformat()} is before start {start.iloc[i].isoformat()}")
+    given = np.isfinite(lon) | np.isfinite(lat)
+    bad = given & ~limits.coords_in_range(lon, lat)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        problem = limits.check_lon_lat(float(lon[i]), float(lat[i]))
+        refuse(i, *(problem or ("lon,lat", "lon and lat must both be given")))
+    for col, values in text.items():
+        max_chars = limits.PLATE_MAX_CHARS if col == "vehicle_id" else limits.TEXT_MAX_CHARS
+        for i, v in enumerate(values):
+            problem = limits.check_text(v, col, max_chars=max_chars)
+            if problem is not None:
+                refuse(i, *problem)
+
+
 def alert_rows_from_frame(alerts: pd.DataFrame) -> list[dict[str, Any]]:
     """Turn an alerts frame (docs/internals.md) into store rows.
 
@@ -237,6 +291,7 @@ def alert_rows_from_frame(alerts: pd.DataFrame) -> list[dict[str, Any]]:
             i = int(np.flatnonzero(bad)[0])
             raise StoreInputError(
                 f"{col}: {text[col][i]!r} (alert {ids[i]!r}) is not one of {', '.join(allowed)}")
+    _check_limits(ids.to_numpy(dtype=object), start, end, text, lon, lat)
     keys = plate_key(pd.Series(text["vehicle_id"])).to_numpy()
     rows = []
     for i in range(n):
@@ -259,80 +314,6 @@ def alert_rows_from_frame(alerts: pd.DataFrame) -> list[dict[str, Any]]:
         row["content_hash"] = _content_hash(row)
         rows.append(row)
     return rows
-
-
-def alerts_frame_from_geojson(collection: Mapping[str, Any]) -> pd.DataFrame:
-    """Read an alerts FeatureCollection (as the batch audit writes) into a frame.
-
-    Geometry stays a GeoJSON dict (the store keeps GeoJSON text anyway).
-
-    Raises
-    ------
-    StoreInputError
-        Not a FeatureCollection, or a feature without ``alert_id``/``kind``/times.
-    """
-    if not isinstance(collection, Mapping) or collection.get("type") != "FeatureCollection":
-        raise StoreInputError("type: body must be a GeoJSON FeatureCollection")
-    features = collection.get("features")
-    if not isinstance(features, list):
-        raise StoreInputError("features: must be a list of GeoJSON features")
-    records = []
-    for i, feat in enumerate(features):
-        if not isinstance(feat, Mapping) or not isinstance(feat.get("properties"), Mapping):
-            raise StoreInputError(f"features[{i}].properties: missing or not an object")
-        props = dict(feat["properties"])
-        for key in ("alert_id", "kind", "start", "end"):
-            if not isinstance(props.get(key), str) or not props[key]:
-                raise StoreInputError(f"features[{i}].properties.{key}: missing or not a string")
-        geom = feat.get("geometry")
-        if geom is not None:
-            if not (isinstance(geom, Mapping) and "type" in geom):
-                raise StoreInputError(f"features[{i}].geometry: not a GeoJSON geometry")
-            import shapely
-
-            try:
-                shape = shapely.from_geojson(json.dumps(geom))
-            except (ValueError, TypeError, shapely.errors.GEOSException) as exc:
-                raise StoreInputError(f"features[{i}].geometry: not a GeoJSON geometry ({exc})"
-                                      ) from None
-            if not np.isfinite(shapely.get_coordinates(shape)).all():
-                raise StoreInputError(f"features[{i}].geometry: coordinates must be finite numbers")
-        ev = props.get("evidence", {})
-        if isinstance(ev, str):
-            try:
-                ev = json.loads(ev) if ev else {}
-            except ValueError:
-                raise StoreInputError(f"features[{i}].properties.evidence: not JSON") from None
-        props["evidence"] = ev if isinstance(ev, Mapping) else {"value": ev}
-        if geom is not None and (props.get("lon") is None or props.get("lat") is None):
-            coords = _first_coord(geom)
-            if coords is not None:
-                props.setdefault("lon", coords[0])
-                props.setdefault("lat", coords[1])
-                props["lon"] = props["lon"] if props["lon"] is not None else coords[0]
-                props["lat"] = props["lat"] if props["lat"] is not None else coords[1]
-        props["geometry"] = dict(geom) if geom is not None else None
-        records.append(props)
-    frame = pd.DataFrame.from_records(records)
-    for col in ("lon", "lat"):
-        if col in frame.columns:
-            frame[col] = pd.to_numeric(frame[col], errors="coerce")
-    for col in ("start", "end"):
-        if len(frame):
-            try:
-                frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
-            except (ValueError, TypeError):
-                raise StoreInputError(f"properties.{col}: not an ISO 8601 time") from None
-    return frame
-
-
-def _first_coord(geom: Mapping[str, Any]) -> tuple[float, float] | None:
-    c: Any = geom.get("coordinates")
-    while isinstance(c, list) and c and isinstance(c[0], list):
-        c = c[0]
-    if isinstance(c, list) and len(c) >= 2:
-        return _finite(c[0]), _finite(c[1])
-    return None
 
 
 class Store:

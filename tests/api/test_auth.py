@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from haulwatch.api.auth import TokenRegistry, require_roles
+from haulwatch.api.auth import require_roles
+from haulwatch.api.services.auth import TokenRegistry
 from haulwatch.api.settings import (
     Settings,
     SettingsError,

@@ -76,25 +76,40 @@ def test_help_explains_every_option(capsys):
     assert "report.html" in text and "rejects.csv" in text
 
 
+def test_lang_and_xlsx_options(tmp_path, capsys, fake_audit):
+    dataset = tmp_path / "ds"
+    dataset.mkdir()
+    assert main(["audit", str(dataset), "--out", str(tmp_path / "zh"), "--xlsx", "-q"]) == 0
+    assert (tmp_path / "zh" / "audit.xlsx").is_file()
+    assert "<html lang='zh-CN'>" in (tmp_path / "zh" / "report.html").read_text(encoding="utf-8")
+    assert main(["audit", str(dataset), "--out", str(tmp_path / "en"), "--lang", "en",
+                 "--truck-capacity-m3", "20", "-q"]) == 0
+    assert "<html lang='en'>" in (tmp_path / "en" / "report.html").read_text(encoding="utf-8")
+    assert not (tmp_path / "en" / "audit.xlsx").exists()
+    assert main(["audit", str(dataset), "--out", str(tmp_path / "x"), "--truck-capacity-m3", "0",
+                 "-q"]) == 2
+    assert "truck_capacity_m3" in capsys.readouterr().err
+
+
 def test_audit_writes_outputs_and_prints_summary(tmp_path, capsys, fake_audit):
     dataset = tmp_path / "ds"
     dataset.mkdir()
     out = tmp_path / "out"
-    code = main(["audit", str(dataset), "--out", str(out), "--set", "gap_max_s=900"])
+    code = main(["audit", str(dataset), "--out", str(out), "--set", "gap_max_s=900", "--lang", "en"])
     assert code == 0
     captured = capsys.readouterr()
     # progress with timings on stderr, table on stdout
     assert re.search(r"^\[\s*\d+\.\ds\] reading tracks\.csv$", captured.err, flags=re.M)
     assert "reading" not in captured.out
     lines = dict(
-        (line.rsplit(None, 1)[0].strip(), line.rsplit(None, 1)[1])
+        (line.rsplit(None, 1)[0].strip().lower(), line.rsplit(None, 1)[1])
         for line in captured.out.splitlines()
     )
     assert lines["points read"] == "12,345"
     assert lines["rows rejected"] == "3"
     assert lines["bad_time"] == "2"
     assert lines["duplicates dropped"] == "4"
-    assert lines["trips found"] == "3"
+    assert lines["trips"] == "3"
     assert lines["illegal_dump"] == "1" and lines["dump_hotspot"] == "0"
     assert lines["alerts"] == "2"
     for name in ("alerts.geojson", "alerts.csv", "rejects.csv", "summary.json", "report.html"):
@@ -111,7 +126,7 @@ def test_quiet_prints_no_progress(tmp_path, capsys, fake_audit):
     assert main(["audit", str(tmp_path / "ds"), "--out", str(tmp_path / "o"), "--quiet"]) == 0
     captured = capsys.readouterr()
     assert captured.err == ""
-    assert "points read" in captured.out
+    assert "读入定位点" in captured.out  # Chinese first
 
 
 def test_config_file(tmp_path, fake_audit):
@@ -191,12 +206,49 @@ def test_progress_accepts_engine_calling_styles():
 
 
 def test_format_summary_aligns_and_handles_per_file_rows():
-    text = format_summary(
-        {"rows_read": {"tracks.csv": 10, "sites.geojson": 3}, "alerts_total": 0, "trips": 0}
-    )
-    assert "points read" in text and "10" in text
+    summary = {"rows_read": {"tracks.csv": 10, "sites.geojson": 3}, "alerts_total": 0, "trips": 0}
+    text = format_summary(summary, "en")
+    assert "Points read" in text and "10" in text
     widths = {len(line) for line in text.splitlines()}
     assert len(widths) == 1
+
+
+def _columns(line: str) -> int:
+    """Terminal columns of a line (CJK characters take two)."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in line)
+
+
+def test_summary_is_chinese_first_and_aligned_in_terminal_columns(monkeypatch):
+    monkeypatch.delenv("HAULWATCH_LANG", raising=False)
+    summary = {
+        "points_read": 10, "points_kept": 7, "points_dropped": 2, "duplicates_dropped": 1,
+        "points_dropped_by_reason": {"missing lat": 2}, "values_cleared": 0,
+        "rows_rejected": 2, "stops": 4, "trips": 3, "alerts_total": 2,
+        "alerts_by_kind": {"illegal_dump": 1, "route_deviation": 1},
+    }
+    text = format_summary(summary)
+    for term in ("读入定位点", "偷倒", "偏离路线", "拒收记录"):
+        assert term in text
+    assert len({_columns(line) for line in text.splitlines()}) == 1
+    assert "illegal_dump" in format_summary(summary, "en")  # English shows the kind codes
+
+
+def test_lang_option_and_environment(tmp_path, capsys, fake_audit, monkeypatch):
+    (tmp_path / "ds").mkdir()
+    argv = ["audit", str(tmp_path / "ds"), "--out", str(tmp_path / "o"), "-q"]
+    monkeypatch.setenv("HAULWATCH_LANG", "en")
+    assert main(argv) == 0
+    assert "Points read" in capsys.readouterr().out
+    assert main([*argv, "--lang", "zh"]) == 0  # the option wins; aliases are accepted
+    assert "读入定位点" in capsys.readouterr().out
+    monkeypatch.setenv("HAULWATCH_LANG", "fr")
+    assert main(argv) == 2
+    assert "HAULWATCH_LANG: value 'fr' is not allowed" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--lang", "fr"])
+    assert exc.value.code == 2
 
 
 @pytest.fixture(scope="module")
@@ -241,11 +293,11 @@ def test_end_to_end_local_and_dask_agree(small_dataset, tmp_path, capsys):
 
 
 def _table(text: str) -> dict[str, int]:
-    """``label  value`` lines of the summary table -> {label: int} (labels unindented)."""
+    """``label  value`` lines of the summary table -> {label: int} (unindented, lower case)."""
     rows = {}
     for line in text.splitlines():
         label, value = line.rsplit(None, 1)
-        rows[label.strip()] = int(value.replace(",", ""))
+        rows[label.strip().lower()] = int(value.replace(",", ""))
     return rows
 
 
@@ -256,7 +308,7 @@ def test_summary_separates_rows_dropped_from_values_cleared(small_dataset, tmp_p
     (truth_meta.json), not from the audit.
     """
     meta = json.loads((small_dataset / "truth_meta.json").read_text(encoding="utf-8"))
-    assert main(["audit", str(small_dataset), "--out", str(tmp_path / "a"), "-q"]) == 0
+    assert main(["audit", str(small_dataset), "--out", str(tmp_path / "a"), "-q", "--lang", "en"]) == 0
     rows = _table(capsys.readouterr().out)
     assert rows["points read"] == meta["rows_written"]
     assert rows["points kept"] + rows["points dropped"] + rows["duplicates dropped"] == (
@@ -280,7 +332,8 @@ def test_format_summary_lists_other_files_apart():
             "points_dropped_by_reason": {"missing lat": 2},
             "values_cleared": 1, "values_cleared_by_reason": {"bad load": 1},
             "rows_dropped_by_file": {"manifests.csv": 3}, "rows_rejected": 6,
-        }
+        },
+        "en",
     )
     rows = _table(text)
     assert rows["points kept"] + rows["points dropped"] + rows["duplicates dropped"] == 10
@@ -302,7 +355,7 @@ def test_out_is_a_file_exit_2_before_auditing(tmp_path, capsys, fake_audit):
 
 
 def test_store_loads_the_alerts_and_rerun_keeps_them_once(tmp_path, capsys, fake_audit):
-    from haulwatch.api.store import Store
+    from haulwatch.api.services.store import Store
 
     dataset = tmp_path / "ds"
     dataset.mkdir()

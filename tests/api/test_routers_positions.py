@@ -15,8 +15,8 @@ from test_routers_stream import ServerThread, next_matching, read_events
 
 from haulwatch.api.app import create_app
 from haulwatch.api.settings import Settings, parse_tokens
-from haulwatch.ingest.prepare import prepare
 from haulwatch.ingest.dataset import read_dataset
+from haulwatch.ingest.prepare import prepare
 from haulwatch.ingest.synthetic import generate
 from haulwatch.routes.audit import audit
 

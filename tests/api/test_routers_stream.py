@@ -14,7 +14,7 @@ import pytest
 import uvicorn
 
 from haulwatch.api.app import create_app
-from haulwatch.api.routers_stream import EventHub, _events
+from haulwatch.api.services.events import EventHub, sse_messages
 from haulwatch.api.settings import Settings, parse_tokens
 
 
@@ -151,7 +151,7 @@ def test_header_token_and_refusals(served):
 def test_slow_client_is_dropped_not_the_server():
     async def scenario() -> tuple[list[str], int]:
         hub = EventHub(queue_size=3)
-        gen = _events(hub, keepalive_s=5.0)
+        gen = sse_messages(hub, keepalive_s=5.0)
         first = await gen.__anext__()  # subscribes
         assert "connected" in first
         for i in range(10):  # the client reads nothing meanwhile
@@ -177,7 +177,7 @@ def test_a_stream_opened_after_shutdown_ends_at_once():
     async def scenario() -> list[str]:
         hub = EventHub()
         hub.shutdown()  # shutdown began before this client's generator first ran
-        return [m async for m in _events(hub, keepalive_s=60.0)]
+        return [m async for m in sse_messages(hub, keepalive_s=60.0)]
 
     got = asyncio.run(asyncio.wait_for(scenario(), timeout=10))
     assert len(got) == 1 and "connected" in got[0]
@@ -186,12 +186,12 @@ def test_a_stream_opened_after_shutdown_ends_at_once():
 def test_close_ends_open_streams_but_clients_may_reconnect():
     async def scenario() -> tuple[list[str], list[str]]:
         hub = EventHub()
-        first = _events(hub, keepalive_s=60.0)
+        first = sse_messages(hub, keepalive_s=60.0)
         assert "connected" in await first.__anext__()
         hub.close()
         await asyncio.sleep(0.05)
         ended = [m async for m in first]
-        second = _events(hub, keepalive_s=60.0)
+        second = sse_messages(hub, keepalive_s=60.0)
         assert "connected" in await second.__anext__()
         hub.publish("alert", {"alert_id": "a1"})
         after = [await asyncio.wait_for(second.__anext__(), timeout=5)]

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from shapely.geometry import LineString, Point
 
-from haulwatch.api.store import (
+from haulwatch.api.services.store import (
     AlertFilter,
     AlertNotFoundError,
     MissionNotFoundError,
@@ -26,7 +26,7 @@ from haulwatch.api.store import (
     StoreInputError,
     import_alerts,
 )
-from haulwatch.api.store_sql import MIGRATIONS, Database, StoreError, migrate
+from haulwatch.api.services.store_sql import MIGRATIONS, Database, StoreError, migrate
 
 
 def _alerts(n: int = 3, *, end_shift_s: int = 0) -> gpd.GeoDataFrame:
