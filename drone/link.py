@@ -995,11 +995,20 @@ class VehicleLink:
         *,
         progress: Progress | None = None,
         mission_id: str = "",
+        min_battery_pct: float | None = 40.0,
+        check_failsafes: bool = True,
     ) -> FlightRecord:
         """Fly ``mission`` to the end: :func:`haulwatch.drone.flight.fly_mission` on this link."""
         from haulwatch.drone.flight import fly_mission
 
-        return fly_mission(self, mission, progress=progress, mission_id=mission_id)
+        return fly_mission(
+            self,
+            mission,
+            progress=progress,
+            mission_id=mission_id,
+            min_battery_pct=min_battery_pct,
+            check_failsafes=check_failsafes,
+        )
 
 
 class AbortRequested(HaulwatchError):  # noqa: N818 (internal control flow)

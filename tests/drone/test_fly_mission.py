@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from pyproj import Geod
@@ -74,6 +75,24 @@ def test_photos_on_the_orbit_around_the_target(flown):
             "circle edge; the plan needs a NAV_WAYPOINT at the orbit entry before the loiter"
         )
     assert [p["index"] for p in record.photos] == sorted(p["index"] for p in record.photos)
+
+
+def test_photo_times_are_the_vehicles_unix_time(flown):
+    import datetime as dt
+
+    _, record, sim = flown
+    boot, now = sim._unix0, sim._unix0 + sim.sim_time_s  # the vehicle's (GPS) clock
+    for photo in record.photos:
+        when = dt.datetime.fromisoformat(photo["time_utc"].replace("Z", "+00:00")).timestamp()
+        assert boot < when < now
+        assert 0 <= photo["yaw_deg"] < 360 and photo["t_s"] > 0
+
+
+def test_photos_cover_the_whole_orbit(flown):
+    mission, record, _ = flown
+    # one turn of 2*pi*40 m at one photo per 20 m: the camera ran for the whole orbit
+    expected = 2 * math.pi * mission.meta["orbit_radius_m"] / 20.0
+    assert len(record.photos) >= math.floor(expected)
 
 
 def test_landed_back_at_the_dock(flown):

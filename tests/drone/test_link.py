@@ -555,3 +555,77 @@ def test_lost_stream_requests_are_sent_again(make_sim):
         assert link._sys_status_seen and link.position is not None
     finally:
         link.close()
+
+
+class TestIssue13:
+    """What the real ArduPilot SITL showed the flight procedure must handle (issue 13)."""
+
+    def test_closed_connection_is_link_loss_at_once_and_quiet(self, make_sim, capfd):
+        sim = make_sim()
+        link = open_link(sim)
+        try:
+            link._wait(lambda: link.position is not None, 20.0, "telemetry")
+            sim.stop()  # the autopilot process dies: its socket closes
+            with pytest.raises(LinkLost, match=r"closed by the vehicle|reset by the vehicle"):
+                for _ in range(10_000):  # bounded by reads, not by time
+                    link.recv(0.01)
+        finally:
+            link.close()
+        assert "EOF on TCP socket" not in capfd.readouterr().out
+
+    def test_refuses_to_arm_a_flat_battery(self, make_sim):
+        sim = make_sim()
+        sim.call(lambda model: setattr(model, "energy_used_wh", 0.8 * model.battery_wh))
+        record, _ = fly(sim)
+        assert record.outcome == "failed"
+        assert record.reason.startswith("battery 20% is below the 40% needed to arm")
+        assert record.items_reached == [] and not sim.model.armed
+        assert record.final_status["phase"] == "failed"
+
+    def test_min_battery_is_configurable(self, make_sim):
+        sim = make_sim()
+        sim.call(lambda model: setattr(model, "energy_used_wh", 0.8 * model.battery_wh))
+        link = open_link(sim)
+        try:
+            record = link.fly_mission(small_mission(), min_battery_pct=None)
+        finally:
+            link.close()
+        assert not record.reason.startswith("battery")
+
+    def test_failsafe_parameters_off_are_noted(self, make_sim):
+        record, _ = fly(make_sim())  # ArduPilot's defaults: FS_GCS_ENABLE 0, FENCE_ENABLE 0
+        said = [n for n in record.notes if n.startswith("failsafe: ")]
+        assert any("FS_GCS_ENABLE is 0" in n for n in said)
+        assert any("FENCE_ENABLE is 0" in n for n in said)
+        safe = make_sim(params={"FS_GCS_ENABLE": 1, "FENCE_ENABLE": 1})
+        record, _ = fly(safe)
+        assert not [n for n in record.notes if n.startswith("failsafe: ")]
+
+    def test_track_without_fixes_before_the_gps_lock_and_final_status(self, make_sim):
+        record, _ = fly(make_sim())
+        assert record.outcome == "completed", record.reason
+        assert record.track and all(p[1] != 0 or p[2] != 0 for p in record.track)
+        final = record.final_status
+        assert final["phase"] == "completed" and not final["armed"]
+        assert final["alt_rel_m"] < 0.5 and final["photos"] == len(record.photos)
+        assert record.progress_events[-1] == final  # what the service stores last
+
+
+def test_failsafe_warnings_rules():
+    from haulwatch.drone.link import failsafe_warnings
+
+    safe = {
+        "FS_GCS_ENABLE": 1,
+        "BATT_FS_LOW_ACT": 2,
+        "BATT_FS_CRT_ACT": 1,
+        "BATT_LOW_MAH": 600,
+        "BATT_LOW_VOLT": 0,
+        "FENCE_ENABLE": 1,
+    }
+    assert failsafe_warnings(safe) == []
+    off = dict(safe, BATT_LOW_MAH=0)
+    assert failsafe_warnings(off) == [
+        "BATT_LOW_MAH and BATT_LOW_VOLT are 0: the low-battery failsafe never triggers"
+    ]
+    partial = {k: v for k, v in safe.items() if k != "FENCE_ENABLE"}
+    assert failsafe_warnings(partial) == ["could not read FENCE_ENABLE: failsafe settings unknown"]
