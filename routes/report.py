@@ -718,16 +718,16 @@ def _bar_chart(title: str, labels: list[str], series: list[tuple[str, str, list[
     if not n:
         return out[0] + f"<p class='muted'>{_e('—')}</p></figure>"
     if horizontal:
-        row_h, label_w, bar_w = 18, 170, 300
+        row_h, label_w, bar_w = 18, 130, 200
         height = n * row_h + 8
-        width = label_w + bar_w + 60
+        width = label_w + bar_w + 40
         out.append(f"<svg xmlns='http://www.w3.org/2000/svg' role='img' aria-label='{_e(title)}' "
                    f"viewBox='0 0 {width} {height}' width='{width}' height='{height}'>")
         for i, label in enumerate(labels):
             y = 4 + i * row_h
             tip = tips[i] if tips else label
             out.append(f"<text x='{label_w - 6}' y='{y + 12}' text-anchor='end'><title>{_e(tip)}</title>"
-                       f"{_e(label[:18])}</text>")
+                       f"{_e(label if len(label) <= 10 else label[:9] + '…')}</text>")
             x = label_w
             for _, colour, values in series:
                 w = bar_w * values[i] / peak
@@ -737,8 +737,8 @@ def _bar_chart(title: str, labels: list[str], series: list[tuple[str, str, list[
                 x += w
             out.append(f"<text x='{x + 4:.1f}' y='{y + 12}'>{totals[i]}</text>")
     else:
-        col_w = max(8, min(36, 620 // max(n, 1)))
-        plot_h, top, left = 150, 12, 34
+        col_w = max(8, min(36, 330 // max(n, 1)))
+        plot_h, top, left = 150, 12, 44
         width = left + n * col_w + 10
         height = top + plot_h + 44
         out.append(f"<svg xmlns='http://www.w3.org/2000/svg' role='img' aria-label='{_e(title)}' "
@@ -773,6 +773,8 @@ def _bar_chart(title: str, labels: list[str], series: list[tuple[str, str, list[
 def _charts(b: dict[str, Any], names: _Names, lang: str) -> str:
     day_kind: pd.DataFrame = b["by_day_kind"]
     days = [str(d) for d in day_kind.index]
+    if days and len({d[:4] for d in days}) == 1:
+        days = [d[5:] for d in days]  # MM-DD within one year
     series = [(kind_label(k, lang), KIND_COLOURS[k], [int(v) for v in day_kind[k]])
               for k in KINDS if k in day_kind.columns]
     parts = ["<div class='charts'>",
