@@ -341,7 +341,7 @@ def test_format_summary_lists_other_files_apart():
     assert rows["bad load"] == 1 and rows["missing lat"] == 2
     lines = text.splitlines()
     assert lines.index(next(x for x in lines if "missing lat" in x)) < lines.index(
-        next(x for x in lines if "duplicates dropped" in x)
+        next(x for x in lines if "Duplicates dropped" in x)
     )
 
 
