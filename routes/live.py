@@ -124,26 +124,35 @@ class LiveUpdate:
     backfilled: int = 0
 
 
+def _empty_points() -> list[np.ndarray]:
+    return [np.empty(0, dtype=np.int64), np.empty((0, len(_FLOATS)), dtype=np.float64),
+            np.empty(0, dtype=object), np.empty(0, dtype=object), np.empty(0, dtype=np.int64)]
+
+
+def _cat(a: list[np.ndarray], b: list[np.ndarray]) -> list[np.ndarray]:
+    return [np.concatenate([x, y]) for x, y in zip(a, b, strict=True)]
+
+
+def _part(p: list[np.ndarray], lo: int, hi: int | None = None, *, copy: bool = False) -> list[np.ndarray]:
+    return [x[lo:hi].copy() if copy else x[lo:hi] for x in p]
+
+
 class _Vehicle:
     """One vehicle's held points and settled states.
 
-    ``t`` (int64 ns, ascending, unique), ``f`` (n × len(_FLOATS) float64),
-    ``load``, ``vid`` (object) and ``src`` (int64) hold the points; the first
-    ``w0`` are settled (kept for back-fill), the rest are the open window.
+    Points are ``[t, f, load, vid, src]``: time (int64 ns, ascending, unique),
+    floats (n × len(_FLOATS)), ``load``, ``vehicle_id`` (object), ``src_row``.
+    ``win`` is the open window; ``arch`` the settled points kept for back-fill.
     ``settles`` lists ``(seed_ns, cut_ns, newest_ns)`` of each settled state
     still held, oldest first; ``complete`` says whether the points go back to the
     vehicle's first one (so it may be rolled back to no settled state at all).
     """
 
-    __slots__ = ("complete", "f", "load", "settles", "src", "t", "vid", "w0")
+    __slots__ = ("arch", "complete", "settles", "win")
 
     def __init__(self) -> None:
-        self.t = np.empty(0, dtype=np.int64)
-        self.f = np.empty((0, len(_FLOATS)), dtype=np.float64)
-        self.load = np.empty(0, dtype=object)
-        self.vid = np.empty(0, dtype=object)
-        self.src = np.empty(0, dtype=np.int64)
-        self.w0 = 0
+        self.arch = _empty_points()
+        self.win = _empty_points()
         self.settles: list[tuple[int, int, int]] = []
         self.complete = True
 
@@ -155,11 +164,18 @@ class _Vehicle:
     def cut(self) -> int | None:
         return self.settles[-1][1] if self.settles else None
 
-    def take(self, lo: int, hi: int | None = None) -> None:
-        """Keep points ``lo:hi`` only."""
-        sl = slice(lo, hi)
-        self.t, self.f, self.load = self.t[sl].copy(), self.f[sl].copy(), self.load[sl].copy()
-        self.vid, self.src = self.vid[sl].copy(), self.src[sl].copy()
+    def cut_at(self, cut: int | None) -> None:
+        """Points at or before ``cut`` are settled, the rest open (None: all open)."""
+        every = _cat(self.arch, self.win)
+        k = 0 if cut is None else int(np.searchsorted(every[0], cut, side="right"))
+        self.arch, self.win = _part(every, 0, k), _part(every, k)
+
+    def settle_to(self, cut: int) -> None:
+        """Move the window's points at or before ``cut`` to the settled points."""
+        k = int(np.searchsorted(self.win[0], cut, side="right"))
+        if k:
+            self.arch = _cat(self.arch, _part(self.win, 0, k))
+            self.win = _part(self.win, k)
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -196,10 +212,12 @@ def _keyed_alerts(rows: pd.DataFrame, tz: str) -> gpd.GeoDataFrame:
 
 
 def _in(frame: pd.DataFrame, keys: Any, column: str = "vehicle_key") -> np.ndarray:
-    """Mask of the rows of ``frame`` whose ``column`` is one of ``keys``."""
+    """Mask of the rows of ``frame`` whose ``column`` is one of ``keys`` (a hash lookup)."""
     if frame is None or not len(frame):
         return np.zeros(0 if frame is None else len(frame), dtype=bool)
-    return frame[column].astype(str).isin(keys).to_numpy()
+    index = pd.Index(np.asarray(list(keys), dtype=object), dtype=object).unique()
+    col = frame[column].to_numpy(dtype=object)
+    return index.get_indexer(col) >= 0
 
 
 class LiveAuditor:
@@ -252,6 +270,7 @@ class LiveAuditor:
             if len(sites) else set()
         self._lock = threading.Lock()
         self._vehicles: dict[str, _Vehicle] = {}
+        self._pushes = 0
         self._frozen: dict[str, pd.DataFrame | None] = {
             "rows": empty_rows(), "dumps": dump_places_empty(), "loadings": None,
             "trips": trips_frame_empty()}
@@ -267,6 +286,11 @@ class LiveAuditor:
         self._hot_alerts = self._frozen_alerts.copy()
         self._ne_alerts = self._frozen_alerts.copy()
         self._ne_span: tuple[float, float] | None = None  # (data_start, data_end) judged last
+        veh = self.context.vehicles
+        self._registered: set[str] | None = None
+        if veh is not None:
+            reg = veh["registered"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+            self._registered = set(veh["vehicle_key"].astype(str).to_numpy()[reg])
         man = self.context.manifests
         if man is not None and len(man):
             vt = pd.to_datetime(man["valid_to"], utc=True)
@@ -275,6 +299,7 @@ class LiveAuditor:
         else:
             self._man_vt = np.empty(0)
             self._man_keys = np.empty(0, dtype=object)
+        self._man_key_set = set(self._man_keys)
 
     # ------------------------------------------------------------------ state
     @property
@@ -291,12 +316,12 @@ class LiveAuditor:
     @property
     def window_points(self) -> int:
         """Points currently held in open windows."""
-        return sum(len(v.t) - v.w0 for v in self._vehicles.values())
+        return sum(len(v.win[0]) for v in self._vehicles.values())
 
     @property
     def held_points(self) -> int:
         """Points held in all (open windows and settled points kept for back-fill)."""
-        return sum(len(v.t) for v in self._vehicles.values())
+        return sum(len(v.win[0]) + len(v.arch[0]) for v in self._vehicles.values())
 
     @property
     def vehicles(self) -> int:
@@ -387,15 +412,24 @@ class LiveAuditor:
             self._frozen["loadings"] = part.loadings.iloc[:0].copy()
 
         # replace the open results of the affected vehicles
+        old_rows = _records(self._open["rows"].loc[_in(self._open["rows"], affected)])
         old_dumps = self._open["dumps"].loc[_in(self._open["dumps"], affected)]
         old_load = self._open["loadings"].loc[_in(self._open["loadings"], affected)]
+        old_trips = self._open["trips"].loc[_in(self._open["trips"], affected)]
         for name, fresh in (("rows", part.rows), ("dumps", part.dumps),
                             ("loadings", part.loadings), ("trips", part.trips)):
             old = self._open[name]
             fresh = self._drop_seeded(fresh)
-            self._open[name] = _concat([old.loc[~_in(old, affected)], fresh])
-        self._recompute_per_day(affected)
-        update = self._diff_vehicles(affected)
+            keep = ~_in(old, affected)
+            if name == "rows":
+                # the per-day kind comes from frozen + open parts (_recompute_per_day), not the window
+                fresh = fresh.loc[(fresh["kind"] != _PER_DAY_KIND).to_numpy()] if len(fresh) else fresh
+                keep = keep | ((old["kind"] == _PER_DAY_KIND).to_numpy() if len(old) else keep)
+            self._open[name] = _concat([old.loc[keep], fresh])
+        self._recompute_per_day(affected, old_load, old_trips, rolled)
+        new_rows = _records(self._open["rows"].loc[_in(self._open["rows"], affected)])
+        moved = [k for k in set(old_rows) | set(new_rows) if old_rows.get(k) != new_rows.get(k)]
+        update = self._diff_vehicles(np.array(sorted(moved), dtype=object))
         dumps_moved = not _same(old_dumps, self._open["dumps"].loc[_in(self._open["dumps"], affected)],
                                 ("vehicle_key", "start", "end", "x", "y"))
         loads_moved = not _same(old_load, self._open["loadings"].loc[
@@ -437,7 +471,7 @@ class LiveAuditor:
             key = str(uniq[i])
             v = self._vehicles[key]
             old = np.flatnonzero(behind & (inverse == i))
-            held = np.isin(t[old], v.t[: v.w0])  # re-sent points already held are ignored
+            held = np.isin(t[old], v.arch[0])  # re-sent points already held are ignored
             drop[old[held]] = True
             old = old[~held]
             if not v.complete:
@@ -462,7 +496,7 @@ class LiveAuditor:
         seed = v.settles[j][0] if j >= 0 else None
         cut = v.settles[j][1] if j >= 0 else None
         del v.settles[j + 1:]
-        v.w0 = 0 if cut is None else int(np.searchsorted(v.t, cut, side="right"))
+        v.cut_at(cut)
         mine = {key}
         for name in _RESULTS:
             frame = self._frozen[name]
@@ -487,17 +521,17 @@ class LiveAuditor:
     def _gather(self, affected: np.ndarray, new: pd.DataFrame) -> pd.DataFrame:
         """The open windows of ``affected`` with the new points merged in, and write them back."""
         vs = [self._vehicles[k] for k in affected]
-        lens = np.array([len(v.t) - v.w0 for v in vs], dtype=np.int64)
+        lens = np.array([len(v.win[0]) for v in vs], dtype=np.int64)
         code_new = np.searchsorted(affected, new["vehicle_key"].to_numpy(dtype=object))
-        t = np.concatenate([*(v.t[v.w0:] for v in vs), new["time"].to_numpy(np.int64)])
+        t = np.concatenate([*(v.win[0] for v in vs), new["time"].to_numpy(np.int64)])
         code = np.concatenate([np.repeat(np.arange(len(vs)), lens), code_new])
         prio = np.r_[np.zeros(int(lens.sum()), dtype=np.int8), np.ones(len(new), dtype=np.int8)]
-        f = np.concatenate([*(v.f[v.w0:] for v in vs),
+        f = np.concatenate([*(v.win[1] for v in vs),
                             np.column_stack([new[c].to_numpy(np.float64) for c in _FLOATS])
                             if len(new) else np.empty((0, len(_FLOATS)))])
-        load = np.concatenate([*(v.load[v.w0:] for v in vs), new["load"].to_numpy(dtype=object)])
-        vid = np.concatenate([*(v.vid[v.w0:] for v in vs), new["vehicle_id"].to_numpy(dtype=object)])
-        src = np.concatenate([*(v.src[v.w0:] for v in vs), new["src_row"].to_numpy(np.int64)])
+        load = np.concatenate([*(v.win[2] for v in vs), new["load"].to_numpy(dtype=object)])
+        vid = np.concatenate([*(v.win[3] for v in vs), new["vehicle_id"].to_numpy(dtype=object)])
+        src = np.concatenate([*(v.win[4] for v in vs), new["src_row"].to_numpy(np.int64)])
         order = np.lexsort((prio, t, code))
         t, code = t[order], code[order]
         keep = np.ones(len(t), dtype=bool)
@@ -506,24 +540,37 @@ class LiveAuditor:
         t, code = t[keep], code[keep]
         f, load, vid, src = f[order], load[order], vid[order], src[order]
         bounds = np.searchsorted(code, np.arange(len(vs) + 1))
+        merged = [t, f, load, vid, src]
+        # windows are views of the merged arrays (cheap); see _compact
         for i, v in enumerate(vs):
-            a, b = bounds[i], bounds[i + 1]
-            v.t = np.concatenate([v.t[: v.w0], t[a:b]])
-            v.f = np.concatenate([v.f[: v.w0], f[a:b]])
-            v.load = np.concatenate([v.load[: v.w0], load[a:b]])
-            v.vid = np.concatenate([v.vid[: v.w0], vid[a:b]])
-            v.src = np.concatenate([v.src[: v.w0], src[a:b]])
+            v.win = _part(merged, bounds[i], bounds[i + 1])
+        self._pushes += 1
+        if self._pushes % 64 == 0:
+            self._compact(set(affected))
         data: dict[str, Any] = {
-            "vehicle_id": vid,
-            "vehicle_key": affected[code],
+            "vehicle_id": pd.Series(vid, dtype=object),
+            "vehicle_key": pd.Series(affected[code], dtype=object),
             "time": pd.to_datetime(t, unit="ns", utc=True),
         }
         for k, c in enumerate(_FLOATS):
             if c == "lift":
-                data["load"] = load
+                data["load"] = pd.Series(load, dtype=object)
             data[c] = f[:, k]
         data["src_row"] = src
         return pd.DataFrame(data)
+
+    def _compact(self, busy: set[str]) -> None:
+        """Copy the windows of vehicles not in this push out of old merged arrays.
+
+        A push leaves each window a view of that push's merged arrays; a vehicle
+        that then falls silent would keep the whole merged array alive.
+        """
+        for key, v in self._vehicles.items():
+            if key in busy:
+                continue
+            base = v.win[0].base
+            if base is not None and base.size > 2 * len(v.win[0]):
+                v.win = _part(v.win, 0, copy=True)
 
     # ---------------------------------------------------------------- results
     def _drop_seeded(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -540,27 +587,51 @@ class LiveAuditor:
         before = (limit.notna() & (pd.to_datetime(frame["start"], utc=True) < limit)).to_numpy()
         return frame.loc[~before].reset_index(drop=True) if before.any() else frame
 
-    def _recompute_per_day(self, affected: np.ndarray) -> None:
-        """``unregistered_vehicle`` from frozen + open trips and loadings of these vehicles."""
+    def _recompute_per_day(self, affected: np.ndarray, old_load: pd.DataFrame, old_trips: pd.DataFrame,
+                           rolled: set[str]) -> None:
+        """``unregistered_vehicle`` from frozen + open trips and loadings of these vehicles.
+
+        Only vehicles that are not registered can have one, and only a change of
+        their loading visits or trips (or a roll-back) can change it.
+        """
+        if self._registered is None:
+            return
+        cand = [k for k in affected if k not in self._registered]
+        if not cand:
+            return
+        cols_l, cols_t = ("vehicle_key", "start", "end"), ("vehicle_key", "status", "start", "end")
+        before = (_signature(old_load, cand, cols_l), _signature(old_trips, cand, cols_t))
+        after = (_signature(self._open["loadings"], cand, cols_l),
+                 _signature(self._open["trips"], cand, cols_t))
+        cand = [k for k in cand if k in rolled or any(b.get(k) != a.get(k) for b, a in
+                                                      zip(before, after, strict=True))]
+        if not cand:
+            return
         rows = self._open["rows"]
         if len(rows):
-            drop = (rows["kind"] == _PER_DAY_KIND).to_numpy() & _in(rows, affected)
+            drop = (rows["kind"] == _PER_DAY_KIND).to_numpy() & _in(rows, cand)
             rows = rows.loc[~drop]
         parts = []
         for name in ("trips", "loadings"):
-            both = _concat([self._frozen[name].loc[_in(self._frozen[name], affected)],
-                            self._open[name].loc[_in(self._open[name], affected)]])
+            both = _concat([self._frozen[name].loc[_in(self._frozen[name], cand)],
+                            self._open[name].loc[_in(self._open[name], cand)]])
             parts.append(both)
         extra = unregistered_alerts(parts[0], parts[1], self.context.vehicles,
                                     timezone=self.context.timezone)
         self._open["rows"] = _concat([rows, extra]) if len(extra) else rows.reset_index(drop=True)
 
-    def _diff_vehicles(self, affected: np.ndarray) -> LiveUpdate:
-        """Alerts of the affected vehicles' open rows against what they had."""
+    def _diff_vehicles(self, keys: np.ndarray) -> LiveUpdate:
+        """Alerts of these vehicles' open rows against the open alerts they had.
+
+        ``keys``: the vehicles whose open alert rows changed in this push (a truck on
+        an ordinary trip has none, and its re-run changes nothing).
+        """
+        if len(keys) == 0:
+            return LiveUpdate(changed=empty_alerts())
         rows = self._open["rows"]
-        fresh = _keyed_alerts(rows.loc[_in(rows, affected)], self.context.timezone)
+        fresh = _keyed_alerts(rows.loc[_in(rows, keys)], self.context.timezone)
         oa = self._open_alerts
-        mine = _in(oa, affected, "_key")
+        mine = _in(oa, keys, "_key")
         old = oa.loc[mine]
         self._open_alerts = _concat([oa.loc[~mine], fresh])
         return _diff(old, fresh, self._horizon)
@@ -583,7 +654,7 @@ class LiveAuditor:
         if man is None or not len(man) or self._time_max is None:
             return
         start, end = self._data_span()
-        keys: set[str] = set(map(str, loads_of))
+        keys: set[str] = set(map(str, loads_of)) & self._man_key_set
         if self._ne_span is None or start != self._ne_span[0]:
             keys = set(self._man_keys)
         else:
@@ -718,7 +789,7 @@ class LiveAuditor:
             if v.cut is not None:
                 c = max(c, v.cut)
             v.settles.append((int(seed_ns[key]), c, int(new_ns[key])))
-            v.w0 = int(np.searchsorted(v.t, c, side="right"))
+            v.settle_to(c)
             self._trim(v)
 
     def _trim(self, v: _Vehicle) -> None:
@@ -736,10 +807,9 @@ class LiveAuditor:
         if self.backfill_s == 0:
             r = len(v.settles) - 1
         del v.settles[:r]
-        lo = int(np.searchsorted(v.t, v.settles[0][1], side="right"))
+        lo = int(np.searchsorted(v.arch[0], v.settles[0][1], side="right"))
         if lo > 0:
-            v.take(lo)
-            v.w0 -= lo
+            v.arch = _part(v.arch, lo, copy=True)
         v.complete = False
 
     def _retire(self) -> bool:
@@ -769,16 +839,70 @@ class LiveAuditor:
         return True
 
 
+def _records(rows: pd.DataFrame) -> dict[str, list[tuple]]:
+    """Alert rows per vehicle key, as sorted value tuples (to see which vehicles' rows changed)."""
+    out: dict[str, list[tuple]] = {}
+    if not len(rows):
+        return out
+    cols = list(ALERT_ROW_COLUMNS)
+    values = zip(*(rows[c].tolist() if c in rows.columns else [None] * len(rows) for c in cols),
+                 strict=True)
+    for rec in values:
+        rec = tuple(_comparable(v) for v in rec)
+        out.setdefault(str(rec[cols.index("vehicle_key")]), []).append(rec)
+    for recs in out.values():
+        recs.sort(key=repr)
+    return out
+
+
+def _signature(frame: pd.DataFrame, keys: list[str], cols: tuple[str, ...]) -> dict[str, list[tuple]]:
+    """Per vehicle key (of ``keys``), the sorted tuples of ``cols`` of its rows."""
+    out: dict[str, list[tuple]] = {}
+    if frame is None or not len(frame):
+        return out
+    sub = frame.loc[_in(frame, keys)]
+    if not len(sub):
+        return out
+    for rec in zip(*(sub[c].astype(str).tolist() for c in cols), strict=True):
+        out.setdefault(rec[0], []).append(rec)
+    for recs in out.values():
+        recs.sort()
+    return out
+
+
+def _comparable(value: Any) -> Any:
+    """A value that compares equal when the alert content is equal (NaN equals NaN)."""
+    if isinstance(value, float) and value != value:
+        return "nan"
+    if isinstance(value, dict | list):
+        return repr(value)
+    if hasattr(value, "wkb"):
+        return value.wkb
+    return value
+
+
 def _same(a: pd.DataFrame, b: pd.DataFrame, cols: tuple[str, ...]) -> bool:
     """Whether two result subsets hold the same values in ``cols`` (order-insensitive)."""
     if len(a) != len(b):
         return False
     if len(a) == 0:
         return True
-    cols = [c for c in cols if c in a.columns and c in b.columns]
-    x = a[cols].astype(str).sort_values(cols, kind="stable").reset_index(drop=True)
-    y = b[cols].astype(str).sort_values(cols, kind="stable").reset_index(drop=True)
-    return x.equals(y)
+
+    def arrays(frame: pd.DataFrame) -> list[np.ndarray]:
+        out = []
+        for c in cols:
+            col = frame[c]
+            if isinstance(col.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(col):
+                out.append(pd.to_datetime(col, utc=True).astype("datetime64[ns, UTC]").astype("int64")
+                           .to_numpy())
+            elif c == "vehicle_key":
+                out.append(col.astype(str).to_numpy(dtype=object))
+            else:
+                out.append(col.to_numpy())
+        order = np.lexsort(out[::-1])
+        return [v[order] for v in out]
+
+    return all(np.array_equal(x, y) for x, y in zip(arrays(a), arrays(b), strict=True))
 
 
 def _diff(old: pd.DataFrame, fresh: pd.DataFrame, horizon: pd.Timestamp | None) -> LiveUpdate:
