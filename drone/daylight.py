@@ -82,7 +82,7 @@ def check_time_rules(
 ) -> dict[str, Any]:
     end = start + dt.timedelta(seconds=duration_s)
     info: dict[str, Any] = {}
-    if config.min_sun_elevation_deg is not None:
+    if config.min_sun_elevation_deg is not None and not dock.night_capable:
         elev = sun_elevation_deg(dock.lat_deg, dock.lon_deg, [start, end])
         info["sun_elevation_deg"] = [round(float(e), 2) for e in elev]
         low = float(np.min(elev))
@@ -131,7 +131,8 @@ def check_flight_time(
     duration_s : float
         Estimated flight duration.
     config : PlanConfig, optional
-        ``min_sun_elevation_deg``, ``local_window`` and ``timezone`` apply.
+        ``min_sun_elevation_deg`` (not for a ``night_capable`` dock),
+        ``local_window`` and ``timezone`` apply.
 
     Returns
     -------

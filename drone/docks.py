@@ -39,6 +39,10 @@ class Dock:
         Drones stationed at the dock.
     name : str, default ""
         Display name.
+    night_capable : bool, default False
+        The dock and its drone are equipped and approved for night flight
+        (lights, night camera): the sun-elevation rule does not apply to it
+        (a ``local_window`` still does).
     """
 
     site_id: str
@@ -47,6 +51,7 @@ class Dock:
     alt_m: float = 0.0
     drones: int = 1
     name: str = ""
+    night_capable: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.site_id, str) or not self.site_id:
@@ -65,6 +70,9 @@ class Dock:
         object.__setattr__(self, "lon_deg", lon)
         object.__setattr__(self, "alt_m", float(self.alt_m))
         object.__setattr__(self, "drones", int(drones))
+        if not isinstance(self.night_capable, (bool, np.bool_)):
+            raise PlanConfigError(f"Dock.night_capable must be a bool, got {self.night_capable!r}")
+        object.__setattr__(self, "night_capable", bool(self.night_capable))
 
 
 def _site_frame(sites: Any) -> pd.DataFrame:
@@ -87,7 +95,8 @@ def docks_from_sites(sites: Any, *, default_drones: int = 1) -> list[Dock]:
     ----------
     sites : GeoDataFrame
         Sites with ``site_id``, ``kind``, ``geometry`` (and optionally
-        ``name``, ``alt_m`` or ``elevation_m`` AMSL, ``drones``).
+        ``name``, ``alt_m`` or ``elevation_m`` AMSL, ``drones``,
+        ``night_capable``: true/1/yes for a dock equipped for night flight).
     default_drones : int, default 1
         Drones per dock when the sites give no ``drones`` column/value.
 
@@ -110,6 +119,7 @@ def docks_from_sites(sites: Any, *, default_drones: int = 1) -> list[Dock]:
         alt = row[alt_col] if alt_col is not None else 0.0
         drones = row["drones"] if "drones" in nests.columns else default_drones
         name = row["name"] if "name" in nests.columns else ""
+        night = _truthy(row["night_capable"]) if "night_capable" in nests.columns else False
         docks.append(
             Dock(
                 site_id=str(row["site_id"]),
@@ -120,9 +130,19 @@ def docks_from_sites(sites: Any, *, default_drones: int = 1) -> list[Dock]:
                 name=""
                 if name is None or (isinstance(name, float) and math.isnan(name))
                 else str(name),
+                night_capable=night,
             )
         )
     return sorted(docks, key=lambda d: d.site_id)
+
+
+def _truthy(value: Any) -> bool:
+    """A sites-table flag: True for true/1/yes/y/是 (any case), False otherwise (NaN too)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if is_finite_number(value):
+        return float(value) != 0
+    return str(value).strip().lower() in {"true", "1", "yes", "y", "是"}
 
 
 def no_fly_from_sites(sites: Any) -> list[BaseGeometry]:
@@ -181,6 +201,7 @@ def as_dock(dock: Any) -> Dock:
             lat_deg=lat,
             lon_deg=lon,
             alt_m=alt if is_finite_number(alt) else 0.0,
+            night_capable=_truthy(dock.get("night_capable", False)),
         )
     raise PlanConfigError(
         f"dock must be a Dock or a nest site row (site_id, geometry), got {type(dock).__name__}"

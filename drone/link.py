@@ -57,6 +57,7 @@ if TYPE_CHECKING:  # drone.flight imports this module; the record is only a retu
 
 __all__ = [
     "FAILSAFE_PARAMS",
+    "PLANNING_PARAMS",
     "AbortRequested",
     "CommandRefused",
     "LinkConfig",
@@ -275,6 +276,15 @@ def _open(url: str, *, source_system: int, source_component: int) -> Any:
         conn.handle_disconnect = closed("connection reset by the vehicle")
     return conn
 
+
+#: Parameters :meth:`VehicleLink.vehicle_limits` reads for planning.
+PLANNING_PARAMS: tuple[str, ...] = (
+    "WPNAV_SPEED",
+    "WPNAV_SPEED_UP",
+    "WPNAV_SPEED_DN",
+    "BATT_CAPACITY",
+    "BATT_ARM_MAH",
+)
 
 #: Parameters :meth:`VehicleLink.failsafe_warnings` reads.
 FAILSAFE_PARAMS: tuple[str, ...] = (
@@ -693,6 +703,25 @@ class VehicleLink:
                 )
                 if name in wanted and math.isfinite(msg.param_value):
                     found[name] = float(msg.param_value)
+
+    def vehicle_limits(self, timeout_s: float = 10.0) -> tuple[dict[str, float], float | None]:
+        """What to plan with: the vehicle's limit parameters and its state of charge.
+
+        Returns
+        -------
+        params : dict
+            :data:`PLANNING_PARAMS` the vehicle answered (``WPNAV_SPEED`` cm/s,
+            ``BATT_CAPACITY`` mAh...), for :meth:`PlanConfig.for_vehicle
+            <haulwatch.drone.planconfig.PlanConfig.for_vehicle>`.
+        battery_pct : float or None
+            ``SYS_STATUS.battery_remaining`` (None when the vehicle reports none
+            within ``timeout_s``).
+        """
+        params = self.read_params(PLANNING_PARAMS, timeout_s=timeout_s)
+        deadline = self.now() + self._vt(timeout_s)
+        while self.battery_pct is None and self.now() < deadline:
+            self.recv(0.2)
+        return params, self.battery_pct
 
     def failsafe_warnings(self, timeout_s: float = 5.0) -> list[str]:
         """Warnings about failsafe parameters that leave the vehicle alone when the link dies.

@@ -327,11 +327,18 @@ def plan_mission(
         "battery_used_pct": used_pct,
         "reserve_pct": config.reserve_pct,
     }
+    if config.battery_remaining_pct < 100.0:
+        details["battery_remaining_pct"] = config.battery_remaining_pct
     if duration > config.usable_endurance_s:
+        charge = (
+            ""
+            if config.battery_remaining_pct >= 100.0
+            else f" and {config.battery_remaining_pct:.0f}% charge left"
+        )
         raise MissionRefused(
             "battery",
             f"estimated flight {duration / 60:.1f} min uses {used_pct:.0f}% of the battery; "
-            f"with a {config.reserve_pct:g}% reserve at most "
+            f"with a {config.reserve_pct:g}% reserve{charge} at most "
             f"{config.usable_endurance_s / 60:.1f} min may be flown",
             details=details,
         )
@@ -346,6 +353,7 @@ def plan_mission(
         "duration_s": round(duration, 1),
         "battery_used_pct": round(used_pct, 1),
         "endurance_s": round(endurance, 1),
+        "battery_remaining_pct": config.battery_remaining_pct,
         "reserve_pct": config.reserve_pct,
         "orbit_radius_m": radius,
         "orbit_turns": int(config.orbit_turns),

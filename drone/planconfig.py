@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -120,6 +120,13 @@ class PlanConfig:
         ``cruise_power_w`` are both given).
     battery_wh, cruise_power_w : float, optional
         Battery energy and mean power draw; endurance = ``battery_wh / cruise_power_w``.
+    battery_mah, cruise_current_a : float, optional
+        Battery capacity (ArduPilot ``BATT_CAPACITY``) and mean current draw;
+        endurance = ``battery_mah / 1000 / cruise_current_a`` hours (takes
+        precedence over the two above).
+    battery_remaining_pct : float, default 100
+        State of charge at take-off: the flight must fit in it minus the
+        reserve (the reserve is a share of a full pack).
     reserve_pct : float, default 25
         Share of the endurance that must remain on landing.
     max_range_m : float, default 8000
@@ -157,6 +164,9 @@ class PlanConfig:
     endurance_s: float = 1800.0
     battery_wh: float | None = None
     cruise_power_w: float | None = None
+    battery_mah: float | None = None
+    cruise_current_a: float | None = None
+    battery_remaining_pct: float = 100.0
     reserve_pct: float = 25.0
     max_range_m: float = 8000.0
     no_fly_clearance_m: float = 30.0
@@ -191,12 +201,17 @@ class PlanConfig:
             value = getattr(self, name)
             if not is_finite_number(value) or value < 0:
                 raise PlanConfigError(f"PlanConfig.{name} must be a number >= 0, got {value!r}")
-        for name in ("battery_wh", "cruise_power_w"):
+        for name in ("battery_wh", "cruise_power_w", "battery_mah", "cruise_current_a"):
             value = getattr(self, name)
             if value is not None and (not is_finite_number(value) or value <= 0):
                 raise PlanConfigError(
                     f"PlanConfig.{name} must be None or a number > 0, got {value!r}"
                 )
+        charge = self.battery_remaining_pct
+        if not is_finite_number(charge) or not 0 <= charge <= 100:
+            raise PlanConfigError(
+                f"PlanConfig.battery_remaining_pct must be in [0, 100], got {charge!r}"
+            )
         if self.max_alt_m > LEGAL_MAX_ALT_M:
             raise PlanConfigError(
                 f"PlanConfig.max_alt_m must be <= {LEGAL_MAX_ALT_M:g} m, got {self.max_alt_m!r}"
@@ -260,15 +275,51 @@ class PlanConfig:
 
     @property
     def usable_endurance_s(self) -> float:
-        """Endurance minus the reserve, seconds."""
-        return self.full_endurance_s * (1.0 - self.reserve_pct / 100.0)
+        """Flight time the charge left allows minus the reserve, seconds (>= 0)."""
+        share = (self.battery_remaining_pct - self.reserve_pct) / 100.0
+        return max(0.0, self.full_endurance_s * share)
 
     @property
     def full_endurance_s(self) -> float:
         """Flight time on a full battery, seconds."""
+        if self.battery_mah is not None and self.cruise_current_a is not None:
+            return self.battery_mah / 1000.0 / self.cruise_current_a * 3600.0
         if self.battery_wh is not None and self.cruise_power_w is not None:
             return self.battery_wh / self.cruise_power_w * 3600.0
         return float(self.endurance_s)
+
+    def for_vehicle(
+        self, params: Mapping[str, float], battery_pct: float | None = None
+    ) -> PlanConfig:
+        """This configuration within a vehicle's real limits.
+
+        Parameters
+        ----------
+        params : mapping
+            Parameters read from the vehicle (ArduCopter names and units):
+            ``WPNAV_SPEED`` (cm/s) caps ``cruise_speed_m_s`` — a real copter asked
+            12 m/s by ``DO_CHANGE_SPEED`` flew its 10 m/s default;
+            ``BATT_CAPACITY`` (mAh) becomes ``battery_mah`` (used for the
+            endurance when ``cruise_current_a`` is set).
+        battery_pct : float, optional
+            The vehicle's state of charge (``SYS_STATUS.battery_remaining``);
+            becomes ``battery_remaining_pct``.
+
+        Returns
+        -------
+        PlanConfig
+            A copy with the limits applied (unknown or invalid values ignored).
+        """
+        changes: dict[str, Any] = {}
+        speed = params.get("WPNAV_SPEED")
+        if is_finite_number(speed) and speed > 0:
+            changes["cruise_speed_m_s"] = min(self.cruise_speed_m_s, float(speed) / 100.0)
+        capacity = params.get("BATT_CAPACITY")
+        if is_finite_number(capacity) and capacity > 0:
+            changes["battery_mah"] = float(capacity)
+        if is_finite_number(battery_pct) and 0 <= battery_pct <= 100:
+            changes["battery_remaining_pct"] = float(battery_pct)
+        return replace(self, **changes)
 
 
 def is_finite_number(value: Any) -> bool:

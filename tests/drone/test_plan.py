@@ -543,3 +543,75 @@ class TestShortestPath:
         graph = coo_matrix((w, (i, j)), shape=(len(pts), len(pts)))
         best = dijkstra(graph, directed=False, indices=0)[1]
         assert line.length == pytest.approx(best, rel=1e-9)
+
+
+class TestVehicleLimits:
+    """Plan with what the vehicle says about itself (issue 13: 12 m/s asked, 10 flown)."""
+
+    def test_speed_capped_by_wpnav_speed(self):
+        cfg = NO_SUN.for_vehicle({"WPNAV_SPEED": 1000.0})
+        assert cfg.cruise_speed_m_s == 10.0
+        slow = plan_mission(TARGET, DOCK, config=cfg)
+        fast = plan_mission(TARGET, DOCK, config=NO_SUN)  # 12 m/s
+        assert slow.meta["cruise_speed_m_s"] == 10.0
+        assert slow.meta["duration_s"] > fast.meta["duration_s"]
+        change = next(it for it in slow.items if it.command == MAV.MAV_CMD_DO_CHANGE_SPEED)
+        assert change.param2 == 10.0
+        # a faster vehicle does not raise the configured speed
+        assert NO_SUN.for_vehicle({"WPNAV_SPEED": 2000.0}).cruise_speed_m_s == 12.0
+
+    def test_capacity_and_current_give_the_endurance(self):
+        cfg = PlanConfig(cruise_current_a=22.0, min_sun_elevation_deg=None)
+        cfg = cfg.for_vehicle({"BATT_CAPACITY": 3300.0})
+        assert cfg.full_endurance_s == pytest.approx(3.3 / 22.0 * 3600.0)  # 540 s
+
+    def test_charge_left_limits_the_flight(self):
+        m = plan_mission(TARGET, DOCK, config=NO_SUN)
+        used = m.meta["battery_used_pct"]
+        reserve = NO_SUN.reserve_pct
+        enough = NO_SUN.for_vehicle({}, battery_pct=reserve + used + 1)
+        assert plan_mission(TARGET, DOCK, config=enough).meta["battery_remaining_pct"] > 0
+        short = NO_SUN.for_vehicle({}, battery_pct=reserve + used - 1)
+        with pytest.raises(MissionRefused, match="charge left") as exc:
+            plan_mission(TARGET, DOCK, config=short)
+        assert exc.value.reason == "battery"
+        flat = NO_SUN.for_vehicle({}, battery_pct=0.0)
+        assert flat.usable_endurance_s == 0.0
+
+    def test_bad_vehicle_values_are_ignored(self):
+        cfg = NO_SUN.for_vehicle({"WPNAV_SPEED": float("nan"), "BATT_CAPACITY": -1}, 150.0)
+        assert cfg == NO_SUN
+        with pytest.raises(PlanConfigError, match="battery_remaining_pct"):
+            PlanConfig(battery_remaining_pct=101)
+
+
+class TestNightCapableDock:
+    MIDNIGHT = dt.datetime(2026, 6, 1, 16, 0, tzinfo=UTC)  # 00:00 in Shanghai
+
+    def test_sun_rule_skipped_for_a_night_dock(self):
+        cfg = PlanConfig(max_range_m=5000)  # sun at least -6 degrees
+        with pytest.raises(MissionRefused, match="sun elevation"):
+            plan_mission(TARGET, DOCK, config=cfg, now=self.MIDNIGHT)
+        night = Dock("N9", 30.70, 121.02, alt_m=8.0, night_capable=True)
+        m = plan_mission(TARGET, night, config=cfg, now=self.MIDNIGHT)
+        assert "daylight" in m.meta["checks"]
+
+    def test_local_window_still_applies_at_night(self):
+        cfg = PlanConfig(max_range_m=5000, local_window=(dt.time(6), dt.time(22)))
+        night = Dock("N9", 30.70, 121.02, night_capable=True)
+        with pytest.raises(MissionRefused, match="allowed window"):
+            plan_mission(TARGET, night, config=cfg, now=self.MIDNIGHT)
+
+    def test_sites_column(self):
+        sites = gpd.GeoDataFrame(
+            {
+                "site_id": ["N1", "N2", "N3"],
+                "kind": ["nest"] * 3,
+                "night_capable": [True, "否", "yes"],
+            },
+            geometry=[Point(121.02, 30.70).buffer(1e-4)] * 3,
+            crs=4326,
+        )
+        assert [d.night_capable for d in docks_from_sites(sites)] == [True, False, True]
+        with pytest.raises(PlanConfigError, match="night_capable"):
+            Dock("N1", 30.7, 121.0, night_capable="yes")
