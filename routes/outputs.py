@@ -431,6 +431,7 @@ def write_workbook(
         flag_text,
         reconciliation_headers,
         scorecard_headers,
+        summaries_in,
     )
 
     lang = normalize_lang(lang)
@@ -463,8 +464,7 @@ def write_workbook(
     rows = []
     if len(a):
         starts, ends = _local(a["start"], timezone), _local(a["end"], timezone)
-        summaries = a["summary_en" if lang == "en" else "summary_zh"] if (
-            ("summary_en" if lang == "en" else "summary_zh") in a.columns) else a["summary"]
+        summaries = summaries_in(a, lang, timezone=timezone, sites=sites)
         for i, rec in enumerate(a.itertuples(index=False)):
             site = "" if rec.site_id is None or pd.isna(rec.site_id) else str(rec.site_id)
             sev = str(rec.severity) if isinstance(rec.severity, str) else ""
@@ -474,8 +474,7 @@ def write_workbook(
                 rec.vehicle_id or None, starts[i], ends[i], names.get(site, site) or None,
                 site or None, rec.manifest_id or None, getattr(rec, "trip_id", None) or None,
                 _cell(rec.lon), _cell(rec.lat),
-                summaries.iat[i] if isinstance(summaries.iat[i], str) and summaries.iat[i]
-                else a["summary"].iat[i],
+                summaries[i],
             ])
     sheet(t("report.sheet_alerts", lang), heads, rows, [20, 16, 6, 12, 17, 17, 18, 10, 16, 22, 11, 10, 60])
     for row in wb[t("report.sheet_alerts", lang)].iter_rows(min_row=2, min_col=5, max_col=6):

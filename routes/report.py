@@ -55,8 +55,10 @@ __all__ = [
     "alert_breakdowns",
     "company_scorecard",
     "heat_cells",
+    "localized_summary",
     "origin_reconciliation",
     "render_report",
+    "summaries_in",
     "write_report",
 ]
 
@@ -484,6 +486,151 @@ def heat_cells(
                            kind="stable").reset_index(drop=True)
 
 
+# --------------------------------------------------------------------------- summaries
+
+
+def _minutes_text(seconds: Any, lang: str) -> str | None:
+    try:
+        sec = float(seconds)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(sec):
+        return None
+    minutes = math.floor(abs(sec) / 60.0 + 0.5)  # whole minutes, half up, as the detectors say
+    if minutes >= 60:
+        return t("unit.h_min", lang, h=minutes // 60, m=minutes % 60)
+    if minutes >= 1:
+        return t("unit.min", lang, m=minutes)
+    return t("unit.s", lang, s=math.floor(abs(sec) + 0.5))
+
+
+def _distance_text(metres: Any) -> str | None:
+    try:
+        m = float(metres)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(m):
+        return None
+    return f"{m / 1000:.1f} km" if abs(m) >= 1000 else f"{m:.0f} m"
+
+
+def _evidence_of(alert: Mapping[str, Any]) -> dict[str, Any]:
+    ev = alert.get("evidence")
+    if isinstance(ev, str) and ev:
+        try:
+            ev = json.loads(ev)
+        except ValueError:
+            return {}
+    return ev if isinstance(ev, dict) else {}
+
+
+def localized_summary(
+    alert: Mapping[str, Any],
+    lang: str = "zh-CN",
+    *,
+    timezone: str = DEFAULT_TIMEZONE,
+    site_name: Any = None,
+) -> str:
+    """The alert's one-sentence summary in ``lang``, from its structured fields.
+
+    The detectors write ``summary`` in English; this renders the same facts from
+    the catalog's ``summary.<kind>`` templates and the alert's fields and evidence
+    (the console's ``localSummary`` does the same in the browser). When a fact the
+    template needs is missing, the alert's own ``summary`` is returned.
+
+    Parameters
+    ----------
+    alert : Mapping
+        ``kind``, ``vehicle_id``, ``start``, ``end``, ``site_id``, ``manifest_id``,
+        ``evidence`` (dict or JSON text), ``summary``.
+    lang : str
+        ``zh-CN`` (default) or ``en``.
+    timezone : str
+        Zone of the times in the sentence.
+    site_name : callable, optional
+        ``site_id -> display name`` (default: the id).
+
+    Returns
+    -------
+    str
+    """
+    lang = normalize_lang(lang)
+    name = site_name if callable(site_name) else (lambda sid: str(sid))
+    ev = _evidence_of(alert)
+    kind = str(alert.get("kind") or "")
+    original = "" if _blank(alert.get("summary")) else str(alert.get("summary"))
+
+    def site(value: Any) -> str | None:
+        return None if _blank(value) else name(str(value))
+
+    def first(values: Any) -> Any:
+        if isinstance(values, list | tuple) and values:
+            return values[0]
+        return None
+
+    params: dict[str, Any] = {
+        "vehicle": alert.get("vehicle_id") or None,
+        "time": format_time(alert.get("start"), timezone) or None,
+        "site": site(alert.get("site_id")),
+        "manifest": alert.get("manifest_id") or first(ev.get("manifest_ids")) or None,
+        "origin": site(ev.get("origin_site_id")),
+        "disposal": site(ev.get("disposal_site_id")),
+        "distance": _distance_text(ev.get("distance_to_permitted_site_m")),
+    }
+    key = f"summary.{kind}"
+    if kind == "illegal_dump":
+        if not _blank(ev.get("at_site_id")):
+            key, params["site"] = "summary.illegal_dump_at_site", site(ev.get("at_site_id"))
+            params["duration"] = _minutes_text(ev.get("stop_duration_s"), lang)
+        elif (ev.get("dark_s") or 0) > 0:
+            key, params["duration"] = "summary.illegal_dump_dark", _minutes_text(ev.get("dark_s"), lang)
+        else:
+            params["duration"] = _minutes_text(ev.get("stop_duration_s"), lang)
+    elif kind == "route_deviation":
+        params["route"] = first(ev.get("route_ids"))
+        params["duration"] = _minutes_text(ev.get("off_corridor_s"), lang)
+        params["offset"] = _distance_text(ev.get("max_off_corridor_m"))
+    elif kind == "unpermitted_origin":
+        params["duration"] = _minutes_text(ev.get("dwell_duration_s"), lang)
+        if params["site"]:
+            key = "summary.unpermitted_origin_permit"
+    elif kind == "wrong_disposal":
+        expected = ev.get("manifest_disposal_site_ids") or []
+        params["expected"] = "、".join(name(str(x)) for x in expected) if lang != "en" else \
+            ", ".join(name(str(x)) for x in expected)
+        params["expected"] = params["expected"] or None
+        params["site"] = params["site"] or params["disposal"]
+    elif kind == "manifest_not_executed":
+        params["from"] = format_time(ev.get("valid_from") or alert.get("start"), timezone) or None
+        params["to"] = format_time(ev.get("valid_to") or alert.get("end"), timezone) or None
+    elif kind == "gps_gap":
+        params["duration"] = _minutes_text(ev.get("gap_s"), lang)
+        params["moved"] = _distance_text(ev.get("moved_while_dark_m"))
+    elif kind == "unregistered_vehicle":
+        params["day"] = ev.get("day")
+        params["loads"] = ev.get("loads")
+    elif kind == "dump_hotspot":
+        dumps = ev.get("dumps") if isinstance(ev.get("dumps"), list) else []
+        trucks = ev.get("vehicles")
+        if isinstance(trucks, list):
+            trucks = len(trucks)
+        if not isinstance(trucks, int) and dumps:
+            trucks = len({d[0] for d in dumps if isinstance(d, list) and d})
+        params.update(day=ev.get("day"), trucks=trucks, dumps=len(dumps) or None,
+                      radius=_distance_text(ev.get("hotspot_radius_m")))
+    from haulwatch.i18n import has_key
+
+    if not has_key(key, lang):
+        return original
+    template = t(key, lang)
+    import string
+
+    needed = {f for _, f, _, _ in string.Formatter().parse(template) if f}
+    if any(params.get(f) is None for f in needed):
+        return original
+    return template.format(**{f: params[f] for f in needed})
+
+
 # --------------------------------------------------------------------------- the page
 
 
@@ -643,7 +790,7 @@ def _company_text(company: str, lang: str) -> str:
 
 def _map_data(alerts: gpd.GeoDataFrame, sites: gpd.GeoDataFrame | None,
               routes: gpd.GeoDataFrame | None, heat: pd.DataFrame, names: _Names,
-              lang: str, timezone: str) -> dict[str, Any]:
+              lang: str, timezone: str, summaries: list[str]) -> dict[str, Any]:
     data: dict[str, Any] = {"sites": [], "routes": [], "alerts": [], "heat": [], "labels": {
         "sites": t("report.layer_sites", lang), "routes": t("report.layer_routes", lang),
         "heat": t("report.layer_heat", lang), "alerts": t("report.layer_alerts", lang)}}
@@ -680,7 +827,7 @@ def _map_data(alerts: gpd.GeoDataFrame, sites: gpd.GeoDataFrame | None,
                 "at": [round(float(lat), 7), round(float(lon), 7)], "anchor": _anchor(aid),
                 "colour": KIND_COLOURS.get(kind, "#d00000"), "hotspot": kind == "dump_hotspot",
                 "title": f"{kind_label(kind, lang)} · {vehicle or '—'} · "
-                         f"{format_time(start, timezone)}\n{_summary_text(alerts, i, lang)}",
+                         f"{format_time(start, timezone)}\n{summaries[i]}",
             }
             if lines[i]:
                 item["line"] = _latlngs(geoms[i])
@@ -694,15 +841,36 @@ def _map_data(alerts: gpd.GeoDataFrame, sites: gpd.GeoDataFrame | None,
     return data
 
 
-def _summary_text(alerts: pd.DataFrame, i: int, lang: str) -> str:
-    """The alert's summary in the report's language (``summary_zh`` / ``summary_en`` when given)."""
+def summaries_in(
+    alerts: pd.DataFrame,
+    lang: str = "zh-CN",
+    *,
+    timezone: str = DEFAULT_TIMEZONE,
+    sites: pd.DataFrame | None = None,
+) -> list[str]:
+    """Every alert's summary in ``lang`` (the report, the workbook).
+
+    ``summary_zh`` / ``summary_en`` columns win when the frame has them; else English
+    is the detectors' own ``summary`` and Chinese is :func:`localized_summary`
+    (sites by name).
+    """
+    lang = normalize_lang(lang)
+    a = pd.DataFrame(alerts)
+    if not len(a):
+        return []
+    names = _Names(_wgs84(sites) if isinstance(sites, gpd.GeoDataFrame) else sites, lang)
     col = "summary_en" if lang == "en" else "summary_zh"
-    if col in alerts.columns:
-        text = alerts[col].iat[i]
+    given = a[col] if col in a.columns else pd.Series(None, index=a.index, dtype=object)
+    out = []
+    for i, rec in enumerate(a.to_dict("records")):
+        text = given.iat[i]
         if isinstance(text, str) and text:
-            return text
-    text = alerts["summary"].iat[i] if "summary" in alerts.columns else ""
-    return "" if _blank(text) else str(text)
+            out.append(text)
+        elif lang == "en":
+            out.append("" if _blank(rec.get("summary")) else str(rec.get("summary")))
+        else:
+            out.append(localized_summary(rec, lang, timezone=timezone, site_name=names.text))
+    return out
 
 
 # --------------------------------------------------------------------------- charts
@@ -1045,6 +1213,7 @@ def render_report(
 
     # The alert list.
     shown = alerts.iloc[:max_rows]
+    summaries = summaries_in(alerts, lang, timezone=tz, sites=sites)
     parts.append(
         f"<h2 id='alert-table'>{_e(t('report.alert_list', lang))}</h2><p class='noprint'>"
         f"<input id='q' type='search' placeholder='{_e(t('report.filter', lang))}' "
@@ -1064,7 +1233,7 @@ def render_report(
             f"<td class='sev-{_e(sev)}'>{_e(t('severity.' + sev, lang) if sev in ('high', 'medium', 'low') else sev)}</td>"
             f"<td>{_e(rec_.vehicle_id or '—')}</td><td>{_e(format_time(rec_.start, tz))}</td>"
             f"<td>{_e(format_time(rec_.end, tz))}</td><td>{names.html(rec_.site_id)}</td>"
-            f"<td>{_e(rec_.manifest_id or '—')}</td><td>{_e(_summary_text(shown, i, lang))}</td></tr>"
+            f"<td>{_e(rec_.manifest_id or '—')}</td><td>{_e(summaries[i])}</td></tr>"
         )
     if not rows:
         rows.append(f"<tr><td colspan='9' class='muted'>{_e(t('report.no_alerts', lang))}</td></tr>")
@@ -1072,7 +1241,7 @@ def render_report(
                  + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
     if len(alerts) > max_rows:
         parts.append(f"<p class='muted'>{_e(t('report.more_in_csv', lang, n=f'{len(alerts) - max_rows:,}'))}</p>")
-    data = _map_data(alerts, sites, routes, heat, names, lang, tz)
+    data = _map_data(alerts, sites, routes, heat, names, lang, tz, summaries)
     # No "<" at all inside the script element: nothing in the data can end or re-open it.
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
     parts.append(f"<details class='noprint'><summary>{_e(t('report.license', lang))}</summary>"

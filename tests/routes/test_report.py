@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -334,3 +335,46 @@ def test_report_in_headless_chromium(tmp_path: Path) -> None:
     assert errors == []
     assert all(u.startswith(("file:", "data:")) for u in requests), requests
     assert np.isfinite(box["height"])
+
+
+class TestLocalizedSummaries:
+    BASE: ClassVar[dict] = {"vehicle_id": "浙DW8937", "start": "2026-03-01T23:36:00Z", "end": "2026-03-01T23:42:00Z",
+            "site_id": "", "manifest_id": "", "summary": "English original"}
+
+    @pytest.mark.parametrize(("kind", "extra", "evidence", "zh"), [
+        ("illegal_dump", {}, {"stop_duration_s": 349, "distance_to_permitted_site_m": 1891.5},
+         "满载车辆 浙DW8937 于 2026-03-02 07:36 在距许可场地 1.9 km 处停车 6 分钟，未到消纳场即空载：疑似偷倒"),
+        ("illegal_dump", {}, {"dark_s": 2409, "stop_duration_s": 0, "distance_to_permitted_site_m": 1767.8},
+         "满载车辆 浙DW8937 于 2026-03-02 07:36 在距许可场地 1.8 km 处信号中断 40 分钟，之后空载出现：疑似偷倒"),
+        ("route_deviation", {}, {"route_ids": ["R1"], "origin_site_id": "O1", "disposal_site_id": "D1",
+                                 "off_corridor_s": 230, "max_off_corridor_m": 781.7},
+         "满载车辆 浙DW8937 于 2026-03-02 07:36 驶离核准路线 R1（东湖工地 → 南郊消纳场）4 分钟，最远偏离 782 m"),
+        ("wrong_disposal", {"site_id": "D1", "manifest_id": "M9"}, {"manifest_disposal_site_ids": ["O2"]},
+         "车辆 浙DW8937 于 2026-03-02 07:36 在消纳场 南郊消纳场 卸载，但联单 M9 指定的是 西山工地：非指定消纳场"),
+        ("gps_gap", {}, {"gap_s": 3700, "moved_while_dark_m": 576.3},
+         "满载车辆 浙DW8937 于 2026-03-02 07:36 起信号中断 1 小时 2 分，重新出现时已移动 576 m"),
+        ("unregistered_vehicle", {}, {"day": "2026-03-02", "loads": 5}, "未备案车辆 浙DW8937 于 2026-03-02 运输 5 车次"),
+        ("dump_hotspot", {"vehicle_id": ""}, {"day": "2026-03-02", "hotspot_radius_m": 150.0, "dumps": [
+            ["浙A1", 120.1, 30.1, "t"], ["浙A2", 120.1, 30.1, "t"], ["浙A1", 120.1, 30.1, "t"]]},
+         "2026-03-02 有 2 辆车在同一地点 150 m 范围内卸载（共 3 次）：疑似偷倒热点"),
+    ])
+    def test_chinese_from_the_alert_fields(self, kind: str, extra: dict, evidence: dict, zh: str) -> None:
+        from haulwatch.routes.report import localized_summary
+
+        names = {"O1": "东湖工地", "O2": "西山工地", "D1": "南郊消纳场"}
+        alert = {**self.BASE, "kind": kind, **extra, "evidence": json.dumps(evidence)}
+        assert localized_summary(alert, site_name=lambda s: names.get(s, s)) == zh
+
+    def test_missing_facts_fall_back_to_the_original(self) -> None:
+        from haulwatch.routes.report import localized_summary
+
+        alert = {**self.BASE, "kind": "route_deviation", "evidence": {"route_ids": []}}
+        assert localized_summary(alert) == "English original"
+        assert localized_summary({**self.BASE, "kind": "new_kind", "evidence": None}) == "English original"
+
+    def test_report_and_list_use_them(self) -> None:
+        text = _render()
+        rows = _table_rows(text, "alerts")
+        assert any("疑似偷倒" in r[-1] for r in rows) or any("满载停车后空载" in r[-1] for r in rows)
+        en = _table_rows(_render(lang="en"), "alerts")
+        assert {r[-1] for r in en} == set(world.alerts()["summary"])  # the detectors' own words
