@@ -54,6 +54,7 @@ from haulwatch.routes.trips import (
     loaded_state,
     merge_split_stops,
     run_trips,
+    trim_moving_ends,
     trips_frame,
 )
 from haulwatch.timezone import DEFAULT_TIMEZONE
@@ -311,6 +312,13 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
     stops = merge_split_stops(
         stops, codes, t, x, y, pts["lon"].to_numpy(dtype=np.float64), pts["lat"].to_numpy(dtype=np.float64),
         diameter_m=config.stop_diameter_m,
+    )
+    stops = trim_moving_ends(
+        stops, t, x, y,
+        pd.to_numeric(pts["speed_kmh"], errors="coerce").to_numpy(dtype=np.float64)
+        if "speed_kmh" in pts.columns else None,
+        pts["lon"].to_numpy(dtype=np.float64), pts["lat"].to_numpy(dtype=np.float64),
+        min_duration_s=min(config.stop_min_duration_s, config.dump_min_duration_s),
     )
     stale = frozen_fixes(codes, t, x, y, max_speed_kmh=config.max_speed_kmh)
     if stale.any() and len(stops):

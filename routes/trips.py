@@ -55,6 +55,7 @@ __all__ = [
     "loaded_state",
     "merge_split_stops",
     "run_trips",
+    "trim_moving_ends",
     "trips_frame",
 ]
 
@@ -311,6 +312,76 @@ def merge_split_stops(
         out["lat"] = segment_means(np.asarray(lat, dtype=np.float64), first, new_last)
     del group
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _trim_kernel(first, last, moving):  # pragma: no cover - numba
+    """Move each stop's ends inwards past fixes reported while driving."""
+    a = first.copy()
+    b = last.copy()
+    for k in range(first.shape[0]):
+        while a[k] < b[k] and moving[a[k]]:
+            a[k] += 1
+        while b[k] > a[k] and moving[b[k]]:
+            b[k] -= 1
+    return a, b
+
+
+def trim_moving_ends(
+    stops: pd.DataFrame, t: np.ndarray, x: np.ndarray, y: np.ndarray, speed_kmh: np.ndarray | None,
+    lon: np.ndarray | None = None, lat: np.ndarray | None = None, *, min_duration_s: float,
+) -> pd.DataFrame:
+    """Drop the fixes at a stop's ends that the terminal sent while driving.
+
+    A truck rolling in at walking-to-city pace is within the stop diameter for a
+    fix or two before it stands, and again as it leaves: the dwell is from the
+    first to the last fix reported below ``_LOAD_MOVING_KMH``. Stops left shorter
+    than ``min_duration_s`` are dropped. Without a speed column nothing changes.
+
+    Parameters
+    ----------
+    stops : pandas.DataFrame
+        Stops frame (``i_first``, ``i_last`` into the sorted points).
+    t, x, y : numpy.ndarray
+        Epoch seconds and metric position per sorted point.
+    speed_kmh : numpy.ndarray or None
+        Reported speed per sorted point (NaN: unknown, counts as standing).
+    lon, lat : numpy.ndarray, optional
+        WGS-84 per point.
+    min_duration_s : float
+        Shortest stop kept, seconds.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    if speed_kmh is None or len(stops) == 0:
+        return stops
+    moving = np.asarray(speed_kmh, dtype=np.float64) >= _LOAD_MOVING_KMH
+    f0 = stops["i_first"].to_numpy(dtype=np.int64)
+    l0 = stops["i_last"].to_numpy(dtype=np.int64)
+    f, la = _trim_kernel(f0, l0, moving)
+    if (f == f0).all() and (la == l0).all():
+        return stops
+    out = stops.copy()
+    out["i_first"] = f
+    out["i_last"] = la
+    out["duration_s"] = t[la] - t[f]
+    out["n_points"] = la - f + 1
+    out["x"] = segment_means(x, f, la)
+    out["y"] = segment_means(y, f, la)
+    if lon is not None and lat is not None and "lon" in out.columns:
+        out["lon"] = segment_means(np.asarray(lon, dtype=np.float64), f, la)
+        out["lat"] = segment_means(np.asarray(lat, dtype=np.float64), f, la)
+    changed_start = f != f0
+    if changed_start.any() and "start" in out.columns:
+        out.loc[changed_start, "start"] = pd.to_datetime(t[f][changed_start], unit="s", utc=True).astype(
+            out["start"].dtype).to_numpy()
+    changed_end = la != l0
+    if changed_end.any() and "end" in out.columns:
+        out.loc[changed_end, "end"] = pd.to_datetime(t[la][changed_end], unit="s", utc=True).astype(
+            out["end"].dtype).to_numpy()
+    return out[out["duration_s"] >= min_duration_s].reset_index(drop=True)
 
 
 def frozen_fixes(codes: np.ndarray, t: np.ndarray, x: np.ndarray, y: np.ndarray, *,
@@ -907,6 +978,14 @@ def run_trips(
             trip["ev_dump"] = pick
         trips.append(trip)
 
+    def back_at_origin_from_dark(e: int, first: int, trip: dict) -> bool:
+        """A loaded truck went dark in the open and came back on air standing in an
+        origin (loading again, part of it unseen): the load did not come back with it."""
+        return bool(
+            kind[e] == "origin" and e > first and kind[e - 1] == "gap" and (e - 1) in trip["cands"]
+            and entered[e] and dwell[e] >= stop_min_duration_s
+        )
+
     def open_trip(e: int, okind: str, by: str) -> dict:
         loadings.append({"vehicle_code": code[e], "ev": e, "origin_kind": okind, "trip_pos": len(trips)})
         return {"ev_load": e, "ev_close": -1, "origin_kind": okind, "cands": [], "loaded_by": by,
@@ -942,12 +1021,9 @@ def run_trips(
                     if down[e] and k != "origin":
                         pass  # loaded and unloaded at one place: keep loaded (next event decides)
                     continue
-                if (state == "loaded" and trip is not None and k == "origin" and not up[e]
-                        and not down[e] and e > i and kind[e - 1] == "gap" and (e - 1) in trip["cands"]
-                        and core[e] >= load_min_duration_s and dwell[e] >= stop_min_duration_s):
-                    # went dark loaded in the open and came back on air standing in an
-                    # origin, loading again: the load did not come back with it (the
-                    # sensor never saw "empty" because the terminal was off)
+                if (state == "loaded" and trip is not None and not up[e] and not down[e]
+                        and back_at_origin_from_dark(e, i, trip)):
+                    # the sensor never saw "empty": the terminal was off
                     close_undelivered(trip, e, "origin", forced=e - 1)
                     trip = open_trip(e, origin_kind_of(e), "sensor")
                     continue
@@ -974,6 +1050,11 @@ def run_trips(
                 continue
             # ---- track-only (lift used when present)
             if k == "origin":
+                if state == "loaded" and trip is not None and back_at_origin_from_dark(e, i, trip):
+                    close_undelivered(trip, e, "origin", forced=e - 1)
+                    trip = open_trip(e, origin_kind_of(e), "track")
+                    black = []
+                    continue
                 if state == "loaded" and trip is not None:
                     if core[e] < load_min_duration_s or dwell[e] < stop_min_duration_s:
                         # a loaded truck that only waited by the fence, or crossed the

@@ -7,6 +7,7 @@ The subpackage holds the city (:mod:`.city`: roads, sites), the truck days
 
 from haulwatch.ingest.synthetic.dataset import (
     ASSUMED_CORRIDOR_DEFAULT_M,
+    CONDITIONS,
     TRUTH_COLUMNS,
     GeneratedDataset,
     SyntheticError,
@@ -15,6 +16,7 @@ from haulwatch.ingest.synthetic.dataset import (
 
 __all__ = [
     "ASSUMED_CORRIDOR_DEFAULT_M",
+    "CONDITIONS",
     "TRUTH_COLUMNS",
     "GeneratedDataset",
     "SyntheticError",

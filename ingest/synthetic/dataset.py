@@ -494,8 +494,11 @@ def _simulate_day(ctx: _Context, truck: _Truck, day: int, rng: np.random.Generat
         frontage: dict[int, float] = {}
         if ("service_roads" in ctx.conditions and r is not None and done != "route_deviation"
                 and rng.random() < 0.5):
+            # service roads run along ordinary streets, not along a site's fence
             cand = [i for i in range(2, len(nodes) - 1) if i not in hooks and i - 1 not in hooks
-                    and city.is_junction[nodes[i - 1]] and city.is_junction[nodes[i]]]
+                    and city.is_junction[nodes[i - 1]] and city.is_junction[nodes[i]]
+                    and shapely.distance(ctx.site_polys, shapely.LineString(
+                        city.nodes[[nodes[i - 1], nodes[i]]])).min() > 150.0]
             for i in rng.permutation(cand)[: int(rng.integers(1, 3))]:
                 frontage[int(i)] = float(rng.choice([-1.0, 1.0]) * rng.uniform(44.0, 55.0))
         t_depart = tr.now
@@ -538,6 +541,10 @@ def _simulate_day(ctx: _Context, truck: _Truck, day: int, rng: np.random.Generat
                                    site_id=depot.site_id))
             tr.move_to(depot.centre, 3.0)
             pos = depot.node
+    for tp in trips:  # the whole stay at a loading place outside permits (innocents inside it are not)
+        o = tp["origin"]
+        if o.kind == "black" or o.site_id == ctx.expired_id:
+            tp["stay"] = _stay(tr, o.polygon.buffer(80.0), tp["load_start"], tp["load_end"])
     t_home = tr.now
     if pos != depot.node:
         tr.drive(city.path(pos, depot.node))
@@ -548,6 +555,20 @@ def _simulate_day(ctx: _Context, truck: _Truck, day: int, rng: np.random.Generat
     tr.move_to(_dwell_point(depot, rng, 40.0), 3.0)
     tr.wait(max(600.0, t_off - tr.now), parked=True)
     return tr, trips, done
+
+
+def _stay(tr: TrackBuilder, area, t0: float, t1: float) -> tuple[float, float]:
+    """From the knot before the truck entered ``area`` to the knot after it left, around
+    ``[t0, t1]`` (the truck is inside then)."""
+    kt = np.asarray(tr.t)
+    inside = shapely.contains_xy(area, np.asarray(tr.x), np.asarray(tr.y))
+    a = int(np.searchsorted(kt, t0, side="left"))
+    b = min(int(np.searchsorted(kt, t1, side="right")) - 1, len(kt) - 1)
+    while a > 0 and inside[a - 1]:
+        a -= 1
+    while b < len(kt) - 1 and inside[b + 1]:
+        b += 1
+    return float(kt[max(a - 1, 0)]), float(kt[min(b + 1, len(kt) - 1)])
 
 
 def _close_dark(tr: TrackBuilder, t_g0: float, t_g1: float, place: np.ndarray, mid: str) -> None:
@@ -719,7 +740,8 @@ def _trip_truths(ctx: _Context, truck: _Truck, day: int, trips: list[dict]) -> l
             c = o.centre
             out.append(Event("unpermitted_origin", tp["load_start"], tp["load_end"], c[0], c[1],
                              site_id="" if o.kind == "black" else o.site_id, manifest_id=vid_mid,
-                             note="black site" if o.kind == "black" else "permit expired"))
+                             note="black site" if o.kind == "black" else "permit expired",
+                             extra={"busy": tp.get("stay", (tp["load_start"], tp["load_end"]))}))
         d: Site | None = tp["disposal"]
         if d is None:
             continue
@@ -1147,6 +1169,7 @@ def generate(
         "timezone": timezone, "format": fmt, "interval_s": [lo, hi],
         "conditions": sorted(conds),
         "twin_device_vehicles": sorted(t.vehicle_id for t in fleet if t.twin),
+        "vehicle_interval_s": {t.vehicle_id: round(t.interval_s, 1) for t in fleet},
         "points": n_points, "rows_written": n_rows,
         "bad_rows": {k: counts.get(k, 0) for k in _BAD_REASONS},
         "bad_rows_total": sum(counts.get(k, 0) for k in _BAD_REASONS),
@@ -1290,7 +1313,7 @@ def _render_truck(ctx: _Context, truck: _Truck, days: int, rng: np.random.Genera
         evs = snap_events(tr.events + _trip_truths(ctx, truck, day, trips), s["t"], s["x"], s["y"])
         evs += _condition_truths(kw, s)
         # an innocent stop hidden in a dark spell or inside a violation's stop is not innocent
-        busy = [(e.t0, e.t1) for e in evs if e.kind in _STOP_TRUTHS]
+        busy = [e.extra.get("busy", (e.t0, e.t1)) for e in evs if e.kind in _STOP_TRUTHS]
         evs = [e for e in evs if not e.kind.startswith("innocent_")
                or not any(e.t0 <= b1 and b0 <= e.t1 for b0, b1 in busy)]
         for ev in evs:
