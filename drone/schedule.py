@@ -7,7 +7,7 @@ turns decisions into actions and reports back with :meth:`mission_finished`.
 
 Rules
 -----
-- Queue order: severity (``high`` first), then kind (``illegal_dump`` and
+- Queue order: a dispatcher's ``priority`` (higher first, default 0), then severity (``high`` first), then kind (``illegal_dump`` and
   ``dump_hotspot`` first: the evidence lies on the ground), then the alert's
   age (oldest first), then ``alert_id``.
 - One mission per drone at a time; after each flight the drone recharges for
@@ -20,6 +20,11 @@ Rules
   or whose feasible docks are all busy, waits (a ``wait`` decision is issued
   when its reason changes, not at every step).
 - A failed mission is re-queued up to ``max_retries`` times, then dropped.
+- A drone can be held out of service (``hold_drone``: maintenance, battery
+  below the launch minimum, no link); it is ``unavailable`` until released.
+- :meth:`Scheduler.snapshot` / :meth:`Scheduler.restore` keep the queue across a
+  restart; a mission that was in flight when the state was saved is counted as
+  failed ("service restarted during the flight") and re-queued, never done.
 
 Every :class:`Decision` carries a one-sentence reason: why this dock (distance,
 duration, battery), why now, or why not (busy until, recharging until,
@@ -62,7 +67,16 @@ __all__ = [
 ]
 
 #: Decision actions.
-ACTIONS: tuple[str, ...] = ("launch", "wait", "drop", "requeue", "done")
+ACTIONS: tuple[str, ...] = (
+    "launch",
+    "wait",
+    "drop",
+    "requeue",
+    "done",
+    "reprioritise",
+    "hold",
+    "release",
+)
 
 #: Outcomes :meth:`Scheduler.mission_finished` accepts.
 OUTCOMES: tuple[str, ...] = ("completed", "failed", "aborted")
@@ -192,6 +206,11 @@ def _utc(when: Any, timezone: str, what: str = "now") -> dt.datetime:
     return when.astimezone(dt.timezone.utc)
 
 
+def _check_priority(priority: Any) -> None:
+    if isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > 1000:
+        raise SchedulerError(f"priority must be an int in -1000..1000, got {priority!r}")
+
+
 def _hhmm(t: dt.datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -203,10 +222,13 @@ class _Drone:
     mission_id: str = ""
     busy_until: dt.datetime | None = None  # estimated landing of the current mission
     recharged_at: dt.datetime | None = None
+    hold: str = ""  # why the drone is out of service ("" = in service)
 
     def state(self, now: dt.datetime) -> tuple[str, dt.datetime | None]:
         if self.mission_id:
             return "flying", self.busy_until
+        if self.hold:
+            return "unavailable", None
         if self.recharged_at is not None and self.recharged_at > now:
             return "recharging", self.recharged_at
         return "free", None
@@ -221,6 +243,7 @@ class _Entry:
     evidence_time: dt.datetime
     queued_at: dt.datetime
     attempts: int = 0
+    priority: int = 0
     last_failure: str = ""
     last_wait: str = ""
     # (site_id -> (reason, message)) refusals that cannot clear by themselves
@@ -323,6 +346,7 @@ class Scheduler:
         kinds = self.config.kind_priority
         kind_rank = kinds.index(e.kind) if e.kind in kinds else len(kinds)
         return (
+            -e.priority,
             _SEVERITY_RANK.get(e.severity, len(_SEVERITY_RANK)),
             kind_rank,
             e.evidence_time,
@@ -335,7 +359,9 @@ class Scheduler:
 
     # ------------------------------------------------------------------ events
 
-    def add_alert(self, alert: Mapping[str, Any] | pd.Series, now: Any) -> bool:
+    def add_alert(
+        self, alert: Mapping[str, Any] | pd.Series, now: Any, *, priority: int = 0
+    ) -> bool:
         """Queue an alert to look at.
 
         Parameters
@@ -345,12 +371,15 @@ class Scheduler:
             optionally ``severity``, ``kind``, ``start``, ``end``.
         now : datetime
             Current time (tz-aware; naive = local ``config.timezone``).
+        priority : int, default 0
+            A dispatcher's priority: higher goes first, before severity.
 
         Returns
         -------
         bool
             False when the alert was already queued, in flight or handled.
         """
+        _check_priority(priority)
         t = _utc(now, self.config.timezone)
         if not isinstance(alert, (Mapping, pd.Series)):
             raise SchedulerError(f"alert must be a mapping or Series, got {type(alert).__name__}")
@@ -380,8 +409,157 @@ class Scheduler:
             kind=str(alert.get("kind") or ""),
             evidence_time=evidence,
             queued_at=t,
+            priority=int(priority),
         )
         return True
+
+    def reprioritise(self, alert_id: str, priority: int, now: Any, *, by: str = "") -> Decision:
+        """Change a queued alert's dispatcher priority (higher goes first)."""
+        t = _utc(now, self.config.timezone)
+        _check_priority(priority)
+        entry = self._queue.get(alert_id)
+        if entry is None:
+            raise SchedulerError(f"alert_id {alert_id!r} is not queued")
+        old, entry.priority = entry.priority, int(priority)
+        entry.last_wait = ""
+        who = f" by {by}" if by else ""
+        return self._emit(
+            Decision(
+                "reprioritise",
+                alert_id,
+                "",
+                "",
+                f"priority {old} -> {entry.priority}{who}; now #{self.queued.index(alert_id) + 1} "
+                "in the queue",
+                t,
+            )
+        )
+
+    def hold_drone(self, drone_id: str, reason: str, now: Any) -> Decision | None:
+        """Take a drone out of service (``reason``) or back in (``reason`` = "").
+
+        Returns the decision when the drone's hold changed, else None.
+        """
+        t = _utc(now, self.config.timezone)
+        drone = self._drones.get(drone_id)
+        if drone is None:
+            raise SchedulerError(f"drone_id {drone_id!r} is unknown; known: {sorted(self._drones)}")
+        if drone.hold == reason:
+            return None
+        drone.hold = reason
+        action, why = ("hold", reason) if reason else ("release", "back in service")
+        return self._emit(Decision(action, "", drone.dock.site_id, drone_id, why, t))
+
+    # ------------------------------------------------------------------ persistence
+
+    def snapshot(self) -> dict[str, Any]:
+        """The queue, the drones and the missions in flight as JSON-ready data."""
+
+        def entry(e: _Entry) -> dict[str, Any]:
+            return {
+                "alert_id": e.alert_id,
+                "lat": e.target["lat"],
+                "lon": e.target["lon"],
+                "severity": e.severity,
+                "kind": e.kind,
+                "evidence_time": e.evidence_time.isoformat(),
+                "queued_at": e.queued_at.isoformat(),
+                "attempts": e.attempts,
+                "priority": e.priority,
+                "last_failure": e.last_failure,
+            }
+
+        return {
+            "version": 1,
+            "queue": [entry(e) for e in sorted(self._queue.values(), key=self._priority)],
+            "active": [
+                {
+                    "mission_id": m,
+                    "drone_id": a.drone.drone_id,
+                    "launched_at": a.launched_at.isoformat(),
+                    **entry(a.entry),
+                }
+                for m, a in sorted(self._active.items())
+            ],
+            "drones": {
+                k: {
+                    "recharged_at": None if d.recharged_at is None else d.recharged_at.isoformat(),
+                    "hold": d.hold,
+                }
+                for k, d in sorted(self._drones.items())
+            },
+            "seen": sorted(self._seen),
+        }
+
+    def restore(self, data: Mapping[str, Any], now: Any) -> list[Decision]:
+        """Load a :meth:`snapshot` into this (fresh) scheduler.
+
+        Missions that were in flight are reported failed ("service restarted
+        during the flight": nobody followed them to the end) and re-queued or
+        dropped by ``max_retries``, never counted done; their drones recharge.
+
+        Returns
+        -------
+        list of Decision
+            The ``requeue`` / ``drop`` decisions for those missions.
+        """
+        t = _utc(now, self.config.timezone)
+        if self._queue or self._active or self._seen:
+            raise SchedulerError("restore() needs a fresh scheduler")
+        if not isinstance(data, Mapping) or data.get("version") != 1:
+            raise SchedulerError("snapshot must be a mapping with version 1")
+
+        def entry(d: Mapping[str, Any]) -> _Entry:
+            tz = self.config.timezone
+            return _Entry(
+                alert_id=str(d["alert_id"]),
+                target={
+                    "alert_id": str(d["alert_id"]),
+                    "lat": float(d["lat"]),
+                    "lon": float(d["lon"]),
+                },
+                severity=str(d.get("severity", "")),
+                kind=str(d.get("kind", "")),
+                evidence_time=_utc(d["evidence_time"], tz, "evidence_time"),
+                queued_at=_utc(d["queued_at"], tz, "queued_at"),
+                attempts=int(d.get("attempts", 0)),
+                priority=int(d.get("priority", 0)),
+                last_failure=str(d.get("last_failure", "")),
+            )
+
+        try:
+            for d in data.get("queue", []):
+                e = entry(d)
+                self._queue[e.alert_id] = e
+            for drone_id, state in dict(data.get("drones", {})).items():
+                drone = self._drones.get(drone_id)
+                if drone is None:
+                    continue  # a dock removed since: its drones are gone
+                at = state.get("recharged_at")
+                drone.recharged_at = None if at is None else _utc(at, self.config.timezone)
+                drone.hold = str(state.get("hold", ""))
+            self._seen = {str(a) for a in data.get("seen", [])}
+            out = []
+            for d in data.get("active", []):
+                e = entry(d)
+                drone = self._drones.get(str(d.get("drone_id")))
+                if drone is not None:
+                    drone.recharged_at = t + dt.timedelta(seconds=self.config.recharge_s)
+                mission = Mission(0.0, 0.0, 0.0, (), e.target["lat"], e.target["lon"])
+                placeholder = drone or _Drone(str(d.get("drone_id")), self.docks[0])
+                self._active[str(d["mission_id"])] = _Active(e, placeholder, mission, t)
+                placeholder.mission_id = str(d["mission_id"])
+                out.append(
+                    self.mission_finished(
+                        str(d["mission_id"]),
+                        "failed",
+                        t,
+                        detail="service restarted during the flight",
+                    )
+                )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SchedulerError(f"bad snapshot: {exc}") from exc
+        return out
 
     def cancel(self, alert_id: str, now: Any, *, reason: str = "cancelled") -> Decision:
         """Remove a queued alert (e.g. a dispatcher dismissed it)."""

@@ -316,3 +316,63 @@ class TestConfig:
     def test_duplicate_docks(self):
         with pytest.raises(SchedulerError, match="unique"):
             Scheduler([N1, N1])
+
+
+class TestDispatcherControls:
+    def test_priority_goes_before_severity(self):
+        s = make()
+        s.add_alert(alert("hi"), T0)
+        s.add_alert(alert("lo", severity="low"), T0)
+        assert s.queued == ["hi", "lo"]
+        d = s.reprioritise("lo", 5, T0, by="dispatcher1")
+        assert d.action == "reprioritise" and "0 -> 5 by dispatcher1" in d.reason
+        assert "#1" in d.reason
+        assert s.queued == ["lo", "hi"]
+        (launch, _wait) = s.step(T0)
+        assert (launch.action, launch.alert_id) == ("launch", "lo")
+        with pytest.raises(SchedulerError, match="not queued"):
+            s.reprioritise("lo", 1, T0)
+        with pytest.raises(SchedulerError, match="priority"):
+            s.add_alert(alert("x"), T0, priority=1.5)
+
+    def test_held_drone_is_not_used(self):
+        s = make()
+        s.add_alert(alert("a"), T0)
+        hold = s.hold_drone("N1/1", "battery 20% below 40%", T0)
+        assert hold.action == "hold" and s.hold_drone("N1/1", "battery 20% below 40%", T0) is None
+        assert s.drone_states(T0)["N1/1"] == ("unavailable", None)
+        (wait,) = s.step(T0)
+        assert wait.action == "wait"
+        assert s.hold_drone("N1/1", "", T0).action == "release"
+        (launch,) = s.step(T0)
+        assert launch.action == "launch"
+        with pytest.raises(SchedulerError, match="unknown"):
+            s.hold_drone("N9/1", "x", T0)
+
+
+class TestRestart:
+    def test_restart_keeps_the_queue_and_requeues_what_was_flying(self):
+        import json
+
+        clock = Clock()
+        s = make(docks=(N1, N2), recharge_s=600)
+        s.add_alert(alert("a"), clock.now)
+        s.add_alert(alert("b", severity="medium"), clock.now)
+        s.add_alert(alert("c", severity="low"), clock.now, priority=-1)
+        s.hold_drone("N2/1", "maintenance", clock.now)
+        (launch, *_rest) = s.step(clock.now)
+        assert launch.alert_id == "a"
+        saved = json.loads(json.dumps(s.snapshot()))  # through JSON, as stored
+
+        after = make(docks=(N1, N2), recharge_s=600)
+        decisions = after.restore(saved, clock.advance(minutes=3))
+        (requeue,) = decisions
+        assert requeue.action == "requeue" and "service restarted" in requeue.reason
+        assert after.queued == ["a", "b", "c"]  # never "done"; the order kept
+        assert after.drone_states(clock.now)["N1/1"][0] == "recharging"
+        assert after.drone_states(clock.now)["N2/1"] == ("unavailable", None)
+        assert after.add_alert(alert("a"), clock.now) is False  # still known
+        with pytest.raises(SchedulerError, match="fresh"):
+            after.restore(saved, clock.now)
+        with pytest.raises(SchedulerError, match="version"):
+            make().restore({"queue": []}, clock.now)
