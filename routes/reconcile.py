@@ -302,32 +302,43 @@ def unregistered_alerts(
     if len(unl):
         keyed = unl.assign(_key=unl["vehicle_key"].astype(str))
         last_end = keyed.groupby(["_key", "_day"], sort=False)["end"].max().to_dict()
+    # first loading, count and latest loading end per (vehicle, local day), from one
+    # sort (was: a sort and row lookups per group)
+    ld = ld.assign(_key=ld["vehicle_key"].astype(str), _t=_epoch(ld["start"]))
+    ld = ld.sort_values(["_key", "_day", "_t"], kind="stable")
+    key = ld["_key"].to_numpy(dtype=object)
+    day_of = ld["_day"].to_numpy(dtype=object)
+    head = np.r_[True, (key[1:] != key[:-1]) | (day_of[1:] != day_of[:-1])]
+    starts = np.flatnonzero(head)
+    counts = np.diff(np.r_[starts, len(ld)])
+    ends = ld["end"].tolist()
+    firsts = ld.iloc[starts]
     rows = []
-    for (vkey, day), group in ld.groupby(["vehicle_key", "_day"], sort=True):
-        first = group.sort_values("start").iloc[0]
-        end = last_end.get((str(vkey), day))
+    for j, (vkey, day, vid, start, lon, lat) in enumerate(zip(
+            key[starts], day_of[starts], firsts["vehicle_id"].tolist(), firsts["start"].tolist(),
+            firsts["lon"].tolist(), firsts["lat"].tolist(), strict=True)):
+        n = int(counts[j])
+        end = last_end.get((vkey, day))
         if end is None:
-            end = group["end"].max()
+            end = max(ends[starts[j]: starts[j] + n])
         status = "not registered" if vkey in known else "missing from the vehicle registry"
         rows.append(
             {
                 "kind": "unregistered_vehicle",
-                "vehicle_id": first["vehicle_id"],
+                "vehicle_id": vid,
                 "vehicle_key": vkey,
-                "start": first["start"],
-                "end": max(end, first["start"]),
+                "start": start,
+                "end": max(end, start),
                 "severity": "medium",
                 "manifest_id": "",
                 "site_id": "",
                 "trip_id": "",
-                "summary": (
-                    f"Truck {first['vehicle_id']} hauled {len(group)} load(s) on {day} but is {status}"
-                ),
-                "lon": first["lon"],
-                "lat": first["lat"],
+                "summary": f"Truck {vid} hauled {n} load(s) on {day} but is {status}",
+                "lon": lon,
+                "lat": lat,
                 "evidence": {
                     "day": day,
-                    "loads": len(group),
+                    "loads": n,
                     "registry_status": "unregistered" if vkey in known else "missing",
                 },
                 "geometry": None,
