@@ -47,6 +47,7 @@ Teleport outliers are dropped from each window with the batch rule
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -263,6 +264,8 @@ class LiveAuditor:
         self.backfill_s = float(backfill_s)
         self.config = config or AuditConfig()
         self.context = make_context(dataset, self.config)
+        # the window runs skip the per-day kind: it comes from frozen + open parts
+        self._window_context = dataclasses.replace(self.context, vehicles=None)
         self.crs = dataset.crs
         self.coord_system = str(getattr(dataset, "coord_system", "wgs84"))
         sites = self.context.sites_m
@@ -406,7 +409,7 @@ class LiveAuditor:
 
         win = self._gather(affected, new)
         kept, _ = drop_teleports(win, **self.config.teleport_rule)
-        part = audit_partition(win.loc[kept].reset_index(drop=True), self.context, self.config)
+        part = audit_partition(win.loc[kept].reset_index(drop=True), self._window_context, self.config)
         if self._open["loadings"] is None:
             self._open["loadings"] = part.loadings.iloc[:0].copy()
             self._frozen["loadings"] = part.loadings.iloc[:0].copy()
