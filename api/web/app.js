@@ -277,12 +277,128 @@
     return tOr("mission_status." + status, String(status || "?"));
   }
 
-  /** The alert's summary in the page's language (summary_zh / summary_en when the API gives them). */
+  /** The alert's summary in the page's language: summary_zh / summary_en when the API gives
+   *  them, else (Chinese) rendered from the alert's fields like routes.report.localized_summary,
+   *  else the detectors' own sentence. */
   function summaryOf(a) {
     if (!a) return "";
-    const localized = state.lang === "en" ? a.summary_en : a.summary_zh;
-    return localized || a.summary || "";
+    const given = state.lang === "en" ? a.summary_en : a.summary_zh;
+    if (given) return given;
+    if (state.lang !== "en") {
+      const local = localSummary(a);
+      if (local) return local;
+    }
+    return a.summary || "";
   }
+
+  /** Whole minutes (half up) as the detectors count them, in words. */
+  function minutesText(seconds) {
+    const sec = Number(seconds);
+    if (seconds === null || seconds === undefined || seconds === "" || !Number.isFinite(sec)) return null;
+    const minutes = Math.floor(Math.abs(sec) / 60 + 0.5);
+    if (minutes >= 60) return t("unit.h_min", { h: Math.floor(minutes / 60), m: minutes % 60 });
+    if (minutes >= 1) return t("unit.min", { m: minutes });
+    return t("unit.s", { s: Math.floor(Math.abs(sec) + 0.5) });
+  }
+
+  function distanceText(metres) {
+    const m = Number(metres);
+    if (metres === null || metres === undefined || metres === "" || !Number.isFinite(m)) return null;
+    return Math.abs(m) >= 1000 ? (m / 1000).toFixed(1) + " km" : m.toFixed(0) + " m";
+  }
+
+  /** A site's name (its id when it has none). */
+  function siteText(siteId) {
+    if (!siteId) return null;
+    const f = ((state.sites && state.sites.features) || []).find(
+      (x) => x.properties && x.properties.site_id === siteId);
+    return (f && f.properties.name) || String(siteId);
+  }
+
+  /** The catalog's summary.<kind> sentence filled from the alert's fields and evidence, or null. */
+  function localSummary(a) {
+    let ev = a.evidence;
+    if (typeof ev === "string") {
+      try { ev = JSON.parse(ev); } catch (_err) { ev = null; }
+    }
+    ev = ev && typeof ev === "object" && !Array.isArray(ev) ? ev : {};
+    const first = (v) => (Array.isArray(v) && v.length ? v[0] : null);
+    const blank = (v) => v === null || v === undefined || v === "";
+    const p = {
+      vehicle: a.vehicle_id || null,
+      time: a.start ? fmtTime(a.start) : null,
+      site: siteText(a.site_id),
+      manifest: a.manifest_id || first(ev.manifest_ids) || null,
+      origin: siteText(ev.origin_site_id),
+      disposal: siteText(ev.disposal_site_id),
+      distance: distanceText(ev.distance_to_permitted_site_m),
+    };
+    let key = "summary." + a.kind;
+    switch (a.kind) {
+      case "illegal_dump":
+        if (!blank(ev.at_site_id)) {
+          key = "summary.illegal_dump_at_site";
+          p.site = siteText(ev.at_site_id);
+          p.duration = minutesText(ev.stop_duration_s);
+        } else if ((Number(ev.dark_s) || 0) > 0) {
+          key = "summary.illegal_dump_dark";
+          p.duration = minutesText(ev.dark_s);
+        } else {
+          p.duration = minutesText(ev.stop_duration_s);
+        }
+        break;
+      case "route_deviation":
+        p.route = first(ev.route_ids);
+        p.duration = minutesText(ev.off_corridor_s);
+        p.offset = distanceText(ev.max_off_corridor_m);
+        break;
+      case "unpermitted_origin":
+        p.duration = minutesText(ev.dwell_duration_s);
+        if (p.site) key = "summary.unpermitted_origin_permit";
+        break;
+      case "wrong_disposal": {
+        const expected = (Array.isArray(ev.manifest_disposal_site_ids) ? ev.manifest_disposal_site_ids : [])
+          .map((x) => siteText(String(x)));
+        p.expected = expected.length ? expected.join(state.lang === "en" ? ", " : "、") : null;
+        p.site = p.site || p.disposal;
+        break;
+      }
+      case "manifest_not_executed":
+        p.from = ev.valid_from || a.start ? fmtTime(ev.valid_from || a.start) : null;
+        p.to = ev.valid_to || a.end ? fmtTime(ev.valid_to || a.end) : null;
+        break;
+      case "gps_gap":
+        p.duration = minutesText(ev.gap_s);
+        p.moved = distanceText(ev.moved_while_dark_m);
+        break;
+      case "unregistered_vehicle":
+        p.day = blank(ev.day) ? null : ev.day;
+        p.loads = blank(ev.loads) ? null : ev.loads;
+        break;
+      case "dump_hotspot": {
+        const dumps = Array.isArray(ev.dumps) ? ev.dumps : [];
+        let trucks = Array.isArray(ev.vehicles) ? ev.vehicles.length : ev.vehicles;
+        if (!Number.isInteger(trucks) && dumps.length) {
+          trucks = new Set(dumps.filter((d) => Array.isArray(d) && d.length).map((d) => d[0])).size;
+        }
+        p.day = blank(ev.day) ? null : ev.day;
+        p.trucks = Number.isInteger(trucks) ? trucks : null;
+        p.dumps = dumps.length || null;
+        p.radius = distanceText(ev.hotspot_radius_m);
+        break;
+      }
+      default:
+        break;
+    }
+    const cat = catalogs.get(state.lang) || {};
+    if (!Object.prototype.hasOwnProperty.call(cat, key)) return null;
+    const needed = [...cat[key].matchAll(/\{([A-Za-z0-9_]+)\}/g)].map((m) => m[1]);
+    if (needed.some((name) => p[name] === null || p[name] === undefined)) return null;
+    return t(key, p);
+  }
+
+  // For the browser tests: the same sentence as routes.report.localized_summary.
+  window.haulwatchConsole = Object.freeze({ localSummary: (a) => localSummary(a) });
 
   /** A site's display name (its id when it has none). */
   function siteName(siteId) {

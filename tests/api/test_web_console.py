@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pandas as pd
@@ -928,3 +928,48 @@ class TestLanguage:
         for word in ("Alerts", "Kind", "Status", "Sign out", "Send drone", "Evidence", "History"):
             assert word not in visible, word
         assert page.evaluate("localStorage.getItem('haulwatch.lang')") == "zh-CN"
+
+
+class TestSummaries:
+    """The console writes the same Chinese sentence as routes.report.localized_summary."""
+
+    ALERTS: ClassVar[list[dict]] = [
+        {"kind": "illegal_dump", "evidence": {"stop_duration_s": 349, "distance_to_permitted_site_m": 1891.5}},
+        {"kind": "illegal_dump", "evidence": {"dark_s": 2409, "distance_to_permitted_site_m": 1767.8}},
+        {"kind": "illegal_dump", "evidence": {"at_site_id": "S-D1", "stop_duration_s": 1500}},
+        {"kind": "route_deviation", "evidence": {"route_ids": ["R-1"], "origin_site_id": "S-O1",
+                                                 "disposal_site_id": "S-D1", "off_corridor_s": 230,
+                                                 "max_off_corridor_m": 781.7}},
+        {"kind": "unpermitted_origin", "evidence": {"dwell_duration_s": 1292, "disposal_site_id": "S-D1",
+                                                    "distance_to_permitted_site_m": 2245.4}},
+        {"kind": "unpermitted_origin", "site_id": "S-O1", "evidence": {"dwell_duration_s": 700}},
+        {"kind": "wrong_disposal", "site_id": "S-D1", "manifest_id": "M-1",
+         "evidence": {"manifest_disposal_site_ids": ["S-P1", "S-N1"]}},
+        {"kind": "unmanifested_trip", "evidence": {"origin_site_id": "S-O1", "disposal_site_id": "S-D1"}},
+        {"kind": "manifest_not_executed", "manifest_id": "M-1", "evidence": {
+            "origin_site_id": "S-O1", "disposal_site_id": "S-D1", "valid_from": "2026-11-19T22:00:00Z",
+            "valid_to": "2026-11-20T10:00:00Z"}},
+        {"kind": "gps_gap", "evidence": {"gap_s": 3700, "moved_while_dark_m": 576.3}},
+        {"kind": "unregistered_vehicle", "evidence": {"day": "2026-11-20", "loads": 5}},
+        {"kind": "dump_hotspot", "vehicle_id": "", "evidence": {
+            "day": "2026-11-20", "hotspot_radius_m": 150.0,
+            "dumps": [["浙A1", 1, 2, "t"], ["浙A2", 1, 2, "t"], ["浙A3", 1, 2, "t"]]}},
+        {"kind": "route_deviation", "evidence": {}},  # facts missing: the original sentence
+    ]
+
+    def test_js_sentences_equal_python(self, page: Page, service: Service) -> None:
+        from haulwatch.routes.report import localized_summary
+
+        _sign_in(page, service, "analyst")
+        expect(page.locator("#map .site")).to_have_count(len(SITES))  # names known
+        names = {s: n for s, _, n, *_ in SITES}
+        alerts = [{"vehicle_id": "浙E·A1234", "start": "2026-11-20T02:06:00Z",
+                   "end": "2026-11-20T02:20:00Z", "site_id": "", "manifest_id": "",
+                   "summary": "English original", **a} for a in self.ALERTS]
+        got = page.evaluate("alerts => alerts.map(a => window.haulwatchConsole.localSummary(a))",
+                            alerts)
+        want = [localized_summary(a, "zh-CN", timezone="Asia/Shanghai",
+                                  site_name=lambda s: names.get(s, s)) for a in alerts]
+        assert got[:-1] == want[:-1]
+        assert got[-1] is None and want[-1] == "English original"
+        assert "满载车辆 浙E·A1234 于 2026-11-20 10:06 驶离核准路线 R-1（湖州工地一号 → 长兴消纳场）" in got[3]
