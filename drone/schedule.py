@@ -332,6 +332,29 @@ class Scheduler:
         """Alert ids waiting, in priority order."""
         return [e.alert_id for e in sorted(self._queue.values(), key=self._priority)]
 
+    def known(self, alert_id: str) -> bool:
+        """True once ``alert_id`` was queued (queued, flying or handled)."""
+        return alert_id in self._seen
+
+    def is_queued(self, alert_id: str) -> bool:
+        """True while ``alert_id`` waits in the queue."""
+        return alert_id in self._queue
+
+    def entries(self) -> list[dict[str, Any]]:
+        """The queued alerts in priority order, as JSON-ready dicts."""
+        return [
+            {
+                "alert_id": e.alert_id,
+                "severity": e.severity,
+                "kind": e.kind,
+                "priority": e.priority,
+                "attempts": e.attempts,
+                "queued_at": e.queued_at,
+                "last_failure": e.last_failure,
+            }
+            for e in sorted(self._queue.values(), key=self._priority)
+        ]
+
     @property
     def active(self) -> dict[str, tuple[str, str]]:
         """Missions in flight: ``mission_id -> (alert_id, drone_id)``."""
