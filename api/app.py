@@ -14,14 +14,14 @@ from contextlib import asynccontextmanager
 from importlib import metadata
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from haulwatch.api.deps import Clock, Service, ServiceDep, utc_now
+from haulwatch.api.middleware import BodyLimit, install_error_handlers
 from haulwatch.api.schemas import Health
 from haulwatch.api.services.auth import TokenRegistry
 from haulwatch.api.services.events import EventHub
-from haulwatch.api.services.store import Store, StoreInputError
+from haulwatch.api.services.store import Store
 from haulwatch.api.settings import Settings
 
 log = logging.getLogger("haulwatch.api")
@@ -123,10 +123,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.service = service
     app.state.tokens = service.tokens
 
-    @app.exception_handler(StoreInputError)
-    async def _store_input(request: Request, exc: StoreInputError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={
-            "detail": [{"loc": ["body"], "msg": str(exc), "type": "value_error"}]})
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     @app.get("/health", response_model=Health, tags=["health"], summary="Liveness (open)")
     def health(svc: ServiceDep) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from haulwatch.ingest.limits import BATCH_MAX_POINTS, TEXT_MAX_CHARS
+
 AlertKind = Literal[
     "illegal_dump", "route_deviation", "unpermitted_origin", "wrong_disposal",
     "unmanifested_trip", "manifest_not_executed", "gps_gap", "unregistered_vehicle",
@@ -81,7 +83,7 @@ class StatusUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: AlertStatus
-    note: str | None = Field(default=None, max_length=2000)
+    note: str | None = Field(default=None, max_length=TEXT_MAX_CHARS)
     expected_version: int | None = Field(
         default=None, ge=1,
         description="the status_version you saw; 409 if the alert changed since")
@@ -123,7 +125,7 @@ class PositionIn(BaseModel):
 class PositionBatch(BaseModel):
     """A batch of points (any vehicles, any order)."""
 
-    points: list[PositionIn] = Field(max_length=100_000)
+    points: list[PositionIn] = Field(max_length=BATCH_MAX_POINTS)
 
 
 class RejectedPoint(BaseModel):

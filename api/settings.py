@@ -29,6 +29,9 @@ Environment variables
     seconds between SSE keep-alive comments (default 15).
 ``HAULWATCH_LIVE_WAIT_S``, ``HAULWATCH_LIVE_LOOKBACK_S``
     see :class:`Settings` (defaults 30 and 86400).
+``HAULWATCH_MAX_BODY_BYTES``
+    largest request body accepted; larger ones get 413 before parsing
+    (default 8 MiB, :data:`haulwatch.ingest.limits.BODY_MAX_BYTES`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from haulwatch.errors import UserError
+from haulwatch.ingest.limits import BODY_MAX_BYTES
 
 ROLES: tuple[str, ...] = ("analyst", "dispatcher", "device", "admin")
 
@@ -99,6 +103,8 @@ class Settings:
     live_lookback_s : float
         On start-up, stored points of this many seconds before the newest are
         replayed into the live audit (its open windows survive a restart).
+    max_body_bytes : int
+        Largest request body accepted (413 before parsing otherwise).
     """
 
     db_url: str = "sqlite:///haulwatch.db"
@@ -112,6 +118,7 @@ class Settings:
     load_alerts: Path | None = None
     live_wait_s: float = 30.0
     live_lookback_s: float = 86_400.0
+    max_body_bytes: int = BODY_MAX_BYTES
 
     def __post_init__(self) -> None:
         if not (self.db_url.startswith("sqlite://") or self.db_url.startswith("postgresql://")
@@ -129,6 +136,8 @@ class Settings:
             raise SettingsError(f"live_wait_s: {self.live_wait_s!r} must be >= 0")
         if not self.live_lookback_s >= 0:
             raise SettingsError(f"live_lookback_s: {self.live_lookback_s!r} must be >= 0")
+        if not self.max_body_bytes >= 1024:
+            raise SettingsError(f"max_body_bytes: {self.max_body_bytes!r} must be >= 1024")
         for entry in self.tokens:
             if entry.role not in ROLES:
                 raise SettingsError(
@@ -179,6 +188,7 @@ class Settings:
             ("HAULWATCH_KEEPALIVE_S", "keepalive_s", float),
             ("HAULWATCH_LIVE_WAIT_S", "live_wait_s", float),
             ("HAULWATCH_LIVE_LOOKBACK_S", "live_lookback_s", float),
+            ("HAULWATCH_MAX_BODY_BYTES", "max_body_bytes", int),
         ):
             if env.get(var):
                 try:

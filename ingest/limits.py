@@ -170,7 +170,7 @@ def check_text(value: Any, field: str, *, max_chars: int = TEXT_MAX_CHARS,
 def check_plate(value: Any, field: str = "vehicle_id") -> Problem | None:
     """Check a licence plate: a non-empty string of at most :data:`PLATE_MAX_CHARS`."""
     if value is None or value == "":
-        return field, "missing vehicle plate"
+        return field, f"missing {field}"
     if not isinstance(value, str):
         return field, (f"must be a string (the plate, e.g. '浙D12345'), got "
                        f"{type(value).__name__} {snippet(value)}")

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 _ZONED_RE = re.compile(r".*\d(?:Z|z|[+-]\d{2}(?::?\d{2})?)\s*\Z")
 
 
-_FIELD_RE = re.compile(r"field '(\w+)'")
+_FIELD_RE = re.compile(r"fields? '(\w+)'")
 
 
 class AlertImportError(StoreInputError):
@@ -51,6 +51,9 @@ def _check_times_zoned(doc: Any) -> None:
                 raise AlertImportError(
                     f"{field}: must be an ISO 8601 time text, got {type(value).__name__} "
                     f"{limits.snippet(value)}", field=field)
+            if limits.text_year_out_of_range([value])[0]:
+                raise AlertImportError(f"{field}: {limits.snippet(value)}: "
+                                       f"{limits.TIME_RANGE_REASON}", field=field)
             if _ZONED_RE.fullmatch(value) is None:
                 raise AlertImportError(
                     f"{field}: {limits.snippet(value)} has no zone offset; write UTC with 'Z' "

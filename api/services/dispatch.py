@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from haulwatch.errors import UserError
+from haulwatch.ingest.limits import check_lon_lat
 
 if TYPE_CHECKING:
     from haulwatch.api.deps import Clock, Service
@@ -40,7 +41,7 @@ class DispatchRefused(UserError, ValueError):  # noqa: N818 - mirrors drone.plan
     Parameters
     ----------
     reason : str
-        Code (``no_dataset``, ``unknown_dock``, ``no_location``, or a
+        Code (``no_dataset``, ``unknown_dock``, ``no_location``, ``invalid_target``, or a
         :data:`haulwatch.drone.plan.REFUSAL_REASONS` code).
     message : str
         Explanation naming the value and what is allowed.
@@ -191,12 +192,21 @@ class DispatchManager:
             When no mission can be planned (the refusal is stored too).
         """
         from haulwatch.drone.export import to_qgc_plan
-        from haulwatch.drone.plan import MissionRefused, PlanConfig, choose_dock, plan_mission
+        from haulwatch.drone.plan import (
+            MissionRefused,
+            PlanConfig,
+            PlanConfigError,
+            choose_dock,
+            plan_mission,
+        )
 
         store = self.service.store
         alert = store.get_alert(alert_id, detail=False)
         if alert["lon"] is None or alert["lat"] is None:
             raise DispatchRefused("no_location", f"alert {alert_id!r} has no location to look at")
+        problem = check_lon_lat(alert["lon"], alert["lat"])
+        if problem is not None:  # stored before the limits existed
+            raise DispatchRefused("no_location", f"alert {alert_id!r}: {problem[0]} {problem[1]}")
         docks, zones, tz = self._docks_and_zones()
         config = self.plan_config if self.plan_config is not None else PlanConfig(timezone=tz)
         wanted = dock_site_id or self.service.settings.dock_site_id
@@ -216,6 +226,8 @@ class DispatchManager:
                     raise DispatchRefused("no_dock", "the dataset has no nest site",
                                           field="dock_site_id")
                 mission = choose_dock(target, docks, no_fly=zones, config=config, now=now).mission
+        except PlanConfigError as exc:
+            raise DispatchRefused("invalid_target", str(exc)) from None
         except MissionRefused as exc:
             rec = store.create_mission({
                 "mission_id": mission_id, "alert_id": alert_id,

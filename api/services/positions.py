@@ -11,17 +11,22 @@ vehicle and time count once); the caller feeds them to the live audit
 from __future__ import annotations
 
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from haulwatch.ingest import limits
 from haulwatch.timezone import DEFAULT_TIMEZONE
 
 if TYPE_CHECKING:
     from haulwatch.api.deps import Service
 
+log = logging.getLogger("haulwatch.api")
+
+_TEXT_MAX_CHARS = 64  # time, load and number fields written as text
 _FIELDS = ("vehicle_id", "time", "lon", "lat", "speed_kmh", "heading_deg", "load", "lift")
 
 
@@ -42,9 +47,36 @@ def _column(values: list[Any]) -> pa.ChunkedArray:
     return pa.chunked_array([arr])
 
 
+def _screen(point: Any) -> tuple[str, str] | None:
+    """The first limit a pushed point breaks (:mod:`haulwatch.ingest.limits`), or None."""
+    if not isinstance(point, dict):
+        return "point", f"must be an object, got {type(point).__name__} {limits.snippet(point)}"
+    problem = limits.check_plate(point.get("vehicle_id"))
+    if problem is not None:
+        return problem
+    for name in _FIELDS[1:]:
+        value = point.get(name)
+        if isinstance(value, str):
+            problem = limits.check_text(value, name, max_chars=_TEXT_MAX_CHARS)
+        elif isinstance(value, (dict, list)) or (isinstance(value, bool) and name != "lift"):
+            problem = name, (f"must be a {'time' if name == 'time' else 'number'}, got "
+                             f"{type(value).__name__} {limits.snippet(value)}")
+            if name == "load":
+                problem = name, f"must be empty, half or full, got {limits.snippet(value)}"
+        if problem is not None:
+            return problem
+    return None
+
+
 def validate_points(raw: list[dict[str, Any]], *, timezone: str,
                     ) -> tuple[pd.DataFrame, list[dict[str, Any]], int]:
-    """Validate pushed points like rows of ``tracks.csv``.
+    """Validate pushed points like rows of ``tracks.csv``, each point on its own.
+
+    The limits of :mod:`haulwatch.ingest.limits` first (plate type and length,
+    valid Unicode, text length, time range by a cheap year screen), then the
+    tracks reader (:func:`haulwatch.ingest.tracks.tracks_from_table`). Should the
+    reader fail on the batch, the batch is halved until the points it cannot
+    read are found and rejected alone: a bad neighbour never loses a good point.
 
     Parameters
     ----------
@@ -63,23 +95,66 @@ def validate_points(raw: list[dict[str, Any]], *, timezone: str,
     duplicates : int
         Points repeated within the batch (same vehicle and time).
     """
+    rejected: list[dict[str, Any]] = []
+    keep: list[int] = []
+    for i, point in enumerate(raw):
+        problem = _screen(point)
+        if problem is None:
+            keep.append(i)
+        else:
+            rejected.append({"index": i, "field": problem[0], "reason": problem[1]})
+    times = [raw[i].get("time") for i in keep]
+    far = limits.text_year_out_of_range(times)
+    if far.any():
+        for j in np.flatnonzero(far):
+            rejected.append({"index": keep[j], "field": "time", "reason":
+                             f"{limits.snippet(times[j])}: {limits.TIME_RANGE_REASON}"})
+        keep = [k for k, bad in zip(keep, far, strict=True) if not bad]
+    parts: list[pd.DataFrame] = []
+    duplicates = _read(raw, keep, timezone, parts, rejected)
+    if not parts:
+        tracks = _empty_tracks()
+    elif len(parts) == 1:
+        tracks = parts[0]
+    else:  # halves read apart: sort again, drop what repeats across halves
+        tracks = pd.concat(parts, ignore_index=True).sort_values(
+            ["vehicle_key", "time"], kind="stable", ignore_index=True)
+        again = tracks.duplicated(["vehicle_key", "time"]).to_numpy()
+        duplicates += int(again.sum())
+        tracks = tracks.loc[~again].reset_index(drop=True)
+    rejected.sort(key=lambda r: r["index"])
+    return tracks, rejected, duplicates
+
+
+def _read(raw: list[dict[str, Any]], keep: list[int], timezone: str,
+          parts: list[pd.DataFrame], rejected: list[dict[str, Any]]) -> int:
+    """Read the points ``keep`` with the tracks reader; halve on a reader failure."""
     from haulwatch.ingest.tracks import tracks_from_table
 
-    # points without a vehicle are refused here (the reader needs at least one plate)
-    missing = [i for i, p in enumerate(raw) if p.get("vehicle_id") in (None, "")]
-    rejected: list[dict[str, Any]] = [
-        {"index": i, "field": "vehicle_id", "reason": "missing vehicle_id"} for i in missing]
-    gone = set(missing)
-    keep = [i for i in range(len(raw)) if i not in gone]
     if not keep:
-        return _empty_tracks(), rejected, 0
+        return 0
     pts = [raw[i] for i in keep]
     cols = {}
     for name in _FIELDS:
         values = [p.get(name) for p in pts]
         if name in ("vehicle_id", "time", "lon", "lat") or any(v is not None for v in values):
             cols[name] = _column(values)
-    result = tracks_from_table(cols, len(pts), file="positions", timezone=timezone)
+    try:
+        result = tracks_from_table(cols, len(pts), file="positions", timezone=timezone)
+    except (ValueError, TypeError, OverflowError, ArithmeticError, LookupError,
+            pa.ArrowException) as exc:
+        if len(keep) == 1:
+            field = "time" if isinstance(exc, (OverflowError, pd.errors.OutOfBoundsDatetime)) \
+                else "point"
+            log.info("pushed point %d refused by the reader: %s: %s", keep[0],
+                     type(exc).__name__, exc)
+            rejected.append({"index": keep[0], "field": field, "reason":
+                             f"cannot be read ({type(exc).__name__}: "
+                             f"{limits.snippet(str(exc), 80)})"})
+            return 0
+        half = len(keep) // 2
+        return (_read(raw, keep[:half], timezone, parts, rejected)
+                + _read(raw, keep[half:], timezone, parts, rejected))
     rej = result.rejects
     if len(rej):
         dropped = rej[rej["action"] == "row_dropped"] if "action" in rej.columns else rej
@@ -89,10 +164,11 @@ def validate_points(raw: list[dict[str, Any]], *, timezone: str,
                                           strict=True)
         ]
     tracks = result.tracks
-    tracks = tracks.assign(src_row=np.asarray(keep, dtype="int64")[
-        tracks["src_row"].to_numpy("int64") - 1] + 1)
-    rejected.sort(key=lambda r: r["index"])
-    return tracks, rejected, int(result.duplicates_dropped)
+    if len(tracks):
+        tracks = tracks.assign(src_row=np.asarray(keep, dtype="int64")[
+            tracks["src_row"].to_numpy("int64") - 1] + 1)
+        parts.append(tracks)
+    return int(result.duplicates_dropped)
 
 
 def _empty_tracks() -> pd.DataFrame:

@@ -76,11 +76,11 @@ def load_registry(folder: Path) -> Registry:
     folder = Path(folder)
     if not folder.is_dir():
         raise RegistryError(f"dataset: {str(folder)!r} is not a folder")
-    from haulwatch.ingest.dataset import read_dataset
-    from haulwatch.ingest.prepare import prepare
+    from haulwatch.ingest.dataset import read_registry
+    from haulwatch.ingest.prepare import prepare_registry
 
-    try:
-        dataset = prepare(read_dataset(folder))
+    try:  # the registry only: the tracks file is never read at start-up
+        dataset = prepare_registry(read_registry(folder))
     except (OSError, ValueError) as exc:
         raise RegistryError(f"dataset: cannot load {str(folder)!r}: {exc}") from exc
     return Registry(
