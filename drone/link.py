@@ -348,6 +348,11 @@ class VehicleLink:
         Our MAVLink ids (a GCS, as Mission Planner / MAVProxy use).
     target_system : int or None, default None
         Talk to this vehicle; None = the first vehicle heard.
+    tlog_path : str or Path, optional
+        Keep the flight log: every MAVLink message received from the link is
+        written there as a telemetry log (``.tlog``: 8-byte big-endian µs timestamp +
+        the raw packet, the format of MAVProxy and Mission Planner, readable
+        with ``mavutil.mavlink_connection(path)``).
     clock : callable or None, default None
         The vehicle clock in seconds (every timeout is measured on it). None =
         wall monotonic seconds × ``time_scale``. A simulator running in the same
@@ -371,6 +376,7 @@ class VehicleLink:
         source_component: int = 190,
         target_system: int | None = None,
         clock: Callable[[], float] | None = None,
+        tlog_path: str | os.PathLike[str] | None = None,
     ) -> None:
         if not isinstance(url, str) or not url.strip():
             raise ValueError(
@@ -391,6 +397,7 @@ class VehicleLink:
         self.target_system: int | None = target_system
         self.target_component = 1
         self._clock = clock
+        self.tlog_path = None if tlog_path is None else os.fspath(tlog_path)
         self.conn: Any = None
         self._send_lock = threading.Lock()
         self._closing = threading.Event()
@@ -442,6 +449,9 @@ class VehicleLink:
             )
         except OSError as exc:
             raise LinkLost(f"cannot open MAVLink connection {self.url!r}: {exc}") from exc
+        if self.tlog_path is not None:
+            os.makedirs(os.path.dirname(os.path.abspath(self.tlog_path)), exist_ok=True)
+            self.conn.setup_logfile(self.tlog_path, mode="wb")
         # A SITL boots only when a client connects, in wall time: its clock
         # (and so the time scale) only runs once it is up. Wait at least
         # min(connect_timeout_s, 10) wall seconds whatever the speed-up.
@@ -522,8 +532,12 @@ class VehicleLink:
             self._hb_thread.join(timeout=2.0)
             self._hb_thread = None
         if self.conn is not None:
+            logfile = getattr(self.conn, "logfile", None)
             with contextlib.suppress(OSError):
                 self.conn.close()
+            if logfile is not None:
+                with contextlib.suppress(OSError):
+                    logfile.close()
             self.conn = None
 
     def __enter__(self) -> VehicleLink:

@@ -25,7 +25,7 @@ def dist_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 @pytest.fixture(scope="module")
-def flown():
+def flown(tmp_path_factory):
     config = PlanConfig(
         orbit_radius_m=40.0, orbit_turns=1, photo_spacing_m=20.0, min_sun_elevation_deg=None
     )
@@ -41,8 +41,10 @@ def flown():
     ).start()
     try:
         config = LinkConfig(heartbeat_timeout_s=60.0, command_timeout_s=6.0)
-        with VehicleLink(sim.url, time_scale=speedup, config=config) as link:
+        tlog = tmp_path_factory.mktemp("flight") / "mission-1.tlog"
+        with VehicleLink(sim.url, time_scale=speedup, config=config, tlog_path=tlog) as link:
             record = link.fly_mission(mission, mission_id="mission-1")
+        record.tlog = tlog  # type: ignore[attr-defined]
         yield mission, record, sim
     finally:
         sim.stop()
@@ -121,6 +123,48 @@ def test_timings_and_battery(flown):
     flight_s = record.timings_s["flying"]
     assert flight_s == pytest.approx(mission.meta["duration_s"], rel=0.35)
     assert 0 < record.battery_end_pct < record.battery_start_pct == 100
+
+
+def test_flight_log_is_a_readable_tlog(flown):
+    from pymavlink import mavutil
+
+    _, record, _ = flown
+    log = mavutil.mavlink_connection(str(record.tlog))
+    kinds: dict[str, int] = {}
+    while (msg := log.recv_match()) is not None:
+        kinds[msg.get_type()] = kinds.get(msg.get_type(), 0) + 1
+    assert kinds["CAMERA_FEEDBACK"] == len(record.photos)
+    assert kinds["GLOBAL_POSITION_INT"] >= len(record.track)
+    assert kinds["HEARTBEAT"] > 10 and kinds["MISSION_ACK"] >= 1
+
+
+def test_evidence_for_the_alert(flown):
+    from haulwatch.drone.evidence import flight_evidence
+
+    _, record, _ = flown
+    ev = flight_evidence(record.to_dict())
+    assert ev["alert_id"] == "dump-0001" and ev["outcome"] == "completed"
+    line = ev["track"]["geometry"]
+    assert line["type"] == "LineString" and len(line["coordinates"]) == len(record.track)
+    lon, lat, alt = line["coordinates"][0]
+    assert (lat, lon) == pytest.approx((DOCK.lat_deg, DOCK.lon_deg), abs=1e-4) and alt < 1
+    photos = ev["photos"]["features"]
+    assert len(photos) == len(record.photos)
+    first = photos[0]
+    assert first["geometry"]["coordinates"] == [
+        record.photos[0]["lon_deg"],
+        record.photos[0]["lat_deg"],
+    ]
+    assert (
+        first["properties"]["time_utc"].endswith("Z") and first["properties"]["yaw_deg"] is not None
+    )
+    assert ev["history"]["action"] == "inspected_by_drone"
+    assert ev["history"]["text"].startswith("无人机巡查已完成")
+    assert f"{len(record.photos)} 张照片" in ev["history"]["text"]
+    assert flight_evidence(record, lang="en")["history"]["text"].startswith(
+        "Inspected by drone, completed"
+    )
+    json.dumps(ev, ensure_ascii=False, allow_nan=False)
 
 
 def test_record_is_json(flown, tmp_path):
