@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from haulwatch.api.gateway import (
     BatchingSink,
@@ -473,3 +476,37 @@ def test_client_reports_a_closed_connection() -> None:
     result, _, _ = run(go, max_bad_frames=2)
     assert "closed" in result
 
+
+
+class TestFastTracks:
+    """The sink's typed fast path gives the tracks reader's frame for gateway points."""
+
+    @staticmethod
+    def _plain(frame: Any) -> Any:
+        out = frame.copy()
+        for c in ("vehicle_id", "vehicle_key", "load"):
+            out[c] = out[c].astype(object).where(out[c].notna(), None)
+        return out.reset_index(drop=True)
+
+    @given(st.lists(st.tuples(
+        st.sampled_from(["浙D·A1234", "浙DA1234", "浙d a1234", "沪B00001", "浙F-12345", "·-"]),
+        st.integers(0, 200),                                   # seconds after T0 (repeats)
+        st.one_of(st.just(0.0), st.floats(-180, 180)), st.one_of(st.just(0.0), st.floats(-90, 90)),
+        st.integers(0, 0xFFFF).map(lambda v: v / 10.0),       # WORD speed, 0.1 km/h
+        st.integers(0, 0xFFFF).map(float),                    # WORD direction
+        st.sampled_from(["empty", "half", "full", None]),
+        st.sampled_from([None, 0, 1])), min_size=1, max_size=60))
+    @settings(max_examples=60, deadline=None)
+    def test_same_frame_as_the_reader(self, rows: list[tuple]) -> None:
+        from haulwatch.api.gateway.sink import gateway_tracks
+        from haulwatch.api.services.positions import validate_points
+
+        points = [{"vehicle_id": v, "time": (T0 + timedelta(seconds=s)).strftime(
+                       "%Y-%m-%dT%H:%M:%SZ"), "lon": x, "lat": y, "speed_kmh": sp,
+                   "heading_deg": hd, "load": ld, "lift": lf}
+                  for v, s, x, y, sp, hd, ld, lf in rows]
+        ref, ref_rejected, _ = validate_points(points, timezone="UTC")
+        fast, rejected = gateway_tracks(points)
+        pd.testing.assert_frame_equal(self._plain(fast), self._plain(ref), check_dtype=False)
+        assert sorted((r["index"], r["field"], r["reason"]) for r in rejected) == sorted(
+            (r["index"], r["field"], r["reason"]) for r in ref_rejected)
