@@ -95,6 +95,24 @@ def get_plan(svc: ServiceDep, who: Reader, mission_id: str) -> dict[str, Any]:
     return rec["plan"]
 
 
+@router.get("/api/missions/{mission_id}/evidence", response_model=dict[str, Any],
+            responses=_ERRORS,
+            summary="What the flight brought back: flown track and photos (GeoJSON), outcome")
+def get_evidence(svc: ServiceDep, who: Reader, mission_id: str) -> dict[str, Any]:
+    """The flight's evidence for its alert (404 until the flight ended)."""
+    from haulwatch.drone.evidence import flight_evidence
+
+    try:
+        rec = svc.store.get_mission(mission_id)
+    except MissionNotFoundError as exc:
+        raise field_error(("path", "mission_id"), str(exc), 404) from None
+    if not rec.get("flight_record"):
+        raise field_error(("path", "mission_id"),
+                          f"mission {mission_id!r} has no flight record (status {rec['status']})",
+                          404)
+    return flight_evidence(rec["flight_record"])
+
+
 @router.post("/api/missions/{mission_id}/abort", response_model=MissionPublic,
              responses=_ERRORS, summary="Abort a queued or flying mission (drone returns)")
 def abort_mission(svc: ServiceDep, who: Dispatcher, mission_id: str) -> dict[str, Any]:

@@ -341,11 +341,26 @@ class DispatchManager:
                 record: dict[str, Any] | None) -> None:
         store = self.service.store
         prev = store.get_mission(mission_id)
-        progress = {**prev["progress"], "phase": status}
+        # the flight's own last status (throttled updates may have missed it)
+        final = (record or {}).get("final_status") or {}
+        progress = {**prev["progress"], **final, "phase": status}
         changes: dict[str, Any] = {"status": status, "reason": reason, "progress": progress}
         if record is not None:
             changes["flight_record"] = record
         self.service.hub.publish("mission", store.update_mission(mission_id, **changes))
+        if record is not None and prev.get("alert_id"):  # "inspected by drone" in the history
+            self._note_inspection(prev["alert_id"], record)
+
+    def _note_inspection(self, alert_id: str, record: dict[str, Any]) -> None:
+        from haulwatch.drone.evidence import flight_evidence
+
+        store = self.service.store
+        try:
+            text = flight_evidence(record)["history"]["text"]
+            alert = store.get_alert(alert_id, detail=False)
+            store.set_status(alert_id, alert["status"], by="drone", note=text)
+        except Exception:  # the flight is recorded; a history note must not break the worker
+            log.exception("could not note the inspection on alert %s", alert_id)
 
     def wait_idle(self, timeout_s: float) -> bool:
         """Wait until no mission is queued or flying; True if it became idle in time."""

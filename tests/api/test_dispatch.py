@@ -109,6 +109,15 @@ def test_dispatch_flies_the_simulator_to_completion(tmp_path, registry, tokens):
             listed = c.get("/api/missions", params={"alert_id": "NEAR"},
                            headers=_h(tokens, "analyst")).json()
             assert listed["total"] == 1
+            # the stored progress is the flight's last status, not a throttled one (issue 13)
+            assert done["progress"]["phase"] == "completed" and done["progress"]["armed"] is False
+            assert done["progress"]["alt_rel_m"] < 1.0
+            ev = c.get(f"/api/missions/{mission['mission_id']}/evidence",
+                       headers=_h(tokens, "analyst")).json()
+            assert ev["track"]["geometry"]["type"] == "LineString"
+            assert len(ev["photos"]["features"]) == len(rec["photos"])
+            history = c.get("/api/alerts/NEAR", headers=_h(tokens, "analyst")).json()["history"]
+            assert history[-1]["by"] == "drone" and "无人机巡查" in history[-1]["note"]
     finally:
         sim.stop()
 
