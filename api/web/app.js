@@ -440,7 +440,7 @@
     if (typeof value === "boolean") return value ? t("common.yes") : t("common.no");
     if (typeof value === "string") {
       if (/(^|_)(time|at|start|end|from|to|since|dark)$/.test(k) && parseTime(value)) return fmtTime(value);
-      if (/(^|_)site_id$/.test(k)) return siteName(value);
+      if (/(^|_)site_id$/.test(k)) return siteText(value);
       if (/^load(_|$)/.test(k)) return tOr("load." + value, value);
       return value;
     }
@@ -1114,14 +1114,15 @@
       [t("console.f_severity"), d.severity ? severityLabel(d.severity) : "—"],
       [t("console.f_from"), fmtTime(d.start)],
       [t("console.f_to"), fmtTime(d.end) + (start && end ? `（${fmtDuration((end - start) / 1000)}）` : "")],
-      [t("console.f_site"), siteName(d.site_id)],
+      [t("console.f_site"), d.site_id ? siteText(d.site_id) : "—", d.site_id || null],
       [t("console.f_manifest"), d.manifest_id || "—"],
       [t("console.f_trip"), d.trip_id || "—"],
       [t("console.f_location"), Number.isFinite(d.lon) && Number.isFinite(d.lat)
         ? `${d.lon.toFixed(5)}, ${d.lat.toFixed(5)}` : "—"],
       [t("console.f_alert_id"), d.alert_id],
     ];
-    for (const [k, v] of rows) fields.append(el("dt", { text: k }), el("dd", { text: v }));
+    // Sites by name, their id on hover.
+    for (const [k, v, id] of rows) fields.append(el("dt", { text: k }), el("dd", { text: v, title: id || null }));
 
     const ev = $("detail-evidence");
     ev.replaceChildren();
@@ -1141,7 +1142,8 @@
         } else {
           text = fmtValue(k, evidence[k]);
         }
-        ev.append(el("dt", { text: humanKey(k) }), el("dd", { text, "data-key": k }));
+        const idHover = /site_id$/.test(k) && typeof evidence[k] === "string" ? evidence[k] : null;
+        ev.append(el("dt", { text: humanKey(k) }), el("dd", { text, "data-key": k, title: idHover }));
       }
     } else if (evidence !== undefined && evidence !== null) {
       ev.append(el("dt", { text: t("console.evidence") }), el("dd", { text: String(evidence) }));
@@ -1337,7 +1339,7 @@
     fields.replaceChildren();
     const ofTotal = Number.isFinite(total) ? t("console.m_of_total", { total }) : "";
     // [data-field id, label, value]
-    const rows = [["dock", t("console.m_dock"), m.dock_site_id ? siteName(m.dock_site_id) : "—"]];
+    const rows = [["dock", t("console.m_dock"), m.dock_site_id ? siteText(m.dock_site_id) : "—"]];
     if (pr.phase !== undefined && pr.phase !== m.status && !terminal) {
       rows.push(["phase", t("console.m_phase"), missionStatusLabel(String(pr.phase))]);
     }
@@ -1373,7 +1375,9 @@
       }
     }
     for (const [id, label, v] of rows) {
-      fields.append(el("dt", { text: label }), el("dd", { text: v, "data-field": id }));
+      fields.append(el("dt", { text: label }), el("dd", {
+        text: v, "data-field": id, title: id === "dock" ? m.dock_site_id || null : null,
+      }));
     }
     const reason = $("mission-reason");
     reason.hidden = !m.reason;

@@ -402,7 +402,9 @@ class TestConsole:
         mission = answer.json()
         mission_box = page.locator("#mission")
         expect(page.locator("#mission-id")).to_have_text(f"任务 {mission['mission_id']}")
-        expect(mission_box).to_contain_text("机巢甲 (S-N1)")
+        dock = page.locator('#mission-fields dd[data-field="dock"]')
+        expect(dock).to_have_text("机巢甲")  # the site by name, its id on hover
+        expect(dock).to_have_attribute("title", "S-N1")
         # The planned flight (from the mission's .plan) is drawn from the dock and back.
         expect(page.locator("#map .plan-path")).to_have_count(1)
         assert int(page.locator("#map .plan-path").get_attribute("data-points")) >= 3
