@@ -34,12 +34,24 @@ def _version() -> str:
         return "0+unknown"
 
 
+def audit_config(settings: Settings) -> Any:
+    """The live audit's thresholds: ``settings.audit_config`` then ``audit_overrides``.
+
+    The one loader ``haulwatch audit --config/--set`` uses too
+    (:meth:`haulwatch.routes.config.AuditConfig.load`), so live and batch agree.
+    """
+    from haulwatch.routes.config import AuditConfig
+
+    return AuditConfig.load(settings.audit_config, dict(settings.audit_overrides))
+
+
 def build_service(settings: Settings, *, clock: Clock | None = None) -> Service:
     """Open the store, load the registry and the start-up alerts, wire live path and drones.
 
     ``clock`` (default: the wall clock, UTC) is the service's one source of
     the current time; tests pass a fixed one.
     """
+    config = audit_config(settings) if settings.dataset is not None else None  # fail fast
     store = Store(settings.db_url)
     service = Service(
         settings=settings,
@@ -68,7 +80,7 @@ def build_service(settings: Settings, *, clock: Clock | None = None) -> Service:
         from haulwatch.api.services.live import LiveRunner, restore_live
         from haulwatch.routes.live import LiveAuditor
 
-        service.live = LiveAuditor(service.registry.dataset)
+        service.live = LiveAuditor(service.registry.dataset, config)
         replayed = restore_live(service, lookback_s=settings.live_lookback_s)
         if replayed:
             log.info("live audit: replayed %d stored points", replayed)

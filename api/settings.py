@@ -29,6 +29,9 @@ Environment variables
     seconds between SSE keep-alive comments (default 15).
 ``HAULWATCH_LIVE_WAIT_S``, ``HAULWATCH_LIVE_LOOKBACK_S``
     see :class:`Settings` (defaults 30 and 86400).
+``HAULWATCH_AUDIT_CONFIG``
+    audit thresholds (TOML, as ``haulwatch audit --config``) for the live audit,
+    so live and batch give the same alerts.
 ``HAULWATCH_MAX_BODY_BYTES``
     largest request body accepted; larger ones get 413 before parsing
     (default 8 MiB, :data:`haulwatch.ingest.limits.BODY_MAX_BYTES`).
@@ -105,6 +108,11 @@ class Settings:
         replayed into the live audit (its open windows survive a restart).
     max_body_bytes : int
         Largest request body accepted (413 before parsing otherwise).
+    audit_config : Path or None
+        TOML of audit thresholds for the live audit (the file ``haulwatch audit
+        --config`` takes); None: the defaults.
+    audit_overrides : tuple of (str, str)
+        ``KEY=VALUE`` thresholds applied after ``audit_config`` (``--set``).
     """
 
     db_url: str = "sqlite:///haulwatch.db"
@@ -119,6 +127,8 @@ class Settings:
     live_wait_s: float = 30.0
     live_lookback_s: float = 86_400.0
     max_body_bytes: int = BODY_MAX_BYTES
+    audit_config: Path | None = None
+    audit_overrides: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not (self.db_url.startswith("sqlite://") or self.db_url.startswith("postgresql://")
@@ -180,6 +190,8 @@ class Settings:
             values["vehicle_url"] = env["HAULWATCH_VEHICLE_URL"]
         if env.get("HAULWATCH_DOCK"):
             values["dock_site_id"] = env["HAULWATCH_DOCK"]
+        if env.get("HAULWATCH_AUDIT_CONFIG"):
+            values["audit_config"] = Path(env["HAULWATCH_AUDIT_CONFIG"])
         if env.get("HAULWATCH_LOAD_ALERTS"):
             values["load_alerts"] = Path(env["HAULWATCH_LOAD_ALERTS"])
         for var, name, conv in (

@@ -48,6 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="simulator speed-up factor flight timeouts are divided by (default 1)")
     p.add_argument("--load-alerts", type=Path, default=None,
                    help="alerts.geojson / alerts.csv of a batch audit to import at start-up")
+    p.add_argument("--config", "-c", type=Path, default=None, metavar="TOML",
+                   help="audit thresholds for the live audit, the file 'haulwatch audit --config' "
+                        "takes (also HAULWATCH_AUDIT_CONFIG): live and batch give the same alerts")
+    p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
+                   help="override one threshold after --config, e.g. --set gap_max_s=900")
     p.add_argument("--shutdown-timeout-s", type=float, default=5.0,
                    help="on Ctrl-C, how long open requests may take to finish before they are "
                         "cancelled (event streams end at once; default 5)")
@@ -61,13 +66,15 @@ def _run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from haulwatch.api.app import create_app
+    from haulwatch.api.cli.audit import parse_overrides
     from haulwatch.api.settings import Settings
 
     # a SettingsError (a UserError) is answered by haulwatch.api.cli.main: one line, exit 2
     settings = Settings.from_env(
         db_url=args.db_url, dataset=args.dataset, vehicle_url=args.vehicle_url,
         dock_site_id=args.dock_site_id, time_scale=args.time_scale,
-        load_alerts=args.load_alerts)
+        load_alerts=args.load_alerts, audit_config=args.config,
+        audit_overrides=tuple(parse_overrides(args.overrides).items()) or None)
     if not settings.tokens:
         print("haulwatch serve: warning: no tokens configured (HAULWATCH_TOKENS or "
               "HAULWATCH_TOKENS_FILE); every /api endpoint will answer 401", file=sys.stderr)

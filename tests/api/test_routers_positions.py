@@ -142,3 +142,55 @@ def test_new_alert_from_a_push_reaches_the_stream(tmp_path, dataset, tokens):
     finally:
         stop.set()
         srv.stop()
+
+
+def test_serve_config_gives_the_alerts_of_audit_config(tmp_path, dataset, tokens, monkeypatch):
+    """``haulwatch serve --config T`` audits live with the thresholds ``audit --config T`` uses."""
+    import json
+
+    import uvicorn
+
+    from haulwatch.api.cli import main
+
+    folder, raw, default_batch = dataset
+    toml = tmp_path / "audit.toml"
+    toml.write_text("[audit]\ngap_max_s = 3600\n", encoding="utf-8")
+    assert main(["audit", str(folder), "--out", str(tmp_path / "out"),
+                 "--config", str(toml)]) == 0
+    doc = json.loads((tmp_path / "out" / "alerts.geojson").read_text(encoding="utf-8"))
+    batch_ids = sorted(f["properties"]["alert_id"] for f in doc["features"])
+    assert batch_ids != sorted(default_batch["alert_id"])  # the threshold matters here
+
+    served = {}
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, *a, **k: served.setdefault(
+        "app", self.config.app))
+    spec = ",".join(f"{r}-user:{r}:{t}" for r, t in tokens.items())
+    monkeypatch.setenv("HAULWATCH_TOKENS", spec)
+    monkeypatch.delenv("HAULWATCH_AUDIT_CONFIG", raising=False)
+    assert main(["serve", "--dataset", str(folder), "--db", f"sqlite:///{tmp_path / 's.db'}",
+                 "--config", str(toml), "--port", "0"]) == 0
+    h = {"Authorization": f"Bearer {tokens['device']}"}
+    with TestClient(served["app"]) as c:
+        for b in _batches(raw, "2h"):
+            c.post("/api/positions", json={"points": b}, headers=h).raise_for_status()
+        stored = c.get("/api/alerts", params={"limit": 1000},
+                       headers={"Authorization": f"Bearer {tokens['analyst']}"}).json()["items"]
+    assert sorted(a["alert_id"] for a in stored) == batch_ids
+
+
+def test_audit_config_from_the_environment(tmp_path, monkeypatch):
+    toml = tmp_path / "a.toml"
+    toml.write_text("gap_max_s = 1200\n", encoding="utf-8")
+    monkeypatch.setenv("HAULWATCH_AUDIT_CONFIG", str(toml))
+    from haulwatch.api.app import audit_config
+
+    settings = Settings.from_env()
+    assert settings.audit_config == toml
+    assert audit_config(settings).gap_max_s == 1200.0
+    over = Settings.from_env(audit_overrides=(("gap_max_s", "900"),))
+    assert audit_config(over).gap_max_s == 900.0
+    monkeypatch.setenv("HAULWATCH_AUDIT_CONFIG", str(tmp_path / "missing.toml"))
+    from haulwatch.errors import UserError
+
+    with pytest.raises(UserError, match=r"missing\.toml"):
+        audit_config(Settings.from_env())
