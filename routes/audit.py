@@ -301,6 +301,11 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
     y = pts["y"].to_numpy(dtype=np.float64)
     sites_m = context.sites_m.reset_index(drop=True)
     site_pos = site_of_points(x, y, sites_m, buffer_m=config.site_buffer_m, kinds=PERMITTED_KINDS)
+    # a frozen terminal's repeated fixes say nothing about where the truck was: no
+    # site visit runs through them and they make no stop (routes.trips.frozen_fixes)
+    stale = frozen_fixes(codes, t, x, y, max_speed_kmh=config.max_speed_kmh, noise_m=config.stop_diameter_m)
+    if stale.any():
+        site_pos[stale] = -1
     site_kinds = sites_m["kind"].astype(str).to_numpy() if len(sites_m) else np.array([], dtype=object)
     lap("sites")
     # stops as short as a fast dump may be (dump_min_duration_s); pieces of one dwell
@@ -320,7 +325,6 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
         pts["lon"].to_numpy(dtype=np.float64), pts["lat"].to_numpy(dtype=np.float64),
         min_duration_s=min(config.stop_min_duration_s, config.dump_min_duration_s),
     )
-    stale = frozen_fixes(codes, t, x, y, max_speed_kmh=config.max_speed_kmh)
     if stale.any() and len(stops):
         cum = np.r_[0, np.cumsum(stale)]
         sf = stops["i_first"].to_numpy(dtype=np.int64)

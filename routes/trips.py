@@ -384,18 +384,64 @@ def trim_moving_ends(
     return out[out["duration_s"] >= min_duration_s].reset_index(drop=True)
 
 
+@numba.njit(cache=True, nogil=True)
+def _frozen_kernel(codes, t, x, y, accel, vmax, lookback, noise_m):  # pragma: no cover - numba
+    """See :func:`frozen_fixes`: (repeat root per point or -1, stale per point)."""
+    n = t.shape[0]
+    root = np.full(n, -1, dtype=np.int64)
+    for i in range(1, n):
+        k = i - 1
+        steps = 0
+        while k >= 0 and codes[k] == codes[i] and steps < lookback:
+            if x[k] == x[i] and y[k] == y[i]:
+                root[i] = root[k] if root[k] >= 0 else k
+                break
+            k -= 1
+            steps += 1
+    t_acc = vmax / accel
+    bad_root = np.zeros(n, dtype=np.bool_)
+    for i in range(n):
+        r = root[i]
+        if r < 0:
+            continue
+        # the fixes next to this repeat (before and after) that are elsewhere
+        for direction in (-1, 1):
+            j = i + direction
+            steps = 0
+            while 0 <= j < n and codes[j] == codes[i] and steps < lookback:
+                if not (x[j] == x[i] and y[j] == y[i]):
+                    dt = abs(t[j] - t[i])
+                    if dt <= t_acc:
+                        reach = 0.5 * accel * dt * dt
+                    else:
+                        reach = 0.5 * accel * t_acc * t_acc + vmax * (dt - t_acc)
+                    d = np.sqrt((x[j] - x[i]) ** 2 + (y[j] - y[i]) ** 2)
+                    if d > reach + noise_m:
+                        bad_root[r] = True
+                    break
+                j += direction
+                steps += 1
+    stale = np.zeros(n, dtype=np.bool_)
+    for i in range(n):
+        if root[i] >= 0 and bad_root[root[i]]:
+            stale[i] = True
+    return stale
+
+
 def frozen_fixes(codes: np.ndarray, t: np.ndarray, x: np.ndarray, y: np.ndarray, *,
-                 max_speed_kmh: float) -> np.ndarray:
-    """Fixes that repeat the previous position while the truck drove on (a frozen terminal).
+                 max_speed_kmh: float, noise_m: float = 100.0) -> np.ndarray:
+    """Fixes that repeat an earlier position while the truck drove on (a frozen terminal).
 
     A terminal in a tunnel or under a covered antenna keeps sending its last position
-    (speed 0) while the truck drives on; fixes then resume further along. A run of
-    identical positions is stale when the next fresh fix is farther from it than a
-    truck starting from standstill at the run's last fix could have got
-    (``_MAX_ACCEL_MPS2``, at most ``max_speed_kmh``): it did not stand there. A truck
-    that really stood (terminals that hold the position when stationary) leaves from
-    the spot, so its run is kept. The first fix of a stale run is genuine; the repeats
-    are flagged.
+    (speed 0) while the truck drives on; fixes then resume further along. A repeat —
+    the exact position of one of the vehicle's last few fixes (a second terminal on
+    the truck may report in between) — is stale when a fix next to it, before or
+    after, lies farther away than a truck starting from standstill could have got in
+    the time between (``_MAX_ACCEL_MPS2``, at most ``max_speed_kmh``) plus the GPS
+    scatter ``noise_m`` (a second terminal's fix seconds apart): the truck did
+    not stand there. Then every repeat of that position is. A truck that really
+    stood (terminals that hold the position when stationary) leaves from the spot,
+    so its repeats are kept. The first fix of the position is genuine.
 
     Parameters
     ----------
@@ -404,6 +450,8 @@ def frozen_fixes(codes: np.ndarray, t: np.ndarray, x: np.ndarray, y: np.ndarray,
         and time.
     max_speed_kmh : float
         Top speed of a haul truck, km/h.
+    noise_m : float, default 100
+        Scatter between two fixes of a standing truck, metres (the stop diameter).
 
     Returns
     -------
@@ -411,35 +459,11 @@ def frozen_fixes(codes: np.ndarray, t: np.ndarray, x: np.ndarray, y: np.ndarray,
         True for the stale repeats.
     """
     n = len(t)
-    stale = np.zeros(n, dtype=bool)
     if n < 3:
-        return stale
-    same = (codes[1:] == codes[:-1]) & (x[1:] == x[:-1]) & (y[1:] == y[:-1])
-    rep = np.zeros(n, dtype=bool)
-    rep[1:] = same  # point i repeats point i - 1
-    if not rep.any():
-        return stale
-    start_run = rep & ~np.r_[False, rep[:-1]]
-    end_run = rep & ~np.r_[rep[1:], False]
-    r0 = np.flatnonzero(start_run)  # first repeat
-    r1 = np.flatnonzero(end_run)  # last repeat
-    nxt = r1 + 1
-    ok = (nxt < n)
-    nxt_c = np.minimum(nxt, n - 1)
-    ok &= codes[nxt_c] == codes[r1]
-    dt = np.maximum(t[nxt_c] - t[r1], 0.0)
-    vmax = max_speed_kmh / 3.6
-    t_acc = vmax / _MAX_ACCEL_MPS2
-    reach = np.where(dt <= t_acc, 0.5 * _MAX_ACCEL_MPS2 * dt**2,
-                     0.5 * _MAX_ACCEL_MPS2 * t_acc**2 + vmax * (dt - t_acc))
-    d = np.hypot(x[nxt_c] - x[r1], y[nxt_c] - y[r1])
-    bad = ok & (d > reach)
-    if bad.any():
-        cover = np.zeros(n + 1, dtype=np.int32)
-        np.add.at(cover, r0[bad], 1)
-        np.add.at(cover, r1[bad] + 1, -1)
-        stale = np.cumsum(cover[:n]) > 0
-    return stale
+        return np.zeros(n, dtype=bool)
+    return _frozen_kernel(np.asarray(codes, dtype=np.int64), np.asarray(t, dtype=np.float64),
+                          np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64),
+                          _MAX_ACCEL_MPS2, max_speed_kmh / 3.6, 8, float(noise_m))
 
 
 def lift_runs(codes: np.ndarray, lift: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

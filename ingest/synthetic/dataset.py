@@ -786,7 +786,6 @@ def _deviation_window(ev: Event, s: dict[str, np.ndarray]) -> Event | None:
     edge; window first to last fix of those runs, place the farthest fix."""
     r: _Route = ev.extra["route"]
     m = (s["t"] >= ev.t0) & (s["t"] <= ev.t1) & ~s["spike"] & ~s["jump"] & ~s["stale"]
-    m &= ~s["twin"]
     idx = np.flatnonzero(m)
     pts = shapely.points(s["x"][idx], s["y"][idx])
     corridor = r.corridor_m or ASSUMED_CORRIDOR_DEFAULT_M
@@ -1316,14 +1315,8 @@ def _render_truck(ctx: _Context, truck: _Truck, days: int, rng: np.random.Genera
         busy = [e.extra.get("busy", (e.t0, e.t1)) for e in evs if e.kind in _STOP_TRUTHS]
         evs = [e for e in evs if not e.kind.startswith("innocent_")
                or not any(e.t0 <= b1 and b0 <= e.t1 for b0, b1 in busy)]
-        for ev in evs:
-            if ev.snap == "deviation":
-                ev2 = _deviation_window(ev, s)
-                if ev2 is not None:
-                    events.append(ev2)
-            else:
-                events.append(ev)
         parts.append(s)
+        both = s
         if truck.twin:  # the video terminal: own clock offset, noise and dropouts, no sensors
             r2 = np.random.default_rng(rng.integers(1 << 62))
             s2 = sample_track(tr.knots(), tr.gaps, interval_s=truck.interval_s,
@@ -1332,6 +1325,15 @@ def _render_truck(ctx: _Context, truck: _Truck, days: int, rng: np.random.Genera
                               spikes=False)
             s2["twin"] = np.ones(len(s2["t"]), bool)
             parts.append(s2)
+            order = np.argsort(np.r_[s["t"], s2["t"]], kind="stable")
+            both = {k: np.r_[s[k], s2[k]][order] for k in s}
+        for ev in evs:
+            if ev.snap == "deviation":  # judged on every genuine fix, both terminals'
+                ev2 = _deviation_window(ev, both)
+                if ev2 is not None:
+                    events.append(ev2)
+            else:
+                events.append(ev)
     if not parts:
         return None, []
     s = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
