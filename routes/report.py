@@ -670,7 +670,9 @@ tr:target{background:#fff3b0}#alerts td{font-size:13px}input#q{padding:4px 8px;w
 text-shadow:0 0 2px #fff,0 0 2px #fff,0 0 3px #fff}.leaflet-tooltip.site-label:before{display:none}
 .license{font-size:11px;color:#777;white-space:pre-wrap}
 @media print{@page{size:A4 landscape;margin:10mm}body{max-width:none;padding:0;font-size:11px}
-#map{height:150mm;page-break-inside:avoid}.noprint,input#q{display:none}h2{page-break-after:avoid}
+h1{font-size:18px;margin:0 0 2px}.cards{gap:5px;margin:4px 0}.card{padding:1px 8px;min-width:0}.card b{font-size:14px}
+#map{height:128mm;page-break-inside:avoid}.leaflet-control-zoom,.leaflet-control-layers{display:none}
+.noprint,input#q{display:none}h2{page-break-after:avoid;margin:8px 0 4px}
 table{page-break-inside:auto}tr{page-break-inside:avoid}.charts{grid-template-columns:1fr 1fr}
 #alerts td{font-size:10px}a{color:inherit;text-decoration:none}}
 """
@@ -704,7 +706,12 @@ var layers={};layers[data.labels.sites]=sites;layers[data.labels.routes]=routes;
 layers[data.labels.alerts]=alerts;
 var ctl={};Object.keys(layers).forEach(function(k){ctl[k.replace(/[&<>]/g,'')]=layers[k];});
 L.control.layers(null,ctl,{collapsed:false}).addTo(map);
-if(bounds.length){map.fitBounds(L.latLngBounds(bounds).pad(0.05),{maxZoom:16});}else{map.setView([30.0,120.2],8);}
+function fit(){if(bounds.length){map.fitBounds(L.latLngBounds(bounds).pad(0.05),{maxZoom:16,animate:false});}
+else{map.setView([30.0,120.2],8);}}
+fit();
+// The printed map is smaller than the screen's: redraw it for the page.
+window.addEventListener('beforeprint',function(){map.invalidateSize(false);fit();});
+window.addEventListener('afterprint',function(){map.invalidateSize(false);fit();});
 var q=document.getElementById('q');if(q){q.addEventListener('input',function(){
 var v=this.value.toLowerCase();var rows=document.querySelectorAll('#alerts tbody tr');var n=0;
 for(var i=0;i<rows.length;i++){var ok=rows[i].textContent.toLowerCase().indexOf(v)>=0;
