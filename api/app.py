@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from haulwatch.api.deps import Clock, Service, ServiceDep, utc_now
+from haulwatch.api.docs import mount_docs
 from haulwatch.api.middleware import BodyLimit, install_error_handlers
 from haulwatch.api.schemas import Health
 from haulwatch.api.services.auth import TokenRegistry
@@ -131,7 +132,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             "device (push positions), admin (all)."
         ),
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from vendored assets (api/docs.py)
+        redoc_url=None,
     )
+    mount_docs(app)
     app.state.service = service
     app.state.tokens = service.tokens
 
