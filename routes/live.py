@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -274,6 +275,8 @@ class LiveAuditor:
         self._lock = threading.Lock()
         self._vehicles: dict[str, _Vehicle] = {}
         self._pushes = 0
+        #: Seconds spent per stage of :meth:`push`, summed over pushes (for benchmarks).
+        self.timings: dict[str, float] = {}
         self._frozen: dict[str, pd.DataFrame | None] = {
             "rows": empty_rows(), "dumps": dump_places_empty(), "loadings": None,
             "trips": trips_frame_empty()}
@@ -396,6 +399,13 @@ class LiveAuditor:
     def _push(self, points: pd.DataFrame) -> LiveUpdate:
         if len(points) == 0:
             return LiveUpdate(changed=empty_alerts())
+        clock = [time.perf_counter()]
+
+        def lap(name: str) -> None:
+            now = time.perf_counter()
+            self.timings[name] = self.timings.get(name, 0.0) + now - clock[0]
+            clock[0] = now
+
         new = self._canonical(points)
         new, n_late, n_back, rolled = self._admit(new)
         if len(new) == 0 and not rolled:
@@ -406,13 +416,15 @@ class LiveAuditor:
             tmax = pd.Timestamp(int(new["time"].max()), unit="ns", tz="UTC")
             self._time_min = tmin if self._time_min is None else min(self._time_min, tmin)
             self._time_max = tmax if self._time_max is None else max(self._time_max, tmax)
-
-        win = self._gather(affected, new)
+        lap("admit")
+        win, newest = self._gather(affected, new)
+        lap("gather")
         kept, _ = drop_teleports(win, **self.config.teleport_rule)
         part = audit_partition(win.loc[kept].reset_index(drop=True), self._window_context, self.config)
         if self._open["loadings"] is None:
             self._open["loadings"] = part.loadings.iloc[:0].copy()
             self._frozen["loadings"] = part.loadings.iloc[:0].copy()
+        lap("audit")
 
         # replace the open results of the affected vehicles
         old_rows = _records(self._open["rows"].loc[_in(self._open["rows"], affected)])
@@ -424,23 +436,30 @@ class LiveAuditor:
             old = self._open[name]
             fresh = self._drop_seeded(fresh)
             keep = ~_in(old, affected)
-            if name == "rows":
+            if name == "rows" and len(old):
                 # the per-day kind comes from frozen + open parts (_recompute_per_day), not the window
-                fresh = fresh.loc[(fresh["kind"] != _PER_DAY_KIND).to_numpy()] if len(fresh) else fresh
-                keep = keep | ((old["kind"] == _PER_DAY_KIND).to_numpy() if len(old) else keep)
+                keep = keep | (old["kind"] == _PER_DAY_KIND).to_numpy()
+            if name == "rows" and len(fresh):
+                fresh = fresh.loc[(fresh["kind"] != _PER_DAY_KIND).to_numpy()]
             self._open[name] = _concat([old.loc[keep], fresh])
         self._recompute_per_day(affected, old_load, old_trips, rolled)
+        lap("results")
         new_rows = _records(self._open["rows"].loc[_in(self._open["rows"], affected)])
         moved = [k for k in set(old_rows) | set(new_rows) if old_rows.get(k) != new_rows.get(k)]
         update = self._diff_vehicles(np.array(sorted(moved), dtype=object))
         dumps_moved = not _same(old_dumps, self._open["dumps"].loc[_in(self._open["dumps"], affected)],
                                 ("vehicle_key", "start", "end", "x", "y"))
-        loads_moved = not _same(old_load, self._open["loadings"].loc[
-            _in(self._open["loadings"], affected)], ("vehicle_key", "start"))
-        self._settle(affected, part, win)
+        keys = list(affected)
+        before = _signature(old_load, keys, ("vehicle_key", "start"))
+        after = _signature(self._open["loadings"], keys, ("vehicle_key", "start"))
+        loads_of = {k for k in set(before) | set(after) if before.get(k) != after.get(k)} | rolled
+        lap("alerts")
+        self._settle(affected, part, newest)
         retired = self._retire()
-        self._cross_vehicle(update, affected if (loads_moved or rolled) else np.array([], dtype=object),
+        lap("settle")
+        self._cross_vehicle(update, np.array(sorted(loads_of), dtype=object),
                             hot=dumps_moved or retired or bool(rolled))
+        lap("cross_vehicle")
         update.audited_points = len(win)
         update.late = n_late
         update.backfilled = n_back
@@ -521,8 +540,9 @@ class LiveAuditor:
             self._open_alerts = _concat([self._open_alerts, fa.loc[sel]])
             self._frozen_alerts = fa.loc[~sel].reset_index(drop=True)
 
-    def _gather(self, affected: np.ndarray, new: pd.DataFrame) -> pd.DataFrame:
-        """The open windows of ``affected`` with the new points merged in, and write them back."""
+    def _gather(self, affected: np.ndarray, new: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+        """The open windows of ``affected`` with the new points merged in (written back), and
+        each vehicle's newest point time."""
         vs = [self._vehicles[k] for k in affected]
         lens = np.array([len(v.win[0]) for v in vs], dtype=np.int64)
         code_new = np.searchsorted(affected, new["vehicle_key"].to_numpy(dtype=object))
@@ -560,7 +580,10 @@ class LiveAuditor:
                 data["load"] = pd.Series(load, dtype=object)
             data[c] = f[:, k]
         data["src_row"] = src
-        return pd.DataFrame(data)
+        has = bounds[1:] > bounds[:-1]
+        newest = pd.Series(pd.to_datetime(t[bounds[1:][has] - 1], unit="ns", utc=True),
+                           index=pd.Index(affected[has], dtype=object))
+        return pd.DataFrame(data), newest
 
     def _compact(self, busy: set[str]) -> None:
         """Copy the windows of vehicles not in this push out of old merged arrays.
@@ -580,14 +603,15 @@ class LiveAuditor:
         """Results of a re-run that start before their vehicle's seed are already frozen."""
         if not len(frame):
             return frame
-        keys = frame["vehicle_key"].astype(str)
-        seeds = {k: self._vehicles[k].seed for k in pd.unique(keys)
-                 if k in self._vehicles and self._vehicles[k].seed is not None}
-        if not seeds:
+        keys = pd.unique(frame["vehicle_key"].to_numpy(dtype=object))
+        never = np.iinfo(np.int64).min
+        seeds = np.array([self._vehicles[k].seed if k in self._vehicles and
+                          self._vehicles[k].seed is not None else never for k in keys], dtype=np.int64)
+        if (seeds == never).all():
             return frame
-        limit = keys.map(pd.Series(pd.to_datetime(list(seeds.values()), unit="ns", utc=True),
-                                   index=list(seeds.keys())))
-        before = (limit.notna() & (pd.to_datetime(frame["start"], utc=True) < limit)).to_numpy()
+        pos = pd.Index(keys, dtype=object).get_indexer(frame["vehicle_key"].to_numpy(dtype=object))
+        start = pd.to_datetime(frame["start"], utc=True).astype("datetime64[ns, UTC]").astype("int64")
+        before = start.to_numpy() < seeds[pos]
         return frame.loc[~before].reset_index(drop=True) if before.any() else frame
 
     def _recompute_per_day(self, affected: np.ndarray, old_load: pd.DataFrame, old_trips: pd.DataFrame,
@@ -690,7 +714,7 @@ class LiveAuditor:
         return tmin.timestamp(), self._time_max.timestamp()
 
     # ---------------------------------------------------------------- settle
-    def _settle(self, affected: np.ndarray, part: Any, win: pd.DataFrame) -> None:
+    def _settle(self, affected: np.ndarray, part: Any, last_t: pd.Series) -> None:
         """Freeze what can no longer change for each affected vehicle.
 
         Two times per vehicle: the *seed* (results starting before it are
@@ -715,7 +739,6 @@ class LiveAuditor:
         so late points can roll the vehicle back to the last state taken before them.
         """
         trips, stops = part.trips, part.stops
-        last_t = win.groupby("vehicle_key")["time"].max()
         index = pd.Index(affected, dtype=object)
         one_s = pd.Timedelta(seconds=1)
         cands: list[pd.DataFrame] = []
