@@ -542,6 +542,34 @@ class TestParts:
             assert tracks[col].tolist() == whole.tracks[col].tolist(), col
         assert "浙A00001" in set(whole.tracks["vehicle_id"].astype(str))
 
+    @pytest.mark.parametrize("case", ["blank lines", "bom", "cr only", "crlf quote"])
+    def test_line_ends_blank_lines_and_bom(self, tmp_path, monkeypatch, case):
+        monkeypatch.setattr(tables_mod, "_MIN_PART_BYTES", 2048)
+        lines = [f"A{i % 5},{1714521600 + 60 * i},121.{i:04d},31\n" for i in range(600)]
+        header = "vehicle_id,time,lon,lat\n"
+        if case == "blank lines":  # blank lines are not rows; the ragged row keeps its number
+            lines[100], lines[300], lines[450] = "\n", "\n\n", "A1,1714550000,121\n"
+        elif case == "bom":
+            header = "\ufeff" + header
+        text = header + "".join(lines)
+        if case == "cr only":  # old Mac line ends: one part
+            text = text.replace("\n", "\r")
+        elif case == "crlf quote":
+            lines[200] = 'A1,"1714533600,121.0200,31\n'
+            text = (header + "".join(lines)).replace("\n", "\r\n")
+        path = tmp_path / "tracks.csv"
+        path.write_bytes(text.encode("utf-8"))
+        whole = read_tracks(path)
+        parts, _ = tables_mod.plan_parts(path, 10)
+        assert len(parts) == (1 if case == "cr only" else 8)
+        res, tracks, rejects = self._read_by_parts(path, parts)
+        assert sum(r.rows_read for r in res) == whole.rows_read
+        assert rejects["row"].tolist() == whole.rejects["row"].tolist()
+        assert rejects["reason"].tolist() == whole.rejects["reason"].tolist()
+        assert sorted(tracks["src_row"]) == sorted(whole.tracks["src_row"])
+        expected = {"blank lines": [449], "bom": [], "cr only": [], "crlf quote": [201]}[case]
+        assert whole.rejects["row"].tolist() == expected
+
     def test_parquet_row_groups(self, tmp_path):
         lines = [f"A{i % 3},{1714521600 + 60 * i},121.{i:04d},31\n" for i in range(500)]
         frame = pd.read_csv(io.StringIO("vehicle_id,time,lon,lat\n" + "".join(lines)))
