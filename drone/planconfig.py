@@ -12,11 +12,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from haulwatch.errors import UserError
+from haulwatch.timezone import DEFAULT_TIMEZONE, check_timezone
 
 __all__ = [
     "LEGAL_MAX_ALT_M",
@@ -174,7 +174,7 @@ class PlanConfig:
     end_with: str = "rtl"
     min_sun_elevation_deg: float | None = -6.0
     local_window: tuple[dt.time, dt.time] | None = None
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     max_graph_nodes: int = 400
 
     def __post_init__(self) -> None:
@@ -263,12 +263,7 @@ class PlanConfig:
                 "PlanConfig.local_window must be None or a pair of distinct "
                 f"datetime.time (start, end), got {window!r}"
             )
-        try:
-            ZoneInfo(self.timezone)
-        except Exception as exc:  # ZoneInfoNotFoundError, ValueError, TypeError
-            raise PlanConfigError(
-                f"PlanConfig.timezone must be an IANA zone name, got {self.timezone!r}"
-            ) from exc
+        check_timezone(self.timezone, what="PlanConfig.timezone", error=PlanConfigError)
         nodes = self.max_graph_nodes
         if isinstance(nodes, bool) or not isinstance(nodes, (int, np.integer)) or nodes < 8:
             raise PlanConfigError(f"PlanConfig.max_graph_nodes must be an int >= 8, got {nodes!r}")

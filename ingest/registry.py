@@ -25,6 +25,8 @@ import pandas as pd
 import shapely
 from shapely.geometry import shape
 
+from haulwatch.timezone import DEFAULT_TIMEZONE  # re-exported: the one default zone
+
 from .plates import normalize_plate
 from .rejects import (
     ACTION_CLEARED,
@@ -59,8 +61,6 @@ __all__ = [
 SITE_KINDS: tuple[str, ...] = ("origin", "disposal", "depot", "nest", "no_fly")
 #: Allowed ``coord_system`` values of dataset.toml.
 COORD_SYSTEMS: tuple[str, ...] = ("wgs84", "gcj02", "bd09")
-#: Zone of times written without an offset when dataset.toml does not say.
-DEFAULT_TIMEZONE = "Asia/Shanghai"
 #: Keys dataset.toml may have.
 SETTINGS_KEYS: tuple[str, ...] = ("coord_system", "timezone")
 

@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from haulwatch.api.cli.errors import UsageError
+from haulwatch.timezone import DEFAULT_TIMEZONE
 
 __all__ = ["register", "run_generate"]
 
@@ -96,7 +97,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-shuffle", action="store_true", help="keep track rows in truck order")
     p.add_argument("--format", choices=("csv", "parquet"), default="csv", dest="fmt",
                    help="tracks file format (default csv)")
-    p.add_argument("--timezone", default="Asia/Shanghai", metavar="ZONE",
+    p.add_argument("--timezone", default=DEFAULT_TIMEZONE, metavar="ZONE",
                    help="dataset time zone written to dataset.toml (default Asia/Shanghai)")
     real = p.add_argument_group(
         "real-terminal conditions (issue 12; each is labelled in truth.csv, innocent ones as "

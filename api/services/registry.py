@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from haulwatch.errors import UserError
+from haulwatch.timezone import DEFAULT_TIMEZONE
 
 
 class RegistryError(UserError, ValueError):
@@ -41,7 +42,7 @@ class Registry:
     routes: dict[str, Any]
     dataset: Any | None
     coord_system: str = "wgs84"
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
 
     def site_ids(self, kind: str | None = None) -> list[str]:
         """Site ids, optionally of one kind."""

@@ -46,6 +46,7 @@ from haulwatch.ingest.synthetic.fleet import (
     sample_track,
     snap_events,
 )
+from haulwatch.timezone import DEFAULT_TIMEZONE, TimezoneError, check_timezone
 
 __all__ = [
     "ASSUMED_CORRIDOR_DEFAULT_M",
@@ -977,7 +978,7 @@ def generate(
     duplicate_fraction: float = 0.002,
     shuffle: bool = True,
     fmt: str = "csv",
-    timezone: str = "Asia/Shanghai",
+    timezone: str = DEFAULT_TIMEZONE,
     chunk_trucks: int = 200,
     progress: Callable[[str], None] | None = None,
     conditions: Iterable[str] = (),
@@ -1046,8 +1047,8 @@ def generate(
             f"start_date={start_date!r} is not allowed; start_date must be an ISO date (YYYY-MM-DD)"
         ) from exc
     try:
-        pd.Timestamp("2026-01-01", tz=timezone)
-    except Exception as exc:  # pytz / zoneinfo raise different types
+        check_timezone(timezone)
+    except TimezoneError as exc:
         raise SyntheticError(f"timezone={timezone!r} is not allowed; must be an IANA zone") from exc
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
