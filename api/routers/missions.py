@@ -1,10 +1,12 @@
-"""Drone missions: dispatch for an alert, list, detail, QGC plan, abort."""
+"""Drone missions: dispatch for an alert, list, detail, QGC plan, evidence, abort; the fleet queue."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, Field
 
 from haulwatch.api.auth import Dispatcher, Reader
 from haulwatch.api.deps import ServiceDep
@@ -122,3 +124,84 @@ def abort_mission(svc: ServiceDep, who: Dispatcher, mission_id: str) -> dict[str
         return manager.abort(mission_id, by=who.name)
     except MissionNotFoundError as exc:
         raise field_error(("path", "mission_id"), str(exc), 404) from None
+
+
+# --------------------------------------------------------------------------- the fleet
+# Several docks, each drone on its own MAVLink URL, one queue (api.services.fleet).
+
+
+class FleetRequest(BaseModel):
+    """Queue an alert for the fleet."""
+
+    alert_id: str = Field(min_length=1, max_length=64)
+    priority: int = Field(0, ge=-1000, le=1000, description="higher goes first (before severity)")
+    not_before: datetime | None = Field(None, description="a timed task: not before this time")
+
+
+class FleetPriority(BaseModel):
+    """A new priority for a queued alert."""
+
+    priority: int = Field(ge=-1000, le=1000)
+
+
+def _fleet(svc: Any) -> Any:
+    from haulwatch.api.services.fleet import FleetUnavailable, get_fleet
+
+    try:
+        return get_fleet(svc)
+    except FleetUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc)) from None
+
+
+def _fleet_call(fn: Any, field: tuple[str, str], *args: Any, **kw: Any) -> Any:
+    from haulwatch.drone.schedule import SchedulerError
+
+    try:
+        return fn(*args, **kw)
+    except AlertNotFoundError as exc:
+        raise field_error(field, str(exc), 404) from None
+    except SchedulerError as exc:
+        raise field_error(field, str(exc), 422) from None
+
+
+@router.get("/api/fleet", response_model=dict[str, Any], responses=_ERRORS,
+            summary="The drone queue: waiting, timed, flying; each drone's state and charge")
+def fleet_view(svc: ServiceDep, who: Reader) -> dict[str, Any]:
+    """The fleet's queue and drones (503 when no fleet is configured: HAULWATCH_DRONES)."""
+    return _fleet(svc).view()
+
+
+@router.post("/api/fleet/queue", status_code=status.HTTP_202_ACCEPTED,
+             response_model=dict[str, Any], responses=_ERRORS,
+             summary="Queue an alert for a drone of the fleet (now or not before a time)")
+def fleet_request(svc: ServiceDep, who: Dispatcher, body: FleetRequest) -> dict[str, Any]:
+    """Queue; the scheduler picks the dock and drone (priority, one mission per drone)."""
+    fleet = _fleet(svc)
+    return _fleet_call(fleet.request, ("body", "alert_id"), body.alert_id,
+                       priority=body.priority, not_before=body.not_before)
+
+
+@router.patch("/api/fleet/queue/{alert_id}", response_model=dict[str, Any], responses=_ERRORS,
+              summary="Reprioritise a queued alert")
+def fleet_reprioritise(svc: ServiceDep, who: Dispatcher, alert_id: str,
+                       body: FleetPriority) -> dict[str, Any]:
+    """Higher priority goes first."""
+    fleet = _fleet(svc)
+    return _fleet_call(fleet.reprioritise, ("path", "alert_id"), alert_id, body.priority,
+                       by=who.name)
+
+
+@router.delete("/api/fleet/queue/{alert_id}", response_model=dict[str, Any], responses=_ERRORS,
+               summary="Cancel a queued alert, or abort its flight (the drone comes home)")
+def fleet_cancel(svc: ServiceDep, who: Dispatcher, alert_id: str) -> dict[str, Any]:
+    """``dropped`` for a queued task, ``abort`` for one in flight."""
+    fleet = _fleet(svc)
+    return _fleet_call(fleet.cancel, ("path", "alert_id"), alert_id, by=who.name)
+
+
+@router.post("/api/fleet/offer/{alert_id}", response_model=dict[str, Any], responses=_ERRORS,
+             summary="Apply the automatic-dispatch rule to an alert (off by default)")
+def fleet_offer(svc: ServiceDep, who: Dispatcher, alert_id: str) -> dict[str, Any]:
+    """Queued without a click when the rule matches; the reason either way."""
+    fleet = _fleet(svc)
+    return _fleet_call(fleet.offer, ("path", "alert_id"), alert_id)
