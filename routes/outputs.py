@@ -47,6 +47,7 @@ from shapely.geometry.base import BaseGeometry
 
 from haulwatch.errors import UserError
 from haulwatch.routes.alerts import KINDS, SEVERITIES, empty_alerts, write_alerts
+from haulwatch.timezone import DEFAULT_TIMEZONE
 
 __all__ = [
     "OUTPUT_FILES",
@@ -390,7 +391,7 @@ def write_workbook(
     rejects: pd.DataFrame,
     sites: pd.DataFrame | None = None,
     lang: str = "zh-CN",
-    timezone: str = "Asia/Shanghai",
+    timezone: str = DEFAULT_TIMEZONE,
     truck_capacity_m3: float = 15.0,
 ) -> Path:
     """Write ``audit.xlsx``: sheets alerts, scorecard, reconciliation, rejects (openpyxl).
@@ -622,6 +623,6 @@ def write_outputs(
         paths[XLSX_FILE] = write_workbook(
             out / XLSX_FILE, alerts=parts["alerts"], scorecard=scorecard,
             reconciliation=reconciliation, rejects=rejects_table, sites=parts["sites"], lang=lang,
-            timezone=str(summary.get("timezone") or "Asia/Shanghai"), truck_capacity_m3=capacity,
+            timezone=str(summary.get("timezone") or DEFAULT_TIMEZONE), truck_capacity_m3=capacity,
         )
     return paths
