@@ -28,4 +28,5 @@ def gateway_status(request: Request) -> dict[str, Any]:
                          "max_frame_bytes": cfg.max_frame_bytes,
                          "lift_info_id": cfg.lift_info_id, "coord_system": cfg.coord_system,
                          "refuse_unknown_vehicles": cfg.refuse_unknown_vehicles},
+            "sink": gw.sink.stats() if hasattr(gw.sink, "stats") else None,
             **gw.metrics.snapshot()}

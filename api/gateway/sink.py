@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -75,6 +76,8 @@ class BatchingSink:
         self._task: asyncio.Task | None = None
         self.batches = 0
         self.points = 0
+        self.store_s = 0.0
+        self.largest = 0
 
     async def start(self) -> None:
         """Start the worker (on the running loop)."""
@@ -88,6 +91,12 @@ class BatchingSink:
             await self._queue.put(None)
             await self._task
             self._task = None
+
+    def stats(self) -> dict[str, Any]:
+        """Store calls made, points stored through them, mean call time, largest group."""
+        return {"store_calls": self.batches, "points": self.points,
+                "mean_store_ms": round(1000 * self.store_s / self.batches, 1) if self.batches
+                else None, "largest_group": self.largest}
 
     async def ingest(self, points: Sequence[dict[str, Any]]) -> list[Outcome]:
         """Queue points; resolve to their outcomes once the group holding them is stored."""
@@ -118,6 +127,7 @@ class BatchingSink:
                 group.append(nxt)
                 n += len(nxt[0])
             flat = [p for pts, _ in group for p in pts]
+            t0 = time.perf_counter()
             try:
                 outcomes = await asyncio.to_thread(self.store, flat)
             except Exception as exc:  # the callers answer "failure"; the terminal re-sends
@@ -128,6 +138,8 @@ class BatchingSink:
                 continue
             self.batches += 1
             self.points += len(flat)
+            self.store_s += time.perf_counter() - t0
+            self.largest = max(self.largest, len(flat))
             pos = 0
             for pts, fut in group:
                 if not fut.done():
@@ -174,7 +186,8 @@ def gateway_tracks(points: Sequence[dict[str, Any]], *,
         if v not in cache:
             cache[v] = str(normalize_plate(v))
     key = [cache[v] for v in vid]
-    t = pd.to_datetime([p["time"] for p in points], utc=True, format="%Y-%m-%dT%H:%M:%SZ")
+    t_ns = pd.to_datetime([p["time"] for p in points], utc=True,
+                          format="%Y-%m-%dT%H:%M:%SZ").as_unit("ns").asi8
 
     def num(name: str) -> np.ndarray:
         return np.array([np.nan if p.get(name) is None else float(p[name]) for p in points],
@@ -193,15 +206,27 @@ def gateway_tracks(points: Sequence[dict[str, Any]], *,
         speed[~((speed >= 0) & (speed <= _MAX_SPEED_KMH))] = np.nan
         heading[~((heading >= 0) & (heading <= 360.0))] = np.nan
         lift[~np.isin(lift, (0.0, 1.0))] = np.nan
-    load = pd.Categorical([p.get("load") for p in points], categories=list(LOAD_VALUES))
+    load = [p.get("load") if p.get("load") in LOAD_VALUES else None for p in points]
+    # keep: not dropped, first of each (key, time); then order by key, time
+    seen: set[tuple[str, int]] = set()
+    keep = []
+    for i in range(n):
+        if no_key[i] or zero[i]:
+            continue
+        kt = (key[i], int(t_ns[i]))
+        if kt not in seen:
+            seen.add(kt)
+            keep.append(i)
+    keep.sort(key=lambda i: (key[i], t_ns[i]))
+    idx = np.asarray(keep, dtype="int64")
     frame = pd.DataFrame({
-        "vehicle_id": pd.Categorical(vid), "vehicle_key": pd.Categorical(key),
-        "time": t.astype("datetime64[ns, UTC]"), "lon": lon, "lat": lat,
-        "speed_kmh": speed, "heading_deg": heading, "load": load, "lift": lift,
-        "src_row": np.arange(1, n + 1, dtype="int64")})
-    frame = frame[~(no_key | zero)]
-    frame = frame[~frame.duplicated(["vehicle_key", "time"], keep="first").to_numpy()]
-    frame = frame.sort_values(["vehicle_key", "time"], kind="stable").reset_index(drop=True)
+        "vehicle_id": pd.Series([vid[i] for i in keep], dtype=object),
+        "vehicle_key": pd.Series([key[i] for i in keep], dtype=object),
+        "time": pd.to_datetime(t_ns[idx], utc=True) if len(idx)
+        else pd.Series([], dtype="datetime64[ns, UTC]"),
+        "lon": lon[idx], "lat": lat[idx], "speed_kmh": speed[idx], "heading_deg": heading[idx],
+        "load": pd.Series([load[i] for i in keep], dtype=object), "lift": lift[idx],
+        "src_row": idx + 1})
     return frame, rejected
 
 
@@ -252,11 +277,12 @@ def service_store(svc: Any, *, coord_system: str = "wgs84", fast: bool = True) -
         out: list[Outcome] = [DUPLICATE] * n  # repeated within the group unless said otherwise
         for r in rejected:
             out[int(r["index"])] = Outcome("rejected", str(r["field"]), str(r["reason"]))
-        if len(tracks):
+        if len(tracks) and not fast:
             tracks = tracks.assign(
                 vehicle_id=tracks["vehicle_id"].astype(str),
                 vehicle_key=tracks["vehicle_key"].astype(str),
                 load=tracks["load"].astype(object).where(tracks["load"].notna(), None))
+        if len(tracks):
             new = svc.store.insert_points(tracks)
             for row, is_new in zip(tracks["src_row"].to_numpy("int64"), new, strict=True):
                 out[int(row) - 1] = STORED if is_new else DUPLICATE
