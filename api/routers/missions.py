@@ -24,6 +24,14 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+class DispatchAt(DispatchRequest):
+    """Which dock flies, and when (issue 13: night, another time)."""
+
+    at: datetime | None = Field(None, description="plan for this take-off time (with a zone)")
+    skip_daylight: bool = Field(False, description="fly outside daylight on the dispatcher's "
+                                "responsibility (recorded); night-capable nests need no override")
+
+
 def _dispatcher(svc: ServiceDep) -> Any:
     if svc.dispatcher is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -39,7 +47,7 @@ def _dispatcher(svc: ServiceDep) -> Any:
     summary="Send a drone to look at an alert",
 )
 def dispatch(svc: ServiceDep, who: Dispatcher, alert_id: str,
-             body: DispatchRequest | None = None) -> dict[str, Any]:
+             body: DispatchAt | None = None) -> dict[str, Any]:
     """Plan a mission from a dock to the alert and queue it for flight (202).
 
     422 with the reason (``out_of_range``, ``battery``, ``no_fly``, ``daylight``...)
@@ -48,11 +56,12 @@ def dispatch(svc: ServiceDep, who: Dispatcher, alert_id: str,
     manager = _dispatcher(svc)
     try:
         return manager.dispatch(alert_id, dock_site_id=body.dock_site_id if body else None,
-                                by=who.name)
+                                by=who.name, at=body.at if body else None,
+                                skip_daylight=bool(body and body.skip_daylight))
     except AlertNotFoundError as exc:
         raise field_error(("path", "alert_id"), str(exc), 404) from None
     except DispatchRefused as exc:
-        loc = ["body", exc.field] if exc.field == "dock_site_id" else ["path", exc.field]
+        loc = ["body", exc.field] if exc.field in ("dock_site_id", "at") else ["path", exc.field]
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail=[{"loc": loc, "msg": exc.message, "type": exc.reason,

@@ -167,7 +167,8 @@ class DispatchManager:
         return docks_from_sites(sites), no_fly_from_sites(sites), reg.timezone
 
     # --------------------------------------------------------------- dispatch
-    def dispatch(self, alert_id: str, *, dock_site_id: str | None, by: str) -> dict[str, Any]:
+    def dispatch(self, alert_id: str, *, dock_site_id: str | None, by: str,
+                 at: Any = None, skip_daylight: bool = False) -> dict[str, Any]:
         """Plan a mission to look at an alert and queue it for flight.
 
         Parameters
@@ -178,6 +179,13 @@ class DispatchManager:
             Nest to fly from; None: ``settings.dock_site_id``, else the best dock.
         by : str
             Who asked (token name).
+        at : datetime, optional
+            Plan for this take-off time instead of now (tz-aware; the time rules
+            are checked for it).
+        skip_daylight : bool, default False
+            The dispatcher takes responsibility for flying outside daylight (as
+            ``haulwatch plan --no-daylight``); recorded in the mission's estimate.
+            A nest with ``night_capable`` needs no override.
 
         Returns
         -------
@@ -209,9 +217,16 @@ class DispatchManager:
             raise DispatchRefused("no_location", f"alert {alert_id!r}: {problem[0]} {problem[1]}")
         docks, zones, tz = self._docks_and_zones()
         config = self.plan_config if self.plan_config is not None else PlanConfig(timezone=tz)
+        if skip_daylight:
+            import dataclasses
+
+            config = dataclasses.replace(config, min_sun_elevation_deg=None)
         wanted = dock_site_id or self.service.settings.dock_site_id
         target = {"lon": alert["lon"], "lat": alert["lat"], "alert_id": alert_id}
-        now = self.clock()
+        now = self.clock() if at is None else at
+        if getattr(now, "tzinfo", None) is None:
+            raise DispatchRefused("invalid_time", f"at must be a time with a zone, got {at!r}",
+                                  field="at")
         mission_id = f"m-{uuid.uuid4().hex[:12]}"
         try:
             if wanted:
@@ -239,6 +254,8 @@ class DispatchManager:
             raise DispatchRefused(exc.reason, exc.message, mission_id=mission_id) from None
         plan = to_qgc_plan(mission, no_fly=zones)
         meta = {k: v for k, v in dict(mission.meta).items() if k != "path_lonlat"}
+        if skip_daylight:
+            meta["daylight_skipped_by"] = by
         reason = "" if self.flyer is not None else (
             "no_vehicle: no vehicle URL configured (HAULWATCH_VEHICLE_URL); fly the .plan by hand")
         rec = store.create_mission({

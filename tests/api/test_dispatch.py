@@ -201,3 +201,23 @@ def test_dispatch_plans_for_the_service_clock_not_the_wall_clock(tmp_path, regis
                    headers=_h(tokens, "dispatcher"))
         assert r.status_code == 422, r.text
         assert r.json()["detail"][0]["type"] == "daylight"
+
+
+def test_dispatch_at_another_time_or_outside_daylight(tmp_path, registry, tokens):
+    # issue 13: at night the service can plan for another time, or a dispatcher can
+    # take responsibility for a night flight (recorded on the mission)
+    folder, dock = registry
+    with TestClient(_app(_settings(tmp_path, folder, tokens), now=NIGHT)) as c:
+        c.post("/api/alerts/import", json=_alert("N", dock.lon_deg, dock.lat_deg + 0.003),
+               headers=_h(tokens, "admin")).raise_for_status()
+        later = c.post("/api/alerts/N/dispatch", headers=_h(tokens, "dispatcher"),
+                       json={"dock_site_id": dock.site_id, "at": "2026-03-03T12:00:00+08:00"})
+        assert later.status_code == 202, later.text
+        assert later.json()["progress"]["estimate"]["planned_start"] == "2026-03-03T04:00:00Z"
+        night = c.post("/api/alerts/N/dispatch", headers=_h(tokens, "dispatcher"),
+                       json={"dock_site_id": dock.site_id, "skip_daylight": True})
+        assert night.status_code == 202, night.text
+        assert night.json()["progress"]["estimate"]["daylight_skipped_by"] == "dispatcher-user"
+        naive = c.post("/api/alerts/N/dispatch", headers=_h(tokens, "dispatcher"),
+                       json={"dock_site_id": dock.site_id, "at": "2026-03-03T12:00:00"})
+        assert naive.status_code == 422 and naive.json()["detail"][0]["loc"] == ["body", "at"]
