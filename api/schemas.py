@@ -43,6 +43,10 @@ class AlertPublic(BaseModel):
     manifest_id: str = Field(description="manifest concerned, or empty")
     site_id: str = Field(description="site concerned, or empty")
     summary: str = Field(description="one human-readable sentence")
+    summary_zh: str | None = Field(default=None, description=(
+        "the summary in Simplified Chinese, rendered from the alert's facts (times in "
+        "Asia/Shanghai, sites by id)"))
+    summary_en: str | None = Field(default=None, description="the summary in English")
     trip_id: str = Field(description="trip concerned, or empty")
     lon: float | None = Field(description="representative point, WGS-84 degrees")
     lat: float | None = Field(description="representative point, WGS-84 degrees")

@@ -562,6 +562,11 @@ class Store:
         }
         if evidence:
             rec["evidence"] = json.loads(r["evidence"]) if r["evidence"] else {}
+        # Both languages (issue 11): the detectors' sentence, and Chinese from the facts.
+        from haulwatch.routes.report import localized_summary
+
+        rec["summary_en"] = r["summary"]
+        rec["summary_zh"] = localized_summary({**rec, "evidence": r["evidence"]}, "zh-CN")
         return rec
 
     # -------------------------------------------------------------- missions

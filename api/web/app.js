@@ -277,18 +277,14 @@
     return tOr("mission_status." + status, String(status || "?"));
   }
 
-  /** The alert's summary in the page's language: summary_zh / summary_en when the API gives
-   *  them, else (Chinese) rendered from the alert's fields like routes.report.localized_summary,
-   *  else the detectors' own sentence. */
+  /** The alert's summary in the page's language (Chinese: rendered from the alert's fields
+   *  like routes.report.localized_summary, or the API's summary_zh; English: summary_en). */
   function summaryOf(a) {
     if (!a) return "";
-    const given = state.lang === "en" ? a.summary_en : a.summary_zh;
-    if (given) return given;
-    if (state.lang !== "en") {
-      const local = localSummary(a);
-      if (local) return local;
-    }
-    return a.summary || "";
+    if (state.lang === "en") return a.summary_en || a.summary || "";
+    // Rendered here (sites by name, the dataset's zone) when the evidence is at hand,
+    // else the service's Chinese sentence, else the detectors' own.
+    return localSummary(a) || a.summary_zh || a.summary || "";
   }
 
   /** Whole minutes (half up) as the detectors count them, in words. */

@@ -975,3 +975,27 @@ class TestSummaries:
         assert got[:-1] == want[:-1]
         assert got[-1] is None and want[-1] == "English original"
         assert "满载车辆 浙E·A1234 于 2026-11-20 10:06 驶离核准路线 R-1（湖州工地一号 → 长兴消纳场）" in got[3]
+
+    def test_api_gives_both_languages_and_the_list_shows_chinese(self, page: Page,
+                                                                 service: Service) -> None:
+        row = _dump_row(service.tmp / "summaries", "浙E·G0007", 2400, 0.006, 0.006, kind="gps_gap",
+                        severity="medium", summary="Loaded truck 浙E·G0007 went dark for 62 min")
+        row["evidence"] = {"gap_s": 3700.0, "moved_while_dark_m": 576.3}
+        gap = _alerts([row])
+        gap_id = gap["features"][0]["properties"]["alert_id"]
+        with service.client("admin") as c:
+            assert c.post("/api/alerts/import", json=gap).status_code == 200
+        with service.client("analyst") as c:
+            item = next(a for a in c.get("/api/alerts", params={"limit": 500}).json()["items"]
+                        if a["alert_id"] == gap_id)
+            detail = c.get(f"/api/alerts/{gap_id}").json()
+        # 2026-11-20 10:00 local + 2400 min = 2026-11-22 02:00 local
+        zh = "满载车辆 浙E·G0007 于 2026-11-22 02:00 起信号中断 1 小时 2 分，重新出现时已移动 576 m"
+        assert item["summary_zh"] == detail["summary_zh"] == zh
+        assert item["summary_en"] == item["summary"] == "Loaded truck 浙E·G0007 went dark for 62 min"
+        _sign_in(page, service, "analyst")
+        line = page.locator(f'.alert-item[data-alert-id="{gap_id}"] .summary-line')
+        expect(line).to_have_text(zh)
+        page.locator("#lang-select").select_option("en")
+        expect(line).to_have_text("Loaded truck 浙E·G0007 went dark for 62 min")
+        page.locator("#lang-select").select_option("zh-CN")
