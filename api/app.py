@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from haulwatch.api.deps import Clock, Service, ServiceDep, utc_now
 from haulwatch.api.docs import mount_docs
 from haulwatch.api.middleware import BodyLimit, install_error_handlers
+from haulwatch.api.openapi import truthful_openapi
 from haulwatch.api.schemas import Health
 from haulwatch.api.services.auth import TokenRegistry
 from haulwatch.api.services.events import EventHub
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         redoc_url=None,
     )
     mount_docs(app)
+    app.openapi = lambda: truthful_openapi(app)  # type: ignore[method-assign]
     app.state.service = service
     app.state.tokens = service.tokens
 

@@ -233,3 +233,12 @@ def test_body_limit_is_configurable(tmp_path, tokens, monkeypatch):
 def test_times_stay_inside_pandas_range():
     assert pd.Timestamp.min.tz_localize("UTC") < pd.Timestamp(limits.TIME_MIN) \
         < pd.Timestamp(limits.TIME_MAX) < pd.Timestamp.max.tz_localize("UTC")
+
+
+def test_openapi_documents_the_shared_answers(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    push = paths["/api/positions"]["post"]["responses"]
+    assert {"200", "400", "401", "403", "413", "422"} <= set(push)
+    assert {"401", "403", "422"} <= set(paths["/api/alerts"]["get"]["responses"])
+    assert "404" in paths["/api/alerts/{alert_id}"]["get"]["responses"]
+    assert "401" not in paths["/health"]["get"]["responses"]  # open
