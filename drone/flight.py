@@ -120,6 +120,9 @@ class FlightRecord:
     final_status : dict
         The last progress status (``phase`` = the outcome), as sent to the
         ``progress`` callback at the end.
+    vehicle : dict
+        What the vehicle said about its limits before arming: ``params``
+        (``WPNAV_SPEED`` cm/s, ``BATT_CAPACITY`` mAh...) and ``battery_pct``.
     """
 
     mission_id: str = ""
@@ -141,6 +144,7 @@ class FlightRecord:
     upload_retries: int = 0
     notes: list[str] = field(default_factory=list)
     final_status: dict[str, Any] = field(default_factory=dict)
+    vehicle: dict[str, Any] = field(default_factory=dict)
 
     def finish(self, outcome: str, reason: str = "") -> None:
         """Set the final outcome (first call wins) and the end time.
@@ -353,13 +357,15 @@ def fly_mission(
             for warning in link.failsafe_warnings():
                 _log.warning("vehicle %s: %s", link.url, warning)
                 record.notes.append(f"failsafe: {warning}")
-        battery = link.battery_pct
+        params, battery = link.vehicle_limits(timeout_s=5.0)
+        record.vehicle = {"params": params, "battery_pct": battery}
         if min_battery_pct is not None and battery is not None and battery < min_battery_pct:
             record.battery_start_pct = battery
             raise _BatteryTooLow(
                 f"battery {battery:.0f}% is below the {min_battery_pct:g}% needed to arm "
                 "(min_battery_pct): charge or swap the battery"
             )
+        _check_plan_against_vehicle(mission, params, battery, record)
         link.check_abort()
         enter("upload")
         record.upload_retries = link.upload_mission(mission)
@@ -410,6 +416,32 @@ def fly_mission(
     record.final_status = status_now()
     report(force=True)
     return record
+
+
+def _check_plan_against_vehicle(
+    mission: Mission, params: dict[str, float], battery: float | None, record: FlightRecord
+) -> None:
+    """Refuse a mission the charge left cannot cover; note a speed the vehicle will not fly.
+
+    The plan's estimate (``meta``: ``battery_used_pct``, ``reserve_pct``,
+    ``cruise_speed_m_s``) against what the vehicle reports: its state of charge
+    and ``WPNAV_SPEED`` (ArduCopter flies a faster ``DO_CHANGE_SPEED`` at it).
+    """
+    meta = mission.meta or {}
+    used, reserve = meta.get("battery_used_pct"), meta.get("reserve_pct")
+    known = battery is not None and used is not None and reserve is not None
+    if known and battery - float(used) < float(reserve):
+        record.battery_start_pct = battery
+        raise _BatteryTooLow(
+            f"battery {battery:.0f}% cannot cover the estimated {float(used):.0f}% of this "
+            f"mission plus the {float(reserve):g}% reserve: charge the battery or re-plan"
+        )
+    cruise, limit = meta.get("cruise_speed_m_s"), params.get("WPNAV_SPEED")
+    if cruise is not None and limit and float(cruise) > limit / 100.0:
+        record.notes.append(
+            f"planned {float(cruise):g} m/s but the vehicle's WPNAV_SPEED is {limit / 100.0:g} m/s: "
+            "it flies slower and longer than estimated (plan with PlanConfig.for_vehicle)"
+        )
 
 
 class _BatteryTooLow(HaulwatchError):  # noqa: N818 (internal control flow: refused before arming)

@@ -629,3 +629,33 @@ def test_failsafe_warnings_rules():
     ]
     partial = {k: v for k, v in safe.items() if k != "FENCE_ENABLE"}
     assert failsafe_warnings(partial) == ["could not read FENCE_ENABLE: failsafe settings unknown"]
+
+
+class TestPlanAgainstVehicle:
+    def test_charge_that_cannot_cover_the_plan_is_refused(self, make_sim):
+        sim = make_sim()
+        sim.call(lambda model: setattr(model, "energy_used_wh", 0.5 * model.battery_wh))
+        mission = small_mission()
+        mission = Mission(
+            **{**mission.__dict__, "meta": {"battery_used_pct": 30.0, "reserve_pct": 25.0}}
+        )
+        link = open_link(sim)
+        try:
+            record = link.fly_mission(mission)
+        finally:
+            link.close()
+        assert record.outcome == "failed"
+        assert record.reason.startswith("battery 50% cannot cover the estimated 30%")
+        assert record.vehicle["battery_pct"] == 50 and not sim.model.armed
+
+    def test_plan_faster_than_the_vehicle_is_noted(self, make_sim):
+        mission = small_mission()
+        mission = Mission(**{**mission.__dict__, "meta": {"cruise_speed_m_s": 12.0}})
+        link = open_link(make_sim())
+        try:
+            record = link.fly_mission(mission)
+        finally:
+            link.close()
+        assert record.outcome == "completed", record.reason
+        assert record.vehicle["params"]["WPNAV_SPEED"] == 1000
+        assert any("WPNAV_SPEED is 10 m/s" in n for n in record.notes)
