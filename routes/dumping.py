@@ -200,7 +200,13 @@ def dump_alerts(
             after = "the load never reached a disposal site"
         when = local_hhmm(evc["start_s"][e], track.timezone)
         at_site = site_ids[evc["site_pos"][e]] if evc["site_pos"][e] >= 0 else ""
-        if evc["kind"][e] == "disposal" and not dark:
+        if evc["kind"][e] == "turn":
+            # one fix, no stop: the terminal reports too seldom to show a short tip
+            summary = (
+                f"Loaded truck {p.vehicle_id} turned back {km(dist[k])} from any permitted site "
+                f"at {when} local without a stop its terminal could show and {after}"
+            )
+        elif evc["kind"][e] == "disposal" and not dark:
             # a disposal site outside its permit dates (run_trips judged it a stop in the open)
             summary = (
                 f"Loaded truck {p.vehicle_id} stopped {minutes(dur)} at disposal site {at_site} "

@@ -82,6 +82,9 @@ _LOAD_MOVING_KMH = 10.0
 #: The way out of a stop within this cosine of the way in (about 120° or more) is the
 #: truck turning back.
 _TURN_BACK_COS = -0.5
+#: A single fix is a turning point when the way out is within this cosine of the way
+#: in (about 145° or more).
+_TURN_POINT_COS = -0.8
 
 #: A load change first reported this long after the truck left a stop or visit still
 #: belongs to it (terminals report the new state late), seconds.
@@ -172,18 +175,18 @@ def _drop_short_runs(values, codes, t, min_duration_s, n_codes, moving):  # prag
 
     A run is a sequence of equal non-NaN readings of one code; it lasts from its
     first reading to the first reading of the next run. It is a glitch when it lasts
-    under ``min_duration_s``, or when every reading of it came while driving
-    (``moving``): a load changes only where the truck stands or creeps (loading,
-    tipping), so a state that begins and ends on the road is the sensor's error
-    whatever the reporting interval. The first and last run of a code are always
-    kept (nothing before / after contradicts them). Returns, per code, whether it
-    has any reading.
+    under ``min_duration_s``, or when fewer than two of its readings came standing
+    (not ``moving``): a load changes only where the truck stands or creeps (loading,
+    tipping), so a real state begins and ends at such places and a state seen on the
+    road is the sensor's error, whatever the reporting interval. The first and last
+    run of a code are always kept (nothing before / after contradicts them).
+    Returns, per code, whether it has any reading.
     """
     has = np.zeros(n_codes, dtype=np.bool_)
     prev = -1
     run_i = -1
     run_v = np.nan
-    run_moving = True
+    standing = 0
     first_run = True
     for i in range(values.shape[0]):
         if codes[i] != prev:
@@ -197,18 +200,18 @@ def _drop_short_runs(values, codes, t, min_duration_s, n_codes, moving):  # prag
         if run_i < 0:
             run_i = i
             run_v = v
-            run_moving = moving[i]
+            standing = 0 if moving[i] else 1
         elif v != run_v:
-            if t[i] - t[run_i] < min_duration_s or (run_moving and not first_run):
+            if t[i] - t[run_i] < min_duration_s or (standing < 2 and not first_run):
                 for j in range(run_i, i):
                     values[j] = np.nan
             else:
                 first_run = False
             run_i = i
             run_v = v
-            run_moving = moving[i]
-        else:
-            run_moving = run_moving and moving[i]
+            standing = 0 if moving[i] else 1
+        elif not moving[i]:
+            standing += 1
     return has
 
 
@@ -651,10 +654,14 @@ def build_events(
         r_site = site_pos[first]
         r_code = codes[first]
         new = np.ones(len(first), dtype=bool)
+        # one visit across a short excursion, or across a few stray fixes (a multipath
+        # jump out of the site seen by a terminal reporting every minute or two)
+        gap_s = t[first[1:]] - t[last[:-1]]
         new[1:] = ~(
             (r_site[1:] == r_site[:-1])
             & (r_code[1:] == r_code[:-1])
-            & (t[first[1:]] - t[last[:-1]] <= visit_merge_s)
+            & ((gap_s <= visit_merge_s)
+               | ((first[1:] - last[:-1] - 1 <= _SPLIT_MAX_FIXES) & (gap_s <= _SPLIT_MAX_GAP_S)))
         )
         group = np.cumsum(new) - 1
         v_first = first[new]
@@ -887,7 +894,49 @@ def build_events(
         np.logical_or.at(down, target[valid & ~is_up], True)
     events["up"] = up
     events["down"] = down
+    turns = _turn_events(points, codes, t, x, y, in_visit | in_stop, g_before, g_after)
+    if len(turns):
+        events = pd.concat([events, turns], ignore_index=True).sort_values(
+            ["i_first", "i_last"], kind="stable", ignore_index=True)
     return events[list(EVENT_COLUMNS)]
+
+
+def _turn_events(points: pd.DataFrame, codes: np.ndarray, t: np.ndarray, x: np.ndarray, y: np.ndarray,
+                 busy: np.ndarray, g_before: np.ndarray, g_after: np.ndarray) -> pd.DataFrame:
+    """Single fixes where a truck standing or rolling slowly turned back (``kind`` "turn").
+
+    A tip of a minute or two seen by a terminal reporting every one or two minutes is
+    one fix, no stop: the place a loaded truck turned back at, outside every visit,
+    stop and dark-spell edge, is where such a dump can only have been. Only used when
+    an undelivered trip has no stop or dark spell to blame (``run_trips``).
+    """
+    cand = ~busy
+    if "speed_kmh" in points.columns:
+        speed = pd.to_numeric(points["speed_kmh"], errors="coerce").to_numpy(dtype=np.float64)
+        cand &= ~(speed >= _LOAD_MOVING_KMH)
+    cand[g_before] = False
+    cand[g_after] = False
+    idx = np.flatnonzero(cand).astype(np.int64)
+    if len(idx) == 0:
+        return pd.DataFrame(columns=list(EVENT_COLUMNS))
+    cos = _turn_back(x, y, codes, idx, idx, 150.0, 60)
+    sharp = cos < _TURN_POINT_COS
+    idx, cos = idx[sharp], cos[sharp]
+    if len(idx) == 0:
+        return pd.DataFrame(columns=list(EVENT_COLUMNS))
+    # one per run of neighbouring fixes: the sharpest
+    run = np.cumsum(np.r_[True, (np.diff(idx) > 1) | (codes[idx[1:]] != codes[idx[:-1]])])
+    order = np.lexsort((cos, run))
+    first = np.r_[True, run[order][1:] != run[order][:-1]]
+    idx, cos = idx[order][first], cos[order][first]
+    n = len(idx)
+    return pd.DataFrame({
+        "vehicle_code": codes[idx].astype(np.int64), "kind": "turn", "site_pos": np.full(n, -1, np.int64),
+        "i_first": idx, "i_last": idx, "start_s": t[idx], "end_s": t[idx], "duration_s": np.zeros(n),
+        "x": x[idx], "y": y[idx], "up": False, "down": False, "lift": False, "has_gap": False,
+        "gap_i": np.full(n, -1, np.int64), "core_s": np.zeros(n), "entered": False,
+        "dwell_s": np.zeros(n), "turn_back": cos,
+    })
 
 
 # --------------------------------------------------------------------------- trips
@@ -987,6 +1036,11 @@ def run_trips(
             dumps.append({"trip_pos": len(trips), "ev": forced, "reason": "track", "after": after})
             trip["status"] = "dumped"
             trip["ev_dump"] = forced
+        elif not cands and trip["turns"]:
+            pick = min(trip["turns"], key=lambda c: (turn[c], c))
+            dumps.append({"trip_pos": len(trips), "ev": pick, "reason": "track", "after": after})
+            trip["status"] = "dumped"
+            trip["ev_dump"] = pick
         elif cands:
             sensed = [c for c in cands if c == sensed_at or lift[c] or down[c]]
             # without a sensor: a dark spell, or a stop the truck left the way it came
@@ -1014,7 +1068,7 @@ def run_trips(
         loadings.append({"vehicle_code": code[e], "ev": e, "origin_kind": okind, "trip_pos": len(trips)})
         return {"ev_load": e, "ev_close": -1, "origin_kind": okind, "cands": [], "loaded_by": by,
                 "status": "open", "ev_dump": -1, "depot_after": False, "lift_at": -1,
-                "depot_ev": -1, "frozen": False}
+                "depot_ev": -1, "frozen": False, "turns": []}
 
     n_ev = len(events)
     i = 0
@@ -1038,6 +1092,10 @@ def run_trips(
                 state = "loaded"
         for e in range(i, j):
             k = kind[e]
+            if k == "turn":  # a turning point: the dump's place of last resort
+                if state == "loaded" and trip is not None:
+                    trip["turns"].append(e)
+                continue
             if sensor:
                 if up[e] and state != "loaded":
                     trip = open_trip(e, origin_kind_of(e), "sensor")

@@ -67,6 +67,9 @@ ASSUMED_CORRIDOR_DEFAULT_M = 150.0
 _HOTSPOT_RADIUS_M = 150.0
 #: The sustained-excursion rule the truth assumes for ``route_deviation`` (the audit's
 #: ``deviation_min_points``, ``deviation_min_duration_s``, ``deviation_min_excess_m``).
+#: Stays at one site the audit merges into one visit across a shorter excursion
+#: (``visit_merge_s`` plus a fix of a slow terminal), seconds.
+_VISIT_MERGE_S = 300.0
 _DEVIATION_MIN_POINTS = 2
 _DEVIATION_MIN_S = 120.0
 _DEVIATION_MIN_EXCESS_M = 100.0
@@ -545,7 +548,9 @@ def _simulate_day(ctx: _Context, truck: _Truck, day: int, rng: np.random.Generat
     for tp in trips:  # the whole stay at a loading place outside permits (innocents inside it are not)
         o = tp["origin"]
         if o.kind == "black" or o.site_id == ctx.expired_id:
-            tp["stay"] = _stay(tr, o.polygon.buffer(80.0), tp["load_start"], tp["load_end"])
+            a, b = _stay(tr, o.polygon.buffer(80.0), tp["load_start"], tp["load_end"])
+            # the audit merges stays at one site across excursions up to its visit_merge_s
+            tp["stay"] = (a - _VISIT_MERGE_S, b + _VISIT_MERGE_S)
     t_home = tr.now
     if pos != depot.node:
         tr.drive(city.path(pos, depot.node))
