@@ -63,6 +63,12 @@ def _raise_nofile(need: int) -> int:
     return want
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -273,15 +279,18 @@ async def _run_load(args: argparse.Namespace, jt_port: int, pid: int, fleet_plan
             results[r.result] = results.get(r.result, 0) + 1
             acked += r.result == 0
 
+    cpu0, own0 = _cpu_s(pid), time.process_time()
     tasks = [virtual(i, t) for i, t in enumerate(virt)]
     tasks += [fleet_truck(p, t) for p, t in zip(fleet_plans, fleet, strict=True)]
     await asyncio.gather(*tasks)
     wall = time.perf_counter() - start
+    cpu = _cpu_s(pid) - cpu0
+    own = time.process_time() - own0
     rss2 = _rss_mb(pid)
     for t in [*virt, *fleet]:
         await t.close()
     fleet_gap = args.fleet_gap_s
-    return {"connect_s": connect_s, "rss0": rss0, "rss1": rss1, "rss2": rss2, "wall": wall,
+    return {"cpu_s": cpu, "client_cpu_s": own, "connect_s": connect_s, "rss0": rss0, "rss1": rss1, "rss2": rss2, "wall": wall,
             "acked": acked, "results": results, "ack_ms": ack_ms, "sent_by_plate": sent_by_plate,
             "start": start, "fleet_gap_s": fleet_gap}
 
@@ -377,6 +386,10 @@ def main(argv: list[str] | None = None) -> int:
           f"warm-up on, a report every {args.fleet_gap_s} s) for {args.duration_s:.0f} s")
     print(f"  sustained: {out['acked']:,} points acknowledged in {out['wall']:.1f} s = "
           f"{out['acked'] / out['wall']:,.0f} points/s; answers {out['results']}")
+    print(f"  CPU: server {out['cpu_s']:.1f} s = {out['cpu_s'] / max(out['acked'], 1) * 1e6:,.0f} us "
+          f"per acknowledged point (one core: {max(out['acked'], 1) / max(out['cpu_s'], 1e-9):,.0f} "
+          f"points/s at most); load generator {out['client_cpu_s']:.1f} s; machine load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     if len(ack):
         print(f"  answer latency (0x0200 sent -> 0x8001 result 0, stored): p50 "
               f"{np.percentile(ack, 50):.0f} ms, p95 {np.percentile(ack, 95):.0f} ms, "

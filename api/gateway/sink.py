@@ -182,9 +182,10 @@ def gateway_tracks(points: Sequence[dict[str, Any]], *,
     cache = {} if keys is None else keys
     n = len(points)
     vid = [str(p["vehicle_id"]) for p in points]
-    for v in set(vid):
-        if v not in cache:
-            cache[v] = str(normalize_plate(v))
+    unseen = [v for v in set(vid) if v not in cache]
+    if unseen:  # one vectorized call for the plates not seen before
+        cache.update(zip(unseen, (str(k) for k in normalize_plate(pd.Series(unseen, dtype=object))),
+                         strict=True))
     key = [cache[v] for v in vid]
     t_ns = pd.to_datetime([p["time"] for p in points], utc=True,
                           format="%Y-%m-%dT%H:%M:%SZ").as_unit("ns").asi8
