@@ -29,6 +29,8 @@ Rules
 Every :class:`Decision` carries a one-sentence reason: why this dock (distance,
 duration, battery), why now, or why not (busy until, recharging until,
 infeasible and why).
+Size: one state machine (queue, drones, missions in flight, its snapshot);
+the events that change it belong together.
 """
 
 from __future__ import annotations

@@ -17,6 +17,10 @@ re-asks every 1 s, cancels after 8 s of silence, truncates on MISSION_COUNT.
 Test hooks are explicit: ``drop_mission_items`` (constructor),
 :meth:`SimulatedCopter.cut_link`, :meth:`SimulatedCopter.force_low_battery`.
 The vehicle model itself lives in ``drone.sitl_vehicle``.
+
+Size: one server class — the TCP loop, the command/parameter/mission-protocol
+handlers and the message builders all read the same client and vehicle state;
+split, each part would reach into the others.
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ the last item, disarms by itself after landing, battery and fence failsafes.
 
 Positions are kept in a local east/north frame around home (metres, flat
 earth), which is exact enough for the few kilometres a dock drone flies.
+
+Size: one vehicle — modes, mission sequencing, flight physics, camera, battery
+and failsafes step the same state each tick, as in ArduCopter itself.
 """
 
 from __future__ import annotations
