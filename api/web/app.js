@@ -1377,11 +1377,21 @@
     }
     const reason = $("mission-reason");
     reason.hidden = !m.reason;
-    reason.textContent = m.reason || "";
+    reason.textContent = reasonText(m.reason);
     $("mission-abort").hidden = terminal;
     $("send-drone").disabled = !terminal;
     // A completed flight has landed at its dock; otherwise show where it was last seen.
     map.drawDrone(m.status === "completed" ? null : pr.position);
+  }
+
+  /** "code: message" of a refused or failed mission, the code in words (the message as the
+   *  service wrote it: distances, times). */
+  function reasonText(reason) {
+    const text = String(reason || "");
+    const m = /^([a-z_]+):\s*(.*)$/s.exec(text);
+    if (!m) return text;
+    const word = tOr("refusal." + m[1], null);
+    return word ? word + (state.lang === "en" ? ": " : "：") + m[2] : text;
   }
 
   const MISSION_RANK = { planned: 0, uploading: 1, flying: 2, completed: 3, failed: 3, aborted: 3, refused: 3 };

@@ -470,6 +470,8 @@ class TestConsole:
         expect(page.locator("#mission-id")).to_have_text(f"任务 {newest}")
         expect(page.locator("#mission")).to_have_attribute("data-status", "refused")
         expect(page.locator("#mission-reason")).not_to_be_empty()
+        # The refusal's code in words, the service's own details after it.
+        expect(page.locator("#mission-reason")).to_have_text(re.compile(r"^[\u4e00-\u9fff（）]+："))
 
     def test_status_change_elsewhere_shows_up_live(self, page: Page, service: Service) -> None:
         target = _alert_id(service.first_alerts, "浙E·B5678")
