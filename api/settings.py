@@ -7,8 +7,9 @@ flags) reads the outside world. Nothing here opens a database or a socket.
 Environment variables
 ---------------------
 ``HAULWATCH_DB_URL``
-    ``sqlite:///path/to/file.db`` (default ``sqlite:///haulwatch.db``) or
-    ``postgresql://user:pass@host/db``.
+    ``sqlite:///path/to/file.db`` or ``postgresql://user:pass@host/db``; default
+    ``sqlite:///$XDG_DATA_HOME/haulwatch/haulwatch.db`` (``~/.local/share/...``): a
+    user data folder, never the current folder (a checkout stays clean).
 ``HAULWATCH_TOKENS``
     ``name:role:token,name:role:token`` (plain tokens; handy for tests and
     containers with a secret store).
@@ -81,7 +82,8 @@ class Settings:
     ----------
     db_url : str
         Store URL: ``sqlite:///file.db`` (``sqlite:///:memory:`` for a throw-away
-        store) or ``postgresql://...``.
+        store, the default when ``Settings`` is built directly) or
+        ``postgresql://...``; :meth:`from_env` defaults to :func:`default_db_url`.
     tokens : tuple of TokenEntry
         Accepted API tokens.
     dataset : Path or None
@@ -115,7 +117,7 @@ class Settings:
         ``KEY=VALUE`` thresholds applied after ``audit_config`` (``--set``).
     """
 
-    db_url: str = "sqlite:///haulwatch.db"
+    db_url: str = "sqlite:///:memory:"
     tokens: tuple[TokenEntry, ...] = ()
     dataset: Path | None = None
     vehicle_url: str | None = None
@@ -175,9 +177,7 @@ class Settings:
             When a variable has an unusable value (the message names it).
         """
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        if env.get("HAULWATCH_DB_URL"):
-            values["db_url"] = env["HAULWATCH_DB_URL"]
+        values: dict[str, object] = {"db_url": env.get("HAULWATCH_DB_URL") or default_db_url(env)}
         tokens: list[TokenEntry] = []
         if env.get("HAULWATCH_TOKENS"):
             tokens.extend(parse_tokens(env["HAULWATCH_TOKENS"]))
@@ -211,6 +211,19 @@ class Settings:
                     ) from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+
+def default_db_url(environ: Mapping[str, str] | None = None) -> str:
+    """The store of ``haulwatch serve`` when none is given: a SQLite file in the user's data folder.
+
+    ``$XDG_DATA_HOME/haulwatch/haulwatch.db``, else ``~/.local/share/haulwatch/haulwatch.db``
+    (the folder is created when the store opens). Never the current folder, so running
+    the service from a checkout leaves no file in the tree.
+    """
+    env = os.environ if environ is None else environ
+    base = Path(env["XDG_DATA_HOME"]) if env.get("XDG_DATA_HOME") else (
+        Path(env.get("HOME") or Path.home()) / ".local" / "share")
+    return f"sqlite:///{base / 'haulwatch' / 'haulwatch.db'}"
 
 
 def hash_token(token: str) -> str:

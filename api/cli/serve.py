@@ -37,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=tcp_port, default=8000,
                    help="TCP port 0..65535 (default 8000; 0 = any free port, shown at start-up)")
     p.add_argument("--db", dest="db_url", default=None,
-                   help="store URL: sqlite:///FILE (default sqlite:///haulwatch.db) or postgresql://...")
+                   help="store URL: sqlite:///FILE or postgresql://... (default: HAULWATCH_DB_URL, else "
+                        "~/.local/share/haulwatch/haulwatch.db, never the current folder)")
     p.add_argument("--dataset", type=Path, default=None,
                    help="dataset folder whose sites/routes/manifests the live audit and map use")
     p.add_argument("--vehicle-url", default=None,

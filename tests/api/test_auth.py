@@ -20,9 +20,12 @@ from haulwatch.api.settings import (
 
 class TestSettings:
     def test_defaults(self):
-        s = Settings.from_env({})
-        assert s.db_url == "sqlite:///haulwatch.db"
+        s = Settings.from_env({"HOME": "/home/ann"})
+        assert s.db_url == "sqlite:////home/ann/.local/share/haulwatch/haulwatch.db"
         assert s.tokens == () and s.dataset is None and s.vehicle_url is None
+        xdg = Settings.from_env({"HOME": "/home/ann", "XDG_DATA_HOME": "/data"})
+        assert xdg.db_url == "sqlite:////data/haulwatch/haulwatch.db"
+        assert Settings().db_url == "sqlite:///:memory:"  # built directly: nothing on disk
 
     def test_environment_and_overrides(self, tmp_path):
         env = {"HAULWATCH_DB_URL": "sqlite:///x.db", "HAULWATCH_TOKENS": "ann:analyst:t1",
