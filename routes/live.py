@@ -756,8 +756,7 @@ class LiveAuditor:
                 cands.append(d)
         if len(stops):
             skeys = stops["vehicle_key"].astype(str)
-            empty = ~skeys.isin(open_keys).to_numpy() & \
-                stops["site_id"].astype(str).isin(self._depots).to_numpy()
+            empty = ~_in(stops, open_keys) & _in(stops, self._depots, "site_id")
             if empty.any():
                 st = stops.loc[empty]
                 last = pd.DataFrame({

@@ -290,7 +290,10 @@ def unregistered_alerts(
     reg = vehicles["registered"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     registered = set(vehicles["vehicle_key"].astype(str).to_numpy()[reg])
     known = set(vehicles["vehicle_key"].astype(str))
-    ld = loadings[~loadings["vehicle_key"].astype(str).isin(registered)].copy()
+    # a hash lookup (pandas' arrow-string isin walks the value set in Python)
+    is_registered = pd.Index(sorted(registered), dtype=object).get_indexer(
+        loadings["vehicle_key"].astype(str).to_numpy(dtype=object)) >= 0
+    ld = loadings[~is_registered].copy()
     if ld.empty:
         return empty_rows()
     ld["_day"] = local_day(_epoch(ld["start"]), timezone)
