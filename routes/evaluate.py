@@ -11,7 +11,8 @@ starts, then file order), so the result does not depend on row order.
 Truth rows whose kind starts with ``innocent_`` are stops that must raise no
 alert: they are not scored, but alerts of the stop kinds (``illegal_dump``,
 ``unpermitted_origin``) whose window overlaps one of them (same vehicle, no
-widening) are counted as ``innocent_hits``.
+widening) are counted as ``innocent_hits``, and so are ``route_deviation`` alerts
+overlapping a service road, urban canyon or multipath jump (:data:`ROUTE_INNOCENTS`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from haulwatch.routes.alerts import DEFAULT_TIMEZONE, KINDS
 __all__ = [
     "EVALUATION_COLUMNS",
     "INNOCENT_PREFIX",
+    "ROUTE_INNOCENTS",
     "STOP_KINDS",
     "EvaluationError",
     "evaluate",
@@ -43,6 +45,9 @@ EVALUATION_COLUMNS: tuple[str, ...] = (
 INNOCENT_PREFIX = "innocent_"
 #: Alert kinds that are a stop, so can be raised on an innocent stop by mistake.
 STOP_KINDS: tuple[str, ...] = ("illegal_dump", "unpermitted_origin")
+#: Innocent situations on the road that a ``route_deviation`` must not sit on (a
+#: service road inside the corridor, GPS noise in an urban canyon, a multipath jump).
+ROUTE_INNOCENTS: tuple[str, ...] = ("innocent_service_road", "innocent_urban_canyon", "innocent_multipath")
 _EARTH_RADIUS_M = 6_371_008.8
 
 
@@ -256,7 +261,7 @@ def evaluate(
         k_tp = int(tp.get(kind, 0))
         rows.append(_scores(kind, k_tp, int(n_alerts.get(kind, 0)) - k_tp,
                             int(n_truth.get(kind, 0)) - k_tp,
-                            hits.get(kind, 0) if kind in STOP_KINDS else pd.NA))
+                            hits.get(kind, 0) if kind in (*STOP_KINDS, "route_deviation") else pd.NA))
     total = pd.DataFrame(rows)
     rows.append(_scores("all", int(total["tp"].sum()), int(total["fp"].sum()),
                         int(total["fn"].sum()), sum(hits.values())))
@@ -279,11 +284,13 @@ def _scores(kind: str, tp: int, fp: int, fn: int, hits) -> dict:
 
 def _innocent_hits(a: pd.DataFrame, t: pd.DataFrame) -> tuple[dict[str, int], dict[str, int]]:
     inn = t[t["kind"].str.startswith(INNOCENT_PREFIX)]
-    stop_alerts = a[a["kind"].isin(STOP_KINDS)].assign(ai=lambda d: np.arange(len(d)))
+    stop_alerts = a[a["kind"].isin((*STOP_KINDS, "route_deviation"))].assign(ai=lambda d: np.arange(len(d)))
     if inn.empty or stop_alerts.empty:
         return {}, {}
     pairs = stop_alerts.merge(inn, on="vehicle_key", suffixes=("_a", "_t"))
     hit = (pairs["start_a"] <= pairs["end_t"]) & (pairs["start_t"] <= pairs["end_a"])
+    # a deviation is judged only against the road situations it could be mistaken for
+    hit &= (pairs["kind_a"] != "route_deviation") | pairs["kind_t"].isin(ROUTE_INNOCENTS)
     pairs = pairs[hit]
     per_alert = pairs.drop_duplicates("ai")
     by_kind = {str(k): int(v) for k, v in per_alert["kind_a"].value_counts().items()}
