@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from haulwatch.api.auth import Dispatcher, Reader
@@ -122,6 +124,27 @@ def get_evidence(svc: ServiceDep, who: Reader, mission_id: str) -> dict[str, Any
                           f"mission {mission_id!r} has no flight record (status {rec['status']})",
                           404)
     return flight_evidence(rec["flight_record"])
+
+
+@router.get("/api/missions/{mission_id}/log", responses=_ERRORS,
+            response_class=FileResponse,
+            summary="The flight's MAVLink telemetry log (.tlog: Mission Planner, MAVProxy)")
+def get_flight_log(svc: ServiceDep, who: Reader, mission_id: str) -> FileResponse:
+    """Kept when the service runs with HAULWATCH_FLIGHT_LOGS (404 otherwise)."""
+    from haulwatch.api.services.fleet import flight_log_dir
+
+    try:
+        rec = svc.store.get_mission(mission_id)
+    except MissionNotFoundError as exc:
+        raise field_error(("path", "mission_id"), str(exc), 404) from None
+    name = (rec.get("flight_record") or {}).get("flight_log")
+    logs = flight_log_dir()
+    path = None if not name or logs is None else Path(logs) / Path(str(name)).name
+    if path is None or not path.is_file():
+        raise field_error(("path", "mission_id"),
+                          f"mission {mission_id!r} has no flight log (HAULWATCH_FLIGHT_LOGS)", 404)
+    return FileResponse(path, media_type="application/octet-stream",
+                        filename=f"{mission_id}.tlog")
 
 
 @router.post("/api/missions/{mission_id}/abort", response_model=MissionPublic,

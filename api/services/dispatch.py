@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from haulwatch.errors import UserError
@@ -73,10 +74,13 @@ def link_flyer(vehicle_url: str, *, time_scale: float = 1.0) -> Flyer:
 
     def fly(mission: Mission, *, record_ids: Mapping[str, str],
             progress: Callable[[dict[str, Any]], None], abort: threading.Event) -> Any:
+        from haulwatch.api.services.fleet import flight_log_dir
         from haulwatch.drone.flight import FlightRecord, utc_now_iso
         from haulwatch.drone.link import VehicleLink, VehicleLinkError
 
-        link = VehicleLink(vehicle_url, time_scale=time_scale)
+        logs = flight_log_dir()  # HAULWATCH_FLIGHT_LOGS: keep the MAVLink log per mission
+        tlog = None if logs is None else f"{logs}/{record_ids.get('mission_id', 'mission')}.tlog"
+        link = VehicleLink(vehicle_url, time_scale=time_scale, tlog_path=tlog)
         done = threading.Event()
 
         def watch() -> None:  # forward a dispatcher's abort to the running flight
@@ -352,6 +356,11 @@ class DispatchManager:
         if outcome not in ("completed", "failed", "aborted"):
             outcome, reason = "failed", f"flight ended with outcome {outcome!r}: {reason}"
         data = record.to_dict() if hasattr(record, "to_dict") else dict(record)
+        from haulwatch.api.services.fleet import flight_log_dir
+
+        logs = flight_log_dir()
+        if logs is not None and (Path(logs) / f"{mission_id}.tlog").exists():
+            data["flight_log"] = f"{mission_id}.tlog"
         self._finish(mission_id, outcome, reason, data)
 
     def _finish(self, mission_id: str, status: str, reason: str,

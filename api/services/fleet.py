@@ -16,6 +16,8 @@ Configuration (environment; to move into :class:`haulwatch.api.settings.Settings
 - ``HAULWATCH_AUTO_DISPATCH``: ``on`` to fly new high-severity ``illegal_dump`` alerts
   near a free dock in flight hours without a click (off by default).
 - ``HAULWATCH_FLEET_TICK_S``: seconds between two scheduling rounds (default 2).
+- ``HAULWATCH_FLIGHT_LOGS``: folder keeping each flight's MAVLink telemetry log
+  (``<mission_id>.tlog``, downloadable at ``GET /api/missions/{id}/log``).
 """
 
 from __future__ import annotations
@@ -63,6 +65,12 @@ def parse_drones(text: str) -> dict[str, str]:
             )
         out[drone_id.strip()] = url.strip()
     return out
+
+
+def flight_log_dir(env: Mapping[str, str] | None = None) -> str | None:
+    """The folder of flight logs (``HAULWATCH_FLIGHT_LOGS``), or None when not kept."""
+    value = (os.environ if env is None else env).get("HAULWATCH_FLIGHT_LOGS", "").strip()
+    return value or None
 
 
 def get_fleet(service: Service) -> FleetService:
@@ -132,7 +140,8 @@ class FleetService:
         self.runner = FleetRunner(
             fleet,
             clock=service.clock,
-            flyer=flyer or link_flyer(time_scale=settings.time_scale),
+            flyer=flyer
+            or link_flyer(time_scale=settings.time_scale, tlog_dir=flight_log_dir(env)),
             state_path=env.get("HAULWATCH_FLEET_STATE") or None,
             on_progress=self._progress,
             on_finished=self._finished,
@@ -249,6 +258,9 @@ class FleetService:
         store = self.service.store
         data = record.to_dict()
         data["mission_id"] = stored_id
+        logs = flight_log_dir()
+        if logs is not None and os.path.exists(os.path.join(logs, f"{decision.mission_id}.tlog")):
+            data["flight_log"] = f"{decision.mission_id}.tlog"
         final = {**data.get("final_status", {}), "phase": record.outcome}
         rec = store.update_mission(
             stored_id,

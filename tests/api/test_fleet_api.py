@@ -74,6 +74,7 @@ def test_two_nests_two_drones_through_the_api(tmp_path, city, tokens, monkeypatc
                            f"{d1.site_id}/1={sims[0].url};{d2.site_id}/1={sims[1].url}")
         monkeypatch.setenv("HAULWATCH_FLEET_TICK_S", "0.2")
         monkeypatch.setenv("HAULWATCH_FLEET_STATE", str(tmp_path / "fleet.json"))
+        monkeypatch.setenv("HAULWATCH_FLIGHT_LOGS", str(tmp_path / "logs"))
         with TestClient(create_app(_settings(tmp_path, folder, tokens), clock=lambda: NOON)) as c:
             admin, disp, reader = (_h(tokens, r) for r in ("admin", "dispatcher", "analyst"))
             for aid, d, sev in (("A1", d1, "high"), ("A2", d2, "high"), ("A3", d1, "low")):
@@ -112,6 +113,10 @@ def test_two_nests_two_drones_through_the_api(tmp_path, city, tokens, monkeypatc
             assert done["progress"]["phase"] == "completed" and done["dock_site_id"] == d2.site_id
             ev = c.get(f"/api/missions/{done['mission_id']}/evidence", headers=reader).json()
             assert ev["track"]["geometry"]["type"] == "LineString"
+            log = c.get(f"/api/missions/{done['mission_id']}/log", headers=reader)
+            assert log.status_code == 200 and len(log.content) > 1000
+            assert log.content[8] == 0xFD  # .tlog: 8-byte time, then a MAVLink 2 frame
+            assert c.get("/api/missions/nope/log", headers=reader).status_code == 404
             history = c.get("/api/alerts/A2", headers=reader).json()["history"]
             assert history[-1]["by"] == "drone"
             view = c.get("/api/fleet", headers=reader).json()
