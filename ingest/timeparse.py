@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from haulwatch.ingest.limits import TIME_MAX_NS, TIME_MIN_NS
 from haulwatch.timezone import check_timezone as _check_zone
 
 from .cells import as_chunked, blank_to_null, null_mask, numeric_cells, to_string
@@ -35,8 +36,8 @@ __all__ = [
 ]
 
 _NS_PER_S = 1_000_000_000
-MIN_TIME_NS = pd.Timestamp("1990-01-01", tz="UTC").value
-MAX_TIME_NS = pd.Timestamp("2100-01-01", tz="UTC").value
+MIN_TIME_NS = TIME_MIN_NS  # the time range of haulwatch.ingest.limits, one place for every entry
+MAX_TIME_NS = TIME_MAX_NS
 NAT_NS = np.iinfo("int64").min
 _EPOCH_MS_FROM = 1e11  # epoch seconds this large would be year 5138: they are milliseconds
 _NUMBER_RE = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
