@@ -88,6 +88,8 @@ def normalize_lang(lang: str | None) -> str:
     LanguageError
         When the tag names a language without a catalog.
     """
+    if lang in LANGS:  # the common case, fast
+        return lang
     if lang is None or str(lang).strip() == "":
         return DEFAULT_LANG
     tag = str(lang).strip().lower().replace("_", "-")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
@@ -102,6 +103,12 @@ RECONCILIATION_COLUMNS: tuple[str, ...] = (
 
 _UNREGISTERED = ""  # company of trucks the registry does not list as registered
 _UNKNOWN_ORIGIN = ""  # origin of loads at no permitted origin (black sites)
+
+
+def _local_text(values: Any, timezone: str) -> list[str]:
+    """Times as ``2026-03-02 11:06`` in ``timezone``, a whole column at once ('' when missing)."""
+    ts = pd.to_datetime(pd.Series(values), utc=True, errors="coerce").dt.tz_convert(timezone)
+    return ts.dt.strftime("%Y-%m-%d %H:%M").fillna("").tolist()
 
 
 def _e(value: Any) -> str:
@@ -570,7 +577,7 @@ def localized_summary(
 
     params: dict[str, Any] = {
         "vehicle": alert.get("vehicle_id") or None,
-        "time": format_time(alert.get("start"), timezone) or None,
+        "time": alert.get("start_local") or format_time(alert.get("start"), timezone) or None,
         "site": site(alert.get("site_id")),
         "manifest": alert.get("manifest_id") or first(ev.get("manifest_ids")) or None,
         "origin": site(ev.get("origin_site_id")),
@@ -742,9 +749,12 @@ def _wgs84(frame: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
     return frame
 
 
+_ANCHOR_RE = re.compile(r"[^0-9A-Za-z_\-]")
+
+
 def _anchor(alert_id: str) -> str:
     """An id token safe in HTML (alert ids are ``[A-Z]+-[0-9a-f]+``, but be safe)."""
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in str(alert_id))
+    return _ANCHOR_RE.sub("_", str(alert_id))
 
 
 def _latlngs(geom: Any) -> Any:
@@ -825,8 +835,9 @@ def _map_data(alerts: gpd.GeoDataFrame, sites: gpd.GeoDataFrame | None,
     if len(alerts):
         geoms = np.asarray(alerts.geometry.array, dtype=object)
         lines = shapely.get_type_id(geoms) == 1
-        for i, (aid, kind, vehicle, start, lon, lat) in enumerate(zip(
-                alerts["alert_id"], alerts["kind"], alerts["vehicle_id"], alerts["start"],
+        starts = _local_text(alerts["start"], timezone)
+        for i, (aid, kind, vehicle, lon, lat) in enumerate(zip(
+                alerts["alert_id"], alerts["kind"], alerts["vehicle_id"],
                 alerts["lon"], alerts["lat"], strict=True)):
             if _blank(lon) or _blank(lat):
                 continue
@@ -834,7 +845,7 @@ def _map_data(alerts: gpd.GeoDataFrame, sites: gpd.GeoDataFrame | None,
                 "at": [round(float(lat), 7), round(float(lon), 7)], "anchor": _anchor(aid),
                 "colour": KIND_COLOURS.get(kind, "#d00000"), "hotspot": kind == "dump_hotspot",
                 "title": f"{kind_label(kind, lang)} · {vehicle or '—'} · "
-                         f"{format_time(start, timezone)}\n{summaries[i]}",
+                         f"{starts[i]}\n{summaries[i]}",
             }
             if lines[i]:
                 item["line"] = _latlngs(geoms[i])
@@ -868,8 +879,13 @@ def summaries_in(
     names = _Names(_wgs84(sites) if isinstance(sites, gpd.GeoDataFrame) else sites, lang)
     col = "summary_en" if lang == "en" else "summary_zh"
     given = a[col] if col in a.columns else pd.Series(None, index=a.index, dtype=object)
+    fields = [c for c in ("kind", "vehicle_id", "start", "end", "site_id", "manifest_id",
+                          "evidence", "summary") if c in a.columns]
+    records = a[fields].astype(object).to_dict("records")
+    starts = _local_text(a["start"], timezone) if "start" in a.columns else [""] * len(a)
     out = []
-    for i, rec in enumerate(a.to_dict("records")):
+    for i, rec in enumerate(records):
+        rec["start_local"] = starts[i]
         text = given.iat[i]
         if isinstance(text, str) and text:
             out.append(text)
@@ -1231,6 +1247,8 @@ def render_report(
     head = [(t(f"report.col_{c}", lang), False) for c in
             ("alert_id", "kind", "severity", "vehicle", "start", "end", "site", "manifest", "summary")]
     rows = []
+    shown_starts = _local_text(shown["start"], tz)
+    shown_ends = _local_text(shown["end"], tz)
     for i, rec_ in enumerate(shown[["alert_id", "kind", "severity", "vehicle_id", "start", "end",
                                     "site_id", "manifest_id"]].itertuples(index=False)):
         anchor = _anchor(rec_.alert_id)
@@ -1238,8 +1256,8 @@ def render_report(
         rows.append(
             f"<tr id='alert-{anchor}'><td>{_e(rec_.alert_id)}</td><td>{_e(kind_label(rec_.kind, lang))}</td>"
             f"<td class='sev-{_e(sev)}'>{_e(t('severity.' + sev, lang) if sev in ('high', 'medium', 'low') else sev)}</td>"
-            f"<td>{_e(rec_.vehicle_id or '—')}</td><td>{_e(format_time(rec_.start, tz))}</td>"
-            f"<td>{_e(format_time(rec_.end, tz))}</td><td>{names.html(rec_.site_id)}</td>"
+            f"<td>{_e(rec_.vehicle_id or '—')}</td><td>{_e(shown_starts[i])}</td>"
+            f"<td>{_e(shown_ends[i])}</td><td>{names.html(rec_.site_id)}</td>"
             f"<td>{_e(rec_.manifest_id or '—')}</td><td>{_e(summaries[i])}</td></tr>"
         )
     if not rows:
