@@ -126,7 +126,7 @@ def location_to_point(loc: Location, plate: str, *, lift_info_id: int,
     Returns
     -------
     point : dict or None
-        ``vehicle_id, time`` (ISO UTC), ``lon, lat, speed_kmh, heading_deg, load, lift``.
+        ``vehicle_id, time`` (epoch seconds), ``lon, lat, speed_kmh, heading_deg, load, lift``.
     reason : str
         Why there is no point (``no_fix``, ``bad_time: ...``, ``bad_coordinates: ...``).
     """
@@ -144,7 +144,7 @@ def location_to_point(loc: Location, plate: str, *, lift_info_id: int,
     lift_raw = loc.extra_int(lift_info_id)
     return {
         "vehicle_id": plate,
-        "time": loc.time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": int(loc.time.timestamp()),  # epoch seconds (UTC), as tracks.csv may write them
         "lon": lon,
         "lat": lat,
         "speed_kmh": loc.speed_kmh,
@@ -163,7 +163,7 @@ class _Session:
     authenticated: bool = False
 
 
-@dataclass
+@dataclass(eq=False)
 class _Conn:
     peer: str
     writer: asyncio.StreamWriter
@@ -210,6 +210,8 @@ class Gateway:
         self.metrics = GatewayMetrics()
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._conns: set[_Conn] = set()
+        self._sweeper: asyncio.Task | None = None
 
     # ---------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -220,6 +222,20 @@ class Gateway:
         self._server = await asyncio.start_server(
             self._handle, self.config.host, self.config.port,
             limit=max(4 * self.config.max_frame_bytes, 16384), backlog=4096)
+        self._sweeper = asyncio.create_task(self._sweep_idle(), name="jt808-idle")
+
+    async def _sweep_idle(self) -> None:
+        """Close connections without a valid frame for ``idle_timeout_s`` (one timer for all)."""
+        step = min(1.0, self.config.idle_timeout_s / 4)
+        while True:
+            await asyncio.sleep(step)
+            now = self.clock()
+            for conn in list(self._conns):
+                if not conn.close_reason and now - conn.last_valid > self.config.idle_timeout_s:
+                    conn.close_reason = "idle_timeout"
+                    self._who_log(conn, "idle_timeout",
+                                  f"no valid frame for {self.config.idle_timeout_s:g} s")
+                    conn.writer.transport.abort()
 
     @property
     def port(self) -> int:
@@ -231,6 +247,9 @@ class Gateway:
         """Stop listening, close the connections, flush the sink."""
         if self._server is not None:
             self._server.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -266,25 +285,19 @@ class Gateway:
                      reassembler=Reassembler(max_bytes=cfg.subpackage_max_bytes,
                                              timeout_s=cfg.subpackage_timeout_s),
                      last_valid=self.clock())
+        self._conns.add(conn)
         try:
             while not conn.close_reason:
-                remaining = cfg.idle_timeout_s - (self.clock() - conn.last_valid)
-                if remaining <= 0:
-                    conn.close_reason = "idle_timeout"
-                    break
-                try:
-                    data = await asyncio.wait_for(reader.read(65536), remaining)
-                except asyncio.TimeoutError:
-                    conn.close_reason = "idle_timeout"
-                    break
+                data = await reader.read(65536)  # idle connections are cut by _sweep_idle
                 if not data:
-                    conn.close_reason = "peer_closed"
+                    conn.close_reason = conn.close_reason or "peer_closed"
                     break
                 m.counts["bytes_in"] += len(data)
-                for item in conn.splitter.feed(data):
+                items = conn.splitter.feed(data)
+                for item in items:
                     if isinstance(item, Jt808Error):
                         self._bad(conn, item, None)
-                    elif item[:2] in _PIPELINED:
+                    elif item[:2] in _PIPELINED and (conn.inflight or len(items) > 1):
                         # location reports of one connection are stored concurrently (one
                         # group commit for a burst); other messages wait for them (barrier)
                         while len(conn.inflight) >= cfg.max_inflight:
@@ -309,6 +322,7 @@ class Gateway:
         except asyncio.CancelledError:
             conn.close_reason = conn.close_reason or "shutdown"
         finally:
+            self._conns.discard(conn)
             if conn.inflight:  # answers to reports being stored: let them finish (or fail)
                 with contextlib.suppress(BaseException):
                     await asyncio.wait(set(conn.inflight), timeout=self.config.write_timeout_s)
@@ -517,7 +531,7 @@ class Gateway:
         for p, o in zip(points, outcomes, strict=True):
             m.points[o.status] += 1
             if o.status == "rejected":
-                refused.append((_iso_us(p["time"]), f"{o.field}: {o.reason}"))
+                refused.append((int(p["time"]) * 1_000_000, f"{o.field}: {o.reason}"))
                 message_error = True
         for t_us, why in refused:
             kind = why.split(":", 1)[0]
@@ -543,10 +557,3 @@ class Gateway:
 
 def _us(t: datetime | None) -> int | None:
     return None if t is None else int(t.timestamp() * 1_000_000)
-
-
-def _iso_us(text: str) -> int | None:
-    try:
-        return _us(datetime.fromisoformat(text.replace("Z", "+00:00")))
-    except ValueError:
-        return None

@@ -162,7 +162,8 @@ def gateway_tracks(points: Sequence[dict[str, Any]], *,
     Parameters
     ----------
     points : sequence of dict
-        ``vehicle_id, time`` (ISO UTC ``...Z``), ``lon, lat, speed_kmh, heading_deg, load, lift``.
+        ``vehicle_id, time`` (integer epoch seconds, UTC), ``lon, lat, speed_kmh,
+        heading_deg, load, lift``.
     keys : dict, optional
         Cache of plate → comparison key (filled in).
 
@@ -187,8 +188,7 @@ def gateway_tracks(points: Sequence[dict[str, Any]], *,
         cache.update(zip(unseen, (str(k) for k in normalize_plate(pd.Series(unseen, dtype=object))),
                          strict=True))
     key = [cache[v] for v in vid]
-    t_ns = pd.to_datetime([p["time"] for p in points], utc=True,
-                          format="%Y-%m-%dT%H:%M:%SZ").as_unit("ns").asi8
+    t_ns = np.array([int(p["time"]) for p in points], dtype="int64") * 1_000_000_000
 
     def num(name: str) -> np.ndarray:
         return np.array([np.nan if p.get(name) is None else float(p[name]) for p in points],

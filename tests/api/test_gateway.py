@@ -120,8 +120,9 @@ class TestSession:
 
         results, gw, store = run(go)
         assert results == [0, 0, 0]
-        assert list(store.points) == [("浙D·A1234", "2026-03-02T03:00:05Z")]
-        p = store.points[("浙D·A1234", "2026-03-02T03:00:05Z")]
+        t = int(datetime(2026, 3, 2, 3, 0, 5, tzinfo=timezone.utc).timestamp())  # epoch seconds
+        assert list(store.points) == [("浙D·A1234", t)]
+        p = store.points[("浙D·A1234", t)]
         assert (p["lat"], p["lon"], p["speed_kmh"], p["heading_deg"]) == (
             29.966776, 120.631384, 48.7, 269.0)
         assert (p["load"], p["lift"]) == ("full", 1)
@@ -501,8 +502,8 @@ class TestFastTracks:
         from haulwatch.api.gateway.sink import gateway_tracks
         from haulwatch.api.services.positions import validate_points
 
-        points = [{"vehicle_id": v, "time": (T0 + timedelta(seconds=s)).strftime(
-                       "%Y-%m-%dT%H:%M:%SZ"), "lon": x, "lat": y, "speed_kmh": sp,
+        points = [{"vehicle_id": v, "time": int((T0 + timedelta(seconds=s)).timestamp()),
+                   "lon": x, "lat": y, "speed_kmh": sp,
                    "heading_deg": hd, "load": ld, "lift": lf}
                   for v, s, x, y, sp, hd, ld, lf in rows]
         ref, ref_rejected, _ = validate_points(points, timezone="UTC")
