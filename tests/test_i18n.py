@@ -100,6 +100,8 @@ class TestCatalogs:
                 assert i18n.has_key(f"kind.{kind}", lang)
             for kind in ("origin", "disposal", "depot", "nest", "no_fly"):
                 assert i18n.has_key(f"site_kind.{kind}", lang)
+            for kind in KINDS:  # the sentence of each kind (routes.report.localized_summary)
+                assert i18n.has_key(f"summary.{kind}", lang)
 
     def test_terms_enforcement_staff_use(self) -> None:
         assert kind_label("illegal_dump") == "偷倒"
