@@ -73,6 +73,26 @@ def flight_log_dir(env: Mapping[str, str] | None = None) -> str | None:
     return value or None
 
 
+def auto_dispatch(service: Service, alert_ids: list[str]) -> None:
+    """Offer new alerts to the fleet's automatic-dispatch rule (nothing unless configured).
+
+    Called by the live audit for the alerts it inserted; quiet when there is no
+    fleet (``HAULWATCH_DRONES``) or the rule is off (``HAULWATCH_AUTO_DISPATCH``).
+    """
+    if not alert_ids or not os.environ.get("HAULWATCH_DRONES"):
+        return
+    try:
+        fleet = get_fleet(service)
+        if not fleet.runner.fleet.rule.enabled:
+            return
+        for alert_id in alert_ids:
+            queued, reason = fleet.offer(alert_id)
+            if queued:
+                log.info("alert %s dispatched automatically: %s", alert_id, reason)
+    except Exception:  # dispatch must never break the live audit
+        log.exception("automatic dispatch failed for %s", alert_ids)
+
+
 def get_fleet(service: Service) -> FleetService:
     """The service's fleet, built on first use from the environment.
 

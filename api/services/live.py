@@ -112,6 +112,9 @@ def run_live(svc: Service, pushes: list[pd.DataFrame]) -> list[list[str]]:
         result = svc.store.upsert_alerts(changed, by="live")
         inserted = result.inserted
         publish_alerts(svc, [*result.inserted, *result.updated])
+        from haulwatch.api.services.fleet import auto_dispatch
+
+        auto_dispatch(svc, list(result.inserted))  # off unless HAULWATCH_AUTO_DISPATCH=on
     if update.withdrawn:
         gone = svc.store.withdraw_alerts(list(update.withdrawn))
         if gone:

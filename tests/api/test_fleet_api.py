@@ -124,3 +124,33 @@ def test_two_nests_two_drones_through_the_api(tmp_path, city, tokens, monkeypatc
     finally:
         for sim in sims:
             sim.stop()
+
+
+def test_live_alert_auto_dispatched_only_when_the_rule_is_on(tmp_path, city, tokens, monkeypatch):
+    from haulwatch.api.services.fleet import FleetService, auto_dispatch
+    from haulwatch.drone.flight import FlightRecord
+
+    folder, (d1, _d2) = city
+    flown: list[str] = []
+
+    def fake_flyer(url, mission, *, mission_id, abort, progress=None):
+        flown.append(mission.alert_id)
+        record = FlightRecord(mission_id=mission_id, alert_id=mission.alert_id)
+        record.finish("completed")
+        return record
+
+    monkeypatch.setenv("HAULWATCH_DRONES", f"{d1.site_id}/1=tcp:127.0.0.1:9")
+    with TestClient(create_app(_settings(tmp_path, folder, tokens), clock=lambda: NOON)) as c:
+        svc = c.app.state.service
+        c.post("/api/alerts/import", json=_alert("L1", d1.lon_deg, d1.lat_deg + 0.003),
+               headers=_h(tokens, "admin")).raise_for_status()
+        for enabled in ("off", "on"):
+            env = {"HAULWATCH_DRONES": f"{d1.site_id}/1=tcp:127.0.0.1:9",
+                   "HAULWATCH_AUTO_DISPATCH": enabled}
+            svc._fleet_service = FleetService(svc, env=env, flyer=fake_flyer, start_ticker=False)
+            auto_dispatch(svc, ["L1"])
+            svc._fleet_service.runner.wait_idle(30)
+            assert flown == ([] if enabled == "off" else ["L1"])
+        missions = c.get("/api/missions", params={"alert_id": "L1"},
+                         headers=_h(tokens, "analyst")).json()["items"]
+        assert [m["status"] for m in missions] == ["completed"]
