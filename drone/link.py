@@ -461,9 +461,13 @@ class VehicleLink:
         fallback_until = math.inf
         chosen: Any = None
         while time.monotonic() < wall_deadline:
-            msg = self.conn.recv_match(
-                type="HEARTBEAT", blocking=True, timeout=min(0.5, self._wall(1.0))
-            )
+            try:
+                msg = self.conn.recv_match(
+                    type="HEARTBEAT", blocking=True, timeout=min(0.5, self._wall(1.0))
+                )
+            except OSError as exc:  # closed by the vehicle while we wait
+                self.close()
+                raise LinkLost(f"link lost while connecting to {self.url}: {exc}") from exc
             if msg is not None and self._is_vehicle_heartbeat(msg):
                 if msg.get_srcComponent() == _AUTOPILOT_COMPONENT:
                     chosen = msg

@@ -568,12 +568,14 @@ class Scheduler:
             for d in data.get("active", []):
                 e = entry(d)
                 drone = self._drones.get(str(d.get("drone_id")))
-                if drone is not None:
-                    drone.recharged_at = t + dt.timedelta(seconds=self.config.recharge_s)
+                if drone is None:  # its dock was removed: re-queue without a drone to free
+                    e.attempts += 1
+                    e.last_failure = "failed: service restarted during the flight"
+                    self._queue[e.alert_id] = e
+                    continue
                 mission = Mission(0.0, 0.0, 0.0, (), e.target["lat"], e.target["lon"])
-                placeholder = drone or _Drone(str(d.get("drone_id")), self.docks[0])
-                self._active[str(d["mission_id"])] = _Active(e, placeholder, mission, t)
-                placeholder.mission_id = str(d["mission_id"])
+                self._active[str(d["mission_id"])] = _Active(e, drone, mission, t)
+                drone.mission_id = str(d["mission_id"])
                 out.append(
                     self.mission_finished(
                         str(d["mission_id"]),

@@ -659,3 +659,21 @@ class TestPlanAgainstVehicle:
         assert record.outcome == "completed", record.reason
         assert record.vehicle["params"]["WPNAV_SPEED"] == 1000
         assert any("WPNAV_SPEED is 10 m/s" in n for n in record.notes)
+
+
+def test_connection_closed_while_connecting_is_link_lost(capfd):
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+
+        def accept_and_close() -> None:
+            conn, _ = server.accept()
+            conn.close()
+
+        threading.Thread(target=accept_and_close, daemon=True).start()
+        link = VehicleLink(f"tcp:127.0.0.1:{port}", config=CONFIG)
+        with pytest.raises(LinkLost, match="closed by the vehicle"):
+            link.connect()
+    assert link.conn is None
+    assert "EOF on TCP socket" not in capfd.readouterr().out
