@@ -382,6 +382,17 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def _reject_cell(column: str, value: Any, lang: str) -> Any:
+    """A rejects.csv value for the workbook: the action in words, NaN as an empty cell."""
+    from haulwatch.i18n import has_key, t
+
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if column == "action" and isinstance(value, str) and has_key(f"action.{value}", lang):
+        return t(f"action.{value}", lang)
+    return value
+
+
 def write_workbook(
     path: str | Path,
     *,
@@ -499,8 +510,8 @@ def write_workbook(
     cols = list(REJECT_COLUMNS)
     sheet(t("report.sheet_rejects", lang),
           [t(f"report.col_{c}", lang) for c in ("file", "row", "field", "raw_value", "reason", "action")],
-          [[r.get(c) if not (isinstance(r.get(c), float) and math.isnan(r.get(c))) else None
-            for c in cols] for r in rej.to_dict("records")] if len(rej) else [],
+          [[_reject_cell(c, r.get(c), lang) for c in cols] for r in rej.to_dict("records")]
+          if len(rej) else [],
           [16, 8, 14, 20, 50, 14])
     buffer = io.BytesIO()
     wb.save(buffer)

@@ -39,6 +39,7 @@ import shapely
 from haulwatch.i18n import (
     DEFAULT_TIMEZONE,
     format_time,
+    has_key,
     kind_label,
     normalize_lang,
     site_kind_label,
@@ -625,8 +626,6 @@ def localized_summary(
             trucks = len({d[0] for d in dumps if isinstance(d, list) and d})
         params.update(day=ev.get("day"), trucks=trucks, dumps=len(dumps) or None,
                       radius=_distance_text(ev.get("hotspot_radius_m")))
-    from haulwatch.i18n import has_key
-
     if not has_key(key, lang):
         return original
     template = t(key, lang)
@@ -1222,7 +1221,8 @@ def render_report(
     if by_status:
         parts.append(f"<div><h3>{_e(t('report.trips_by_status', lang))}</h3>" + _table(
             [(t("report.col_status", lang), False), (t("report.col_trips", lang), True)],
-            [[_e(k), _fmt(v)] for k, v in by_status.items()]) + "</div>")
+            [[_e(t(f"trip_status.{k}", lang) if has_key(f"trip_status.{k}", lang) else k), _fmt(v)]
+             for k, v in by_status.items()]) + "</div>")
     if config:
         parts.append(f"<div><h3>{_e(t('report.thresholds', lang))}</h3>" + _table(
             [(t("report.col_setting", lang), False), (t("report.col_value", lang), True)],

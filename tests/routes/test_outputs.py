@@ -267,6 +267,7 @@ class TestReportTables:
         rejects = [list(r) for r in wb["拒收记录"].iter_rows(values_only=True)]
         assert rejects[0] == ["文件", "行号", "字段", "原值", "原因", "处理"]
         assert rejects[1][:3] == ["tracks.csv", 7, "lat"]
+        assert rejects[1][5] == "整行丢弃"  # row_dropped, in words
 
     def test_workbook_is_byte_identical_and_english_on_request(self, tmp_path):
         from openpyxl import load_workbook
