@@ -162,6 +162,23 @@ def run_fly(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO) -> int:
         signal.signal(signal.SIGINT, on_sigint)
     try:
         link.connect()
+        # plan again within what the vehicle says it can do (speed limit, charge left)
+        params, charge = link.vehicle_limits()
+        replanned = plan_from_args(args, stderr=stderr, vehicle=(params, charge))
+        if replanned is None:
+            print("REFUSED with the vehicle's limits (reasons above)", file=stderr, flush=True)
+            return 1
+        mission = replanned.mission
+        if not args.quiet:
+            speed = mission.meta.get("cruise_speed_m_s")
+            print(
+                f"Vehicle limits: WPNAV_SPEED {params.get('WPNAV_SPEED', float('nan')) / 100:g} m/s, "
+                f"BATT_CAPACITY {params.get('BATT_CAPACITY', float('nan')):g} mAh, charge "
+                f"{'-' if charge is None else f'{charge:.0f}%'}; re-planned at {speed:g} m/s, "
+                f"est. {mission.meta.get('duration_s', float('nan')) / 60:.1f} min",
+                file=stdout,
+                flush=True,
+            )
         record = link.fly_mission(mission, progress=progress)
     finally:
         link.close()

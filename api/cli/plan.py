@@ -314,9 +314,17 @@ class PlannedMission:
     no_fly: Any  # the no-fly zones it was planned around
 
 
-def plan_from_args(args: argparse.Namespace, *, stderr: TextIO) -> PlannedMission | None:
+def plan_from_args(
+    args: argparse.Namespace,
+    *,
+    stderr: TextIO,
+    vehicle: tuple[dict[str, float], float | None] | None = None,
+) -> PlannedMission | None:
     """Plan the mission the target and planning options ask for (``plan`` and ``fly``).
 
+    ``vehicle`` = (parameters, charge %) read from the vehicle (``fly``): the plan then
+    keeps within its limits (``PlanConfig.for_vehicle``: WPNAV_SPEED, BATT_CAPACITY,
+    state of charge).
     Returns None when every dock refuses it; the reasons are printed on ``stderr``.
     Bad options raise ``UsageError`` (a ``ValueError``).
     """
@@ -331,6 +339,8 @@ def plan_from_args(args: argparse.Namespace, *, stderr: TextIO) -> PlannedMissio
     sites, timezone = load_sites(args.sites)
     target = target_from_args(args, timezone)
     config = plan_config_from_args(args, timezone)
+    if vehicle is not None:
+        config = config.for_vehicle(*vehicle)
     now = takeoff_time_from_args(args, timezone)
     docks = docks_from_sites(sites)
     zones = no_fly_from_sites(sites)

@@ -144,6 +144,9 @@ def test_sim_runs_until_ctrl_c_and_fly_completes(tmp_path, capsys):
         out = capsys.readouterr().out
         assert code == 0, out
         assert "COMPLETED" in out and "NAV_LOITER_TURNS" in out
+        # re-planned within the vehicle's limits: 12 m/s asked, WPNAV_SPEED 10 m/s
+        assert "Vehicle limits: WPNAV_SPEED 10 m/s, BATT_CAPACITY 3300 mAh" in out
+        assert "re-planned at 10 m/s" in out
         assert re.search(r"\] flying\s+AUTO\s+ARMED", out)
         record = json.loads(record_path.read_text(encoding="utf-8"))
         assert record["outcome"] == "completed" and record["dock_site_id"] == "nest-1"
