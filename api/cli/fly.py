@@ -83,6 +83,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="S",
         help="wait this long for the vehicle to be armable (180 s)",
     )
+    p.add_argument(
+        "--min-battery-pct",
+        type=float,
+        default=40.0,
+        metavar="PCT",
+        help="refuse to arm below this charge (40; ArduPilot's own BATT_ARM_* gate is off by "
+        "default)",
+    )
     add_planning_arguments(p.add_argument_group("planning (as 'haulwatch plan')"))
     p.add_argument("--quiet", action="store_true", help="print only the outcome")
     p.set_defaults(handler=_handle)
@@ -126,6 +134,11 @@ def run_fly(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO) -> int:
         )
     except ValueError as exc:
         raise UsageError(f"option --heartbeat-timeout-s/--ready-timeout-s: {exc}") from exc
+    if not 0 <= args.min_battery_pct <= 100:
+        raise UsageError(
+            f"option --min-battery-pct: value {args.min_battery_pct!r} is not allowed; "
+            "allowed: 0..100"
+        )
     planned = plan_from_args(args, stderr=stderr)
     if planned is None:
         return 2
@@ -179,7 +192,9 @@ def run_fly(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO) -> int:
                 file=stdout,
                 flush=True,
             )
-        record = link.fly_mission(mission, progress=progress)
+        record = link.fly_mission(
+            mission, progress=progress, min_battery_pct=args.min_battery_pct
+        )
     finally:
         link.close()
         if in_main:

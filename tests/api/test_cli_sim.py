@@ -246,3 +246,11 @@ def test_format_progress():
         and "88%" in line
         and "photos 3" in line
     )
+
+
+def test_fly_bad_min_battery_exits_2(tmp_path, capsys):
+    sites = write_sites(tmp_path)
+    args = ["fly", "--connect", "tcp:127.0.0.1:1", "--lat", "30.7", "--lon", "121.0"]
+    code = main([*args, "--sites", sites, "--min-battery-pct", "120"])
+    assert code == 2
+    assert "--min-battery-pct" in capsys.readouterr().err
