@@ -138,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     alert_lat: list[float] = []
     late = backfilled = audited = 0
     busy = 0.0
+    live.timings.clear()
+    cpu0 = time.process_time()
     t0 = time.perf_counter()
     while done < len(feed):
         now = time.perf_counter() - t0
@@ -164,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                 alert_lat.append(end - float(first.get(v, arrive[done])))
         done = upto
     wall = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
     gc.collect()
     rss1 = _rss_mb()
 
@@ -175,8 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  sustained: {len(feed) / wall:,.0f} points/s over {wall:.1f} s wall "
           f"({'kept up' if wall <= len(feed) / args.rate * 1.05 + 1.0 else 'fell behind'}); "
           f"engine busy {busy / wall:.0%}")
-    print(f"  per point: {busy / len(feed) * 1e6:,.0f} us engine time; {audited / len(feed):,.0f} window "
-          f"points re-audited per point")
+    print(f"  per point: {busy / len(feed) * 1e6:,.0f} us engine wall time, {cpu / len(feed) * 1e6:,.0f} us "
+          f"CPU; {audited / len(feed):,.0f} window points re-audited per point")
+    stages = ", ".join(f"{k} {v / busy:.0%}" for k, v in live.timings.items())
+    print(f"  engine time by stage: {stages}")
     print(f"  pushes: {len(pushes):,}, size p50 {pct(sizes, 50):,.0f} / max {sizes.max():,} points, "
           f"time p50 {pct(times, 50) * 1e3:,.0f} ms / p99 {pct(times, 99) * 1e3:,.0f} ms")
     print(f"  point latency (arrival -> pushed): p50 {pct(latency, 50):.2f} s, "

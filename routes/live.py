@@ -56,6 +56,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from haulwatch.errors import UserError
 from haulwatch.geo.chinacoords import to_wgs84
@@ -194,11 +195,10 @@ def _content_hash(alerts: pd.DataFrame) -> pd.Series:
     if len(alerts) == 0:
         return pd.Series([], dtype="uint64", index=pd.Index([], dtype=object))
     cols = [c for c in ALERT_COLUMNS if c != "geometry"]
-    text = alerts[cols].astype(str)
-    text["_wkb"] = [g.wkb_hex if g is not None else "" for g in alerts.geometry.to_numpy()]
-    h = pd.util.hash_pandas_object(text, index=False)
-    h.index = alerts["alert_id"].to_numpy()
-    return h
+    h = pd.util.hash_pandas_object(alerts[cols], index=False).to_numpy()
+    wkb = shapely.to_wkb(np.asarray(alerts.geometry.to_numpy(), dtype=object), hex=True)
+    hw = pd.util.hash_array(np.asarray(wkb, dtype=object))
+    return pd.Series(h ^ (hw * np.uint64(0x9E3779B97F4A7C15)), index=alerts["alert_id"].to_numpy())
 
 
 def _keyed_alerts(rows: pd.DataFrame, tz: str) -> gpd.GeoDataFrame:
