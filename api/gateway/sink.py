@@ -24,7 +24,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["BatchingSink", "Outcome", "PointSink", "gateway_tracks", "service_store"]
+__all__ = ["BatchingSink", "Outcome", "PointSink", "gateway_tracks", "insert_new_points",
+           "service_store"]
 
 log = logging.getLogger("haulwatch.gateway")
 
@@ -231,6 +232,59 @@ def gateway_tracks(points: Sequence[dict[str, Any]], *,
     return frame, rejected
 
 
+_INSERT_COLUMNS = ("vehicle_key", "time_us", "vehicle_id", "lon", "lat", "speed_kmh",
+                   "heading_deg", "load", "lift", "received_us")
+_ROWS_PER_STATEMENT = 500  # 10 parameters a row: under SQLite's and PostgreSQL's limits
+
+
+def insert_new_points(db: Any, tracks: Any) -> np.ndarray:
+    """Store a tracks frame in the service's ``points`` table; return the mask of new rows.
+
+    The same rows and the same idempotence (vehicle key + time) as
+    ``Store.insert_points``, in one multi-row ``INSERT ... ON CONFLICT DO
+    NOTHING RETURNING`` per 500 points instead of a range query per vehicle:
+    the inserted rows come back, so the new ones are known without reading
+    first (SQLite >= 3.35 and PostgreSQL). A test checks the stored rows and the
+    mask against ``Store.insert_points``.
+
+    Parameters
+    ----------
+    db : haulwatch.api.services.store_sql.Database
+        The store's database.
+    tracks : DataFrame
+        From :func:`gateway_tracks` (no two rows with the same key and time).
+    """
+    n = len(tracks)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    keys = tracks["vehicle_key"].astype(str).to_numpy()
+    t_us = (tracks["time"].astype("datetime64[ns, UTC]").astype("int64").to_numpy() // 1000)
+    stamp = int(time.time() * 1e6)
+
+    def fin(values: Any) -> list[float | None]:
+        arr = np.asarray(values, dtype="float64")
+        return [None if v != v or v in (np.inf, -np.inf) else float(v) for v in arr]
+
+    cols = [keys.tolist(), t_us.tolist(), tracks["vehicle_id"].astype(str).tolist(),
+            fin(tracks["lon"]), fin(tracks["lat"]), fin(tracks["speed_kmh"]),
+            fin(tracks["heading_deg"]),
+            [None if v is None or v != v else str(v) for v in tracks["load"].astype(object)],
+            fin(tracks["lift"]), [stamp] * n]
+    rows = list(zip(*cols, strict=True))
+    new: set[tuple[str, int]] = set()
+    marks = "(" + ",".join("?" * len(_INSERT_COLUMNS)) + ")"
+    with db.transaction():
+        for i in range(0, n, _ROWS_PER_STATEMENT):
+            chunk = rows[i:i + _ROWS_PER_STATEMENT]
+            sql = (f"INSERT INTO points ({', '.join(_INSERT_COLUMNS)}) VALUES "
+                   + ",".join([marks] * len(chunk))
+                   + " ON CONFLICT (vehicle_key, time_us) DO NOTHING RETURNING vehicle_key, time_us")
+            flat = [v for row in chunk for v in row]
+            new.update((str(k), int(t)) for k, t in db.fetchall(sql, flat))
+    return np.fromiter(((k, int(t)) in new for k, t in zip(keys, t_us, strict=True)),
+                       dtype=bool, count=n)
+
+
 def service_store(svc: Any, *, coord_system: str = "wgs84", fast: bool = True) -> StoreFn:
     """The ``store(points)`` function of the HTTP service.
 
@@ -248,8 +302,10 @@ def service_store(svc: Any, *, coord_system: str = "wgs84", fast: bool = True) -
         ``coord_system`` when it differs.
     fast : bool, default True
         Build the tracks frame with :func:`gateway_tracks` (the gateway's points
-        are typed and bounded already) instead of the text reader (``validate_points``):
-        the same frame, ~30 ms less per store call.
+        are typed and bounded already) instead of the text reader
+        (``validate_points``), and store it with :func:`insert_new_points`
+        instead of ``Store.insert_points``: the same frame and rows, far less
+        time per store call (one statement per 500 points).
     """
     from haulwatch.api.services.positions import validate_points
     from haulwatch.geo.chinacoords import from_wgs84, to_wgs84
@@ -284,7 +340,8 @@ def service_store(svc: Any, *, coord_system: str = "wgs84", fast: bool = True) -
                 vehicle_key=tracks["vehicle_key"].astype(str),
                 load=tracks["load"].astype(object).where(tracks["load"].notna(), None))
         if len(tracks):
-            new = svc.store.insert_points(tracks)
+            new = (insert_new_points(svc.store.db, tracks) if fast
+                   else svc.store.insert_points(tracks))
             for row, is_new in zip(tracks["src_row"].to_numpy("int64"), new, strict=True):
                 out[int(row) - 1] = STORED if is_new else DUPLICATE
             if new.any() and getattr(svc, "live_runner", None) is not None:

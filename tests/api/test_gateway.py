@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -511,3 +512,30 @@ class TestFastTracks:
         pd.testing.assert_frame_equal(self._plain(fast), self._plain(ref), check_dtype=False)
         assert sorted((r["index"], r["field"], r["reason"]) for r in rejected) == sorted(
             (r["index"], r["field"], r["reason"]) for r in ref_rejected)
+
+
+class TestInsertNewPoints:
+    """The sink's one-statement insert stores what ``Store.insert_points`` stores."""
+
+    def test_same_rows_and_mask_as_the_store(self, tmp_path: Any) -> None:
+        from haulwatch.api.gateway.sink import gateway_tracks, insert_new_points
+        from haulwatch.api.services.store import Store
+
+        def pts(seconds: range, plate: str, **kw: Any) -> list[dict[str, Any]]:
+            return [{"vehicle_id": plate, "time": int(T0.timestamp()) + s, "lon": 120.0 + s / 1e4,
+                     "lat": 30.0, "speed_kmh": kw.get("speed", 12.5), "heading_deg": None,
+                     "load": kw.get("load"), "lift": kw.get("lift")} for s in seconds]
+
+        batches = [pts(range(0, 600), "浙D·A1234", load="full", lift=1) + pts(range(0, 3), "沪B1"),
+                   pts(range(590, 610), "浙DA1234", load=None, speed=999.0),  # 10 already stored
+                   pts(range(0, 3), "沪B1")]                                 # all stored before
+        a, b = Store(f"sqlite:///{tmp_path / 'a.db'}"), Store(f"sqlite:///{tmp_path / 'b.db'}")
+        for batch in batches:
+            tracks, _ = gateway_tracks(batch)
+            np.testing.assert_array_equal(insert_new_points(b.db, tracks), a.insert_points(tracks))
+        cols = ("vehicle_key, time_us, vehicle_id, lon, lat, speed_kmh, heading_deg, load, lift")
+        q = f"SELECT {cols} FROM points ORDER BY vehicle_key, time_us"
+        assert a.db.fetchall(q) == b.db.fetchall(q)
+        assert len(a.db.fetchall(q)) == 600 + 3 + 10
+        a.close()
+        b.close()
