@@ -134,6 +134,7 @@ class FleetService:
     ) -> None:
         from haulwatch.drone.fleet import AutoDispatchRule, FleetManager
         from haulwatch.drone.fleet_run import FleetRunner, link_flyer
+        from haulwatch.drone.link import LinkConfig
         from haulwatch.drone.plan import PlanConfig, docks_from_sites, no_fly_from_sites
 
         drones = parse_drones(env.get("HAULWATCH_DRONES", ""))
@@ -161,7 +162,13 @@ class FleetService:
             fleet,
             clock=service.clock,
             flyer=flyer
-            or link_flyer(time_scale=settings.time_scale, tlog_dir=flight_log_dir(env)),
+            or link_flyer(
+                time_scale=settings.time_scale,
+                tlog_dir=flight_log_dir(env),
+                # no timeout under 2 wall seconds: at a simulator's speed-up a busy host
+                # must not look like a silent vehicle (no effect at real time)
+                config=LinkConfig(min_wall_timeout_s=2.0),
+            ),
             state_path=env.get("HAULWATCH_FLEET_STATE") or None,
             on_progress=self._progress,
             on_finished=self._finished,

@@ -97,7 +97,7 @@ def test_two_docks_two_drones(sims, tmp_path):
 
     flyer = link_flyer(
         time_scale=SPEEDUP,
-        config=LinkConfig(heartbeat_timeout_s=30.0, command_timeout_s=6.0),
+        config=LinkConfig(heartbeat_timeout_s=30.0, command_timeout_s=6.0, min_wall_timeout_s=1.0),
         tlog_dir=tmp_path / "logs",
     )
     runner = FleetRunner(
