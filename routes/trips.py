@@ -649,6 +649,22 @@ def build_events(
     first, last = _runs(site_pos, codes)
     at = site_pos[first] >= 0
     first, last = first[at], last[at]
+    if len(first) > 2:
+        # a stray fix or two in another site's zone (a multipath jump) between two stays
+        # at one site does not split the visit: such a run is dropped
+        r_site = site_pos[first]
+        r_code = codes[first]
+        k = np.arange(1, len(first) - 1)
+        stray = (
+            (r_site[k - 1] == r_site[k + 1]) & (r_site[k] != r_site[k - 1])
+            & (r_code[k - 1] == r_code[k + 1])
+            & (last[k] - first[k] + 1 <= _SPLIT_MAX_FIXES)
+            & (t[first[k + 1]] - t[last[k - 1]] <= _SPLIT_MAX_GAP_S)
+        )
+        if stray.any():
+            keep = np.ones(len(first), dtype=bool)
+            keep[k[stray]] = False
+            first, last = first[keep], last[keep]
     covered = np.zeros(n + 1, dtype=np.int32)
     if len(first):
         r_site = site_pos[first]
@@ -676,6 +692,10 @@ def build_events(
             np.where(v_kind == "disposal", unload_min_duration_s, stop_min_duration_s),
         )
         ok = dur >= need
+        # back on air after a dark spell standing in an origin: part of the stay was
+        # unseen, so a stand-still there is a visit (routes: loading again after a dark dump)
+        back_on_air = np.flatnonzero((np.diff(t) > gap_max_s) & (codes[1:] == codes[:-1])) + 1
+        ok |= (v_kind == "origin") & np.isin(v_first, back_on_air) & (dur >= stop_min_duration_s)
         if not ok.all():
             # a stay of any length where the sensors saw the load change or the body
             # go up is a loading / unloading visit (quick tips happen)
@@ -894,7 +914,7 @@ def build_events(
         np.logical_or.at(down, target[valid & ~is_up], True)
     events["up"] = up
     events["down"] = down
-    turns = _turn_events(points, codes, t, x, y, in_visit | in_stop, g_before, g_after)
+    turns = _turn_events(points, codes, t, x, y, in_visit | in_stop | (site_pos >= 0), g_before, g_after)
     if len(turns):
         events = pd.concat([events, turns], ignore_index=True).sort_values(
             ["i_first", "i_last"], kind="stable", ignore_index=True)
@@ -1202,7 +1222,7 @@ def run_trips(
         if trip is not None:
             if trip["lift_at"] >= 0:
                 close_undelivered(trip, -1, "end", sensed_at=trip["lift_at"])
-            elif trip["depot_after"] and trip["cands"]:
+            elif trip["depot_after"] and (trip["cands"] or trip["turns"]):
                 close_undelivered(trip, trip["depot_ev"], "depot")
             else:
                 trip["status"] = "open"

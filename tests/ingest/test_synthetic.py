@@ -392,3 +392,93 @@ def test_reader_counts_what_truth_meta_says(tmp_path, fmt):
     cleared = raw.rejects[(raw.rejects["file"] == name) & (raw.rejects["field"] == "load")]
     assert len(cleared) == meta["values_cleared_expected"] > 0
     assert len(raw.tracks) == meta["points"]
+
+
+# ------------------------------------------------------------------ real-terminal conditions
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory):
+    """A small fleet with every condition of issue 12 on."""
+    folder = tmp_path_factory.mktemp("real")
+    generate(folder, trucks=40, days=2, seed=5, conditions=["all"], bad_row_fraction=0.0,
+             duplicate_fraction=0.0)
+    truth = pd.read_csv(folder / "truth.csv", dtype=str, keep_default_na=False)
+    truth = truth.assign(s=pd.to_datetime(truth["start"], utc=True), e=pd.to_datetime(truth["end"], utc=True))
+    return folder, truth, clean_tracks(folder), json.loads((folder / "truth_meta.json").read_text())
+
+
+class TestConditions:
+    def test_every_condition_is_labelled(self, real):
+        _, truth, _, meta = real
+        kinds = set(truth["kind"])
+        assert set(KINDS) <= kinds
+        assert {"innocent_service_road", "innocent_urban_canyon", "innocent_multipath",
+                "innocent_frozen_fix", "innocent_origin_queue"} <= kinds
+        notes = " ".join(truth["note"])
+        assert "fast dump" in notes and "rolling dump" in notes
+        assert sorted(meta["conditions"]) == sorted(
+            ["night_shifts", "mixed_intervals", "urban_canyons", "frozen_fixes", "fast_dumps",
+             "rolling_dumps", "twin_devices", "large_origins", "service_roads", "dark_at_origin"])
+
+    def test_mixed_intervals_and_night_shifts(self, real):
+        _, _, pts, meta = real
+        assert set(meta["vehicle_interval_s"].values()) == {10.0, 30.0, 60.0, 120.0}
+        local_h = pts["t"].dt.tz_convert(TZ).dt.hour
+        # trucks driving across local midnight
+        assert ((local_h == 23) | (local_h == 0)).sum() > 100
+        night = pts[(local_h >= 22) | (local_h < 5)]
+        assert night["speed_kmh"].gt(20).sum() > 100
+
+    def test_frozen_fixes_repeat_a_position_with_speed_zero(self, real):
+        _, truth, pts, _ = real
+        for r in truth[truth["kind"] == "innocent_frozen_fix"].head(5).itertuples():
+            p = pts[(pts["vehicle_id"] == r.vehicle_id) & (pts["t"] >= r.s) & (pts["t"] <= r.e)]
+            main = p[p.duplicated(["lon", "lat"], keep=False)]
+            assert len(main) >= 2 and (main["speed_kmh"] == 0).all()
+
+    def test_service_roads_lie_44_to_55_m_from_the_route_inside_60_m_corridors(self, real):
+        folder, truth, _, _ = real
+        routes = read_geojson(folder / "routes.geojson")
+        assert any(f["properties"].get("corridor_m") == 60.0 for f in routes)
+        offsets = truth.loc[truth["kind"] == "innocent_service_road", "note"].str.extract(r"(\d+) m")[0]
+        assert offsets.astype(int).between(44, 55).all()
+
+    def test_twin_devices_report_the_same_plate_interleaved(self, real):
+        _, _, pts, meta = real
+        twins = meta["twin_device_vehicles"]
+        assert twins
+        p = pts[pts["vehicle_id"] == twins[0]].sort_values("t")
+        gaps = p["t"].diff().dt.total_seconds().dropna()
+        iv = meta["vehicle_interval_s"][twins[0]]
+        assert (gaps < min(iv, 10.0)).mean() > 0.3  # a second clock a few seconds off
+
+    def test_large_origins_are_300_to_600_m_across(self, real):
+        folder, _, _, _ = real
+        sizes = []
+        for f in read_geojson(folder / "sites.geojson"):
+            if f["properties"]["kind"] == "origin":
+                g = local_geom(f)
+                x0, y0, x1, y1 = g.bounds
+                sizes.append(max(x1 - x0, y1 - y0))
+        assert min(sizes) >= 280 and max(sizes) <= 640
+
+    def test_conditions_change_nothing_when_off(self, tmp_path):
+        generate(tmp_path / "a", trucks=4, seed=9)
+        generate(tmp_path / "b", trucks=4, seed=9, conditions=())
+        assert (tmp_path / "a" / "tracks.csv").read_bytes() == (tmp_path / "b" / "tracks.csv").read_bytes()
+
+    def test_unknown_condition_is_refused(self, tmp_path):
+        with pytest.raises(SyntheticError, match="conditions"):
+            generate(tmp_path / "x", trucks=2, conditions=["rain"])
+
+    def test_cli_switches(self, tmp_path):
+        from haulwatch.api.cli import main
+
+        assert main(["generate", "--out", str(tmp_path / "c"), "--trucks", "3", "--quiet",
+                     "--night-shifts", "--twin-devices"]) == 0
+        meta = json.loads((tmp_path / "c" / "truth_meta.json").read_text())
+        assert meta["conditions"] == ["night_shifts", "twin_devices"]
+        assert main(["generate", "--out", str(tmp_path / "d"), "--trucks", "3", "--quiet",
+                     "--all-conditions"]) == 0
+        assert len(json.loads((tmp_path / "d" / "truth_meta.json").read_text())["conditions"]) == 10
