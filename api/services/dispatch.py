@@ -76,11 +76,14 @@ def link_flyer(vehicle_url: str, *, time_scale: float = 1.0) -> Flyer:
             progress: Callable[[dict[str, Any]], None], abort: threading.Event) -> Any:
         from haulwatch.api.services.fleet import flight_log_dir
         from haulwatch.drone.flight import FlightRecord, utc_now_iso
-        from haulwatch.drone.link import VehicleLink, VehicleLinkError
+        from haulwatch.drone.link import LinkConfig, VehicleLink, VehicleLinkError
 
         logs = flight_log_dir()  # HAULWATCH_FLIGHT_LOGS: keep the MAVLink log per mission
         tlog = None if logs is None else f"{logs}/{record_ids.get('mission_id', 'mission')}.tlog"
-        link = VehicleLink(vehicle_url, time_scale=time_scale, tlog_path=tlog)
+        # no timeout under 2 wall seconds: at a simulator's speed-up a busy host must not
+        # look like a silent vehicle (seen: "no heartbeat for 13.7 s", limit 5 s at 50x)
+        link = VehicleLink(vehicle_url, time_scale=time_scale, tlog_path=tlog,
+                           config=LinkConfig(min_wall_timeout_s=2.0))
         done = threading.Event()
 
         def watch() -> None:  # forward a dispatcher's abort to the running flight
