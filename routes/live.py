@@ -329,6 +329,19 @@ class LiveAuditor:
         """Points held in all (open windows and settled points kept for back-fill)."""
         return sum(len(v.win[0]) + len(v.arch[0]) for v in self._vehicles.values())
 
+    def state_bytes(self) -> int:
+        """Approximate bytes the engine holds: points (arrays) and result/alert frames."""
+        n = 0
+        for v in self._vehicles.values():
+            for part in (v.arch, v.win):
+                n += sum(int(a.nbytes) for a in part)  # object columns: their pointers
+        frames = [*self._frozen.values(), *self._open.values(), self._frozen_alerts,
+                  self._open_alerts, self._hot_alerts, self._ne_alerts]
+        for f in frames:
+            if f is not None and len(f):
+                n += int(pd.DataFrame(f).memory_usage(index=False, deep=True).sum())
+        return n
+
     @property
     def vehicles(self) -> int:
         """Vehicles seen."""
