@@ -64,16 +64,35 @@ def _raise_nofile(need: int) -> int:
 
 
 def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds of a process and its children (the front end) so far."""
+    total = 0.0
+    for p in [pid, *_children(pid)]:
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (read from /proc/*/stat)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
 
 
 def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024.0
-    return float("nan")
+    """Resident memory of a process and its children (the front end), MB."""
+    total = 0.0
+    for p in [pid, *_children(pid)]:
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) / 1024.0
+    return total
 
 
 class _Postgres:
@@ -117,12 +136,13 @@ class _Server:
     """``haulwatch serve`` with the gateway, in its own process."""
 
     def __init__(self, *, folder: Path | None, db_url: str, tokens: str,
-                 max_connections: int) -> None:
+                 max_connections: int, process: bool = False) -> None:
         self.port = _free_port()
         self.jt808_port = _free_port()
         self.env = {**os.environ, "HAULWATCH_TOKENS": tokens, "HAULWATCH_KEEPALIVE_S": "1",
                     "HAULWATCH_JT808_MAX_CONNECTIONS": str(max_connections),
-                    "HAULWATCH_JT808_IDLE_TIMEOUT_S": "600"}
+                    "HAULWATCH_JT808_IDLE_TIMEOUT_S": "600",
+                    "HAULWATCH_JT808_PROCESS": "1" if process else "0"}
         self.cmd = [sys.executable, "-m", "haulwatch", "serve", "--port", str(self.port),
                     "--jt808-port", str(self.jt808_port), "--db", db_url,
                     *(["--dataset", str(folder)] if folder is not None else [])]
@@ -309,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="wall seconds between a fleet terminal's reports (default 0.5)")
     p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--process", action="store_true",
+                   help="HAULWATCH_JT808_PROCESS=1: the TCP front end in its own process")
     p.add_argument("--no-live", action="store_true",
                    help="serve without the dataset: points are stored, no live audit (isolates "
                         "the gateway's own cost)")
@@ -340,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     dev, ana = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
     arrivals: list[tuple[float, str]] = []
     server = _Server(folder=None if args.no_live else folder, db_url=db_url, tokens=f"gw:device:{dev},ops:analyst:{ana}",
-                     max_connections=args.trucks + args.fleet + 100)
+                     max_connections=args.trucks + args.fleet + 100, process=args.process)
     try:
         with server as base, httpx.Client(timeout=600) as client:
             t0 = time.perf_counter()
@@ -375,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     lat_a = np.array(lat)
     ack = np.array(out["ack_ms"])
     n_conn = args.trucks + args.fleet
-    print(f"haulwatch JT/T 808 gateway benchmark (loopback, {args.db}, {os.cpu_count()} cores)")
+    print(f"haulwatch JT/T 808 gateway benchmark (loopback, {args.db}, {os.cpu_count()} cores"
+          f"{', front end in its own process' if args.process else ''})")
     print(f"  warm-up: {len(warm):,} fleet points over HTTP in {warm_s:.1f} s")
     print(f"  connected {n_conn:,} terminals (register + authenticate) in {out['connect_s']:.1f} s")
     print(f"  server RSS: {out['rss0']:.0f} MB before, {out['rss1']:.0f} MB with {n_conn:,} "

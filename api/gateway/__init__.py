@@ -30,19 +30,28 @@ __all__ = [
 ]
 
 
-def known_vehicle_check(svc: Any) -> Any:
-    """``plate -> bool``: is the plate (by its comparison key) in the service's vehicles.csv?"""
+def known_plate_keys(svc: Any) -> set[str] | None:
+    """Comparison keys of the plates in the service's vehicles.csv (None without it)."""
     from haulwatch.ingest.plates import normalize_plate
 
     dataset = getattr(getattr(svc, "registry", None), "dataset", None)
     vehicles = getattr(dataset, "vehicles", None)
     if vehicles is None or "vehicle_id" not in getattr(vehicles, "columns", ()):
         return None
-    keys = {normalize_plate(str(v)) for v in vehicles["vehicle_id"].dropna()}
-    return lambda plate: normalize_plate(plate) in keys
+    return {str(normalize_plate(str(v))) for v in vehicles["vehicle_id"].dropna()}
 
 
-def build_gateway(svc: Any, config: GatewayConfig) -> Gateway:
+def known_vehicle_check(svc: Any) -> Any:
+    """``plate -> bool``: is the plate (by its comparison key) in the service's vehicles.csv?"""
+    from haulwatch.ingest.plates import normalize_plate
+
+    keys = known_plate_keys(svc)
+    if keys is None:
+        return None
+    return lambda plate: str(normalize_plate(plate)) in keys
+
+
+def build_gateway(svc: Any, config: GatewayConfig) -> Any:
     """A gateway feeding the HTTP service: its store (points, auth codes) and live audit.
 
     Parameters
@@ -50,14 +59,21 @@ def build_gateway(svc: Any, config: GatewayConfig) -> Gateway:
     svc : haulwatch.api.deps.Service
         The running service (``svc.store.db`` holds the terminal table).
     config : GatewayConfig
+        With ``config.process`` the TCP front end runs in a child process
+        (:class:`~haulwatch.api.gateway.process.GatewayProcess`).
 
     Returns
     -------
-    Gateway
+    Gateway or GatewayProcess
         Not yet listening: ``await gateway.start()`` on the serving loop.
     """
-    sink = BatchingSink(service_store(svc, coord_system=config.coord_system),
-                        max_points=config.batch_max_points)
+    store = service_store(svc, coord_system=config.coord_system)
+    if config.process:
+        from haulwatch.api.gateway.process import GatewayProcess
+
+        return GatewayProcess(config, svc.settings.db_url, store,
+                              known_plates=known_plate_keys(svc))
+    sink = BatchingSink(store, max_points=config.batch_max_points)
     return Gateway(config, sink, SqlTerminalStore(svc.store.db),
                    known_vehicle=known_vehicle_check(svc))
 

@@ -11,6 +11,7 @@ Environment variables (``haulwatch serve`` flags win over them):
                                     (default 0xE1; ``0x..`` or decimal)
 ``HAULWATCH_JT808_COORDS``          ``wgs84`` (the standard, default) or ``gcj02``
 ``HAULWATCH_JT808_REFUSE_UNKNOWN``  ``1``: refuse to register plates not in vehicles.csv
+``HAULWATCH_JT808_PROCESS``         ``1``: run the TCP front end in its own process
 """
 
 from __future__ import annotations
@@ -74,6 +75,10 @@ class GatewayConfig:
     max_inflight : int, default 64
         Location messages of one connection being stored at once (a terminal
         or forwarder that sends without waiting for each answer).
+    process : bool, default False
+        Run the TCP front end (sockets, framing, decoding, answers) in its own
+        process; points are stored and audited in the service process
+        (:mod:`haulwatch.api.gateway.process`). Uses a second core.
     """
 
     host: str = "127.0.0.1"
@@ -92,6 +97,7 @@ class GatewayConfig:
     refuse_unknown_vehicles: bool = False
     batch_max_points: int = 5000
     max_inflight: int = 64
+    process: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -130,7 +136,8 @@ class GatewayConfig:
                           ("IDLE_TIMEOUT_S", "idle_timeout_s"),
                           ("MAX_FRAME_BYTES", "max_frame_bytes"),
                           ("LIFT_INFO_ID", "lift_info_id"), ("COORDS", "coord_system"),
-                          ("REFUSE_UNKNOWN", "refuse_unknown_vehicles")):
+                          ("REFUSE_UNKNOWN", "refuse_unknown_vehicles"),
+                          ("PROCESS", "process")):
             raw = env.get(f"HAULWATCH_JT808_{var}")
             if not raw:
                 continue

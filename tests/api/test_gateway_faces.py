@@ -6,6 +6,7 @@ import asyncio
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -146,3 +147,37 @@ def test_replay_cli_refuses_bad_arguments(small_day: Path,
     assert info.value.code == 2
     # nothing listens there: every terminal fails to connect, exit status 1
     assert main(["replay", str(small_day), "--jt808", "127.0.0.1:1", "--speedup", "0"]) == 1
+
+
+def test_front_end_in_its_own_process(small_day: Path, tmp_path: Path) -> None:
+    """``process=True``: the child answers terminals, the service stores; same results."""
+    from haulwatch.api.gateway import build_gateway
+    from haulwatch.api.gateway.replay import replay_plans
+
+    app = create_app(Settings(db_url=f"sqlite:///{tmp_path / 'p.db'}", dataset=small_day))
+    svc = app.state.service
+    plans = plan_replay(small_day, version="mixed", backfill_pct=50, seed=3)
+
+    async def go() -> tuple[Any, dict, int]:
+        gw = build_gateway(svc, GatewayConfig(port=0, process=True))
+        await gw.start()
+        try:
+            summary = await replay_plans(plans, "127.0.0.1", gw.port, speedup=0, pipeline=4)
+            for _ in range(100):  # the child sends its counters every second
+                await asyncio.sleep(0.1)
+                if gw.metrics.snapshot().get("points", {}).get("stored"):
+                    break
+            return summary, gw.metrics.snapshot(), gw.port
+        finally:
+            await gw.close()
+
+    summary, metrics, port = asyncio.run(go())
+    svc.live_runner.close()
+    assert summary.errors == {} and all(k.endswith(":0") for k in summary.results)
+    assert summary.authenticated == 3 and summary.backfilled > 0 and port > 0
+    stored = svc.store.load_points()
+    assert len(stored) == summary.reports + summary.backfilled
+    assert metrics["points"]["stored"] == len(stored)
+    # registrations were written by the child into the service's store
+    assert svc.store.db.fetchone("SELECT COUNT(*) FROM jt808_terminals")[0] == 3
+    svc.store.close()
