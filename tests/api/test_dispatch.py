@@ -69,7 +69,7 @@ def _wait_final(c, tokens, mission_id, timeout_s=120.0) -> dict:
         if m["status"] in ("completed", "failed", "aborted"):
             return m
         time.sleep(0.25)
-    raise AssertionError(f"mission {mission_id} still {m['status']}")
+    raise AssertionError(f"mission {mission_id} still {m['status']}: {m['progress']}")
 
 
 def test_dispatch_flies_the_simulator_to_completion(tmp_path, registry, tokens):
