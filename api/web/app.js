@@ -100,6 +100,7 @@
 
   /** Put the catalog's texts into the static page (data-i18n, data-i18n-attr). */
   function applyStaticTexts() {
+    if (!catalogs.size) return; // no catalog reached us: the page's own Chinese stays
     document.documentElement.lang = state.lang;
     for (const node of document.querySelectorAll("[data-i18n]")) {
       node.textContent = t(node.dataset.i18n);
