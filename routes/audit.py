@@ -324,6 +324,7 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
         if "speed_kmh" in pts.columns else None,
         pts["lon"].to_numpy(dtype=np.float64), pts["lat"].to_numpy(dtype=np.float64),
         min_duration_s=min(config.stop_min_duration_s, config.dump_min_duration_s),
+        codes=codes, diameter_m=config.stop_diameter_m,
     )
     if stale.any() and len(stops):
         cum = np.r_[0, np.cumsum(stale)]

@@ -318,28 +318,49 @@ def merge_split_stops(
 
 
 @numba.njit(cache=True, nogil=True)
-def _trim_kernel(first, last, moving):  # pragma: no cover - numba
-    """Move each stop's ends inwards past fixes reported while driving."""
+def _trim_kernel(first, last, moving, codes, x, y, radius):  # pragma: no cover - numba
+    """Move each stop's ends inwards past fixes reported while driving, then outwards
+    over neighbouring standing fixes within ``radius`` of the stand-still's centre
+    (the roll-in fix no longer stretches the extent)."""
     a = first.copy()
     b = last.copy()
+    n = x.shape[0]
     for k in range(first.shape[0]):
         while a[k] < b[k] and moving[a[k]]:
             a[k] += 1
         while b[k] > a[k] and moving[b[k]]:
             b[k] -= 1
+        cx = 0.0
+        cy = 0.0
+        for i in range(a[k], b[k] + 1):
+            cx += x[i]
+            cy += y[i]
+        cx /= b[k] - a[k] + 1
+        cy /= b[k] - a[k] + 1
+        lo = last[k - 1] if k > 0 else -1
+        hi = first[k + 1] if k + 1 < first.shape[0] else n
+        while (b[k] + 1 < hi and codes[b[k] + 1] == codes[b[k]] and not moving[b[k] + 1]
+               and (x[b[k] + 1] - cx) ** 2 + (y[b[k] + 1] - cy) ** 2 <= radius * radius):
+            b[k] += 1
+        while (a[k] - 1 > lo and codes[a[k] - 1] == codes[a[k]] and not moving[a[k] - 1]
+               and (x[a[k] - 1] - cx) ** 2 + (y[a[k] - 1] - cy) ** 2 <= radius * radius):
+            a[k] -= 1
     return a, b
 
 
 def trim_moving_ends(
     stops: pd.DataFrame, t: np.ndarray, x: np.ndarray, y: np.ndarray, speed_kmh: np.ndarray | None,
     lon: np.ndarray | None = None, lat: np.ndarray | None = None, *, min_duration_s: float,
+    codes: np.ndarray | None = None, diameter_m: float = 100.0,
 ) -> pd.DataFrame:
     """Drop the fixes at a stop's ends that the terminal sent while driving.
 
     A truck rolling in at walking-to-city pace is within the stop diameter for a
     fix or two before it stands, and again as it leaves: the dwell is from the
-    first to the last fix reported below ``_LOAD_MOVING_KMH``. Stops left shorter
-    than ``min_duration_s`` are dropped. Without a speed column nothing changes.
+    first to the last fix reported below ``_LOAD_MOVING_KMH``. The roll-in fix also
+    stretched the stop's extent, so standing fixes next to the trimmed stop within
+    half the diameter of its centre join it. Stops left shorter than
+    ``min_duration_s`` are dropped. Without a speed column nothing changes.
 
     Parameters
     ----------
@@ -353,6 +374,10 @@ def trim_moving_ends(
         WGS-84 per point.
     min_duration_s : float
         Shortest stop kept, seconds.
+    codes : numpy.ndarray, optional
+        Vehicle code per sorted point (default: one vehicle).
+    diameter_m : float, default 100
+        The stop diameter, metres.
 
     Returns
     -------
@@ -361,9 +386,11 @@ def trim_moving_ends(
     if speed_kmh is None or len(stops) == 0:
         return stops
     moving = np.asarray(speed_kmh, dtype=np.float64) >= _LOAD_MOVING_KMH
+    codes = np.zeros(len(t), dtype=np.int64) if codes is None else np.asarray(codes, dtype=np.int64)
     f0 = stops["i_first"].to_numpy(dtype=np.int64)
     l0 = stops["i_last"].to_numpy(dtype=np.int64)
-    f, la = _trim_kernel(f0, l0, moving)
+    f, la = _trim_kernel(f0, l0, moving, codes, np.asarray(x, dtype=np.float64),
+                         np.asarray(y, dtype=np.float64), diameter_m / 2.0)
     if (f == f0).all() and (la == l0).all():
         return stops
     out = stops.copy()
@@ -754,19 +781,27 @@ def build_events(
     in_stop = np.cumsum(stop_cover, dtype=np.int32)[:n] > 0
     del stop_cover
 
-    # ---- rolling dumps: the body raised while moving, in no visit and no stop
+    # ---- rolling dumps: the body raised while moving, in no visit; a run that
+    # overlaps stops (creeping slowly enough to look like one) joins them into one event
     known = np.ones(n, dtype=bool) if lift_known is None else np.asarray(lift_known, dtype=bool)
     l_first, l_last = lift_runs(codes, np.asarray(lift, dtype=bool) & known, known)
     if len(l_first):
         busy = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum(in_visit | in_stop, dtype=np.int32, out=busy[1:])
+        np.cumsum(in_visit, dtype=np.int32, out=busy[1:])
         free = (busy[l_last + 1] - busy[l_first]) == 0
         l_first, l_last = l_first[free], l_last[free]
         if len(l_first):
-            s_first = np.r_[s_first, l_first]
-            s_last = np.r_[s_last, l_last]
-            order_s = np.argsort(s_first, kind="stable")
-            s_first, s_last = s_first[order_s], s_last[order_s]
+            a = np.r_[s_first, l_first]
+            b = np.r_[s_last, l_last]
+            order_s = np.lexsort((b, a))
+            a, b = a[order_s], b[order_s]
+            # union of overlapping intervals (stops never overlap each other)
+            reach = np.maximum.accumulate(b)
+            new_iv = np.r_[True, a[1:] > reach[:-1]]
+            grp = np.cumsum(new_iv) - 1
+            s_first = a[new_iv]
+            s_last = np.zeros(len(s_first), dtype=np.int64)
+            np.maximum.at(s_last, grp, b)
             stop_cover = np.zeros(n + 1, dtype=np.int32)
             np.add.at(stop_cover, s_first, 1)
             np.add.at(stop_cover, s_last + 1, -1)

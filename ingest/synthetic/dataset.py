@@ -70,6 +70,8 @@ _HOTSPOT_RADIUS_M = 150.0
 #: Stays at one site the audit merges into one visit across a shorter excursion
 #: (``visit_merge_s`` plus a fix of a slow terminal), seconds.
 _VISIT_MERGE_S = 300.0
+#: A manifest covers a trip within its window widened by this (``manifest_slack_s``).
+_MANIFEST_SLACK_S = 900.0
 _DEVIATION_MIN_POINTS = 2
 _DEVIATION_MIN_S = 120.0
 _DEVIATION_MIN_EXCESS_M = 100.0
@@ -751,19 +753,41 @@ def _trip_truths(ctx: _Context, truck: _Truck, day: int, trips: list[dict]) -> l
         d: Site | None = tp["disposal"]
         if d is None:
             continue
-        if not vid_mid:
-            c = d.centre
+        cover = _covering_manifest(ctx, truck, day, tp["load_start"], tp["unload_end"])
+        if cover is None:  # none, or the trip ran past its window (a long last trip)
+            c = o.centre  # the alert is about where the load came from
             out.append(Event("unmanifested_trip", tp["load_start"], tp["unload_end"], c[0], c[1],
                              site_id=d.site_id))
-        elif d.site_id != truck.assign[day][1]:
+        elif d.site_id != truck.assign[cover[1]][1]:
             c = d.centre
             out.append(Event("wrong_disposal", tp["visit_start"], tp["unload_end"], c[0], c[1],
-                             site_id=d.site_id, manifest_id=vid_mid))
+                             site_id=d.site_id, manifest_id=cover[0]))
         if "deviation" in tp:
             out.append(Event("route_deviation", tp["depart"], tp["visit_start"], 0.0, 0.0,
                              manifest_id=vid_mid, snap="deviation",
                              extra={"route": tp["deviation"], "origin": o, "disposal": d}))
     return out
+
+
+def _manifest_window(ctx: _Context, truck: _Truck, day: int) -> tuple[float, float]:
+    """The window of the truck's manifest of ``day`` (epoch seconds), as written."""
+    f, to = (18.5, 30.5) if truck.night else (6.0, 20.0)
+    midnight = _local_midnight(ctx, day)
+    return midnight + f * 3600, midnight + to * 3600
+
+
+def _covering_manifest(ctx: _Context, truck: _Truck, day: int, t0: float,
+                       t1: float) -> tuple[str, int] | None:
+    """(manifest id, its day) of a manifest whose window, widened by the audit's
+    ``manifest_slack_s``, holds ``[t0, t1]``; None when none does."""
+    for d in (day, day - 1, day + 1):
+        mid = truck.manifests.get(d)
+        if not mid:
+            continue
+        a, b = _manifest_window(ctx, truck, d)
+        if a - _MANIFEST_SLACK_S <= t0 and t1 <= b + _MANIFEST_SLACK_S:
+            return mid, d
+    return None
 
 
 def _unregistered_truths(ctx: _Context, truck: _Truck, trips: list[dict]) -> list[Event]:
@@ -1373,7 +1397,6 @@ def _manifests(ctx: _Context, fleet: list[_Truck], days: int, rng) -> list[dict]
     out = []
     seq = 0
     for day in range(days):
-        midnight = _local_midnight(ctx, day)
         date = (ctx.day0 + dt.timedelta(days=day)).strftime("%Y%m%d")
         for t in fleet:
             if t.roles.get(day) == "unmanifested_trip":
@@ -1382,14 +1405,13 @@ def _manifests(ctx: _Context, fleet: list[_Truck], days: int, rng) -> list[dict]
             mid = f"ZY{date}{seq:05d}"
             t.manifests[day] = mid
             o, d = t.assign[day]
-            f, to = (18.5, 30.5) if t.night else (6.0, 20.0)
             r = ctx.routes.get((o, d))
             out.append({
                 "manifest_id": mid,
                 "vehicle_id": _plate_variant(t.vehicle_id, rng, 0.1),
                 "origin_site_id": o, "disposal_site_id": d,
                 "route_id": r.route_id if r is not None and rng.random() < 0.85 else "",
-                "_from": midnight + f * 3600, "_to": midnight + to * 3600,
+                "_from": _manifest_window(ctx, t, day)[0], "_to": _manifest_window(ctx, t, day)[1],
                 "waste_type": _WASTE[int(rng.integers(len(_WASTE)))],
                 "volume_m3": float(rng.choice([12.0, 15.0, 18.0, 20.0]) * rng.integers(3, 7)),
                 "_vid": t.vehicle_id, "_not_executed": t.roles.get(day) == "manifest_not_executed",
