@@ -978,8 +978,8 @@ def _charts(b: dict[str, Any], names: _Names, lang: str) -> str:
         s = series_.head(15)
         labels = [label(k) for k in s.index]
         return _bar_chart(title, labels, [(t("report.alerts", lang), "#d00000", [int(v) for v in s])],
-                          horizontal=True, tips=[f"{label(k)} ({k})" if k else label(k)
-                                                 for k in s.index], chart_id=chart_id)
+                          horizontal=True, tips=[f"{label(k)} ({k})" if k and label(k) != k
+                                                 else label(k) for k in s.index], chart_id=chart_id)
 
     parts.append(top(b["by_company"], lambda c: _company_text(c, lang), "chart-company",
                      t("report.chart_company", lang)))
