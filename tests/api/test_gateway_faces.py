@@ -163,9 +163,10 @@ def test_front_end_in_its_own_process(small_day: Path, tmp_path: Path) -> None:
         await gw.start()
         try:
             summary = await replay_plans(plans, "127.0.0.1", gw.port, speedup=0, pipeline=4)
-            for _ in range(100):  # the child sends its counters every second
+            want = summary.reports + summary.backfilled
+            for _ in range(300):  # the child sends its counters every second
                 await asyncio.sleep(0.1)
-                if gw.metrics.snapshot().get("points", {}).get("stored"):
+                if gw.metrics.snapshot().get("points", {}).get("stored") == want:
                     break
             return summary, gw.metrics.snapshot(), gw.port
         finally:
