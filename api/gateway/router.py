@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from haulwatch.api.auth import require_roles
+from haulwatch.api.schemas import ErrorBody
 
 router = APIRouter(tags=["gateway"])
 
@@ -15,6 +16,7 @@ router = APIRouter(tags=["gateway"])
     "/api/gateway",
     summary="JT/T 808 gateway status: connections, messages, refusals and rejected reports by reason",
     dependencies=[Depends(require_roles("analyst", "admin"))],
+    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}},
 )
 def gateway_status(request: Request) -> dict[str, Any]:
     """Counters of the running gateway (``{"running": false}`` when none is started)."""
