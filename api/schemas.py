@@ -6,11 +6,33 @@ WGS-84 (RFC 7946).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from haulwatch.ingest.limits import BATCH_MAX_POINTS, TEXT_MAX_CHARS
+from haulwatch.ingest import limits
+from haulwatch.ingest.limits import BATCH_MAX_POINTS, ID_MAX_CHARS, TEXT_MAX_CHARS
+
+
+def _limited(check: Any) -> AfterValidator:
+    """A pydantic validator from an :mod:`haulwatch.ingest.limits` check (reason as message)."""
+
+    def validate(value: Any) -> Any:
+        if value is not None:
+            problem = check(value)
+            if problem is not None:
+                raise ValueError(problem[1])
+        return value
+
+    return AfterValidator(validate)
+
+
+#: Free text: valid Unicode, no control characters, at most TEXT_MAX_CHARS.
+Text = Annotated[str, Field(max_length=TEXT_MAX_CHARS),
+                 _limited(lambda v: limits.check_text(v, "text"))]
+#: An id (site, alert...): limits.ID_PATTERN.
+Id = Annotated[str, Field(min_length=1, max_length=ID_MAX_CHARS, pattern=r"^[\w.:~-]+$"),
+               _limited(lambda v: limits.check_id(v, "id"))]
 
 AlertKind = Literal[
     "illegal_dump", "route_deviation", "unpermitted_origin", "wrong_disposal",
@@ -87,7 +109,7 @@ class StatusUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: AlertStatus
-    note: str | None = Field(default=None, max_length=TEXT_MAX_CHARS)
+    note: Text | None = Field(default=None, description="why (free text, kept in the history)")
     expected_version: int | None = Field(
         default=None, ge=1,
         description="the status_version you saw; 409 if the alert changed since")
@@ -154,7 +176,7 @@ class DispatchRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dock_site_id: str | None = Field(default=None, description="a nest site_id")
+    dock_site_id: Id | None = Field(default=None, description="a nest site_id")
 
 
 class MissionPublic(BaseModel):

@@ -18,7 +18,7 @@ from haulwatch.api.schemas import (
     ImportResult,
     StatusUpdate,
 )
-from haulwatch.api.services.alerts import import_geojson
+from haulwatch.api.services.alerts import change_status, import_geojson
 from haulwatch.api.services.store import (
     STATUSES,
     AlertFilter,
@@ -174,8 +174,8 @@ def get_alert(svc: ServiceDep, who: Reader, alert_id: str) -> dict[str, Any]:
 def set_status(svc: ServiceDep, who: Dispatcher, alert_id: str, body: StatusUpdate) -> dict[str, Any]:
     """Set the status; with ``expected_version`` a stale view gets 409, never an overwrite."""
     try:
-        detail = svc.store.set_status(alert_id, body.status, by=who.name, note=body.note or "",
-                                      expected_version=body.expected_version)
+        return change_status(svc, alert_id, body.status, by=who.name, note=body.note or "",
+                             expected_version=body.expected_version)
     except AlertNotFoundError as exc:
         raise field_error(("path", "alert_id"), str(exc), 404) from None
     except StatusConflictError as exc:
@@ -184,9 +184,4 @@ def set_status(svc: ServiceDep, who: Dispatcher, alert_id: str, body: StatusUpda
             detail=[{"loc": ["body", "expected_version"], "msg": str(exc), "type": "conflict",
                      "current_version": exc.current_version}],
         ) from None
-    last = detail["history"][-1]
-    svc.hub.publish("status", {"alert_id": alert_id, "status": detail["status"],
-                               "status_version": detail["status_version"], **{
-                                   k: last[k] for k in ("by", "at", "note")}})
-    return detail
 

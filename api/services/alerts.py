@@ -1,4 +1,4 @@
-"""Alerts coming in: a batch audit's alerts.geojson as a request body or a file.
+"""Alerts coming in (a batch audit's alerts.geojson as a request body or a file) and status changes.
 
 Both go through the one alert-GeoJSON parser
 (:func:`haulwatch.routes.alerts.alerts_from_geojson` / ``read_alerts``) and the
@@ -98,3 +98,22 @@ def import_file(svc: Service, path: Path, *, by: str = "startup") -> UpsertResul
 
     tz = svc.registry.timezone if svc.registry is not None else DEFAULT_TIMEZONE
     return svc.store.upsert_alerts(read_alerts(Path(path), timezone=tz), by=by)
+
+
+def change_status(svc: Service, alert_id: str, status: str, *, by: str, note: str = "",
+                  expected_version: int | None = None) -> dict[str, Any]:
+    """Set an alert's status (appended to its history) and stream the ``status`` event.
+
+    Raises
+    ------
+    haulwatch.api.services.store.AlertNotFoundError
+    haulwatch.api.services.store.StatusConflictError
+        ``expected_version`` is stale.
+    """
+    detail = svc.store.set_status(alert_id, status, by=by, note=note,
+                                  expected_version=expected_version)
+    last = detail["history"][-1]
+    svc.hub.publish("status", {"alert_id": alert_id, "status": detail["status"],
+                               "status_version": detail["status_version"],
+                               **{k: last[k] for k in ("by", "at", "note")}})
+    return detail
