@@ -282,6 +282,7 @@ PLANNING_PARAMS: tuple[str, ...] = (
     "WPNAV_SPEED",
     "WPNAV_SPEED_UP",
     "WPNAV_SPEED_DN",
+    "WPNAV_ACCEL",
     "BATT_CAPACITY",
     "BATT_ARM_MAH",
 )

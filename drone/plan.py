@@ -305,7 +305,13 @@ def plan_mission(
     dist_out = _geodesic_length(out_lon, out_lat)
     dist_back = _geodesic_length(back_lon, back_lat)
     orbit_m = 2.0 * math.pi * radius * config.orbit_turns
-    orbit_speed = min(config.cruise_speed_m_s, radius * math.radians(config.orbit_rate_deg_s))
+    # ArduCopter's AC_Circle: at most the waypoint speed, sqrt(0.5 * accel * r) (half the
+    # acceleration for the turn) and the circle rate -- 7.9 m/s on a 50 m orbit by default
+    orbit_speed = min(
+        config.cruise_speed_m_s,
+        math.sqrt(0.5 * config.wp_accel_m_s2 * radius),
+        radius * math.radians(config.orbit_rate_deg_s),
+    )
     # detours and entry, loiter, egress and detours back, arrival
     n_wp = (len(path_out) - 1) + 1 + (len(path_back) - 1) + 1
     alt_change = abs(config.transit_alt_m - config.orbit_alt_m)
@@ -360,6 +366,7 @@ def plan_mission(
         "orbit_alt_m": config.orbit_alt_m,
         "transit_alt_m": config.transit_alt_m,
         "cruise_speed_m_s": config.cruise_speed_m_s,
+        "orbit_speed_m_s": round(orbit_speed, 2),
         "hover_speed_m_s": config.hover_speed_m_s,
         "photo_spacing_m": config.photo_spacing_m,
         "detour_vertices": len(path_out) - 2,

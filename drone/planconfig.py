@@ -113,6 +113,9 @@ class PlanConfig:
         Full turns around the target (1..255, stored in 8 bits by ArduPilot).
     orbit_rate_deg_s : float, default 20
         Angular rate of the orbit (ArduCopter ``CIRCLE_RATE`` default).
+    wp_accel_m_s2 : float, default 2.5
+        Horizontal acceleration limit (ArduCopter ``WPNAV_ACCEL`` default 250 cm/s²);
+        the orbit is flown at most at sqrt(0.5 × it × radius), as ``AC_Circle`` does.
     photo_spacing_m : float, default 15
         Distance between photos along the orbit (``DO_SET_CAM_TRIGG_DIST``).
     endurance_s : float, default 1800
@@ -160,6 +163,7 @@ class PlanConfig:
     min_orbit_radius_m: float = 20.0
     orbit_turns: int = 2
     orbit_rate_deg_s: float = 20.0
+    wp_accel_m_s2: float = 2.5
     photo_spacing_m: float = 15.0
     endurance_s: float = 1800.0
     battery_wh: float | None = None
@@ -189,6 +193,7 @@ class PlanConfig:
             "orbit_radius_m",
             "min_orbit_radius_m",
             "orbit_rate_deg_s",
+            "wp_accel_m_s2",
             "photo_spacing_m",
             "endurance_s",
             "max_range_m",
@@ -294,6 +299,7 @@ class PlanConfig:
             Parameters read from the vehicle (ArduCopter names and units):
             ``WPNAV_SPEED`` (cm/s) caps ``cruise_speed_m_s`` — a real copter asked
             12 m/s by ``DO_CHANGE_SPEED`` flew its 10 m/s default;
+            ``WPNAV_ACCEL`` (cm/s²) becomes ``wp_accel_m_s2`` (orbit speed);
             ``BATT_CAPACITY`` (mAh) becomes ``battery_mah`` (used for the
             endurance when ``cruise_current_a`` is set).
         battery_pct : float, optional
@@ -309,6 +315,9 @@ class PlanConfig:
         speed = params.get("WPNAV_SPEED")
         if is_finite_number(speed) and speed > 0:
             changes["cruise_speed_m_s"] = min(self.cruise_speed_m_s, float(speed) / 100.0)
+        accel = params.get("WPNAV_ACCEL")
+        if is_finite_number(accel) and accel > 0:
+            changes["wp_accel_m_s2"] = float(accel) / 100.0
         capacity = params.get("BATT_CAPACITY")
         if is_finite_number(capacity) and capacity > 0:
             changes["battery_mah"] = float(capacity)

@@ -1042,11 +1042,10 @@ class CopterModel:
                 nav["turn"] = 1
                 self.text(_M.MAV_SEVERITY_INFO, f"starting circle 1/{nav['turns']}")
             return
-        speed = self._wp_speed()
-        accel = self.params["WPNAV_ACCEL"] / 100.0
-        omega = min(
-            math.radians(abs(self.params["CIRCLE_RATE"]) or 20.0), speed / r, math.sqrt(accel / r)
-        )
+        # AC_Circle::calc_velocities: speed <= WPNAV_SPEED and <= sqrt(0.5 * accel * r)
+        # ("not more than half our max acceleration towards the centre"), rate <= CIRCLE_RATE
+        speed = min(self._wp_speed(), math.sqrt(0.5 * self.params["WPNAV_ACCEL"] / 100.0 * r))
+        omega = min(math.radians(abs(self.params["CIRCLE_RATE"]) or 20.0), speed / r)
         step = omega * dt * (1.0 if nav["ccw"] else -1.0)
         nav["theta"] += step
         nav["angle"] += abs(step)

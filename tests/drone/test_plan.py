@@ -615,3 +615,15 @@ class TestNightCapableDock:
         assert [d.night_capable for d in docks_from_sites(sites)] == [True, False, True]
         with pytest.raises(PlanConfigError, match="night_capable"):
             Dock("N1", 30.7, 121.0, night_capable="yes")
+
+
+def test_orbit_speed_follows_ac_circle():
+    # AC_Circle::calc_velocities: v = min(WPNAV_SPEED, sqrt(0.5 * WPNAV_ACCEL * r)), rate limit
+    m = plan_mission(TARGET, DOCK, config=NO_SUN)  # r 50 m, accel 2.5 m/s2
+    assert m.meta["orbit_speed_m_s"] == pytest.approx(math.sqrt(0.5 * 2.5 * 50.0), abs=0.01)
+    brisk = NO_SUN.for_vehicle({"WPNAV_SPEED": 1000.0, "WPNAV_ACCEL": 500.0})
+    assert plan_mission(TARGET, DOCK, config=brisk).meta["orbit_speed_m_s"] == 10.0
+    slow_rate = PlanConfig(min_sun_elevation_deg=None, max_range_m=5000, orbit_rate_deg_s=5.0)
+    assert plan_mission(TARGET, DOCK, config=slow_rate).meta["orbit_speed_m_s"] == pytest.approx(
+        50.0 * math.radians(5.0), abs=0.01
+    )

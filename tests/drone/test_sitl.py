@@ -466,7 +466,8 @@ class TestCopterModel:
         steps = [(b - a + math.pi) % (2 * math.pi) - math.pi for a, b in itertools.pairwise(angles)]
         assert all(s > 0 for s in steps)  # negative radius: counter-clockwise
         speed = math.hypot(*model.vel[:2])
-        assert speed == pytest.approx(10.0, abs=0.3)  # WPNAV_SPEED 1000 cm/s
+        # AC_Circle: min(WPNAV_SPEED 10 m/s, sqrt(0.5 * WPNAV_ACCEL 2.5 m/s2 * 60 m) = 8.66)
+        assert speed == pytest.approx(math.sqrt(0.5 * 2.5 * 60.0), abs=0.05)
         assert 7 <= model.photo_count - photos_before <= 9  # every 5 s over 40 s
 
     def test_critical_battery_lands(self):
