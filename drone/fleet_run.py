@@ -184,6 +184,11 @@ class FleetRunner:
             self._save()
             return decision
 
+    def queue_view(self) -> dict[str, Any]:
+        """The fleet's queue and drones at ``clock()`` (see :meth:`FleetManager.queue_view`)."""
+        with self._lock:
+            return self.fleet.queue_view(self.clock())
+
     # ------------------------------------------------------------------ running
     def tick(self) -> list[Decision]:
         """Decide at ``clock()`` and start a thread for every launch; return the decisions."""

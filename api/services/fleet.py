@@ -219,8 +219,7 @@ class FleetService:
 
     def view(self) -> dict[str, Any]:
         """The queue and the drones as JSON (see ``FleetManager.queue_view``)."""
-        with self.runner._lock:
-            return self.runner.fleet.queue_view(self.service.clock())
+        return self.runner.queue_view()
 
     # ------------------------------------------------------------------ running
     def tick(self) -> list[Decision]:
