@@ -66,6 +66,10 @@ def build_service(settings: Settings, *, clock: Clock | None = None) -> Service:
         from haulwatch.api.services.registry import load_registry
 
         service.registry = load_registry(settings.dataset)
+        # Chinese summaries in the dataset's zone, sites by name (issue 11).
+        store.display_timezone = service.registry.timezone
+        store.site_names = {str(f["properties"].get("site_id")): str(f["properties"].get("name") or "")
+                            for f in service.registry.sites.get("features", [])}
     if settings.load_alerts is not None:
         from haulwatch.api.services.alerts import import_file
 

@@ -326,6 +326,11 @@ class Store:
         migrated on open.
     """
 
+    #: Zone and site names the Chinese summaries (``summary_zh``) are written with;
+    #: ``create_app`` sets them from the service dataset.
+    display_timezone: str = "Asia/Shanghai"
+    site_names: Mapping[str, str] = {}
+
     def __init__(self, db_url: str) -> None:
         self.db = Database(db_url)
         self.schema_version = migrate(self.db)
@@ -540,8 +545,7 @@ class Store:
                     gone.extend(ids)
         return gone
 
-    @staticmethod
-    def _public(row: Sequence[Any], *, evidence: bool = False) -> dict[str, Any]:
+    def _public(self, row: Sequence[Any], *, evidence: bool = False) -> dict[str, Any]:
         r = dict(zip(_ALERT_COLS, row, strict=True))
         rec = {
             "alert_id": r["alert_id"],
@@ -566,7 +570,10 @@ class Store:
         from haulwatch.routes.report import localized_summary
 
         rec["summary_en"] = r["summary"]
-        rec["summary_zh"] = localized_summary({**rec, "evidence": r["evidence"]}, "zh-CN")
+        names = self.site_names
+        rec["summary_zh"] = localized_summary(
+            {**rec, "evidence": r["evidence"]}, "zh-CN", timezone=self.display_timezone,
+            site_name=lambda sid: names.get(sid) or sid)
         return rec
 
     # -------------------------------------------------------------- missions

@@ -995,6 +995,17 @@ class TestSummaries:
         zh = "满载车辆 浙E·G0007 于 2026-11-22 02:00 起信号中断 1 小时 2 分，重新出现时已移动 576 m"
         assert item["summary_zh"] == detail["summary_zh"] == zh
         assert item["summary_en"] == item["summary"] == "Loaded truck 浙E·G0007 went dark for 62 min"
+        # Sites by name in the service's sentence too (the dataset's registry).
+        dev = _dump_row(service.tmp / "summaries2", "浙E·G0008", 2500, 0.006, 0.007,
+                        kind="route_deviation", severity="medium", summary="left the route")
+        dev["evidence"] = {"route_ids": ["R-1"], "origin_site_id": "S-O1", "disposal_site_id": "S-D1",
+                           "off_corridor_s": 300.0, "max_off_corridor_m": 640.0}
+        dev_fc = _alerts([dev])
+        with service.client("admin") as c:
+            assert c.post("/api/alerts/import", json=dev_fc).status_code == 200
+        with service.client("analyst") as c:
+            got = c.get(f"/api/alerts/{dev_fc['features'][0]['properties']['alert_id']}").json()
+        assert "驶离核准路线 R-1（湖州工地一号 → 长兴消纳场）5 分钟，最远偏离 640 m" in got["summary_zh"]
         _sign_in(page, service, "analyst")
         line = page.locator(f'.alert-item[data-alert-id="{gap_id}"] .summary-line')
         expect(line).to_have_text(zh)
