@@ -6,7 +6,7 @@ placeholders filled by :func:`t`. The console fetches the same files from the
 service (``GET /api/i18n/{lang}``), so the browser and Python never disagree.
 
 Every room may import this module (it imports nothing of the project except
-:mod:`haulwatch.errors`). Simplified Chinese (``zh-CN``) is the default;
+:mod:`haulwatch.errors` and :mod:`haulwatch.timezone`). Simplified Chinese (``zh-CN``) is the default;
 English (``en``) is given on request (``--lang en``, ``Accept-Language``, the
 console's language switch).
 
