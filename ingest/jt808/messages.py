@@ -164,12 +164,36 @@ class Register:
     plate: str
 
 
-_REG_WIDTHS = {2013: (5, 20, 7), 2019: (11, 30, 30)}
+_REG_WIDTHS = {2011: (5, 8, 7), 2013: (5, 20, 7), 2019: (11, 30, 30)}
+
+
+def _register_layout(body: bytes, version: int) -> int:
+    """Which table a 0x0100 body follows.
+
+    A 2019 header normally carries the 2019 body (fixed part 76 bytes); one
+    too short for it but long enough for the 2013 body is read as 2013 (some
+    terminals upgraded only the header). A 2013 header body too short for the
+    2013 table (fixed part 37 bytes) but long enough for the 2011 one (BYTE[8]
+    model, fixed part 25 bytes) is read as 2011. The plate needs one byte at least.
+    """
+    def need(layout: int) -> int:
+        m, md, tid = _REG_WIDTHS[layout]
+        return 4 + m + md + tid + 1 + 1
+
+    order = (2019, 2013) if version == 2019 else (2013, 2011)
+    for layout in order:
+        if len(body) >= need(layout):
+            return layout
+    return order[0]
 
 
 def decode_register(body: bytes, version: int) -> Register:
-    """Decode a 0x0100 body of the given header ``version`` (2013 or 2019)."""
-    m, md, tid = _REG_WIDTHS[2019 if version == 2019 else 2013]
+    """Decode a 0x0100 body of the given header ``version`` (2013 or 2019).
+
+    The body layout follows the header edition; see :func:`_register_layout`
+    for the 2011 body and 2013 bodies under a 2019 header.
+    """
+    m, md, tid = _REG_WIDTHS[_register_layout(body, version)]
     fixed = 4 + m + md + tid + 1
     _short(body, fixed, f"register ({version})")
     pos = 4
@@ -187,8 +211,8 @@ def decode_register(body: bytes, version: int) -> Register:
 
 
 def encode_register(reg: Register, version: int) -> bytes:
-    """Encode a 0x0100 body for header ``version`` (2013 or 2019)."""
-    m, md, tid = _REG_WIDTHS[2019 if version == 2019 else 2013]
+    """Encode a 0x0100 body in the table of ``version`` (2011, 2013 or 2019)."""
+    m, md, tid = _REG_WIDTHS[version if version in _REG_WIDTHS else 2013]
     return (reg.province.to_bytes(2, "big") + reg.city.to_bytes(2, "big")
             + _fixed(reg.manufacturer, m, field="manufacturer")
             + _fixed(reg.model, md, field="model")

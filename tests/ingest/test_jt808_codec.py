@@ -250,9 +250,18 @@ class TestRegister:
         assert body[4 + 11 + 30:4 + 11 + 30 + 16] == b"ID-0000000000001"
         assert decode_register(body, 2019) == reg
 
+    def test_2011_body_and_2013_body_under_a_2019_header(self) -> None:
+        # JT/T 808-2011 table: BYTE[8] terminal model (2013 widened it to BYTE[20])
+        reg = Register(33, 600, "HW001", "T-8", "ID00001", 2, "浙DA1234")
+        body11 = encode_register(reg, 2011)
+        assert len(body11) == 4 + 5 + 8 + 7 + 1 + 8
+        assert decode_register(body11, 2013) == reg
+        # a terminal that sends the 2013 body with a 2019 header
+        assert decode_register(encode_register(reg, 2013), 2019) == reg
+
     def test_short_and_bad_text(self) -> None:
         with pytest.raises(Jt808Error) as info:
-            decode_register(b"\x00" * 30, 2013)
+            decode_register(b"\x00" * 25, 2013)  # 2011 fixed part is 25 bytes, plus a plate
         assert info.value.reason == "short_body"
         body = encode_register(Register(0, 0, "", "", "", 1, "x"), 2013)[:-1] + b"\xff\xff\xff"
         with pytest.raises(Jt808Error) as info:
