@@ -162,6 +162,13 @@ def abort_mission(svc: ServiceDep, who: Dispatcher, mission_id: str) -> dict[str
 # Several docks, each drone on its own MAVLink URL, one queue (api.services.fleet).
 
 
+_FLEET_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    422: {"model": ErrorBody, "description": "alert not queued / bad priority or time"},
+    503: {"model": ErrorBody, "description": "no fleet configured (HAULWATCH_DRONES)"},
+}
+
+
 class FleetRequest(BaseModel):
     """Queue an alert for the fleet."""
 
@@ -196,7 +203,7 @@ def _fleet_call(fn: Any, field: tuple[str, str], *args: Any, **kw: Any) -> Any:
         raise field_error(field, str(exc), 422) from None
 
 
-@router.get("/api/fleet", response_model=dict[str, Any], responses=_ERRORS,
+@router.get("/api/fleet", response_model=dict[str, Any], responses=_FLEET_ERRORS,
             summary="The drone queue: waiting, timed, flying; each drone's state and charge")
 def fleet_view(svc: ServiceDep, who: Reader) -> dict[str, Any]:
     """The fleet's queue and drones (503 when no fleet is configured: HAULWATCH_DRONES)."""
@@ -204,7 +211,7 @@ def fleet_view(svc: ServiceDep, who: Reader) -> dict[str, Any]:
 
 
 @router.post("/api/fleet/queue", status_code=status.HTTP_202_ACCEPTED,
-             response_model=dict[str, Any], responses=_ERRORS,
+             response_model=dict[str, Any], responses=_FLEET_ERRORS,
              summary="Queue an alert for a drone of the fleet (now or not before a time)")
 def fleet_request(svc: ServiceDep, who: Dispatcher, body: FleetRequest) -> dict[str, Any]:
     """Queue; the scheduler picks the dock and drone (priority, one mission per drone)."""
@@ -213,7 +220,7 @@ def fleet_request(svc: ServiceDep, who: Dispatcher, body: FleetRequest) -> dict[
                        priority=body.priority, not_before=body.not_before)
 
 
-@router.patch("/api/fleet/queue/{alert_id}", response_model=dict[str, Any], responses=_ERRORS,
+@router.patch("/api/fleet/queue/{alert_id}", response_model=dict[str, Any], responses=_FLEET_ERRORS,
               summary="Reprioritise a queued alert")
 def fleet_reprioritise(svc: ServiceDep, who: Dispatcher, alert_id: str,
                        body: FleetPriority) -> dict[str, Any]:
@@ -223,7 +230,7 @@ def fleet_reprioritise(svc: ServiceDep, who: Dispatcher, alert_id: str,
                        by=who.name)
 
 
-@router.delete("/api/fleet/queue/{alert_id}", response_model=dict[str, Any], responses=_ERRORS,
+@router.delete("/api/fleet/queue/{alert_id}", response_model=dict[str, Any], responses=_FLEET_ERRORS,
                summary="Cancel a queued alert, or abort its flight (the drone comes home)")
 def fleet_cancel(svc: ServiceDep, who: Dispatcher, alert_id: str) -> dict[str, Any]:
     """``dropped`` for a queued task, ``abort`` for one in flight."""
@@ -231,7 +238,7 @@ def fleet_cancel(svc: ServiceDep, who: Dispatcher, alert_id: str) -> dict[str, A
     return _fleet_call(fleet.cancel, ("path", "alert_id"), alert_id, by=who.name)
 
 
-@router.post("/api/fleet/offer/{alert_id}", response_model=dict[str, Any], responses=_ERRORS,
+@router.post("/api/fleet/offer/{alert_id}", response_model=dict[str, Any], responses=_FLEET_ERRORS,
              summary="Apply the automatic-dispatch rule to an alert (off by default)")
 def fleet_offer(svc: ServiceDep, who: Dispatcher, alert_id: str) -> dict[str, Any]:
     """Queued without a click when the rule matches; the reason either way."""
