@@ -16,6 +16,7 @@ message    answer
            2 for a body too short or values out of range
 0x0704     0x8001 result 0 once every good item is stored; as 0x0200
 0x0001     no answer (the terminal's answer to us)
+0x0004     0x8004 with the platform's UTC time (2019 query)
 other      0x8001 result 3 (unsupported)
 =========  ===========================================================
 
@@ -36,7 +37,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from haulwatch.api.gateway.config import GatewayConfig
@@ -61,6 +62,7 @@ from haulwatch.ingest.jt808 import (
     unescape,
 )
 from haulwatch.ingest.jt808.frame import Header, decode_header
+from haulwatch.ingest.jt808.messages import encode_server_time
 from haulwatch.ingest.limits import check_lon_lat, check_plate, check_time
 
 __all__ = ["Gateway", "GatewayMetrics", "location_to_point"]
@@ -197,16 +199,20 @@ class Gateway:
         ``config.refuse_unknown_vehicles``.
     clock : callable, default time.monotonic
         Seconds, for idle and sub-package timeouts.
+    wall : callable, optional
+        Current tz-aware time for 0x8004 (default: the system clock, UTC).
     """
 
     def __init__(self, config: GatewayConfig, sink: PointSink, terminals: TerminalStore, *,
                  known_vehicle: Callable[[str], bool] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], datetime] | None = None) -> None:
         self.config = config
         self.sink = sink
         self.terminals = terminals
         self.known_vehicle = known_vehicle
         self.clock = clock
+        self.wall = wall if wall is not None else (lambda: datetime.now(timezone.utc))
         self.metrics = GatewayMetrics()
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -443,6 +449,8 @@ class Gateway:
             await self._answer(conn, h, RESULT["ok"])
         elif mid == MSG["terminal_response"]:
             return
+        elif mid == MSG["query_time"]:  # 2019: the terminal asks for the platform's UTC time
+            await self._send(conn, h, MSG["server_time"], encode_server_time(self.wall()))
         else:
             self.metrics.refused["unsupported_message"] += 1
             self._who_log(conn, "unsupported_message", f"message id 0x{mid:04x}", h.phone_key)

@@ -43,6 +43,7 @@ __all__ = [
     "encode_location",
     "encode_register",
     "encode_register_response",
+    "encode_server_time",
     "encode_text",
 ]
 
@@ -52,12 +53,14 @@ MSG = {
     "terminal_response": 0x0001,
     "heartbeat": 0x0002,
     "logout": 0x0003,
+    "query_time": 0x0004,
     "register": 0x0100,
     "authenticate": 0x0102,
     "location": 0x0200,
     "batch": 0x0704,
     "platform_response": 0x8001,
     "register_response": 0x8100,
+    "server_time": 0x8004,
 }
 """Message ids by name."""
 
@@ -447,6 +450,14 @@ def encode_location(*, time: datetime, lat: float, lon: float, speed_kmh: float 
             raise Jt808Error("bad_extra", f"additional item 0x{info_id:02x} longer than 255 bytes")
         body += bytes([info_id & 0xFF, len(value)]) + value
     return body
+
+
+# ------------------------------------------------------------------ server time (2019)
+def encode_server_time(now: datetime) -> bytes:
+    """0x8004 body (2019 table 8-4): the platform's UTC time as BCD[6] ``YYMMDDhhmmss``."""
+    if now.tzinfo is None:
+        raise Jt808Error("bad_time", "now: a naive datetime; give a zone")
+    return bcd_encode(now.astimezone(timezone.utc).strftime("%y%m%d%H%M%S"), 6, field="time")
 
 
 # ------------------------------------------------------------------ batch

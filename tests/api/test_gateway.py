@@ -170,6 +170,25 @@ class TestSession:
         results, _, store = run(go)
         assert results == [0, 1, 1] and store.points == {}
 
+    def test_server_time_query(self) -> None:
+        # JT/T 808-2019 0x0004 -> 0x8004: UTC time as BCD[6] YYMMDDhhmmss
+        async def go(gw: Gateway) -> bytes:
+            gw.wall = lambda: datetime(2026, 3, 2, 11, 0, 5, tzinfo=timezone(timedelta(hours=8)))
+            reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+            writer.write(_raw_frame(0x0004, b""))
+            await writer.drain()
+            s = FrameSplitter()
+            while True:
+                got = s.feed(await asyncio.wait_for(reader.read(4096), 10))
+                if got:
+                    f = decode_frame(got[0])
+                    writer.close()
+                    assert f.header.msg_id == 0x8004
+                    return f.body
+
+        body, _, _ = run(go)
+        assert body == bytes.fromhex("260302030005")
+
     def test_unknown_message_short_body_encrypted(self) -> None:
         async def go(gw: Gateway) -> list[int]:
             t = await terminal(gw)
