@@ -568,12 +568,16 @@ class LiveAuditor:
         load = np.concatenate([*(v.win[2] for v in vs), new["load"].to_numpy(dtype=object)])
         vid = np.concatenate([*(v.win[3] for v in vs), new["vehicle_id"].to_numpy(dtype=object)])
         src = np.concatenate([*(v.win[4] for v in vs), new["src_row"].to_numpy(np.int64)])
-        order = np.lexsort((prio, t, code))
-        t, code = t[order], code[order]
-        keep = np.ones(len(t), dtype=bool)
-        keep[1:] = (t[1:] != t[:-1]) | (code[1:] != code[:-1])  # first of a (vehicle, time) wins
-        order = order[keep]
-        t, code = t[keep], code[keep]
+        order = self._merge_order(vs, t, code, int(lens.sum()))
+        if order is None:  # late or repeated points among the new ones: a full sort
+            order = np.lexsort((prio, t, code))
+            t, code = t[order], code[order]
+            keep = np.ones(len(t), dtype=bool)
+            keep[1:] = (t[1:] != t[:-1]) | (code[1:] != code[:-1])  # first of a (vehicle, time) wins
+            order = order[keep]
+            t, code = t[keep], code[keep]
+        else:
+            t, code = t[order], code[order]
         f, load, vid, src = f[order], load[order], vid[order], src[order]
         bounds = np.searchsorted(code, np.arange(len(vs) + 1))
         merged = [t, f, load, vid, src]
@@ -597,6 +601,29 @@ class LiveAuditor:
         newest = pd.Series(pd.to_datetime(t[bounds[1:][has] - 1], unit="ns", utc=True),
                            index=pd.Index(affected[has], dtype=object))
         return pd.DataFrame(data), newest
+
+    @staticmethod
+    def _merge_order(vs: list[_Vehicle], t: np.ndarray, code: np.ndarray, n_old: int) -> np.ndarray | None:
+        """Order of the merged points when every new point comes after its vehicle's window.
+
+        The usual case (reports in time order): each vehicle's window followed by its
+        new points, found by a stable sort of the vehicle codes alone. None when a new
+        point is not after its window or repeats a time (the caller sorts fully).
+        """
+        never = np.iinfo(np.int64).min
+        last = np.array([v.win[0][-1] if len(v.win[0]) else never for v in vs], dtype=np.int64)
+        nt, nc = t[n_old:], code[n_old:]
+        o = np.lexsort((nt, nc))
+        nt, nc = nt[o], nc[o]
+        if len(nt) and not (nt > last[nc]).all():
+            return None
+        if len(nt) > 1 and not ((nc[1:] != nc[:-1]) | (nt[1:] > nt[:-1])).all():
+            return None
+        both = np.concatenate([code[:n_old], nc])
+        order = np.argsort(both, kind="stable")
+        # positions of the new points in the concatenated arrays (they were permuted by o)
+        pos = np.concatenate([np.arange(n_old), n_old + o])
+        return pos[order]
 
     def _compact(self, busy: set[str]) -> None:
         """Copy the windows of vehicles not in this push out of old merged arrays.
