@@ -429,7 +429,10 @@ class TestHostile:
             refused = await asyncio.wait_for(r.read(), 10)
             w.close()
             await held[0].close()
-            await asyncio.sleep(0.2)
+            for _ in range(200):  # until the server has seen that connection go
+                if gw.metrics.open_connections < 3:
+                    break
+                await asyncio.sleep(0.05)
             fresh = await self._fresh_terminal_works(gw)()
             for t in held[1:]:
                 await t.close()
