@@ -308,9 +308,9 @@ class Gateway:
                         # group commit for a burst); other messages wait for them (barrier)
                         while len(conn.inflight) >= cfg.max_inflight:
                             await asyncio.wait(conn.inflight, return_when=asyncio.FIRST_COMPLETED)
-                        task = asyncio.create_task(self._frame(conn, item))
-                        conn.inflight.add(task)
-                        task.add_done_callback(conn.inflight.discard)
+                        job = asyncio.create_task(self._frame(conn, item))
+                        conn.inflight.add(job)
+                        job.add_done_callback(conn.inflight.discard)
                     else:
                         if conn.inflight:
                             await asyncio.wait(set(conn.inflight))

@@ -561,3 +561,21 @@ class TestInsertNewPoints:
         assert len(a.db.fetchall(q)) == 600 + 3 + 10
         a.close()
         b.close()
+
+
+def test_no_connection_is_remembered_after_it_closes() -> None:
+    """Pipelined connections come and go: the server keeps no task or state of them."""
+    async def go(gw: Gateway) -> tuple[int, int]:
+        for i in range(5):
+            t = await terminal(gw, phone=f"1370000{i:04d}", plate=f"浙D{i:05d}")
+            futs = [await t.send(0x0200, loc(j)) for j in range(10)]  # 10 in flight
+            assert [(await t.wait(f, 0x0200)).result for f in futs] == [0] * 10
+            await t.close()
+        for _ in range(200):
+            if gw.metrics.open_connections == 0:
+                break
+            await asyncio.sleep(0.05)
+        return len(gw._tasks), len(gw._conns)
+
+    (tasks, conns), _, store = run(go)
+    assert (tasks, conns) == (0, 0) and len(store.points) == 5 * 10
