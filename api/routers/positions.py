@@ -1,25 +1,20 @@
 """Live positions: ``POST /api/positions`` (terminals, gateways).
 
-HTTP only: the points are validated and stored by
-:func:`haulwatch.api.services.positions.ingest_points` and audited by the
-:class:`~haulwatch.api.services.live.LiveRunner`.
+HTTP only: :func:`haulwatch.api.services.positions.push_points` validates and
+stores the points and waits for the live audit
+(:class:`~haulwatch.api.services.live.LiveRunner`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import Any
 
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 
 from haulwatch.api.auth import Device
 from haulwatch.api.deps import ServiceDep
 from haulwatch.api.schemas import ErrorBody, PositionBatch, PositionResult
-from haulwatch.api.services.positions import ingest_points
-
-log = logging.getLogger("haulwatch.api")
+from haulwatch.api.services.positions import push_points
 
 router = APIRouter(tags=["positions"])
 
@@ -38,18 +33,4 @@ async def push_positions(svc: ServiceDep, who: Device, body: PositionBatch) -> d
     that includes these points (at most ``live_wait_s``); alerts are streamed
     on ``/api/stream`` either way.
     """
-    raw = [p.model_dump() for p in body.points]
-    accepted, duplicates, rejected, new = await run_in_threadpool(ingest_points, svc, raw)
-    new_alerts: list[str] = []
-    if new is not None and svc.live_runner is not None:
-        fut = svc.live_runner.submit(new)
-        try:
-            new_alerts = await asyncio.wait_for(asyncio.wrap_future(fut),
-                                                timeout=svc.settings.live_wait_s)
-        except asyncio.TimeoutError:
-            new_alerts = []  # still running: its alerts will be streamed
-        except Exception:  # the points are stored; a live-audit failure must not lose them
-            log.exception("live audit of %d pushed points failed", len(new))
-            new_alerts = []
-    return {"accepted": accepted, "duplicates": duplicates, "rejected": rejected,
-            "new_alerts": new_alerts}
+    return await push_points(svc, [p.model_dump() for p in body.points])

@@ -10,6 +10,7 @@ vehicle and time count once); the caller feeds them to the live audit
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -201,3 +202,30 @@ def ingest_points(svc: Service, raw: list[dict[str, Any]],
     duplicates += int((~new).sum())
     return accepted, duplicates, rejected, (tracks.loc[new].reset_index(drop=True)
                                             if accepted else None)
+
+
+async def push_points(svc: Service, raw: list[dict[str, Any]]) -> dict[str, Any]:
+    """A position push: validate and store (in a worker thread), then wait for the live audit.
+
+    The answer waits for the live audit run that includes these points (at most
+    ``settings.live_wait_s``); its alerts are streamed either way.
+
+    Returns
+    -------
+    dict
+        ``accepted``, ``duplicates``, ``rejected`` (index, field, reason), ``new_alerts``.
+    """
+    accepted, duplicates, rejected, new = await asyncio.to_thread(ingest_points, svc, raw)
+    new_alerts: list[str] = []
+    if new is not None and svc.live_runner is not None:
+        fut = svc.live_runner.submit(new)
+        try:
+            new_alerts = await asyncio.wait_for(asyncio.wrap_future(fut),
+                                                timeout=svc.settings.live_wait_s)
+        except asyncio.TimeoutError:
+            new_alerts = []  # still running: its alerts will be streamed
+        except Exception:  # the points are stored; a live-audit failure must not lose them
+            log.exception("live audit of %d pushed points failed", len(new))
+            new_alerts = []
+    return {"accepted": accepted, "duplicates": duplicates, "rejected": rejected,
+            "new_alerts": new_alerts}
