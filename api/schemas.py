@@ -66,8 +66,8 @@ class AlertPublic(BaseModel):
     site_id: str = Field(description="site concerned, or empty")
     summary: str = Field(description="one human-readable sentence")
     summary_zh: str | None = Field(default=None, description=(
-        "the summary in Simplified Chinese, rendered from the alert's facts (times in "
-        "Asia/Shanghai, sites by id)"))
+        "the summary in Simplified Chinese, rendered from the alert's facts (times in the "
+        "dataset's zone, sites by name)"))
     summary_en: str | None = Field(default=None, description="the summary in English")
     trip_id: str = Field(description="trip concerned, or empty")
     lon: float | None = Field(description="representative point, WGS-84 degrees")
