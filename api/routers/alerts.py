@@ -26,6 +26,7 @@ from haulwatch.api.services.store import (
     StatusConflictError,
     StoreInputError,
 )
+from haulwatch.ingest.limits import snippet
 from haulwatch.timezone import DEFAULT_TIMEZONE
 
 KINDS: tuple[str, ...] = (
@@ -41,7 +42,7 @@ def _split(value: str | None, allowed: tuple[str, ...], name: str) -> tuple[str,
     items = tuple(v.strip() for v in value.split(",") if v.strip())
     bad = [v for v in items if v not in allowed]
     if bad:
-        raise field_error(("query", name), f"{bad[0]!r} is not one of {', '.join(allowed)}")
+        raise field_error(("query", name), f"{snippet(bad[0])} is not one of {', '.join(allowed)}")
     return items
 
 
@@ -54,12 +55,12 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
     except ValueError:
         nums = ()
     if len(nums) != 4 or not all(pd.notna(n) and abs(n) != float("inf") for n in nums):
-        raise field_error(("query", "bbox"), f"{value!r} is not minlon,minlat,maxlon,maxlat")
+        raise field_error(("query", "bbox"), f"{snippet(value)} is not minlon,minlat,maxlon,maxlat")
     minlon, minlat, maxlon, maxlat = nums
     if not (-180 <= minlon <= maxlon <= 180 and -90 <= minlat <= maxlat <= 90):
         raise field_error(
             ("query", "bbox"),
-            f"{value!r}: need -180 <= minlon <= maxlon <= 180 and -90 <= minlat <= maxlat <= 90")
+            f"{snippet(value)}: need -180 <= minlon <= maxlon <= 180 and -90 <= minlat <= maxlat <= 90")
     return minlon, minlat, maxlon, maxlat
 
 
@@ -76,7 +77,7 @@ def alert_filter(
     tz = svc.registry.timezone if svc.registry is not None else DEFAULT_TIMEZONE
     t0, t1 = parse_time(start, tz, "start"), parse_time(end, tz, "end")
     if t0 is not None and t1 is not None and t1 < t0:
-        raise field_error(("query", "end"), f"end {end!r} is before start {start!r}")
+        raise field_error(("query", "end"), f"end {snippet(end)} is before start {snippet(start)}")
     return AlertFilter(
         kind=_split(kind, KINDS, "kind"),
         status=_split(status_, STATUSES, "status"),

@@ -27,6 +27,7 @@ import pandas as pd
 
 from haulwatch.api.services.store_sql import Database, migrate
 from haulwatch.errors import HaulwatchError, UserError
+from haulwatch.ingest.limits import snippet
 
 STATUSES: tuple[str, ...] = ("open", "acknowledged", "confirmed", "dismissed")
 MISSION_STATUSES: tuple[str, ...] = (
@@ -457,7 +458,7 @@ class Store:
         """
         row = self.db.fetchone(f"SELECT {_PUBLIC_SELECT} FROM alerts WHERE alert_id = ?", (alert_id,))
         if row is None:
-            raise AlertNotFoundError(f"alert_id: no alert {alert_id!r}")
+            raise AlertNotFoundError(f"alert_id: no alert {snippet(alert_id)}")
         rec = self._public(row, evidence=detail)
         if detail:
             rec["history"] = [
@@ -500,7 +501,7 @@ class Store:
             row = self.db.fetchone(
                 "SELECT status_version FROM alerts WHERE alert_id = ?", (alert_id,))
             if row is None:
-                raise AlertNotFoundError(f"alert_id: no alert {alert_id!r}")
+                raise AlertNotFoundError(f"alert_id: no alert {snippet(alert_id)}")
             current = int(row[0])
             if expected_version is not None and expected_version != current:
                 raise StatusConflictError(
@@ -620,7 +621,7 @@ class Store:
         n = self.db.execute(f"UPDATE missions SET {', '.join(sets)} WHERE mission_id = ?",
                             (*params, mission_id))
         if n == 0:
-            raise MissionNotFoundError(f"mission_id: no mission {mission_id!r}")
+            raise MissionNotFoundError(f"mission_id: no mission {snippet(mission_id)}")
         return self.get_mission(mission_id)
 
     def get_mission(self, mission_id: str, *, with_plan: bool = False) -> dict[str, Any]:
@@ -628,7 +629,7 @@ class Store:
         row = self.db.fetchone(
             f"SELECT {', '.join(_MISSION_COLS)} FROM missions WHERE mission_id = ?", (mission_id,))
         if row is None:
-            raise MissionNotFoundError(f"mission_id: no mission {mission_id!r}")
+            raise MissionNotFoundError(f"mission_id: no mission {snippet(mission_id)}")
         return self._mission(row, with_plan=with_plan)
 
     def list_missions(self, *, alert_id: str | None = None, limit: int = 50, offset: int = 0,

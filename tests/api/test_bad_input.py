@@ -242,3 +242,16 @@ def test_openapi_documents_the_shared_answers(client):
     assert {"401", "403", "422"} <= set(paths["/api/alerts"]["get"]["responses"])
     assert "404" in paths["/api/alerts/{alert_id}"]["get"]["responses"]
     assert "401" not in paths["/health"]["get"]["responses"]  # open
+
+
+@pytest.mark.parametrize(("method", "path", "params", "code"), [
+    ("GET", "/api/alerts/" + "x" * 5000, None, 404),
+    ("GET", "/api/missions/" + "m" * 5000, None, 404),
+    ("GET", "/api/alerts", {"kind": "k" * 5000}, 422),
+    ("GET", "/api/alerts", {"bbox": "1," * 2500}, 422),
+    ("GET", "/api/alerts", {"start": "2" * 5000}, 422),
+])
+def test_errors_quote_a_snippet_of_long_values(client, method, path, params, code):
+    r = client.request(method, path, params=params)
+    assert r.status_code == code, r.text
+    assert len(r.content) < 600
