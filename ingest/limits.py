@@ -21,7 +21,7 @@ Limit                      Value and why
                            the same range.
 ``LON_RANGE_DEG``          [-180, 180] degrees; ``LAT_RANGE_DEG`` [-90, 90] degrees.
 ``TEXT_MAX_CHARS``         2,000 characters for free text (notes, summaries).
-``BATCH_MAX_POINTS``       10,000 points per position push (~1.2 MB of JSON).
+``BATCH_MAX_POINTS``       50,000 points per position push (~6 MB of JSON, under the body limit).
 ``IMPORT_MAX_FEATURES``    100,000 alerts per import.
 ``BODY_MAX_BYTES``         8 MiB per HTTP request body by default (``HAULWATCH_MAX_BODY_BYTES``).
 ``SNIPPET_CHARS``          40: error messages quote at most this much of a value.
@@ -83,7 +83,7 @@ TIME_MAX_NS: int = int(TIME_MAX.timestamp()) * 1_000_000_000
 LON_RANGE_DEG: tuple[float, float] = (-180.0, 180.0)
 LAT_RANGE_DEG: tuple[float, float] = (-90.0, 90.0)
 TEXT_MAX_CHARS: int = 2000
-BATCH_MAX_POINTS: int = 10_000
+BATCH_MAX_POINTS: int = 50_000
 IMPORT_MAX_FEATURES: int = 100_000
 BODY_MAX_BYTES: int = 8 * 1024 * 1024
 SNIPPET_CHARS: int = 40
