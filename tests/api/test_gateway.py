@@ -579,3 +579,29 @@ def test_no_connection_is_remembered_after_it_closes() -> None:
 
     (tasks, conns), _, store = run(go)
     assert (tasks, conns) == (0, 0) and len(store.points) == 5 * 10
+
+
+@given(st.lists(st.one_of(
+    st.binary(max_size=300),
+    st.binary(max_size=60).map(lambda b: b"\x7e" + b + b"\x7e"),
+    st.sampled_from([b"\x7e", b"\x7d", b"\x7e\x7d\x7e", _raw_frame(0x0002, b""),
+                     _raw_frame(0x0200, b"\x00" * 10), _raw_frame(0x0100, b"\x01" * 40)])),
+    min_size=1, max_size=12))
+@settings(max_examples=25, deadline=None)
+def test_any_bytes_leave_the_gateway_serving(chunks: list[bytes]) -> None:
+    async def go(gw: Gateway) -> int:
+        _, w = await asyncio.open_connection("127.0.0.1", gw.port)
+        try:
+            for c in chunks:
+                w.write(c)
+                await w.drain()
+        except (ConnectionError, OSError):
+            pass
+        w.close()
+        t = await terminal(gw, phone="13999999999", plate="浙D·FRESH1")
+        r = await t.report(loc(30))
+        await t.close()
+        return r.result
+
+    fresh, _, store = run(go, max_bad_frames=4)
+    assert fresh == 0 and ("浙D·FRESH1", int(T0.timestamp()) + 30) in store.points
