@@ -11,11 +11,12 @@ import argparse
 import sys
 import time
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
 from haulwatch.api.cli.errors import UsageError
+from haulwatch.api.cli.options import parse_overrides  # re-exported (tests, old imports)
 from haulwatch.i18n import DEFAULT_LANG, LANGS
 
 __all__ = ["Progress", "format_summary", "parse_overrides", "register", "run_audit"]
@@ -172,36 +173,6 @@ def output_lang(given: str | None) -> str:
     return DEFAULT_LANG
 
 
-def parse_overrides(items: Sequence[str]) -> dict[str, str]:
-    """Turn ``["key=value", ...]`` into a dict (later items win).
-
-    Parameters
-    ----------
-    items : sequence of str
-        The ``--set`` values.
-
-    Returns
-    -------
-    dict
-        Setting name → value text (converted by ``AuditConfig.with_overrides``).
-
-    Raises
-    ------
-    UsageError
-        (a ``UserError`` and ``ValueError``) when an item has no ``=`` or an empty key.
-    """
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(
-                f"option --set: value {item!r} is not allowed; allowed: KEY=VALUE, "
-                "e.g. --set gap_max_s=900"
-            )
-        out[key.strip()] = value.strip()
-    return out
-
-
 class Progress:
     """Progress callback printing ``[  12.3s] stage detail`` lines (time since start).
 
@@ -344,14 +315,6 @@ def format_summary(summary: Mapping[str, Any], lang: str = DEFAULT_LANG) -> str:
     )
 
 
-def _load_config(args: argparse.Namespace) -> Any:
-    from haulwatch.routes.config import AuditConfig
-
-    config = AuditConfig.from_toml(args.config) if args.config else AuditConfig()
-    overrides = parse_overrides(args.overrides)
-    return config.with_overrides(overrides) if overrides else config
-
-
 def run_audit(
     dataset: str | Path,
     out_dir: str | Path,
@@ -469,7 +432,9 @@ def _handle(args: argparse.Namespace) -> int:
     engine = "dask" if args.scheduler else args.engine
     lang = output_lang(args.lang)
     # user errors (exit 2) and Ctrl-C (130) are answered by haulwatch.api.cli.main
-    config = _load_config(args)
+    from haulwatch.routes.config import AuditConfig
+
+    config = AuditConfig.load(args.config, parse_overrides(args.overrides))
     summary = run_audit(
         args.dataset,
         args.out,

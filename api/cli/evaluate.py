@@ -121,7 +121,7 @@ def format_table(table) -> str:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Run ``haulwatch evaluate``; return the exit status."""
-    from haulwatch.api.cli.audit import parse_overrides
+    from haulwatch.api.cli.options import parse_overrides
     from haulwatch.routes.alerts import read_alerts
     from haulwatch.routes.config import AuditConfig
     from haulwatch.routes.evaluate import evaluate, read_truth

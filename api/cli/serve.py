@@ -67,7 +67,7 @@ def _run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from haulwatch.api.app import create_app
-    from haulwatch.api.cli.audit import parse_overrides
+    from haulwatch.api.cli.options import parse_overrides
     from haulwatch.api.settings import Settings
 
     # a SettingsError (a UserError) is answered by haulwatch.api.cli.main: one line, exit 2
