@@ -167,7 +167,7 @@ def run_sim(
     try:
         sim.start()
     except OSError as exc:  # port in use, address not local, no permission
-        raise UsageError(f"cannot listen on {args.host} port {_sim_port(args)}: {exc}") from exc
+        raise UsageError(str(exc)) from exc  # "cannot listen on HOST:PORT: reason"
     print(
         f"haulwatch sim: ArduCopter simulator on {sim.url} (home {lat:.7f},{lon:.7f},{alt:g} m, "
         f"speed-up x{args.speedup:g}); waiting for a client. Ctrl-C to stop.",
@@ -199,11 +199,6 @@ def run_sim(
             flush=True,
         )
     return 0
-
-
-def _sim_port(args: argparse.Namespace) -> int:
-    """The TCP port the options ask for: ``--port``, else ``5760 + 10 * --instance``."""
-    return int(args.port) if args.port is not None else 5760 + 10 * int(args.instance)
 
 
 def _handle(args: argparse.Namespace) -> int:
