@@ -182,3 +182,95 @@ def test_front_end_in_its_own_process(small_day: Path, tmp_path: Path) -> None:
     # registrations were written by the child into the service's store
     assert svc.store.db.fetchone("SELECT COUNT(*) FROM jt808_terminals")[0] == 3
     svc.store.close()
+
+
+# ---------------------------------------------------------------- PostgreSQL
+def _pg_bindir() -> tuple[list[str], str] | None:
+    """How to run PostgreSQL's tools here (as tests/api/test_store.py does), or None."""
+    import os
+    import pwd
+    import shutil
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return None
+    bindirs = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    initdb = shutil.which("initdb") or next(
+        (str(b / "initdb") for b in bindirs if (b / "initdb").exists()), None)
+    if initdb is None:
+        return None
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return None
+        prefix = ["runuser", "-u", "postgres", "--"]
+    return prefix, str(Path(initdb).parent)
+
+
+_PGTOOLS = _pg_bindir()
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Any:
+    import os
+    import pwd
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    import psycopg
+
+    assert _PGTOOLS is not None
+    prefix, bindir = _PGTOOLS
+    root = Path(tempfile.mkdtemp(prefix="haulwatch-gw-pg-"))
+    if prefix:
+        pw = pwd.getpwnam("postgres")
+        os.chown(root, pw.pw_uid, pw.pw_gid)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    subprocess.run([*prefix, f"{bindir}/initdb", "-D", str(root / "data"), "-A", "trust", "-U",
+                    "hw"], check=True, capture_output=True)
+    subprocess.run([*prefix, f"{bindir}/pg_ctl", "-D", str(root / "data"), "-l",
+                    str(root / "log"), "-w", "-o", f"-k {root} -p {port} -h 127.0.0.1", "start"],
+                   check=True, capture_output=True)
+    try:
+        with psycopg.connect(f"postgresql://hw@127.0.0.1:{port}/postgres",
+                             autocommit=True) as conn:
+            conn.execute("CREATE DATABASE a")
+            conn.execute("CREATE DATABASE b")
+        yield f"postgresql://hw@127.0.0.1:{port}"
+    finally:
+        subprocess.run([*prefix, f"{bindir}/pg_ctl", "-D", str(root / "data"), "-m",
+                        "immediate", "stop"], check=False, capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.skipif(_PGTOOLS is None, reason="PostgreSQL or psycopg not installed")
+def test_postgresql_store_paths(pg_url: str) -> None:
+    """On PostgreSQL: the one-statement insert stores what Store.insert_points stores, and
+    auth codes persist."""
+    import numpy as np
+
+    from haulwatch.api.gateway.sink import gateway_tracks, insert_new_points
+
+    t0 = 1_772_420_400
+    pts = [{"vehicle_id": "浙D·A1234", "time": t0 + s, "lon": 120.0 + s / 1e4, "lat": 30.0,
+            "speed_kmh": 500.0 if s % 7 == 0 else 12.5, "heading_deg": None,
+            "load": "full" if s % 2 else None, "lift": s % 2} for s in range(700)]
+    a, b = Store(f"{pg_url}/a"), Store(f"{pg_url}/b")
+    for batch in (pts[:400], pts[300:]):
+        tracks, _ = gateway_tracks(batch)
+        np.testing.assert_array_equal(insert_new_points(b.db, tracks), a.insert_points(tracks))
+    q = ("SELECT vehicle_key, time_us, vehicle_id, lon, lat, speed_kmh, heading_deg, load, lift "
+         "FROM points ORDER BY vehicle_key, time_us")
+    assert a.db.fetchall(q) == b.db.fetchall(q) and len(b.db.fetchall(q)) == 700
+    terms = SqlTerminalStore(b.db)
+    code = terms.register("13900000001", "浙DA1234", 2019).auth_code
+    assert SqlTerminalStore(b.db).get("13900000001").auth_code == code
+    a.close()
+    b.close()
