@@ -394,8 +394,41 @@
     return t(key, p);
   }
 
-  // For the browser tests: the same sentence as routes.report.localized_summary.
-  window.haulwatchConsole = Object.freeze({ localSummary: (a) => localSummary(a) });
+  // For the browser tests (the same sentence as routes.report.localized_summary), and for
+  // web/fleet.js (drone fleet panel, flown evidence): helpers and hooks, nothing else shared.
+  const hooks = { session: [], detail: [], datum: [], lang: [], mission: [] };
+  function fire(name, arg) {
+    for (const fn of hooks[name] || []) {
+      try { fn(arg); } catch (err) { window.console.error(err); }
+    }
+  }
+  window.haulwatchConsole = Object.freeze({
+    localSummary: (a) => localSummary(a),
+    /** on("session" | "detail" | "datum" | "lang" | "mission", fn) */
+    on: (name, fn) => { if (hooks[name] && typeof fn === "function") hooks[name].push(fn); },
+    api: (path, opts) => api(path, opts),
+    t: (key, params) => t(key, params),
+    tOr: (key, fallback) => tOr(key, fallback),
+    fmtTime: (iso) => fmtTime(iso),
+    fmtNumber: (x, digits) => fmtNumber(x, digits),
+    el: (...args) => el(...args),
+    siteText: (id) => siteText(id),
+    kindLabel: (k) => kindLabel(k),
+    severityLabel: (s) => severityLabel(s),
+    missionStatusLabel: (s) => missionStatusLabel(s),
+    reasonText: (r) => reasonText(r),
+    announce: (text) => announce(text),
+    showMessage: (text, kind) => showMessage(text, kind),
+    selectAlert: (id) => selectAlert(id),
+    current: () => ({ token: state.token, lang: state.lang, selectedId: state.selectedId, detail: state.detail }),
+    map: {
+      lf: () => map.lf,
+      datum: () => map.datum,
+      ll: (lon, lat) => map.ll(lon, lat),
+      decorate: (layer, attrs, title) => map.decorate(layer, attrs, title),
+      fitBounds: (b, opts) => map.fitBounds(b, opts),
+    },
+  });
 
   /** A site's display name (its id when it has none). */
   function siteName(siteId) {
@@ -644,6 +677,7 @@
       this.drawEvidence(state.detail);
       this.drawPlan(this.lastPlan);
       this.drawDrone(this.lastDrone);
+      fire("datum", datum);
     },
 
     /** SVG attributes and a hover title on a drawn Leaflet layer. */
@@ -1098,6 +1132,7 @@
     $("detail").hidden = !d;
     if (!d) {
       $("detail-heading").textContent = t("console.detail_heading");
+      fire("detail", null);
       return;
     }
     $("detail-heading").textContent = `${kindLabel(d.kind)}`;
@@ -1163,6 +1198,7 @@
       if (h.note) li.append(el("span", { class: "note", text: ` — ${h.note}` }));
       hist.append(li);
     }
+    fire("detail", d);
   }
 
   async function changeStatus(status) {
@@ -1412,6 +1448,7 @@
     if (missionIsStale(prev, m)) return;
     const merged = { ...prev, ...m };
     state.missions.set(m.mission_id, merged);
+    fire("mission", merged);
     if (state.detail && merged.alert_id === state.detail.alert_id) {
       if (!state.shownMissionId || state.shownMissionId === merged.mission_id
         || MISSION_TERMINAL.has((state.missions.get(state.shownMissionId) || {}).status)) {
@@ -1730,6 +1767,7 @@
     } catch (err) {
       showMessage(t("console.load_alerts_failed", { error: err.message }));
     }
+    fire("session", true);
     return true;
   }
 
@@ -1758,6 +1796,7 @@
     $("token-form").hidden = false;
     setConn("offline");
     showMessage(message || "");
+    fire("session", false);
     $("token-input").focus();
   }
 
@@ -1801,6 +1840,7 @@
     map.drawMarkers();
     renderDetail();
     renderMission();
+    fire("lang", next);
   }
 
   async function init() {
