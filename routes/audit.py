@@ -303,7 +303,10 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
     site_pos = site_of_points(x, y, sites_m, buffer_m=config.site_buffer_m, kinds=PERMITTED_KINDS)
     # a frozen terminal's repeated fixes say nothing about where the truck was: no
     # site visit runs through them and they make no stop (routes.trips.frozen_fixes)
-    stale = frozen_fixes(codes, t, x, y, max_speed_kmh=config.max_speed_kmh, noise_m=config.stop_diameter_m)
+    speed = (pd.to_numeric(pts["speed_kmh"], errors="coerce").to_numpy(dtype=np.float64)
+             if "speed_kmh" in pts.columns else None)
+    stale = frozen_fixes(codes, t, x, y, max_speed_kmh=config.max_speed_kmh, noise_m=config.stop_diameter_m,
+                         speed_kmh=speed)
     if stale.any():
         site_pos[stale] = -1
     site_kinds = sites_m["kind"].astype(str).to_numpy() if len(sites_m) else np.array([], dtype=object)
@@ -319,9 +322,7 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
         diameter_m=config.stop_diameter_m,
     )
     stops = trim_moving_ends(
-        stops, t, x, y,
-        pd.to_numeric(pts["speed_kmh"], errors="coerce").to_numpy(dtype=np.float64)
-        if "speed_kmh" in pts.columns else None,
+        stops, t, x, y, speed,
         pts["lon"].to_numpy(dtype=np.float64), pts["lat"].to_numpy(dtype=np.float64),
         min_duration_s=min(config.stop_min_duration_s, config.dump_min_duration_s),
         codes=codes, diameter_m=config.stop_diameter_m,
@@ -348,6 +349,7 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
         in_core=inside_own_site(x, y, site_pos, sites_m),
         lift_known=(pd.to_numeric(pts["lift"], errors="coerce").notna().to_numpy()
                     if "lift" in pts.columns else None),
+        stale=stale,
     )
     result = run_trips(
         events, site_kinds, _permit_checks(sites_m, tz), has_load, has_lift,

@@ -83,8 +83,8 @@ _LOAD_MOVING_KMH = 10.0
 #: truck turning back.
 _TURN_BACK_COS = -0.5
 #: A single fix is a turning point when the way out is within this cosine of the way
-#: in (about 145° or more).
-_TURN_POINT_COS = -0.8
+#: in (about 120° or more, as for stops: a sparse terminal sees the turn coarsely).
+_TURN_POINT_COS = -0.5
 
 #: A load change first reported this long after the truck left a stop or visit still
 #: belongs to it (terminals report the new state late), seconds.
@@ -415,7 +415,7 @@ def trim_moving_ends(
 
 
 @numba.njit(cache=True, nogil=True)
-def _frozen_kernel(codes, t, x, y, accel, vmax, lookback, noise_m):  # pragma: no cover - numba
+def _frozen_kernel(codes, t, x, y, accel, vmax, lookback, noise_m, speed, moving_kmh):  # pragma: no cover - numba
     """See :func:`frozen_fixes`: (repeat root per point or -1, stale per point)."""
     n = t.shape[0]
     root = np.full(n, -1, dtype=np.int64)
@@ -431,6 +431,11 @@ def _frozen_kernel(codes, t, x, y, accel, vmax, lookback, noise_m):  # pragma: n
     t_acc = vmax / accel
     bad_root = np.zeros(n, dtype=np.bool_)
     for i in range(n):
+        # a position first reported at driving speed, repeated: the truck did not
+        # stand where it was passing (a terminal holding a stand-still position
+        # holds the place it stopped at)
+        if root[i] >= 0 and speed[root[i]] >= moving_kmh:
+            bad_root[root[i]] = True
         r = root[i]
         if r < 0:
             continue
@@ -459,7 +464,8 @@ def _frozen_kernel(codes, t, x, y, accel, vmax, lookback, noise_m):  # pragma: n
 
 
 def frozen_fixes(codes: np.ndarray, t: np.ndarray, x: np.ndarray, y: np.ndarray, *,
-                 max_speed_kmh: float, noise_m: float = 100.0) -> np.ndarray:
+                 max_speed_kmh: float, noise_m: float = 100.0,
+                 speed_kmh: np.ndarray | None = None) -> np.ndarray:
     """Fixes that repeat an earlier position while the truck drove on (a frozen terminal).
 
     A terminal in a tunnel or under a covered antenna keeps sending its last position
@@ -468,8 +474,10 @@ def frozen_fixes(codes: np.ndarray, t: np.ndarray, x: np.ndarray, y: np.ndarray,
     the truck may report in between) — is stale when a fix next to it, before or
     after, lies farther away than a truck starting from standstill could have got in
     the time between (``_MAX_ACCEL_MPS2``, at most ``max_speed_kmh``) plus the GPS
-    scatter ``noise_m`` (a second terminal's fix seconds apart): the truck did
-    not stand there. Then every repeat of that position is. A truck that really
+    scatter ``noise_m`` (a second terminal's fix seconds apart), or when the position
+    was first reported at driving speed (``speed_kmh`` >= 10; a terminal holding a
+    stand-still position holds where the truck stopped, not where it passed): the
+    truck did not stand there. Then every repeat of that position is. A truck that really
     stood (terminals that hold the position when stationary) leaves from the spot,
     so its repeats are kept. The first fix of the position is genuine.
 
@@ -482,6 +490,8 @@ def frozen_fixes(codes: np.ndarray, t: np.ndarray, x: np.ndarray, y: np.ndarray,
         Top speed of a haul truck, km/h.
     noise_m : float, default 100
         Scatter between two fixes of a standing truck, metres (the stop diameter).
+    speed_kmh : numpy.ndarray, optional
+        Reported speed per point (NaN: unknown).
 
     Returns
     -------
@@ -493,7 +503,9 @@ def frozen_fixes(codes: np.ndarray, t: np.ndarray, x: np.ndarray, y: np.ndarray,
         return np.zeros(n, dtype=bool)
     return _frozen_kernel(np.asarray(codes, dtype=np.int64), np.asarray(t, dtype=np.float64),
                           np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64),
-                          _MAX_ACCEL_MPS2, max_speed_kmh / 3.6, 8, float(noise_m))
+                          _MAX_ACCEL_MPS2, max_speed_kmh / 3.6, 8, float(noise_m),
+                          np.full(n, np.nan) if speed_kmh is None else np.asarray(speed_kmh, dtype=np.float64),
+                          _LOAD_MOVING_KMH)
 
 
 def lift_runs(codes: np.ndarray, lift: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -619,6 +631,7 @@ def build_events(
     gap_max_s: float,
     in_core: np.ndarray | None = None,
     lift_known: np.ndarray | None = None,
+    stale: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Build the time-ordered events (visits, open stops, dark gaps) of every vehicle.
 
@@ -656,6 +669,10 @@ def build_events(
         send none). A run of raised-body readings outside every visit and stop — a
         dump while creeping, no stop — becomes an open-stop event of its own (``lift``
         set). Default: every reading known.
+    stale : numpy.ndarray, optional
+        :func:`frozen_fixes` per point: their positions are unknown, so no raised-body
+        run is placed on them, and a load change first read on one is not a late
+        report of the event before (it goes to the nearest event in time).
 
     Every event also gets ``turn_back``: the cosine between the way into the event and
     the way out of it (``-1``: the truck left the way it came, as from a dead end in a
@@ -784,7 +801,8 @@ def build_events(
     # ---- rolling dumps: the body raised while moving, in no visit; a run that
     # overlaps stops (creeping slowly enough to look like one) joins them into one event
     known = np.ones(n, dtype=bool) if lift_known is None else np.asarray(lift_known, dtype=bool)
-    l_first, l_last = lift_runs(codes, np.asarray(lift, dtype=bool) & known, known)
+    stale = np.zeros(n, dtype=bool) if stale is None else np.asarray(stale, dtype=bool)
+    l_first, l_last = lift_runs(codes, np.asarray(lift, dtype=bool) & known & ~stale, known & ~stale)
     if len(l_first):
         busy = np.zeros(n + 1, dtype=np.int32)
         np.cumsum(in_visit, dtype=np.int32, out=busy[1:])
@@ -927,7 +945,7 @@ def build_events(
         # an open stop, a dark spell or a depot), else to the nearest event in time
         k_prev = events["kind"].to_numpy()[kp]
         fits = np.where(is_up, k_prev != "disposal", k_prev != "origin")
-        late = fits & (d_prev <= _SENSOR_LATE_S)
+        late = fits & (d_prev <= _SENSOR_LATE_S) & ~stale[j]
         target = np.where(inside_prev | (d_prev <= d_next) | late, kp, kn)
         # a dark spell that begins at a visit's last point: a load reported at its far
         # end belongs to the visit when it is what the visit does (loaded at an origin,
@@ -949,7 +967,10 @@ def build_events(
         np.logical_or.at(down, target[valid & ~is_up], True)
     events["up"] = up
     events["down"] = down
-    turns = _turn_events(points, codes, t, x, y, in_visit | in_stop | (site_pos >= 0), g_before, g_after)
+    # a frozen terminal's repeats and the fix they repeat are no turning point
+    frozen_near = stale | np.r_[stale[1:], False]
+    turns = _turn_events(points, codes, t, x, y, in_visit | in_stop | (site_pos >= 0) | frozen_near,
+                         g_before, g_after)
     if len(turns):
         events = pd.concat([events, turns], ignore_index=True).sort_values(
             ["i_first", "i_last"], kind="stable", ignore_index=True)
@@ -1091,7 +1112,10 @@ def run_trips(
             dumps.append({"trip_pos": len(trips), "ev": forced, "reason": "track", "after": after})
             trip["status"] = "dumped"
             trip["ev_dump"] = forced
-        elif not cands and trip["turns"]:
+        elif trip["turns"] and not any(kind[c] == "gap" or turn[c] < _TURN_BACK_COS or lift[c] or down[c]
+                                       for c in cands):
+            # no dark spell, no stop it turned back at, no sensor: the sharpest turning
+            # point beats stops on the way (a queue, a long red light)
             pick = min(trip["turns"], key=lambda c: (turn[c], c))
             dumps.append({"trip_pos": len(trips), "ev": pick, "reason": "track", "after": after})
             trip["status"] = "dumped"
@@ -1198,6 +1222,10 @@ def run_trips(
                         # site without standing still, did not load there: the trip goes on
                         continue
                     close_undelivered(trip, e, "origin")
+                elif core[e] < stop_min_duration_s:
+                    # an empty truck that only queued by the gate (the buffer) and never
+                    # stood inside the site did not load there
+                    continue
                 trip = open_trip(e, origin_kind_of(e), "track")
                 state = "loaded"
                 black = []

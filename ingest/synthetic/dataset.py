@@ -1283,7 +1283,7 @@ def _quiet_windows(kn: dict[str, np.ndarray], gaps: list[tuple[float, float]],
             a = max(0, int(np.searchsorted(kt, t0)) - 1)
             b = int(np.searchsorted(kt, t1))
             d = np.diff(kt[a: b + 1])
-            if np.any(still_seg[a:b] & (d > 150.0)):
+            if np.sum(d[still_seg[a:b]]) > 150.0:  # freezes while driving on, not at a stay
                 continue
         out.append((float(t0), float(t1)))
     return out
