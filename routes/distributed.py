@@ -81,6 +81,14 @@ class DistributedError(UserError, ValueError):
 # --------------------------------------------------------------------------- helpers
 
 
+def _check_count(name: str, value: Any, low: int) -> None:
+    """Raise :class:`DistributedError` unless ``value`` is an integer >= ``low``."""
+    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < low:
+        raise DistributedError(
+            f"{name}: value {value!r} is not allowed; allowed: an integer >= {low}"
+        )
+
+
 def bucket_of_keys(keys: pd.Series | pd.Categorical, n_partitions: int) -> np.ndarray:
     """Return the partition (0 .. n-1) of each normalized plate.
 
@@ -99,14 +107,7 @@ def bucket_of_keys(keys: pd.Series | pd.Categorical, n_partitions: int) -> np.nd
     numpy.ndarray
         int64 partition numbers, -1 for missing keys.
     """
-    if (
-        not isinstance(n_partitions, int | np.integer)
-        or isinstance(n_partitions, bool)
-        or (n_partitions < 1)
-    ):
-        raise DistributedError(
-            f"n_partitions: value {n_partitions!r} is not allowed; allowed: an integer >= 1"
-        )
+    _check_count("n_partitions", n_partitions, 1)
     cat = pd.Categorical(keys)
     table = np.array(
         [zlib.crc32(str(k).encode("utf-8")) % n_partitions for k in cat.categories],
@@ -117,7 +118,6 @@ def bucket_of_keys(keys: pd.Series | pd.Categorical, n_partitions: int) -> np.nd
     ok = codes >= 0
     out[ok] = table[codes[ok]]
     return out
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,7 +151,6 @@ def _read_chunk(chunk: _Chunk, timezone: str, coord_system: str, n_partitions: i
                 encoding: str | None = None, quoting: bool = True) -> _ChunkOut:
     """Read, validate and bucket one part with the local reader (runs on a worker)."""
     from haulwatch.geo.chinacoords import to_wgs84
-    from haulwatch.geo.crs import summarize_coords
     from haulwatch.ingest.tracks import read_tracks
 
     res = read_tracks(chunk.path, timezone=timezone, part=chunk.part, encoding=encoding,
@@ -274,7 +273,6 @@ def _merged_codes(columns: list[pd.Series]) -> tuple[np.ndarray, pd.Index]:
     return np.concatenate(out), merged
 
 
-
 def _audit_bucket(points: pd.DataFrame, context: Any, config: Any) -> Any:
     from haulwatch.routes.audit import audit_partition
 
@@ -362,19 +360,10 @@ def audit_dask(
     """
     from haulwatch.routes.config import AuditConfig
 
-    for name, value, low in (("n_workers", n_workers, 1), ("chunk_rows", chunk_rows, 1000)):
-        if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < low:
-            raise DistributedError(
-                f"{name}: value {value!r} is not allowed; allowed: an integer >= {low}"
-            )
-    if n_partitions is not None and (
-        not isinstance(n_partitions, int | np.integer)
-        or isinstance(n_partitions, bool)
-        or n_partitions < 1
-    ):
-        raise DistributedError(
-            f"n_partitions: value {n_partitions!r} is not allowed; allowed: an integer >= 1"
-        )
+    _check_count("n_workers", n_workers, 1)
+    _check_count("chunk_rows", chunk_rows, 1000)
+    if n_partitions is not None:
+        _check_count("n_partitions", n_partitions, 1)
     config = config if config is not None else AuditConfig()
     say = progress if progress is not None else (lambda *a, **k: None)
     t_start = time.perf_counter()
@@ -445,8 +434,7 @@ def audit_dask(
         coords = coords + summarize_coords(*geometry_centroids(sites, routes), sample_every=1)
         crs = dataset_crs_of_summary(coords)
         say("prepare", f"metric CRS {crs.name}")
-        rule = getattr(config, "teleport_rule", None) or {
-            "max_speed_kmh": float(config.max_speed_kmh)}
+        rule = config.teleport_rule  # the local engine's rule (routes.audit.audit_folder)
 
         prep_futs = []
         for b in range(parts):
