@@ -27,6 +27,7 @@ Everything here is a pure function of bytes; every problem raises
 from __future__ import annotations
 
 import re
+import struct
 from dataclasses import dataclass
 
 from haulwatch.errors import UserError
@@ -54,6 +55,7 @@ MAX_BODY_LENGTH = 1023  # 10 bits of body length
 # Largest unescaped frame content: 2019 header with sub-package item (21) + body + check.
 MAX_FRAME_CONTENT = 21 + MAX_BODY_LENGTH + 1
 
+_TWO_WORDS = struct.Struct(">HH")
 _BAD_ESCAPE = re.compile(rb"\x7d(?![\x01\x02])", re.DOTALL)
 
 
@@ -210,8 +212,7 @@ def decode_header(data: bytes) -> Header:
     """
     if len(data) < 4:
         raise Jt808Error("truncated", f"frame of {len(data)} bytes is shorter than a header")
-    msg_id = int.from_bytes(data[0:2], "big")
-    attrs = int.from_bytes(data[2:4], "big")
+    msg_id, attrs = _TWO_WORDS.unpack_from(data)
     length = attrs & 0x3FF
     encryption = (attrs >> 10) & 0x7
     sub = bool(attrs & 0x2000)

@@ -13,6 +13,7 @@ BCD ``YYMMDDhhmmss`` in GMT+8 and are returned as UTC.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -48,6 +49,7 @@ __all__ = [
 ]
 
 GMT8 = timezone(timedelta(hours=8))
+_EIGHT_HOURS = timedelta(hours=8)
 
 MSG = {
     "terminal_response": 0x0001,
@@ -355,6 +357,7 @@ class Location:
 
 
 LOCATION_SIZE = 28
+_LOCATION_HEAD = struct.Struct(">IIIIHHH")  # alarm, status, lat, lon, altitude, speed, direction
 
 
 def _bcd_time(raw: bytes) -> tuple[datetime | None, str]:
@@ -364,10 +367,10 @@ def _bcd_time(raw: bytes) -> tuple[datetime | None, str]:
         return None, str(exc)
     try:
         local = datetime(2000 + int(digits[0:2]), int(digits[2:4]), int(digits[4:6]),
-                         int(digits[6:8]), int(digits[8:10]), int(digits[10:12]), tzinfo=GMT8)
+                         int(digits[6:8]), int(digits[8:10]), int(digits[10:12]))
     except ValueError as exc:
         return None, f"time: {digits} is not a valid YYMMDDhhmmss ({exc})"
-    return local.astimezone(timezone.utc), ""
+    return (local - _EIGHT_HOURS).replace(tzinfo=timezone.utc), ""  # GMT+8 -> UTC
 
 
 def decode_location(body: bytes) -> Location:
@@ -379,13 +382,8 @@ def decode_location(body: bytes) -> Location:
         ``short_body`` when fewer than 28 bytes.
     """
     _short(body, LOCATION_SIZE, "location")
-    alarm = int.from_bytes(body[0:4], "big")
-    status = int.from_bytes(body[4:8], "big")
-    lat = int.from_bytes(body[8:12], "big")
-    lon = int.from_bytes(body[12:16], "big")
-    alt = int.from_bytes(body[16:18], "big")
-    speed = int.from_bytes(body[18:20], "big") / 10.0
-    heading = int.from_bytes(body[20:22], "big")
+    alarm, status, lat, lon, alt, speed_raw, heading = _LOCATION_HEAD.unpack_from(body)
+    speed = speed_raw / 10.0
     t, err = _bcd_time(body[22:28])
     extras: dict[int, bytes] = {}
     pos, n, truncated = LOCATION_SIZE, len(body), False
