@@ -30,7 +30,6 @@ The caller (the service) turns ``launch`` decisions into flights on
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,8 +38,14 @@ from zoneinfo import ZoneInfo
 import pyproj
 
 from haulwatch.drone.docks import Dock
-from haulwatch.drone.planconfig import PlanConfig
-from haulwatch.drone.schedule import Decision, ScheduleConfig, Scheduler, SchedulerError
+from haulwatch.drone.planconfig import PlanConfig, is_finite_number
+from haulwatch.drone.schedule import (
+    Decision,
+    ScheduleConfig,
+    Scheduler,
+    SchedulerError,
+    utc_time,
+)
 from haulwatch.timezone import DEFAULT_TIMEZONE, check_timezone
 
 __all__ = ["AutoDispatchRule", "FleetError", "FleetManager"]
@@ -93,7 +98,7 @@ class AutoDispatchRule:
         if bad:
             raise FleetError(f"AutoDispatchRule.severities must be in {_SEVERITIES}, got {bad}")
         d = self.max_distance_m
-        if d is not None and (isinstance(d, bool) or not math.isfinite(float(d)) or d <= 0):
+        if d is not None and (not is_finite_number(d) or d <= 0):
             raise FleetError(f"AutoDispatchRule.max_distance_m must be None or > 0, got {d!r}")
         hours = self.flight_hours
         if hours is not None and (
@@ -480,16 +485,7 @@ class FleetManager:
 
 
 def _as_utc(when: Any, timezone: str, what: str = "now") -> dt.datetime:
-    if isinstance(when, str):
-        try:
-            when = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise FleetError(f"{what} must be an ISO 8601 time, got {when!r}") from exc
-    if not isinstance(when, dt.datetime):
-        raise FleetError(f"{what} must be a datetime, got {type(when).__name__}")
-    if when.tzinfo is None or when.tzinfo.utcoffset(when) is None:
-        when = when.replace(tzinfo=ZoneInfo(timezone))
-    return when.astimezone(dt.timezone.utc)
+    return utc_time(when, timezone, what, error=FleetError)
 
 
 def _iso(t: dt.datetime) -> str:

@@ -55,6 +55,7 @@ from haulwatch.drone.plan import (
     check_flight_time,
     plan_mission,
 )
+from haulwatch.drone.planconfig import is_finite_number
 from haulwatch.errors import UserError
 from haulwatch.timezone import DEFAULT_TIMEZONE, check_timezone
 
@@ -66,6 +67,7 @@ __all__ = [
     "ScheduleConfig",
     "Scheduler",
     "SchedulerError",
+    "utc_time",
 ]
 
 #: Decision actions.
@@ -162,7 +164,7 @@ class ScheduleConfig:
     timezone: str = DEFAULT_TIMEZONE
 
     def __post_init__(self) -> None:
-        if not _finite(self.recharge_s) or self.recharge_s < 0:
+        if not is_finite_number(self.recharge_s) or self.recharge_s < 0:
             raise SchedulerError(
                 f"ScheduleConfig.recharge_s must be a number >= 0, got {self.recharge_s!r}"
             )
@@ -170,7 +172,7 @@ class ScheduleConfig:
         if isinstance(r, bool) or not isinstance(r, int) or r < 0:
             raise SchedulerError(f"ScheduleConfig.max_retries must be an int >= 0, got {r!r}")
         age = self.max_alert_age_s
-        if age is not None and (not _finite(age) or age <= 0):
+        if age is not None and (not is_finite_number(age) or age <= 0):
             raise SchedulerError(
                 f"ScheduleConfig.max_alert_age_s must be None or a number > 0, got {age!r}"
             )
@@ -184,25 +186,35 @@ class ScheduleConfig:
         check_timezone(self.timezone, what="ScheduleConfig.timezone", error=SchedulerError)
 
 
-def _finite(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
+def utc_time(
+    when: Any, timezone: str, what: str = "now", *, error: type[Exception] = SchedulerError
+) -> dt.datetime:
+    """``when`` (a datetime, pandas Timestamp or ISO 8601 text) as a tz-aware UTC datetime.
 
+    Parameters
+    ----------
+    when : datetime, pandas.Timestamp or str
+        The time; naive = local time in ``timezone``.
+    timezone : str
+        IANA zone of naive times.
+    what : str, default "now"
+        Name of the value in the error message.
+    error : type of Exception, default SchedulerError
+        Raised for a value that is not a time (the fleet raises its ``FleetError``).
 
-def _utc(when: Any, timezone: str, what: str = "now") -> dt.datetime:
+    Returns
+    -------
+    datetime.datetime
+    """
     if isinstance(when, pd.Timestamp):
         when = when.to_pydatetime()
     if isinstance(when, str):
         try:
             when = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
         except ValueError as exc:
-            raise SchedulerError(f"{what} must be an ISO 8601 time, got {when!r}") from exc
+            raise error(f"{what} must be an ISO 8601 time, got {when!r}") from exc
     if not isinstance(when, dt.datetime):
-        raise SchedulerError(f"{what} must be a datetime, got {type(when).__name__}")
+        raise error(f"{what} must be a datetime, got {type(when).__name__}")
     if when.tzinfo is None or when.tzinfo.utcoffset(when) is None:
         when = when.replace(tzinfo=ZoneInfo(timezone))
     return when.astimezone(dt.timezone.utc)
@@ -364,7 +376,7 @@ class Scheduler:
 
     def drone_states(self, now: Any) -> dict[str, tuple[str, dt.datetime | None]]:
         """``drone_id -> (state, until)`` with state ``free``, ``flying``, ``recharging``."""
-        t = _utc(now, self.config.timezone)
+        t = utc_time(now, self.config.timezone)
         return {k: d.state(t) for k, d in sorted(self._drones.items())}
 
     def _priority(self, e: _Entry) -> tuple:
@@ -405,16 +417,16 @@ class Scheduler:
             False when the alert was already queued, in flight or handled.
         """
         _check_priority(priority)
-        t = _utc(now, self.config.timezone)
+        t = utc_time(now, self.config.timezone)
         if not isinstance(alert, (Mapping, pd.Series)):
             raise SchedulerError(f"alert must be a mapping or Series, got {type(alert).__name__}")
         alert_id = alert.get("alert_id")
         if not isinstance(alert_id, str) or not alert_id:
             raise SchedulerError(f"alert.alert_id must be a non-empty str, got {alert_id!r}")
         lat, lon = alert.get("lat"), alert.get("lon")
-        if not (_finite(lat) and -90 <= float(lat) <= 90):
+        if not (is_finite_number(lat) and -90 <= float(lat) <= 90):
             raise SchedulerError(f"alert {alert_id}: lat must be in [-90, 90], got {lat!r}")
-        if not (_finite(lon) and -180 <= float(lon) <= 180):
+        if not (is_finite_number(lon) and -180 <= float(lon) <= 180):
             raise SchedulerError(f"alert {alert_id}: lon must be in [-180, 180], got {lon!r}")
         if alert_id in self._seen:
             return False
@@ -424,7 +436,7 @@ class Scheduler:
             if value is not None and not (isinstance(value, float) and math.isnan(value)):
                 if value is pd.NaT:
                     continue
-                evidence = _utc(value, self.config.timezone, what=f"alert.{key}")
+                evidence = utc_time(value, self.config.timezone, what=f"alert.{key}")
                 break
         self._seen.add(alert_id)
         self._queue[alert_id] = _Entry(
@@ -440,7 +452,7 @@ class Scheduler:
 
     def reprioritise(self, alert_id: str, priority: int, now: Any, *, by: str = "") -> Decision:
         """Change a queued alert's dispatcher priority (higher goes first)."""
-        t = _utc(now, self.config.timezone)
+        t = utc_time(now, self.config.timezone)
         _check_priority(priority)
         entry = self._queue.get(alert_id)
         if entry is None:
@@ -465,7 +477,7 @@ class Scheduler:
 
         Returns the decision when the drone's hold changed, else None.
         """
-        t = _utc(now, self.config.timezone)
+        t = utc_time(now, self.config.timezone)
         drone = self._drones.get(drone_id)
         if drone is None:
             raise SchedulerError(f"drone_id {drone_id!r} is unknown; known: {sorted(self._drones)}")
@@ -528,7 +540,7 @@ class Scheduler:
         list of Decision
             The ``requeue`` / ``drop`` decisions for those missions.
         """
-        t = _utc(now, self.config.timezone)
+        t = utc_time(now, self.config.timezone)
         if self._queue or self._active or self._seen:
             raise SchedulerError("restore() needs a fresh scheduler")
         if not isinstance(data, Mapping) or data.get("version") != 1:
@@ -545,8 +557,8 @@ class Scheduler:
                 },
                 severity=str(d.get("severity", "")),
                 kind=str(d.get("kind", "")),
-                evidence_time=_utc(d["evidence_time"], tz, "evidence_time"),
-                queued_at=_utc(d["queued_at"], tz, "queued_at"),
+                evidence_time=utc_time(d["evidence_time"], tz, "evidence_time"),
+                queued_at=utc_time(d["queued_at"], tz, "queued_at"),
                 attempts=int(d.get("attempts", 0)),
                 priority=int(d.get("priority", 0)),
                 last_failure=str(d.get("last_failure", "")),
@@ -561,7 +573,7 @@ class Scheduler:
                 if drone is None:
                     continue  # a dock removed since: its drones are gone
                 at = state.get("recharged_at")
-                drone.recharged_at = None if at is None else _utc(at, self.config.timezone)
+                drone.recharged_at = None if at is None else utc_time(at, self.config.timezone)
                 drone.hold = str(state.get("hold", ""))
             self._seen = {str(a) for a in data.get("seen", [])}
             out = []
@@ -590,7 +602,7 @@ class Scheduler:
 
     def cancel(self, alert_id: str, now: Any, *, reason: str = "cancelled") -> Decision:
         """Remove a queued alert (e.g. a dispatcher dismissed it)."""
-        t = _utc(now, self.config.timezone)
+        t = utc_time(now, self.config.timezone)
         if alert_id not in self._queue:
             raise SchedulerError(f"alert_id {alert_id!r} is not queued")
         del self._queue[alert_id]
@@ -617,7 +629,7 @@ class Scheduler:
         Decision
             ``done``, ``requeue`` or ``drop``.
         """
-        t = _utc(now, self.config.timezone)
+        t = utc_time(now, self.config.timezone)
         if outcome not in OUTCOMES:
             raise SchedulerError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
         active = self._active.pop(mission_id, None)
@@ -678,7 +690,7 @@ class Scheduler:
         list of Decision
             In queue-priority order.
         """
-        t = _utc(now, self.config.timezone)
+        t = utc_time(now, self.config.timezone)
         out: list[Decision] = []
         free: dict[str, list[_Drone]] = {d.site_id: [] for d in self.docks}
         for drone in sorted(self._drones.values(), key=lambda d: d.drone_id):
