@@ -12,6 +12,7 @@ again the audit's.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import re
@@ -64,8 +65,19 @@ def _norm(value: Any) -> Any:
     return value
 
 
-def assert_same_alerts(batch: pd.DataFrame, stored: list[dict[str, Any]]) -> None:
-    """Same ids; same kind, vehicle, window, severity, links, summary and place."""
+def _close(a: Any, b: Any, tol: float = 1e-9) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k], tol) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y, tol) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) or isinstance(b, float):
+        return math.isclose(float(a), float(b), rel_tol=0, abs_tol=tol)
+    return a == b
+
+
+def assert_same_alerts(batch: pd.DataFrame, stored: list[dict[str, Any]],
+                       evidence: dict[str, Any] | None = None) -> None:
+    """Same ids; same kind, vehicle, window, severity, links, summary, place and evidence."""
     by_id = {a["alert_id"]: a for a in stored}
     assert sorted(by_id) == sorted(batch["alert_id"])
     for row in batch.to_dict("records"):
@@ -77,6 +89,8 @@ def assert_same_alerts(batch: pd.DataFrame, stored: list[dict[str, Any]]) -> Non
                 row["alert_id"], col)
         assert math.isclose(got["lon"], row["lon"], abs_tol=1e-9)
         assert math.isclose(got["lat"], row["lat"], abs_tol=1e-9)
+        if evidence is not None:
+            assert _close(evidence[row["alert_id"]], json.loads(row["evidence"])), row["alert_id"]
 
 
 def test_replay_through_the_gateway_equals_the_audit(day: tuple[Path, pd.DataFrame],
@@ -103,8 +117,9 @@ def test_replay_through_the_gateway_equals_the_audit(day: tuple[Path, pd.DataFra
     assert summary.backfilled > 0 and summary.reports > 0
     svc.live_runner.close()  # finish the queued live-audit runs
     stored, _ = svc.store.query_alerts(_all(), limit=100_000)
+    evidence = {a["alert_id"]: svc.store.get_alert(a["alert_id"])["evidence"] for a in stored}
     svc.store.close()
-    assert_same_alerts(batch, stored)
+    assert_same_alerts(batch, stored, evidence)
 
 
 def _all() -> Any:
