@@ -184,8 +184,11 @@ def row_records(rows: pd.DataFrame) -> dict[str, list[tuple]]:
     for rec in values:
         rec = tuple(_comparable(v) for v in rec)
         out.setdefault(str(rec[cols.index("vehicle_key")]), []).append(rec)
+    key, text = cols.index("start"), cols.index("summary")
     for recs in out.values():
-        recs.sort(key=repr)
+        # an order for comparing; rows equal on it keep the detectors' order (a different
+        # order only makes the vehicle's alerts be rebuilt and compared by content)
+        recs.sort(key=lambda r: (str(r[0]), str(r[key]), str(r[text])))
     return out
 
 
