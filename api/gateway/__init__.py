@@ -67,13 +67,17 @@ def build_gateway(svc: Any, config: GatewayConfig) -> Any:
     Gateway or GatewayProcess
         Not yet listening: ``await gateway.start()`` on the serving loop.
     """
-    store = service_store(svc, coord_system=config.coord_system)
     if config.process:
         from haulwatch.api.gateway.process import GatewayProcess
 
-        return GatewayProcess(config, svc.settings.db_url, store,
-                              known_plates=known_plate_keys(svc))
-    sink = BatchingSink(store, max_points=config.batch_max_points)
+        dataset = getattr(getattr(svc, "registry", None), "dataset", None)
+        runner = getattr(svc, "live_runner", None)
+        return GatewayProcess(
+            config, svc.settings.db_url, runner.submit if runner is not None else None,
+            target_coord_system=str(getattr(dataset, "coord_system", "wgs84") or "wgs84").lower(),
+            known_plates=known_plate_keys(svc))
+    sink = BatchingSink(service_store(svc, coord_system=config.coord_system),
+                        max_points=config.batch_max_points)
     return Gateway(config, sink, SqlTerminalStore(svc.store.db),
                    known_vehicle=known_vehicle_check(svc))
 

@@ -1,13 +1,15 @@
-"""The gateway's TCP front end in its own process (``HAULWATCH_JT808_PROCESS=1``).
+"""The gateway in its own process (``HAULWATCH_JT808_PROCESS=1``).
 
-One Python process has one GIL: socket I/O, framing, decoding and answering
-terminals (about half of the gateway's CPU per report) then compete with the
-store and the live audit. With this option the front end runs in a child
-process (its own event loop, its own store connection for registrations and
-auth codes) and sends each group of decoded points to the service process
-over a pipe; the service stores them (the same :func:`~.sink.service_store`),
-feeds the live audit and sends the outcomes back; the child answers the
-terminals only then (acknowledged still means stored).
+One Python process has one GIL: socket I/O, framing, decoding, answering
+terminals and storing their points would otherwise compete with the live
+audit and the HTTP API. With this option the gateway runs in a child process
+with its own event loop and its own store connection: it stores each group of
+points (the same :func:`~.sink.service_store` path, durable before any answer,
+so acknowledged still means stored) and registrations, then sends the new
+points to the service process over a pipe, where a thread hands them to the
+live audit (alerts are stored and streamed there as for ``POST
+/api/positions``). A point acknowledged but not yet audited when the service
+stops is audited at the next start (the live audit replays stored points).
 
 The child sends its counters every second over a second pipe, so ``GET
 /api/gateway`` shows them.
@@ -24,7 +26,6 @@ from collections.abc import Callable
 from typing import Any
 
 from haulwatch.api.gateway.config import GatewayConfig
-from haulwatch.api.gateway.sink import Outcome
 
 __all__ = ["GatewayProcess"]
 
@@ -50,25 +51,29 @@ class _RemoteSinkStats:
 
 
 class GatewayProcess:
-    """Run the JT/T 808 front end in a child process; store its points here.
+    """Run the JT/T 808 gateway in a child process; audit its new points here.
 
     Parameters
     ----------
     config : GatewayConfig
     db_url : str
-        The store (the child opens its own connection for the terminal table).
-    store : callable
-        ``store(points) -> outcomes`` in this process (:func:`~.sink.service_store`).
+        The store (the child opens its own connection).
+    live_submit : callable or None
+        Takes a tracks frame of new points (the live runner's ``submit``); None
+        when the service has no live audit.
+    target_coord_system : str
+        The dataset's ``coord_system`` (points are converted to it).
     known_plates : set of str or None
         Plate keys of vehicles.csv (for ``refuse_unknown_vehicles``).
     """
 
     def __init__(self, config: GatewayConfig, db_url: str,
-                 store: Callable[[list[dict[str, Any]]], list[Outcome]], *,
+                 live_submit: Callable[[Any], Any] | None, *, target_coord_system: str = "wgs84",
                  known_plates: set[str] | None = None) -> None:
         self.config = config
         self.db_url = db_url
-        self.store = store
+        self.live_submit = live_submit
+        self.target = target_coord_system
         self.known_plates = known_plates
         self.metrics = _RemoteMetrics()
         self.sink = _RemoteSinkStats()
@@ -88,42 +93,39 @@ class GatewayProcess:
 
     def _start(self) -> None:
         ctx = mp.get_context("spawn")
-        points_parent, points_child = ctx.Pipe(duplex=True)
+        points_parent, points_child = ctx.Pipe(duplex=False)
         info_parent, info_child = ctx.Pipe(duplex=False)
         self._proc = ctx.Process(target=_child_main, name="haulwatch-jt808",
-                                 args=(self.config, self.db_url, self.known_plates,
+                                 args=(self.config, self.db_url, self.target, self.known_plates,
                                        points_child, info_child), daemon=True)
         self._proc.start()
         points_child.close()
         info_child.close()
         kind, value = info_parent.recv()  # ("port", n) or ("error", text)
         if kind != "port":
-            raise RuntimeError(f"the JT/T 808 front end did not start: {value}")
+            raise RuntimeError(f"the JT/T 808 gateway process did not start: {value}")
         self._port = int(value)
         self._threads = [
-            threading.Thread(target=self._serve_points, args=(points_parent,),
-                             name="jt808-store", daemon=True),
+            threading.Thread(target=self._feed_live, args=(points_parent,),
+                             name="jt808-live-feed", daemon=True),
             threading.Thread(target=self._read_info, args=(info_parent,),
                              name="jt808-metrics", daemon=True),
         ]
         for t in self._threads:
             t.start()
 
-    def _serve_points(self, conn: Any) -> None:
+    def _feed_live(self, conn: Any) -> None:
         while True:
             try:
-                points = conn.recv()
+                tracks = conn.recv()
             except (EOFError, OSError):
                 return
+            if self.live_submit is None:
+                continue
             try:
-                reply: Any = ("ok", self.store(points))
-            except Exception as exc:  # the child answers "failure"; the terminal re-sends
-                log.exception("storing %d gateway points failed", len(points))
-                reply = ("error", f"{type(exc).__name__}: {exc}")
-            try:
-                conn.send(reply)
-            except (EOFError, OSError):
-                return
+                self.live_submit(tracks)
+            except Exception:  # the points are stored; the next start audits them
+                log.exception("live audit of %d gateway points failed", len(tracks))
 
     def _read_info(self, conn: Any) -> None:
         while True:
@@ -145,39 +147,47 @@ class GatewayProcess:
         await asyncio.to_thread(proc.join, 10)
         if proc.is_alive():
             proc.kill()
+        for t in self._threads:  # the pipes are closed: the readers end; queued points are fed
+            await asyncio.to_thread(t.join, 10)
 
 
-def _child_main(config: GatewayConfig, db_url: str, known_plates: set[str] | None,
-                points_conn: Any, info_conn: Any) -> None:
-    """The child: the asyncio front end with a sink that stores through the parent."""
+class _PipeLive:
+    """The child's stand-in for the live runner: new points go to the parent."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.lock = threading.Lock()
+
+    def submit(self, tracks: Any) -> None:
+        with self.lock, contextlib.suppress(BrokenPipeError, OSError):
+            self.conn.send(tracks)
+
+
+def _child_main(config: GatewayConfig, db_url: str, target: str,
+                known_plates: set[str] | None, points_conn: Any, info_conn: Any) -> None:
+    """The child: the asyncio gateway storing through its own connection."""
     import signal
+    from types import SimpleNamespace
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     try:
         from haulwatch.api.gateway.server import Gateway
-        from haulwatch.api.gateway.sink import BatchingSink
+        from haulwatch.api.gateway.sink import BatchingSink, service_store
         from haulwatch.api.gateway.terminals import SqlTerminalStore
         from haulwatch.api.services.store import Store
         from haulwatch.ingest.plates import normalize_plate
 
         store = Store(db_url)
-        lock = threading.Lock()
-
-        def remote_store(points: list[dict[str, Any]]) -> list[Outcome]:
-            with lock:
-                points_conn.send(points)
-                kind, value = points_conn.recv()
-            if kind != "ok":
-                raise RuntimeError(value)
-            return value
-
+        svc = SimpleNamespace(registry=SimpleNamespace(dataset=SimpleNamespace(
+            coord_system=target)), store=store, live_runner=_PipeLive(points_conn))
         known = None
         if known_plates is not None:
             def known(plate: str) -> bool:
                 return str(normalize_plate(plate)) in known_plates
 
-        gw = Gateway(config, BatchingSink(remote_store, max_points=config.batch_max_points),
-                     SqlTerminalStore(store.db), known_vehicle=known)
+        sink = BatchingSink(service_store(svc, coord_system=config.coord_system),
+                            max_points=config.batch_max_points)
+        gw = Gateway(config, sink, SqlTerminalStore(store.db), known_vehicle=known)
     except Exception as exc:  # report why, then stop
         info_conn.send(("error", f"{type(exc).__name__}: {exc}"))
         return

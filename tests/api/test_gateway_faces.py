@@ -150,7 +150,7 @@ def test_replay_cli_refuses_bad_arguments(small_day: Path,
 
 
 def test_front_end_in_its_own_process(small_day: Path, tmp_path: Path) -> None:
-    """``process=True``: the child answers terminals, the service stores; same results."""
+    """``process=True``: the child answers terminals and stores, the service audits."""
     from haulwatch.api.gateway import build_gateway
     from haulwatch.api.gateway.replay import replay_plans
 
@@ -181,6 +181,13 @@ def test_front_end_in_its_own_process(small_day: Path, tmp_path: Path) -> None:
     assert metrics["points"]["stored"] == len(stored)
     # registrations were written by the child into the service's store
     assert svc.store.db.fetchone("SELECT COUNT(*) FROM jt808_terminals")[0] == 3
+    # the points reached this process's live audit: the batch audit's alerts
+    from haulwatch.api.services.store import AlertFilter
+    from haulwatch.routes.audit import audit_folder
+
+    stored_ids = sorted(a["alert_id"] for a in svc.store.query_alerts(AlertFilter(),
+                                                                       limit=10_000)[0])
+    assert stored_ids == sorted(audit_folder(small_day).alerts["alert_id"])
     svc.store.close()
 
 
