@@ -130,7 +130,7 @@
         el("td", { text: d.drone_id, title: d.connection || null }),
         el("td", { text: hc.siteText(d.dock_site_id) || "—", title: d.dock_site_id || null }),
         el("td", {}, chip(state, hc.tOr("fleet.state." + state, state)),
-          why ? el("span", { class: "fleet-note", text: " " + why }) : null),
+          why ? el("span", { class: "hold", text: why }) : null),
         el("td", {}, batteryCell(d.battery_pct)),
         el("td", { text: d.until ? hc.fmtTime(d.until) : "—" })));
     }
