@@ -263,7 +263,7 @@ def page(browser_context: BrowserContext, service: Service) -> Iterator[Page]:
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda msg: errors.append(msg.text)
-            if msg.type == "error" and "Failed to load resource" not in msg.text
+            if (msg.type == "error" and "Failed to load resource" not in msg.text)
             or "Content Security Policy" in msg.text else None)
     foreign: list[str] = []
     page.on("request", lambda req: foreign.append(req.url)
