@@ -32,7 +32,8 @@ class AlertImportError(StoreInputError):
 
 
 def _check_times_zoned(doc: Any) -> None:
-    """Refuse alert times without a zone offset (an import never guesses the zone)."""
+    """Refuse alert times without a zone offset (an import never guesses the zone), times
+    outside the range and representative points outside the degree ranges."""
     features = doc.get("features") if isinstance(doc, dict) else None
     if not isinstance(features, list):
         return  # the parser reports the shape
@@ -58,6 +59,22 @@ def _check_times_zoned(doc: Any) -> None:
                 raise AlertImportError(
                     f"{field}: {limits.snippet(value)} has no zone offset; write UTC with 'Z' "
                     "(2026-03-02T02:00:00Z) or an offset (+08:00)", field=field)
+        _check_point(i, feat, props)
+
+
+def _check_point(i: int, feat: dict[str, Any], props: dict[str, Any]) -> None:
+    """The representative point (properties lon/lat, else a Point geometry) within degrees."""
+    geom = feat.get("geometry")
+    if props.get("lon") is not None or props.get("lat") is not None:
+        where, lon, lat = f"features[{i}].properties.", props.get("lon"), props.get("lat")
+    elif isinstance(geom, dict) and geom.get("type") == "Point" and \
+            isinstance(geom.get("coordinates"), list) and len(geom["coordinates"]) >= 2:
+        where, (lon, lat) = f"features[{i}].geometry.coordinates.", geom["coordinates"][:2]
+    else:
+        return  # other geometries: the parser checks them
+    problem = limits.check_lon_lat(lon, lat, prefix=where)
+    if problem is not None:
+        raise AlertImportError(f"{problem[0]}: {problem[1]}", field=problem[0])
 
 
 def import_geojson(svc: Service, doc: Any, *, by: str) -> UpsertResult:

@@ -49,6 +49,12 @@ def _alert(alert_id="A1", *, lon=120.6, lat=30.0, start="2026-03-02T02:00:00Z",
                        "site_id": "", "summary": "s", "trip_id": "", **props}}]}
 
 
+def _with_props(**props):
+    doc = _alert()
+    doc["features"][0]["properties"].update(props)
+    return doc
+
+
 def _stored(client) -> int:
     return len(client.app.state.service.store.load_points())
 
@@ -142,8 +148,12 @@ def test_start_after_end_is_422(client):
 
 # ------------------------------------------------------------------------ import
 @pytest.mark.parametrize(("doc", "loc", "words"), [
-    (_alert(lat=999), ["body", "lon"], "lat in [-90, 90]"),
-    (_alert(lon=-181), ["body", "lon"], "lon in [-180, 180]"),
+    (_alert(lat=999), ["body", "features", 0, "geometry", "coordinates", "lat"],
+     "out of range [-90, 90]"),
+    (_alert(lon=-181), ["body", "features", 0, "geometry", "coordinates", "lon"],
+     "out of range [-180, 180]"),
+    (_with_props(lon=120.0, lat=91), ["body", "features", 0, "properties", "lat"],
+     "out of range [-90, 90]"),
     (_alert("a/b"), ["body", "alert_id"], "'/'"),
     (_alert("x" * 100_000), ["body", "alert_id"], "100,000 characters"),
     (_alert(start="2026-03-02T02:00:00"), ["body", "features", 0, "properties", "start"],
