@@ -190,9 +190,9 @@ def pick_metric_crs_of_summary(summary: CoordSummary) -> pyproj.CRS:
         lo, hi = np.percentile(sample, [0.5, 99.5])
     else:
         lo, hi = (sample.min(), sample.max()) if sample.size else (0.0, 0.0)
-    crs = pick_metric_crs(sample, np.zeros_like(sample) + (-1.0 if south * 2 > valid else 1.0))
-    if hi - lo > _MAX_UTM_SPAN_DEG:
-        return crs  # transverse Mercator on the (sampled) median longitude
+    south_median = south * 2 > valid  # lat median < 0 when most points are south
+    if hi - lo > _MAX_UTM_SPAN_DEG:  # transverse Mercator on the (sampled) median longitude
+        return pick_metric_crs(sample, np.full_like(sample, -1.0 if south_median else 1.0))
     # exact zone of the median: the zone where the cumulative count crosses half
     cum = np.cumsum(counts)
     lower = int(np.searchsorted(cum, (valid + 1) // 2))  # zone of the lower middle value
@@ -201,7 +201,6 @@ def pick_metric_crs_of_summary(summary: CoordSummary) -> pyproj.CRS:
     if upper != lower:  # the two middle values lie in two zones: their mean decides
         median = (float(summary.zone_max[lower]) + float(summary.zone_min[upper])) / 2.0
         zone = int(np.floor((median + 180.0) / 6.0)) % 60 + 1
-    south_median = south * 2 > valid  # lat median < 0 when most points are south
     return pyproj.CRS.from_epsg((32700 if south_median else 32600) + zone)
 
 
