@@ -137,6 +137,7 @@ class FleetRunner:
         self._threads: dict[str, threading.Thread] = {}
         self._aborts: dict[str, threading.Event] = {}
         self.restored: list[Decision] = []
+        self._saved: str | None = None  # the state text last written
         if self.state_path is not None and self.state_path.exists():
             data = json.loads(self.state_path.read_text(encoding="utf-8"))
             self.restored = self.fleet.restore(data, self.clock())
@@ -146,10 +147,14 @@ class FleetRunner:
     def _save(self) -> None:
         if self.state_path is None:
             return
+        text = json.dumps(self.fleet.snapshot(), ensure_ascii=False)
+        if text == self._saved:  # every tick saves: write only what changed
+            return
         tmp = self.state_path.with_suffix(self.state_path.suffix + ".tmp")
         tmp.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(self.fleet.snapshot(), ensure_ascii=False), encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
         tmp.replace(self.state_path)  # atomic: a crash never leaves half a file
+        self._saved = text
 
     # ------------------------------------------------------------------ requests
     def request(self, alert: Mapping[str, Any], **kw: Any) -> bool:
