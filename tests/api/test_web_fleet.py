@@ -25,8 +25,10 @@ import re
 import secrets
 import shutil
 import socket
+import struct
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -36,12 +38,15 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from fastapi import Response
 from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_playwright
 
 from haulwatch.api.app import create_app
 from haulwatch.api.services.fleet import FleetService
 from haulwatch.api.settings import Settings, parse_tokens
+from haulwatch.api.tiles import Basemap, TileLayer, TileSettings
 from haulwatch.drone.flight import FlightRecord
+from haulwatch.geo.chinacoords import wgs84_to_gcj02
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -69,6 +74,26 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _png_tile() -> bytes:
+    """A plain 256-px PNG tile (the base map's look does not matter here, its datum does)."""
+    raw = b"".join(b"\x00" + bytes((232, 236, 226)) * 256 for _ in range(256))
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + tag + data
+                + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", 256, 256, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+            + chunk(b"IEND", b""))
+
+
+TILE = _png_tile()
+
+
+def _tile(z: int, x: int, y: int) -> Response:
+    return Response(TILE, media_type="image/png")
 
 
 def _square(lon: float, lat: float, half: float) -> dict:
@@ -207,6 +232,12 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             keepalive_s=1.0,
         )
         app = create_app(settings, clock=lambda: NOON)
+        # A GCJ-02 base map (as AMap's), its tiles served by the service itself: every
+        # overlay, the drone's flight included, must be shifted onto it.
+        app.add_api_route("/test-tiles/{z}/{x}/{y}.png", _tile, include_in_schema=False)
+        app.state.tiles = TileSettings((
+            Basemap("test-gcj02", "测试底图 GCJ-02", "gcj02", "© 测试瓦片",
+                    (TileLayer("/test-tiles/{z}/{x}/{y}.png", max_zoom=19),)),))
         svc = app.state.service
         fleet = FleetService(svc, env={"HAULWATCH_DRONES": f"{DRONE}=tcp:127.0.0.1:9"},
                              flyer=gate, start_ticker=False)
@@ -294,6 +325,18 @@ def _world_px(lon: float, lat: float, zoom: int) -> tuple[float, float]:
     scale = 256 * 2 ** zoom
     s = math.sin(math.radians(lat))
     return (lon + 180.0) / 360.0 * scale, (0.5 - math.log((1 + s) / (1 - s)) / (4 * math.pi)) * scale
+
+
+def _map_px(page: Page, lon: float, lat: float) -> tuple[float, float]:
+    """Where the page's map puts (lon, lat) given in its base map's datum: Web Mercator
+    from the view the map records (centre and zoom on #map)."""
+    box = page.locator("#map").bounding_box()
+    assert box is not None
+    zoom = int(page.locator("#map").get_attribute("data-zoom"))
+    clat, clon = (float(v) for v in page.locator("#map").get_attribute("data-center").split(","))
+    cx, cy = _world_px(clon, clat, zoom)
+    x, y = _world_px(lon, lat, zoom)
+    return box["x"] + box["width"] / 2 + x - cx, box["y"] + box["height"] / 2 + y - cy
 
 
 def _centre(page: Page, selector: str) -> tuple[float, float]:
@@ -404,6 +447,27 @@ class TestFleetConsole:
                 p["index"], got, (ax + px - wx, ay + py - wy))
         # North of the alert is up on the map (photo 1 at bearing 0).
         assert _centre(page, '#map .drone-photo[data-index="1"]')[1] < ay
+        # On the GCJ-02 base map each photo sits on its GCJ-02 position (several hundred
+        # metres from where its WGS-84 numbers would put it) ...
+        first = record.photos[0]
+        expect(page.locator("#map")).to_have_attribute("data-datum", "gcj02")
+        gcj = wgs84_to_gcj02(first["lon_deg"], first["lat_deg"])
+        on_gcj = _map_px(page, float(gcj[0]), float(gcj[1]))
+        on_wgs = _map_px(page, first["lon_deg"], first["lat_deg"])
+        assert math.dist(on_gcj, on_wgs) > 20
+        got = _centre(page, '#map .drone-photo[data-index="1"]')
+        assert math.dist(got, on_gcj) <= 1.5, (got, on_gcj)
+        # ... and back on its WGS-84 numbers without a base map.
+        page.locator(".leaflet-control-layers").hover()
+        page.locator(".leaflet-control-layers-base label", has_text="无底图").click()
+        expect(page.locator("#map")).to_have_attribute("data-datum", "wgs84")
+        got = _centre(page, '#map .drone-photo[data-index="1"]')
+        on_wgs = _map_px(page, first["lon_deg"], first["lat_deg"])
+        assert math.dist(got, on_wgs) <= 1.5, (got, on_wgs)
+        expect(page.locator("#map .drone-photo")).to_have_count(PHOTOS)
+        page.locator(".leaflet-control-layers-base label", has_text="测试底图 GCJ-02").click()
+        expect(page.locator("#map")).to_have_attribute("data-datum", "gcj02")
+        page.mouse.move(5, 5)
         box.scroll_into_view_if_needed()
         _shot(page, tmp_path, "fleet-evidence.png")
 
