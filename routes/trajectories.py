@@ -151,9 +151,13 @@ def trips_to_trajectories(
     hi = np.zeros(len(trips), dtype=np.int64)
     if len(keys):
         slot = np.clip(np.searchsorted(keys, t_key), 0, len(keys) - 1)
-        known = keys[slot] == t_key
-        for k in np.unique(slot[known]):  # one searchsorted per vehicle, not per point
-            sel = np.flatnonzero(known & (slot == k))
+        known = np.flatnonzero(keys[slot] == t_key)
+        by_vehicle = known[np.argsort(slot[known], kind="stable")]
+        cuts = np.flatnonzero(np.diff(slot[by_vehicle])) + 1
+        for sel in np.split(by_vehicle, cuts):  # one searchsorted per vehicle, not per point
+            if not len(sel):
+                continue
+            k = slot[sel[0]]
             a, b = first[k], last[k]
             lo[sel] = a + np.searchsorted(p_t[a:b], t_start[sel], side="left")
             hi[sel] = a + np.searchsorted(p_t[a:b], t_end[sel], side="right")
