@@ -159,7 +159,7 @@
       const ok = m.status === "completed";
       const drone = m.progress && m.progress.drone_id ? String(m.progress.drone_id) : "";
       rows.push({ state: ok ? "done" : "failed", alert: m.alert_id, drone, dock: m.dock_site_id,
-        priority: null, time: m.updated, note: ok ? m.mission_id : hc.reasonText(m.reason) || m.mission_id,
+        priority: null, time: (m.flight_record && m.flight_record.ended_at) || m.updated, note: ok ? m.mission_id : hc.reasonText(m.reason) || m.mission_id,
         actions: [], mission: m.mission_id, status: m.status });
     }
     if (!rows.length) {
