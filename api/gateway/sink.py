@@ -234,7 +234,9 @@ def gateway_tracks(points: Sequence[dict[str, Any]], *,
 
 _INSERT_COLUMNS = ("vehicle_key", "time_us", "vehicle_id", "lon", "lat", "speed_kmh",
                    "heading_deg", "load", "lift", "received_us")
-_ROWS_PER_STATEMENT = 500  # 10 parameters a row: under SQLite's and PostgreSQL's limits
+_PG_TYPES = ("text", "bigint", "text", "float8", "float8", "float8", "float8", "text", "float8",
+             "bigint")
+_ROWS_PER_STATEMENT = 500  # 10 parameters a row: under SQLite's limit
 
 
 def insert_new_points(db: Any, tracks: Any) -> np.ndarray:
@@ -242,7 +244,8 @@ def insert_new_points(db: Any, tracks: Any) -> np.ndarray:
 
     The same rows and the same idempotence (vehicle key + time) as
     ``Store.insert_points``, in one multi-row ``INSERT ... ON CONFLICT DO
-    NOTHING RETURNING`` per 500 points instead of a range query per vehicle:
+    NOTHING RETURNING`` per 500 points (PostgreSQL: one ``INSERT ... SELECT
+    FROM unnest(arrays)``) instead of a range query per vehicle:
     the inserted rows come back, so the new ones are known without reading
     first (SQLite >= 3.35 and PostgreSQL). A test checks the stored rows and the
     mask against ``Store.insert_points``.
@@ -270,8 +273,18 @@ def insert_new_points(db: Any, tracks: Any) -> np.ndarray:
             fin(tracks["heading_deg"]),
             [None if v is None or v != v else str(v) for v in tracks["load"].astype(object)],
             fin(tracks["lift"]), [stamp] * n]
-    rows = list(zip(*cols, strict=True))
     new: set[tuple[str, int]] = set()
+    if getattr(db, "dialect", "") == "postgresql":
+        # one statement whatever the size: the columns as 10 arrays (unnest), no
+        # per-value placeholders for the driver to parse (250 rows: ~4 ms, was ~20)
+        sql = (f"INSERT INTO points ({', '.join(_INSERT_COLUMNS)}) SELECT * FROM unnest("
+               + ", ".join(f"?::{t}[]" for t in _PG_TYPES)
+               + ") ON CONFLICT (vehicle_key, time_us) DO NOTHING RETURNING vehicle_key, time_us")
+        with db.transaction():
+            new.update((str(k), int(t)) for k, t in db.fetchall(sql, cols))
+        return np.fromiter(((k, int(t)) in new for k, t in zip(keys, t_us, strict=True)),
+                           dtype=bool, count=n)
+    rows = list(zip(*cols, strict=True))
     marks = "(" + ",".join("?" * len(_INSERT_COLUMNS)) + ")"
     with db.transaction():
         for i in range(0, n, _ROWS_PER_STATEMENT):
