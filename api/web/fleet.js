@@ -84,12 +84,18 @@
       view = await hc.api("api/fleet");
     } catch (err) {
       if (me !== fleet.seq) return;
-      $("fleet-panel").hidden = err.status === 401 || err.status === 403;
-      fleet.configured = err.status === 503 ? false : fleet.configured;
       fleet.view = null;
+      if (err.status === 503) {
+        // No fleet in this service (HAULWATCH_DRONES is read at start): nothing to show or poll.
+        fleet.configured = false;
+        if (fleet.timer) window.clearInterval(fleet.timer);
+        fleet.timer = null;
+        $("fleet-panel").hidden = true;
+        return;
+      }
+      $("fleet-panel").hidden = err.status === 401 || err.status === 403;
       const note = $("fleet-note");
-      note.textContent = err.status === 503 ? t("fleet.not_configured")
-        : t("fleet.load_failed", { error: err.message });
+      note.textContent = t("fleet.load_failed", { error: err.message });
       note.hidden = false;
       $("fleet-body").hidden = true;
       $("fleet-toggle").hidden = true;

@@ -206,6 +206,7 @@ class Service:
     base_url: str
     tokens: dict[str, str]
     gate: Gate
+    app: Any = None
 
     def client(self, role: str) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=10.0,
@@ -252,7 +253,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             if not thread.is_alive() or time.monotonic() > deadline:
                 pytest.fail("uvicorn did not start")
             time.sleep(0.05)
-        service = Service(f"http://127.0.0.1:{port}", tokens, gate)
+        service = Service(f"http://127.0.0.1:{port}", tokens, gate, app)
         with service.client("admin") as c:
             r = c.post("/api/alerts/import", json=_alerts())
             assert r.status_code == 200, r.text
@@ -363,7 +364,40 @@ def _wait_mission_done(service: Service, alert_id: str, timeout_s: float = 30.0)
     pytest.fail(f"the flight for {alert_id} did not end")
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_key_fleet_js_uses_is_in_both_catalogs() -> None:
+    """tests/test_i18n.py reads app.js; the keys of web/fleet.js are checked here."""
+    js = (ROOT / "api" / "web" / "fleet.js").read_text(encoding="utf-8")
+    # every "fleet.…" literal (the action labels also with "_aria"); tOr() prefixes apart
+    keys = set(re.findall(r"""["'](fleet\.[A-Za-z0-9_.]*[A-Za-z0-9_])["']""", js))
+    keys |= {f"{k}_aria" for k in re.findall(r'\w+: "(fleet\.\w+)"', js)}
+    prefixes = re.findall(r"""tOr\(\s*["']([A-Za-z0-9_.]+\.)["']""", js)
+    assert len(keys) >= 30 and set(prefixes) == {"fleet.state.", "fleet.queue_state."}
+    for lang in ("zh-CN", "en"):
+        catalog = json.loads((ROOT / "haulwatch" / "locales" / f"{lang}.json").read_text(encoding="utf-8"))
+        assert keys - set(catalog) == set(), lang
+        for state in ("free", "flying", "recharging", "unavailable"):
+            assert f"fleet.state.{state}" in catalog
+        for state in ("waiting", "timed", "flying", "done", "failed"):
+            assert f"fleet.queue_state.{state}" in catalog
+
+
 class TestFleetConsole:
+    def test_no_fleet_no_panel(self, page: Page, service: Service) -> None:
+        svc = service.app.state.service
+        fleet, svc._fleet_service = svc._fleet_service, None  # as a service without HAULWATCH_DRONES
+        try:
+            with page.expect_response(lambda r: r.url.endswith("/api/fleet")) as answer:
+                _sign_in(page, service, "dispatcher")
+            assert answer.value.status == 503
+            expect(page.locator(".alert-item")).to_have_count(len(ALERTS))
+            expect(page.locator("#fleet-panel")).to_be_hidden()
+        finally:
+            svc._fleet_service = fleet
+
+
     def test_queue_cancel_and_flown_evidence(self, page: Page, service: Service,
                                              tmp_path: Path) -> None:
         with service.client("dispatcher") as c:
