@@ -696,8 +696,10 @@ var sites=L.layerGroup().addTo(map),routes=L.layerGroup().addTo(map),heat=L.laye
 alerts=L.layerGroup().addTo(map),bounds=[];
 data.routes.forEach(function(r){var l=L.polyline(r.coords,{color:'#00897b',weight:3,dashArray:'6 4'});
 l.bindTooltip(tipEl(r.title));l.addTo(routes);r.coords.forEach(function(c){bounds.push(c);});});
+var many=data.sites.length>40;
 data.sites.forEach(function(s){var p=L.polygon(s.coords,{color:s.colour,weight:1.5,fillOpacity:0.3});
 p.bindTooltip(tipEl(s.title));p.addTo(sites);var b=p.getBounds();bounds.push(b.getSouthWest(),b.getNorthEast());
+if(many&&s.kind!=='disposal'){return;}
 L.tooltip({permanent:true,direction:'bottom',className:'site-label',interactive:false})
 .setLatLng([b.getSouth(),b.getCenter().lng]).setContent(tipEl(s.label)).addTo(sites);});
 var max=1;data.heat.forEach(function(h){if(h.total>max)max=h.total;});
@@ -817,7 +819,7 @@ def _map_data(alerts: gpd.GeoDataFrame, sites: gpd.GeoDataFrame | None,
                 continue
             data["sites"].append({
                 "coords": _latlngs(geom), "colour": SITE_COLOURS.get(kind, "#999999"),
-                "label": names.text(sid),
+                "label": names.text(sid), "kind": kind,
                 "title": f"{names.text(sid)}（{sid}，{site_kind_label(kind, lang)}）"
                 if lang != "en" else f"{names.text(sid)} ({sid}, {site_kind_label(kind, lang)})",
             })
