@@ -50,6 +50,7 @@ from haulwatch.drone.protocol import (
     MissionVerifyError,
     compare_items,
 )
+from haulwatch.drone.wire import enum_name
 from haulwatch.errors import HaulwatchError
 
 if TYPE_CHECKING:  # drone.flight imports this module; the record is only a return type here
@@ -152,12 +153,7 @@ class VehicleNotReady(HaulwatchError, TimeoutError):  # noqa: N818 (reads as a s
 
 def command_result_name(result: int) -> str:
     """Name of a ``MAV_RESULT`` code, e.g. ``MAV_RESULT_TEMPORARILY_REJECTED``."""
-    from pymavlink.dialects.v20 import ardupilotmega as mavlink2
-
-    entry = mavlink2.enums["MAV_RESULT"].get(int(result))
-    if entry is None or entry.name.endswith("_ENUM_END"):
-        return f"MAV_RESULT_{int(result)}"
-    return entry.name
+    return enum_name("MAV_RESULT", result)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from haulwatch.drone.wire import (  # the item codec, re-exported: one import fo
     compare_items,
     decode_item,
     encode_item,
+    enum_name,
     stored_param,
 )
 from haulwatch.errors import HaulwatchError
@@ -112,10 +113,7 @@ def mission_result_name(result: int) -> str:
         e.g. ``"MAV_MISSION_UNSUPPORTED_FRAME"``; ``"MAV_MISSION_RESULT_<n>"``
         for a code this MAVLink dialect does not know.
     """
-    entry = mavlink2.enums["MAV_MISSION_RESULT"].get(int(result))
-    if entry is None or entry.name.endswith("_ENUM_END"):
-        return f"MAV_MISSION_RESULT_{int(result)}"
-    return entry.name
+    return enum_name("MAV_MISSION_RESULT", result)
 
 
 @dataclass(frozen=True)

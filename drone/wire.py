@@ -24,10 +24,32 @@ __all__ = [
     "compare_items",
     "decode_item",
     "encode_item",
+    "enum_name",
     "stored_param",
 ]
 
 MAV_MISSION_TYPE_MISSION = mavlink2.MAV_MISSION_TYPE_MISSION
+
+
+def enum_name(enum: str, value: int) -> str:
+    """Name of ``value`` in the MAVLink enum ``enum``, e.g. ``MAV_RESULT_DENIED``.
+
+    Parameters
+    ----------
+    enum : str
+        The enum, e.g. ``"MAV_RESULT"`` or ``"MAV_MISSION_RESULT"``.
+    value : int
+        The code received.
+
+    Returns
+    -------
+    str
+        The entry's name; ``"<enum>_<n>"`` for a code this dialect does not know.
+    """
+    entry = mavlink2.enums[enum].get(int(value))
+    if entry is None or entry.name.endswith("_ENUM_END"):
+        return f"{enum}_{int(value)}"
+    return entry.name
 
 # Frames ArduPilot stores as "absolute", "relative to home" and "terrain"
 # (AP_Mission); a read-back reports the non-INT frame of each class.
