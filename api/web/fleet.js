@@ -194,7 +194,7 @@
     const btn = el("button", {
       type: "button", "data-action": action,
       "aria-label": t(label + "_aria", { alert: row.alert }),
-      title: t(label + "_aria", { alert: row.alert }),
+      title: t(label),
     }, action === "raise" ? "▲" : action === "lower" ? "▼" : t(label));
     btn.addEventListener("click", () => act(action, row, btn));
     return btn;
