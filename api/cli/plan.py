@@ -247,7 +247,7 @@ def plan_config_from_args(args: argparse.Namespace, timezone: str) -> Any:
         kw["end_with"] = "land"
     if args.no_daylight:
         kw["min_sun_elevation_deg"] = None
-    if kw.get("orbit_radius_m") is not None and "min_orbit_radius_m" not in kw:
+    if "orbit_radius_m" in kw:  # a smaller orbit asked for lowers the minimum with it
         kw["min_orbit_radius_m"] = min(PlanConfig.min_orbit_radius_m, kw["orbit_radius_m"])
     return PlanConfig(**kw)
 
