@@ -19,6 +19,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from haulwatch.drone.planconfig import PlanConfigError, is_finite_number
+from haulwatch.geo.crs import WGS84
 
 __all__ = ["Dock", "as_dock", "docks_from_sites", "no_fly_from_sites", "no_fly_geoms"]
 
@@ -82,10 +83,15 @@ def _site_frame(sites: Any) -> pd.DataFrame:
         )
     if "kind" not in sites.columns:
         raise PlanConfigError("sites must have a 'kind' column (nest, no_fly, ...)")
-    crs = getattr(sites, "crs", None)
-    if crs is not None and not pyproj.CRS.from_user_input(crs).equals(pyproj.CRS.from_epsg(4326)):
-        sites = sites.to_crs(4326)
-    return sites
+    return _in_wgs84(sites)
+
+
+def _in_wgs84(obj: Any) -> Any:
+    """A GeoDataFrame / GeoSeries in WGS-84: reprojected when it carries another CRS."""
+    crs = getattr(obj, "crs", None)
+    if crs is not None and not pyproj.CRS.from_user_input(crs).equals(WGS84):
+        return obj.to_crs(WGS84)
+    return obj
 
 
 def docks_from_sites(sites: Any, *, default_drones: int = 1) -> list[Dock]:
@@ -158,12 +164,10 @@ def no_fly_geoms(no_fly: Any) -> list[BaseGeometry]:
     if isinstance(no_fly, pd.DataFrame):
         if "kind" in no_fly.columns:
             return no_fly_from_sites(no_fly)
-        return no_fly_geoms(_site_frame_geoseries(no_fly))
+        return no_fly_geoms(list(_in_wgs84(no_fly).geometry.values))
     if isinstance(no_fly, BaseGeometry):
         return [] if no_fly.is_empty else [no_fly]
-    crs = getattr(no_fly, "crs", None)
-    if crs is not None and not pyproj.CRS.from_user_input(crs).equals(pyproj.CRS.from_epsg(4326)):
-        no_fly = no_fly.to_crs(4326)
+    no_fly = _in_wgs84(no_fly)
     out = []
     for k, geom in enumerate(no_fly):
         if geom is None:
@@ -175,14 +179,6 @@ def no_fly_geoms(no_fly: Any) -> list[BaseGeometry]:
         if not geom.is_empty:
             out.append(geom)
     return out
-
-
-def _site_frame_geoseries(frame: pd.DataFrame) -> Any:
-    geo = frame.geometry
-    crs = getattr(frame, "crs", None)
-    if crs is not None and not pyproj.CRS.from_user_input(crs).equals(pyproj.CRS.from_epsg(4326)):
-        geo = geo.to_crs(4326)
-    return list(geo.values)
 
 
 def as_dock(dock: Any) -> Dock:
