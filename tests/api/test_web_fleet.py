@@ -45,7 +45,10 @@ from haulwatch.api.app import create_app
 from haulwatch.api.services.fleet import FleetService
 from haulwatch.api.settings import Settings, parse_tokens
 from haulwatch.api.tiles import Basemap, TileLayer, TileSettings
+from haulwatch.drone.fleet_run import link_flyer
 from haulwatch.drone.flight import FlightRecord
+from haulwatch.drone.link import LinkConfig
+from haulwatch.drone.sitl import SimulatedCopter
 from haulwatch.geo.chinacoords import wgs84_to_gcj02
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -58,6 +61,7 @@ LON0, LAT0 = 120.0912, 30.8931  # around Huzhou, WGS-84
 NEST = ("S-N1", LON0 + 0.005, LAT0 - 0.002)
 DRONE = f"{NEST[0]}/1"
 ORBIT_M = 50.0
+SIM_SPEEDUP = 40.0  # simulated seconds per wall second
 PHOTOS = 8
 M_PER_DEG_LAT = 111_320.0
 
@@ -207,6 +211,7 @@ class Service:
     tokens: dict[str, str]
     gate: Gate
     app: Any = None
+    logs: Path | None = None
 
     def client(self, role: str) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=10.0,
@@ -253,7 +258,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             if not thread.is_alive() or time.monotonic() > deadline:
                 pytest.fail("uvicorn did not start")
             time.sleep(0.05)
-        service = Service(f"http://127.0.0.1:{port}", tokens, gate, app)
+        service = Service(f"http://127.0.0.1:{port}", tokens, gate, app, logs)
         with service.client("admin") as c:
             r = c.post("/api/alerts/import", json=_alerts())
             assert r.status_code == 200, r.text
@@ -537,3 +542,71 @@ class TestFleetConsole:
         _shot(page, tmp_path, "fleet-analyst.png")
         with service.client("dispatcher") as c:
             assert c.delete("/api/fleet/queue/A-LATER").json()["action"] == "dropped"
+
+
+class TestSimulatedFlight:
+    def test_a_flight_of_the_simulator_is_drawn_as_the_service_stored_it(
+            self, page: Page, service: Service, tmp_path: Path) -> None:
+        """The built-in ArduCopter-like simulator flies through the service's own flyer
+        (MAVLink, CAMERA_FEEDBACK, .tlog); the page draws what the evidence route gives."""
+        lon, lat = LON0 + 0.007, LAT0 + 0.002  # ~250 m from the nest
+        alert = _alerts()["features"][0]
+        alert["properties"] = {**alert["properties"], "alert_id": "A-SIM", "vehicle_id": "浙E·S0001",
+                               "summary": "浙E·S0001 满载停车 14 分钟后空载"}
+        alert["geometry"] = {"type": "Point", "coordinates": [lon, lat]}
+        with service.client("admin") as c:
+            r = c.post("/api/alerts/import", json={"type": "FeatureCollection", "features": [alert]})
+            assert r.status_code == 200, r.text
+        svc = service.app.state.service
+        sim = SimulatedCopter(home_lat_deg=NEST[2], home_lon_deg=NEST[1], port=0,
+                              speedup=SIM_SPEEDUP).start()
+        held, fleet = svc._fleet_service, None
+        try:
+            fleet = FleetService(
+                svc, env={"HAULWATCH_DRONES": f"{DRONE}={sim.url}"}, start_ticker=False,
+                flyer=link_flyer(time_scale=SIM_SPEEDUP, tlog_dir=service.logs,
+                                 config=LinkConfig(min_wall_timeout_s=2.0)))
+            svc._fleet_service = fleet
+            with service.client("dispatcher") as c:
+                r = c.post("/api/fleet/queue", json={"alert_id": "A-SIM"})
+                assert r.status_code == 202, r.text
+            assert [f["alert_id"] for f in r.json()["flying"]] == ["A-SIM"]
+            deadline = time.monotonic() + 180
+            with service.client("analyst") as c:
+                while time.monotonic() < deadline:
+                    items = c.get("/api/missions", params={"alert_id": "A-SIM"}).json()["items"]
+                    if items and items[0]["status"] in ("completed", "failed", "aborted"):
+                        break
+                    time.sleep(0.25)
+                mission = items[0]
+                assert mission["status"] == "completed", mission["reason"]
+                ev = c.get(f"/api/missions/{mission['mission_id']}/evidence").json()
+        finally:
+            if fleet is not None:
+                fleet.shutdown(5.0)
+            svc._fleet_service = held
+            sim.stop()
+        photos = ev["photos"]["features"]
+        points = len(ev["track"]["geometry"]["coordinates"])
+        assert photos and points > len(photos)
+
+        _sign_in(page, service, "analyst")
+        page.locator('.alert-item:has-text("浙E·S0001")').click()
+        box = page.locator("#drone-evidence")
+        expect(box).to_have_attribute("data-mission-id", mission["mission_id"])
+        expect(box.locator('dd[data-field="photos"]')).to_have_text(f"{len(photos)} 张")
+        expect(page.locator("#map .drone-track")).to_have_attribute("data-points", str(points))
+        expect(page.locator("#map .drone-photo")).to_have_count(len(photos))
+        expect(page.locator("#drone-photos li")).to_have_count(len(photos))
+        expect(page.get_by_role("button", name="下载飞行日志 (.tlog)")).to_be_visible()
+        expect(page.locator("#detail-history li.drone-inspected")).to_have_count(1)
+        # Every photo on its GCJ-02 pixel (the test base map's datum).
+        page.get_by_role("button", name="在地图上显示航迹").click()
+        for f in photos:
+            plon, plat = f["geometry"]["coordinates"]
+            glon, glat = wgs84_to_gcj02(plon, plat)
+            want = _map_px(page, float(glon), float(glat))
+            got = _centre(page, f'#map .drone-photo[data-index="{f["properties"]["index"]}"]')
+            assert math.dist(got, want) <= 1.5, (f["properties"]["index"], got, want)
+        box.scroll_into_view_if_needed()
+        _shot(page, tmp_path, "fleet-simulator.png")
