@@ -381,13 +381,15 @@ class DispatchManager:
             self._note_inspection(prev["alert_id"], record)
 
     def _note_inspection(self, alert_id: str, record: dict[str, Any]) -> None:
+        from haulwatch.api.services.alerts import change_status
         from haulwatch.drone.evidence import flight_evidence
 
         store = self.service.store
         try:
             text = flight_evidence(record)["history"]["text"]
             alert = store.get_alert(alert_id, detail=False)
-            store.set_status(alert_id, alert["status"], by="drone", note=text)
+            # through the service: the history entry also reaches the stream (status event)
+            change_status(self.service, alert_id, alert["status"], by="drone", note=text)
         except Exception:  # the flight is recorded; a history note must not break the worker
             log.exception("could not note the inspection on alert %s", alert_id)
 

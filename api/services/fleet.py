@@ -275,6 +275,7 @@ class FleetService:
         self.service.hub.publish("mission", rec)
 
     def _finished(self, decision: Decision, record: FlightRecord) -> None:
+        from haulwatch.api.services.alerts import change_status
         from haulwatch.drone.evidence import flight_evidence
 
         stored_id = self._missions.pop(decision.mission_id, None)
@@ -299,7 +300,8 @@ class FleetService:
         try:
             text = flight_evidence(data)["history"]["text"]
             alert = store.get_alert(decision.alert_id, detail=False)
-            store.set_status(decision.alert_id, alert["status"], by="drone", note=text)
+            # through the service: the history entry also reaches the stream (status event)
+            change_status(self.service, decision.alert_id, alert["status"], by="drone", note=text)
         except Exception:
             log.exception("could not note the inspection on alert %s", decision.alert_id)
 

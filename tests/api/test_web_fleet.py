@@ -545,10 +545,11 @@ class TestFleetConsole:
 
 
 class TestSimulatedFlight:
-    def test_a_flight_of_the_simulator_is_drawn_as_the_service_stored_it(
+    def test_a_flight_of_the_simulator_shows_up_live_as_the_service_stored_it(
             self, page: Page, service: Service, tmp_path: Path) -> None:
         """The built-in ArduCopter-like simulator flies through the service's own flyer
-        (MAVLink, CAMERA_FEEDBACK, .tlog); the page draws what the evidence route gives."""
+        (MAVLink, CAMERA_FEEDBACK, .tlog) while the alert is open: the queue shows it
+        flying, and when it lands the page draws what the evidence route gives."""
         lon, lat = LON0 + 0.007, LAT0 + 0.002  # ~250 m from the nest
         alert = _alerts()["features"][0]
         alert["properties"] = {**alert["properties"], "alert_id": "A-SIM", "vehicle_id": "浙E·S0001",
@@ -557,6 +558,12 @@ class TestSimulatedFlight:
         with service.client("admin") as c:
             r = c.post("/api/alerts/import", json={"type": "FeatureCollection", "features": [alert]})
             assert r.status_code == 200, r.text
+        _sign_in(page, service, "analyst")
+        page.locator('.alert-item:has-text("浙E·S0001")').click()
+        expect(page.locator("#detail-fields")).to_contain_text("浙E·S0001")
+        box = page.locator("#drone-evidence")
+        expect(box).to_be_hidden()  # not flown yet
+
         svc = service.app.state.service
         sim = SimulatedCopter(home_lat_deg=NEST[2], home_lon_deg=NEST[1], port=0,
                               speedup=SIM_SPEEDUP).start()
@@ -571,14 +578,13 @@ class TestSimulatedFlight:
                 r = c.post("/api/fleet/queue", json={"alert_id": "A-SIM"})
                 assert r.status_code == 202, r.text
             assert [f["alert_id"] for f in r.json()["flying"]] == ["A-SIM"]
-            deadline = time.monotonic() + 180
+            page.locator("#fleet-refresh").click()
+            expect(page.locator('#fleet-queue tr[data-state="flying"][data-alert-id="A-SIM"]')
+                   ).to_have_count(1)
+            # Landed: the mission event brings the evidence in without a click.
+            expect(box).to_be_visible(timeout=180_000)
             with service.client("analyst") as c:
-                while time.monotonic() < deadline:
-                    items = c.get("/api/missions", params={"alert_id": "A-SIM"}).json()["items"]
-                    if items and items[0]["status"] in ("completed", "failed", "aborted"):
-                        break
-                    time.sleep(0.25)
-                mission = items[0]
+                mission = c.get("/api/missions", params={"alert_id": "A-SIM"}).json()["items"][0]
                 assert mission["status"] == "completed", mission["reason"]
                 ev = c.get(f"/api/missions/{mission['mission_id']}/evidence").json()
         finally:
@@ -589,10 +595,6 @@ class TestSimulatedFlight:
         photos = ev["photos"]["features"]
         points = len(ev["track"]["geometry"]["coordinates"])
         assert photos and points > len(photos)
-
-        _sign_in(page, service, "analyst")
-        page.locator('.alert-item:has-text("浙E·S0001")').click()
-        box = page.locator("#drone-evidence")
         expect(box).to_have_attribute("data-mission-id", mission["mission_id"])
         expect(box.locator('dd[data-field="photos"]')).to_have_text(f"{len(photos)} 张")
         expect(page.locator("#map .drone-track")).to_have_attribute("data-points", str(points))
@@ -608,5 +610,10 @@ class TestSimulatedFlight:
             want = _map_px(page, float(glon), float(glat))
             got = _centre(page, f'#map .drone-photo[data-index="{f["properties"]["index"]}"]')
             assert math.dist(got, want) <= 1.5, (f["properties"]["index"], got, want)
+        # A photo of the list is picked out on the map.
+        page.locator("#drone-photos button").nth(2).click()
+        expect(page.locator("#map .drone-photo.focused")).to_have_count(1)
+        expect(page.locator("#map .drone-photo.focused")).to_have_attribute(
+            "data-index", str(photos[2]["properties"]["index"]))
         box.scroll_into_view_if_needed()
         _shot(page, tmp_path, "fleet-simulator.png")
