@@ -29,7 +29,8 @@
 
   const fleet = {
     view: null, // last GET api/fleet answer
-    recent: [], // last terminal missions (GET api/missions)
+    recent: [], // last terminal missions (GET api/missions), without their flight records
+    recentFor: null, // the flying missions when ``recent`` was read
     timer: null,
     busy: false,
     configured: null, // false after a 503
@@ -75,7 +76,11 @@
   }
 
   // --------------------------------------------------------------- the fleet
-  async function loadFleet() {
+  const flyingKey = (v) => (v && Array.isArray(v.flying) ? v.flying.map((f) => f.mission_id).sort().join(",") : "");
+
+  /** The queue (small, polled); the recent missions (large: flight records) only when a
+   *  flight started or ended, on request, or at first. */
+  async function loadFleet({ withMissions = false } = {}) {
     const me = ++fleet.seq;
     const cur = hc.current();
     if (!cur.token) return;
@@ -101,15 +106,19 @@
       $("fleet-toggle").hidden = true;
       return;
     }
-    let recent = [];
-    try {
-      const page = await hc.api("api/missions?limit=50");
-      recent = (page && Array.isArray(page.items) ? page.items : [])
-        .filter((m) => m && TERMINAL.has(m.status) && m.status !== "refused").slice(0, RECENT);
-    } catch (_err) {
-      recent = [];
+    let recent = fleet.recent;
+    if (withMissions || fleet.recentFor === null || flyingKey(view) !== fleet.recentFor) {
+      try {
+        const page = await hc.api("api/missions?limit=20");
+        recent = (page && Array.isArray(page.items) ? page.items : [])
+          .filter((m) => m && TERMINAL.has(m.status) && m.status !== "refused").slice(0, RECENT)
+          .map(({ flight_record: rec, ...m }) => ({ ...m, ended_at: rec && rec.ended_at }));
+      } catch (_err) {
+        recent = [];
+      }
     }
     if (me !== fleet.seq || !hc.current().token) return;
+    fleet.recentFor = flyingKey(view);
     fleet.configured = true;
     fleet.view = view;
     fleet.recent = recent;
@@ -165,7 +174,7 @@
       const ok = m.status === "completed";
       const drone = m.progress && m.progress.drone_id ? String(m.progress.drone_id) : "";
       rows.push({ state: ok ? "done" : "failed", alert: m.alert_id, drone, dock: m.dock_site_id,
-        priority: null, time: (m.flight_record && m.flight_record.ended_at) || m.updated, note: ok ? m.mission_id : hc.reasonText(m.reason) || m.mission_id,
+        priority: null, time: m.ended_at || m.updated, note: ok ? m.mission_id : hc.reasonText(m.reason) || m.mission_id,
         actions: [], mission: m.mission_id, status: m.status });
     }
     if (!rows.length) {
@@ -247,6 +256,8 @@
     fleet.timer = null;
     fleet.seq += 1;
     fleet.view = null;
+    fleet.recent = [];
+    fleet.recentFor = null;
     $("fleet-panel").hidden = true;
   }
 
@@ -483,7 +494,7 @@
   function onMission(m) {
     if (!m) return;
     // A finished flight: the queue changed, and its alert may be open.
-    if (TERMINAL.has(m.status) && fleet.configured) loadFleet();
+    if (TERMINAL.has(m.status) && fleet.configured) loadFleet({ withMissions: true });
     if (m.alert_id === flown.alertId && FLOWN.has(m.status)) loadFlown(m.alert_id);
   }
 
@@ -510,7 +521,7 @@
       if (d) tagHistory(d);
     });
     $("fleet-toggle").addEventListener("click", toggle);
-    $("fleet-refresh").addEventListener("click", () => loadFleet());
+    $("fleet-refresh").addEventListener("click", () => loadFleet({ withMissions: true }));
     $("drone-log").addEventListener("click", downloadLog);
     $("drone-show-flight").addEventListener("click", fitFlight);
     // This file may run after the console connected or opened an alert (saved token).
