@@ -321,8 +321,10 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
         stops, codes, t, x, y, pts["lon"].to_numpy(dtype=np.float64), pts["lat"].to_numpy(dtype=np.float64),
         diameter_m=config.stop_diameter_m,
     )
+    # a frozen terminal's repeats are no stand-still either: trimmed off like moving fixes
     stops = trim_moving_ends(
-        stops, t, x, y, speed,
+        stops, t, x, y,
+        np.where(stale, np.inf, speed) if speed is not None else (np.where(stale, np.inf, 0.0) if stale.any() else None),
         pts["lon"].to_numpy(dtype=np.float64), pts["lat"].to_numpy(dtype=np.float64),
         min_duration_s=min(config.stop_min_duration_s, config.dump_min_duration_s),
         codes=codes, diameter_m=config.stop_diameter_m,
@@ -334,7 +336,8 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
         stops = stops[(cum[sl + 1] - cum[sf]) * 2 < (sl - sf + 1)].reset_index(drop=True)
     lap("stops")
     loaded, has_load, lift = loaded_state(
-        pts, codes, t, n_vehicles=n_codes, sensor_min_duration_s=config.sensor_min_duration_s
+        pts, codes, t, n_vehicles=n_codes, sensor_min_duration_s=config.sensor_min_duration_s,
+        change_min_duration_s=config.load_min_duration_s,
     )
     has_lift = np.zeros(n_codes, dtype=bool)
     if lift.any():

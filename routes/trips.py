@@ -105,6 +105,7 @@ def loaded_state(
     *,
     n_vehicles: int,
     sensor_min_duration_s: float,
+    change_min_duration_s: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return the load state of every point from the ``load`` / ``lift`` sensors.
 
@@ -121,6 +122,9 @@ def loaded_state(
         Number of vehicle codes.
     sensor_min_duration_s : float
         Shortest reading that counts, seconds.
+    change_min_duration_s : float, default 0
+        Shortest state between two readings of the other state (empty between two
+        loads: unloading and loading again), seconds (the audit: ``load_min_duration_s``).
 
     Returns
     -------
@@ -156,7 +160,8 @@ def loaded_state(
         moving = pd.to_numeric(points["speed_kmh"], errors="coerce").to_numpy(dtype=np.float64) >= _LOAD_MOVING_KMH
     else:
         moving = np.zeros(n, dtype=bool)
-    has = _drop_short_runs(loaded, codes, t, float(sensor_min_duration_s), n_codes, moving)
+    has = _drop_short_runs(loaded, codes, t, float(sensor_min_duration_s), n_codes, moving,
+                           float(change_min_duration_s))
     if n:
         _ffill_by_code(loaded, codes)
         # a sensor that never changes state (stuck, or a truck that did not haul) tells
@@ -170,23 +175,23 @@ def loaded_state(
 
 
 @numba.njit(cache=True, nogil=True)
-def _drop_short_runs(values, codes, t, min_duration_s, n_codes, moving):  # pragma: no cover - numba
+def _drop_short_runs(values, codes, t, min_duration_s, n_codes, moving, between_s):  # pragma: no cover - numba
     """Blank (NaN, in place) the runs of one reading that are glitches.
 
     A run is a sequence of equal non-NaN readings of one code; it lasts from its
     first reading to the first reading of the next run. It is a glitch when it lasts
-    under ``min_duration_s``, or when fewer than two of its readings came standing
-    (not ``moving``): a load changes only where the truck stands or creeps (loading,
-    tipping), so a real state begins and ends at such places and a state seen on the
-    road is the sensor's error, whatever the reporting interval. The first and last
-    run of a code are always kept (nothing before / after contradicts them).
+    under ``min_duration_s``; or, between two runs of the other state, when every
+    reading of it came while driving (``moving``: a load changes only where the truck
+    stands or creeps) or when it lasts under ``between_s`` (unloading and loading
+    again, or loading and unloading again, take longer than that). The first and
+    last run of a code are always kept (nothing before / after contradicts them).
     Returns, per code, whether it has any reading.
     """
     has = np.zeros(n_codes, dtype=np.bool_)
     prev = -1
     run_i = -1
     run_v = np.nan
-    standing = 0
+    all_moving = True
     first_run = True
     for i in range(values.shape[0]):
         if codes[i] != prev:
@@ -200,18 +205,19 @@ def _drop_short_runs(values, codes, t, min_duration_s, n_codes, moving):  # prag
         if run_i < 0:
             run_i = i
             run_v = v
-            standing = 0 if moving[i] else 1
+            all_moving = moving[i]
         elif v != run_v:
-            if t[i] - t[run_i] < min_duration_s or (standing < 2 and not first_run):
+            span = t[i] - t[run_i]
+            if span < min_duration_s or (not first_run and (all_moving or span < between_s)):
                 for j in range(run_i, i):
                     values[j] = np.nan
             else:
                 first_run = False
             run_i = i
             run_v = v
-            standing = 0 if moving[i] else 1
-        elif not moving[i]:
-            standing += 1
+            all_moving = moving[i]
+        else:
+            all_moving = all_moving and moving[i]
     return has
 
 
@@ -920,6 +926,8 @@ def build_events(
         events["entered"] = ok & ~gap_ev
     up = np.zeros(len(events), dtype=bool)
     down = np.zeros(len(events), dtype=bool)
+    change_j = np.empty(0, dtype=np.int64)
+    change_up = np.empty(0, dtype=bool)
     if n > 1 and len(events):
         prev_l = loaded[:-1]
         next_l = loaded[1:]
@@ -965,12 +973,26 @@ def build_events(
         valid = has_prev | has_next
         np.logical_or.at(up, target[valid & is_up], True)
         np.logical_or.at(down, target[valid & ~is_up], True)
+        change_j, change_up = j, is_up
     events["up"] = up
     events["down"] = down
     # a frozen terminal's repeats and the fix they repeat are no turning point
     frozen_near = stale | np.r_[stale[1:], False]
     turns = _turn_events(points, codes, t, x, y, in_visit | in_stop | (site_pos >= 0) | frozen_near,
                          g_before, g_after)
+    if len(turns) and len(change_j):
+        # a load change first read at a turning point (or the fix after it) happened there:
+        # a short tip seen as one fix
+        t_idx = turns["i_first"].to_numpy(dtype=np.int64)
+        for lag in (0, 1):
+            pos = np.searchsorted(t_idx, change_j - lag)
+            hit = (pos < len(t_idx)) & (t_idx[np.minimum(pos, len(t_idx) - 1)] == change_j - lag)
+            col_up = turns["up"].to_numpy(dtype=bool).copy()
+            col_down = turns["down"].to_numpy(dtype=bool).copy()
+            col_up[pos[hit & change_up]] = True
+            col_down[pos[hit & ~change_up]] = True
+            turns["up"] = col_up
+            turns["down"] = col_down
     if len(turns):
         events = pd.concat([events, turns], ignore_index=True).sort_values(
             ["i_first", "i_last"], kind="stable", ignore_index=True)
@@ -1173,7 +1195,12 @@ def run_trips(
             k = kind[e]
             if k == "turn":  # a turning point: the dump's place of last resort
                 if state == "loaded" and trip is not None:
-                    trip["turns"].append(e)
+                    if sensor and down[e]:  # the sensor went empty right there
+                        close_undelivered(trip, e, "sensor", sensed_at=e)
+                        trip = None
+                        state = "empty"
+                    else:
+                        trip["turns"].append(e)
                 continue
             if sensor:
                 if up[e] and state != "loaded":

@@ -77,6 +77,8 @@ _DEVIATION_MIN_S = 120.0
 _DEVIATION_MIN_EXCESS_M = 100.0
 # truth kinds whose window an innocent stop may not overlap
 _STOP_TRUTHS = ("illegal_dump", "gps_gap", "unpermitted_origin")
+# innocent road situations a route_deviation window may hold (routes.evaluate.ROUTE_INNOCENTS)
+_ROUTE_INNOCENTS = ("innocent_service_road", "innocent_urban_canyon", "innocent_multipath")
 _HOTSPOT_MIN_VEHICLES = 3
 
 #: Real-terminal conditions :func:`generate` can switch on (issue 12; docs/internals.md):
@@ -1367,6 +1369,10 @@ def _render_truck(ctx: _Context, truck: _Truck, days: int, rng: np.random.Genera
     if not parts:
         return None, []
     s = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    # a deviation's window holds the road situations along it: they are part of it
+    devs = [(e.t0, e.t1) for e in events if e.kind == "route_deviation"]
+    events = [e for e in events if e.kind not in _ROUTE_INNOCENTS
+              or not any(e.t0 <= b and a <= e.t1 for a, b in devs)]
     main = ~s["twin"]
     events += snap_events(_unregistered_truths(ctx, truck, all_trips), s["t"][main], s["x"][main],
                           s["y"][main])
