@@ -22,12 +22,38 @@ from haulwatch.drone.planconfig import MissionRefused, PlanConfig, PlanConfigErr
 __all__ = ["as_utc", "check_flight_time", "check_time_rules", "sun_elevation_deg"]
 
 
-def as_utc(when: Any, timezone: str) -> dt.datetime:
-    """A tz-aware UTC datetime; naive input is local time in ``timezone``."""
+def as_utc(
+    when: Any, timezone: str, what: str = "now", *, error: type[Exception] = PlanConfigError
+) -> dt.datetime:
+    """``when`` (a datetime, pandas Timestamp or ISO 8601 text) as a tz-aware UTC datetime.
+
+    The drone room's one conversion: the planner, the scheduler and the fleet use it.
+
+    Parameters
+    ----------
+    when : datetime, pandas.Timestamp or str
+        The time; naive = local time in ``timezone``.
+    timezone : str
+        IANA zone of naive times.
+    what : str, default "now"
+        Name of the value in the error message.
+    error : type of Exception, default PlanConfigError
+        Raised for a value that is not a time (the scheduler raises its
+        ``SchedulerError``, the fleet its ``FleetError``).
+
+    Returns
+    -------
+    datetime.datetime
+    """
     if isinstance(when, pd.Timestamp):
         when = when.to_pydatetime()
+    if isinstance(when, str):
+        try:
+            when = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise error(f"{what} must be an ISO 8601 time, got {when!r}") from exc
     if not isinstance(when, dt.datetime):
-        raise PlanConfigError(f"now must be a datetime, got {type(when).__name__}")
+        raise error(f"{what} must be a datetime, got {type(when).__name__}")
     if when.tzinfo is None or when.tzinfo.utcoffset(when) is None:
         when = when.replace(tzinfo=ZoneInfo(timezone))
     return when.astimezone(dt.timezone.utc)

@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 
 import pyproj
 
+from haulwatch.drone.daylight import as_utc
 from haulwatch.drone.docks import Dock
 from haulwatch.drone.planconfig import PlanConfig, is_finite_number
 from haulwatch.drone.schedule import (
@@ -44,7 +45,6 @@ from haulwatch.drone.schedule import (
     ScheduleConfig,
     Scheduler,
     SchedulerError,
-    utc_time,
 )
 from haulwatch.timezone import DEFAULT_TIMEZONE, check_timezone
 
@@ -485,7 +485,7 @@ class FleetManager:
 
 
 def _as_utc(when: Any, timezone: str, what: str = "now") -> dt.datetime:
-    return utc_time(when, timezone, what, error=FleetError)
+    return as_utc(when, timezone, what, error=FleetError)
 
 
 def _iso(t: dt.datetime) -> str:

@@ -41,11 +41,11 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pyproj
 
+from haulwatch.drone.daylight import as_utc
 from haulwatch.drone.mission import Mission
 from haulwatch.drone.plan import (
     TEMPORARY_REASONS,
@@ -67,7 +67,6 @@ __all__ = [
     "ScheduleConfig",
     "Scheduler",
     "SchedulerError",
-    "utc_time",
 ]
 
 #: Decision actions.
@@ -186,38 +185,8 @@ class ScheduleConfig:
         check_timezone(self.timezone, what="ScheduleConfig.timezone", error=SchedulerError)
 
 
-def utc_time(
-    when: Any, timezone: str, what: str = "now", *, error: type[Exception] = SchedulerError
-) -> dt.datetime:
-    """``when`` (a datetime, pandas Timestamp or ISO 8601 text) as a tz-aware UTC datetime.
-
-    Parameters
-    ----------
-    when : datetime, pandas.Timestamp or str
-        The time; naive = local time in ``timezone``.
-    timezone : str
-        IANA zone of naive times.
-    what : str, default "now"
-        Name of the value in the error message.
-    error : type of Exception, default SchedulerError
-        Raised for a value that is not a time (the fleet raises its ``FleetError``).
-
-    Returns
-    -------
-    datetime.datetime
-    """
-    if isinstance(when, pd.Timestamp):
-        when = when.to_pydatetime()
-    if isinstance(when, str):
-        try:
-            when = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise error(f"{what} must be an ISO 8601 time, got {when!r}") from exc
-    if not isinstance(when, dt.datetime):
-        raise error(f"{what} must be a datetime, got {type(when).__name__}")
-    if when.tzinfo is None or when.tzinfo.utcoffset(when) is None:
-        when = when.replace(tzinfo=ZoneInfo(timezone))
-    return when.astimezone(dt.timezone.utc)
+def _utc(when: Any, timezone: str, what: str = "now") -> dt.datetime:
+    return as_utc(when, timezone, what, error=SchedulerError)
 
 
 def _check_priority(priority: Any) -> None:
@@ -376,7 +345,7 @@ class Scheduler:
 
     def drone_states(self, now: Any) -> dict[str, tuple[str, dt.datetime | None]]:
         """``drone_id -> (state, until)`` with state ``free``, ``flying``, ``recharging``."""
-        t = utc_time(now, self.config.timezone)
+        t = _utc(now, self.config.timezone)
         return {k: d.state(t) for k, d in sorted(self._drones.items())}
 
     def _priority(self, e: _Entry) -> tuple:
@@ -417,7 +386,7 @@ class Scheduler:
             False when the alert was already queued, in flight or handled.
         """
         _check_priority(priority)
-        t = utc_time(now, self.config.timezone)
+        t = _utc(now, self.config.timezone)
         if not isinstance(alert, (Mapping, pd.Series)):
             raise SchedulerError(f"alert must be a mapping or Series, got {type(alert).__name__}")
         alert_id = alert.get("alert_id")
@@ -436,7 +405,7 @@ class Scheduler:
             if value is not None and not (isinstance(value, float) and math.isnan(value)):
                 if value is pd.NaT:
                     continue
-                evidence = utc_time(value, self.config.timezone, what=f"alert.{key}")
+                evidence = _utc(value, self.config.timezone, what=f"alert.{key}")
                 break
         self._seen.add(alert_id)
         self._queue[alert_id] = _Entry(
@@ -452,7 +421,7 @@ class Scheduler:
 
     def reprioritise(self, alert_id: str, priority: int, now: Any, *, by: str = "") -> Decision:
         """Change a queued alert's dispatcher priority (higher goes first)."""
-        t = utc_time(now, self.config.timezone)
+        t = _utc(now, self.config.timezone)
         _check_priority(priority)
         entry = self._queue.get(alert_id)
         if entry is None:
@@ -477,7 +446,7 @@ class Scheduler:
 
         Returns the decision when the drone's hold changed, else None.
         """
-        t = utc_time(now, self.config.timezone)
+        t = _utc(now, self.config.timezone)
         drone = self._drones.get(drone_id)
         if drone is None:
             raise SchedulerError(f"drone_id {drone_id!r} is unknown; known: {sorted(self._drones)}")
@@ -540,7 +509,7 @@ class Scheduler:
         list of Decision
             The ``requeue`` / ``drop`` decisions for those missions.
         """
-        t = utc_time(now, self.config.timezone)
+        t = _utc(now, self.config.timezone)
         if self._queue or self._active or self._seen:
             raise SchedulerError("restore() needs a fresh scheduler")
         if not isinstance(data, Mapping) or data.get("version") != 1:
@@ -557,8 +526,8 @@ class Scheduler:
                 },
                 severity=str(d.get("severity", "")),
                 kind=str(d.get("kind", "")),
-                evidence_time=utc_time(d["evidence_time"], tz, "evidence_time"),
-                queued_at=utc_time(d["queued_at"], tz, "queued_at"),
+                evidence_time=_utc(d["evidence_time"], tz, "evidence_time"),
+                queued_at=_utc(d["queued_at"], tz, "queued_at"),
                 attempts=int(d.get("attempts", 0)),
                 priority=int(d.get("priority", 0)),
                 last_failure=str(d.get("last_failure", "")),
@@ -573,7 +542,7 @@ class Scheduler:
                 if drone is None:
                     continue  # a dock removed since: its drones are gone
                 at = state.get("recharged_at")
-                drone.recharged_at = None if at is None else utc_time(at, self.config.timezone)
+                drone.recharged_at = None if at is None else _utc(at, self.config.timezone)
                 drone.hold = str(state.get("hold", ""))
             self._seen = {str(a) for a in data.get("seen", [])}
             out = []
@@ -602,7 +571,7 @@ class Scheduler:
 
     def cancel(self, alert_id: str, now: Any, *, reason: str = "cancelled") -> Decision:
         """Remove a queued alert (e.g. a dispatcher dismissed it)."""
-        t = utc_time(now, self.config.timezone)
+        t = _utc(now, self.config.timezone)
         if alert_id not in self._queue:
             raise SchedulerError(f"alert_id {alert_id!r} is not queued")
         del self._queue[alert_id]
@@ -629,7 +598,7 @@ class Scheduler:
         Decision
             ``done``, ``requeue`` or ``drop``.
         """
-        t = utc_time(now, self.config.timezone)
+        t = _utc(now, self.config.timezone)
         if outcome not in OUTCOMES:
             raise SchedulerError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
         active = self._active.pop(mission_id, None)
@@ -690,7 +659,7 @@ class Scheduler:
         list of Decision
             In queue-priority order.
         """
-        t = utc_time(now, self.config.timezone)
+        t = _utc(now, self.config.timezone)
         out: list[Decision] = []
         free: dict[str, list[_Drone]] = {d.site_id: [] for d in self.docks}
         for drone in sorted(self._drones.values(), key=lambda d: d.drone_id):
