@@ -91,7 +91,8 @@ def _run(args: argparse.Namespace) -> int:
                             timeout_graceful_shutdown=args.shutdown_timeout_s)
     from haulwatch.api.gateway import GatewayConfig, serve_with_gateway
 
-    gateway = GatewayConfig.from_env(port=args.jt808_port, defaults={"host": args.host})
+    gateway = GatewayConfig.from_env(port=args.jt808_port,
+                                     defaults={"host": args.host, "process": True})
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
         if gateway is not None:
             serve_with_gateway(Server(config), app, gateway)

@@ -108,6 +108,7 @@ class TerminalClient:
             for fut in self._pending.values():
                 if not fut.done():
                     fut.set_exception(TerminalReplyError("connection closed by the platform"))
+                    fut.exception()  # awaiting it still raises; unawaited ones are not logged
             self._pending.clear()
 
     def _answered(self, msg_id: int, body: bytes) -> None:

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing as mp
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -192,14 +193,17 @@ def _child_main(config: GatewayConfig, db_url: str, target: str,
         info_conn.send(("error", f"{type(exc).__name__}: {exc}"))
         return
 
+    parent = os.getppid()
+
     async def run() -> None:
         await gw.start()
         info_conn.send(("port", gw.port))
-        while True:
+        while os.getppid() == parent:  # the service died (even by SIGKILL): stop too
             await asyncio.sleep(1.0)
             with contextlib.suppress(Exception):
                 info_conn.send(("metrics", {"metrics": gw.metrics.snapshot(),
                                             "sink": gw.sink.stats()}))
+        await gw.close()
 
     with contextlib.suppress(KeyboardInterrupt, BrokenPipeError, EOFError):
         asyncio.run(run())
