@@ -540,6 +540,15 @@ class TestFleetConsole:
         expect(page.locator("#message")).to_contain_text("无权调度无人机队列")
         assert [x["alert_id"] for x in _fleet(service)["timed"]] == ["A-LATER"]
         _shot(page, tmp_path, "fleet-analyst.png")
+        # The strip folds away and back (a real button: keyboard, aria-expanded).
+        toggle = page.get_by_role("button", name="收起")
+        toggle.focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("#fleet-body")).to_be_hidden()
+        expect(page.locator("#fleet-toggle")).to_have_attribute("aria-expanded", "false")
+        page.get_by_role("button", name="展开").click()
+        expect(page.locator("#fleet-body")).to_be_visible()
+        expect(page.locator("#fleet-toggle")).to_have_attribute("aria-expanded", "true")
         with service.client("dispatcher") as c:
             assert c.delete("/api/fleet/queue/A-LATER").json()["action"] == "dropped"
 
