@@ -151,6 +151,8 @@ class LiveAuditor:
         self._depots = set(sites.loc[sites["kind"].astype(str) == "depot", "site_id"].astype(str)) \
             if len(sites) else set()
         self._lock = threading.Lock()
+        self._load_cats: list[Any] = []  # load readings seen (categories of the windows' codes)
+        self._load_index: dict[Any, int] = {}
         self._vehicles: dict[str, _Vehicle] = {}
         self._pushes = 0
         #: Seconds spent per stage of :meth:`push`, summed over pushes (for benchmarks).
@@ -259,10 +261,27 @@ class LiveAuditor:
             "time": time.dt.tz_convert("UTC").astype("datetime64[ns, UTC]").astype("int64").to_numpy(),
             "lon": lon, "lat": lat, "x": x, "y": y,
             "speed_kmh": opt("speed_kmh"), "heading_deg": opt("heading_deg"),
-            "load": opt("load", None), "lift": opt("lift"),
+            "load": self._load_codes(opt("load", None)), "lift": opt("lift"),
             "src_row": (points["src_row"].to_numpy("int64") if "src_row" in points.columns
                         else np.arange(1, n + 1, dtype="int64")),
         })
+
+    def _load_codes(self, values: np.ndarray) -> np.ndarray:
+        """``load`` readings as codes into the engine's categories (-1: none).
+
+        Windows hold the codes and are audited with a categorical ``load``
+        (the detectors read the category values; no per-run factorizing).
+        """
+        codes, uniq = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+        table = np.empty(len(uniq) + 1, dtype=np.int16)
+        table[-1] = -1
+        for i, u in enumerate(uniq):
+            c = self._load_index.get(u)
+            if c is None:
+                c = self._load_index[u] = len(self._load_cats)
+                self._load_cats.append(u)
+            table[i] = c
+        return table[codes]
 
     def push(self, points: pd.DataFrame) -> LiveUpdate:
         """Add points and re-audit the vehicles that got them.
@@ -436,14 +455,14 @@ class LiveAuditor:
         each vehicle's newest point time."""
         vs = [self._vehicles[k] for k in affected]
         lens = np.array([len(v.win[0]) for v in vs], dtype=np.int64)
-        code_new = np.searchsorted(affected, new["vehicle_key"].to_numpy(dtype=object))
+        code_new = pd.Index(affected, dtype=object).get_indexer(new["vehicle_key"].to_numpy(dtype=object))
         t = np.concatenate([*(v.win[0] for v in vs), new["time"].to_numpy(np.int64)])
         code = np.concatenate([np.repeat(np.arange(len(vs)), lens), code_new])
         prio = np.r_[np.zeros(int(lens.sum()), dtype=np.int8), np.ones(len(new), dtype=np.int8)]
         f = np.concatenate([*(v.win[1] for v in vs),
                             np.column_stack([new[c].to_numpy(np.float64) for c in _FLOATS])
                             if len(new) else np.empty((0, len(_FLOATS)))])
-        load = np.concatenate([*(v.win[2] for v in vs), new["load"].to_numpy(dtype=object)])
+        load = np.concatenate([*(v.win[2] for v in vs), new["load"].to_numpy(dtype=np.int16)])
         vid = np.concatenate([*(v.win[3] for v in vs), new["vehicle_id"].to_numpy(dtype=object)])
         src = np.concatenate([*(v.win[4] for v in vs), new["src_row"].to_numpy(np.int64)])
         order = self._merge_order(vs, t, code, int(lens.sum()))
@@ -472,7 +491,8 @@ class LiveAuditor:
         }
         for k, c in enumerate(_FLOATS):
             if c == "lift":
-                data["load"] = pd.Series(load, dtype=object)
+                data["load"] = pd.Series(pd.Categorical.from_codes(
+                    load, categories=pd.Index(self._load_cats, dtype=object)))
             data[c] = f[:, k]
         data["src_row"] = src
         has = bounds[1:] > bounds[:-1]

@@ -74,9 +74,9 @@ class LiveUpdate:
 
 
 def empty_points() -> list[np.ndarray]:
-    """No points: ``[t, f, load, vid, src]`` arrays of length 0."""
+    """No points: ``[t, f, load, vid, src]`` arrays of length 0 (``load``: int16 codes)."""
     return [np.empty(0, dtype=np.int64), np.empty((0, len(FLOATS)), dtype=np.float64),
-            np.empty(0, dtype=object), np.empty(0, dtype=object), np.empty(0, dtype=np.int64)]
+            np.empty(0, dtype=np.int16), np.empty(0, dtype=object), np.empty(0, dtype=np.int64)]
 
 
 def cat_points(a: list[np.ndarray], b: list[np.ndarray]) -> list[np.ndarray]:
@@ -93,7 +93,8 @@ class VehiclePoints:
     """One vehicle's held points and settled states.
 
     Points are ``[t, f, load, vid, src]``: time (int64 ns, ascending, unique),
-    floats (n × len(FLOATS)), ``load``, ``vehicle_id`` (object), ``src_row``.
+    floats (n × len(FLOATS)), ``load`` (int16 codes into the engine's load
+    categories, -1 for none), ``vehicle_id`` (object), ``src_row``.
     ``win`` is the open window; ``arch`` the settled points kept for back-fill.
     ``settles`` lists ``(seed_ns, cut_ns, newest_ns)`` of each settled state
     still held, oldest first; ``complete`` says whether the points go back to the
@@ -192,18 +193,26 @@ def row_records(rows: pd.DataFrame) -> dict[str, list[tuple]]:
     return out
 
 
-def signature(frame: pd.DataFrame, keys: list[str], cols: tuple[str, ...]) -> dict[str, list[tuple]]:
-    """Per vehicle key (of ``keys``), the sorted tuples of ``cols`` of its rows."""
-    out: dict[str, list[tuple]] = {}
+def signature(frame: pd.DataFrame, keys: list[str], cols: tuple[str, ...]) -> dict[str, tuple]:
+    """Per vehicle key (of ``keys``), the sorted hashes of ``cols`` of its rows.
+
+    ``cols[0]`` is the vehicle key column. Two signatures are equal when the
+    vehicle's rows hold the same values (as a multiset); a dtype change
+    (another time unit) only makes them differ, i.e. costs a recomputation.
+    """
+    out: dict[str, tuple] = {}
     if frame is None or not len(frame):
         return out
     sub = frame.loc[in_keys(frame, keys)]
     if not len(sub):
         return out
-    for rec in zip(*(sub[c].astype(str).tolist() for c in cols), strict=True):
-        out.setdefault(rec[0], []).append(rec)
-    for recs in out.values():
-        recs.sort()
+    h = pd.util.hash_pandas_object(sub[list(cols[1:])], index=False).to_numpy()
+    codes, uniq = pd.factorize(sub[cols[0]].astype(str).to_numpy(dtype=object))
+    order = np.lexsort((h, codes))
+    h, codes = h[order], codes[order]
+    bounds = np.searchsorted(codes, np.arange(len(uniq) + 1))
+    for i, key in enumerate(uniq):
+        out[str(key)] = tuple(h[bounds[i]:bounds[i + 1]].tolist())
     return out
 
 
