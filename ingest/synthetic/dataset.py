@@ -551,6 +551,8 @@ def _simulate_day(ctx: _Context, truck: _Truck, day: int, rng: np.random.Generat
             pos = depot.node
     for tp in trips:  # the whole stay at a loading place outside permits (innocents inside it are not)
         o = tp["origin"]
+        # the loading visit begins on arrival in the site's zone (polygon + origin buffer)
+        tp["arrive"] = _stay(tr, o.polygon.buffer(50.0), tp["load_start"], tp["load_end"], outer=False)[0]
         if o.kind == "black" or o.site_id == ctx.expired_id:
             a, b = _stay(tr, o.polygon.buffer(80.0), tp["load_start"], tp["load_end"])
             # the audit merges stays at one site across excursions up to its visit_merge_s
@@ -567,9 +569,10 @@ def _simulate_day(ctx: _Context, truck: _Truck, day: int, rng: np.random.Generat
     return tr, trips, done
 
 
-def _stay(tr: TrackBuilder, area, t0: float, t1: float) -> tuple[float, float]:
+def _stay(tr: TrackBuilder, area, t0: float, t1: float, *, outer: bool = True) -> tuple[float, float]:
     """From the knot before the truck entered ``area`` to the knot after it left, around
-    ``[t0, t1]`` (the truck is inside then)."""
+    ``[t0, t1]`` (the truck is inside then); ``outer=False``: the first and last knot
+    inside instead."""
     kt = np.asarray(tr.t)
     inside = shapely.contains_xy(area, np.asarray(tr.x), np.asarray(tr.y))
     a = int(np.searchsorted(kt, t0, side="left"))
@@ -578,6 +581,8 @@ def _stay(tr: TrackBuilder, area, t0: float, t1: float) -> tuple[float, float]:
         a -= 1
     while b < len(kt) - 1 and inside[b + 1]:
         b += 1
+    if not outer:
+        return float(kt[a]), float(kt[b])
     return float(kt[max(a - 1, 0)]), float(kt[min(b + 1, len(kt) - 1)])
 
 
@@ -794,11 +799,12 @@ def _covering_manifest(ctx: _Context, truck: _Truck, day: int, t0: float,
 
 def _unregistered_truths(ctx: _Context, truck: _Truck, trips: list[dict]) -> list[Event]:
     """One ``unregistered_vehicle`` row per local day with a loading visit (a night
-    shift's loads before and after midnight fall on two days), window first loading
-    start to the last unloading end of the trips loaded that day."""
+    shift's loads before and after midnight fall on two days; a visit is on the day
+    the truck arrived in the site's zone), window first loading start to the last
+    unloading end of the trips loaded that day."""
     if truck.registered == "yes" or not trips:
         return []
-    starts = np.array([tp["load_start"] for tp in trips])
+    starts = np.array([tp.get("arrive", tp["load_start"]) for tp in trips])
     days = pd.to_datetime(starts, unit="s", utc=True).tz_convert(ctx.timezone).date
     out = []
     c = ctx.city.site(truck.depot).centre

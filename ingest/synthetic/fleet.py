@@ -394,7 +394,8 @@ def snap_events(events: list[Event], t: np.ndarray, x: np.ndarray, y: np.ndarray
     """Read each event's window from the sampled times (see :class:`Event`).
 
     Events with no sample in their window (a dropout ate a short stop) are
-    left out. Returns new events; ``deviation`` events are passed through
+    left out, except dumps (a tip between two fixes of a slow terminal happened all
+    the same; its window stays as simulated). Returns new events; ``deviation`` events are passed through
     unchanged (they need the route geometry).
     """
     out: list[Event] = []
@@ -403,6 +404,8 @@ def snap_events(events: list[Event], t: np.ndarray, x: np.ndarray, y: np.ndarray
             i0 = int(np.searchsorted(t, ev.t0, side="left"))
             i1 = int(np.searchsorted(t, ev.t1, side="right")) - 1
             if i0 > i1 or i0 >= len(t):
+                if ev.kind == "illegal_dump":  # a tip between two fixes still happened
+                    out.append(_replace(ev, ev.t0, ev.t1))
                 continue
             out.append(_replace(ev, t[i0], t[i1]))
         elif ev.snap == "gap":
