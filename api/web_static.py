@@ -2,7 +2,8 @@
 
 The page is plain HTML + JavaScript with no build step and no external asset
 (command centres often have no internet): ``GET /`` returns ``index.html`` and
-the files next to it are served under ``/web/``. Keeping the assets under their
+the files next to it are served under ``/web/``; the browser libraries vendored in
+the package root (Leaflet, shared with the analyst's report) under ``/vendor/``. Keeping the assets under their
 own prefix means the mount can never shadow an API route, whatever order
 ``create_app`` registers things in. The page only uses relative URLs, so the
 service also works behind a reverse proxy on a sub-path.
@@ -10,6 +11,7 @@ service also works behind a reverse proxy on a sub-path.
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -23,6 +25,13 @@ WEB_DIR: Path = Path(__file__).resolve().parent / "web"
 
 ASSET_PREFIX: str = "/web"
 """URL prefix of the console's static assets."""
+
+VENDOR_DIR: Path = Path(str(resources.files("haulwatch").joinpath("vendor")))
+"""Browser libraries vendored in the package root (``haulwatch/vendor``: Leaflet), shared
+by the console and the analyst's report (``routes.report`` inlines the same copy)."""
+
+VENDOR_PREFIX: str = "/vendor"
+"""URL prefix of the vendored browser libraries."""
 
 # The page loads nothing from elsewhere and runs no inline script: say so to
 # the browser, so an injected string in alert data can never run as code.
@@ -85,4 +94,5 @@ def mount_web(app: FastAPI, *, directory: Path | str | None = None) -> None:
         name="web_console",
     )
     app.mount(ASSET_PREFIX, StaticFiles(directory=web_dir), name="web_assets")
+    app.mount(VENDOR_PREFIX, StaticFiles(directory=VENDOR_DIR), name="vendor_assets")
     app.state.haulwatch_web_mounted = True

@@ -7,7 +7,7 @@ the **origin reconciliation** (出土量核对), then the detail tables and the
 filterable alert list. Times are shown in the dataset's zone (named once) as
 ``2026-03-02 11:06``; sites by name, their id on hover.
 
-The map is Leaflet (the copy vendored with the console, ``api/web/vendor/leaflet``,
+The map is Leaflet (the copy vendored in the package root, ``haulwatch/vendor/leaflet``,
 inlined into the page with its license) drawing sites, routes, alerts and a heat
 map of dumps and long stops outside sites — no base map, no network: the file
 opens offline and can be mailed. Charts are plain inline SVG. The page prints on
@@ -642,8 +642,8 @@ def localized_summary(
 
 @cache
 def _leaflet() -> tuple[str, str, str]:
-    """Leaflet's JS, CSS (images inlined) and license, from the copy vendored with the console."""
-    base = resources.files("haulwatch").joinpath("api", "web", "vendor", "leaflet")
+    """Leaflet's JS, CSS (images inlined) and license, from the copy vendored in the package root."""
+    base = resources.files("haulwatch").joinpath("vendor", "leaflet")
     js = base.joinpath("leaflet.js").read_text("utf-8")
     css = base.joinpath("leaflet.css").read_text("utf-8")
     for name in ("layers.png", "layers-2x.png", "marker-icon.png"):

@@ -10,7 +10,7 @@
  * the same haulwatch/locales/*.json the Python side uses); Simplified Chinese
  * is the default, the language switch is remembered in localStorage. Times are
  * shown in the dataset's zone (GET api/console/config), named once above the list.
- * The map is Leaflet (vendored under web/vendor/leaflet); base maps come from the
+ * The map is Leaflet (vendored in the package root, haulwatch/vendor/leaflet, served as vendor/leaflet); base maps come from the
  * deployment (none by default), and with a GCJ-02 base map every overlay is
  * shifted by web/chinacoords.js (a port of haulwatch.geo.chinacoords).
  */

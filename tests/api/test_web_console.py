@@ -324,7 +324,7 @@ class TestMountWeb:
         r = httpx.get(service.base_url + "/", timeout=10)
         assert r.status_code == 200
         assert "调度台" in r.text  # Chinese first
-        assert 'src="web/vendor/leaflet/leaflet.js"' in r.text
+        assert 'src="vendor/leaflet/leaflet.js"' in r.text
         assert httpx.get(service.base_url + "/web/app.js", timeout=10).status_code == 200
 
 
