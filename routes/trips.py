@@ -1100,6 +1100,8 @@ def run_trips(
     core = events["core_s"].to_numpy() if "core_s" in events.columns else dur
     dwell = events["dwell_s"].to_numpy() if "dwell_s" in events.columns else dur
     turn = events["turn_back"].to_numpy() if "turn_back" in events.columns else np.full(len(events), 2.0)
+    ex = events["x"].to_numpy(dtype=np.float64) if "x" in events.columns else np.zeros(len(events))
+    ey = events["y"].to_numpy(dtype=np.float64) if "y" in events.columns else np.zeros(len(events))
     entered = events["entered"].to_numpy(dtype=bool) if "entered" in events.columns else np.ones(len(events), bool)
     # a disposal site outside its permit dates is no permitted place: a stay there is
     # a stop in the open (where a load may be dumped), not an unloading visit
@@ -1146,11 +1148,16 @@ def run_trips(
             sensed = [c for c in cands if c == sensed_at or lift[c] or down[c]]
             # without a sensor: a dark spell, or a stop the truck left the way it came
             # (a dead end in a field), before any stop on the way (a red light, a queue),
-            # then the longest
-            pick = sensed_at if sensed_at >= 0 else (
-                sensed[0] if sensed else max(
-                    cands, key=lambda c: (kind[c] == "gap" or turn[c] < _TURN_BACK_COS, dur[c], -c))
-            )
+            # then the longest; a truck back at its origin went out and came back, so
+            # among stops on the way the one farthest from where it loaded (where it
+            # turned for home) goes before the longest
+            lx, ly = ex[trip["ev_load"]], ey[trip["ev_load"]]
+
+            def rank(c: int) -> tuple:
+                far = float(np.hypot(ex[c] - lx, ey[c] - ly)) if after == "origin" else 0.0
+                return (kind[c] == "gap" or turn[c] < _TURN_BACK_COS, far, dur[c], -c)
+
+            pick = sensed_at if sensed_at >= 0 else (sensed[0] if sensed else max(cands, key=rank))
             reason = "sensor" if sensed else "track"
             dumps.append({"trip_pos": len(trips), "ev": pick, "reason": reason, "after": after})
             trip["status"] = "dumped"
