@@ -399,6 +399,7 @@ def audit_partition(points: pd.DataFrame, context: AuditContext, config: AuditCo
             deviation_min_points=config.deviation_min_points,
             deviation_min_duration_s=config.deviation_min_duration_s,
             deviation_min_excess_m=config.deviation_min_excess_m,
+            stale=stale,
             evidence_max_points=config.evidence_max_points,
         )
     )

@@ -128,6 +128,7 @@ def deviation_alerts(
     deviation_min_duration_s: float,
     evidence_max_points: int,
     deviation_min_excess_m: float = 0.0,
+    stale: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Build one ``route_deviation`` alert row per judged trip that leaves its corridor.
 
@@ -154,6 +155,9 @@ def deviation_alerts(
     deviation_min_excess_m : float, default 0
         ... whose farthest point lies at least this far beyond the corridor edge,
         metres (a sustained excursion, not GPS noise past the edge).
+    stale : numpy.ndarray, optional
+        Per point: a frozen terminal's repeat (``routes.trips.frozen_fixes``). Its
+        position is no evidence of where the truck was: not judged.
 
     Returns
     -------
@@ -192,6 +196,8 @@ def deviation_alerts(
     del first_i, last_i, lens
     at_site = track.site_pos[idx]
     keep = (at_site != origin_pos[tpos]) & (at_site != disposal_pos[tpos])
+    if stale is not None:
+        keep &= ~np.asarray(stale, dtype=bool)[idx]
     del at_site
     idx, tpos, rpos = idx[keep], tpos[keep], rpos[keep]
     del keep
