@@ -111,10 +111,18 @@ def import_file(svc: Service, path: Path, *, by: str = "startup") -> UpsertResul
 
     Times without an offset are read in the dataset's zone, as ``haulwatch audit`` writes them.
     """
+    from haulwatch.errors import UserError
     from haulwatch.routes.alerts import read_alerts
 
     tz = svc.registry.timezone if svc.registry is not None else DEFAULT_TIMEZONE
-    return svc.store.upsert_alerts(read_alerts(Path(path), timezone=tz), by=by)
+    try:
+        frame = read_alerts(Path(path), timezone=tz)
+    except UserError:
+        raise
+    except (ValueError, OverflowError) as exc:  # e.g. a time beyond what pandas holds
+        raise AlertImportError(f"load_alerts: {str(path)!r} cannot be read: "
+                               f"{limits.snippet(str(exc), 200)}", field="load_alerts") from None
+    return svc.store.upsert_alerts(frame, by=by)
 
 
 def change_status(svc: Service, alert_id: str, status: str, *, by: str, note: str = "",

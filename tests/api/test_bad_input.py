@@ -265,3 +265,13 @@ def test_errors_quote_a_snippet_of_long_values(client, method, path, params, cod
     r = client.request(method, path, params=params)
     assert r.status_code == code, r.text
     assert len(r.content) < 600
+
+
+def test_load_alerts_file_out_of_range_is_a_user_error(tmp_path, tokens):
+    from haulwatch.errors import UserError
+
+    bad = tmp_path / "alerts.geojson"
+    bad.write_text(json.dumps(_alert(start="9999-12-31T23:59:59Z", end="9999-12-31T23:59:59Z")),
+                   encoding="utf-8")
+    with pytest.raises(UserError, match=r"alerts\.geojson"):  # a user error naming the file
+        _app(tmp_path, tokens, load_alerts=bad)
