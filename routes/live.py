@@ -47,9 +47,13 @@ Teleport outliers are dropped from each window with the batch rule
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import itertools
+import multiprocessing
 import threading
 import time
+import weakref
 from typing import Any
 
 import geopandas as gpd
@@ -66,6 +70,7 @@ from haulwatch.routes.alerts import (
     empty_rows,
 )
 from haulwatch.routes.audit import (
+    Partial,
     audit_partition,
     dump_places_empty,
     make_context,
@@ -124,11 +129,19 @@ class LiveAuditor:
         How far behind a vehicle's newest point a late point is still audited in
         time order (settled points are held this long, plus the trip before).
         0 keeps no settled point: every point older than its vehicle's cut is late.
+    workers : int, default 0
+        Worker processes that audit part of the windows while this process
+        audits the rest (``workers=1`` on a 2-core machine: each run's windows
+        are split in two by vehicles, so a run takes about half the time). The
+        detectors are per-vehicle, so the results are the same. 0: all in this
+        process. Started with ``spawn`` (safe in a threaded service); a worker
+        that dies is not replaced (the audit goes on in this process).
+        :meth:`close` stops them.
     """
 
     def __init__(self, dataset: Any, config: AuditConfig | None = None, *,
                  max_window_s: float = 172_800.0, depot_keep_s: float = 900.0,
-                 retain_s: float = 172_800.0, backfill_s: float = 7_200.0) -> None:
+                 retain_s: float = 172_800.0, backfill_s: float = 7_200.0, workers: int = 0) -> None:
         if not max_window_s > 0:
             raise LiveInputError(f"max_window_s: {max_window_s!r} must be > 0")
         if not depot_keep_s >= 0:
@@ -137,6 +150,8 @@ class LiveAuditor:
             raise LiveInputError(f"retain_s: {retain_s!r} must be >= 86400 (one day)")
         if not (backfill_s >= 0 and np.isfinite(backfill_s)):
             raise LiveInputError(f"backfill_s: {backfill_s!r} must be a number >= 0")
+        if isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 0:
+            raise LiveInputError(f"workers: {workers!r} must be an integer >= 0")
         self.depot_keep_s = float(depot_keep_s)
         self.retain_s = float(retain_s)
         self.max_window_s = float(max_window_s)
@@ -186,6 +201,21 @@ class LiveAuditor:
             self._man_vt = np.empty(0)
             self._man_keys = np.empty(0, dtype=object)
         self._man_key_set = set(self._man_keys)
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._workers = int(workers)
+        #: Smaller runs are audited in this process alone (sending costs more than it saves).
+        self.parallel_min_points = 2_000
+        if self._workers:
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=self._workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_init, initargs=(self._window_context, self.config))
+            self._finalizer = weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        """Stop the worker processes (if any); the engine then audits in this process."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     # ------------------------------------------------------------------ state
     @property
@@ -329,8 +359,7 @@ class LiveAuditor:
         lap("admit")
         win, newest = self._gather(affected, new)
         lap("gather")
-        kept, _ = drop_teleports(win, **self.config.teleport_rule)
-        part = audit_partition(win.loc[kept].reset_index(drop=True), self._window_context, self.config)
+        part = self._audit(win, affected)
         if self._open["loadings"] is None:
             self._open["loadings"] = part.loadings.iloc[:0].copy()
             self._frozen["loadings"] = part.loadings.iloc[:0].copy()
@@ -374,6 +403,38 @@ class LiveAuditor:
         update.late = n_late
         update.backfilled = n_back
         return update
+
+    def _audit(self, win: pd.DataFrame, affected: np.ndarray) -> Partial:
+        """``audit_partition`` of the windows (teleports dropped), shared with the workers.
+
+        ``win`` holds the vehicles' points contiguously, in the order of ``affected``;
+        it is split at vehicle boundaries into parts of about equal points.
+        """
+        pool = self._pool
+        if pool is None or len(affected) < 2 or len(win) < self.parallel_min_points:
+            return _audit_window(win, self._window_context, self.config)
+        n_parts = min(self._workers + 1, len(affected))
+        code = pd.Index(affected, dtype=object).get_indexer(win["vehicle_key"].to_numpy(dtype=object))
+        # vehicle boundaries nearest to equal shares of the points
+        starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
+        want = np.arange(1, n_parts) * len(win) / n_parts
+        cuts = np.unique(starts[np.clip(np.searchsorted(starts, want), 0, len(starts) - 1)])
+        bounds = [0, *[int(c) for c in cuts if 0 < c < len(win)], len(win)]
+        pieces = [win.iloc[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+        try:
+            futures = [pool.submit(_worker_audit, _compact_frame(piece)) for piece in pieces[1:]]
+        except (RuntimeError, concurrent.futures.process.BrokenProcessPool):
+            self._pool = None
+            return _audit_window(win, self._window_context, self.config)
+        parts = [_audit_window(pieces[0], self._window_context, self.config)]
+        for fut, piece in zip(futures, pieces[1:], strict=True):
+            try:
+                parts.append(fut.result())
+            except concurrent.futures.process.BrokenProcessPool:
+                # a worker died: its share is audited here, later runs too
+                self._pool = None
+                parts.append(_audit_window(piece, self._window_context, self.config))
+        return _join_partials(parts)
 
     # ---------------------------------------------------------------- windows
     def _admit(self, new: pd.DataFrame) -> tuple[pd.DataFrame, int, int, set[str]]:
@@ -801,3 +862,46 @@ class LiveAuditor:
                 self._frozen_alerts = fa.loc[~old].reset_index(drop=True)
         return True
 
+
+
+# ------------------------------------------------------------------- workers
+def _audit_window(win: pd.DataFrame, context: Any, config: AuditConfig) -> Partial:
+    """Drop teleports (the batch rule) and audit some vehicles' windows."""
+    kept, _ = drop_teleports(win, **config.teleport_rule)
+    return audit_partition(win.loc[kept].reset_index(drop=True), context, config)
+
+
+def _join_partials(parts: list[Partial]) -> Partial:
+    """The results of disjoint vehicle sets as one (what the engine reads of a Partial)."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    joined = {name: _concat([getattr(p, name) for p in parts])
+              for name in ("rows", "stops", "trips", "dumps", "loadings")}
+    return dataclasses.replace(first, **joined, n_points=sum(p.n_points for p in parts),
+                               n_vehicles=sum(p.n_vehicles for p in parts))
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(context: Any, config: AuditConfig) -> None:
+    _WORKER["context"], _WORKER["config"] = context, config
+
+
+def _compact_frame(win: pd.DataFrame) -> pd.DataFrame:
+    """The per-point vehicle columns as categoricals (a few codes to send, not 100k strings)."""
+    out = win.copy(deep=False)
+    for c in ("vehicle_id", "vehicle_key"):
+        out[c] = pd.Categorical(out[c].to_numpy(dtype=object))
+    return out
+
+
+def _worker_audit(win: pd.DataFrame) -> Partial:
+    win = win.copy(deep=False)
+    for c in ("vehicle_id", "vehicle_key"):  # back to the engine's object columns
+        col = win[c].array
+        if not isinstance(col, pd.Categorical):
+            continue
+        win[c] = pd.Series(np.asarray(col.categories, dtype=object)[col.codes], index=win.index, dtype=object)
+    return _audit_window(win, _WORKER["context"], _WORKER["config"])

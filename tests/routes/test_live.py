@@ -88,6 +88,22 @@ def test_replay_in_batches_equals_batch_audit(day):
     assert_same_alerts(batch, live.alerts)
 
 
+def test_replay_with_a_worker_process_equals_batch_audit(day):
+    # windows split between this process and a worker (by vehicles) give the same alerts
+    raw, dataset, batch = day
+    live = LiveAuditor(dataset, workers=1)
+    live.parallel_min_points = 0  # every run shared, however small
+    try:
+        for chunk in _slices(raw.tracks, "40min"):
+            live.push(chunk)
+        assert live._pool is not None  # the worker did the work (it did not die)
+        assert_same_alerts(batch, live.alerts)
+    finally:
+        live.close()
+    assert live._pool is None
+    live.push(raw.tracks.iloc[:5])  # after close: audited in this process
+
+
 def _dead_zones(tracks: pd.DataFrame, batch: pd.DataFrame, pad: str = "15min") -> pd.Series:
     """Mask of the points of a dead zone per dumping truck: around each of its dumps."""
     hidden = pd.Series(False, index=tracks.index)
@@ -194,6 +210,9 @@ def test_bad_input_and_parameters(day):
     raw, dataset, _ = day
     with pytest.raises(LiveInputError, match="max_window_s: 0"):
         LiveAuditor(dataset, max_window_s=0)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(LiveInputError, match="workers"):
+            LiveAuditor(dataset, workers=bad)
     with pytest.raises(LiveInputError, match="depot_keep_s: -1"):
         LiveAuditor(dataset, depot_keep_s=-1)
     with pytest.raises(LiveInputError, match="backfill_s: -1"):
