@@ -24,6 +24,7 @@ memory the engine holds per 1,000 trucks (RSS growth after warm-up and run,
     .venv/bin/python benchmarks/bench_live_engine.py                  # 2,000 trucks, 5,000 points/s, 30 s
     .venv/bin/python benchmarks/bench_live_engine.py --trucks 300 --seconds 10 --rate 2000
     .venv/bin/python benchmarks/bench_live_engine.py --folder /tmp/fleet2000   # reuse a generated fleet
+    .venv/bin/python benchmarks/bench_live_engine.py --folder /tmp/fleet2000 --workers 1   # second core
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dead-min", type=float, default=20.0, help="length of a dead zone, minutes (20)")
     p.add_argument("--backfill-s", type=float, default=7200.0,
                    help="how far back late points are audited in time order (LiveAuditor, 7200)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="worker processes auditing part of each run's windows (LiveAuditor, 0; 1 on 2 cores)")
     p.add_argument("--seed", type=int, default=11)
     args = p.parse_args(argv)
     if args.trucks < 1 or args.rate <= 0 or args.seconds <= 0:
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
 
     gc.collect()
     rss0 = _rss_mb()
-    live = LiveAuditor(dataset, backfill_s=args.backfill_s)
+    live = LiveAuditor(dataset, backfill_s=args.backfill_s, workers=args.workers)
     t = time.perf_counter()
     for _, chunk in warm.groupby(warm["time"].dt.floor("30min"), sort=True):
         live.push(chunk)
@@ -200,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
           f"({live.held_points:,} points held, {live.window_points:,} of them in open windows); "
           f"process RSS +{rss1 - rss0:,.0f} MB = {(rss1 - rss0) / n_trucks * 1000:,.0f} MB per 1,000 trucks "
           f"(includes the allocator's high-water mark of the pushes)")
-    print(f"  machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    print(f"  machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
+          f"{args.workers} worker process(es) (CPU per point counts this process only)")
+    live.close()
     return 0
 
 
