@@ -286,9 +286,9 @@ class LiveAuditor:
             return np.full(n, np.nan) if dtype else np.full(n, None, dtype=object)
 
         return pd.DataFrame({
-            "vehicle_id": points["vehicle_id"].astype(str).to_numpy(dtype=object),
-            "vehicle_key": points["vehicle_key"].astype(str).to_numpy(dtype=object),
-            "time": time.dt.tz_convert("UTC").astype("datetime64[ns, UTC]").astype("int64").to_numpy(),
+            "vehicle_id": pd.Series(_text(points["vehicle_id"]), dtype=object),
+            "vehicle_key": pd.Series(_text(points["vehicle_key"]), dtype=object),
+            "time": pd.DatetimeIndex(time).as_unit("ns").asi8,
             "lon": lon, "lat": lat, "x": x, "y": y,
             "speed_kmh": opt("speed_kmh"), "heading_deg": opt("heading_deg"),
             "load": self._load_codes(opt("load", None)), "lift": opt("lift"),
@@ -862,6 +862,14 @@ class LiveAuditor:
                 self._frozen_alerts = fa.loc[~old].reset_index(drop=True)
         return True
 
+
+
+def _text(col: pd.Series) -> np.ndarray:
+    """A column as an object array of str (no copy through ``astype`` when it holds str already)."""
+    arr = col.to_numpy(dtype=object)
+    if len(arr) and all(type(v) is str for v in arr[:64]) and pd.api.types.infer_dtype(arr) == "string":
+        return arr
+    return col.astype(str).to_numpy(dtype=object)
 
 
 # ------------------------------------------------------------------- workers
