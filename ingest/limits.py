@@ -9,8 +9,13 @@ what is allowed. :func:`require` turns a problem into a :class:`LimitError`.
 =========================  ==========================================================
 Limit                      Value and why
 =========================  ==========================================================
-``PLATE_MAX_CHARS``        16 characters. Chinese plates are 7 (8 for new-energy);
-                           16 leaves room for separators and trailers (``浙D·12345挂``).
+``PLATE_MAX_CHARS``        20 characters. Chinese plates are 7 (8 for new-energy),
+                           written with separators and trailers up to ~10
+                           (``浙D·12345挂``). A JT/T 808 terminal of an unplated vehicle
+                           registers with plate colour 0 and its VIN (17 characters,
+                           ISO 3779) in the plate field, and real fleets have such
+                           terminals: 20 admits a VIN with room for a separator or a
+                           prefix, and still refuses anything that is not a plate.
 ``ID_MAX_CHARS``           64 characters; ids match :data:`ID_PATTERN`: letters or
                            digits of any script, ``_ . : ~ -``. No ``/``, ``?``, ``#``,
                            ``%`` or spaces, so every id is reachable as one URL path
@@ -35,10 +40,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from haulwatch.errors import UserError
 
@@ -66,13 +73,15 @@ __all__ = [
     "check_text",
     "check_time",
     "coords_in_range",
+    "plate_problems",
     "require",
     "snippet",
+    "text_problems",
     "text_year_out_of_range",
     "times_in_range_ns",
 ]
 
-PLATE_MAX_CHARS: int = 16
+PLATE_MAX_CHARS: int = 20
 ID_MAX_CHARS: int = 64
 #: An id: 1..ID_MAX_CHARS letters/digits of any script or ``_ . : ~ -``.
 ID_PATTERN: re.Pattern[str] = re.compile(rf"[\w.:~-]{{1,{ID_MAX_CHARS}}}")
@@ -245,6 +254,58 @@ def coords_in_range(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         return ((lon >= LON_RANGE_DEG[0]) & (lon <= LON_RANGE_DEG[1])
                 & (lat >= LAT_RANGE_DEG[0]) & (lat <= LAT_RANGE_DEG[1]))
+
+
+def text_problems(values: Any, field: str, *, max_chars: int = TEXT_MAX_CHARS) -> np.ndarray:
+    """Why each text of a column is refused (None where it is fine), for readers.
+
+    The column form of :func:`check_text` for files: missing values pass (the
+    reader decides whether the field is required); strings over ``max_chars``,
+    with a control character or not valid Unicode get the reason of
+    :func:`check_text`; other values are judged by their text. A cheap screen
+    (length, :meth:`str.isprintable`) runs first, so only suspects are checked
+    in full. It loops in Python: pass the distinct values of a large column.
+
+    Parameters
+    ----------
+    values : sequence or pandas.Series
+        The texts.
+    field : str
+        Field name used in the reasons.
+    max_chars : int, default TEXT_MAX_CHARS
+
+    Returns
+    -------
+    numpy.ndarray of object
+        Reason text or None, one per value.
+    """
+    return _column_problems(values, max_chars,
+                            lambda text: check_text(text, field, max_chars=max_chars))
+
+
+def _column_problems(values: Any, max_chars: int,
+                     check: Callable[[str], Problem | None]) -> np.ndarray:
+    vals = np.asarray(pd.Series(values, dtype=object).to_numpy(), dtype=object)
+    out = np.full(len(vals), None, dtype=object)
+    missing = pd.isna(vals)
+    for i, v in enumerate(vals):
+        if missing[i]:
+            continue
+        text = v if isinstance(v, str) else str(v)
+        if len(text) > max_chars or not text.isprintable():
+            problem = check(text)
+            if problem is not None:
+                out[i] = problem[1]
+    return out
+
+
+def plate_problems(values: Any, field: str = "vehicle_id") -> np.ndarray:
+    """Why each plate of a column is refused (None where fine): :func:`check_plate` for files.
+
+    Over :data:`PLATE_MAX_CHARS` characters, a control character or broken
+    Unicode. Missing values pass (the reader reports them itself).
+    """
+    return _column_problems(values, PLATE_MAX_CHARS, lambda text: check_plate(text, field))
 
 
 def text_year_out_of_range(values: list[Any]) -> np.ndarray:

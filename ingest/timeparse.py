@@ -36,9 +36,15 @@ __all__ = [
 ]
 
 _NS_PER_S = 1_000_000_000
+_NS_PER_DAY = 86_400 * _NS_PER_S
 MIN_TIME_NS = TIME_MIN_NS  # the time range of haulwatch.ingest.limits, one place for every entry
 MAX_TIME_NS = TIME_MAX_NS
 NAT_NS = np.iinfo("int64").min
+#: Times far outside the range but inside int64 ns (years 2200 / 1800): what a parsed
+#: time beyond the nanosecond range (year 9999, year 1) becomes, so it is T_RANGE.
+_FAR_LATE_NS = int(np.datetime64("2200-01-01T00:00:00", "ns").view("int64"))
+_FAR_EARLY_NS = int(np.datetime64("1800-01-01T00:00:00", "ns").view("int64"))
+_LOCALIZE_MARGIN_NS = 2 * 86_400 * _NS_PER_S
 _EPOCH_MS_FROM = 1e11  # epoch seconds this large would be year 5138: they are milliseconds
 _NUMBER_RE = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
 _OFFSET_RE = r"[T ]\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?\s*([Zz]|[+-]\d{2}(:?\d{2})?)$"
@@ -94,11 +100,23 @@ def _epoch_to_ns(seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _localize(naive_ns: np.ndarray, timezone: str) -> np.ndarray:
-    """Wall-clock ns in ``timezone`` → UTC ns (NaT kept)."""
-    idx = pd.DatetimeIndex(naive_ns.view("datetime64[ns]"))
-    ambiguous = np.ones(len(idx), dtype=bool)  # repeated hour: the first (DST) occurrence
-    loc = idx.tz_localize(timezone, ambiguous=ambiguous, nonexistent="shift_forward")
-    return loc.as_unit("ns").asi8.copy()
+    """Wall-clock ns in ``timezone`` → UTC ns (NaT kept).
+
+    Only wall-clock times within two days of the time range are localized: a
+    zone's offset is under a day, so the others stay outside the range as they
+    are (and are reported so), and none can overflow int64 nanoseconds by the
+    shift (``2262-04-11 23:00`` in ``America/Los_Angeles``).
+    """
+    naive_ns = np.asarray(naive_ns, dtype="int64")
+    near = (naive_ns >= MIN_TIME_NS - _LOCALIZE_MARGIN_NS) & (naive_ns < MAX_TIME_NS
+                                                              + _LOCALIZE_MARGIN_NS)
+    out = naive_ns.copy()
+    if near.any():
+        idx = pd.DatetimeIndex(naive_ns[near].view("datetime64[ns]"))
+        ambiguous = np.ones(len(idx), dtype=bool)  # repeated hour: the first (DST) occurrence
+        loc = idx.tz_localize(timezone, ambiguous=ambiguous, nonexistent="shift_forward")
+        out[near] = loc.as_unit("ns").asi8
+    return out
 
 
 def parse_times(
@@ -147,9 +165,13 @@ def parse_times(
     elif pa.types.is_date(t):
         missing = null_mask(col)
         days = pc.cast(pc.cast(col, pa.date32()), pa.int32()).to_numpy(zero_copy_only=False)
-        ns = np.where(missing, 0, days).astype("int64") * 86_400 * _NS_PER_S
-        ns = _localize(np.where(missing, NAT_NS, ns), timezone)
+        days = np.where(missing, 0, days).astype("int64")
+        over = ~missing & ((days < _FAR_EARLY_NS // _NS_PER_DAY)
+                           | (days > _FAR_LATE_NS // _NS_PER_DAY))  # year 9999 overflows ns
+        ns = np.where(over, 0, days) * _NS_PER_DAY
+        ns = _localize(np.where(missing | over, NAT_NS, ns), timezone)
         status[missing] = T_MISSING
+        status[over] = T_RANGE
     elif pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
         secs, missing, _ = numeric_cells(col)
         ns, bad = _epoch_to_ns(secs)
@@ -298,10 +320,23 @@ def _parse_iso(part: pa.ChunkedArray, *, aware: bool) -> np.ndarray:
 
 
 def _dt_to_ns(parsed: pd.Series) -> np.ndarray:
-    """Datetime Series (any unit, NaT allowed) → int64 ns with NaT as int64 min."""
-    arr = parsed.dt.as_unit("ns") if hasattr(parsed, "dt") else parsed
-    vals = arr.to_numpy()
-    if vals.dtype.kind == "M":
-        return vals.astype("datetime64[ns]").view("int64").copy()
-    # tz-aware: to_numpy gives objects; go through the underlying ns values.
-    return pd.DatetimeIndex(arr).as_unit("ns").asi8.copy()
+    """Datetime Series (any unit, NaT allowed) → int64 ns with NaT as int64 min.
+
+    pandas parses ISO text into microseconds, so years 1..9999 arrive here;
+    times beyond the int64-nanosecond range (``9999-12-31``, ``0001-01-01``,
+    ``2262-04-12``) become :data:`_FAR_LATE_NS` / :data:`_FAR_EARLY_NS`, outside
+    the time range, so that they are reported as out of range, never raised.
+    """
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    vals = np.asarray(parsed.to_numpy(), dtype="datetime64")
+    unit = np.datetime_data(vals.dtype)[0]
+    nat = np.isnat(vals)
+    late = ~nat & (vals >= np.datetime64(_FAR_LATE_NS, "ns").astype(vals.dtype))
+    early = ~nat & (vals < np.datetime64(_FAR_EARLY_NS, "ns").astype(vals.dtype))
+    fits = ~nat & ~late & ~early
+    ns = np.full(len(vals), NAT_NS, dtype="int64")
+    ns[late] = _FAR_LATE_NS
+    ns[early] = _FAR_EARLY_NS
+    ns[fits] = vals[fits].astype(f"datetime64[{unit}]").astype("datetime64[ns]").view("int64")
+    return ns

@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 from haulwatch.timezone import DEFAULT_TIMEZONE
 
 from .cells import as_chunked, cell_texts, numeric_cells, to_string
+from .limits import plate_problems
 from .plates import normalize_plate
 from .rejects import (
     ACTION_CLEARED,
@@ -417,7 +418,9 @@ def _assemble(col: _Collector, *, file: str, present: set[str],
     rejects: list[pd.DataFrame] = []
     dropped = np.zeros(n, dtype=bool)
 
-    def drop(mask: np.ndarray, field: str, reason: str, values: np.ndarray | None = None) -> None:
+    def drop(mask: np.ndarray, field: str, reason: str | np.ndarray,
+             values: np.ndarray | None = None) -> None:
+        """Drop ``mask`` rows (a reason per row of ``mask`` when an array)."""
         new = mask & ~dropped
         if not new.any():
             return
@@ -425,6 +428,8 @@ def _assemble(col: _Collector, *, file: str, present: set[str],
             vals = col.text_lookup(field).reindex(src_row[new]).to_numpy(dtype=object)
         else:
             vals = values if len(values) == int(new.sum()) else values[new]
+        if not isinstance(reason, str) and len(reason) != int(new.sum()):
+            reason = reason[new[mask]]
         rejects.append(make_rejects(file, src_row[new], field, vals, reason, ACTION_DROPPED))
         dropped[new] = True
 
@@ -439,6 +444,13 @@ def _assemble(col: _Collector, *, file: str, present: set[str],
     vkey = normalize_plate(vid)
     vid_missing = vid.isna().to_numpy()
     drop(vid_missing, "vehicle_id", "missing vehicle_id", np.full(n, "", dtype=object))
+    # the plate limits of every entry point (length, control characters), per distinct plate
+    why_cat = plate_problems(vid.cat.categories.to_numpy(dtype=object))
+    if any(w is not None for w in why_cat):
+        vid_codes = vid.cat.codes.to_numpy()
+        why = np.where(vid_codes >= 0, why_cat[np.maximum(vid_codes, 0)], None)
+        bad_plate = np.asarray(pd.notna(why), dtype=bool) & ~dropped
+        drop(bad_plate, "vehicle_id", why[bad_plate], vid[bad_plate].astype(object).to_numpy())
     key_codes = vkey.cat.codes.to_numpy()
     blank_cat = np.asarray(vkey.cat.categories == "", dtype=bool)
     key_empty = ~vid_missing & (key_codes >= 0) & blank_cat[np.maximum(key_codes, 0)] \

@@ -587,3 +587,96 @@ class TestParts:
         tracks = tracks.sort_values(["vehicle_key", "time"], kind="stable").reset_index(drop=True)
         assert tracks["src_row"].tolist() == whole.tracks["src_row"].tolist()
         assert tracks["lon"].tolist() == whole.tracks["lon"].tolist()
+
+
+class TestLimitsOfEveryEntryPoint:
+    """Times beyond pandas' nanoseconds and over-long plates are rejected rows, never raised."""
+
+    GOOD = "A1,2024-05-01T08:00:00,121.0,31.0\n"
+
+    @pytest.mark.parametrize("value", [
+        "9999-12-31T23:59:59", "0001-01-01", "0001-01-01T00:00:00", "2262-04-12T00:00:00",
+        "9999-12-31T23:59:59+08:00", "9999-12-31T23:59:59.5", "0001-01-01T00:00:00Z",
+        "-0001-01-01", "253402300799", "-62135596800", "2100-01-01T08:00:00",
+        "1989-12-31T23:59:59Z"])
+    def test_time_out_of_range_is_a_rejected_row(self, tmp_path, value):
+        body = self.GOOD + f"A1,{value},121.0,31.0\n"
+        res = read_tracks(write(tmp_path, body, header="vehicle_id,time,lon,lat\n"))
+        assert len(res.tracks) == 1
+        assert res.rejects[["row", "field", "value", "action"]].values.tolist() == [
+            [2, "time", value, "row_dropped"]]
+        assert res.rejects["reason"].iloc[0].startswith("time outside 1990-01-01..2100-01-01")
+        check_invariant(res)
+
+    def test_edges_of_the_range(self, tmp_path):
+        body = ("A1,1990-01-01T00:00:00Z,121.0,31.0\n"            # first instant: kept
+                "A1,2099-12-31T23:59:59.5Z,121.0,31.0\n"          # last second: kept
+                "A1,2100-01-01T07:59:59,121.0,31.0\n"             # local = 2099-12-31T23:59:59Z
+                "A1,2100-01-01T00:00:00Z,121.0,31.0\n")           # end: excluded
+        res = read_tracks(write(tmp_path, body, header="vehicle_id,time,lon,lat\n"))
+        assert res.tracks["time"].tolist() == [utc("1990-01-01T00:00:00"),
+                                               utc("2099-12-31T23:59:59"),
+                                               utc("2099-12-31T23:59:59.5")]
+        assert res.rejects["row"].tolist() == [4]
+
+    def test_a_zone_west_of_utc_does_not_overflow_near_2262(self, tmp_path):
+        body = self.GOOD + "A1,2262-04-11T23:00:00,121.0,31.0\n"
+        res = read_tracks(write(tmp_path, body, header="vehicle_id,time,lon,lat\n"),
+                          timezone="America/Los_Angeles")
+        assert res.rejects["row"].tolist() == [2]
+        assert res.rejects["reason"].iloc[0].startswith("time outside")
+
+    @pytest.mark.parametrize("unit", ["s", "ms", "us"])
+    def test_parquet_timestamps_beyond_nanoseconds(self, tmp_path, unit):
+        import datetime as dt
+        for tz in (None, "UTC"):
+            times = pa.array([dt.datetime(2024, 5, 1, 8), dt.datetime(9999, 12, 31, 23, 59, 59),
+                              dt.datetime(1, 1, 1)], pa.timestamp(unit, tz=tz))
+            pq.write_table(pa.table({"vehicle_id": ["A1"] * 3, "time": times,
+                                     "lon": [121.0] * 3, "lat": [31.0] * 3}),
+                           tmp_path / "tracks.parquet")
+            res = read_tracks(tmp_path / "tracks.parquet")
+            assert len(res.tracks) == 1
+            assert res.rejects["row"].tolist() == [2, 3]
+            assert res.rejects["reason"].str.startswith("time outside").all()
+
+    def test_parquet_dates_and_integer_seconds_beyond_nanoseconds(self, tmp_path):
+        import datetime as dt
+        for times in (pa.array([dt.date(2024, 5, 1), dt.date(9999, 12, 31), dt.date(1, 1, 1)]),
+                      pa.array([1714521600, 253402300799, -62135596800], pa.int64()),
+                      pa.array([1714521600.0, 2.5e11 * 1000, -1e300], pa.float64())):
+            pq.write_table(pa.table({"vehicle_id": ["A1"] * 3, "time": times,
+                                     "lon": [121.0] * 3, "lat": [31.0] * 3}),
+                           tmp_path / "tracks.parquet")
+            res = read_tracks(tmp_path / "tracks.parquet")
+            assert len(res.tracks) == 1, times.type
+            assert res.rejects["row"].tolist() == [2, 3]
+            assert res.rejects["reason"].str.startswith("time outside").all()
+
+    def test_plate_over_the_limit_is_a_rejected_row(self, tmp_path):
+        vin = "LSVAU2180N2183294"                     # 17 characters: a VIN is a plate
+        long_plate = "浙D" + "1" * 19                  # 21 characters
+        body = (f"{vin},2024-05-01T08:00:00,121.0,31.0\n"
+                f"{long_plate},2024-05-01T08:00:00,121.0,31.0\n"
+                "浙D12345,2024-05-01T08:00:00,121.0,31.0\n"
+                f"{long_plate},2024-05-01T08:00:05,121.0,31.0\n"
+                "A\x01B,2024-05-01T08:00:00,121.0,31.0\n")
+        res = read_tracks(write(tmp_path, body, header="vehicle_id,time,lon,lat\n"))
+        assert sorted(res.tracks["vehicle_id"].astype(str)) == sorted([vin, "浙D12345"])
+        rej = res.rejects
+        assert rej["row"].tolist() == [2, 4, 5]
+        assert (rej["field"] == "vehicle_id").all()
+        assert rej["value"].tolist()[:2] == [long_plate, long_plate]
+        assert rej["reason"].iloc[0] == ("too long for a plate: 21 characters in "
+                                         f"'{long_plate}', at most 20 allowed")
+        assert "control character" in rej["reason"].iloc[2]
+        check_invariant(res)
+
+    def test_parquet_plate_over_the_limit(self, tmp_path):
+        pq.write_table(pa.table({"vehicle_id": ["A1", "B" * 500], "time": [1714521600] * 2,
+                                 "lon": [121.0] * 2, "lat": [31.0] * 2}),
+                       tmp_path / "tracks.parquet")
+        res = read_tracks(tmp_path / "tracks.parquet")
+        assert res.tracks["vehicle_id"].astype(str).tolist() == ["A1"]
+        assert res.rejects[["row", "field"]].values.tolist() == [[2, "vehicle_id"]]
+        assert len(res.rejects["value"].iloc[0]) <= 200            # the rejects cut values
