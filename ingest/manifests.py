@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .limits import ID_MAX_CHARS, plate_problems, text_problems
 from .plates import normalize_plate
 from .registry import DEFAULT_TIMEZONE, _read_small_csv
 from .rejects import ACTION_CLEARED, ACTION_DROPPED, concat_rejects, make_rejects
@@ -140,6 +141,12 @@ def read_manifests(
 
     for field in ("manifest_id", "vehicle_id", "origin_site_id", "disposal_site_id"):
         drop(df[field].isna().to_numpy(), field, f"missing {field}")
+    # the limits of every entry point: plates as the tracks reader, ids at most ID_MAX_CHARS
+    why = plate_problems(df["vehicle_id"])
+    drop(pd.notna(why), "vehicle_id", why)
+    for field in ("manifest_id", "origin_site_id", "disposal_site_id"):
+        why = text_problems(df[field], field, max_chars=ID_MAX_CHARS)
+        drop(pd.notna(why), field, why)
     key = normalize_plate(df["vehicle_id"])
     drop((key.isna() | (key == "")).to_numpy(), "vehicle_id",
          "vehicle_id has no letters or digits")

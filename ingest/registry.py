@@ -27,6 +27,7 @@ from shapely.geometry import shape
 
 from haulwatch.timezone import DEFAULT_TIMEZONE  # re-exported: the one default zone
 
+from .limits import plate_problems
 from .plates import normalize_plate
 from .rejects import (
     ACTION_CLEARED,
@@ -540,8 +541,12 @@ def read_vehicles(path: str | Path) -> RegistryResult:
     no_key = (key.isna() | (key == "")).to_numpy() & ~missing
     parts.append(make_rejects(file, rows[no_key], "vehicle_id", vid[no_key],
                               "vehicle_id has no letters or digits"))
-    ok = ~missing & ~no_key
-    dup = ok & key.duplicated(keep="first").to_numpy()
+    why_plate = plate_problems(vid)
+    bad_plate = pd.notna(why_plate) & ~missing & ~no_key
+    parts.append(make_rejects(file, rows[bad_plate], "vehicle_id", vid[bad_plate],
+                              why_plate[bad_plate]))
+    ok = ~missing & ~no_key & ~bad_plate
+    dup = ok & key.where(ok, None).duplicated(keep="first").to_numpy()
     if dup.any():
         first = pd.Series(rows[ok], index=key[ok].to_numpy()).groupby(level=0).first()
         why = [f"duplicate vehicle_id (same plate as row {first[k]})" for k in key[dup]]

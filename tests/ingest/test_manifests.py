@@ -117,3 +117,41 @@ class TestDateOnlyWindows:
     def test_impossible_date_only_still_refused(self, tmp_path):
         res = read_manifests(write(tmp_path, "M1,A1,O1,D1,,2024-02-01,2024-02-30,,\n"))
         assert res.rejects[["row", "field"]].values.tolist() == [[1, "valid_to"]]
+
+
+class TestLimitsOfEveryEntryPoint:
+    """Out-of-range windows, over-long plates and ids are rejected rows with a reason."""
+
+    def test_windows_beyond_pandas_nanoseconds(self, tmp_path):
+        body = ("M1,A1,O1,D1,,2024-05-01T07:00:00,2024-05-01T18:00:00,,\n"    # 1 kept
+                "M2,A1,O1,D1,,9999-12-31T23:59:59,2024-05-01T18:00:00,,\n"    # 2 from
+                "M3,A1,O1,D1,,2024-05-01T07:00:00,9999-12-31,,\n"             # 3 date-only to
+                "M4,A1,O1,D1,,0001-01-01,2024-05-01T18:00:00,,\n"             # 4 from
+                "M5,A1,O1,D1,,2024-05-01T07:00:00,9999-12-31T23:59:59+08:00,,\n"  # 5 to
+                "M6,A1,O1,D1,,2024-05-01T07:00:00,253402300799,,\n"           # 6 epoch to
+                "M7,A1,O1,D1,,2024-05-01T07:00:00,2099-12-31,,\n")            # 7 kept
+        res = read_manifests(write(tmp_path, body))
+        assert res.manifests["manifest_id"].tolist() == ["M1", "M7"]
+        # 2099-12-31 covers the local day: it ends at 2100-01-01T00:00+08:00, inside the range
+        assert res.manifests["valid_to"].iloc[1] == pd.Timestamp("2099-12-31T16:00:00Z")
+        rej = res.rejects
+        assert rej[["row", "field", "action"]].values.tolist() == [
+            [2, "valid_from", "row_dropped"], [3, "valid_to", "row_dropped"],
+            [4, "valid_from", "row_dropped"], [5, "valid_to", "row_dropped"],
+            [6, "valid_to", "row_dropped"]]
+        assert rej["reason"].str.contains("outside 1990-01-01..2100-01-01").all()
+
+    def test_plates_and_ids_over_the_limits(self, tmp_path):
+        vin = "LSVAU2180N2183294"
+        body = (f"M1,{vin},O1,D1,,2024-05-01T07:00:00,2024-05-01T18:00:00,,\n"      # 1 kept
+                f"M2,浙D{'1' * 19},O1,D1,,2024-05-01T07:00:00,2024-05-01T18:00:00,,\n"  # 2 plate
+                f"{'M' * 65},A1,O1,D1,,2024-05-01T07:00:00,2024-05-01T18:00:00,,\n"   # 3 id
+                f"M4,A1,{'O' * 65},D1,,2024-05-01T07:00:00,2024-05-01T18:00:00,,\n")  # 4 site
+        res = read_manifests(write(tmp_path, body))
+        assert res.manifests["vehicle_id"].tolist() == [vin]
+        rej = res.rejects
+        assert rej[["row", "field"]].values.tolist() == [
+            [2, "vehicle_id"], [3, "manifest_id"], [4, "origin_site_id"]]
+        assert rej["reason"].iloc[0] == (f"too long for a plate: 21 characters in "
+                                         f"'浙D{'1' * 19}', at most 20 allowed")
+        assert rej["reason"].iloc[1] == "too long: 65 characters, at most 64 allowed"

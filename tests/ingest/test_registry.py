@@ -236,3 +236,19 @@ class TestVehicles:
         (tmp_path / "vehicles.csv").write_text("plate\nA1\n")
         with pytest.raises(SchemaError, match=r"vehicles.csv: missing required column.*vehicle_id"):
             read_vehicles(tmp_path / "vehicles.csv")
+
+
+class TestVehicleLimits:
+    def test_plates_over_the_limit_are_rejected_and_do_not_shadow_a_good_row(self, tmp_path):
+        long_plate = "浙F·A1234" + "X" * 13                      # 21 characters
+        (tmp_path / "vehicles.csv").write_text(
+            "vehicle_id,registered\n"
+            f"{long_plate},true\n"                                # 1 refused: too long
+            "LSVAU2180N2183294,true\n"                            # 2 a VIN fits
+            f"浙FA1234{'X' * 13},true\n",                         # 3 same key as 1 but 20 chars
+            encoding="utf-8")
+        res = read_vehicles(tmp_path / "vehicles.csv")
+        assert res.frame["vehicle_id"].tolist() == ["LSVAU2180N2183294", "浙FA1234" + "X" * 13]
+        assert res.rejects[["row", "field", "action"]].values.tolist() == [
+            [1, "vehicle_id", "row_dropped"]]
+        assert res.rejects["reason"].iloc[0].startswith("too long for a plate: 21 characters")
