@@ -247,7 +247,43 @@ def _iso_z(ts: pd.Timestamp) -> str:
 
 
 def _to_utc(values: pd.Series, field: str, timezone: str) -> pd.Series:
-    """Parse a column of times to ``datetime64[ns, UTC]`` (naive = local in ``timezone``)."""
+    """Parse a column of times to ``datetime64[ns, UTC]`` (naive = local in ``timezone``).
+
+    Times outside the range of :mod:`haulwatch.ingest.limits` (1990..2100 UTC)
+    raise :class:`AlertSchemaError` naming the field, the row and the value: a
+    year written outside it (``9999-12-31``, ``0001-01-01``, which pandas cannot
+    hold in nanoseconds, or shifts silently by an offset) is refused before
+    parsing, the others after.
+    """
+    from haulwatch.ingest import limits
+
+    def refuse(row: int) -> AlertSchemaError:
+        return AlertSchemaError(
+            f"field {field!r}: value {limits.snippet(values.iloc[row])} (row {row}) is outside "
+            f"{limits.TIME_MIN:%Y-%m-%dT%H:%M:%SZ} .. {limits.TIME_MAX:%Y-%m-%dT%H:%M:%SZ} "
+            "(the time range of every entry point)"
+        )
+
+    if not pd.api.types.is_datetime64_any_dtype(values.dtype):
+        far = limits.text_year_out_of_range(values.tolist())
+        if far.any():
+            raise refuse(int(np.flatnonzero(far)[0]))
+    try:
+        out = _parse_utc(values, field, timezone)
+    except (OverflowError, pd.errors.OutOfBoundsDatetime):
+        raise AlertSchemaError(
+            f"field {field!r}: a value is outside "
+            f"{limits.TIME_MIN:%Y-%m-%d}..{limits.TIME_MAX:%Y-%m-%d}"
+        ) from None
+    with np.errstate(invalid="ignore"):
+        bad = (out.notna() & ((out < limits.TIME_MIN) | (out >= limits.TIME_MAX))).to_numpy()
+    if bad.any():
+        raise refuse(int(np.flatnonzero(bad)[0]))
+    return out.astype("datetime64[ns, UTC]")
+
+
+def _parse_utc(values: pd.Series, field: str, timezone: str) -> pd.Series:
+    """:func:`_to_utc` without the range check (tz-aware UTC in the parsed unit)."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         out = values.dt.tz_convert("UTC")
     elif pd.api.types.is_datetime64_dtype(values.dtype):
@@ -267,10 +303,10 @@ def _to_utc(values: pd.Series, field: str, timezone: str) -> pd.Series:
             parsed = pd.Series(
                 [_one_time(v, field, timezone) for v in values],
                 index=values.index,
-                dtype="datetime64[ns, UTC]",
+                dtype="datetime64[us, UTC]",
             )
-        return _to_utc(parsed, field, timezone)
-    return out.astype("datetime64[ns, UTC]")
+        return _parse_utc(parsed, field, timezone)
+    return out
 
 
 def _one_time(value: Any, field: str, timezone: str) -> pd.Timestamp:
@@ -282,9 +318,15 @@ def _one_time(value: Any, field: str, timezone: str) -> pd.Timestamp:
         raise AlertSchemaError(
             f"field {field!r}: value {value!r} is not a time; allowed: ISO 8601 or datetime"
         ) from None
-    if ts.tzinfo is None:
-        ts = ts.tz_localize(timezone)
-    return ts.tz_convert("UTC")
+    try:
+        if ts.tzinfo is None:
+            ts = ts.tz_localize(timezone)
+        return ts.tz_convert("UTC")
+    except (ValueError, OverflowError):  # an ambiguous or impossible wall-clock time
+        raise AlertSchemaError(
+            f"field {field!r}: value {value!r} is not a time in {timezone}; "
+            "allowed: ISO 8601 with an offset"
+        ) from None
 
 
 def _string_column(frame: pd.DataFrame, name: str) -> pd.Series:
@@ -779,7 +821,13 @@ def read_alerts(path: str | Path, *, timezone: str = DEFAULT_TIMEZONE) -> gpd.Ge
             f"alerts file {str(p)!r}: suffix {suffix!r} is not allowed; allowed: "
             "'.geojson', '.json', '.csv'"
         )
-    return _from_table(table, timezone=timezone)
+    try:
+        return _from_table(table, timezone=timezone)
+    except AlertSchemaError as exc:
+        text = str(exc)
+        if str(p) in text:
+            raise
+        raise AlertSchemaError(f"alerts file {str(p)!r}: {text}") from None
 
 
 def _read_geojson(p: Path) -> pd.DataFrame:

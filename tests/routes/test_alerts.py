@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -348,3 +349,51 @@ class TestWriteRead:
         other.write_text("x", encoding="utf-8")
         with pytest.raises(AlertSchemaError, match=r"suffix '\.txt'"):
             read_alerts(other)
+
+
+class TestTimeLimits:
+    """Times outside 1990..2100 UTC (the limits of every entry point) are a clear schema error."""
+
+    @pytest.mark.parametrize("value", [
+        "9999-12-31T23:59:59", "9999-12-31T23:59:59Z", "0001-01-01T00:00:00+08:00",
+        "2262-04-12T00:00:00Z", "1989-12-31T23:59:59Z", "2100-01-01T00:00:00Z"])
+    @pytest.mark.parametrize("field", ["start", "end"])
+    def test_text_times_out_of_range(self, field, value):
+        frame = _frame().iloc[[0, 1]].reset_index(drop=True).astype({field: object})
+        frame.loc[1, field] = value
+        with pytest.raises(AlertSchemaError, match=rf"field '{field}': value {re.escape(repr(value))} \(row 1\) "
+                                                   r"is outside 1990-01-01T00:00:00Z"):
+            make_alerts(frame)
+
+    def test_mixed_offsets_with_year_one_are_not_shifted_into_the_range(self):
+        # pandas silently turned this into 1972-12-31 when another row had another offset
+        frame = _frame().iloc[[0, 1]].reset_index(drop=True)
+        frame["start"] = ["0001-01-01T00:00:00+08:00", "2026-03-01T01:00:00Z"]
+        frame["end"] = [None, None]
+        with pytest.raises(AlertSchemaError, match=r"'start'.*row 0.*outside"):
+            make_alerts(frame)
+
+    def test_datetime_column_out_of_range(self):
+        frame = _frame().iloc[[0]].reset_index(drop=True)
+        frame["start"] = pd.Series([pd.Timestamp("1980-01-01T00:00:00Z")])
+        frame["end"] = [pd.NaT]
+        with pytest.raises(AlertSchemaError, match=r"'start'.*row 0.*outside"):
+            make_alerts(frame)
+
+    def test_edges_are_kept(self):
+        frame = _frame().iloc[[0, 1]].reset_index(drop=True)
+        frame["start"] = ["1990-01-01T00:00:00Z", "2099-12-31T23:59:59Z"]
+        frame["end"] = [None, None]
+        alerts = make_alerts(frame)
+        assert sorted(alerts["start"]) == [pd.Timestamp("1990-01-01T00:00:00Z"),
+                                           pd.Timestamp("2099-12-31T23:59:59Z")]
+
+    def test_read_alerts_file_with_year_9999(self, tmp_path):
+        write_alerts(make_alerts(_frame()), tmp_path)
+        path = tmp_path / "alerts.geojson"
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc["features"][2]["properties"]["end"] = "9999-12-31T23:59:59Z"
+        path.write_text(json.dumps(doc), encoding="utf-8")
+        with pytest.raises(AlertSchemaError, match=r"field 'end': value '9999-12-31T23:59:59Z' "
+                                                   r"\(row 2\) is outside"):
+            read_alerts(path)
