@@ -146,6 +146,29 @@ class TestSession:
         assert a == b and len(a) == 16
         assert (wrong, right) == (1, 0)
 
+    @pytest.mark.parametrize("version", [2013, 2019])
+    def test_an_unplated_vehicle_registers_with_its_vin(self, version: int) -> None:
+        # JT/T 808 register: plate colour 0 = not plated, the plate field holds the VIN (17).
+        vin = "LSVAU2180N2183294"
+
+        async def go(gw: Gateway) -> list[int]:
+            t = TerminalClient("13900000077", version=version, timeout_s=10)
+            await t.connect("127.0.0.1", gw.port)
+            out = [(await t.register(vin, plate_color=0)).result,
+                   (await t.authenticate()).result, (await t.report(loc(5))).result]
+            too_long = TerminalClient("13900000078", version=version, timeout_s=10)
+            await too_long.connect("127.0.0.1", gw.port)
+            out.append((await too_long.register("浙D" + "1" * 19, plate_color=2)).result)
+            await t.close()
+            await too_long.close()
+            return out
+
+        results, gw, store = run(go)
+        assert results == [0, 0, 0, 2]      # 0x8100 result 2: no such vehicle (plate refused)
+        t5 = int(datetime(2026, 3, 2, 3, 0, 5, tzinfo=timezone.utc).timestamp())
+        assert list(store.points) == [(vin, t5)]
+        assert gw.metrics.refused["register_bad_plate"] == 1
+
     def test_location_before_auth_is_refused_and_not_stored(self) -> None:
         async def go(gw: Gateway) -> list[int]:
             t = await terminal(gw, auth=False)

@@ -30,6 +30,27 @@ class TestCheckPlate:
         assert L.check_plate("A" * L.PLATE_MAX_CHARS) is None
         assert L.check_plate("A" * (L.PLATE_MAX_CHARS + 1)) is not None
 
+    def test_a_vin_is_a_plate(self):
+        # JT/T 808 terminals of unplated vehicles register their 17-character VIN (ISO 3779)
+        assert L.check_plate("LSVAU2180N2183294") is None
+        assert L.check_plate("VIN:LSVAU2180N2183294") is not None       # 21: not a plate
+        assert L.PLATE_MAX_CHARS == 20
+
+    def test_column_form_gives_the_same_reasons(self):
+        values = pd.Series(["浙D12345", None, "A" * 21, "浙\x00D1", "\ud800", 12345,
+                            "LSVAU2180N2183294"], dtype=object)
+        got = L.plate_problems(values)
+        assert got[[0, 1, 5, 6]].tolist() == [None] * 4
+        for i in (2, 3, 4):
+            assert got[i] == L.check_plate(values[i])[1]
+
+    def test_text_problems_of_ids(self):
+        got = L.text_problems(["M" * 64, "M" * 65, "a\x01b", None], "manifest_id",
+                              max_chars=L.ID_MAX_CHARS)
+        assert got[0] is None and got[3] is None
+        assert got[1] == "too long: 65 characters, at most 64 allowed"
+        assert "control character" in got[2]
+
 
 class TestCheckId:
     @pytest.mark.parametrize("value", ["ID-3f2a9c0e11aa22bb", "N1", "m-abc123", "站点_1", "a.b:c~d"])
