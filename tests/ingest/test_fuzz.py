@@ -3,6 +3,7 @@
 Hypothesis writes a small, valid contract dataset, corrupts random cells of
 ``tracks.csv``, ``manifests.csv`` and ``vehicles.csv`` (empty, blanks, text in
 numbers, NaN/inf, huge numbers, negative epochs, impossible dates, 24:00:00,
+years 9999 and 1 beyond pandas' nanoseconds, plates over the limit,
 stray quotes, quoted commas, ragged rows, emoji and full-width characters...)
 and writes the files in a random dialect (UTF-8, UTF-8 with BOM or GB18030;
 LF or CRLF; columns in another order and case; extra and repeated unknown
@@ -95,7 +96,21 @@ _WRITERS = {
     "unknown_site": lambda v: "NOPE",
     "unknown_route": lambda v: "R404",
     "maybe": lambda v: "maybe",
+    # beyond the int64 nanoseconds of pandas: outside the time range of every entry point
+    "year_9999": lambda v: "9999-12-31T23:59:59",
+    "year_9999_offset": lambda v: "9999-12-31T23:59:59+08:00",
+    "year_9999_fraction": lambda v: "9999-12-31 23:59:59.5",
+    "year_1": lambda v: "0001-01-01",
+    "year_2262": lambda v: "2262-04-12T00:00:00",
+    "epoch_year_9999": lambda v: "253402300799",
+    "date_9999": lambda v: "9999-12-31",
+    # the plate and id limits of every entry point (20 and 64 characters, no control character)
+    "long_plate": lambda v: v + "0" * 20,
+    "control_plate": lambda v: v[:2] + "\x07" + v[2:],
+    "long_id": lambda v: v + "9" * 64,
 }
+_FAR_TIMES = ["year_9999", "year_9999_offset", "year_9999_fraction", "year_1", "year_2262",
+              "epoch_year_9999"]
 
 
 def _c(name: str, fate: str, *fields: str) -> Cell:
@@ -113,8 +128,9 @@ TRACK_CELLS: dict[str, list[Cell]] = {
     "vehicle_id": [_c("empty", DROP, "vehicle_id"), _c("blanks", DROP, "vehicle_id"),
                    _c("separators_only", DROP, "vehicle_id"), _c("emoji_plate", KEEP),
                    _c("lower_spaced_plate", KEEP), _c("full_width_plate", KEEP),
-                   _c("quoted", KEEP)],
-    "time": [*(_c(n, DROP, "time") for n in ("empty", "blanks", "text", "nan", "inf", "huge",
+                   _c("quoted", KEEP), _c("long_plate", DROP, "vehicle_id"),
+                   _c("control_plate", DROP, "vehicle_id")],
+    "time": [*(_c(n, DROP, "time") for n in _FAR_TIMES), *(_c(n, DROP, "time") for n in ("empty", "blanks", "text", "nan", "inf", "huge",
                                               "huge_exp", "negative_epoch", "feb_30",
                                               "month_13")),
              _c("hour_24", EITHER, "time"), _c("time_offset", KEEP), _c("time_z", KEEP),
@@ -137,17 +153,20 @@ TRACK_CELLS: dict[str, list[Cell]] = {
     "lift": [_c("maybe", CLEAR, "lift"), _c("huge", CLEAR, "lift"), _c("empty", KEEP)],
 }
 MANIFEST_CELLS: dict[str, list[Cell]] = {
-    "manifest_id": [_c("empty", DROP, "manifest_id"), _c("padded", KEEP)],
+    "manifest_id": [_c("empty", DROP, "manifest_id"), _c("padded", KEEP),
+                    _c("long_id", DROP, "manifest_id")],
     "vehicle_id": [_c("empty", DROP, "vehicle_id"), _c("separators_only", DROP, "vehicle_id"),
                    _c("lower_spaced_plate", KEEP), _c("full_width_plate", KEEP),
-                   _c("emoji_plate", KEEP)],
+                   _c("emoji_plate", KEEP), _c("long_plate", DROP, "vehicle_id")],
     "origin_site_id": [_c("unknown_site", DROP, "origin_site_id"),
                        _c("empty", DROP, "origin_site_id")],
     "disposal_site_id": [_c("unknown_site", DROP, "disposal_site_id")],
     "valid_from": [*(_c(n, DROP, "valid_from") for n in ("empty", "text", "feb_30",
-                                                         "negative_epoch", "huge")),
+                                                         "negative_epoch", "huge",
+                                                         *_FAR_TIMES)),
                    _c("time_offset", KEEP), _c("time_epoch", KEEP), _c("full_width", KEEP)],
-    "valid_to": [*(_c(n, DROP, "valid_to") for n in ("blanks", "month_13", "inf")),
+    "valid_to": [*(_c(n, DROP, "valid_to") for n in ("blanks", "month_13", "inf", "date_9999",
+                                                     *_FAR_TIMES)),
                  _c("time_z", KEEP), _c("stray_quote_open", DROP, "valid_to", "row")],
     "route_id": [_c("unknown_route", CLEAR, "route_id"), _c("empty", KEEP)],
     "volume_m3": [_c("text", CLEAR, "volume_m3"), _c("negative", CLEAR, "volume_m3"),
@@ -156,7 +175,8 @@ MANIFEST_CELLS: dict[str, list[Cell]] = {
 }
 VEHICLE_CELLS: dict[str, list[Cell]] = {
     "vehicle_id": [_c("empty", DROP, "vehicle_id"), _c("separators_only", DROP, "vehicle_id"),
-                   _c("full_width_plate", KEEP), _c("emoji_plate", KEEP)],
+                   _c("full_width_plate", KEEP), _c("emoji_plate", KEEP),
+                   _c("long_plate", DROP, "vehicle_id"), _c("control_plate", DROP, "vehicle_id")],
     "company": [_c("quoted_comma", KEEP), _c("emoji_plate", KEEP), _c("empty", KEEP)],
     "registered": [_c("maybe", CLEAR, "registered"), _c("padded", KEEP)],
 }
