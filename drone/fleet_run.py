@@ -23,10 +23,12 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from haulwatch import waiting
 from haulwatch.drone.fleet import FleetManager
 from haulwatch.drone.flight import FlightRecord, utc_now_iso
 from haulwatch.drone.mission import Mission
@@ -70,7 +72,7 @@ def link_flyer(
 
         def watch() -> None:
             while not done.is_set():
-                if abort.wait(0.2):
+                if waiting.wait(abort, 0.2):
                     link.abort("cancelled by the dispatcher")
                     return
 
@@ -91,7 +93,7 @@ def link_flyer(
             return record
         finally:
             done.set()
-            watcher.join(1.0)
+            waiting.join(watcher, 1.0)
 
     return fly
 
@@ -256,19 +258,15 @@ class FleetRunner:
 
     def wait_idle(self, timeout_s: float) -> bool:
         """Wait (wall seconds) until no flight thread runs; True when idle in time."""
-        deadline = threading.Event()
-        timer = threading.Timer(timeout_s, deadline.set)
-        timer.start()
-        try:
-            while not deadline.is_set():
-                with self._lock:
-                    running = [t for t in self._threads.values() if t.is_alive()]
-                if not running:
-                    return True
-                running[0].join(0.1)
-            return False
-        finally:
-            timer.cancel()
+        deadline = time.monotonic() + max(0.0, float(timeout_s))
+        while True:
+            with self._lock:
+                running = [t for t in self._threads.values() if t.is_alive()]
+            if not running:
+                return True
+            if not time.monotonic() < deadline:
+                return False
+            waiting.join(running[0], min(0.1, deadline - time.monotonic()))
 
     def shutdown(self, timeout_s: float = 10.0) -> None:
         """Abort every flight and wait for the threads (the drones come home)."""

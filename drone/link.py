@@ -43,6 +43,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from haulwatch import waiting
 from haulwatch.drone.mission import Mission, MissionItem
 from haulwatch.drone.protocol import (
     MissionDownload,
@@ -530,7 +531,7 @@ class VehicleLink:
         """Stop the heartbeat thread and close the connection."""
         self._closing.set()
         if self._hb_thread is not None:
-            self._hb_thread.join(timeout=2.0)
+            waiting.join(self._hb_thread, 2.0)
             self._hb_thread = None
         if self.conn is not None:
             logfile = getattr(self.conn, "logfile", None)
@@ -549,7 +550,7 @@ class VehicleLink:
 
     def _heartbeat_loop(self) -> None:
         period = self._wall(1.0)
-        while not self._closing.wait(period):
+        while not waiting.wait(self._closing, period):
             with contextlib.suppress(OSError, AttributeError):
                 self.send(self.conn.mav.heartbeat_encode(_GCS_TYPE, _INVALID_AUTOPILOT, 0, 0, 0))
 

@@ -38,6 +38,7 @@ from typing import Any, ClassVar
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink2
 
+from haulwatch import waiting
 from haulwatch.drone.sitl_vehicle import (
     COPTER_MODES,
     LOCATION_COMMANDS,
@@ -271,7 +272,7 @@ class SimulatedCopter:
         """Stop the thread and close every socket."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=5.0)
+            waiting.join(self._thread, 5.0)
         for client in self._clients:
             with contextlib.suppress(OSError):
                 client.sock.close()
@@ -288,7 +289,7 @@ class SimulatedCopter:
 
     def wait_booted(self, timeout_s: float = 10.0) -> bool:
         """Wait (wall seconds) until a client has connected and the vehicle booted."""
-        return self._booted.wait(timeout_s)
+        return waiting.wait(self._booted, timeout_s)
 
     # ------------------------------------------------------------------ test hooks
     def call(self, action: Callable[[CopterModel], Any]) -> None:

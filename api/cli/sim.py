@@ -15,6 +15,7 @@ import sys
 import threading
 from typing import Any, TextIO
 
+from haulwatch import waiting
 from haulwatch.api.cli.errors import UsageError
 from haulwatch.api.cli.options import tcp_port
 
@@ -184,7 +185,7 @@ def run_sim(
         )
     shown = 0
     try:
-        while not stop.wait(0.2):
+        while not waiting.wait(stop, 0.2):
             log = sim.log
             while shown < len(log):
                 t, text = log[shown]

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from haulwatch import waiting
 from haulwatch.errors import UserError
 from haulwatch.ingest.limits import check_lon_lat
 
@@ -88,7 +89,7 @@ def link_flyer(vehicle_url: str, *, time_scale: float = 1.0) -> Flyer:
 
         def watch() -> None:  # forward a dispatcher's abort to the running flight
             while not done.is_set():
-                if abort.wait(0.2):
+                if waiting.wait(abort, 0.2):
                     link.abort("aborted by dispatcher")
                     return
 
@@ -107,7 +108,7 @@ def link_flyer(vehicle_url: str, *, time_scale: float = 1.0) -> Flyer:
             return record
         finally:
             done.set()
-            watcher.join(1.0)
+            waiting.join(watcher, 1.0)
 
     return fly
 
@@ -413,4 +414,4 @@ class DispatchManager:
             e.set()
         if worker is not None and worker.is_alive():
             self._queue.put(None)
-            worker.join(timeout_s)
+            waiting.join(worker, timeout_s)

@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from haulwatch import waiting
 from haulwatch.errors import UserError
 
 if TYPE_CHECKING:
@@ -250,7 +251,7 @@ class FleetService:
         return decisions
 
     def _ticker(self) -> None:
-        while not self._stop.wait(self.tick_s):
+        while not waiting.wait(self._stop, self.tick_s):
             if getattr(self.service.hub, "_closed", False):  # the service shut down
                 self.shutdown()
                 return

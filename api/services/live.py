@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from haulwatch import waiting
 from haulwatch.api.services.events import publish_alerts
 from haulwatch.api.services.store import plate_key
 
@@ -73,7 +74,7 @@ class LiveRunner:
             self._cv.notify()
             thread = self._thread
         if thread is not None:
-            thread.join(timeout_s)
+            waiting.join(thread, timeout_s)
 
     def _loop(self) -> None:
         while True:
