@@ -1000,6 +1000,22 @@ def _corrupt(df: pd.DataFrame, rng: np.random.Generator, bad_fraction: float,
 # --------------------------------------------------------------------------- generate
 
 
+def _check_date_range(day0: dt.date, days: int) -> None:
+    """Refuse a dataset (with its site permits, 200 days before and 150 after) outside the
+    time range of every entry point (:mod:`haulwatch.ingest.limits`): its rows would all be
+    rejected by the readers, and dates near year 1 or 9999 overflow."""
+    from haulwatch.ingest.limits import TIME_MAX, TIME_MIN
+
+    first = TIME_MIN.date() + dt.timedelta(days=201)
+    last = TIME_MAX.date() - dt.timedelta(days=152 + max(int(days), 1))
+    if not first <= day0 <= last:
+        raise SyntheticError(
+            f"start_date={day0.isoformat()!r} is not allowed; with days={days} it must be "
+            f"{first.isoformat()}..{last.isoformat()} (the dataset and its site permits stay "
+            f"within {TIME_MIN:%Y-%m-%d}..{TIME_MAX:%Y-%m-%d} UTC, the time range of every "
+            "entry point)")
+
+
 def generate(
     out_dir: str | Path,
     *,
@@ -1083,6 +1099,7 @@ def generate(
         raise SyntheticError(
             f"start_date={start_date!r} is not allowed; start_date must be an ISO date (YYYY-MM-DD)"
         ) from exc
+    _check_date_range(day0, days)
     try:
         check_timezone(timezone)
     except TimezoneError as exc:

@@ -368,6 +368,10 @@ class TestRowsAndFormats:
             ({"interval_s": 300}, r"interval_s=300 .*\[1, 120\]"),
             ({"bad_row_fraction": 0.9}, r"bad_row_fraction=0.9"),
             ({"start_date": "2026-13-01"}, r"start_date='2026-13-01'.*ISO date"),
+            # the time range of every entry point (ingest.limits), not an OverflowError
+            ({"start_date": "9999-12-31"}, r"start_date='9999-12-31'.*1990-07-21\.\.2099-08-01"),
+            ({"start_date": "0001-01-01"}, r"start_date='0001-01-01'.*1990-01-01\.\.2100-01-01"),
+            ({"start_date": "2099-07-31", "days": 3}, r"with days=3 it must be .*\.\.2099-07-30"),
             ({"timezone": "Mars/Olympus"}, r"timezone='Mars/Olympus'"),
         ],
     )
