@@ -109,6 +109,16 @@ def _utc(col: pd.Series, name: str, timezone: str) -> pd.Series:
             out = out.dt.tz_localize(timezone).dt.tz_convert("UTC")
     if out.isna().any():
         raise EvaluationError(f"{name} has missing times (row {int(np.flatnonzero(out.isna())[0]) + 1})")
+    from haulwatch.ingest.limits import TIME_MAX, TIME_MIN, snippet, text_year_out_of_range
+
+    # the time range of every entry point; a year pandas shifts by an offset is caught as text
+    far = np.zeros(len(values), dtype=bool) if pd.api.types.is_datetime64_any_dtype(
+        values.dtype) else text_year_out_of_range(values.tolist())
+    far |= ((out < TIME_MIN) | (out >= TIME_MAX)).to_numpy()
+    if far.any():
+        row = int(np.flatnonzero(far)[0])
+        raise EvaluationError(f"{name} row {row + 1}: {snippet(values.iloc[row])} is outside "
+                              f"{TIME_MIN:%Y-%m-%d}..{TIME_MAX:%Y-%m-%d} UTC")
     return out.astype("datetime64[ns, UTC]")
 
 

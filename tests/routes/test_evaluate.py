@@ -158,6 +158,15 @@ class TestEvaluate:
         with pytest.raises(EvaluationError, match=r"truth\.start"):
             evaluate(truth, bad)
 
+    @pytest.mark.parametrize("value", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00+08:00",
+                                       "2262-04-12T00:00:00", "1989-12-31T23:59:59Z"])
+    def test_times_outside_the_range_of_every_entry_point(self, value):
+        truth = _frame([_row("gps_gap", "浙DA0001", 0, 600)])
+        bad = truth.astype({"start": object}).assign(start=[value])
+        with pytest.raises(EvaluationError, match=r"truth\.start row 1: .* is outside "
+                                                  r"1990-01-01\.\.2100-01-01 UTC"):
+            evaluate(truth, bad)
+
 
 def test_read_truth_roundtrip(tmp_path):
     (tmp_path / "truth.csv").write_text(
