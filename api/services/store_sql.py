@@ -93,7 +93,11 @@ class Database:
             if self._in_tx:
                 yield self
                 return
-            self.conn.execute("BEGIN")
+            # SQLite: take the write lock up front. A deferred BEGIN that reads and then
+            # writes while another process (the JT/T 808 gateway's own process) has
+            # committed meanwhile fails at once with "database is locked" (a stale WAL
+            # snapshot cannot be upgraded; the busy timeout does not apply to it).
+            self.conn.execute("BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN")
             self._in_tx = True
             try:
                 yield self
