@@ -182,6 +182,34 @@ def audit_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def _sections(text: str) -> dict[str, str]:
+    """Split a results page into its ``## `` sections (heading line -> whole section)."""
+    parts: dict[str, str] = {}
+    current = None
+    for line in text.splitlines(keepends=True):
+        if line.startswith("## "):
+            current = line.strip()
+            parts[current] = ""
+        if current is not None:
+            parts[current] += line
+    return parts
+
+
+def keep_other_sections(new_text: str, old_text: str) -> str:
+    """Append to ``new_text`` the sections of ``old_text`` this script does not write.
+
+    The JT/T 808, live-engine, live-ingest and accuracy benchmarks are run on their own
+    (each writes its own section by hand, with its machine state); a rerun of this script
+    replaces only the sections it produces and keeps theirs.
+    """
+    produced = _sections(new_text)
+    kept = [body.rstrip("\n") + "\n" for head, body in _sections(old_text).items()
+            if head not in produced]
+    if not kept:
+        return new_text
+    return new_text.rstrip("\n") + "\n\n" + "\n".join(kept)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="stops 100k only, audit 1M only")
@@ -273,7 +301,11 @@ def main(argv: list[str] | None = None) -> int:
             audit_table(rows),
         ]
     sections += ["", f"Total benchmark time: {time.perf_counter() - t0:.0f} s.", ""]
-    Path(args.out).write_text("\n".join(sections), encoding="utf-8")
+    text = "\n".join(sections)
+    out = Path(args.out)
+    if out.exists():
+        text = keep_other_sections(text, out.read_text(encoding="utf-8"))
+    out.write_text(text, encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
