@@ -40,6 +40,7 @@ import pyproj
 from haulwatch.drone.daylight import as_utc
 from haulwatch.drone.docks import Dock
 from haulwatch.drone.planconfig import PlanConfig, is_finite_number
+from haulwatch.drone.reasons import reason as _reason
 from haulwatch.drone.schedule import (
     Decision,
     ScheduleConfig,
@@ -172,6 +173,8 @@ class FleetManager:
         self.connections: dict[str, str] = conns
         self.battery_pct: dict[str, float | None] = dict.fromkeys(drone_ids)
         self._holds: dict[str, dict[str, str]] = {d: {} for d in drone_ids}
+        # the same holds as structured reasons (code + params), by hold key
+        self._hold_reasons: dict[str, dict[str, dict[str, Any]]] = {d: {} for d in drone_ids}
         self._not_before: dict[str, dt.datetime] = {}
         self._pending: dict[str, tuple[dict[str, Any], int]] = {}
         for drone_id in drone_ids:
@@ -184,15 +187,29 @@ class FleetManager:
         """The docks (sorted by site id)."""
         return self.scheduler.docks
 
-    def _set_hold(self, drone_id: str, key: str, reason: str, now: Any) -> Decision | None:
+    def _set_hold(
+        self,
+        drone_id: str,
+        key: str,
+        reason: str,
+        now: Any,
+        coded: dict[str, Any] | None = None,
+    ) -> Decision | None:
         if drone_id not in self._holds:
             raise FleetError(f"drone_id {drone_id!r} is unknown; known: {sorted(self._holds)}")
-        holds = self._holds[drone_id]
+        holds, coded_holds = self._holds[drone_id], self._hold_reasons[drone_id]
         if reason:
             holds[key] = reason
+            coded_holds[key] = coded or _hold_reason(key, reason)
         else:
             holds.pop(key, None)
-        return self.scheduler.hold_drone(drone_id, "; ".join(holds[k] for k in sorted(holds)), now)
+            coded_holds.pop(key, None)
+        return self.scheduler.hold_drone(
+            drone_id,
+            "; ".join(holds[k] for k in sorted(holds)),
+            now,
+            parts=[coded_holds[k] for k in sorted(coded_holds)],
+        )
 
     def set_available(self, drone_id: str, available: bool, now: Any, *, reason: str = "") -> None:
         """Put a drone in or out of service (out: ``reason``, e.g. "maintenance")."""
@@ -221,7 +238,12 @@ class FleetManager:
             if low
             else ""
         )
-        self._set_hold(drone_id, "battery", why, now)
+        coded = (
+            _reason("charging", battery_pct=round(float(pct)), min_pct=self.min_launch_battery_pct)
+            if low
+            else None
+        )
+        self._set_hold(drone_id, "battery", why, now, coded)
 
     def url(self, drone_id: str) -> str:
         """The MAVLink URL of ``drone_id``."""
@@ -280,22 +302,41 @@ class FleetManager:
         (queued, reason)
             Whether it was queued without a click, and why (not).
         """
+        queued, text, _why = self.offer_reason(alert, now)
+        return queued, text
+
+    def offer_reason(self, alert: Mapping[str, Any], now: Any) -> tuple[bool, str, dict[str, Any]]:
+        """As :meth:`offer`, with the reason also as a structured reason (code + params)."""
         t = _as_utc(now, self.scheduler.config.timezone)
         rule = self.rule
         if not rule.enabled:
-            return False, "automatic dispatch is off"
+            return False, "automatic dispatch is off", _reason("auto_off")
         kind, severity = str(alert.get("kind") or ""), str(alert.get("severity") or "")
         if kind not in rule.kinds:
-            return False, f"kind {kind or '-'} not in {list(rule.kinds)}"
+            return (
+                False,
+                f"kind {kind or '-'} not in {list(rule.kinds)}",
+                _reason("auto_kind", kind=kind),
+            )
         if severity not in rule.severities:
-            return False, f"severity {severity or '-'} not in {list(rule.severities)}"
+            return (
+                False,
+                f"severity {severity or '-'} not in {list(rule.severities)}",
+                _reason("auto_severity", severity=severity),
+            )
         if not rule.in_hours(t):
             start, end = rule.flight_hours or (None, None)
-            return False, f"outside flight hours {start:%H:%M}-{end:%H:%M} ({rule.timezone})"
+            return (
+                False,
+                f"outside flight hours {start:%H:%M}-{end:%H:%M} ({rule.timezone})",
+                _reason(
+                    "auto_hours", start=f"{start:%H:%M}", end=f"{end:%H:%M}", zone=rule.timezone
+                ),
+            )
         try:
             lat, lon = float(alert["lat"]), float(alert["lon"])
         except (KeyError, TypeError, ValueError):
-            return False, "alert has no usable lat/lon"
+            return False, "alert has no usable lat/lon", _reason("auto_no_location")
         limit = rule.max_distance_m or self.scheduler.plan_config.max_range_m
         states = self.scheduler.drone_states(t)
         free_docks = {drone_id.split("/")[0] for drone_id, (s, _u) in states.items() if s == "free"}
@@ -307,12 +348,20 @@ class FleetManager:
             if dist <= limit:
                 near.append((float(dist), dock.site_id))
         if not near:
-            return False, f"no dock with a free drone within {limit:.0f} m"
+            return (
+                False,
+                f"no dock with a free drone within {limit:.0f} m",
+                _reason("auto_no_dock", max_distance_m=round(limit)),
+            )
         dist, site = min(near)
         queued = self.scheduler.add_alert(alert, t)
         if not queued:
-            return False, "already queued, flying or handled"
-        return True, f"automatic dispatch: dock {site} free, target {dist:.0f} m away"
+            return False, "already queued, flying or handled", _reason("auto_known")
+        return (
+            True,
+            f"automatic dispatch: dock {site} free, target {dist:.0f} m away",
+            _reason("auto_dispatched", dock=site, distance_m=round(dist)),
+        )
 
     def cancel(self, alert_id: str, now: Any, *, by: str = "") -> dict[str, Any]:
         """Cancel an alert's task.
@@ -326,13 +375,26 @@ class FleetManager:
         """
         t = _as_utc(now, self.scheduler.config.timezone)
         who = f" by {by}" if by else ""
+        cancelled = _reason("cancelled_by", by=by) if by else _reason("cancelled")
         if alert_id in self._pending:
             del self._pending[alert_id]
             del self._not_before[alert_id]
-            return {"action": "dropped", "alert_id": alert_id, "reason": f"cancelled{who}"}
+            return {
+                "action": "dropped",
+                "alert_id": alert_id,
+                "reason": f"cancelled{who}",
+                "reason_code": cancelled["code"],
+                "reason_params": cancelled["params"],
+            }
         if self.scheduler.is_queued(alert_id):
-            d = self.scheduler.cancel(alert_id, t, reason=f"cancelled{who}")
-            return {"action": "dropped", "alert_id": alert_id, "reason": d.reason}
+            d = self.scheduler.cancel(alert_id, t, reason=f"cancelled{who}", by=by)
+            return {
+                "action": "dropped",
+                "alert_id": alert_id,
+                "reason": d.reason,
+                "reason_code": d.code,
+                "reason_params": d.params,
+            }
         for mission_id, (aid, drone_id) in self.scheduler.active.items():
             if aid == alert_id:
                 return {
@@ -341,6 +403,8 @@ class FleetManager:
                     "mission_id": mission_id,
                     "drone_id": drone_id,
                     "reason": f"cancelled in flight{who}",
+                    "reason_code": "cancelled_in_flight",
+                    "reason_params": {"by": by},
                 }
         raise FleetError(f"alert_id {alert_id!r} is neither queued nor flying")
 
@@ -350,7 +414,16 @@ class FleetManager:
             alert, _old = self._pending[alert_id]
             self._pending[alert_id] = (alert, int(priority))
             t = _as_utc(now, self.scheduler.config.timezone)
-            return Decision("reprioritise", alert_id, "", "", f"timed task priority {priority}", t)
+            return Decision(
+                "reprioritise",
+                alert_id,
+                "",
+                "",
+                f"timed task priority {priority}",
+                t,
+                code="timed_priority",
+                params={"priority": int(priority)},
+            )
         return self.scheduler.reprioritise(alert_id, priority, now, by=by)
 
     # ------------------------------------------------------------------ running
@@ -382,13 +455,13 @@ class FleetManager:
         """
         t = _as_utc(now, self.scheduler.config.timezone)
         s = self.scheduler
-        last_wait = {d.alert_id: d.reason for d in s.log if d.action == "wait"}
+        last_wait = {d.alert_id: d for d in s.log if d.action == "wait"}
         waiting = [
             {
                 "position": pos,
                 **e,
                 "queued_at": _iso(e["queued_at"]),
-                "waiting_because": last_wait.get(e["alert_id"], ""),
+                **_wait_fields(last_wait.get(e["alert_id"])),
             }
             for pos, e in enumerate(s.entries(), start=1)
         ]
@@ -414,6 +487,10 @@ class FleetManager:
                     "battery_pct": self.battery_pct[drone_id],
                     "connection": self.connections.get(drone_id),
                     "unavailable_because": "; ".join(holds[k] for k in sorted(holds)),
+                    "unavailable_reasons": [
+                        self._hold_reasons[drone_id][k]
+                        for k in sorted(self._hold_reasons[drone_id])
+                    ],
                 }
             )
         rule = self.rule
@@ -441,6 +518,8 @@ class FleetManager:
                     "drone_id": d.drone_id,
                     "mission_id": d.mission_id,
                     "reason": d.reason,
+                    "code": d.code,
+                    "params": d.params,
                 }
                 for d in s.log[-log_tail:]
             ],
@@ -458,6 +537,7 @@ class FleetManager:
             ],
             "battery_pct": dict(self.battery_pct),
             "holds": {k: dict(v) for k, v in self._holds.items()},
+            "hold_reasons": {k: dict(v) for k, v in self._hold_reasons.items()},
         }
 
     def restore(self, data: Mapping[str, Any], now: Any) -> list[Decision]:
@@ -474,14 +554,29 @@ class FleetManager:
         for drone_id, pct in dict(data.get("battery_pct", {})).items():
             if drone_id in self.battery_pct:
                 self.battery_pct[drone_id] = pct
+        coded = dict(data.get("hold_reasons", {}))
         for drone_id, holds in dict(data.get("holds", {})).items():
             if drone_id not in self._holds:
                 continue
             for key, reason in dict(holds).items():
                 if key == "link" and drone_id in self.connections:
                     continue  # connected in this configuration
-                self._set_hold(drone_id, str(key), str(reason), now)
+                why = dict(coded.get(drone_id, {})).get(key)
+                self._set_hold(drone_id, str(key), str(reason), now, why)
         return out
+
+
+def _hold_reason(key: str, text: str) -> dict[str, Any]:
+    """The structured reason of a hold given as text (``set_available``, an old snapshot)."""
+    if key == "link":
+        return _reason("no_connection")
+    return _reason("out_of_service", detail="" if text == "out of service" else text)
+
+
+def _wait_fields(d: Decision | None) -> dict[str, Any]:
+    if d is None:
+        return {"waiting_because": "", "waiting_code": "", "waiting_params": {}}
+    return {"waiting_because": d.reason, "waiting_code": d.code, "waiting_params": d.params}
 
 
 def _as_utc(when: Any, timezone: str, what: str = "now") -> dt.datetime:

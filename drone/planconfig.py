@@ -73,6 +73,13 @@ class MissionRefused(UserError, ValueError):  # noqa: N818 - the name the projec
         self.details: dict[str, Any] = dict(details or {})
 
     @property
+    def reason_dict(self) -> dict[str, Any]:
+        """The refusal as a structured reason (code + figures; see :mod:`haulwatch.drone.reasons`)."""
+        from haulwatch.drone.reasons import refusal_reason
+
+        return refusal_reason(self.reason, self.message, self.details)
+
+    @property
     def temporary(self) -> bool:
         """True when the refusal may clear later (e.g. night)."""
         return self.reason in TEMPORARY_REASONS

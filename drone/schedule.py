@@ -56,6 +56,7 @@ from haulwatch.drone.plan import (
     plan_mission,
 )
 from haulwatch.drone.planconfig import is_finite_number
+from haulwatch.drone.reasons import reason as _reason
 from haulwatch.errors import UserError
 from haulwatch.timezone import DEFAULT_TIMEZONE, check_timezone
 
@@ -125,6 +126,9 @@ class Decision:
         The mission launched / finished.
     mission : Mission, optional
         The mission to fly (``launch`` only).
+    code, params : str, dict
+        The reason as a stable code and its parameters (numbers, ids, UTC
+        times), rendered per language by :func:`haulwatch.drone.reasons.render`.
     """
 
     action: str
@@ -135,6 +139,13 @@ class Decision:
     time: dt.datetime | None = None
     mission_id: str = ""
     mission: Mission | None = field(default=None, compare=False, repr=False)
+    code: str = field(default="", compare=False)
+    params: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def reason_dict(self) -> dict[str, Any]:
+        """``{"code": ..., "params": ...}`` (empty dict when the decision has no code)."""
+        return {"code": self.code, "params": dict(self.params)} if self.code else {}
 
 
 @dataclass(frozen=True)
@@ -229,6 +240,7 @@ class _Entry:
     priority: int = 0
     last_failure: str = ""
     last_wait: str = ""
+    last_failure_reason: dict[str, Any] = field(default_factory=dict)
     # (site_id -> (reason, message)) refusals that cannot clear by themselves
     refused: dict[str, tuple[str, str]] = field(default_factory=dict)
     # (site_id -> Mission) planned without the time check
@@ -429,21 +441,37 @@ class Scheduler:
         old, entry.priority = entry.priority, int(priority)
         entry.last_wait = ""
         who = f" by {by}" if by else ""
+        position = self.queued.index(alert_id) + 1
+        why = _reason(
+            "reprioritise_by" if by else "reprioritise",
+            old=old,
+            new=entry.priority,
+            position=position,
+            **({"by": by} if by else {}),
+        )
         return self._emit(
             Decision(
                 "reprioritise",
                 alert_id,
                 "",
                 "",
-                f"priority {old} -> {entry.priority}{who}; now #{self.queued.index(alert_id) + 1} "
-                "in the queue",
+                f"priority {old} -> {entry.priority}{who}; now #{position} in the queue",
                 t,
+                **_coded(why),
             )
         )
 
-    def hold_drone(self, drone_id: str, reason: str, now: Any) -> Decision | None:
+    def hold_drone(
+        self,
+        drone_id: str,
+        reason: str,
+        now: Any,
+        *,
+        parts: list[dict[str, Any]] | None = None,
+    ) -> Decision | None:
         """Take a drone out of service (``reason``) or back in (``reason`` = "").
 
+        ``parts`` are the structured reasons of the hold (see :mod:`haulwatch.drone.reasons`).
         Returns the decision when the drone's hold changed, else None.
         """
         t = _utc(now, self.config.timezone)
@@ -454,7 +482,14 @@ class Scheduler:
             return None
         drone.hold = reason
         action, why = ("hold", reason) if reason else ("release", "back in service")
-        return self._emit(Decision(action, "", drone.dock.site_id, drone_id, why, t))
+        coded = (
+            _reason("hold", drone=drone_id, parts=list(parts or []))
+            if reason
+            else _reason("release", drone=drone_id)
+        )
+        return self._emit(
+            Decision(action, "", drone.dock.site_id, drone_id, why, t, **_coded(coded))
+        )
 
     # ------------------------------------------------------------------ persistence
 
@@ -563,22 +598,32 @@ class Scheduler:
                         "failed",
                         t,
                         detail="service restarted during the flight",
+                        detail_reason=_reason("service_restarted"),
                     )
                 )
         except (KeyError, TypeError, ValueError) as exc:
             raise SchedulerError(f"bad snapshot: {exc}") from exc
         return out
 
-    def cancel(self, alert_id: str, now: Any, *, reason: str = "cancelled") -> Decision:
-        """Remove a queued alert (e.g. a dispatcher dismissed it)."""
+    def cancel(
+        self, alert_id: str, now: Any, *, reason: str = "cancelled", by: str = ""
+    ) -> Decision:
+        """Remove a queued alert (e.g. a dispatcher dismissed it; ``by`` who)."""
         t = _utc(now, self.config.timezone)
         if alert_id not in self._queue:
             raise SchedulerError(f"alert_id {alert_id!r} is not queued")
         del self._queue[alert_id]
-        return self._emit(Decision("drop", alert_id, "", "", reason, t))
+        why = _reason("cancelled_by", by=by) if by else _reason("cancelled")
+        return self._emit(Decision("drop", alert_id, "", "", reason, t, **_coded(why)))
 
     def mission_finished(
-        self, mission_id: str, outcome: str, now: Any, *, detail: str = ""
+        self,
+        mission_id: str,
+        outcome: str,
+        now: Any,
+        *,
+        detail: str = "",
+        detail_reason: dict[str, Any] | None = None,
     ) -> Decision:
         """Report the end of a launched mission.
 
@@ -592,6 +637,8 @@ class Scheduler:
             When it ended; the drone recharges from then on.
         detail : str, default ""
             Why it failed (goes into the decision's reason).
+        detail_reason : dict, optional
+            The same as a structured reason (default: ``failure_detail`` with ``detail``).
 
         Returns
         -------
@@ -616,11 +663,30 @@ class Scheduler:
             time=t,
             mission_id=mission_id,
         )
+        until = _hhmm(drone.recharged_at)
         if outcome == "completed":
-            return self._emit(Decision("done", reason=f"mission completed; {recharge}", **base))
+            why = _reason("done", drone=drone.drone_id, until_utc=until)
+            return self._emit(
+                Decision("done", reason=f"mission completed; {recharge}", **base, **_coded(why))
+            )
         entry.attempts += 1
         entry.last_failure = f"{outcome}" + (f": {detail}" if detail else "")
+        notes = []
+        if detail_reason:
+            notes.append(dict(detail_reason))
+        elif detail:
+            notes.append(_reason("failure_detail", detail=detail))
+        entry.last_failure_reason = _reason("flight_" + outcome, notes=notes)
         if entry.attempts > self.config.max_retries:
+            why = _reason(
+                "drop_retries",
+                outcome=outcome,
+                attempts=entry.attempts,
+                max_retries=self.config.max_retries,
+                drone=drone.drone_id,
+                until_utc=until,
+                notes=notes,
+            )
             return self._emit(
                 Decision(
                     "drop",
@@ -629,10 +695,20 @@ class Scheduler:
                         f"{self.config.max_retries}); last: {entry.last_failure}; {recharge}"
                     ),
                     **base,
+                    **_coded(why),
                 )
             )
         entry.last_wait = ""
         self._queue[entry.alert_id] = entry
+        why = _reason(
+            "requeue",
+            outcome=outcome,
+            attempt=entry.attempts + 1,
+            of=self.config.max_retries + 1,
+            drone=drone.drone_id,
+            until_utc=until,
+            notes=notes,
+        )
         return self._emit(
             Decision(
                 "requeue",
@@ -641,6 +717,7 @@ class Scheduler:
                     f"{self.config.max_retries + 1}); {recharge}"
                 ),
                 **base,
+                **_coded(why),
             )
         )
 
@@ -672,29 +749,37 @@ class Scheduler:
                 out.append(self._emit(decision))
         return out
 
-    def _stale(self, entry: _Entry, t: dt.datetime) -> str:
+    def _stale(self, entry: _Entry, t: dt.datetime) -> tuple[str, dict[str, Any]]:
         limit = self.config.max_alert_age_s
         if limit is None:
-            return ""
+            return "", {}
         age = (t - entry.evidence_time).total_seconds()
         if age > limit:
-            return (
+            text = (
                 f"evidence is {age / 3600:.1f} h old (since {_hhmm(entry.evidence_time)}), "
                 f"older than max_alert_age_s {limit:g} s"
             )
-        return ""
+            why = _reason(
+                "drop_stale",
+                age_h=round(age / 3600, 1),
+                since_utc=_hhmm(entry.evidence_time),
+                limit_h=round(limit / 3600, 1),
+            )
+            return text, why
+        return "", {}
 
     def _decide(
         self, entry: _Entry, t: dt.datetime, free: dict[str, list[_Drone]]
     ) -> Decision | None:
-        stale = self._stale(entry, t)
+        stale, stale_why = self._stale(entry, t)
         if stale:
             del self._queue[entry.alert_id]
-            return Decision("drop", entry.alert_id, "", "", stale, t)
+            return Decision("drop", entry.alert_id, "", "", stale, t, **_coded(stale_why))
 
         docks = self._docks_by_distance(entry)
         feasible: list[tuple[Dock, float, Mission]] = []
         temporary: list[str] = []
+        temporary_why: list[dict[str, Any]] = []
         for dock, dist in docks:
             if dock.site_id in entry.refused:
                 continue
@@ -705,6 +790,9 @@ class Scheduler:
                 except MissionRefused as exc:
                     if exc.reason in TEMPORARY_REASONS:
                         temporary.append(f"{dock.site_id}: {exc.message}")
+                        temporary_why.append(
+                            _reason("dock_waits", dock=dock.site_id, why=exc.reason_dict)
+                        )
                     else:
                         entry.refused[dock.site_id] = (exc.reason, exc.message)
                     continue
@@ -715,6 +803,7 @@ class Scheduler:
                 )
             except MissionRefused as exc:
                 temporary.append(f"{dock.site_id}: {exc.message}")
+                temporary_why.append(_reason("dock_waits", dock=dock.site_id, why=exc.reason_dict))
                 continue
             stamped = dataclasses.replace(mission, meta={**mission.meta, **timing})
             feasible.append((dock, dist, stamped))
@@ -722,6 +811,17 @@ class Scheduler:
         if not feasible and not temporary:
             del self._queue[entry.alert_id]
             why = "; ".join(f"{s}: {r} ({m})" for s, (r, m) in sorted(entry.refused.items()))
+            coded = (
+                _reason(
+                    "drop_infeasible",
+                    parts=[
+                        _reason("dock_infeasible", dock=s, refusal=r)
+                        for s, (r, _m) in sorted(entry.refused.items())
+                    ],
+                )
+                if entry.refused
+                else _reason("drop_no_docks")
+            )
             return Decision(
                 "drop",
                 entry.alert_id,
@@ -729,6 +829,7 @@ class Scheduler:
                 "",
                 f"infeasible from every dock: {why or 'no docks with drones'}",
                 t,
+                **_coded(coded),
             )
 
         # Shortest flight among docks with a free drone.
@@ -741,23 +842,46 @@ class Scheduler:
             return self._launch(entry, drone, mission, dist, feasible, t)
 
         parts = []
+        coded: list[dict[str, Any]] = []
         for dock, _dist, _m in feasible:
             states = [d.state(t) for d in self._drones.values() if d.dock.site_id == dock.site_id]
             if not states:
                 parts.append(f"{dock.site_id}: no drones")
+                coded.append(_reason("dock_no_drones", dock=dock.site_id))
                 continue
             soonest = min(states, key=lambda s: s[1] or t)
             parts.append(
                 f"{dock.site_id}: all {len(states)} drone(s) busy, first {soonest[0]} until "
                 f"{_hhmm(soonest[1]) if soonest[1] else 'unknown'}"
             )
+            if soonest[1]:
+                coded.append(
+                    _reason(
+                        "dock_busy",
+                        dock=dock.site_id,
+                        n=len(states),
+                        state=soonest[0],
+                        until_utc=_hhmm(soonest[1]),
+                    )
+                )
+            else:
+                coded.append(
+                    _reason("dock_busy_unknown", dock=dock.site_id, n=len(states), state=soonest[0])
+                )
         parts += temporary
+        coded += temporary_why
         parts += [f"{s}: infeasible, {r}" for s, (r, _m) in sorted(entry.refused.items())]
+        coded += [
+            _reason("dock_infeasible", dock=s, refusal=r)
+            for s, (r, _m) in sorted(entry.refused.items())
+        ]
         reason = "waiting: " + "; ".join(parts)
         if reason == entry.last_wait:
             return None
         entry.last_wait = reason
-        return Decision("wait", entry.alert_id, "", "", reason, t)
+        return Decision(
+            "wait", entry.alert_id, "", "", reason, t, **_coded(_reason("wait", parts=coded))
+        )
 
     def _docks_by_distance(self, entry: _Entry) -> list[tuple[Dock, float]]:
         docks = [d for d in self.docks if d.drones > 0]
@@ -789,6 +913,9 @@ class Scheduler:
         drone.busy_until = t + dt.timedelta(seconds=duration)
         self._active[mission_id] = _Active(entry, drone, mission, t)
         others = []
+        notes: list[dict[str, Any]] = []
+        if entry.attempts:
+            notes.append(_reason("launch_attempt", attempt=entry.attempts + 1))
         for dock, _d, m in feasible:
             if dock.site_id == drone.dock.site_id:
                 continue
@@ -798,7 +925,18 @@ class Scheduler:
                 f"{dock.site_id} {m.meta.get('duration_s', 0.0) / 60:.1f} min"
                 + (" (busy)" if busy else "")
             )
+            notes.append(
+                _reason(
+                    "other_dock_busy" if busy else "other_dock",
+                    dock=dock.site_id,
+                    duration_min=round(float(m.meta.get("duration_s", 0.0)) / 60, 1),
+                )
+            )
         refused = [f"{s} {r}" for s, (r, _m) in sorted(entry.refused.items())]
+        notes += [
+            _reason("dock_infeasible", dock=s, refusal=r)
+            for s, (r, _m) in sorted(entry.refused.items())
+        ]
         queued_min = (t - entry.queued_at).total_seconds() / 60
         reason = (
             f"{entry.severity or 'unrated'} {entry.kind or 'alert'}, first in queue "
@@ -810,6 +948,19 @@ class Scheduler:
             + (f"; other docks: {', '.join(others)}" if others else "")
             + (f"; infeasible: {', '.join(refused)}" if refused else "")
         )
+        battery = float(mission.meta.get("battery_used_pct", float("nan")))
+        why = _reason(
+            "launch",
+            severity=entry.severity,
+            kind=entry.kind,
+            waited_min=round(queued_min),
+            dock=drone.dock.site_id,
+            drone=drone.drone_id,
+            distance_m=round(dist),
+            duration_min=round(duration / 60, 1),
+            battery_pct=round(battery) if math.isfinite(battery) else None,
+            notes=notes,
+        )
         return Decision(
             "launch",
             entry.alert_id,
@@ -819,4 +970,10 @@ class Scheduler:
             t,
             mission_id=mission_id,
             mission=mission,
+            **_coded(why),
         )
+
+
+def _coded(why: dict[str, Any]) -> dict[str, Any]:
+    """``code=`` and ``params=`` keyword arguments of a :class:`Decision` from a reason."""
+    return {"code": why.get("code", ""), "params": dict(why.get("params") or {})}

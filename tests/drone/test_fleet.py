@@ -111,6 +111,8 @@ class TestTasks:
             "action": "dropped",
             "alert_id": "a1",
             "reason": "cancelled by ops",
+            "reason_code": "cancelled_by",
+            "reason_params": {"by": "ops"},
         }
         flying = f.cancel("a2", T0)
         assert flying["action"] == "abort" and flying["mission_id"] == launch.mission_id
