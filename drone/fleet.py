@@ -239,7 +239,11 @@ class FleetManager:
             else ""
         )
         coded = (
-            _reason("charging", battery_pct=round(float(pct)), min_pct=self.min_launch_battery_pct)
+            _reason(
+                "charging",
+                battery_pct=round(float(pct)),
+                min_pct=_tidy(self.min_launch_battery_pct),
+            )
             if low
             else None
         )
@@ -570,7 +574,12 @@ def _hold_reason(key: str, text: str) -> dict[str, Any]:
     """The structured reason of a hold given as text (``set_available``, an old snapshot)."""
     if key == "link":
         return _reason("no_connection")
-    return _reason("out_of_service", detail="" if text == "out of service" else text)
+    notes = [] if text == "out of service" else [_reason("failure_detail", detail=text)]
+    return _reason("out_of_service", notes=notes)
+
+
+def _tidy(x: float) -> float | int:
+    return int(x) if float(x).is_integer() else x
 
 
 def _wait_fields(d: Decision | None) -> dict[str, Any]:
