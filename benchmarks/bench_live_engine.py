@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="how far back late points are audited in time order (LiveAuditor, 7200)")
     p.add_argument("--workers", type=int, default=0,
                    help="worker processes auditing part of each run's windows (LiveAuditor, 0; 1 on 2 cores)")
+    p.add_argument("--fixed-push", type=int, default=0, metavar="N",
+                   help="instead of pacing: push the measured points N at a time, unpaced, and print the "
+                        "engine CPU per push (compares engines at equal work on a busy machine)")
     p.add_argument("--seed", type=int, default=11)
     args = p.parse_args(argv)
     if args.trucks < 1 or args.rate <= 0 or args.seconds <= 0:
@@ -126,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
 
     gc.collect()
     rss0 = _rss_mb()
-    live = LiveAuditor(dataset, backfill_s=args.backfill_s, workers=args.workers)
+    extra = {"workers": args.workers} if args.workers else {}  # an engine without workers runs too
+    live = LiveAuditor(dataset, backfill_s=args.backfill_s, **extra)
     t = time.perf_counter()
     for _, chunk in warm.groupby(warm["time"].dt.floor("30min"), sort=True):
         live.push(chunk)
@@ -134,6 +138,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"haulwatch live engine benchmark: {n_trucks:,} trucks, warm-up {len(warm):,} points "
           f"({args.warm_hours:g} h of their day) in {warm_s:.0f} s; "
           f"{live.window_points:,} points in open windows")
+
+    if args.fixed_push > 0:
+        n = args.fixed_push
+        chunks = [feed.iloc[i:i + n] for i in range(0, len(feed), n)][:9]
+        live.push(chunks[0])  # not measured
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        for chunk in chunks[1:]:
+            live.push(chunk)
+        k = len(chunks) - 1
+        print(f"  fixed pushes: {k} x {n:,} points, engine CPU {(time.process_time() - cpu0) / k:.3f} s "
+              f"per push, wall {(time.perf_counter() - t0) / k:.3f} s; load average {os.getloadavg()[0]:.1f}")
+        if hasattr(live, "close"):
+            live.close()
+        return 0
 
     # measured phase: arrivals at the offered rate, one push per engine run
     arrive = np.arange(len(feed)) / args.rate
@@ -205,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
           f"(includes the allocator's high-water mark of the pushes)")
     print(f"  machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
           f"{args.workers} worker process(es) (CPU per point counts this process only)")
-    live.close()
+    if hasattr(live, "close"):
+        live.close()
     return 0
 
 
