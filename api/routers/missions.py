@@ -67,7 +67,7 @@ def dispatch(svc: ServiceDep, who: Dispatcher, alert_id: str,
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail=[{"loc": loc, "msg": exc.message, "type": exc.reason,
-                     "mission_id": exc.mission_id}],
+                     "mission_id": exc.mission_id, **exc.reason_dict}],
         ) from None
 
 

@@ -51,15 +51,19 @@ class DispatchRefused(UserError, ValueError):  # noqa: N818 - mirrors drone.plan
         The request field concerned.
     mission_id : str
         Id of the refused mission when it was recorded ("" otherwise).
+    reason_dict : dict, optional
+        The refusal as a structured reason ``{"code", "params"}`` (planner refusals:
+        :attr:`haulwatch.drone.plan.MissionRefused.reason_dict`); rendered per language.
     """
 
     def __init__(self, reason: str, message: str, *, field: str = "alert_id",
-                 mission_id: str = "") -> None:
+                 mission_id: str = "", reason_dict: Mapping[str, Any] | None = None) -> None:
         super().__init__(f"{reason}: {message}")
         self.reason = reason
         self.message = message
         self.field = field
         self.mission_id = mission_id
+        self.reason_dict: dict[str, Any] = dict(reason_dict or {})
 
 
 def link_flyer(vehicle_url: str, *, time_scale: float = 1.0) -> Flyer:
@@ -159,7 +163,10 @@ class DispatchManager:
             for m in items:
                 if m["status"] in ("planned", "uploading", "flying"):
                     store.update_mission(m["mission_id"], status="failed",
-                                         reason="service restarted before the flight finished")
+                                         reason="service restarted before the flight finished",
+                                         progress={**(m.get("progress") or {}),
+                                                   "reason_code": "restarted_before_end",
+                                                   "reason_params": {}})
             offset += len(items)
             if offset >= total or not items:
                 break
@@ -252,24 +259,29 @@ class DispatchManager:
         except PlanConfigError as exc:
             raise DispatchRefused("invalid_target", str(exc)) from None
         except MissionRefused as exc:
+            why = exc.reason_dict
             rec = store.create_mission({
                 "mission_id": mission_id, "alert_id": alert_id,
                 "dock_site_id": wanted or "", "status": "refused",
                 "reason": f"{exc.reason}: {exc.message}",
-                "progress": {"phase": "refused", "details": exc.details},
+                "progress": {"phase": "refused", "details": exc.details,
+                             "reason_code": why["code"], "reason_params": why["params"]},
             }, by=by)
             self.service.hub.publish("mission", rec)
-            raise DispatchRefused(exc.reason, exc.message, mission_id=mission_id) from None
+            raise DispatchRefused(exc.reason, exc.message, mission_id=mission_id,
+                                  reason_dict=why) from None
         plan = to_qgc_plan(mission, no_fly=zones)
         meta = {k: v for k, v in dict(mission.meta).items() if k != "path_lonlat"}
         if skip_daylight:
             meta["daylight_skipped_by"] = by
         reason = "" if self.flyer is not None else (
             "no_vehicle: no vehicle URL configured (HAULWATCH_VEHICLE_URL); fly the .plan by hand")
+        coded = {} if self.flyer is not None else {"reason_code": "no_vehicle",
+                                                   "reason_params": {}}
         rec = store.create_mission({
             "mission_id": mission_id, "alert_id": alert_id,
             "dock_site_id": mission.dock_site_id, "status": "planned", "reason": reason,
-            "progress": {"phase": "planned", "estimate": meta}, "plan": plan,
+            "progress": {"phase": "planned", "estimate": meta, **coded}, "plan": plan,
         }, by=by)
         self.service.hub.publish("mission", rec)
         if self.flyer is not None:
@@ -295,7 +307,10 @@ class DispatchManager:
         if event is not None:
             event.set()
         if rec["status"] == "planned":
-            rec = store.update_mission(mission_id, status="aborted", reason=f"aborted by {by}")
+            rec = store.update_mission(mission_id, status="aborted", reason=f"aborted by {by}",
+                                       progress={**(rec.get("progress") or {}),
+                                                 "reason_code": "aborted_by",
+                                                 "reason_params": {"by": by}})
             self.service.hub.publish("mission", rec)
         return rec
 
@@ -374,6 +389,11 @@ class DispatchManager:
         # the flight's own last status (throttled updates may have missed it)
         final = (record or {}).get("final_status") or {}
         progress = {**prev["progress"], **final, "phase": status}
+        # code + params beside the English text (the flight's own words stay as the detail)
+        notes = [{"code": "failure_detail", "params": {"detail": reason}}] if (
+            reason and status != "completed") else []
+        progress["reason_code"] = "completed" if status == "completed" else f"flight_{status}"
+        progress["reason_params"] = {"notes": notes}
         changes: dict[str, Any] = {"status": status, "reason": reason, "progress": progress}
         if record is not None:
             changes["flight_record"] = record

@@ -176,6 +176,8 @@ class FleetService:
         )
         self._missions: dict[str, str] = {}  # scheduler mission id -> stored mission id
         self._last_progress: dict[str, float] = {}
+        # scheduler mission id -> {"reason_code", "reason_params"} of its launch
+        self._reasons: dict[str, dict[str, Any]] = {}
         self._stop = threading.Event()
         self.tick_s = float(env.get("HAULWATCH_FLEET_TICK_S", "2") or 2)
         if start_ticker:
@@ -234,6 +236,7 @@ class FleetService:
                 continue
             stored_id = f"m-{uuid.uuid4().hex[:12]}"
             self._missions[d.mission_id] = stored_id
+            self._reasons[d.mission_id] = _coded(d)
             meta = {k: v for k, v in dict(d.mission.meta).items() if k != "path_lonlat"}
             rec = store.create_mission(
                 {
@@ -242,7 +245,12 @@ class FleetService:
                     "dock_site_id": d.dock_site_id,
                     "status": "uploading",
                     "reason": d.reason,
-                    "progress": {"phase": "connecting", "estimate": meta, "drone_id": d.drone_id},
+                    "progress": {
+                        "phase": "connecting",
+                        "estimate": meta,
+                        "drone_id": d.drone_id,
+                        **_coded(d),
+                    },
                     "plan": to_qgc_plan(d.mission),
                 },
                 by="fleet",
@@ -271,7 +279,9 @@ class FleetService:
         phase = str(status.get("phase", ""))
         state = "uploading" if phase in ("ready", "upload", "verify") else "flying"
         rec = self.service.store.update_mission(
-            stored_id, status=state, progress={**status, "drone_id": drone_id}
+            stored_id,
+            status=state,
+            progress={**status, "drone_id": drone_id, **self._reasons.get(mission_id, {})},
         )
         self.service.hub.publish("mission", rec)
 
@@ -281,6 +291,7 @@ class FleetService:
 
         stored_id = self._missions.pop(decision.mission_id, None)
         self._last_progress.pop(decision.mission_id, None)
+        self._reasons.pop(decision.mission_id, None)
         if stored_id is None:
             return
         store = self.service.store
@@ -289,7 +300,9 @@ class FleetService:
         logs = flight_log_dir()
         if logs is not None and os.path.exists(os.path.join(logs, f"{decision.mission_id}.tlog")):
             data["flight_log"] = f"{decision.mission_id}.tlog"
-        final = {**data.get("final_status", {}), "phase": record.outcome}
+        # the scheduler's reason (done / requeue / drop) as code + params: the console and
+        # clients render it per language; "reason" keeps the English text
+        final = {**data.get("final_status", {}), "phase": record.outcome, **_coded(decision)}
         rec = store.update_mission(
             stored_id,
             status=record.outcome,
@@ -310,3 +323,11 @@ class FleetService:
         """Stop the rounds and abort what flies (the drones come home)."""
         self._stop.set()
         self.runner.shutdown(timeout_s)
+
+
+def _coded(decision: Any) -> dict[str, Any]:
+    """``reason_code`` / ``reason_params`` of a scheduler decision (empty without a code)."""
+    code = getattr(decision, "code", "")
+    if not code:
+        return {}
+    return {"reason_code": code, "reason_params": dict(getattr(decision, "params", {}) or {})}
