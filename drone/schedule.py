@@ -346,6 +346,8 @@ class Scheduler:
                 "attempts": e.attempts,
                 "queued_at": e.queued_at,
                 "last_failure": e.last_failure,
+                "last_failure_code": e.last_failure_reason.get("code", ""),
+                "last_failure_params": dict(e.last_failure_reason.get("params") or {}),
             }
             for e in sorted(self._queue.values(), key=self._priority)
         ]

@@ -417,6 +417,8 @@
     severityLabel: (s) => severityLabel(s),
     missionStatusLabel: (s) => missionStatusLabel(s),
     reasonText: (r) => reasonText(r),
+    renderReason: (code, params) => renderReason(code, params),
+    missionReasonText: (m) => missionReasonText(m),
     announce: (text) => announce(text),
     showMessage: (text, kind) => showMessage(text, kind),
     selectAlert: (id) => selectAlert(id),
@@ -1413,12 +1415,48 @@
       }));
     }
     const reason = $("mission-reason");
-    reason.hidden = !m.reason;
-    reason.textContent = reasonText(m.reason);
+    const reasonWords = missionReasonText(m);
+    reason.hidden = !reasonWords;
+    reason.textContent = reasonWords;
+    // a completed (or still running) mission's note is information, not an error
+    reason.classList.toggle("note", !["failed", "aborted", "refused"].includes(m.status));
     $("mission-abort").hidden = terminal;
     $("send-drone").disabled = !terminal;
     // A completed flight has landed at its dock; otherwise show where it was last seen.
     map.drawDrone(m.status === "completed" ? null : pr.position);
+  }
+
+  /** A drone-room reason {code, params} in the current language (catalog "reason.<code>"),
+   *  by the rules of haulwatch/drone/reasons.py: *_utc params are times in the dataset zone,
+   *  kind/severity/refusal/state/outcome in words, docks by name, "parts" joined, "notes"
+   *  each after the separator, nested reasons rendered. null without a known code. */
+  function renderReason(code, params) {
+    if (!code || tOr("reason." + code, null) === null) return null;
+    const sep = state.lang === "en" ? "; " : "；";
+    const sub = (r) => (r && typeof r === "object" ? renderReason(r.code, r.params) || "" : "");
+    const out = {};
+    for (const [name, v] of Object.entries(params || {})) {
+      if ((name === "parts" || name === "notes") && Array.isArray(v)) {
+        const texts = v.map(sub);
+        out[name] = name === "parts" ? texts.join(sep) : texts.map((x) => sep + x).join("");
+      } else if (v && typeof v === "object" && v.code) out[name] = sub(v);
+      else if (name.endsWith("_utc")) out[name] = v ? fmtTime(v) : "—";
+      else if (name === "kind") out[name] = v ? kindLabel(v) : t("reason.any_alert");
+      else if (name === "severity") out[name] = v ? tOr("severity." + v, String(v)) : "";
+      else if (name === "refusal") out[name] = tOr("refusal." + v, String(v));
+      else if (name === "state") out[name] = tOr("fleet.state." + v, String(v));
+      else if (name === "outcome") out[name] = tOr("mission_status." + v, String(v));
+      else if (name === "dock") out[name] = siteText(v) || String(v);
+      else out[name] = v === null || v === undefined ? "" : v;
+    }
+    return t("reason." + code, out);
+  }
+
+  /** The reason of a mission: its code + params in words when the service sent them, else
+   *  the text (reasonText). */
+  function missionReasonText(m) {
+    const pr = (m && m.progress) || {};
+    return renderReason(pr.reason_code, pr.reason_params) || reasonText(m && m.reason);
   }
 
   /** "code: message" of a refused or failed mission, the code in words (the message as the
@@ -1511,8 +1549,9 @@
         const items = err.body && Array.isArray(err.body.detail) ? err.body.detail : [];
         const why = items.map((i) => (i && i.msg ? String(i.msg) : "")).filter(Boolean).join("; ");
         const code = items.map((i) => (i && typeof i.type === "string" ? i.type : "")).find(Boolean);
+        const coded = items.map((i) => (i ? renderReason(i.code, i.params) : null)).find(Boolean);
         text = t("console.dispatch_refused", {
-          code: code ? `（${tOr("refusal." + code, code.replace(/_/g, " "))}）` : "", why: why || err.message,
+          code: code ? `（${tOr("refusal." + code, code.replace(/_/g, " "))}）` : "", why: coded || why || err.message,
         });
       }
       else if (err.status === 403) text = t("console.dispatch_forbidden");

@@ -57,6 +57,11 @@
     return btn;
   }
 
+  /** The separator between two reasons: "；" in Chinese, "; " in English. */
+  function reasonSep() {
+    return hc.current().lang === "en" ? "; " : "；";
+  }
+
   function chip(status, text) {
     return el("span", { class: "status-chip", "data-status": status, text });
   }
@@ -140,7 +145,11 @@
     drones.replaceChildren();
     for (const d of Array.isArray(v.drones) ? v.drones : []) {
       const state = String(d.state || "");
-      const why = d.unavailable_because ? String(d.unavailable_because) : "";
+      // the drone room's reasons (code + params) in the catalog's words; its English text else
+      const coded = (Array.isArray(d.unavailable_reasons) ? d.unavailable_reasons : [])
+        .map((r) => (r ? hc.renderReason(r.code, r.params) : null)).filter(Boolean);
+      const why = coded.length ? coded.join(reasonSep())
+        : d.unavailable_because ? String(d.unavailable_because) : "";
       drones.append(el("tr", { "data-drone-id": d.drone_id, "data-state": state },
         el("td", { text: d.drone_id, title: d.connection || null }),
         el("td", { text: hc.siteText(d.dock_site_id) || "—", title: d.dock_site_id || null }),
@@ -156,10 +165,14 @@
     for (const w of Array.isArray(v.waiting) ? v.waiting : []) {
       const notes = [];
       if (Number(w.attempts) > 0) notes.push(t("fleet.attempts", { n: w.attempts }));
-      if (w.last_failure) notes.push(String(w.last_failure));
-      if (w.waiting_because) notes.push(String(w.waiting_because));
+      if (w.last_failure) {
+        notes.push(hc.renderReason(w.last_failure_code, w.last_failure_params) || String(w.last_failure));
+      }
+      if (w.waiting_because) {
+        notes.push(hc.renderReason(w.waiting_code, w.waiting_params) || String(w.waiting_because));
+      }
       rows.push({ state: "waiting", alert: w.alert_id, kind: w.kind, drone: "", priority: w.priority,
-        time: w.queued_at, note: notes.join("; "), actions: ["raise", "lower", "cancel"] });
+        time: w.queued_at, note: notes.join(reasonSep()), actions: ["raise", "lower", "cancel"] });
     }
     for (const w of Array.isArray(v.timed) ? v.timed : []) {
       rows.push({ state: "timed", alert: w.alert_id, drone: "", priority: w.priority,
@@ -174,7 +187,7 @@
       const ok = m.status === "completed";
       const drone = m.progress && m.progress.drone_id ? String(m.progress.drone_id) : "";
       rows.push({ state: ok ? "done" : "failed", alert: m.alert_id, drone, dock: m.dock_site_id,
-        priority: null, time: m.ended_at || m.updated, note: ok ? m.mission_id : hc.reasonText(m.reason) || m.mission_id,
+        priority: null, time: m.ended_at || m.updated, note: ok ? m.mission_id : hc.missionReasonText(m) || m.mission_id,
         actions: [], mission: m.mission_id, status: m.status });
     }
     if (!rows.length) {
