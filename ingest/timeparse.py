@@ -110,12 +110,15 @@ def _localize(naive_ns: np.ndarray, timezone: str) -> np.ndarray:
     naive_ns = np.asarray(naive_ns, dtype="int64")
     near = (naive_ns >= MIN_TIME_NS - _LOCALIZE_MARGIN_NS) & (naive_ns < MAX_TIME_NS
                                                               + _LOCALIZE_MARGIN_NS)
+    every = bool(near.all())  # the common case: no copy in and out of a subset
+    sub = naive_ns if every else naive_ns[near]
+    idx = pd.DatetimeIndex(sub.view("datetime64[ns]"))
+    ambiguous = np.ones(len(idx), dtype=bool)  # repeated hour: the first (DST) occurrence
+    loc = idx.tz_localize(timezone, ambiguous=ambiguous, nonexistent="shift_forward")
+    if every:
+        return loc.as_unit("ns").asi8.copy()
     out = naive_ns.copy()
-    if near.any():
-        idx = pd.DatetimeIndex(naive_ns[near].view("datetime64[ns]"))
-        ambiguous = np.ones(len(idx), dtype=bool)  # repeated hour: the first (DST) occurrence
-        loc = idx.tz_localize(timezone, ambiguous=ambiguous, nonexistent="shift_forward")
-        out[near] = loc.as_unit("ns").asi8
+    out[near] = loc.as_unit("ns").asi8
     return out
 
 
