@@ -4,7 +4,9 @@ A manifest allows one vehicle to carry waste from an origin site to a
 disposal site within a time window. Rows are refused (``row_dropped``) for a
 missing or duplicate ``manifest_id``, a missing vehicle id, an unknown origin
 or disposal site, a missing or unparseable window bound, or ``valid_to``
-before ``valid_from``. An unknown ``route_id`` or a bad ``volume_m3`` only
+before ``valid_from``, and for values outside the limits of every entry point
+(:mod:`haulwatch.ingest.limits`: a window bound outside 1990..2100 UTC, a plate
+over ``PLATE_MAX_CHARS`` or an id over ``ID_MAX_CHARS`` characters, control characters). An unknown ``route_id`` or a bad ``volume_m3`` only
 clears the value (``value_cleared``): the manifest still covers its trips.
 Window times without an offset are local to the dataset timezone; a
 ``valid_to`` written as a date only (``2024-05-01``) covers that whole local day.

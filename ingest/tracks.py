@@ -9,7 +9,8 @@ pyarrow with explicit types (vehicle ids dictionary-encoded, everything else
 as text), each column is converted once with a fast path for clean data, and
 every bad row is recorded in the rejects frame with its 1-based data row,
 field, value and reason. Required fields (``vehicle_id``, ``time``, ``lon``,
-``lat``) drop the row when bad; optional fields (``speed_kmh``,
+``lat``) drop the row when bad (a plate or time outside the limits of
+:mod:`haulwatch.ingest.limits` is bad); optional fields (``speed_kmh``,
 ``heading_deg``, ``load``, ``lift``) only clear the value. Rows with the same
 ``vehicle_key`` and time are duplicates: the first in file order is kept, the
 others are counted in ``duplicates_dropped`` (they are not bad rows). The
