@@ -179,7 +179,16 @@ def run_fly(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO) -> int:
         params, charge = link.vehicle_limits()
         replanned = plan_from_args(args, stderr=stderr, vehicle=(params, charge))
         if replanned is None:
-            print("REFUSED with the vehicle's limits (reasons above)", file=stderr, flush=True)
+            from haulwatch.api.cli.audit import output_lang
+            from haulwatch.i18n import t
+
+            lang = output_lang(getattr(args, "lang", None))
+            text = (
+                "REFUSED with the vehicle's limits (reasons above)"
+                if lang == "en"
+                else t("plan.refused_vehicle", lang)
+            )
+            print(text, file=stderr, flush=True)
             return 1
         mission = replanned.mission
         if not args.quiet:

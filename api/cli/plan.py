@@ -90,6 +90,17 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
         help="sites.geojson with 'nest' (docks) and optional 'no_fly' sites",
     )
     parser.add_argument("--dock", metavar="SITE_ID", help="nest site to fly from (default: best dock)")
+    from haulwatch.api.cli.audit import _lang
+    from haulwatch.i18n import DEFAULT_LANG, LANGS
+
+    parser.add_argument(
+        "--lang",
+        type=_lang,
+        default=None,
+        metavar="LANG",
+        help=f"language of refusal lines: {', '.join(LANGS)} (default {DEFAULT_LANG}, "
+        "or $HAULWATCH_LANG)",
+    )
 
 
 def add_planning_arguments(group: Any) -> None:
@@ -348,6 +359,30 @@ def plan_from_args(
         raise UsageError(f"option --sites: {args.sites} has no 'nest' site (drone dock)")
     what = "alert " + target["alert_id"] if target["alert_id"] else "point"
     label = f"{what} ({target['lat']:.6f}, {target['lon']:.6f})"
+    from haulwatch.api.cli.audit import output_lang
+    from haulwatch.drone.reasons import render
+    from haulwatch.i18n import t
+
+    lang = output_lang(getattr(args, "lang", None))
+
+    def replan(site_id: str) -> dict[str, Any] | None:
+        """The structured refusal of one dock (planned again: same inputs, same refusal)."""
+        dock = next((d for d in docks if d.site_id == site_id), None)
+        if dock is None:
+            return None
+        try:
+            plan_mission(target, dock, no_fly=zones, config=config, now=now)
+        except MissionRefused as exc:
+            return exc.reason_dict
+        return None
+
+    def _dock_refusal(site_id: str, code: str, message: str, again: Any) -> str:
+        why = again(site_id)
+        if why:
+            return render(why, lang, timezone)
+        other = {"code": "refused.other", "params": {"refusal": code, "detail": message}}
+        return render(other, lang)
+
     try:
         if args.dock is not None:
             _require_option(check_id(args.dock, "dock"))
@@ -363,15 +398,33 @@ def plan_from_args(
             choice = choose_dock(target, docks, no_fly=zones, config=config, now=now)
             mission, why = choice.mission, choice.reason
             for site_id, reason, message in choice.rejected:
-                print(f"note: dock {site_id} refused: {reason}: {message}", file=stderr)
+                if lang == "en":
+                    print(f"note: dock {site_id} refused: {reason}: {message}", file=stderr)
+                else:
+                    note = _dock_refusal(site_id, reason, message, replan)
+                    print(t("plan.note_refused", lang, dock=site_id, why=note), file=stderr)
     except MissionRefused as exc:
         per_dock = exc.details.get("per_dock", [])
+        if lang == "en":  # the planner's own English sentences
+            if per_dock:
+                print(f"REFUSED ({exc.reason}): {label}: no dock can fly it", file=stderr)
+                for site_id, reason, message in per_dock:
+                    print(f"  dock {site_id}: {reason}: {message}", file=stderr)
+            else:
+                print(f"REFUSED ({exc.reason}): {label}: {exc.message}", file=stderr)
+            return None
+        label_zh = (
+            f"告警 {target['alert_id']}" if target["alert_id"] else "目标点"
+        ) + f" ({target['lat']:.6f}, {target['lon']:.6f})"
         if per_dock:
-            print(f"REFUSED ({exc.reason}): {label}: no dock can fly it", file=stderr)
+            why = t("reason.refused.no_feasible_dock", lang, parts="").rstrip("：: ")
+            print(t("plan.refused", lang, code=exc.reason, label=label_zh, why=why), file=stderr)
             for site_id, reason, message in per_dock:
-                print(f"  dock {site_id}: {reason}: {message}", file=stderr)
+                why = _dock_refusal(site_id, reason, message, replan)
+                print(t("plan.refused_dock", lang, dock=site_id, why=why), file=stderr)
         else:
-            print(f"REFUSED ({exc.reason}): {label}: {exc.message}", file=stderr)
+            why = render(exc.reason_dict, lang, timezone)
+            print(t("plan.refused", lang, code=exc.reason, label=label_zh, why=why), file=stderr)
         return None
     return PlannedMission(mission=mission, label=label, why=why, no_fly=zones)
 

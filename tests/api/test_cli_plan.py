@@ -77,7 +77,7 @@ def test_point_mission_table_and_files(sites, tmp_path, capsys):
     assert rc == 0, out.err
     assert "nest-1" in out.out and "NAV_TAKEOFF" in out.out and "NAV_LOITER_TURNS" in out.out
     assert "FEASIBLE" in out.out and "detour" in out.out
-    assert "nest-2 refused: out_of_range" in out.err
+    assert "提示：机巢 nest-2 无法执行：超出航程：目标距机巢" in out.err  # Chinese by default
     doc = json.loads(plan.read_text())
     assert doc["fileType"] == "Plan" and doc["mission"]["firmwareType"] == 3
     assert len(doc["geoFence"]["polygons"]) == 1  # the no-fly zone as exclusion fence
@@ -155,17 +155,43 @@ def test_unknown_alert(sites, tmp_path, capsys):
     assert "'nope' is not in" in capsys.readouterr().err
 
 
-def test_refused_target_in_no_fly(sites, capsys):
-    rc = main(["plan", "--lat", "30.705", "--lon", "121.025", "--sites", str(sites), *NOON])
+def test_refused_target_in_no_fly(sites, capsys, monkeypatch):
+    monkeypatch.delenv("HAULWATCH_LANG", raising=False)
+    argv = ["plan", "--lat", "30.705", "--lon", "121.025", "--sites", str(sites), *NOON]
+    assert main(argv) == 2
     err = capsys.readouterr().err
-    assert rc == 2
+    # Chinese by default: the refusal code kept, each dock's reason in words with its figures
+    assert "拒绝执行（no_feasible_dock）：目标点 (30.705000, 121.025000)" in err
+    assert "机巢 nest-1：目标（30.705, 121.025）位于禁飞区内" in err
+    assert "机巢 nest-2：超出航程：目标距机巢" in err and "最大航程 5000 m" in err
+    assert "REFUSED" not in err and "lies inside" not in err
+    # English on request: --lang en, or HAULWATCH_LANG=en
+    assert main([*argv, "--lang", "en"]) == 2
+    err = capsys.readouterr().err
     assert "REFUSED (no_feasible_dock)" in err
     assert "nest-1: target_in_no_fly" in err and "nest-2: out_of_range" in err
+    assert "禁飞区" not in err
+    monkeypatch.setenv("HAULWATCH_LANG", "en")
+    assert main(argv) == 2
+    assert "REFUSED (no_feasible_dock)" in capsys.readouterr().err
 
 
-def test_refused_at_night_with_given_dock(sites, capsys):
+def test_refused_lang_is_checked(sites, capsys):
+    argv = ["plan", "--lat", "30.705", "--lon", "121.025", "--sites", str(sites), *NOON]
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--lang", "fr"])
+    assert exc.value.code == 2
+
+
+def test_refused_at_night_with_given_dock(sites, capsys, monkeypatch):
+    monkeypatch.delenv("HAULWATCH_LANG", raising=False)
     argv = ["plan", "--lat", "30.71", "--lon", "121.03", "--sites", str(sites), "--dock", "nest-1"]
     assert main([*argv, "--at", "2026-06-01T23:00"]) == 2
+    err = capsys.readouterr().err
+    # 23:00 local (Asia/Shanghai) is night: the take-off time shown in the dataset zone
+    assert "拒绝执行（daylight）" in err and "夜间禁飞：太阳高度" in err
+    assert "2026-06-01 23:00 起飞" in err
+    assert main([*argv, "--at", "2026-06-01T23:00", "--lang", "en"]) == 2
     assert "REFUSED (daylight)" in capsys.readouterr().err
     assert main([*argv, "--at", "2026-06-01T23:00", "--no-daylight"]) == 0
 
