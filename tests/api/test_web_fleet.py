@@ -423,6 +423,10 @@ class TestFleetConsole:
         expect(drone).to_contain_text("飞行中")
         waiting = panel.locator('#fleet-queue tr[data-state="waiting"][data-alert-id="A-WAIT"]')
         expect(waiting).to_contain_text("等待中")
+        # why it waits, from the drone room's code + params in the catalog's words
+        expect(waiting.locator("td.note")).to_contain_text("等待中：机巢")
+        expect(waiting.locator("td.note")).to_contain_text("架无人机均不可用")
+        expect(waiting.locator("td.note")).not_to_contain_text("waiting:")
         flying = panel.locator('#fleet-queue tr[data-state="flying"][data-alert-id="A-FLY"]')
         expect(flying).to_contain_text(DRONE)
         expect(flying.get_by_role("button", name="中止告警 A-FLY 的飞行（无人机返航）")).to_be_visible()
@@ -451,6 +455,8 @@ class TestFleetConsole:
         expect(drone).to_have_attribute("data-state", re.compile("^(recharging|unavailable)$"))
         expect(drone.locator("meter")).to_have_attribute("value", "61")
         expect(drone).to_contain_text("61 %")
+        expect(drone).to_contain_text("充电中：电量 61%，低于起飞所需 90%")
+        expect(drone).not_to_contain_text("charging:")
         # From the queue to the alert: the truck's track and the drone's flight side by side.
         done.get_by_role("button", name="打开告警 A-FLY").click()
         expect(page.locator("#detail-fields")).to_contain_text("浙E·A1234")
@@ -458,6 +464,11 @@ class TestFleetConsole:
         record = service.gate.records["A-FLY"]
         expect(page.locator("#map .drone-track")).to_have_attribute("data-points", str(len(record.track)))
         expect(page.locator("#map .drone-photo")).to_have_count(PHOTOS)
+        # the finished mission's note: in words, times in the dataset zone, not shown as an error
+        note = page.locator("#mission-reason")
+        expect(note).to_contain_text("任务完成；无人机 " + DRONE + " 充电中，至 2026-03-02 ")
+        expect(note).to_have_class(re.compile(r"\bnote\b"))
+        expect(note).not_to_contain_text("[done")
         box = page.locator("#drone-evidence")
         expect(box).to_be_visible()
         expect(box).to_have_attribute("data-outcome", "completed")
