@@ -1394,7 +1394,8 @@
       rows.push(["drone-at", t("console.m_drone_at"), `${pr.position[0].toFixed(5)}, ${pr.position[1].toFixed(5)}`
         + (Number.isFinite(alt) ? t("console.m_above_dock", { alt: fmtNumber(alt, 0) }) : "")]);
     }
-    const known = new Set([...Object.values(PROGRESS_KEYS).flat(), ...POSITION_KEYS]);
+    // reason_code / reason_params: shown as the mission's note (renderReason), not as a field
+    const known = new Set([...Object.values(PROGRESS_KEYS).flat(), ...POSITION_KEYS, "reason_code"]);
     for (const [k, v] of Object.entries(pr.raw)) {
       if (known.has(k) || v === null || v === undefined || typeof v === "object") continue;
       if (terminal && LIVE_ONLY.has(k)) continue; // mode / armed of a flight that is over

@@ -469,6 +469,7 @@ class TestFleetConsole:
         expect(note).to_contain_text("任务完成；无人机 " + DRONE + " 充电中，至 2026-03-02 ")
         expect(note).to_have_class(re.compile(r"\bnote\b"))
         expect(note).not_to_contain_text("[done")
+        expect(page.locator("#mission-fields")).not_to_contain_text("done")  # no raw code row
         box = page.locator("#drone-evidence")
         expect(box).to_be_visible()
         expect(box).to_have_attribute("data-outcome", "completed")
