@@ -134,6 +134,14 @@ def test_infeasible_dispatch_is_422_with_reason_and_recorded(tmp_path, registry,
         assert d["type"] == "out_of_range" and "m from dock" in d["msg"]
         refused = c.get(f"/api/missions/{d['mission_id']}", headers=_h(tokens, "analyst")).json()
         assert refused["status"] == "refused" and refused["reason"].startswith("out_of_range")
+        # the refusal also as code + params (rendered per language by the faces)
+        import pyproj
+
+        _, _, far_m = pyproj.Geod(ellps="WGS84").inv(dock.lon_deg, dock.lat_deg,
+                                                     dock.lon_deg + 1.0, dock.lat_deg)
+        assert d["code"] == "refused.out_of_range" and d["params"]["distance_m"] == round(far_m)
+        assert refused["progress"]["reason_code"] == "refused.out_of_range"
+        assert refused["progress"]["reason_params"] == d["params"]
         assert c.get(f"/api/missions/{d['mission_id']}/plan",
                      headers=_h(tokens, "analyst")).status_code == 404
         r = c.post("/api/alerts/FAR/dispatch", json={"dock_site_id": "NOPE"},

@@ -111,6 +111,11 @@ def test_two_nests_two_drones_through_the_api(tmp_path, city, tokens, monkeypatc
                 "A2": "completed", "A3": "completed"}, [m["reason"] for m in missions]
             done = by_alert["A2"]
             assert done["progress"]["phase"] == "completed" and done["dock_site_id"] == d2.site_id
+            # the scheduler's reason passes through as code + params (the English text stays)
+            assert done["progress"]["reason_code"] == "done"
+            assert done["progress"]["reason_params"]["drone"] == (
+                f"{d2.site_id}/1")
+            assert done["reason"].endswith("]") and "mission completed" in done["reason"]
             ev = c.get(f"/api/missions/{done['mission_id']}/evidence", headers=reader).json()
             assert ev["track"]["geometry"]["type"] == "LineString"
             log = c.get(f"/api/missions/{done['mission_id']}/log", headers=reader)
