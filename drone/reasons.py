@@ -12,7 +12,8 @@ in the user's language with :func:`render`; the console does the same in
   dataset's zone (``2026-03-02 12:45``);
 - ``kind`` → the alert kind's name, ``severity`` → ``severity.<x>``,
   ``refusal`` → ``refusal.<x>`` (the refusal code in words), ``state`` →
-  ``fleet.state.<x>``, ``outcome`` → ``mission_status.<x>``;
+  ``fleet.state.<x>``, ``outcome`` → ``mission_status.<x>``, ``dock`` →
+  ``reason.dock_label`` (机巢 N1; the console shows the nest's name when it has one);
 - a parameter that is itself a reason (a dict with ``code``) is rendered;
 - ``parts``: a list of reasons joined with ``；`` (``; `` in English);
   ``notes``: a list of reasons, each preceded by that separator (an empty list
@@ -248,6 +249,8 @@ def render(
             out[name] = _word("fleet.state", v, lang)
         elif name == "outcome":
             out[name] = _word("mission_status", v, lang)
+        elif name == "dock":
+            out[name] = t("reason.dock_label", lang, dock=v)
         else:
             out[name] = "" if v is None else v
     return t(f"reason.{value['code']}", lang, **out)

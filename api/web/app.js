@@ -1447,7 +1447,10 @@
       else if (name === "refusal") out[name] = tOr("refusal." + v, String(v));
       else if (name === "state") out[name] = tOr("fleet.state." + v, String(v));
       else if (name === "outcome") out[name] = tOr("mission_status." + v, String(v));
-      else if (name === "dock") out[name] = siteText(v) || String(v);
+      else if (name === "dock") {
+        const named = siteText(v); // the nest's name (e.g. 机巢甲), else "机巢 <id>"
+        out[name] = named && named !== String(v) ? named : t("reason.dock_label", { dock: v });
+      }
       else out[name] = v === null || v === undefined ? "" : v;
     }
     return t("reason." + code, out);
