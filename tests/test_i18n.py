@@ -179,3 +179,13 @@ class TestTimes:
         assert "Asia/Shanghai" in zone_note()
         assert zone_note("Asia/Urumqi", "en") == "Times are in the Asia/Urumqi time zone"
         assert "Asia/Shanghai" in zone_note("<script>")
+
+
+def test_reason_keys_are_the_drone_rooms_codes() -> None:
+    """``reason.<code>`` keys: one per code of drone.reasons (both catalogs), no orphans."""
+    from haulwatch.drone.reasons import REASON_CODES
+
+    helpers = {"any_alert", "dock_label"}  # words the renderers use, not codes
+    for lang in LANGS:
+        keys = {k[len("reason."):] for k in _raw(lang) if k.startswith("reason.")}
+        assert keys == set(REASON_CODES) | helpers, (lang, keys ^ (set(REASON_CODES) | helpers))
