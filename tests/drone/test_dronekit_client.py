@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import collections
 import collections.abc
+import threading
 import time
 
 import pytest
 
+from haulwatch import waiting
 from haulwatch.drone.dronekit_compat import ABC_NAMES, import_dronekit, install
 from haulwatch.drone.sitl import SimulatedCopter
 
@@ -75,5 +77,9 @@ def test_dronekit_reads_arms_and_takes_off():
         wait_for(lambda: vehicle.location.global_relative_frame.lat > HOME[0] + 0.00045, 20, "goto")
     finally:
         if vehicle is not None:
-            vehicle.close()
+            # dronekit's close() joins its threads with a timeout; under libfaketime 0.9.10
+            # a timed join never returns (see haulwatch.waiting): close on the side
+            closer = threading.Thread(target=vehicle.close, daemon=True)
+            closer.start()
+            waiting.join(closer, 10.0)
         sim.stop()
