@@ -254,3 +254,46 @@ def render(
         else:
             out[name] = "" if v is None else v
     return t(f"reason.{value['code']}", lang, **out)
+
+
+def detailed_refusal(
+    refused: Any,
+    target: Mapping[str, Any],
+    docks: Any,
+    *,
+    no_fly: Any = None,
+    config: Any = None,
+    now: Any = None,
+) -> dict[str, Any]:
+    """The reason of a refusal with each dock's own figures (``no_feasible_dock``).
+
+    ``choose_dock`` keeps only each dock's code and English sentence; this plans each
+    refused dock again (same inputs, same refusal) to give its structured reason
+    (``dock_waits`` parts). Other refusals: their :attr:`MissionRefused.reason_dict`.
+
+    Parameters
+    ----------
+    refused : MissionRefused
+        The planner's refusal.
+    target, docks, no_fly, config, now
+        As given to ``choose_dock``.
+    """
+    from haulwatch.drone.plan import MissionRefused, plan_mission
+
+    per_dock = refused.details.get("per_dock") if refused.reason == "no_feasible_dock" else None
+    if not per_dock:
+        return refused.reason_dict
+    by_id = {d.site_id: d for d in docks}
+    parts = []
+    for item in per_dock:
+        site, code, message = [*list(item), "", "", ""][:3]
+        why = None
+        if site in by_id:
+            try:
+                plan_mission(target, by_id[site], no_fly=no_fly, config=config, now=now)
+            except MissionRefused as exc:
+                why = exc.reason_dict
+        if why is None:
+            why = reason("refused.other", refusal=str(code), detail=str(message))
+        parts.append(reason("dock_waits", dock=str(site), why=why))
+    return reason("refused.no_feasible_dock", parts=parts)

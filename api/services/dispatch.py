@@ -259,7 +259,10 @@ class DispatchManager:
         except PlanConfigError as exc:
             raise DispatchRefused("invalid_target", str(exc)) from None
         except MissionRefused as exc:
-            why = exc.reason_dict
+            from haulwatch.drone.reasons import detailed_refusal
+
+            # each dock's own figures (out of range by how much...), not only its code
+            why = detailed_refusal(exc, target, docks, no_fly=zones, config=config, now=now)
             rec = store.create_mission({
                 "mission_id": mission_id, "alert_id": alert_id,
                 "dock_site_id": wanted or "", "status": "refused",

@@ -1555,7 +1555,9 @@
         const code = items.map((i) => (i && typeof i.type === "string" ? i.type : "")).find(Boolean);
         const coded = items.map((i) => (i ? renderReason(i.code, i.params) : null)).find(Boolean);
         text = t("console.dispatch_refused", {
-          code: code ? `（${tOr("refusal." + code, code.replace(/_/g, " "))}）` : "", why: coded || why || err.message,
+          // the rendered reason already starts with the refusal in words
+          code: code && !coded ? `（${tOr("refusal." + code, code.replace(/_/g, " "))}）` : "",
+          why: coded || why || err.message,
         });
       }
       else if (err.status === 403) text = t("console.dispatch_forbidden");

@@ -457,9 +457,13 @@ class TestConsole:
         error = page.locator("#dispatch-error")
         expect(error).to_be_visible()
         expect(error).to_contain_text("无人机无法出动")
-        # Whatever shape the reason has, the dispatcher reads the service's own words.
-        for why in [detail] if isinstance(detail, str) else [d["msg"] for d in detail]:
-            expect(error).to_contain_text(why)
+        # The dispatcher reads the refusal in Chinese, with the service's own figures
+        # (issue 11: the drone room's code + params rendered from the catalog).
+        expect(error).to_contain_text("没有能执行的机巢")
+        for d in detail:
+            metres = re.search(r"target is (\d+) m from dock", d["msg"]).group(1)
+            expect(error).to_contain_text(f"超出航程：目标距机巢 {metres} m")
+        expect(error).not_to_contain_text("target is")
         expect(page.get_by_role("button", name="派出无人机")).to_be_enabled()
         # Each refusal is recorded as a mission: reopened later, the newest one is shown.
         with page.expect_response(lambda r: r.url.endswith(f"/api/alerts/{far_id}/dispatch")) as again:
