@@ -2,7 +2,7 @@
 
 ``geo`` ← ``ingest`` ← ``routes`` ← ``drone`` ← ``api``: each room may import
 the rooms listed for it below and the package root (``haulwatch``,
-``haulwatch.errors``, ``haulwatch.i18n``, ``haulwatch.timezone``), nothing else
+``haulwatch.errors``, ``haulwatch.i18n``, ``haulwatch.timezone``, ``haulwatch.waiting``), nothing else
 of the project. Every
 ``.py`` file of the rooms is parsed (never imported), so an import inside a
 function, under ``TYPE_CHECKING`` or written relative (``from ..ingest import``)
@@ -27,7 +27,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "api": frozenset(ROOMS),
 }
 #: Modules of the package root every room may import (with their submodules).
-ROOT_MODULES = ("haulwatch", "haulwatch.errors", "haulwatch.i18n", "haulwatch.timezone")
+ROOT_MODULES = ("haulwatch", "haulwatch.errors", "haulwatch.i18n", "haulwatch.timezone",
+                "haulwatch.waiting")
 
 
 def _package_of(path: Path) -> str:
