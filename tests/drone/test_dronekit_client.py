@@ -77,8 +77,12 @@ def test_dronekit_reads_arms_and_takes_off():
         wait_for(lambda: vehicle.location.global_relative_frame.lat > HOME[0] + 0.00045, 20, "goto")
     finally:
         if vehicle is not None:
-            # dronekit's close() joins its threads with a timeout; under libfaketime 0.9.10
-            # a timed join never returns (see haulwatch.waiting): close on the side
+            # dronekit's writer thread polls out_queue.get(timeout=0.01), a timed wait that
+            # never returns under libfaketime 0.9.10 (see haulwatch.waiting), and close() (and
+            # dronekit's atexit hook) join it: wake it with an empty write, close on the side
+            handler = vehicle._handler
+            handler._alive = False
+            handler.out_queue.put(b"")
             closer = threading.Thread(target=vehicle.close, daemon=True)
             closer.start()
             waiting.join(closer, 10.0)
